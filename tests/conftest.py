@@ -1,0 +1,76 @@
+"""Shared fixtures: a real SeaweedFS (session-wide), the database URL, the corpus location.
+
+PostgreSQL tests use EINVOICE_TEST_DATABASE_URL (CI sets it); without it they run on SQLite.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"conformance corpus not found at {CORPUS} (only present beside the project checkout)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """One real SeaweedFS S3 server for the whole test session, on free loopback ports."""
+    from einvoice.seaweedfs import SeaweedFS
+
+    server = SeaweedFS().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(seaweedfs):
+    return seaweedfs.client()
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    """A fresh bucket name per test (buckets with Object Lock can never be emptied)."""
+    return f"t-{uuid.uuid4().hex[:20]}"
+
+
+def _database_urls() -> list[str]:
+    urls = ["sqlite"]
+    if os.environ.get("EINVOICE_TEST_DATABASE_URL"):
+        urls.append("postgresql")
+    return urls
+
+
+@pytest.fixture(params=_database_urls())
+def database_url(request, tmp_path) -> str:
+    """Each database test runs on SQLite, and on PostgreSQL when EINVOICE_TEST_DATABASE_URL is set.
+
+    PostgreSQL tests get their own schema so parallel/ repeated runs never see each other's rows.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'einvoice.sqlite'}"
+        return
+    base = os.environ["EINVOICE_TEST_DATABASE_URL"]
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
