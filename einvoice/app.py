@@ -1,0 +1,56 @@
+"""Wiring: builds the database, organisation, archive and intake pipeline from the settings.
+
+The CLI, the web app and the Prefect flows all start here so they run the same configuration.
+This module holds no business rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from einvoice.db import Database
+from einvoice.organisation import Organisation, load_organisation
+from einvoice.settings import Settings, s3_client
+
+
+@dataclass
+class App:
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> "App":
+        return cls(Settings.from_env())
+
+    @cached_property
+    def organisation(self) -> Organisation:
+        return load_organisation(self.settings.organisation_file)
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url).migrate()
+
+    @property
+    def archive_bucket(self) -> str:
+        return self.settings.archive_bucket or self.organisation.archive.bucket
+
+    @cached_property
+    def s3(self):
+        return s3_client(self.settings.s3_endpoint)
+
+    @cached_property
+    def archive(self):
+        from archive import Archive, RetentionPolicy
+
+        key = None
+        if self.settings.signing_key_file is not None:
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            key = load_pem_private_key(self.settings.signing_key_file.read_bytes(), password=None)
+        policy = RetentionPolicy(classes=dict(self.organisation.archive.retention_years), default_class="invoice")
+        return Archive(self.s3, self.archive_bucket, signing_key=key, policy=policy)
+
+    @cached_property
+    def intake(self):
+        from einvoice.pipeline import IntakePipeline
+
+        return IntakePipeline(self.db, self.organisation, self.archive)

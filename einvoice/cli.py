@@ -1,0 +1,127 @@
+"""The ``einvoice`` command line: one entry point for staff, operators and auditors.
+
+Sub-commands live beside the module they drive and are registered here; this module only parses
+arguments, calls the domain modules and prints. Exit codes: 0 success, 1 a file or invoice was
+refused/invalid, 2 usage or I/O error.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """E-invoice intake, validation, approval and audit-proof archive for public administrations."""
+
+
+def _app():
+    from einvoice.app import App
+
+    return App.from_env()
+
+
+def print_outcomes(outcomes, fmt: str = "text") -> None:
+    if fmt == "json":
+        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(outcomes)} file(s)", show_lines=False)
+    for col in ("file", "syntax", "state", "verdict", "department", "archive key"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        state = o.state + (" (already received)" if o.already_received else "")
+        key = (o.archive_key or "-") + (f"\nlocked until {o.retain_until}" if o.retain_until else "")
+        table.add_row(o.name, o.syntax or "-", state, o.verdict, o.department or "-", key)
+    Console(width=200).print(table)
+
+
+@main.command("ingest")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--batch-size", default=50, show_default=True, help="files validated and archived together")
+@click.option("--channel", default="directory", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None:
+    """Ingest every file of DIRECTORY: validate, route, archive, record (idempotent)."""
+    from einvoice.pipeline import list_inbox, read_inbox_file
+
+    app = _app()
+    paths = list_inbox(directory)
+    outcomes = []
+    for start in range(0, len(paths), batch_size):
+        batch = [read_inbox_file(p, channel) for p in paths[start:start + batch_size]]
+        outcomes.extend(app.intake.ingest(batch))
+    print_outcomes(outcomes, fmt)
+    if any(o.state == "unreadable" for o in outcomes):
+        sys.exit(2)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all Alembic migrations to EINVOICE_DATABASE_URL."""
+    from einvoice.db import upgrade
+    from einvoice.settings import Settings
+
+    url = Settings.from_env().database_url
+    upgrade(url)
+    click.echo(f"database at {url.split('@')[-1]} is at the newest revision")
+
+
+@main.group("org")
+def org_group() -> None:
+    """The organisation file (departments, people, roles, limits)."""
+
+
+@org_group.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+def org_check(path: Path) -> None:
+    """Validate an organisation file and list what it defines."""
+    from einvoice.organisation import OrganisationConfigError, load_organisation
+
+    try:
+        org = load_organisation(path)
+    except OrganisationConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{org.name}: {len(org.departments)} departments, {len(org.people)} people, "
+               f"{len(org.suppliers)} suppliers, central desk {org.central_desk}")
+
+
+@org_group.command("schema")
+def org_schema() -> None:
+    """Print the JSON Schema of the organisation file."""
+    from einvoice.organisation import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@main.group("schemas")
+def schemas_group() -> None:
+    """The registry of XSD and rule files."""
+
+
+@schemas_group.command("verify")
+def schemas_verify() -> None:
+    """Check every registered schema/rule file exists and matches its pinned SHA-256."""
+    import schemas
+
+    try:
+        files = schemas.verify_all()
+    except schemas.SchemaIntegrityError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    for f in files:
+        click.echo(f"ok  {f.kind:10} {f.key:24} {f.sha256 or '(own)':64}  {f.what}")
+
+
+# Sub-commands defined beside the modules they drive.

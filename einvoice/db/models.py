@@ -1,0 +1,101 @@
+"""ORM tables for received invoices and their audit trail.
+
+One ``Invoice`` row per received file (identified by the SHA-256 of its bytes), carrying the
+state, the validation verdict, the key fields of the EN 16931 model used for routing and search,
+and where the original lies in the archive. ``InvoiceEvent`` rows are the append-only audit trail:
+every state change writes exactly one, in the same transaction. Nothing here deletes rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dt.datetime: sa.DateTime(timezone=True),
+        Decimal: sa.Numeric(18, 2),
+    }
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    filename: Mapped[str] = mapped_column(sa.String(512))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    size: Mapped[int]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    state: Mapped[str] = mapped_column(sa.String(32), index=True)
+    # Optimistic locking: two approvers acting at once cannot both win (UPDATE ... WHERE version = n).
+    version: Mapped[int] = mapped_column(default=1)
+
+    # Validation verdict (the full report is archived and kept here as JSON for the inbox).
+    container: Mapped[str | None] = mapped_column(sa.String(16))
+    syntax: Mapped[str | None] = mapped_column(sa.String(32))
+    profile: Mapped[str | None] = mapped_column(sa.String(255))
+    valid: Mapped[bool | None]
+    verdict: Mapped[str] = mapped_column(sa.Text, default="")
+    report_json: Mapped[str | None] = mapped_column(sa.Text)
+
+    # Key EN 16931 fields (BT numbers) for routing, search and deadlines.
+    invoice_number: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # BT-1
+    issue_date: Mapped[dt.date | None]  # BT-2
+    type_code: Mapped[str | None] = mapped_column(sa.String(8))  # BT-3
+    currency: Mapped[str | None] = mapped_column(sa.String(3))  # BT-5
+    due_date: Mapped[dt.date | None]  # BT-9
+    leitweg_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # BT-10
+    order_reference: Mapped[str | None] = mapped_column(sa.String(255))  # BT-13
+    seller_name: Mapped[str | None] = mapped_column(sa.String(255))  # BT-27
+    seller_vat_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # BT-31
+    seller_id: Mapped[str | None] = mapped_column(sa.String(255))  # BT-29
+    amount_due: Mapped[Decimal | None]  # BT-115
+    tax_inclusive_amount: Mapped[Decimal | None]  # BT-112
+    iban: Mapped[str | None] = mapped_column(sa.String(34))  # BT-84
+    skonto_until: Mapped[dt.date | None]  # from BT-20 (#SKONTO#TAGE=n#), counted from BT-2
+    skonto_percent: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+
+    # Routing (dezentrale Ressourcenverantwortung).
+    department: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    routing_rule: Mapped[str | None] = mapped_column(sa.String(64))
+    routing_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    # Where the original lies in the archive.
+    archive_entry_id: Mapped[str | None] = mapped_column(sa.String(128))
+    archive_sequence: Mapped[int | None]
+    archive_original_key: Mapped[str | None] = mapped_column(sa.String(255))
+    archive_retain_until: Mapped[dt.datetime | None]
+
+    events: Mapped[list["InvoiceEvent"]] = relationship(back_populates="invoice", order_by="InvoiceEvent.id")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class InvoiceEvent(Base):
+    """Audit event: who did what, in which role, when, with which amount and comment."""
+
+    __tablename__ = "invoice_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(64))  # person id, or "system"
+    role: Mapped[str | None] = mapped_column(sa.String(32))
+    on_behalf_of: Mapped[str | None] = mapped_column(sa.String(64))  # set when a deputy acts
+    action: Mapped[str] = mapped_column(sa.String(64))
+    from_state: Mapped[str | None] = mapped_column(sa.String(32))
+    to_state: Mapped[str | None] = mapped_column(sa.String(32))
+    amount: Mapped[Decimal | None]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    details_json: Mapped[str | None] = mapped_column(sa.Text)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="events")

@@ -1,0 +1,207 @@
+"""The organisation file: who the municipality is, its departments, people, roles and limits.
+
+Everything a municipality decides locally in its *Dienstanweisung* (departments, Leitweg-IDs,
+cost centres, who may certify or order payment up to which amount, deputies, archive retention,
+finance connector) lives in one YAML file, validated on load. Errors name the field and say what
+is wrong, so the person editing the file can fix it. This module must never hold such decisions
+as constants in code, and never read secrets (those come from the environment).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+
+class OrganisationConfigError(ValueError):
+    """The organisation file cannot be used; the message lists every problem with its location."""
+
+
+class Role(StrEnum):
+    """Roles in the approval chain (NRW § 31 KomHVO; Nds. § 42 KomHKVO; Bay. § 41 KommHV)."""
+
+    SACHLICH = "sachlich"          # certifies sachliche Richtigkeit (delivered as ordered)
+    RECHNERISCH = "rechnerisch"    # certifies rechnerische Richtigkeit (amounts, VAT, arithmetic)
+    ANORDNEN = "anordnen"          # gives the Anordnung (payment order), needs Anordnungsbefugnis
+    CENTRAL_DESK = "central_desk"  # zentrale Rechnungseingangsstelle: unroutable invoices
+    TREASURY = "treasury"          # Stadtkasse: release and payment
+    AUDITOR = "auditor"            # Rechnungsprüfung: read only
+    HEAD = "head"                  # department head: receives escalations
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+LeitwegId = Annotated[str, Field(min_length=5, max_length=46)]
+
+
+class Department(_Model):
+    code: str = Field(description="short code, e.g. the KGSt Amt number '66'")
+    name: str
+    leitweg_ids: list[LeitwegId] = Field(default_factory=list, description="BT-10 values addressed to this department")
+    cost_centres: list[str] = Field(default_factory=list, description="Kostenstellen")
+    products: list[str] = Field(default_factory=list, description="Produkte, e.g. '01.10.01'")
+    order_prefixes: list[str] = Field(default_factory=list, description="BT-13 order reference prefixes")
+    default_account: str | None = Field(default=None, description="Sachkonto used when nothing else is known")
+
+    @field_validator("leitweg_ids")
+    @classmethod
+    def _check_leitweg_ids(cls, values: list[str]) -> list[str]:
+        from einvoice.leitweg import check_leitweg_id
+
+        for v in values:
+            problems = check_leitweg_id(v)
+            if problems:
+                raise ValueError(f"Leitweg-ID {v!r}: " + "; ".join(problems))
+        return values
+
+
+class Supplier(_Model):
+    name: str
+    vat_id: str | None = Field(default=None, description="BT-31")
+    seller_id: str | None = Field(default=None, description="BT-29")
+    iban: str | None = Field(default=None, description="BT-84 as agreed in the supplier master data")
+    default_department: str | None = None
+
+
+class RoleGrant(_Model):
+    department: str
+    role: Role
+    limit_eur: Decimal | None = Field(default=None, description="value limit (Wertgrenze); none = unlimited")
+
+
+class Person(_Model):
+    id: str = Field(pattern=r"^[a-z0-9._-]+$")
+    name: str
+    email: str | None = None
+    grants: list[RoleGrant] = Field(default_factory=list)
+
+
+class Deputy(_Model):
+    """Vertretung: `deputy` may act for `person` only while `person` is absent."""
+
+    person: str
+    deputy: str
+    absent_from: dt.date
+    absent_to: dt.date
+
+    @model_validator(mode="after")
+    def _period(self) -> "Deputy":
+        if self.absent_to < self.absent_from:
+            raise ValueError(f"absence of {self.person}: absent_to {self.absent_to} is before absent_from {self.absent_from}")
+        if self.person == self.deputy:
+            raise ValueError(f"{self.person} cannot be their own deputy")
+        return self
+
+
+class ApprovalRules(_Model):
+    two_person_release: bool = Field(default=True, description="NRW § 31 KomHVO: payment order released by two employees")
+    reminder_after_days: int = 3
+    escalate_after_days: int = 7
+
+
+class ArchiveSettings(_Model):
+    bucket: str = "einvoice-archive"
+    retention_years: dict[str, int] = Field(default_factory=lambda: {"invoice": 8, "procedure": 10})
+
+
+class Organisation(_Model):
+    name: str
+    leitweg_grob: str = Field(description="Grobadressierung of the body, e.g. '05999000'")
+    central_desk: str = Field(description="department code of the zentrale Rechnungseingangsstelle")
+    departments: list[Department]
+    suppliers: list[Supplier] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    deputies: list[Deputy] = Field(default_factory=list)
+    approval: ApprovalRules = ApprovalRules()
+    archive: ArchiveSettings = ArchiveSettings()
+    validation_severity_overrides: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Organisation":
+        codes = [d.code for d in self.departments]
+        problems: list[str] = []
+        dup = {c for c in codes if codes.count(c) > 1}
+        if dup:
+            problems.append(f"departments: code(s) {sorted(dup)} used twice")
+        if self.central_desk not in codes:
+            problems.append(f"central_desk: {self.central_desk!r} is not a department code ({', '.join(codes)})")
+        seen: dict[str, str] = {}
+        for d in self.departments:
+            for lw in d.leitweg_ids:
+                if lw in seen:
+                    problems.append(f"Leitweg-ID {lw} belongs to both {seen[lw]} and {d.code}")
+                seen[lw] = d.code
+        for s in self.suppliers:
+            if s.default_department and s.default_department not in codes:
+                problems.append(f"supplier {s.name!r}: default_department {s.default_department!r} does not exist")
+        people = {p.id for p in self.people}
+        for p in self.people:
+            for g in p.grants:
+                if g.department not in codes:
+                    problems.append(f"person {p.id}: grant for unknown department {g.department!r}")
+        for d in self.deputies:
+            for who in (d.person, d.deputy):
+                if who not in people:
+                    problems.append(f"deputies: unknown person {who!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- look-ups -------------------------------------------------------------------------
+    def department(self, code: str) -> Department:
+        for d in self.departments:
+            if d.code == code:
+                return d
+        raise KeyError(code)
+
+    def person(self, person_id: str) -> Person:
+        for p in self.people:
+            if p.id == person_id:
+                return p
+        raise KeyError(person_id)
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_organisation(data: dict, source: str = "<dict>") -> Organisation:
+    try:
+        return Organisation.model_validate(data)
+    except ValidationError as exc:
+        raise OrganisationConfigError(f"{source}: organisation file is not valid:\n{_format_errors(exc)}") from None
+
+
+def load_organisation(path: str | Path) -> Organisation:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OrganisationConfigError(f"{path}: cannot read organisation file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OrganisationConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise OrganisationConfigError(f"{path}: expected a mapping at the top level")
+    return parse_organisation(data, str(path))
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the organisation file (written to schemas/organisation.schema.json)."""
+    schema = Organisation.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "einvoice organisation configuration"
+    return schema

@@ -1,0 +1,110 @@
+"""Routing: which department holds the budget responsibility for an invoice.
+
+Precedence (each decision carries the rule that made it and a reason a clerk can read):
+  1. ``leitweg-id``  — BT-10 equals a Leitweg-ID (Feinadressierung) of a department
+  2. ``order-reference`` — BT-13 starts with a department's order-number prefix
+  3. ``supplier`` — the seller (BT-31 VAT ID or BT-29 seller ID) has a default department
+  4. ``central-desk`` — nothing matched: the zentrale Rechnungseingangsstelle decides by hand
+An invoice is never dropped for being unroutable. This module must never write to the database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from einvoice.organisation import Organisation
+
+
+@dataclass(frozen=True)
+class RoutingInput:
+    """The fields routing looks at, taken from the EN 16931 model."""
+
+    buyer_reference: str | None = None  # BT-10 (Leitweg-ID)
+    order_reference: str | None = None  # BT-13
+    seller_vat_id: str | None = None  # BT-31
+    seller_ids: tuple[str, ...] = ()  # BT-29
+    seller_name: str | None = None  # BT-27
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    department: str
+    rule: str  # "leitweg-id" | "order-reference" | "supplier" | "central-desk"
+    reason: str
+
+    @property
+    def to_central_desk(self) -> bool:
+        return self.rule == "central-desk"
+
+
+def _norm(value: str | None) -> str:
+    return (value or "").strip().upper().replace(" ", "")
+
+
+def route_by_leitweg_id(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
+    lw = _norm(inp.buyer_reference)
+    if not lw:
+        return None
+    for d in org.departments:
+        if lw in (_norm(x) for x in d.leitweg_ids):
+            return RoutingDecision(d.code, "leitweg-id", f"Leitweg-ID (BT-10) {inp.buyer_reference} belongs to {d.code} {d.name}")
+    return None
+
+
+def route_by_order_reference(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
+    ref = _norm(inp.order_reference)
+    if not ref:
+        return None
+    # Longest prefix wins so that "TBA-S-" can be more specific than "TBA-".
+    best: tuple[int, str, str] | None = None
+    for d in org.departments:
+        for prefix in d.order_prefixes:
+            p = _norm(prefix)
+            if p and ref.startswith(p) and (best is None or len(p) > best[0]):
+                best = (len(p), d.code, prefix)
+    if best is None:
+        return None
+    dept = org.department(best[1])
+    return RoutingDecision(dept.code, "order-reference", f"order reference (BT-13) {inp.order_reference} has prefix {best[2]} of {dept.code} {dept.name}")
+
+
+def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
+    vat = _norm(inp.seller_vat_id)
+    ids = {_norm(i) for i in inp.seller_ids if i}
+    for s in org.suppliers:
+        if not s.default_department:
+            continue
+        if (vat and _norm(s.vat_id) == vat) or (s.seller_id and _norm(s.seller_id) in ids):
+            dept = org.department(s.default_department)
+            return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")
+    return None
+
+
+RULES = (route_by_leitweg_id, route_by_order_reference, route_by_supplier)
+
+
+def route(inp: RoutingInput, org: Organisation) -> RoutingDecision:
+    for rule in RULES:
+        decision = rule(inp, org)
+        if decision is not None:
+            return decision
+    desk = org.department(org.central_desk)
+    tried = []
+    tried.append(f"Leitweg-ID {inp.buyer_reference!r} unknown" if inp.buyer_reference else "no Leitweg-ID")
+    tried.append(f"order reference {inp.order_reference!r} has no known prefix" if inp.order_reference else "no order reference")
+    tried.append(f"supplier {inp.seller_name or inp.seller_vat_id or '?'} has no default department")
+    return RoutingDecision(desk.code, "central-desk", "no department found (" + "; ".join(tried) + f"): to {desk.name}")
+
+
+def routing_input(invoice) -> RoutingInput:
+    """Build the routing input from an ``einvoice.model.Invoice``."""
+    seller = getattr(invoice, "seller", None)
+    ids = getattr(seller, "identifiers", None) or ()
+    if isinstance(ids, str):
+        ids = (ids,)
+    return RoutingInput(
+        buyer_reference=getattr(invoice, "buyer_reference", None),
+        order_reference=getattr(invoice, "order_reference", None),
+        seller_vat_id=getattr(seller, "vat_id", None),
+        seller_ids=tuple(str(getattr(i, "value", i)) for i in ids),
+        seller_name=getattr(seller, "name", None),
+    )

@@ -1,0 +1,44 @@
+"""Runtime settings from the environment (secrets and installation paths, nothing municipal).
+
+Local decisions (departments, people, limits, retention) belong in the organisation file; this
+module only says where things are: database, organisation file, S3 endpoint, signing key.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_EXAMPLE_ORG = Path(__file__).resolve().parent.parent / "examples" / "musterhausen.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    organisation_file: Path
+    s3_endpoint: str | None
+    archive_bucket: str | None  # overrides the organisation file's archive.bucket
+    signing_key_file: Path | None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("EINVOICE_DATABASE_URL", "sqlite:///var/einvoice.sqlite"),
+            organisation_file=Path(env.get("EINVOICE_ORGANISATION", str(REPO_EXAMPLE_ORG))),
+            s3_endpoint=env.get("EINVOICE_S3_ENDPOINT") or None,
+            archive_bucket=env.get("EINVOICE_ARCHIVE_BUCKET") or None,
+            signing_key_file=Path(env["EINVOICE_ARCHIVE_SIGNING_KEY"]) if env.get("EINVOICE_ARCHIVE_SIGNING_KEY") else None,
+        )
+
+
+def s3_client(endpoint: str | None):
+    """A boto3 S3 client; credentials come from the usual AWS_* environment variables."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}, max_pool_connections=32),
+    )
