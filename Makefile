@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# Old pip (23.x) backtracks for minutes on this dependency set: upgrade it first.
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python -m flows.demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/archive.py
+
+# Headless Chromium for the web inbox's end-to-end tests (Debian packages; no browser download).
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
