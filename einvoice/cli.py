@@ -125,3 +125,4 @@ def schemas_verify() -> None:
 
 
 # Sub-commands defined beside the modules they drive.
+from einvoice.samples import samples_cmd; main.add_command(samples_cmd)  # noqa: E402,E702
