@@ -1,0 +1,90 @@
+"""Layout of the log in a bucket or export directory, and the encoding of its records.
+
+Keys (all written once, never overwritten)::
+
+    objects/sha256/<hex>                     document bytes exactly as received
+    log/leaves/<first seq, 12 digits>.jsonl  a *page*: the leaves of one append batch, one
+                                             canonical-JSON leaf per line, seq first..first+n-1
+    log/checkpoints/<tree size, 12 digits>.json   signed checkpoint after that batch
+    log/index/<first>-<end>.json             derived lookup segment (entry ids, leaf hashes,
+                                             page starts) so a writer or prover need not
+                                             re-read every page; checked by the verifier
+
+Why pages and not one object per leaf: the conditional PUT of the page is the single
+serialisation point between writers (``If-None-Match: *`` on the key of the next sequence
+number). One locked PUT per leaf would cap appends at the sequential PUT rate (~130/s here);
+one per batch leaves the parallel document PUTs as the only per-entry cost. Each leaf is still
+its own RFC 9162 leaf (leaf hash = SHA-256(0x00 || line bytes)) with its own inclusion proof.
+
+A page key is the first sequence number it holds, and a writer only writes the page that starts
+where the last page it read ends. So page keys form one chain: a second writer racing for the
+same position gets 412 and can never fork the log. This module must never perform I/O.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import canonical, merkle
+from .errors import ArchiveError
+
+LEAVES = "log/leaves/"
+CHECKPOINTS = "log/checkpoints/"
+INDEX = "log/index/"
+SEGMENT_SIZE = 5000  # entries per index segment: ~200 GETs to load 1,000,000 entries
+
+_PAGE_RE = re.compile(r"^log/leaves/(\d{12})\.jsonl$")
+_CP_RE = re.compile(r"^log/checkpoints/(\d{12})\.json$")
+_SEG_RE = re.compile(r"^log/index/(\d{12})-(\d{12})\.json$")
+
+
+def page_key(first: int) -> str:
+    return f"{LEAVES}{first:012d}.jsonl"
+
+
+def checkpoint_key(size: int) -> str:
+    return f"{CHECKPOINTS}{size:012d}.json"
+
+
+def segment_key(first: int, end: int) -> str:
+    return f"{INDEX}{first:012d}-{end:012d}.json"
+
+
+def parse_page_key(key: str) -> int | None:
+    m = _PAGE_RE.match(key)
+    return int(m.group(1)) if m else None
+
+
+def parse_checkpoint_key(key: str) -> int | None:
+    m = _CP_RE.match(key)
+    return int(m.group(1)) if m else None
+
+
+def parse_segment_key(key: str) -> tuple[int, int] | None:
+    m = _SEG_RE.match(key)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def encode_page(leaves: list[bytes]) -> bytes:
+    return b"".join(leaf + b"\n" for leaf in leaves)
+
+
+def split_page(data: bytes) -> list[bytes]:
+    """The leaf lines of a page; a page must end with a newline (else it was truncated)."""
+    if not data.endswith(b"\n"):
+        raise ArchiveError("page does not end with a newline (truncated)", kind="integrity")
+    return data[:-1].split(b"\n")
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return merkle.hash_leaf(leaf)
+
+
+def decode_leaf(leaf: bytes) -> dict[str, Any]:
+    rec = canonical.loads(leaf)
+    if not isinstance(rec, dict):
+        raise ArchiveError("leaf is not a JSON object", kind="integrity")
+    for name in ("v", "seq", "entry_id", "documents", "metadata", "retention", "prev_leaf_hash"):
+        if name not in rec:
+            raise ArchiveError(f"leaf lacks field {name!r}", kind="integrity")
+    return rec

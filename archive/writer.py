@@ -1,0 +1,498 @@
+"""The archive writer: content-addressed objects, hash-chained leaves, signed checkpoints.
+
+One append batch goes through idempotent steps, each a write-once PUT with COMPLIANCE
+retention:
+
+1. document objects ``objects/sha256/<hex>`` in parallel (an existing object is reused; its
+   retention is extended if this entry needs it longer);
+2. the page of leaves at the next sequence number (``If-None-Match: *``: the one serialisation
+   point; a losing writer re-reads the winner's page, drops entries that are now archived and
+   retries at the next position);
+3. a signed checkpoint for the new tree size;
+4. every ``SEGMENT_SIZE`` entries, an index segment (derived data for fast start-up).
+
+A crash between any two writes leaves either unreferenced objects (orphans, reused on retry) or
+a page without checkpoint, which the next writer that opens the log signs (recovery). Nothing
+is ever overwritten or deleted. This module must never know what an invoice is, and must never
+append to a log whose latest checkpoint does not match the leaves it reads.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from . import canonical, log, signing
+from .errors import ArchiveError
+from .model import (LEAF_VERSION, ArchiveDocument, Checkpoint, EntryInput, EntryReceipt, RetentionPolicy,
+                    object_key, parse_utc, utc_iso)
+from .store import S3Store
+from .tree import TreeStore
+
+MAX_RACE_RETRIES = 50
+
+
+def decode_checkpoint(raw: bytes) -> Checkpoint:
+    d = canonical.loads(raw)
+    try:
+        return Checkpoint(tree_size=int(d["tree_size"]), root_hash=str(d["root_hash"]),
+                          timestamp=str(d["timestamp"]), key_id=d.get("key_id"),
+                          signature=d.get("signature"), raw=raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArchiveError(f"checkpoint lacks a required field: {exc}", kind="integrity") from exc
+
+
+class _State:
+    """What a writer knows about the log: all leaf hashes, entry ids, page starts."""
+
+    def __init__(self) -> None:
+        self.tree = TreeStore()
+        self.entries: dict[str, int] = {}
+        self.page_starts: list[int] = []
+        self.checkpoint: Checkpoint | None = None
+        self.segment_end = 0
+        self.max_retain: datetime | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.tree)
+
+    def last_leaf_hash(self) -> str | None:
+        return self.tree.leaf_hash(self.size - 1).hex() if self.size else None
+
+    def retain(self, until: datetime) -> None:
+        if self.max_retain is None or until > self.max_retain:
+            self.max_retain = until
+
+
+class Archive:
+    """Append-only, audit-proof archive in one S3 bucket with Object Lock.
+
+    ``signing_key`` (Ed25519) signs checkpoints; without one, checkpoints are written unsigned
+    and the verifier reports them as such. One instance is safe to share between threads
+    (appends are serialised inside); several instances or processes may append to the same
+    bucket concurrently.
+    """
+
+    def __init__(self, s3_client, bucket: str, signing_key=None, policy: RetentionPolicy | None = None,
+                 workers: int = 16, _check_bucket: bool = True) -> None:
+        self.store = S3Store(s3_client, bucket)
+        self.bucket = bucket
+        self.signing_key = signing_key
+        self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
+        self.policy = policy or RetentionPolicy()
+        self.workers = workers
+        self._lock = threading.RLock()
+        self._state: _State | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        if _check_bucket:
+            self.check_bucket(s3_client, bucket)
+
+    # ------------------------------------------------------------------ bucket
+    @staticmethod
+    def check_bucket(s3_client, bucket: str) -> None:
+        """Refuse a bucket that is missing, unversioned or without Object Lock."""
+        try:
+            versioning = s3_client.get_bucket_versioning(Bucket=bucket).get("Status")
+        except Exception as exc:  # noqa: BLE001
+            raise S3Store(s3_client, bucket)._fail("GET versioning", "", exc) from exc
+        try:
+            cfg = s3_client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+            lock = cfg.get("ObjectLockEnabled")
+        except Exception as exc:  # noqa: BLE001
+            from .store import _code
+            if _code(exc) in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"):
+                lock = None
+            else:
+                raise S3Store(s3_client, bucket)._fail("GET object-lock", "", exc) from exc
+        if lock != "Enabled":
+            raise ArchiveError(f"bucket {bucket!r} has no Object Lock: the archive refuses to write where documents "
+                               f"could be deleted; create a lock-enabled bucket with `archive bucket-init` "
+                               f"(Archive.init_bucket)")
+        if versioning != "Enabled":
+            raise ArchiveError(f"bucket {bucket!r} is not versioned (status {versioning!r}); Object Lock needs versioning")
+
+    @staticmethod
+    def init_bucket(s3_client, bucket: str) -> None:
+        """Create a versioned bucket with Object Lock enabled; idempotent for such a bucket."""
+        try:
+            s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        except Exception as exc:  # noqa: BLE001
+            from .store import _code
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise ArchiveError(f"cannot create bucket {bucket!r}: {_code(exc)}: {exc}", kind="io") from exc
+        Archive.check_bucket(s3_client, bucket)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="archive-put")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading the log
+    def _load(self) -> _State:
+        """Build the writer state: index segments, then pages after them, then the latest checkpoint."""
+        st = _State()
+        seg_keys = sorted((log.parse_segment_key(k), k) for k in self.store.list(log.INDEX))
+        for bounds, key in seg_keys:
+            if bounds is None:
+                continue
+            first, end = bounds
+            if first != st.size:
+                # A gap or overlap between segments: ignore the rest, pages will be read instead.
+                break
+            raw = self.store.get(key)
+            if raw is None:
+                break
+            seg = canonical.loads(raw)
+            hashes = bytes.fromhex(seg["leaf_hashes"])
+            if len(seg["entries"]) != end - first or len(hashes) != 32 * (end - first):
+                raise ArchiveError(f"index segment {key} is inconsistent: {end - first} entries expected, "
+                                   f"{len(seg['entries'])} ids and {len(hashes) // 32} hashes found", kind="integrity")
+            for i, entry_id in enumerate(seg["entries"]):
+                st.entries.setdefault(entry_id, first + i)
+                st.tree.append(hashes[32 * i:32 * i + 32])
+            st.page_starts.extend(seg["page_starts"])
+            st.retain(parse_utc(seg["max_retain_until"]))
+            st.segment_end = end
+        self._read_new_pages(st)
+        start_after = log.checkpoint_key(st.segment_end - 1) if st.segment_end > 0 else None
+        latest: tuple[int, str] | None = None
+        for key in self.store.list(log.CHECKPOINTS, start_after=start_after):
+            size = log.parse_checkpoint_key(key)
+            if size is not None and (latest is None or size > latest[0]):
+                latest = (size, key)
+        if latest is not None:
+            raw = self.store.get(latest[1])
+            if raw is None:
+                raise ArchiveError(f"checkpoint {latest[1]} listed but not readable", kind="io")
+            cp = decode_checkpoint(raw)
+            self._check_checkpoint_matches(st, cp, latest[1])
+            st.checkpoint = cp
+        return st
+
+    def _check_checkpoint_matches(self, st: _State, cp: Checkpoint, key: str) -> None:
+        if cp.tree_size != log.parse_checkpoint_key(key):
+            raise ArchiveError(f"refusing to append: {key} states tree size {cp.tree_size}", kind="integrity")
+        if cp.tree_size > st.size:
+            raise ArchiveError(f"refusing to append: checkpoint {key} covers {cp.tree_size} leaves but only "
+                               f"{st.size} are readable (truncated log)", kind="integrity")
+        computed = st.tree.root(cp.tree_size).hex()
+        if computed != cp.root_hash:
+            raise ArchiveError(f"refusing to append: checkpoint {key} expects root {cp.root_hash}, the leaves give "
+                               f"{computed}", kind="integrity")
+
+    def _read_new_pages(self, st: _State) -> list[list[dict[str, Any]]]:
+        """Read pages from the current head on (other writers' batches); check their chain."""
+        new_pages = []
+        while True:
+            key = log.page_key(st.size)
+            raw = self.store.get(key)
+            if raw is None:
+                return new_pages
+            lines = log.split_page(raw)
+            first = st.size
+            recs = []
+            for i, line in enumerate(lines):
+                rec = log.decode_leaf(line)
+                if rec["seq"] != first + i:
+                    raise ArchiveError(f"refusing to append: {key} line {i + 1} has seq {rec['seq']}, "
+                                       f"expected {first + i}", kind="integrity")
+                if rec["prev_leaf_hash"] != st.last_leaf_hash():
+                    raise ArchiveError(f"refusing to append: leaf {first + i} prev_leaf_hash {rec['prev_leaf_hash']}, "
+                                       f"expected {st.last_leaf_hash()}", kind="integrity")
+                st.tree.append(log.leaf_hash(line))
+                st.entries.setdefault(rec["entry_id"], first + i)
+                st.retain(parse_utc(rec["retention"]["until"]))
+                recs.append(rec)
+            st.page_starts.append(first)
+            new_pages.append(recs)
+
+    def _sync(self) -> _State:
+        if self._state is None:
+            self._state = self._load()
+            self._recover(self._state)
+        else:
+            self._read_new_pages(self._state)
+        return self._state
+
+    def _recover(self, st: _State) -> None:
+        """Finish what a crashed writer left: sign pages without checkpoint, write due segments."""
+        if st.size and (st.checkpoint is None or st.checkpoint.tree_size < st.size):
+            self._write_checkpoint(st)
+        self._write_due_segments(st)
+
+    def _page_of(self, st: _State, seq: int) -> int:
+        return st.page_starts[bisect.bisect_right(st.page_starts, seq) - 1]
+
+    def read_leaf(self, seq: int) -> tuple[bytes, dict[str, Any]]:
+        """The stored bytes and decoded record of leaf ``seq``."""
+        with self._lock:
+            st = self._sync()
+            if not 0 <= seq < st.size:
+                raise ArchiveError(f"no leaf {seq}: the log has {st.size} leaves")
+            first = self._page_of(st, seq)
+            raw = self.store.get(log.page_key(first))
+        if raw is None:
+            raise ArchiveError(f"page {log.page_key(first)} is missing", kind="io")
+        line = log.split_page(raw)[seq - first]
+        if log.leaf_hash(line) != st.tree.leaf_hash(seq):
+            raise ArchiveError(f"leaf {seq}: stored bytes hash to {log.leaf_hash(line).hex()}, expected "
+                               f"{st.tree.leaf_hash(seq).hex()}", kind="integrity")
+        return line, log.decode_leaf(line)
+
+    def lookup(self, entry_id: str) -> int | None:
+        with self._lock:
+            return self._sync().entries.get(entry_id)
+
+    def receipt(self, entry_id: str) -> EntryReceipt:
+        seq = self.lookup(entry_id)
+        if seq is None:
+            raise ArchiveError(f"entry {entry_id!r} is not in the archive")
+        line, rec = self.read_leaf(seq)
+        return self._receipt_from_leaf(line, rec, existing=True)
+
+    @staticmethod
+    def _receipt_from_leaf(line: bytes, rec: dict[str, Any], existing: bool) -> EntryReceipt:
+        return EntryReceipt(entry_id=rec["entry_id"], sequence=rec["seq"], leaf_hash=log.leaf_hash(line).hex(),
+                            document_keys={d["name"]: object_key(d["sha256"]) for d in rec["documents"]},
+                            retain_until=parse_utc(rec["retention"]["until"]), existing=existing)
+
+    @property
+    def size(self) -> int:
+        with self._lock:
+            return self._sync().size
+
+    def tree(self) -> TreeStore:
+        """The writer's tree store (read-only use: proofs)."""
+        with self._lock:
+            return self._sync().tree
+
+    # ------------------------------------------------------------------ writing
+    def _validate(self, e: EntryInput) -> None:
+        if not isinstance(e.entry_id, str) or not e.entry_id or len(e.entry_id) > 512:
+            raise ArchiveError(f"entry_id must be a non-empty string of at most 512 characters, got {e.entry_id!r}")
+        names = [d.name for d in e.documents]
+        if len(set(names)) != len(names):
+            raise ArchiveError(f"entry {e.entry_id!r}: document names must be unique, got {names}")
+        for d in e.documents:
+            if not isinstance(d.data, (bytes, bytearray)):
+                raise ArchiveError(f"entry {e.entry_id!r}: document {d.name!r} data must be bytes")
+            if not d.name or not d.media_type:
+                raise ArchiveError(f"entry {e.entry_id!r}: every document needs a name and a media_type")
+        if not isinstance(e.metadata, dict):
+            raise ArchiveError(f"entry {e.entry_id!r}: metadata must be a dict")
+        canonical.dumps(e.metadata)  # refuses floats and non-JSON values with a clear message
+        if (e.relation is None) != (e.relates_to is None) and e.relation is not None:
+            raise ArchiveError(f"entry {e.entry_id!r}: 'relation' given without 'relates_to'")
+
+    def _retention(self, e: EntryInput) -> tuple[dict[str, Any], datetime]:
+        cls, years = self.policy.years(e.retention_class)
+        base = e.retention_base or datetime.now(timezone.utc).date()
+        if not isinstance(base, date):
+            raise ArchiveError(f"entry {e.entry_id!r}: retention_base must be a date, got {base!r}")
+        until = RetentionPolicy.retain_until(base, years)
+        return {"class": cls, "years": years, "base": base.isoformat(), "until": utc_iso(until)}, until
+
+    def _put_documents(self, docs: dict[str, tuple[ArchiveDocument, datetime]]) -> None:
+        def put(item: tuple[str, tuple[ArchiveDocument, datetime]]) -> None:
+            hexd, (doc, until) = item
+            key = object_key(hexd)
+            if self.store.put_new(key, bytes(doc.data), until, sha256=bytes.fromhex(hexd),
+                                  content_type=doc.media_type):
+                return
+            # Same bytes archived before (or left by a crashed run): make sure it is kept long enough.
+            info = self.store.lock_info(key)
+            if info is None:
+                raise ArchiveError(f"object {key} exists but cannot be read back", kind="io")
+            if info.mode != "COMPLIANCE" or info.retain_until is None or info.retain_until < until:
+                self.store.extend_retention(key, until)
+
+        list(self._executor().map(put, docs.items()))
+
+    def append(self, entries: Sequence[EntryInput]) -> list[EntryReceipt]:
+        """Archive a batch; returns one receipt per input, in order. Re-appending is a no-op."""
+        entries = list(entries)
+        for e in entries:
+            self._validate(e)
+        with self._lock:
+            st = self._sync()
+            # Documents first: a leaf must never point at bytes that are not stored.
+            docs: dict[str, tuple[ArchiveDocument, datetime]] = {}
+            prepared = []
+            for e in entries:
+                retention, until = self._retention(e)
+                hashes = [(d, hashlib.sha256(d.data).hexdigest()) for d in e.documents]
+                prepared.append((e, retention, until, hashes))
+                if e.entry_id in st.entries:
+                    continue
+                for d, hexd in hashes:
+                    if hexd not in docs or docs[hexd][1] < until:
+                        docs[hexd] = (d, until)
+            self._put_documents(docs)
+
+            receipts: dict[str, EntryReceipt] = {}
+            for attempt in range(MAX_RACE_RETRIES):
+                pending = [p for p in prepared if p[0].entry_id not in st.entries]
+                # The same entry_id twice in one batch is archived once.
+                seen: set[str] = set()
+                pending = [p for p in pending if not (p[0].entry_id in seen or seen.add(p[0].entry_id))]
+                if not pending:
+                    break
+                leaves, batch_until, new_ids = self._build_leaves(st, pending)
+                first = st.size
+                if self.store.put_new(log.page_key(first), log.encode_page(leaves), batch_until,
+                                      content_type="application/jsonl"):
+                    for i, line in enumerate(leaves):
+                        st.tree.append(log.leaf_hash(line))
+                        st.entries[new_ids[i]] = first + i
+                        rec = canonical.loads(line)
+                        receipts[new_ids[i]] = self._receipt_from_leaf(line, rec, existing=False)
+                    st.page_starts.append(first)
+                    st.retain(batch_until)
+                    break
+                # Lost the race for this position: read the winner's page(s) and try again after them.
+                self._read_new_pages(st)
+            else:
+                raise ArchiveError(f"could not append after {MAX_RACE_RETRIES} races with other writers",
+                                   kind="conflict")
+            self._write_checkpoint(st)
+            self._write_due_segments(st)
+            out = []
+            for e, _, _, _ in prepared:
+                if e.entry_id not in receipts:
+                    receipts[e.entry_id] = self.receipt(e.entry_id)
+                out.append(receipts[e.entry_id])
+            return out
+
+    def _build_leaves(self, st: _State, pending) -> tuple[list[bytes], datetime, list[str]]:
+        leaves: list[bytes] = []
+        ids: list[str] = []
+        prev = st.last_leaf_hash()
+        batch_seq: dict[str, tuple[int, str]] = {}
+        batch_until: datetime | None = None
+        now = utc_iso(datetime.now(timezone.utc))
+        for e, retention, until, hashes in pending:
+            seq = st.size + len(leaves)
+            rec: dict[str, Any] = {
+                "v": LEAF_VERSION,
+                "seq": seq,
+                "entry_id": e.entry_id,
+                "appended_at": now,
+                "documents": [{"name": d.name, "media_type": d.media_type, "sha256": h, "size": len(d.data)}
+                              for d, h in hashes],
+                "metadata": e.metadata,
+                "retention": retention,
+                "prev_leaf_hash": prev,
+            }
+            if e.relates_to is not None:
+                rec["relates_to"] = self._resolve_relation(st, batch_seq, e)
+            line = canonical.dumps(rec)
+            prev = log.leaf_hash(line).hex()
+            batch_seq[e.entry_id] = (seq, prev)
+            leaves.append(line)
+            ids.append(e.entry_id)
+            batch_until = until if batch_until is None or until > batch_until else batch_until
+        assert batch_until is not None
+        return leaves, batch_until, ids
+
+    def _resolve_relation(self, st: _State, batch_seq: dict[str, tuple[int, str]], e: EntryInput) -> dict[str, Any]:
+        target = e.relates_to
+        if target in batch_seq:
+            seq, lh = batch_seq[target]
+        elif target in st.entries:
+            seq = st.entries[target]
+            lh = st.tree.leaf_hash(seq).hex()
+        else:
+            raise ArchiveError(f"entry {e.entry_id!r} relates to {target!r}, which is not in the archive "
+                               f"(archive it first or in the same batch before this entry)")
+        return {"entry_id": target, "seq": seq, "leaf_hash": lh, "relation": e.relation or "relates-to"}
+
+    def _write_checkpoint(self, st: _State) -> Checkpoint:
+        size = st.size
+        body = {"v": 1, "tree_size": size, "root_hash": st.tree.root(size).hex(),
+                "timestamp": utc_iso(datetime.now(timezone.utc)), "key_id": self.key_id}
+        sig = signing.sign_body(self.signing_key, body) if self.signing_key is not None else None
+        raw = canonical.dumps({**body, "signature": sig})
+        key = log.checkpoint_key(size)
+        if not self.store.put_new(key, raw, st.max_retain, content_type="application/json"):
+            # Another writer (or a recovering one) signed this size first: it must agree on the root.
+            existing = self.store.get(key)
+            if existing is None:
+                raise ArchiveError(f"checkpoint {key} exists but cannot be read", kind="io")
+            cp = decode_checkpoint(existing)
+            self._check_checkpoint_matches(st, cp, key)
+        else:
+            cp = decode_checkpoint(raw)
+        st.checkpoint = cp
+        return cp
+
+    def _write_due_segments(self, st: _State) -> None:
+        while True:
+            first = st.segment_end
+            # Segments end on a page boundary at least SEGMENT_SIZE entries on: deterministic, so
+            # racing writers produce byte-identical segments under the same key.
+            bounds = [p for p in st.page_starts if p >= first + log.SEGMENT_SIZE] + [st.size]
+            end = min(bounds)
+            if end - first < log.SEGMENT_SIZE or st.checkpoint is None or st.checkpoint.tree_size < end:
+                return
+            ids = [""] * (end - first)
+            for entry_id, seq in st.entries.items():
+                if first <= seq < end:
+                    ids[seq - first] = entry_id
+            seg = {"v": 1, "first": first, "end": end, "entries": ids,
+                   "leaf_hashes": b"".join(st.tree.leaf_hash(i) for i in range(first, end)).hex(),
+                   "page_starts": [p for p in st.page_starts if first <= p < end],
+                   "max_retain_until": utc_iso(st.max_retain)}
+            self.store.put_new(log.segment_key(first, end), canonical.dumps(seg), st.max_retain,
+                               content_type="application/json")
+            st.segment_end = end
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current tree size (no new file if the latest checkpoint already covers it)."""
+        with self._lock:
+            st = self._sync()
+            if st.checkpoint is not None and st.checkpoint.tree_size == st.size:
+                return st.checkpoint
+            return self._write_checkpoint(st)
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._lock:
+            return self._sync().checkpoint
+
+    def set_legal_hold(self, entry_id: str, on: bool) -> EntryReceipt:
+        """Set/clear the legal hold on an entry's documents and leaf page; logs it as a follow-up entry.
+
+        The hold keeps objects beyond their retention while an audit needs them (AO § 147 (3)).
+        Returns the receipt of the log entry that records the change.
+        """
+        seq = self.lookup(entry_id)
+        if seq is None:
+            raise ArchiveError(f"entry {entry_id!r} is not in the archive")
+        _, rec = self.read_leaf(seq)
+        with self._lock:
+            first = self._page_of(self._sync(), seq)
+        keys = [object_key(d["sha256"]) for d in rec["documents"]] + [log.page_key(first)]
+        for key in keys:
+            self.store.set_legal_hold(key, on)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        event = EntryInput(entry_id=f"legal-hold:{'on' if on else 'off'}:{stamp}:{entry_id}", documents=[],
+                           metadata={"event": "legal-hold", "legal_hold": on, "objects": keys},
+                           retention_class=rec["retention"]["class"],
+                           retention_base=date.fromisoformat(rec["retention"]["base"]),
+                           relates_to=entry_id, relation="legal-hold")
+        return self.append([event])[0]

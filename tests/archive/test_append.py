@@ -1,0 +1,115 @@
+"""Appending to a real SeaweedFS bucket: receipts, idempotency, retention, follow-up entries."""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timezone
+
+import pytest
+
+from archive import Archive, ArchiveDocument, ArchiveError, EntryInput, log, merkle
+from archive.writer import decode_checkpoint
+from archive import signing
+
+from .conftest import make_entry
+
+pytestmark = pytest.mark.s3
+
+
+def test_append_stores_bytes_leaves_and_signed_checkpoint(archive, s3, locked_bucket, signing_key):
+    receipts = archive.append([make_entry(i) for i in range(3)])
+    assert [r.sequence for r in receipts] == [0, 1, 2]
+    r0 = receipts[0]
+    xml = b"<Invoice><ID>R-0</ID></Invoice>"
+    assert r0.document_keys["original.xml"] == "objects/sha256/" + hashlib.sha256(xml).hexdigest()
+    assert s3.get_object(Bucket=locked_bucket, Key=r0.document_keys["original.xml"])["Body"].read() == xml
+    assert r0.retain_until == datetime(2035, 1, 1, tzinfo=timezone.utc)
+    page = s3.get_object(Bucket=locked_bucket, Key=log.page_key(0))["Body"].read()
+    lines = log.split_page(page)
+    assert len(lines) == 3 and merkle.hash_leaf(lines[0]).hex() == r0.leaf_hash
+    assert log.decode_leaf(lines[1])["prev_leaf_hash"] == r0.leaf_hash
+    cp = decode_checkpoint(s3.get_object(Bucket=locked_bucket, Key=log.checkpoint_key(3))["Body"].read())
+    assert cp.tree_size == 3
+    assert cp.root_hash == merkle.root_from_leaf_hashes([merkle.hash_leaf(x) for x in lines]).hex()
+    assert signing.signature_valid(signing_key.public_key(), cp.body(), cp.signature)
+    head = s3.head_object(Bucket=locked_bucket, Key=r0.document_keys["original.xml"])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["ObjectLockRetainUntilDate"].astimezone(timezone.utc) == datetime(2035, 1, 1, tzinfo=timezone.utc)
+
+
+def test_reappend_returns_existing_receipt_without_new_leaf(archive, s3, locked_bucket, signing_key):
+    first = archive.append([make_entry(1)])[0]
+    again = archive.append([make_entry(1)])[0]
+    assert again.existing and (again.sequence, again.leaf_hash) == (first.sequence, first.leaf_hash)
+    # A fresh writer (another process) knows it too.
+    other = Archive(s3, locked_bucket, signing_key=signing_key)
+    assert other.append([make_entry(1), make_entry(2)])[0].sequence == first.sequence
+    assert other.size == 2
+
+
+def test_procedure_documents_kept_ten_years(archive):
+    r = archive.append([make_entry(5, retention_class="procedure", base=date(2026, 3, 1))])[0]
+    assert r.retain_until == datetime(2037, 1, 1, tzinfo=timezone.utc)
+
+
+def test_shared_document_retention_is_extended(archive, s3, locked_bucket):
+    shared = ArchiveDocument("agb.pdf", "application/pdf", b"%PDF-1.7 terms")
+    archive.append([EntryInput("a", [shared], {}, "invoice", date(2026, 1, 1))])
+    archive.append([EntryInput("b", [shared], {}, "procedure", date(2026, 1, 1))])
+    head = s3.head_object(Bucket=locked_bucket, Key="objects/sha256/" + shared.sha256)
+    assert head["ObjectLockRetainUntilDate"].astimezone(timezone.utc).year == 2037
+
+
+def test_follow_up_entry_binds_to_earlier_leaf(archive):
+    r = archive.append([make_entry(1)])[0]
+    trail = EntryInput("entry-1/approval", [ArchiveDocument("approval.json", "application/json", b"{}")],
+                       {"kind": "approval-trail"}, relates_to="entry-1", relation="approval-trail",
+                       retention_base=date(2026, 11, 2))
+    t = archive.append([trail])[0]
+    _, rec = archive.read_leaf(t.sequence)
+    assert rec["relates_to"] == {"entry_id": "entry-1", "seq": r.sequence, "leaf_hash": r.leaf_hash,
+                                 "relation": "approval-trail"}
+    with pytest.raises(ArchiveError, match="not in the archive"):
+        archive.append([EntryInput("x", [], {}, relates_to="nope", retention_base=date(2026, 1, 1))])
+
+
+def test_refuses_bucket_without_object_lock(s3, bucket_name):
+    s3.create_bucket(Bucket=bucket_name)
+    with pytest.raises(ArchiveError, match="has no Object Lock"):
+        Archive(s3, bucket_name)
+    with pytest.raises(ArchiveError, match="does not exist"):
+        Archive(s3, bucket_name + "-missing")
+
+
+def test_float_metadata_refused(archive):
+    with pytest.raises(ArchiveError, match="floating-point"):
+        archive.append([EntryInput("f", [], {"amount": 12.5}, retention_base=date(2026, 1, 1))])
+
+
+def test_legal_hold_on_and_off_is_set_and_logged(archive, s3, locked_bucket):
+    r = archive.append([make_entry(1)])[0]
+    ev = archive.set_legal_hold("entry-1", True)
+    key = r.document_keys["original.xml"]
+    assert s3.get_object_legal_hold(Bucket=locked_bucket, Key=key)["LegalHold"]["Status"] == "ON"
+    _, rec = archive.read_leaf(ev.sequence)
+    assert rec["metadata"]["legal_hold"] is True and rec["relates_to"]["entry_id"] == "entry-1"
+    archive.set_legal_hold("entry-1", False)
+    assert s3.get_object_legal_hold(Bucket=locked_bucket, Key=key)["LegalHold"]["Status"] == "OFF"
+
+
+def test_server_refuses_deleting_a_locked_version_and_shortening_retention(archive, s3, locked_bucket):
+    r = archive.append([make_entry(1)])[0]
+    key = r.document_keys["original.xml"]
+    version = s3.head_object(Bucket=locked_bucket, Key=key)["VersionId"]
+    with pytest.raises(Exception) as exc:
+        s3.delete_object(Bucket=locked_bucket, Key=key, VersionId=version)
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(Exception) as exc:
+        s3.put_object_retention(Bucket=locked_bucket, Key=key, VersionId=version,
+                                Retention={"Mode": "COMPLIANCE",
+                                           "RetainUntilDate": datetime(2030, 1, 1, tzinfo=timezone.utc)})
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(Exception) as exc:
+        s3.put_object(Bucket=locked_bucket, Key=log.page_key(0), Body=b"forged\n", IfNoneMatch="*")
+    assert exc.value.response["Error"]["Code"] == "PreconditionFailed"
+    # The bytes are still there, unchanged.
+    assert s3.get_object(Bucket=locked_bucket, Key=key, VersionId=version)["Body"].read().startswith(b"<Invoice>")
