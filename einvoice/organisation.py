@@ -107,6 +107,14 @@ class ApprovalRules(_Model):
     escalate_after_days: int = 7
 
 
+class DuplicateRules(_Model):
+    """Duplicate detection (einvoice.approval.duplicates): what counts as the same invoice twice."""
+
+    enabled: bool = Field(default=True, description="flag duplicates when an invoice enters approval")
+    near_duplicates: bool = Field(default=True, description="also flag same seller + amount + issue date with an invoice number that differs only in punctuation, leading zeros or case")
+    ignore_states: list[str] = Field(default_factory=lambda: ["rejected", "not_an_invoice"], description="earlier invoices in these states never count as the original")
+
+
 class ArchiveSettings(_Model):
     bucket: str = "einvoice-archive"
     retention_years: dict[str, int] = Field(default_factory=lambda: {"invoice": 8, "procedure": 10})
@@ -121,6 +129,7 @@ class Organisation(_Model):
     people: list[Person] = Field(default_factory=list)
     deputies: list[Deputy] = Field(default_factory=list)
     approval: ApprovalRules = ApprovalRules()
+    duplicates: DuplicateRules = DuplicateRules()
     archive: ArchiveSettings = ArchiveSettings()
     validation_severity_overrides: dict[str, str] = Field(default_factory=dict)
 

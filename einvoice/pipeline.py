@@ -277,6 +277,10 @@ class IntakePipeline:
                     invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
                     amount=row.amount_due, comment=report.summary(), details_json=json.dumps(details, ensure_ascii=False),
                 ))
+                # Same transaction: an invoice in approval never exists without its first task and duplicate check.
+                from einvoice.approval import start_approval
+
+                start_approval(s, row, self.organisation)
         except IntegrityError:
             # Another worker stored the same bytes first: that row is the one record of this file.
             pass

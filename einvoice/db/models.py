@@ -99,3 +99,6 @@ class InvoiceEvent(Base):
     details_json: Mapped[str | None] = mapped_column(sa.Text)
 
     invoice: Mapped[Invoice] = relationship(back_populates="events")
+
+
+from einvoice.approval import tables as _approval_tables  # noqa: E402,F401

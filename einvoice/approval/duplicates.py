@@ -1,0 +1,73 @@
+"""Duplicate detection: the same invoice must never be paid twice.
+
+When an invoice enters approval it is compared with every earlier invoice of the same seller
+(VAT ID BT-31 or seller ID BT-29):
+  * ``exact``: same seller and the same invoice number (BT-1);
+  * ``near``: same seller, same amount due (BT-115) and issue date (BT-2), and invoice numbers that
+    are equal once punctuation, spaces, leading zeros and case are ignored ("RE-0042" / "re 42").
+A flag never stops the approval steps (the department may still certify), but it blocks the
+release until a person overrides it with a logged reason. What counts is configured in the
+organisation file (``duplicates:``). This module must never delete or merge invoices: it flags.
+"""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from einvoice.approval.tables import DuplicateFlag
+from einvoice.db.models import Invoice
+from einvoice.organisation import Organisation
+
+_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+
+
+def normalise_number(number: str | None) -> str:
+    """Invoice number without punctuation, spaces, case and leading zeros of each digit group."""
+    if not number:
+        return ""
+    s = _NON_ALNUM.sub("", number.upper())
+    return _LEADING_ZEROS.sub("", s)
+
+
+def _same_seller(a: Invoice, b: Invoice) -> str | None:
+    if a.seller_vat_id and b.seller_vat_id and a.seller_vat_id.strip().upper() == b.seller_vat_id.strip().upper():
+        return f"VAT ID {a.seller_vat_id}"
+    if a.seller_id and b.seller_id and a.seller_id.strip() == b.seller_id.strip():
+        return f"seller ID {a.seller_id}"
+    return None
+
+
+def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[DuplicateFlag]:
+    """Flags (not yet added to the session) for ``row`` against earlier invoices of its seller."""
+    rules = org.duplicates
+    if not rules.enabled or not row.invoice_number or not (row.seller_vat_id or row.seller_id):
+        return []
+    seller = []
+    if row.seller_vat_id:
+        seller.append(Invoice.seller_vat_id == row.seller_vat_id)
+    if row.seller_id:
+        seller.append(Invoice.seller_id == row.seller_id)
+    q = sa.select(Invoice).where(sa.or_(*seller), Invoice.id != row.id)
+    if rules.ignore_states:
+        q = q.where(Invoice.state.not_in(rules.ignore_states))
+    flags: list[DuplicateFlag] = []
+    key = normalise_number(row.invoice_number)
+    for other in session.scalars(q.order_by(Invoice.id)):
+        by = _same_seller(row, other)
+        if by is None:
+            continue
+        if other.invoice_number and other.invoice_number.strip() == row.invoice_number.strip():
+            flags.append(DuplicateFlag(
+                invoice_id=row.id, other_invoice_id=other.id, kind="exact",
+                reason=f"invoice number {row.invoice_number} from the seller with {by} was already received "
+                       f"as invoice #{other.id} ({other.filename}, state {other.state})"))
+        elif (rules.near_duplicates and key and normalise_number(other.invoice_number) == key
+              and other.amount_due == row.amount_due and other.issue_date == row.issue_date):
+            flags.append(DuplicateFlag(
+                invoice_id=row.id, other_invoice_id=other.id, kind="near",
+                reason=f"invoice #{other.id} from the seller with {by} has number {other.invoice_number} "
+                       f"(this one: {row.invoice_number}), the same amount {row.amount_due} and the same issue date {row.issue_date}"))
+    return flags

@@ -1,0 +1,195 @@
+"""The rules of the approval chain as pure functions over the organisation file.
+
+Who may fill which step in which department up to which amount, when a deputy may stand in, and
+separation of duties. Everything a municipality decides comes from ``Organisation``; this module
+only applies it. It must never touch the database (the service hands in what it read) and never
+return ``True``/``False`` where a clerk needs to know *why*: a refusal names its rule.
+
+Rule IDs (stable; the web inbox and tests use them):
+  UNKNOWN-PERSON, AUDITOR-READ-ONLY, NOT-AUTHORISED, LIMIT, DEPUTY-NOT-ABSENT,
+  SOD-ANORDNUNG-RECHNERISCH, SOD-ONE-PERSON-ONE-STEP
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterable
+
+from einvoice.approval import Refusal, Step
+from einvoice.organisation import Organisation, Person, Role, RoleGrant
+
+#: Which role of the organisation file fills which step. Freigabe is the second person's release
+#: of the payment order (NRW § 31 KomHVO); the Stadtkasse (treasury) gives it.
+STEP_ROLE: dict[Step, Role] = {
+    Step.SACHLICH: Role.SACHLICH,
+    Step.RECHNERISCH: Role.RECHNERISCH,
+    Step.ANORDNUNG: Role.ANORDNEN,
+    Step.FREIGABE: Role.TREASURY,
+}
+
+#: Roles whose grants are not tied to the invoice's department: the Stadtkasse releases the
+#: payment orders of every department, the central desk handles every misrouted invoice.
+CENTRAL_ROLES = frozenset({Role.TREASURY, Role.CENTRAL_DESK})
+
+STEP_LABEL = {
+    Step.SACHLICH: "sachliche Richtigkeit",
+    Step.RECHNERISCH: "rechnerische Richtigkeit",
+    Step.ANORDNUNG: "Anordnung",
+    Step.FREIGABE: "Freigabe (second person's release)",
+}
+
+
+def steps(org: Organisation) -> list[Step]:
+    """The chain this body uses: the fourth step only when the organisation file asks for it."""
+    chain = [Step.SACHLICH, Step.RECHNERISCH, Step.ANORDNUNG]
+    if org.approval.two_person_release:
+        chain.append(Step.FREIGABE)
+    return chain
+
+
+def next_step(step: Step, org: Organisation) -> Step | None:
+    chain = steps(org)
+    i = chain.index(step)
+    return chain[i + 1] if i + 1 < len(chain) else None
+
+
+def previous_step(step: Step, org: Organisation) -> Step | None:
+    chain = steps(org)
+    i = chain.index(step)
+    return chain[i - 1] if i > 0 else None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """In which capacity a person acts: on their own grant, or as deputy of an absent person."""
+
+    person: str
+    role: Role
+    grant: RoleGrant
+    on_behalf_of: str | None = None
+
+    @property
+    def involved(self) -> frozenset[str]:
+        """Everyone this action is attributed to (a deputy acts *as* the absent person)."""
+        return frozenset(p for p in (self.person, self.on_behalf_of) if p)
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """A valid sign-off already given on this invoice (read from the closed tasks)."""
+
+    step: Step
+    person: str
+    on_behalf_of: str | None = None
+
+    @property
+    def involved(self) -> frozenset[str]:
+        return frozenset(p for p in (self.person, self.on_behalf_of) if p)
+
+
+def find_person(org: Organisation, person_id: str) -> Person | None:
+    try:
+        return org.person(person_id)
+    except KeyError:
+        return None
+
+
+def _grants(person: Person, role: Role, department: str) -> list[RoleGrant]:
+    return [g for g in person.grants if g.role == role and (role in CENTRAL_ROLES or g.department == department)]
+
+
+def within_limit(grant: RoleGrant, amount: Decimal | None) -> bool:
+    if grant.limit_eur is None:
+        return True
+    return amount is not None and amount <= grant.limit_eur
+
+
+def is_auditor(person: Person, department: str) -> bool:
+    # The Rechnungsprüfung must stay independent of what it audits: read only, even with other grants.
+    return any(g.role == Role.AUDITOR and g.department == department for g in person.grants)
+
+
+def absent_on(org: Organisation, person_id: str, day: dt.date) -> bool:
+    return any(d.person == person_id and d.absent_from <= day <= d.absent_to for d in org.deputies)
+
+
+def _money(amount: Decimal | None) -> str:
+    return "an unknown amount" if amount is None else f"{amount:,.2f} EUR".replace(",", "\u202f")
+
+
+def capacity(org: Organisation, person_id: str, role: Role, department: str, amount: Decimal | None,
+             today: dt.date, *, what: str) -> Capacity | Refusal:
+    """May ``person_id`` act in ``role`` for ``department`` on ``amount`` today? In which capacity?
+
+    Own grants come first; a deputy entry counts only while the absent person's absence lasts, and
+    then with the absent person's grant and limit. ``what`` names the action for the message.
+    """
+    person = find_person(org, person_id)
+    if person is None:
+        return Refusal("UNKNOWN-PERSON", f"{person_id!r} is not a person in the organisation file of {org.name}.")
+    if is_auditor(person, department):
+        return Refusal("AUDITOR-READ-ONLY", f"{person.name} audits department {department} (Rechnungsprüfung) and may only read, not {what}.")
+    own = _grants(person, role, department)
+    for g in own:
+        if within_limit(g, amount):
+            return Capacity(person.id, role, g)
+    deputy_refusal: Refusal | None = None
+    for d in org.deputies:
+        if d.deputy != person.id:
+            continue
+        absent = find_person(org, d.person)
+        theirs = [g for g in _grants(absent, role, department)] if absent else []
+        if not theirs:
+            continue
+        if not (d.absent_from <= today <= d.absent_to):
+            deputy_refusal = deputy_refusal or Refusal(
+                "DEPUTY-NOT-ABSENT",
+                f"{person.name} stands in for {absent.name} only while {absent.name} is absent "
+                f"({d.absent_from:%d.%m.%Y}–{d.absent_to:%d.%m.%Y}); today ({today:%d.%m.%Y}) {absent.name} is not absent.")
+            continue
+        for g in theirs:
+            if within_limit(g, amount):
+                return Capacity(person.id, role, g, on_behalf_of=absent.id)
+        deputy_refusal = Refusal(
+            "LIMIT", f"{absent.name}'s limit for {role.value} in department {department} is {_money(theirs[0].limit_eur)}; "
+                     f"this invoice is for {_money(amount)}, so {person.name} cannot {what} as deputy either.")
+    if own:
+        limits = ", ".join(_money(g.limit_eur) for g in own)
+        return Refusal("LIMIT", f"{person.name} may {what} in department {department} only up to {limits} (Wertgrenze); "
+                                f"this invoice is for {_money(amount)}. Someone with a higher limit must do it.")
+    if deputy_refusal is not None:
+        return deputy_refusal
+    where = "any department" if role in CENTRAL_ROLES else f"department {department}"
+    return Refusal("NOT-AUTHORISED", f"{person.name} has no '{role.value}' grant for {where}, so may not {what}.")
+
+
+def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff], org: Organisation) -> Refusal | None:
+    """One person never fills two steps of one invoice; the Anordnung never by who certified the amounts."""
+    for s in signoffs:
+        both = cap.involved & s.involved
+        if not both:
+            continue
+        who = find_person(org, next(iter(sorted(both))))
+        name = who.name if who else next(iter(both))
+        if step == Step.ANORDNUNG and s.step == Step.RECHNERISCH:
+            return Refusal("SOD-ANORDNUNG-RECHNERISCH",
+                           f"{name} certified the rechnerische Richtigkeit of this invoice and therefore may not give "
+                           f"the Anordnung (separation of duties, § 31 KomHVO NRW). Another person with Anordnungsbefugnis must do it.")
+        return Refusal("SOD-ONE-PERSON-ONE-STEP",
+                       f"{name} already signed the {STEP_LABEL[s.step]} of this invoice; one person may fill only one "
+                       f"step of an invoice, so someone else must give the {STEP_LABEL[step]}.")
+    return None
+
+
+def people_for(org: Organisation, role: Role, department: str, amount: Decimal | None, today: dt.date,
+               exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Who could act in ``role`` today (own grant, or deputy of an absent grant holder)."""
+    out: list[str] = []
+    for p in org.people:
+        if p.id in exclude:
+            continue
+        cap = capacity(org, p.id, role, department, amount, today, what="act")
+        if isinstance(cap, Capacity) and not (cap.involved & exclude):
+            out.append(p.id)
+    return out

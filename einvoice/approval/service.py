@@ -1,0 +1,750 @@
+"""ApprovalService: the one entry point that changes an invoice's approval, for CLI, web and flows.
+
+Each public action runs in one database transaction that locks the task (and the invoice) it acts
+on (``SELECT ... FOR UPDATE`` on PostgreSQL, plus the optimistic version column everywhere), checks
+every rule, closes the open task, opens the next one or moves the invoice to its new state, and
+writes exactly one ``InvoiceEvent``. Two people acting on the same task at once therefore give one
+decision and one ``STALE`` refusal. A refused action changes nothing and returns a ``Refusal``.
+
+Service-level rule IDs (the role/limit/deputy/SoD ones are in ``rules``): NO-SUCH-TASK,
+NO-SUCH-INVOICE, STALE, AMOUNT-REQUIRED, AMOUNT-MISMATCH, REASON-REQUIRED, NO-PREVIOUS-STEP,
+UNKNOWN-DEPARTMENT, SAME-DEPARTMENT, DUPLICATE-BLOCKS, NO-DUPLICATE-FLAG, NOT-IN-APPROVAL,
+NOT-RETURNED, RELEASE-FAILED.
+
+This module must never skip a rule because the caller "already checked" it, and never commit a
+half-made decision: the ``on_release`` hooks (finance writes its outbox record there) run inside
+the release transaction, and if one raises, the release is rolled back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
+
+from einvoice.approval import ActionResult, Refusal, Step
+from einvoice.approval import rules
+from einvoice.approval.deadlines import age_days, days_left, deadline_of, skonto_amount
+from einvoice.approval.duplicates import find_duplicates
+from einvoice.approval.tables import ApprovalTask, DuplicateFlag
+from einvoice.db import Database
+from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.organisation import Organisation, Role
+from einvoice.states import InvoiceState, check_transition
+
+log = logging.getLogger(__name__)
+
+ReleaseHook = Callable[[Session, Invoice], None]
+
+STALE_MESSAGE = "someone else decided this task a moment ago"
+
+#: InvoiceEvent.action per approved step (the names of the certifications in the audit trail).
+STEP_ACTION = {
+    Step.SACHLICH: "sachlich_richtig",
+    Step.RECHNERISCH: "rechnerisch_richtig",
+    Step.ANORDNUNG: "anordnung",
+    Step.FREIGABE: "freigabe",
+}
+
+
+# --- views (plain values: safe to hand to templates, JSON, other threads) ------------------------
+@dataclass(frozen=True)
+class DuplicateView:
+    flag_id: int
+    kind: str  # exact | near
+    other_invoice_id: int
+    reason: str
+    overridden_by: str | None
+    override_reason: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.overridden_by is None
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: int
+    invoice_id: int
+    step: Step
+    department: str
+    status: str  # open | done
+    assignee: str | None  # tasks are pooled per department and role; kept for a later "claim"
+    candidates: tuple[str, ...]  # who may decide this task today (roles, limits, deputies, SoD)
+    state: str  # the invoice's state
+    invoice_number: str | None
+    seller_name: str | None
+    amount_due: Decimal | None
+    currency: str | None
+    issue_date: dt.date | None
+    due_date: dt.date | None
+    skonto_until: dt.date | None
+    skonto_percent: Decimal | None
+    skonto_amount: Decimal | None  # money lost if not paid by skonto_until
+    deadline: dt.date | None
+    days_left: int | None
+    duplicate_flags: tuple[DuplicateView, ...]
+    created_at: dt.datetime
+    version: int
+    leitweg_id: str | None = None
+    routing_rule: str | None = None
+    routing_reason: str | None = None
+    outcome: str | None = None
+    decided_by: str | None = None
+
+    @property
+    def blocked_by_duplicate(self) -> bool:
+        return any(f.open for f in self.duplicate_flags)
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_left is not None and self.days_left < 0
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["duplicate_flags"] = [f.__dict__ for f in self.duplicate_flags]
+        d["blocked_by_duplicate"] = self.blocked_by_duplicate
+        return d
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int
+    at: dt.datetime
+    actor: str
+    role: str | None
+    on_behalf_of: str | None
+    action: str
+    from_state: str | None
+    to_state: str | None
+    amount: Decimal | None
+    comment: str | None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    kind: str  # reminder | escalation
+    task_id: int
+    invoice_id: int
+    step: Step
+    department: str
+    recipients: tuple[str, ...]
+    message: str
+    skonto_until: dt.date | None
+    skonto_amount: Decimal | None
+
+
+# --- opening the workflow (called by intake inside its transaction) ------------------------------
+def _open_task(session: Session, invoice: Invoice, step: Step, department: str) -> ApprovalTask:
+    task = ApprovalTask(
+        invoice_id=invoice.id, step=step.value, department=department, status="open",
+        deadline=deadline_of(invoice.skonto_until, invoice.due_date), amount_due=invoice.amount_due,
+    )
+    session.add(task)
+    return task
+
+
+def start_approval(session: Session, invoice_row: Invoice, org: Organisation) -> None:
+    """Open the first task (sachliche Richtigkeit) of an invoice in ``in_approval`` and flag duplicates.
+
+    Runs inside the caller's transaction (intake's ``_store``) so an invoice never exists in
+    approval without its task. Invoices in other states are left alone.
+    """
+    if invoice_row.state != InvoiceState.IN_APPROVAL.value:
+        return
+    if invoice_row.id is None:
+        session.flush()
+    department = invoice_row.department or org.central_desk
+    if invoice_row.department is None:
+        invoice_row.department = department
+    _open_task(session, invoice_row, Step.SACHLICH, department)
+    flags = find_duplicates(session, invoice_row, org)
+    if flags:
+        session.add_all(flags)
+        session.add(InvoiceEvent(
+            invoice_id=invoice_row.id, actor="system", action="duplicate_flagged",
+            from_state=invoice_row.state, to_state=invoice_row.state, amount=invoice_row.amount_due,
+            comment="; ".join(f.reason for f in flags) + ". Release is blocked until a person overrides this with a reason.",
+            details_json=json.dumps({"flags": [{"kind": f.kind, "other_invoice_id": f.other_invoice_id} for f in flags]}),
+        ))
+    session.flush()
+
+
+class _Abort(Exception):
+    """Internal: roll the transaction back and return this refusal."""
+
+    def __init__(self, refusal: Refusal):
+        self.refusal = refusal
+
+
+class ApprovalService:
+    def __init__(self, db: Database, org: Organisation, *, today: Callable[[], dt.date] = dt.date.today,
+                 on_release: Sequence[ReleaseHook] = ()):
+        self.db = db
+        self.org = org
+        self.today = today
+        self.on_release: list[ReleaseHook] = list(on_release)
+
+    # --- reading ------------------------------------------------------------------------------
+    def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
+              state: str | None = None, limit: int = 50, offset: int = 0) -> list[TaskView]:
+        """Open tasks ``person_id`` may decide today, earliest deadline (Skonto/due date) first.
+
+        Covers own grants (within their limits) and, during an absence, the grants of the person
+        stood in for. ``state`` filters by step ("sachlich", "rechnerisch", "anordnung", "freigabe").
+        Tasks on invoices this person already signed are left out (separation of duties); the
+        authoritative check is still ``allowed``/the action itself.
+        """
+        today = self.today()
+        person = rules.find_person(self.org, person_id)
+        if person is None:
+            return []
+        # (department or None for "any", step, limit) for every capacity this person has today.
+        scopes: list[tuple[str | None, Step, Decimal | None]] = []
+        sources = [(person, True)] + [
+            (rules.find_person(self.org, d.person), False) for d in self.org.deputies
+            if d.deputy == person_id and d.absent_from <= today <= d.absent_to
+        ]
+        for who, own in sources:
+            if who is None:
+                continue
+            for g in who.grants:
+                for step, role in rules.STEP_ROLE.items():
+                    if g.role != role or step not in rules.steps(self.org):
+                        continue
+                    dept = None if role in rules.CENTRAL_ROLES else g.department
+                    if dept is not None and rules.is_auditor(person, dept):
+                        continue
+                    scopes.append((dept, step, g.limit_eur))
+        if department:
+            scopes = [(department if d is None else d, st, lim) for d, st, lim in scopes if d in (None, department)]
+        if state:
+            scopes = [s for s in scopes if s[1].value == state]
+        if not scopes:
+            return []
+        t = ApprovalTask
+        conds = []
+        for dept, step, lim in set(scopes):
+            c = [t.step == step.value]
+            if dept is not None:
+                c.append(t.department == dept)
+            if lim is not None:
+                c.append(t.amount_due <= lim)
+            conds.append(sa.and_(*c))
+        prior = aliased(ApprovalTask)
+        q = (
+            sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id)
+            .where(t.status == "open", sa.or_(*conds))
+            .where(~sa.exists().where(prior.invoice_id == t.invoice_id, prior.signoff_valid.is_(True), prior.decided_by == person_id))
+            .where(~sa.exists().where(prior.invoice_id == t.invoice_id, prior.signoff_valid.is_(True), prior.on_behalf_of == person_id))
+        )
+        if search:
+            q = q.where(self._search(search))
+        q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+        with self.db.sessions() as s:
+            rows = s.execute(q).all()
+            return self._views(s, rows, today)
+
+    def open_tasks(self, *, department: str | None = None, search: str | None = None, state: str | None = None,
+                   limit: int = 50, offset: int = 0) -> list[TaskView]:
+        """All open tasks (central desk overview, auditors), earliest deadline first."""
+        t = ApprovalTask
+        q = sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
+        if department:
+            q = q.where(t.department == department)
+        if state:
+            q = q.where(t.step == state)
+        if search:
+            q = q.where(self._search(search))
+        q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+        with self.db.sessions() as s:
+            return self._views(s, s.execute(q).all(), self.today())
+
+    @staticmethod
+    def _search(text: str):
+        needle = text.strip().lower()
+        return sa.or_(
+            sa.func.lower(Invoice.invoice_number).contains(needle, autoescape=True),
+            sa.func.lower(Invoice.seller_name).contains(needle, autoescape=True),
+        )
+
+    def task(self, task_id: int) -> TaskView:
+        """One task (open or closed). Raises ``LookupError`` for an id that does not exist."""
+        with self.db.sessions() as s:
+            row = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+                            .where(ApprovalTask.id == task_id)).first()
+            if row is None:
+                raise LookupError(f"no approval task {task_id}")
+            return self._views(s, [row], self.today())[0]
+
+    def open_task_of(self, invoice_id: int) -> TaskView | None:
+        """The open task of an invoice in approval, else None."""
+        with self.db.sessions() as s:
+            row = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+                            .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.status == "open")).first()
+            return self._views(s, [row], self.today())[0] if row else None
+
+    def tasks_of(self, invoice_id: int) -> list[TaskView]:
+        """Every task an invoice went through, oldest first (the sign-off record)."""
+        with self.db.sessions() as s:
+            rows = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+                             .where(ApprovalTask.invoice_id == invoice_id).order_by(ApprovalTask.id)).all()
+            return self._views(s, rows, self.today())
+
+    def duplicates(self, invoice_id: int) -> list[DuplicateView]:
+        with self.db.sessions() as s:
+            return [self._dup_view(f) for f in s.scalars(
+                sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id == invoice_id).order_by(DuplicateFlag.id))]
+
+    def history(self, invoice_id: int) -> list[EventView]:
+        with self.db.sessions() as s:
+            events = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == invoice_id).order_by(InvoiceEvent.id))
+            return [EventView(e.id, e.at, e.actor, e.role, e.on_behalf_of, e.action, e.from_state, e.to_state, e.amount,
+                              e.comment, json.loads(e.details_json) if e.details_json else {}) for e in events]
+
+    @staticmethod
+    def _dup_view(f: DuplicateFlag) -> DuplicateView:
+        return DuplicateView(f.id, f.kind, f.other_invoice_id, f.reason, f.overridden_by, f.override_reason)
+
+    def _views(self, s: Session, rows, today: dt.date) -> list[TaskView]:
+        if not rows:
+            return []
+        invoice_ids = {inv.id for _, inv in rows}
+        flags: dict[int, list[DuplicateView]] = {}
+        for f in s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id.in_(invoice_ids)).order_by(DuplicateFlag.id)):
+            flags.setdefault(f.invoice_id, []).append(self._dup_view(f))
+        signed: dict[int, set[str]] = {}
+        for inv_id, by, behalf in s.execute(sa.select(ApprovalTask.invoice_id, ApprovalTask.decided_by, ApprovalTask.on_behalf_of)
+                                            .where(ApprovalTask.invoice_id.in_(invoice_ids), ApprovalTask.signoff_valid.is_(True))):
+            signed.setdefault(inv_id, set()).update(p for p in (by, behalf) if p)
+        out = []
+        for task, inv in rows:
+            step = Step(task.step)
+            candidates: tuple[str, ...] = ()
+            if task.status == "open":
+                candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
+                                                    exclude=frozenset(signed.get(inv.id, ()))))
+            out.append(TaskView(
+                task_id=task.id, invoice_id=inv.id, step=step, department=task.department, status=task.status,
+                assignee=None, candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,
+                seller_name=inv.seller_name, amount_due=inv.amount_due, currency=inv.currency, issue_date=inv.issue_date,
+                due_date=inv.due_date, skonto_until=inv.skonto_until, skonto_percent=inv.skonto_percent,
+                skonto_amount=skonto_amount(inv.amount_due, inv.skonto_percent) if inv.skonto_until else None,
+                deadline=task.deadline, days_left=days_left(task.deadline, today),
+                duplicate_flags=tuple(flags.get(inv.id, ())), created_at=task.created_at, version=task.version,
+                leitweg_id=inv.leitweg_id, routing_rule=inv.routing_rule, routing_reason=inv.routing_reason,
+                outcome=task.outcome, decided_by=task.decided_by,
+            ))
+        return out
+
+    # --- checks shared by the actions and allowed() --------------------------------------------
+    def _signoffs(self, s: Session, invoice_id: int) -> list[rules.SignOff]:
+        rows = s.execute(sa.select(ApprovalTask.step, ApprovalTask.decided_by, ApprovalTask.on_behalf_of)
+                         .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.signoff_valid.is_(True))
+                         .order_by(ApprovalTask.id)).all()
+        return [rules.SignOff(Step(step), by, behalf) for step, by, behalf in rows]
+
+    def _open_flags(self, s: Session, invoice_id: int) -> list[DuplicateFlag]:
+        return list(s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id == invoice_id,
+                                                             DuplicateFlag.overridden_by.is_(None))))
+
+    def _check_approve(self, s: Session, task: ApprovalTask, inv: Invoice, person_id: str) -> rules.Capacity | Refusal:
+        step = Step(task.step)
+        cap = rules.capacity(self.org, person_id, rules.STEP_ROLE[step], task.department, inv.amount_due, self.today(),
+                             what=f"sign the {rules.STEP_LABEL[step]}")
+        if isinstance(cap, Refusal):
+            return cap
+        sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org)
+        if sod is not None:
+            return sod
+        if rules.next_step(step, self.org) is None:
+            flags = self._open_flags(s, inv.id)
+            if flags:
+                return Refusal("DUPLICATE-BLOCKS",
+                               f"this invoice may be a duplicate ({flags[0].reason}); it cannot be released until someone "
+                               f"with Anordnungsbefugnis, the department head or the central desk overrides the flag with a reason.")
+        return cap
+
+    def _check_handle(self, task: ApprovalTask, inv: Invoice, person_id: str, what: str) -> rules.Capacity | Refusal:
+        """Reject, send back, forward: whoever may decide the step, the department head, or the central desk."""
+        step = Step(task.step)
+        today = self.today()
+        cap = rules.capacity(self.org, person_id, rules.STEP_ROLE[step], task.department, inv.amount_due, today, what=what)
+        if isinstance(cap, rules.Capacity) or cap.rule in ("UNKNOWN-PERSON", "AUDITOR-READ-ONLY"):
+            return cap
+        for role in (Role.HEAD, Role.CENTRAL_DESK):
+            other = rules.capacity(self.org, person_id, role, task.department, None, today, what=what)
+            if isinstance(other, rules.Capacity):
+                return other
+        return cap
+
+    def _check_invoice_role(self, inv: Invoice, person_id: str, roles: Sequence[Role], what: str) -> rules.Capacity | Refusal:
+        department = inv.department or self.org.central_desk
+        for role in roles:
+            cap = rules.capacity(self.org, person_id, role, department, None, self.today(), what=what)
+            if isinstance(cap, rules.Capacity):
+                return cap
+            if cap.rule in ("UNKNOWN-PERSON", "AUDITOR-READ-ONLY"):
+                return cap
+        person = rules.find_person(self.org, person_id)
+        names = ", ".join(r.value for r in roles)
+        return Refusal("NOT-AUTHORISED", f"{person.name if person else person_id} needs one of the roles {names} "
+                                         f"for department {department} to {what}.")
+
+    def allowed(self, task_id: int, person_id: str) -> dict[str, Refusal | None]:
+        """For the web page: which actions ``person_id`` may take on this task now, and why not."""
+        with self.db.sessions() as s:
+            task = s.get(ApprovalTask, task_id)
+            if task is None:
+                r = Refusal("NO-SUCH-TASK", f"there is no approval task {task_id}")
+                return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate"), r)
+            inv = s.get(Invoice, task.invoice_id)
+            out: dict[str, Refusal | None] = {}
+            stale = None if task.status == "open" else Refusal("STALE", f"this task is closed ({task.outcome} by {task.decided_by})")
+
+            def verdict(x):
+                return x if isinstance(x, Refusal) else None
+
+            out["approve"] = stale or verdict(self._check_approve(s, task, inv, person_id))
+            out["reject"] = stale or verdict(self._check_handle(task, inv, person_id, "return this invoice"))
+            prev = rules.previous_step(Step(task.step), self.org)
+            out["send_back"] = stale or (Refusal("NO-PREVIOUS-STEP", "this is the first step; reject or forward instead")
+                                         if prev is None else verdict(self._check_handle(task, inv, person_id, "send this invoice back")))
+            out["forward"] = stale or verdict(self._check_handle(task, inv, person_id, "forward this invoice"))
+            out["comment"] = verdict(self._check_comment(inv, person_id))
+            out["override_duplicate"] = (Refusal("NO-DUPLICATE-FLAG", "this invoice has no open duplicate flag")
+                                         if not self._open_flags(s, inv.id) else verdict(self._check_override(inv, person_id)))
+            return out
+
+    def _check_comment(self, inv: Invoice, person_id: str):
+        return self._check_invoice_role(inv, person_id, [Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD,
+                                                         Role.CENTRAL_DESK, Role.TREASURY], "comment on this invoice")
+
+    def _check_override(self, inv: Invoice, person_id: str):
+        return self._check_invoice_role(inv, person_id, [Role.ANORDNEN, Role.HEAD, Role.CENTRAL_DESK],
+                                        "override a duplicate flag")
+
+    # --- running an action ---------------------------------------------------------------------
+    def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
+        try:
+            with self.db.transaction() as s:
+                result = fn(s)
+                s.flush()
+                return result
+        except _Abort as abort:
+            return ActionResult(False, abort.refusal, self._state_of(invoice_id), None)
+        except StaleDataError:
+            return ActionResult(False, Refusal("STALE", STALE_MESSAGE + "; reload the task and look again."),
+                                self._state_of(invoice_id), None)
+        except OperationalError as exc:
+            # SQLite: a second writer whose snapshot is older than a committed decision cannot upgrade its lock.
+            if "locked" in str(exc).lower():
+                return ActionResult(False, Refusal("STALE", STALE_MESSAGE + "; reload the task and look again."),
+                                    self._state_of(invoice_id), None)
+            raise
+
+    def _state_of(self, invoice_id: int | None) -> str:
+        if invoice_id is None:
+            return ""
+        with self.db.sessions() as s:
+            inv = s.get(Invoice, invoice_id)
+            return inv.state if inv else ""
+
+    def _lock_task(self, s: Session, task_id: int) -> tuple[ApprovalTask, Invoice]:
+        task = s.get(ApprovalTask, task_id, with_for_update=True)
+        if task is None:
+            raise _Abort(Refusal("NO-SUCH-TASK", f"there is no approval task {task_id}"))
+        inv = s.get(Invoice, task.invoice_id, with_for_update=True)
+        if task.status != "open":
+            who = f" ({task.outcome} by {task.decided_by})" if task.decided_by else ""
+            raise _Abort(Refusal("STALE", f"{STALE_MESSAGE}{who}; the invoice is now {inv.state}."))
+        return task, inv
+
+    def _task_invoice_id(self, task_id: int) -> int | None:
+        with self.db.sessions() as s:
+            return s.scalar(sa.select(ApprovalTask.invoice_id).where(ApprovalTask.id == task_id))
+
+    def _close(self, task: ApprovalTask, cap: rules.Capacity | None, person_id: str, outcome: str, *,
+               amount: Decimal | None = None, comment: str | None = None, signoff: bool = False) -> None:
+        task.status = "done"
+        task.outcome = outcome
+        task.decided_by = person_id
+        task.on_behalf_of = cap.on_behalf_of if cap else None
+        task.acted_role = cap.role.value if cap else None
+        task.decided_at = utcnow()
+        task.decided_on = self.today()
+        task.amount = amount
+        task.comment = comment
+        task.signoff_valid = signoff
+
+    def _void_signoffs(self, s: Session, invoice_id: int, steps: Sequence[Step] | None = None) -> list[str]:
+        q = sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.signoff_valid.is_(True))
+        if steps is not None:
+            q = q.where(ApprovalTask.step.in_([x.value for x in steps]))
+        voided = []
+        for t in s.scalars(q):
+            t.signoff_valid = False
+            voided.append(t.step)
+        return voided
+
+    @staticmethod
+    def _event(s: Session, inv: Invoice, cap: rules.Capacity | None, person_id: str, action: str, from_state: str,
+               *, amount=None, comment=None, details: dict | None = None) -> None:
+        s.add(InvoiceEvent(
+            invoice_id=inv.id, actor=person_id, role=cap.role.value if cap else None,
+            on_behalf_of=cap.on_behalf_of if cap else None, action=action, from_state=from_state, to_state=inv.state,
+            amount=amount, comment=comment, details_json=json.dumps(details, ensure_ascii=False, default=str) if details else None,
+        ))
+
+    # --- actions -------------------------------------------------------------------------------
+    def approve(self, task_id: int, person_id: str, *, amount: Decimal | None = None, comment: str | None = None) -> ActionResult:
+        """Sign the task's step. Rechnerische Richtigkeit needs ``amount`` = the amount due ("rechnerisch richtig mit … EUR")."""
+        def act(s: Session) -> ActionResult:
+            task, inv = self._lock_task(s, task_id)
+            step = Step(task.step)
+            cap = self._check_approve(s, task, inv, person_id)
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            certified = inv.amount_due
+            if step == Step.RECHNERISCH:
+                if amount is None:
+                    raise _Abort(Refusal("AMOUNT-REQUIRED", f"rechnerische Richtigkeit is certified with an amount: confirm "
+                                                            f"the amount due ({inv.amount_due} {inv.currency or 'EUR'})."))
+                if inv.amount_due is None or Decimal(str(amount)) != inv.amount_due:
+                    raise _Abort(Refusal("AMOUNT-MISMATCH", f"you confirmed {amount}, but the invoice asks for {inv.amount_due} "
+                                                            f"{inv.currency or 'EUR'}; if the invoice is wrong, reject it or send it back."))
+                certified = Decimal(str(amount))
+            nxt = rules.next_step(step, self.org)
+            from_state = inv.state
+            self._close(task, cap, person_id, "approved", amount=certified, comment=comment, signoff=True)
+            if nxt is not None:
+                _open_task(s, inv, nxt, task.department)
+            else:
+                check_transition(InvoiceState(inv.state), InvoiceState.RELEASED)
+                inv.state = InvoiceState.RELEASED.value
+            s.flush()  # the version checks fire here: a concurrent decision loses with STALE
+            self._event(s, inv, cap, person_id, STEP_ACTION[step], from_state, amount=certified, comment=comment,
+                        details={"task_id": task.id, "step": step.value, "department": task.department,
+                                 "next_step": nxt.value if nxt else None})
+            if nxt is None:
+                s.flush()
+                for hook in self.on_release:
+                    try:
+                        hook(s, inv)
+                    except Exception as exc:  # the hook's failure must undo the release, and say why
+                        log.exception("on_release hook %r failed for invoice %s", hook, inv.id)
+                        raise _Abort(Refusal("RELEASE-FAILED", f"the release could not be completed ({type(exc).__name__}: {exc}); "
+                                                               "nothing was changed, try again or call the operator.")) from exc
+            return ActionResult(True, None, inv.state, nxt)
+
+        return self._run(act, invoice_id=self._task_invoice_id(task_id))
+
+    def reject(self, task_id: int, person_id: str, *, reason: str) -> ActionResult:
+        """Return the invoice (to the supplier / central desk) with a reason; all sign-offs lapse."""
+        def act(s: Session) -> ActionResult:
+            task, inv = self._lock_task(s, task_id)
+            if not (reason or "").strip():
+                raise _Abort(Refusal("REASON-REQUIRED", "say why the invoice is returned; the supplier and the central desk read it."))
+            cap = self._check_handle(task, inv, person_id, "return this invoice")
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            from_state = inv.state
+            check_transition(InvoiceState(inv.state), InvoiceState.RETURNED)
+            self._close(task, cap, person_id, "rejected", comment=reason)
+            voided = self._void_signoffs(s, inv.id)
+            inv.state = InvoiceState.RETURNED.value
+            s.flush()
+            self._event(s, inv, cap, person_id, "rejected", from_state, amount=inv.amount_due, comment=reason,
+                        details={"task_id": task.id, "step": task.step, "voided_signoffs": voided})
+            return ActionResult(True, None, inv.state, None)
+
+        return self._run(act, invoice_id=self._task_invoice_id(task_id))
+
+    def send_back(self, task_id: int, person_id: str, *, reason: str) -> ActionResult:
+        """Return the invoice to the previous step; that step's sign-off lapses and is given again."""
+        def act(s: Session) -> ActionResult:
+            task, inv = self._lock_task(s, task_id)
+            prev = rules.previous_step(Step(task.step), self.org)
+            if prev is None:
+                raise _Abort(Refusal("NO-PREVIOUS-STEP", "this is the first step (sachliche Richtigkeit): reject the invoice "
+                                                         "or forward it to the right department instead."))
+            if not (reason or "").strip():
+                raise _Abort(Refusal("REASON-REQUIRED", "say why the invoice goes back, so the previous step knows what to check."))
+            cap = self._check_handle(task, inv, person_id, "send this invoice back")
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            self._close(task, cap, person_id, "sent_back", comment=reason)
+            self._void_signoffs(s, inv.id, [prev])
+            _open_task(s, inv, prev, task.department)
+            s.flush()
+            self._event(s, inv, cap, person_id, "sent_back", inv.state, comment=reason,
+                        details={"task_id": task.id, "from_step": task.step, "to_step": prev.value})
+            return ActionResult(True, None, inv.state, prev)
+
+        return self._run(act, invoice_id=self._task_invoice_id(task_id))
+
+    def forward(self, task_id: int, person_id: str, *, department: str, comment: str | None = None) -> ActionResult:
+        """Send the invoice to the department that holds the budget; it starts there at sachliche Richtigkeit."""
+        def act(s: Session) -> ActionResult:
+            task, inv = self._lock_task(s, task_id)
+            try:
+                target = self.org.department(department)
+            except KeyError:
+                codes = ", ".join(f"{d.code} {d.name}" for d in self.org.departments)
+                raise _Abort(Refusal("UNKNOWN-DEPARTMENT", f"there is no department {department!r}; choose one of: {codes}.")) from None
+            if target.code == task.department:
+                raise _Abort(Refusal("SAME-DEPARTMENT", f"the invoice is already with department {target.code} {target.name}."))
+            cap = self._check_handle(task, inv, person_id, "forward this invoice")
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            source = task.department
+            self._close(task, cap, person_id, "forwarded", comment=comment)
+            voided = self._void_signoffs(s, inv.id)  # the new department certifies for itself
+            inv.department = target.code
+            inv.routing_rule = "forwarded"
+            inv.routing_reason = f"forwarded by {person_id} from {source} to {target.code} {target.name}" + (f": {comment}" if comment else "")
+            _open_task(s, inv, Step.SACHLICH, target.code)
+            s.flush()
+            self._event(s, inv, cap, person_id, "forwarded", inv.state, comment=comment,
+                        details={"task_id": task.id, "from_department": source, "to_department": target.code,
+                                 "voided_signoffs": voided})
+            return ActionResult(True, None, inv.state, Step.SACHLICH)
+
+        return self._run(act, invoice_id=self._task_invoice_id(task_id))
+
+    def _lock_invoice(self, s: Session, invoice_id: int) -> Invoice:
+        inv = s.get(Invoice, invoice_id, with_for_update=True)
+        if inv is None:
+            raise _Abort(Refusal("NO-SUCH-INVOICE", f"there is no invoice {invoice_id}"))
+        return inv
+
+    def comment(self, invoice_id: int, person_id: str, text: str) -> ActionResult:
+        """A note on the invoice for everyone who handles it (no state change, one audit event)."""
+        def act(s: Session) -> ActionResult:
+            inv = self._lock_invoice(s, invoice_id)
+            if not (text or "").strip():
+                raise _Abort(Refusal("REASON-REQUIRED", "the comment is empty."))
+            cap = self._check_comment(inv, person_id)
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            self._event(s, inv, cap, person_id, "comment", inv.state, comment=text)
+            return ActionResult(True, None, inv.state, None)
+
+        return self._run(act, invoice_id=invoice_id)
+
+    def override_duplicate(self, invoice_id: int, person_id: str, *, reason: str) -> ActionResult:
+        """Declare the duplicate flags of an invoice unfounded (logged with the reason); release is possible again."""
+        def act(s: Session) -> ActionResult:
+            inv = self._lock_invoice(s, invoice_id)
+            flags = self._open_flags(s, inv.id)
+            if not flags:
+                raise _Abort(Refusal("NO-DUPLICATE-FLAG", "this invoice has no open duplicate flag."))
+            if not (reason or "").strip():
+                raise _Abort(Refusal("REASON-REQUIRED", "say why this is not a duplicate; the Rechnungsprüfung reads it."))
+            cap = self._check_override(inv, person_id)
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            now = utcnow()
+            for f in flags:
+                f.overridden_by, f.overridden_at, f.override_reason = person_id, now, reason
+            self._event(s, inv, cap, person_id, "duplicate_override", inv.state, comment=reason,
+                        details={"flags": [{"id": f.id, "kind": f.kind, "other_invoice_id": f.other_invoice_id} for f in flags]})
+            return ActionResult(True, None, inv.state, None)
+
+        return self._run(act, invoice_id=invoice_id)
+
+    def reopen(self, invoice_id: int, person_id: str, *, department: str | None = None, comment: str | None = None) -> ActionResult:
+        """Central desk: put a returned invoice back into approval (e.g. after the supplier's clarification)."""
+        def act(s: Session) -> ActionResult:
+            inv = self._lock_invoice(s, invoice_id)
+            if inv.state != InvoiceState.RETURNED.value:
+                raise _Abort(Refusal("NOT-RETURNED", f"only a returned invoice can be reopened; this one is {inv.state}."))
+            cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen this invoice")
+            if isinstance(cap, Refusal):
+                raise _Abort(cap)
+            dept = department or inv.department or self.org.central_desk
+            try:
+                self.org.department(dept)
+            except KeyError:
+                raise _Abort(Refusal("UNKNOWN-DEPARTMENT", f"there is no department {dept!r}.")) from None
+            from_state = inv.state
+            check_transition(InvoiceState(inv.state), InvoiceState.IN_APPROVAL)
+            inv.state = InvoiceState.IN_APPROVAL.value
+            inv.department = dept
+            _open_task(s, inv, Step.SACHLICH, dept)
+            s.flush()
+            self._event(s, inv, cap, person_id, "reopened", from_state, comment=comment, details={"department": dept})
+            return ActionResult(True, None, inv.state, Step.SACHLICH)
+
+        return self._run(act, invoice_id=invoice_id)
+
+    # --- deadlines -----------------------------------------------------------------------------
+    def send_reminders(self, now: dt.datetime | None = None) -> list[Reminder]:
+        """Remind the candidates of tasks open ``reminder_after_days`` (or whose Skonto date is that
+        close), escalate to the department head after ``escalate_after_days``. Each task is reminded
+        and escalated once; each is recorded as an audit event. Delivery (e-mail) is the caller's job.
+        """
+        now = now or utcnow()
+        today = now.date()
+        rules_ = self.org.approval
+        out: list[Reminder] = []
+        with self.db.sessions() as s:
+            ids = s.scalars(sa.select(ApprovalTask.id).where(
+                ApprovalTask.status == "open",
+                sa.or_(ApprovalTask.reminded_at.is_(None), ApprovalTask.escalated_at.is_(None))).order_by(ApprovalTask.id)).all()
+        for task_id in ids:
+            with self.db.transaction() as s:
+                task = s.get(ApprovalTask, task_id, with_for_update=True)
+                if task is None or task.status != "open":
+                    continue
+                inv = s.get(Invoice, task.invoice_id)
+                step = Step(task.step)
+                age = age_days(task.created_at, today)
+                left = days_left(task.deadline, today)
+                lost = skonto_amount(inv.amount_due, inv.skonto_percent) if inv.skonto_until else None
+                risk = ""
+                if inv.skonto_until and lost is not None:
+                    sk_left = (inv.skonto_until - today).days
+                    risk = (f" Skonto of {lost} EUR is lost after {inv.skonto_until:%d.%m.%Y} ({sk_left} day(s) left)."
+                            if sk_left >= 0 else f" The Skonto date {inv.skonto_until:%d.%m.%Y} has passed: {lost} EUR lost.")
+                what = f"{rules.STEP_LABEL[step]} of invoice {inv.invoice_number or inv.id} ({inv.seller_name or '?'}, {inv.amount_due} {inv.currency or 'EUR'})"
+                kind = None
+                if task.escalated_at is None and age >= rules_.escalate_after_days:
+                    kind = "escalation"
+                    recipients = self._heads(task.department, today)
+                    message = f"overdue for {age} days in department {task.department}: {what}.{risk}"
+                    task.escalated_at = now
+                elif task.reminded_at is None and (age >= rules_.reminder_after_days or
+                                                  (inv.skonto_until is not None and left is not None and left <= rules_.reminder_after_days)):
+                    kind = "reminder"
+                    recipients = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
+                                                        exclude=frozenset(p for so in self._signoffs(s, inv.id) for p in so.involved)))
+                    message = f"waiting for {age} days: {what}." + (f" Deadline {task.deadline:%d.%m.%Y}." if task.deadline else "") + risk
+                    task.reminded_at = now
+                if kind is None:
+                    continue
+                self._event(s, inv, None, "system", kind, inv.state, comment=message,
+                            details={"task_id": task.id, "recipients": list(recipients), "skonto_at_risk": str(lost) if lost else None})
+                out.append(Reminder(kind, task.id, inv.id, step, task.department, tuple(recipients), message,
+                                    inv.skonto_until, lost))
+        return out
+
+    def _heads(self, department: str, today: dt.date) -> tuple[str, ...]:
+        heads = [p.id for p in self.org.people if any(g.role == Role.HEAD and g.department == department for g in p.grants)]
+        out: list[str] = []
+        for h in heads:
+            if rules.absent_on(self.org, h, today):
+                out.extend(d.deputy for d in self.org.deputies if d.person == h and d.absent_from <= today <= d.absent_to)
+            else:
+                out.append(h)
+        if not out:  # no head configured: the central desk must see it, never nobody
+            out = [p.id for p in self.org.people if any(g.role == Role.CENTRAL_DESK for g in p.grants)]
+        return tuple(dict.fromkeys(out))

@@ -1,0 +1,79 @@
+"""ORM tables of the approval workflow: tasks (one per step an invoice passes) and duplicate flags.
+
+A task is one step (sachlich, rechnerisch, Anordnung, Freigabe) of one invoice in one department.
+While an invoice is ``in_approval`` exactly one of its tasks is open; every decision closes the
+open task and, where the workflow goes on, opens the next one. Closed tasks are the record of who
+signed which step (``decided_by``, ``on_behalf_of`` when a deputy acted, role, amount); a sign-off
+stops counting (``signoff_valid`` false) when the invoice is sent back past it, forwarded or
+returned, but the row stays. The audit trail itself is ``InvoiceEvent``; these tables never
+replace it. Nothing here deletes rows, and this module holds no business rule.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from einvoice.db.models import Base, utcnow
+
+
+class ApprovalTask(Base):
+    __tablename__ = "approval_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    step: Mapped[str] = mapped_column(sa.String(16))
+    department: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")  # open | done
+    # Copied from the invoice when the task opens so the inbox can filter and sort on one table:
+    # deadline = the earlier of Skonto date and due date (a lost discount is lost money).
+    deadline: Mapped[dt.date | None]
+    amount_due: Mapped[Decimal | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Optimistic locking: a decision is UPDATE ... WHERE version = n, so two approvers cannot both win.
+    version: Mapped[int] = mapped_column(default=1)
+
+    # The decision (set when the task closes).
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # approved | rejected | sent_back | forwarded
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    on_behalf_of: Mapped[str | None] = mapped_column(sa.String(64))  # the absent person a deputy stood in for
+    acted_role: Mapped[str | None] = mapped_column(sa.String(32))
+    decided_at: Mapped[dt.datetime | None]
+    decided_on: Mapped[dt.date | None]  # the business day the decision counted for (deputy periods)
+    amount: Mapped[Decimal | None]  # "rechnerisch richtig mit … EUR"
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    signoff_valid: Mapped[bool] = mapped_column(default=False)
+
+    # Deadline follow-up (einvoice.approval.deadlines): each is sent once per task.
+    reminded_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The inbox: open tasks of some (department, step) pairs, earliest deadline first.
+        sa.Index("ix_approval_tasks_inbox", "status", "department", "step", "deadline", "id"),
+        # Separation of duties in the inbox query: "has this person signed this invoice already?"
+        sa.Index("ix_approval_tasks_decided_by", "decided_by", "invoice_id"),
+        sa.Index("ix_approval_tasks_on_behalf_of", "on_behalf_of", "invoice_id"),
+        # The database itself guarantees at most one open task per invoice, whatever a caller does.
+        sa.Index("uq_approval_tasks_one_open", "invoice_id", unique=True,
+                 sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+    )
+
+
+class DuplicateFlag(Base):
+    """``invoice_id`` may be a second copy of ``other_invoice_id``; blocks release until overridden."""
+
+    __tablename__ = "duplicate_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    other_invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # exact | near
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    overridden_by: Mapped[str | None] = mapped_column(sa.String(64))
+    overridden_at: Mapped[dt.datetime | None]
+    override_reason: Mapped[str | None] = mapped_column(sa.Text)
