@@ -1,0 +1,266 @@
+"""The validation engine: one call turns the bytes of a received file into a ``Report``.
+
+Layers, in order: intake (what is it, find the XML) → safe parse → XSD → EN 16931 Schematron →
+XRechnung CIUS rules (BR-DE, native) → ZUGFeRD profile check (XML vs PDF XMP) → semantic model.
+
+Verdict (``Report.valid``):
+- ``True``  every applicable stage ran and no finding of severity fatal/error remains;
+- ``False`` the document was read and breaks at least one rule (or is not well-formed XML, or
+  is a Factur-X MINIMUM / BASIC WL document, which is no invoice under § 14 UStG);
+- ``None``  not validated: not an e-invoice we can check (plain PDF, unsupported or legacy
+  format, too large) or a stage could not run (e.g. Saxon failed). Never "valid".
+
+Stage states: ``passed``/``failed`` (ran), ``skipped`` (does not apply to this document, e.g. BR-DE
+rules for a non-XRechnung invoice; never used for a stage that should have run), ``error``
+(should have run but could not: the verdict becomes ``None``).
+
+This package must never re-serialise the received XML before running rules, never report
+``valid=True`` when a stage errored, and never raise for bad input (internal failures become a
+finding ``ENGINE-ERROR`` and ``valid=None``). No Prefect imports here.
+"""
+from __future__ import annotations
+
+import traceback
+
+from einvoice import intake as _intake
+from einvoice.validation.config import ValidationConfig
+from einvoice.validation.report import Finding, Report, STAGES
+
+__all__ = ["validate", "Finding", "Report", "ValidationConfig", "warm", "STAGES"]
+
+_DEFAULT = ValidationConfig()
+
+# Problems of the input itself: the document is rejected (False), not "not validated" (None).
+_REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPTY", "INTAKE-EMPTY"}
+
+NOT_INVOICE_PROFILES = ("MINIMUM", "BASIC WL")
+
+
+def warm() -> None:
+    """Load every schema and compile every stylesheet now (call before forking workers)."""
+    from einvoice.validation import codelists, schematron, xsd
+
+    for key in ("ubl-invoice", "ubl-creditnote", "cii", "cii-facturx-basic", "cii-facturx-en16931", "cii-facturx-extended", "cii-facturx-minimum"):
+        xsd.schema(key)
+    schematron.warm()
+    codelists.lists()
+
+
+def validate(data: bytes, path: str = "", *, config: ValidationConfig | None = None) -> Report:
+    """Validate one received file (XML or PDF bytes). Never raises for bad input."""
+    cfg = config or _DEFAULT
+    rep = Report(path=path)
+    try:
+        _run(data, rep, cfg)
+    except Exception as exc:  # last line of defence: a bug must not look like a verdict
+        rep.findings.append(
+            Finding(
+                "ENGINE-ERROR",
+                "fatal",
+                f"Internal error in the validator ({type(exc).__name__}: {exc}); the invoice was NOT validated. "
+                "Please report this file to the operators.",
+                traceback.format_exc(limit=3).splitlines()[-1],
+                "engine",
+            )
+        )
+        rep.stages["engine"] = "error"
+        rep.valid = None
+        rep.not_validated_reason = "internal error in the validator"
+    return rep
+
+
+def _apply_overrides(rep: Report, cfg: ValidationConfig) -> None:
+    if cfg.severity_overrides:
+        rep.findings = [
+            Finding(f.rule, cfg.severity_overrides[f.rule], f.message, f.location, f.stage) if f.rule in cfg.severity_overrides else f
+            for f in rep.findings
+        ]
+
+
+def _order_stages(rep: Report) -> None:
+    rep.stages = {k: rep.stages[k] for k in sorted(rep.stages, key=lambda s: STAGES.index(s) if s in STAGES else 99)}
+
+
+def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str]) -> None:
+    """Apply overrides, set stage states from the findings, decide the verdict."""
+    _apply_overrides(rep, cfg)
+    for st in ran:
+        rep.stages[st] = "failed" if any(f.blocking and f.stage == st for f in rep.findings) else "passed"
+    for st in errored:
+        rep.stages[st] = "error"
+    _order_stages(rep)
+    if errored:
+        rep.valid = None
+        rep.not_validated_reason = rep.not_validated_reason or f"stage {', '.join(errored)} could not run"
+    else:
+        rep.valid = not any(f.blocking for f in rep.findings)
+
+
+def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
+    from einvoice.validation import brde, en16931, xsd
+
+    ran: list[str] = []
+    errored: list[str] = []
+    it = _intake.detect(data, rep.path, max_file_bytes=cfg.max_file_bytes, max_xml_bytes=cfg.max_xml_bytes)
+    rep.container = it.container
+    rep.syntax = it.syntax
+    rep.profile = it.profile
+    rep.profile_name = it.profile_name
+    rep.xml = it.xml
+    for p in it.problems:
+        stage = "parse" if p.rule.startswith("XML-") else "intake"
+        rep.findings.append(Finding(p.rule, p.severity, p.message, p.location, stage))
+
+    if it.root is None or it.syntax in ("unsupported", "none", "zugferd1"):
+        # Nothing we can validate. Malformed/hostile XML is rejected (False); anything else
+        # (plain PDF, other formats, legacy ZUGFeRD 1.0, over the size limit) is "not validated".
+        parse_failed = any(f.stage == "parse" for f in rep.findings)
+        rep.stages["intake"] = "failed" if any(f.stage == "intake" and f.blocking for f in rep.findings) else "passed"
+        if parse_failed:
+            rep.stages["parse"] = "failed"
+        elif it.root is not None:
+            rep.stages["parse"] = "passed"
+        for st in ("xsd", "en16931", "xrechnung"):
+            rep.stages[st] = "skipped"
+        _apply_overrides(rep, cfg)
+        _order_stages(rep)
+        if any(p.rule in _REJECTING_PARSE_RULES for p in it.problems):
+            rep.valid = False
+            return
+        rep.valid = None
+        if it.syntax == "zugferd1":
+            rep.not_validated_reason = "ZUGFeRD 1.0 (legacy format) is recognised but not validated"
+        elif it.syntax == "unsupported":
+            rep.not_validated_reason = "unsupported format (not UBL or CII)"
+        elif any(p.rule == "PDF-NO-XML" for p in it.problems):
+            rep.not_validated_reason = "plain PDF without structured invoice data"
+        elif it.problems:
+            rep.not_validated_reason = it.problems[0].message
+        else:
+            rep.not_validated_reason = "no invoice found"
+        return
+    rep.stages["intake"] = "passed"
+    rep.stages["parse"] = "passed"
+    root = it.root
+    # Factur-X/ZUGFeRD rules apply to documents that declare a Factur-X/ZUGFeRD guideline, and to
+    # hybrid PDFs unless their XML declares XRechnung (the EN16931 profile's guideline ID is the
+    # plain "urn:cen.eu:en16931:2017", so the container is the only hint there).
+    facturx = _intake.is_facturx(it.profile) or (it.container == "pdf" and not _intake.is_xrechnung(it.profile))
+
+    # ---- XSD
+    key = xsd.xsd_key(it.syntax, it.profile_name, facturx)
+    try:
+        for msg, loc in xsd.validate_xsd(root, key):
+            rep.findings.append(Finding("XSD", "fatal", f"Schema violation ({key}): {msg}", loc, "xsd"))
+        ran.append("xsd")
+    except Exception as exc:
+        rep.findings.append(Finding("XSD-ERROR", "fatal", f"The XML schema {key} could not be applied: {exc}", None, "xsd"))
+        errored.append("xsd")
+
+    # ---- § 14 UStG: MINIMUM and BASIC WL carry too little data to be an invoice
+    not_invoice = it.profile_name in NOT_INVOICE_PROFILES
+    if not_invoice:
+        rep.findings.append(
+            Finding(
+                "DE-USTG-14",
+                "fatal",
+                f"Factur-X/ZUGFeRD profile {it.profile_name}: this document is not an invoice under German VAT law "
+                "(§ 14 UStG) — it lacks the invoice lines/VAT data. Keep it as a document, but ask the sender for an "
+                "invoice in profile EN 16931 (COMFORT), EXTENDED or XRECHNUNG.",
+                None,
+                "profile",
+            )
+        )
+        rep.stages["en16931"] = "skipped"
+    elif cfg.schematron:
+        try:
+            rep.findings.extend(en16931.run(it.xml, root, it.syntax, facturx=facturx, profile_name=it.profile_name))
+            ran.append("en16931")
+        except Exception as exc:
+            rep.findings.append(
+                Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {exc}", None, "en16931")
+            )
+            errored.append("en16931")
+    else:
+        errored.append("en16931")
+        rep.not_validated_reason = "EN 16931 rules switched off in the configuration"
+
+    # ---- XRechnung CIUS (BR-DE), native
+    if it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        declared = _intake.is_xrechnung(it.profile)
+        if declared or cfg.xrechnung_rules_for_all:
+            try:
+                extension = (it.profile or "").strip() == brde.XR_EXTENSION_ID
+                for v in brde.check(root, it.syntax, extension=extension):
+                    sev = v.severity if declared else "info"
+                    rep.findings.append(Finding(v.rule, sev, v.message, v.location, "xrechnung"))
+                if declared:
+                    ran.append("xrechnung")
+                else:
+                    rep.stages["xrechnung"] = "skipped"
+            except Exception as exc:
+                rep.findings.append(Finding("XRECHNUNG-ERROR", "fatal", f"The XRechnung rules could not be run: {exc}", None, "xrechnung"))
+                errored.append("xrechnung") if declared else None
+        else:
+            rep.stages["xrechnung"] = "skipped"
+
+    # ---- profile: Factur-X XMP conformance level vs the XML's guideline ID
+    if it.container == "pdf":
+        ran.append("profile")
+        rep.findings.extend(_profile_findings(it))
+    elif not_invoice:
+        ran.append("profile")
+
+    # ---- semantic model (not a verdict stage; a failure is reported, never hidden)
+    if cfg.build_model and it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        try:
+            from einvoice.model import invoice_from_xml
+
+            rep.model = invoice_from_xml(root, it.syntax)
+        except Exception as exc:
+            rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
+    _finalise(rep, cfg, ran, errored)
+
+
+_XMP_NAMES = {
+    "MINIMUM": "MINIMUM",
+    "BASIC WL": "BASIC WL",
+    "BASICWL": "BASIC WL",
+    "BASIC": "BASIC",
+    "EN 16931": "EN16931",
+    "EN16931": "EN16931",
+    "COMFORT": "EN16931",
+    "EXTENDED": "EXTENDED",
+    "XRECHNUNG": "XRECHNUNG",
+}
+
+
+def _profile_findings(it) -> list[Finding]:
+    out = []
+    xml_level = {"COMFORT": "EN16931"}.get(it.profile_name, it.profile_name)
+    if not it.xmp_level:
+        out.append(
+            Finding(
+                "FX-XMP-LEVEL",
+                "warning",
+                "The PDF's XMP metadata does not state the Factur-X/ZUGFeRD conformance level (fx:ConformanceLevel); "
+                "PDF/A-3 hybrid invoices must declare it.",
+                "PDF XMP metadata",
+                "profile",
+            )
+        )
+    else:
+        xmp = _XMP_NAMES.get(it.xmp_level.strip().upper())
+        if xmp != xml_level:
+            out.append(
+                Finding(
+                    "FX-PROFILE-MISMATCH",
+                    "warning",
+                    f"The PDF metadata declares profile {it.xmp_level!r} but the embedded XML declares "
+                    f"{it.profile or 'no profile'} ({it.profile_name or 'unknown'}). The XML is what counts; the producer "
+                    "should fix the metadata.",
+                    "PDF XMP fx:ConformanceLevel",
+                    "profile",
+                )
+            )
+    return out

@@ -1,0 +1,628 @@
+"""XRechnung CIUS rules (BR-DE-*) implemented natively, one small function per rule.
+
+Each rule function gets a ``Doc`` (parsed root + syntax) and returns its violations. Semantics
+follow KoSIT's XRechnung 3.0 Schematron: the same elements, the same XPath string semantics
+(``normalize-space``, existence tests, regular expressions searched rather than anchored unless
+the expression anchors them), written in our own code so the rules run without an XSLT pass.
+
+The rules work on any UBL or CII document; the engine decides whether they count (documents
+that declare XRechnung) or are only reported. This module must never read anything but the
+parsed tree it is given, and never normalise the text it checks beyond what the rule says
+(BR-DE-18 depends on exact line breaks).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Callable, Iterable
+
+from lxml import etree
+
+from einvoice.model import NS
+
+UBL = ("ubl-invoice", "ubl-creditnote")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    severity: str  # error | warning
+    message: str
+    location: str
+
+
+@dataclass
+class Doc:
+    root: etree._Element
+    syntax: str  # ubl-invoice | ubl-creditnote | cii
+
+    @property
+    def ubl(self) -> bool:
+        return self.syntax in UBL
+
+    def x(self, el, path: str) -> list:
+        return el.xpath(path, namespaces=NS)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    meaning: str
+    check: Callable[[Doc], Iterable[str]]  # yields locations of violations
+
+
+RULES: list[Rule] = []
+
+
+def rule(rule_id: str, severity: str, meaning: str):
+    def deco(fn):
+        RULES.append(Rule(rule_id, severity, meaning, fn))
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------- XPath-like helpers
+_WS = re.compile(r"[ \t\r\n]+")
+
+
+def nspace(text: str | None) -> str:
+    """XPath normalize-space()."""
+    return _WS.sub(" ", text or "").strip(" ")
+
+
+def sval(el) -> str:
+    """XPath string value of an element (all descendant text)."""
+    if el is None:
+        return ""
+    if isinstance(el, str):
+        return el
+    return "".join(el.itertext())
+
+
+def nonempty(nodes) -> bool:
+    """``path[boolean(normalize-space(.))]`` is non-empty."""
+    return any(nspace(sval(n)) for n in nodes)
+
+
+def first_text(nodes) -> str:
+    return sval(nodes[0]) if nodes else ""
+
+
+def _num_eq(nodes, values: tuple[float, ...]) -> bool:
+    """General comparison of untyped nodes with numbers, as ``ram:TypeCode = (30,58)``."""
+    for n in nodes:
+        try:
+            if float(nspace(sval(n))) in values:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _path(el) -> str:
+    return el.getroottree().getpath(el) if el is not None else "/"
+
+
+# ---------------------------------------------------------------- paths per syntax
+def _seller(d: Doc):
+    return d.x(d.root, "cac:AccountingSupplierParty" if d.ubl else "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty")
+
+
+def _settlement(d: Doc):
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement")
+
+
+def _seller_address(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:PostalTradeAddress")
+
+
+def _seller_contacts(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cac:AccountingSupplierParty/cac:Party/cac:Contact")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:DefinedTradeContact")
+
+
+def _buyer_address(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:PostalTradeAddress")
+
+
+def _deliver_to_address(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cac:Delivery/cac:DeliveryLocation/cac:Address")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeDelivery/ram:ShipToTradeParty/ram:PostalTradeAddress")
+
+
+def _city(d: Doc, addr):
+    return d.x(addr, "cbc:CityName" if d.ubl else "ram:CityName")
+
+
+def _postcode(d: Doc, addr):
+    return d.x(addr, "cbc:PostalZone" if d.ubl else "ram:PostcodeCode")
+
+
+def _payment_means(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cac:PaymentMeans")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementPaymentMeans")
+
+
+def _pm_code_in(d: Doc, pm, codes: tuple[str, ...]) -> bool:
+    if d.ubl:
+        # normalize-space(cbc:PaymentMeansCode) = ('30','58'): string comparison
+        return nspace(first_text(d.x(pm, "cbc:PaymentMeansCode"))) in codes
+    # ram:TypeCode = (30,58): numeric comparison in the KoSIT CII rules
+    return _num_eq(d.x(pm, "ram:TypeCode"), tuple(float(c) for c in codes))
+
+
+def _type_code_nodes(d: Doc):
+    if d.ubl:
+        return d.x(d.root, "cbc:InvoiceTypeCode | cbc:CreditNoteTypeCode")
+    return d.x(d.root, "rsm:ExchangedDocument/ram:TypeCode")
+
+
+# CII direct debit (BG-19) has no own element: it exists when any of BT-89, BT-90, BT-91 exists.
+_CII_BT89 = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID"
+_CII_BT90 = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:CreditorReferenceID"
+_CII_BT91 = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementPaymentMeans/ram:PayerPartyDebtorFinancialAccount/ram:IBANID"
+
+
+# ---------------------------------------------------------------- regular expressions
+SKONTO_REGEX = re.compile(r"^#(SKONTO)#TAGE=([0-9]+#PROZENT=[0-9]+\.[0-9]{2})(#BASISBETRAG=-?[0-9]+\.[0-9]{2})?#$")
+EMAIL_REGEX = re.compile(
+    r"^[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+(\.[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+)*@([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
+)
+TELEPHONE_REGEX = re.compile(r".*([0-9].*){3,}.*")
+XR_CIUS_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
+XR_EXTENSION_ID = XR_CIUS_ID + "#conformant#urn:xeinkauf.de:kosit:extension:xrechnung_3.0"
+XR_CVD_ID = XR_CIUS_ID + "#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_0.9"
+VAT_CODES_NEEDING_SELLER_TAX_ID = ("S", "Z", "E", "AE", "K", "G", "L", "M")
+INVOICE_TYPE_CODES = ("326", "380", "384", "389", "381", "875", "876", "877")
+_IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{0,30}$")
+_XML_WS = re.compile(r"[ \n\r\t\s]")
+
+
+def iban_ok(value: str | None) -> bool:
+    """IBAN test exactly as the XRechnung rules do it (BR-DE-19/20): whitespace removed, shape
+    checked, ISO 13616 MOD 97 over the rearranged characters."""
+    v = nspace(_XML_WS.sub("", value or ""))
+    if not _IBAN_SHAPE.search(v):
+        return False
+    rearranged = v[4:] + v[:2].upper() + v[2:4]
+    digits = "".join(str(ord(c) - 55) if ord(c) > 64 else str(ord(c) - 48) for c in rearranged)
+    return int(digits) % 97 == 1
+
+
+# ================================================================ the rules
+@rule("BR-DE-1", "error", 'An invoice must contain payment instructions (BG-16).')
+def br_de_1(d: Doc):
+    if not _payment_means(d):
+        yield _path(d.root)
+
+
+@rule("BR-DE-2", "error", 'The group "SELLER CONTACT" (BG-6) must be given.')
+def br_de_2(d: Doc):
+    for s in _seller(d):
+        if not d.x(s, "cac:Party/cac:Contact" if d.ubl else "ram:DefinedTradeContact"):
+            yield _path(s)
+
+
+@rule("BR-DE-3", "error", 'The seller city (BT-37) must be given.')
+def br_de_3(d: Doc):
+    for a in _seller_address(d):
+        if not nonempty(_city(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-4", "error", 'The seller post code (BT-38) must be given.')
+def br_de_4(d: Doc):
+    for a in _seller_address(d):
+        if not nonempty(_postcode(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-5", "error", 'The seller contact point (BT-41) must be given.')
+def br_de_5(d: Doc):
+    for c in _seller_contacts(d):
+        if not nonempty(d.x(c, "cbc:Name" if d.ubl else "ram:PersonName | ram:DepartmentName")):
+            yield _path(c)
+
+
+@rule("BR-DE-6", "error", 'The seller contact telephone number (BT-42) must be given.')
+def br_de_6(d: Doc):
+    for c in _seller_contacts(d):
+        if not nonempty(d.x(c, "cbc:Telephone" if d.ubl else "ram:TelephoneUniversalCommunication/ram:CompleteNumber")):
+            yield _path(c)
+
+
+@rule("BR-DE-7", "error", 'The seller contact e-mail address (BT-43) must be given.')
+def br_de_7(d: Doc):
+    for c in _seller_contacts(d):
+        if not nonempty(d.x(c, "cbc:ElectronicMail" if d.ubl else "ram:EmailURIUniversalCommunication/ram:URIID")):
+            yield _path(c)
+
+
+@rule("BR-DE-8", "error", 'The buyer city (BT-52) must be given.')
+def br_de_8(d: Doc):
+    for a in _buyer_address(d):
+        if not nonempty(_city(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-9", "error", 'The buyer post code (BT-53) must be given.')
+def br_de_9(d: Doc):
+    for a in _buyer_address(d):
+        if not nonempty(_postcode(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-10", "error", 'The deliver-to city (BT-77) must be given when a deliver-to address (BG-15) is given.')
+def br_de_10(d: Doc):
+    for a in _deliver_to_address(d):
+        if not nonempty(_city(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-11", "error", 'The deliver-to post code (BT-78) must be given when a deliver-to address (BG-15) is given.')
+def br_de_11(d: Doc):
+    for a in _deliver_to_address(d):
+        if not nonempty(_postcode(d, a)):
+            yield _path(a)
+
+
+@rule("BR-DE-14", "error", 'Each VAT breakdown (BG-23) must give the VAT category rate (BT-119).')
+def br_de_14(d: Doc):
+    if d.ubl:
+        for st in d.x(d.root, "cac:TaxTotal/cac:TaxSubtotal"):
+            if not nonempty(d.x(st, "cac:TaxCategory/cbc:Percent")):
+                yield _path(st)
+    else:
+        for t in d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax"):
+            if not nonempty(d.x(t, "ram:RateApplicablePercent")):
+                yield _path(t)
+
+
+@rule("BR-DE-15", "error", 'The buyer reference (BT-10, Leitweg-ID) must be given.')
+def br_de_15(d: Doc):
+    path = "cbc:BuyerReference" if d.ubl else "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
+    if not nonempty(d.x(d.root, path)):
+        yield _path(d.root)
+
+
+@rule(
+    "BR-DE-16",
+    "error",
+    'When VAT category codes S, Z, E, AE, K, G, L or M are used, the seller VAT identifier (BT-31), the seller tax '
+    'registration identifier (BT-32) or a seller tax representative (BG-11) must be given.',
+)
+def br_de_16(d: Doc):
+    codes = VAT_CODES_NEEDING_SELLER_TAX_ID
+    if d.ubl:
+        if d.syntax == "ubl-invoice":
+            bt95 = d.x(d.root, "cac:AllowanceCharge[cbc:ChargeIndicator = 'false']/cac:TaxCategory/cbc:ID[following-sibling::cac:TaxScheme/cbc:ID = 'VAT']")
+        else:
+            bt95 = d.x(d.root, "cac:AllowanceCharge[cbc:ChargeIndicator = 'false']/cac:TaxCategory/cbc:ID")
+        bt102 = d.x(d.root, "cac:AllowanceCharge[cbc:ChargeIndicator = 'true']/cac:TaxCategory/cbc:ID")
+        bt151 = d.x(d.root, "(cac:InvoiceLine | cac:CreditNoteLine)/cac:Item/cac:ClassifiedTaxCategory/cbc:ID")
+        used = any(sval(n) in codes for n in bt95 + bt102 + bt151)
+        has_id = d.x(d.root, "cac:TaxRepresentativeParty") or nonempty(
+            d.x(d.root, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID")
+        )
+    else:
+        tx = "rsm:SupplyChainTradeTransaction/"
+        line_tax = tx + "ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/"
+        ac_tax = tx + "ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeAllowanceCharge/ram:CategoryTradeTax"
+        lines_used = any(sval(n) == "VAT" for n in d.x(d.root, line_tax + "ram:TypeCode")) and any(
+            sval(n) in codes for n in d.x(d.root, line_tax + "ram:CategoryCode")
+        )
+        # as in the KoSIT rule, the allowance/charge part compares the whole CategoryTradeTax
+        # element's string value with 'VAT'
+        ac_used = any(sval(n) == "VAT" for n in d.x(d.root, ac_tax)) and any(
+            sval(n) in codes for n in d.x(d.root, ac_tax + "/ram:CategoryCode")
+        )
+        used = lines_used or ac_used
+        has_id = nonempty(
+            d.x(
+                d.root,
+                tx + "ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:SpecifiedTaxRegistration/"
+                "ram:ID[@schemeID='VA' or @schemeID='VAT' or @schemeID='FC']",
+            )
+        ) or bool(d.x(d.root, tx + "ram:ApplicableHeaderTradeAgreement/ram:SellerTaxRepresentativeTradeParty"))
+    if used and not has_id:
+        yield _path(d.root)
+
+
+@rule("BR-DE-17", "warning", 'The invoice type code (BT-3) should be one of 326, 380, 384, 389, 381, 875, 876, 877.')
+def br_de_17(d: Doc):
+    if not any(nspace(sval(n)) in INVOICE_TYPE_CODES for n in _type_code_nodes(d)):
+        yield _path(d.root)
+
+
+def skonto_problems(note: str) -> list[str]:
+    """Problems with the Skonto lines of one BT-20 text (empty list: BR-DE-18 satisfied)."""
+    lines = [ln for ln in re.split(r"\r?\n", note) if nspace(ln).startswith("#")] if note else []
+    problems = []
+    for ln in lines:
+        if not SKONTO_REGEX.search(nspace(ln)):
+            problems.append(f"line {nspace(ln)!r} does not have the form #SKONTO#TAGE=n#PROZENT=n.nn#[BASISBETRAG=n.nn#]")
+    if lines:
+        tail = re.split(r"#.+#", note)[-1]
+        if not re.match(r"^\s*\n", tail):
+            problems.append("the last Skonto line is not followed by a line break")
+    return problems
+
+
+@rule(
+    "BR-DE-18",
+    "error",
+    'Skonto lines in payment terms (BT-20) must read #SKONTO#TAGE=n#PROZENT=n.nn# (optionally BASISBETRAG=n.nn#), '
+    'upper case, no extra whitespace, each followed by a line break.',
+)
+def br_de_18(d: Doc):
+    if d.ubl:
+        notes = d.x(d.root, "cac:PaymentTerms/cbc:Note[1]")
+    else:
+        notes = d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradePaymentTerms/ram:Description[1]")
+    for n in notes:
+        probs = skonto_problems(sval(n))
+        if probs:
+            yield _path(n) + ": " + "; ".join(probs)
+
+
+def _iban_rule(d: Doc, code: str, ubl_path: str, cii_path: str):
+    for pm in _payment_means(d):
+        in_context = _pm_code_in(d, pm, ("30", "58") if code == "58" else ("59",))
+        if not in_context:
+            continue
+        if d.ubl:
+            is_code = nspace(first_text(d.x(pm, "cbc:PaymentMeansCode"))) == code
+            nodes = d.x(pm, ubl_path)
+        else:
+            is_code = any(sval(n) == code for n in d.x(pm, "ram:TypeCode"))
+            nodes = d.x(pm, cii_path)
+        if is_code and not iban_ok(first_text(nodes)):
+            yield _path(pm)
+
+
+@rule("BR-DE-19", "warning", 'The payment account identifier (BT-84) should be a correct IBAN when payment means code 58 (SEPA credit transfer) is used.')
+def br_de_19(d: Doc):
+    yield from _iban_rule(d, "58", "cac:PayeeFinancialAccount/cbc:ID", "ram:PayeePartyCreditorFinancialAccount/ram:IBANID")
+
+
+@rule("BR-DE-20", "warning", 'The debited account identifier (BT-91) should be a correct IBAN when payment means code 59 (SEPA direct debit) is used.')
+def br_de_20(d: Doc):
+    yield from _iban_rule(d, "59", "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID", "ram:PayerPartyDebtorFinancialAccount/ram:IBANID")
+
+
+@rule("BR-DE-21", "warning", 'The specification identifier (BT-24) should be the XRechnung identifier.')
+def br_de_21(d: Doc):
+    ok = (XR_CIUS_ID, XR_EXTENSION_ID, XR_CVD_ID)
+    if d.ubl:
+        if not any(sval(n) in ok for n in d.x(d.root, "cbc:CustomizationID")):
+            yield _path(d.root)
+    else:
+        for ctx in d.x(d.root, "rsm:ExchangedDocumentContext"):
+            if not any(sval(n) in ok for n in d.x(ctx, "ram:GuidelineSpecifiedDocumentContextParameter/ram:ID")):
+                yield _path(ctx)
+
+
+@rule("BR-DE-22", "error", 'The file names of embedded attachments (BT-125) must be unique.')
+def br_de_22(d: Doc):
+    if d.ubl:
+        refs = d.x(d.root, "cac:AdditionalDocumentReference")
+        fn = "cac:Attachment/cbc:EmbeddedDocumentBinaryObject/@filename"
+    else:
+        refs = d.x(d.root, "//ram:AdditionalReferencedDocument")
+        fn = "ram:AttachmentBinaryObject/@filename"
+    for ref in refs:
+        names = set(d.x(ref, fn))
+        earlier = set(d.x(ref, "preceding-sibling::" + ("cac:AdditionalDocumentReference/" if d.ubl else "ram:AdditionalReferencedDocument/") + fn))
+        if names & earlier:
+            yield _path(ref) + f": file name {sorted(names & earlier)[0]!r} used twice"
+
+
+def _cii_dd_present(d: Doc, pm) -> bool:
+    return bool(d.x(d.root, _CII_BT89) or d.x(d.root, _CII_BT90) or d.x(pm, "ram:PayerPartyDebtorFinancialAccount/ram:IBANID"))
+
+
+@rule("BR-DE-23-a", "error", 'With a credit-transfer payment means code (30, 58) the credit transfer group (BG-17) must be given.')
+def br_de_23_a(d: Doc):
+    for pm in _payment_means(d):
+        if _pm_code_in(d, pm, ("30", "58")) and not d.x(pm, "cac:PayeeFinancialAccount" if d.ubl else "ram:PayeePartyCreditorFinancialAccount"):
+            yield _path(pm)
+
+
+@rule("BR-DE-23-b", "error", 'With a credit-transfer payment means code (30, 58) no card (BG-18) or direct debit (BG-19) data may be given.')
+def br_de_23_b(d: Doc):
+    for pm in _payment_means(d):
+        if not _pm_code_in(d, pm, ("30", "58")):
+            continue
+        if d.ubl:
+            bad = d.x(pm, "cac:CardAccount") or d.x(pm, "cac:PaymentMandate")
+        else:
+            bad = d.x(pm, "ram:ApplicableTradeSettlementFinancialCard") or _cii_dd_present(d, pm)
+        if bad:
+            yield _path(pm)
+
+
+@rule("BR-DE-24-a", "error", 'With a card payment means code (48, 54, 55) the payment card group (BG-18) must be given.')
+def br_de_24_a(d: Doc):
+    for pm in _payment_means(d):
+        if _pm_code_in(d, pm, ("48", "54", "55")) and not d.x(pm, "cac:CardAccount" if d.ubl else "ram:ApplicableTradeSettlementFinancialCard"):
+            yield _path(pm)
+
+
+@rule("BR-DE-24-b", "error", 'With a card payment means code (48, 54, 55) no credit transfer (BG-17) or direct debit (BG-19) data may be given.')
+def br_de_24_b(d: Doc):
+    for pm in _payment_means(d):
+        if not _pm_code_in(d, pm, ("48", "54", "55")):
+            continue
+        if d.ubl:
+            bad = d.x(pm, "cac:PayeeFinancialAccount") or d.x(pm, "cac:PaymentMandate")
+        else:
+            bad = (
+                d.x(pm, "ram:PayeePartyCreditorFinancialAccount")
+                or d.x(pm, "ram:PayeeSpecifiedCreditorFinancialInstitution")
+                or _cii_dd_present(d, pm)
+            )
+        if bad:
+            yield _path(pm)
+
+
+@rule("BR-DE-25-a", "error", 'With the direct-debit payment means code (59) the direct debit group (BG-19) must be given.')
+def br_de_25_a(d: Doc):
+    for pm in _payment_means(d):
+        if not _pm_code_in(d, pm, ("59",)):
+            continue
+        ok = d.x(pm, "cac:PaymentMandate") if d.ubl else _cii_dd_present(d, pm)
+        if not ok:
+            yield _path(pm)
+
+
+@rule("BR-DE-25-b", "error", 'With the direct-debit payment means code (59) no credit transfer (BG-17) or card (BG-18) data may be given.')
+def br_de_25_b(d: Doc):
+    for pm in _payment_means(d):
+        if not _pm_code_in(d, pm, ("59",)):
+            continue
+        if d.ubl:
+            bad = d.x(pm, "cac:PayeeFinancialAccount") or d.x(pm, "cac:CardAccount")
+        else:
+            # BT-86 (creditor's bank) belongs to BG-17 too
+            bad = (
+                d.x(pm, "ram:PayeePartyCreditorFinancialAccount")
+                or d.x(pm, "ram:PayeeSpecifiedCreditorFinancialInstitution")
+                or d.x(pm, "ram:ApplicableTradeSettlementFinancialCard")
+            )
+        if bad:
+            yield _path(pm)
+
+
+@rule("BR-DE-26", "warning", 'A corrected invoice (type code 384) should reference the preceding invoice (BG-3).')
+def br_de_26(d: Doc):
+    if d.ubl:
+        corrected = any(nspace(sval(n)) == "384" for n in _type_code_nodes(d))
+        ref = d.x(d.root, "cac:BillingReference/cac:InvoiceDocumentReference")
+    else:
+        corrected = _num_eq(_type_code_nodes(d), (384.0,))
+        ref = d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument")
+    if corrected and not ref:
+        yield _path(d.root)
+
+
+@rule("BR-DE-27", "warning", 'The seller contact telephone number (BT-42) should contain at least three digits.')
+def br_de_27(d: Doc):
+    for c in _seller_contacts(d):
+        nodes = d.x(c, "cbc:Telephone" if d.ubl else "ram:TelephoneUniversalCommunication/ram:CompleteNumber")
+        if not TELEPHONE_REGEX.search(nspace(first_text(nodes))):
+            yield _path(c)
+
+
+@rule(
+    "BR-DE-28",
+    "warning",
+    'The seller contact e-mail address (BT-43) should contain exactly one @, not at the start or end, and no leading or trailing dot.',
+)
+def br_de_28(d: Doc):
+    for c in _seller_contacts(d):
+        nodes = d.x(c, "cbc:ElectronicMail" if d.ubl else "ram:EmailURIUniversalCommunication/ram:URIID")
+        if not EMAIL_REGEX.search(nspace(first_text(nodes))):
+            yield _path(c)
+
+
+@rule("BR-DE-30", "error", 'With direct debit (BG-19) the bank assigned creditor identifier (BT-90) must be given.')
+def br_de_30(d: Doc):
+    if d.ubl:
+        if d.x(d.root, "cac:PaymentMeans/cac:PaymentMandate") and not d.x(
+            d.root,
+            "cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID[@schemeID='SEPA'] | cac:PayeeParty/cac:PartyIdentification/cbc:ID[@schemeID='SEPA']",
+        ):
+            yield _path(d.root)
+    else:
+        # KoSIT: ((BT-89 or BT-91) and BT-90) or BG-19 absent
+        bt89, bt90, bt91 = d.x(d.root, _CII_BT89), d.x(d.root, _CII_BT90), d.x(d.root, _CII_BT91)
+        if (bt89 or bt90 or bt91) and not ((bt89 or bt91) and bt90):
+            yield _path(d.root)
+
+
+@rule("BR-DE-31", "error", 'With direct debit (BG-19) the debited account identifier (BT-91) must be given.')
+def br_de_31(d: Doc):
+    if d.ubl:
+        if d.x(d.root, "cac:PaymentMeans/cac:PaymentMandate") and not d.x(
+            d.root, "cac:PaymentMeans/cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID"
+        ):
+            yield _path(d.root)
+    else:
+        # KoSIT: ((BT-89 or BT-90) and BT-91) or BG-19 absent
+        bt89, bt90, bt91 = d.x(d.root, _CII_BT89), d.x(d.root, _CII_BT90), d.x(d.root, _CII_BT91)
+        if (bt89 or bt90 or bt91) and not ((bt89 or bt90) and bt91):
+            yield _path(d.root)
+
+
+# ---------------------------------------------------------------- XRechnung extension (BR-DEX)
+# Only the extension rule that changes a verdict on its own is implemented natively: BR-DEX-09
+# replaces BR-CO-16 for invoices that declare the XRechnung extension (third-party payments).
+EXTENSION_RULES: list[Rule] = []
+
+
+def _xpath_round2(value: Decimal) -> Decimal:
+    # XPath round(x * 100) div 100 rounds halves towards positive infinity
+    return (value * 100 + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR) / 100
+
+
+def _dec0(nodes) -> Decimal:
+    try:
+        return Decimal(nspace(first_text(nodes))) if nodes else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def br_dex_09(d: Doc):
+    if d.syntax != "ubl-invoice":
+        return
+    for lmt in d.x(d.root, "cac:LegalMonetaryTotal"):
+        paid = d.x(d.root, "cac:PrepaidPayment/cbc:PaidAmount")
+        third = sum((_dec0([p]) for p in paid), Decimal(0)) if nonempty(paid) else Decimal(0)
+        try:
+            payable = Decimal(nspace(first_text(d.x(lmt, "cbc:PayableAmount"))))
+            inclusive = Decimal(nspace(first_text(d.x(lmt, "cbc:TaxInclusiveAmount"))))
+        except InvalidOperation:
+            yield _path(lmt)  # a missing/non-numeric amount fails the XPath cast too
+            continue
+        left = _xpath_round2(payable - _dec0(d.x(lmt, "cbc:PayableRoundingAmount")))
+        right = _xpath_round2(inclusive - _dec0(d.x(lmt, "cbc:PrepaidAmount")) + third)
+        if left != right:
+            yield _path(lmt)
+
+
+EXTENSION_RULES.append(
+    Rule(
+        "BR-DEX-09",
+        "error",
+        "Amount due for payment (BT-115) = invoice total with VAT (BT-112) - paid amount (BT-113) + rounding amount "
+        "(BT-114) + sum of third party payment amounts (BT-DEX-002).",
+        br_dex_09,
+    )
+)
+
+RULES_BY_ID = {r.id: r for r in RULES + EXTENSION_RULES}
+
+
+def check(root: etree._Element, syntax: str, only: Iterable[str] | None = None, *, extension: bool = False) -> list[Violation]:
+    """Run every BR-DE rule (or those in ``only``) on a UBL or CII document; with ``extension``
+    (the document declares the XRechnung extension) also the BR-DEX rules."""
+    if syntax not in ("ubl-invoice", "ubl-creditnote", "cii"):
+        return []
+    d = Doc(root, syntax)
+    out = []
+    for r in RULES + (EXTENSION_RULES if extension else []):
+        if only is not None and r.id not in only:
+            continue
+        for loc in r.check(d):
+            out.append(Violation(r.id, r.severity, f"[{r.id}] {r.meaning}", loc))
+    return out

@@ -1,0 +1,105 @@
+"""Validation findings and the report users read (text summary, JSON, HTML).
+
+The report states plainly whether an invoice was validated at all: ``valid`` is True only when
+every stage that applies ran and passed; a stage that was skipped for a reason that matters or
+that failed to run makes ``valid`` None ("not validated"). This module must never turn an
+unknown result into "valid", and never drop a finding to make a report look better.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from einvoice.model import Invoice
+
+Severity = Literal["fatal", "error", "warning", "info"]
+StageState = Literal["passed", "failed", "skipped", "error"]
+
+SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "info": 3}
+#: stages in the order they run; reports list them in this order
+STAGES = ("intake", "parse", "xsd", "en16931", "xrechnung", "profile")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    location: str | None
+    stage: str
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "severity": self.severity, "message": self.message, "location": self.location, "stage": self.stage}
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in ("fatal", "error")
+
+
+@dataclass
+class Report:
+    path: str
+    container: Literal["xml", "pdf", "unknown"] = "unknown"
+    syntax: str = "none"
+    profile: str | None = None
+    profile_name: str | None = None
+    valid: bool | None = None
+    findings: list[Finding] = field(default_factory=list)
+    stages: dict[str, StageState] = field(default_factory=dict)
+    xml: bytes | None = None
+    model: "Invoice | None" = None
+    #: why the invoice was not validated (valid is None), in words
+    not_validated_reason: str | None = None
+
+    # ---------------------------------------------------------------- views
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def rule_ids(self, *, severities=("fatal", "error"), stage: str | None = None) -> set[str]:
+        return {f.rule for f in self.findings if f.severity in severities and (stage is None or f.stage == stage)}
+
+    def summary(self) -> str:
+        """One line a clerk understands."""
+        if self.valid is True:
+            w = len(self.warnings)
+            return "valid" + (f" ({w} warning{'s' if w != 1 else ''})" if w else "")
+        if self.valid is None:
+            return "not validated: " + (self.not_validated_reason or "a validation stage could not run")
+        errs = sorted(self.errors, key=lambda f: (SEVERITY_ORDER[f.severity], STAGES.index(f.stage) if f.stage in STAGES else 99))
+        if not errs:
+            return "invalid"
+        first = errs[0]
+        text = first.message.split("\n")[0]
+        if len(text) > 140:
+            text = text[:137] + "..."
+        head = text if text.startswith(f"[{first.rule}]") or text.startswith(first.rule) else f"{first.rule} {text}"
+        more = len(errs) - 1
+        return f"invalid: {head}" + (f"; +{more} more" if more else "")
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "container": self.container,
+            "syntax": self.syntax,
+            "profile": self.profile,
+            "profile_name": self.profile_name,
+            "valid": self.valid,
+            "summary": self.summary(),
+            "findings": [f.to_dict() for f in self.findings],
+            "stages": dict(self.stages),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def to_html(self) -> str:
+        from einvoice.validation.html import render_reports
+
+        return render_reports([self])
