@@ -25,7 +25,7 @@ import random
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from pathlib import Path
@@ -235,8 +235,9 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str
 _PROTOTYPES: dict[tuple, etree._Element] = {}
 
 
-def _add_cached(parent: etree._Element, tag: str, key: tuple, fill: Callable[[etree._Element], None]) -> None:
-    """Append a ``tag`` element filled by ``fill``; ``key`` must capture everything ``fill`` uses."""
+def _add_cached(parent: etree._Element, tag: str, key: tuple,
+                fill: Callable[[etree._Element], object]) -> etree._Element:
+    """Append and return a ``tag`` element filled by ``fill``; ``key`` must capture all ``fill`` uses."""
     proto = _PROTOTYPES.get((tag, key))
     if proto is None:
         # Built under a stand-in for the real root so it carries the same prefixes; appending the
@@ -245,7 +246,9 @@ def _add_cached(parent: etree._Element, tag: str, key: tuple, fill: Callable[[et
         proto = etree.SubElement(holder, tag)
         fill(proto)
         _PROTOTYPES[(tag, key)] = proto
-    parent.append(copy.deepcopy(proto))
+    new = copy.deepcopy(proto)
+    parent.append(new)
+    return new
 
 
 def _ubl_party(parent: etree._Element, *, endpoint: str, name: str, street: str, post_code: str, city: str,
@@ -342,14 +345,21 @@ def build_ubl(inv: Invoice) -> etree._Element:
     _el(lmt, _cbc("PayableAmount"), _amt(inv.grand_total), currencyID="EUR")
     line_tag, qty_tag = ("CreditNoteLine", "CreditedQuantity") if credit else ("InvoiceLine", "InvoicedQuantity")
     for i, ln in enumerate(inv.lines, 1):
-        il = _el(root, _cac(line_tag))
-        _el(il, _cbc("ID"), str(i))
-        _el(il, _cbc(qty_tag), _qty(ln.quantity), unitCode=ln.unit)
-        _el(il, _cbc("LineExtensionAmount"), _amt(ln.net), currencyID="EUR")
-        item = _el(il, _cac("Item"))
-        _el(item, _cbc("Name"), ln.name)
-        _ubl_tax_category(item, "ClassifiedTaxCategory", ln.vat_rate)
-        _el(_el(il, _cac("Price")), _cbc("PriceAmount"), str(ln.price), currencyID="EUR")
+        def skeleton(il: etree._Element, ln: Line = ln) -> None:
+            # Everything but the per-invoice values, which are filled in below by position.
+            _el(il, _cbc("ID"))
+            _el(il, _cbc(qty_tag), unitCode=ln.unit)
+            _el(il, _cbc("LineExtensionAmount"), currencyID="EUR")
+            item = _el(il, _cac("Item"))
+            _el(item, _cbc("Name"), ln.name)
+            _ubl_tax_category(item, "ClassifiedTaxCategory", ln.vat_rate)
+            _el(_el(il, _cac("Price")), _cbc("PriceAmount"), currencyID="EUR")
+
+        il = _add_cached(root, _cac(line_tag), (ln.name, ln.unit, ln.vat_rate), skeleton)
+        il[0].text = str(i)
+        il[1].text = _qty(ln.quantity)
+        il[2].text = _amt(ln.net)
+        il[4][0].text = str(ln.price)
     return root
 
 
@@ -408,20 +418,25 @@ def build_cii(inv: Invoice, guideline: str = XRECHNUNG_3_0) -> etree._Element:
         _el(_el(doc, _ram("IncludedNote")), _ram("Content"), inv.note)
     tx = _el(root, f"{{{NS_RSM}}}SupplyChainTradeTransaction")
     for i, ln in enumerate(inv.lines, 1):
-        li = _el(tx, _ram("IncludedSupplyChainTradeLineItem"))
-        _el(_el(li, _ram("AssociatedDocumentLineDocument")), _ram("LineID"), str(i))
-        _el(_el(li, _ram("SpecifiedTradeProduct")), _ram("Name"), ln.name)
-        _el(_el(_el(li, _ram("SpecifiedLineTradeAgreement")), _ram("NetPriceProductTradePrice")),
-            _ram("ChargeAmount"), str(ln.price))
-        _el(_el(li, _ram("SpecifiedLineTradeDelivery")), _ram("BilledQuantity"), _qty(ln.quantity),
-            unitCode=ln.unit)
-        lset = _el(li, _ram("SpecifiedLineTradeSettlement"))
-        _add_cached(lset, _ram("ApplicableTradeTax"), ("line", ln.vat_rate), lambda tax, rate=ln.vat_rate: (
-            _el(tax, _ram("TypeCode"), "VAT"),
-            _el(tax, _ram("CategoryCode"), "S"),
-            _el(tax, _ram("RateApplicablePercent"), _rate(rate))))
-        _el(_el(lset, _ram("SpecifiedTradeSettlementLineMonetarySummation")), _ram("LineTotalAmount"),
-            _amt(ln.net))
+        def skeleton(li: etree._Element, ln: Line = ln) -> None:
+            # Everything but the per-invoice values, which are filled in below by position.
+            _el(_el(li, _ram("AssociatedDocumentLineDocument")), _ram("LineID"))
+            _el(_el(li, _ram("SpecifiedTradeProduct")), _ram("Name"), ln.name)
+            _el(_el(_el(li, _ram("SpecifiedLineTradeAgreement")), _ram("NetPriceProductTradePrice")),
+                _ram("ChargeAmount"))
+            _el(_el(li, _ram("SpecifiedLineTradeDelivery")), _ram("BilledQuantity"), unitCode=ln.unit)
+            lset = _el(li, _ram("SpecifiedLineTradeSettlement"))
+            tax = _el(lset, _ram("ApplicableTradeTax"))
+            _el(tax, _ram("TypeCode"), "VAT")
+            _el(tax, _ram("CategoryCode"), "S")
+            _el(tax, _ram("RateApplicablePercent"), _rate(ln.vat_rate))
+            _el(_el(lset, _ram("SpecifiedTradeSettlementLineMonetarySummation")), _ram("LineTotalAmount"))
+
+        li = _add_cached(tx, _ram("IncludedSupplyChainTradeLineItem"), (ln.name, ln.unit, ln.vat_rate), skeleton)
+        li[0][0].text = str(i)
+        li[2][0][0].text = str(ln.price)
+        li[3][0].text = _qty(ln.quantity)
+        li[4][1][0].text = _amt(ln.net)
     agr = _el(tx, _ram("ApplicableHeaderTradeAgreement"))
     if inv.buyer_reference:
         _el(agr, _ram("BuyerReference"), inv.buyer_reference)
@@ -513,6 +528,13 @@ _GLYPHS: dict[str, str] = {
     "@": "01110 10001 00001 01101 10101 10101 01110", "?": "01110 10001 00001 00010 00100 00000 00100",
     "&": "01100 10010 10100 01000 10101 10010 01101", "+": "00000 00100 00100 11111 00100 00100 00000",
 }
+# Adobe Glyph List names, so that text extraction works even without the ToUnicode map.
+_GLYPH_NAMES = {
+    " ": "space", ".": "period", ",": "comma", "-": "hyphen", ":": "colon", "/": "slash", "%": "percent",
+    "(": "parenleft", ")": "parenright", "#": "numbersign", "=": "equal", "@": "at", "?": "question",
+    "&": "ampersand", "+": "plus", **{d: n for d, n in zip("0123456789", (
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))},
+}
 _TRANSLIT = {"Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "SS", "€": "EUR", "_": "-"}
 
 
@@ -556,14 +578,24 @@ def make_pdf(lines: list[str], title: str) -> bytes:
     catalog = add(b"")  # filled below, needs the page tree number
     pages = add(b"")
     glyph_refs = {ch: add(_stream(_glyph_proc(_GLYPHS[ch]))) for ch in chars}
-    charprocs = " ".join(f"/g{codes[ch]} {ref} 0 R" for ch, ref in glyph_refs.items())
-    differences = " ".join(f"{codes[ch]} /g{codes[ch]}" for ch in chars)
+    names = {ch: _GLYPH_NAMES.get(ch, ch) for ch in chars}
+    charprocs = " ".join(f"/{names[ch]} {ref} 0 R" for ch, ref in glyph_refs.items())
+    differences = " ".join(f"{codes[ch]} /{names[ch]}" for ch in chars)
+    # Codes are ASCII, so the ToUnicode map is the identity on first..last.
+    cmap = ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            "/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+            "1 begincodespacerange <00> <FF> endcodespacerange\n"
+            f"1 beginbfrange <{first:02X}> <{last:02X}> <{first:04X}> endbfrange\n"
+            "endcmap CMapName currentdict /CMap defineresource pop end end\n")
+    to_unicode = add(_stream(cmap.encode("ascii")))
     widths = " ".join("600" if chr(c) in _GLYPHS else "0" for c in range(first, last + 1))
     font = add(
         f"<< /Type /Font /Subtype /Type3 /Name /F1 /FontBBox [0 0 500 700] "
         f"/FontMatrix [0.001 0 0 0.001 0 0] /CharProcs << {charprocs} >> "
         f"/Encoding << /Type /Encoding /Differences [{differences}] >> "
-        f"/FirstChar {first} /LastChar {last} /Widths [{widths}] /Resources << >> >>".encode("ascii"))
+        f"/FirstChar {first} /LastChar {last} /Widths [{widths}] /ToUnicode {to_unicode} 0 R "
+        f"/Resources << >> >>".encode("ascii"))
     content = ["/CS0 cs 0 scn", "BT", "/F1 10 Tf", "14 TL", "56 780 Td"]
     for i, text in enumerate(lines):
         esc = _pdf_text(text).replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
@@ -643,20 +675,40 @@ def _frozen_facturx_clock(when: dt.datetime) -> Iterator[None]:
 
 def make_facturx_pdf(inv: Invoice, *, check_xsd: bool = True) -> bytes:
     """A Factur-X / ZUGFeRD 2 EN16931 PDF/A-3 with the CII XML embedded as factur-x.xml."""
+    import io
+    import tempfile
+
     import facturx
+    from pypdf import PdfWriter
 
     xml = _xml_bytes(build_cii(inv, guideline=EN16931))
     base = make_pdf(_invoice_pdf_lines(inv), title=inv.number)
     meta = {
         "author": inv.supplier.name,
-        "keywords": "Invoice, Factur-X",
+        "keywords": "",
         "title": f"{inv.supplier.name}: Invoice {inv.number}",
         "subject": f"Invoice {inv.number} dated {inv.issue_date.isoformat()} issued by {inv.supplier.name}",
     }
     stamp = dt.datetime.combine(inv.issue_date, dt.time(12, 0), tzinfo=dt.timezone.utc)
-    with _frozen_facturx_clock(stamp):
-        return facturx.generate_from_binary(base, xml, flavor="factur-x", level="en16931",
-                                            check_xsd=check_xsd, pdf_metadata=meta, lang="de-DE")
+    # Not generate_from_binary: factur-x 7.8 writes the new PDF into the same BytesIO it read the
+    # original from, after the original bytes, so the result is two PDFs glued together with
+    # wrong xref offsets. Writing to a named output file gives a clean PDF.
+    with tempfile.TemporaryDirectory(prefix="einvoice-samples-") as tmp:
+        out_path = Path(tmp) / "out.pdf"
+        with _frozen_facturx_clock(stamp):
+            facturx.generate_from_file(io.BytesIO(base), xml, flavor="factur-x", level="en16931",
+                                       check_xsd=check_xsd, pdf_metadata=meta, lang="de-DE",
+                                       output_pdf_file=str(out_path))
+        made = out_path.read_bytes()
+    # factur-x always writes /Keywords into the Info dictionary but puts no pdf:Keywords into the
+    # XMP; PDF/A requires every Info entry to have its XMP twin, so drop the (empty) entry.
+    writer = PdfWriter(clone_from=io.BytesIO(made), keep_initial_header=True)
+    if writer._info is not None:
+        info = writer._info.get_object()
+        info.pop("/Keywords", None)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -928,6 +980,9 @@ def generate(count: int, seed: int = 0) -> Iterator[tuple[Sample, bytes]]:
         ), data
 
 
+_SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))  # asdict() deep-copies: 10x slower
+
+
 def write_samples(directory: Path, count: int = 0, seed: int = 0) -> list[Sample]:
     """Write the fixed samples, ``count`` generated ones and ``manifest.json`` into ``directory``."""
     directory = Path(directory)
@@ -937,7 +992,7 @@ def write_samples(directory: Path, count: int = 0, seed: int = 0) -> list[Sample
         (directory / sample.filename).write_bytes(data)
         samples.append(sample)
     manifest = {"generator": "einvoice.samples", "count": count, "seed": seed,
-                "samples": [asdict(s) for s in samples]}
+                "samples": [{f: getattr(s, f) for f in _SAMPLE_FIELDS} for s in samples]}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
     return samples
