@@ -50,7 +50,7 @@ class Rule:
     id: str
     severity: str
     meaning: str
-    check: Callable[[Doc], Iterable[str]]  # yields locations of violations
+    check: Callable[[Doc], Iterable[str | tuple[str, str]]]  # yields locations (or (location, detail))
 
 
 RULES: list[Rule] = []
@@ -372,7 +372,7 @@ def br_de_18(d: Doc):
     for n in notes:
         probs = skonto_problems(sval(n))
         if probs:
-            yield _path(n) + ": " + "; ".join(probs)
+            yield _path(n), "; ".join(probs)
 
 
 def _iban_rule(d: Doc, code: str, ubl_path: str, cii_path: str):
@@ -424,7 +424,7 @@ def br_de_22(d: Doc):
         names = set(d.x(ref, fn))
         earlier = set(d.x(ref, "preceding-sibling::" + ("cac:AdditionalDocumentReference/" if d.ubl else "ram:AdditionalReferencedDocument/") + fn))
         if names & earlier:
-            yield _path(ref) + f": file name {sorted(names & earlier)[0]!r} used twice"
+            yield _path(ref), f"file name {sorted(names & earlier)[0]!r} is used twice"
 
 
 def _cii_dd_present(d: Doc, pm) -> bool:
@@ -623,6 +623,8 @@ def check(root: etree._Element, syntax: str, only: Iterable[str] | None = None, 
     for r in RULES + (EXTENSION_RULES if extension else []):
         if only is not None and r.id not in only:
             continue
-        for loc in r.check(d):
-            out.append(Violation(r.id, r.severity, f"[{r.id}] {r.meaning}", loc))
+        for hit in r.check(d):
+            # a rule yields an XPath location, or (location, detail) when it can say more
+            loc, detail = hit if isinstance(hit, tuple) else (hit, None)
+            out.append(Violation(r.id, r.severity, f"[{r.id}] {r.meaning}" + (f" Found: {detail}." if detail else ""), loc))
     return out
