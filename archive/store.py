@@ -166,7 +166,7 @@ class DirStore:
     def get(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         except OSError as exc:
             raise ArchiveError(f"cannot read {self._path(key)}: {exc}", kind="io") from exc

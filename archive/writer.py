@@ -81,6 +81,8 @@ class Archive:
                  workers: int = 16, _check_bucket: bool = True) -> None:
         self.store = S3Store(s3_client, bucket)
         self.bucket = bucket
+        self.read_only = False
+        self.segment_size = log.SEGMENT_SIZE
         self.signing_key = signing_key
         self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
         self.policy = policy or RetentionPolicy()
@@ -125,6 +127,19 @@ class Archive:
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise ArchiveError(f"cannot create bucket {bucket!r}: {_code(exc)}: {exc}", kind="io") from exc
         Archive.check_bucket(s3_client, bucket)
+
+    @classmethod
+    def reader(cls, store) -> "Archive":
+        """A read-only view of the log in any store (S3Store or DirStore): lookups, leaves, proofs.
+
+        It never writes, not even the recovery checkpoint a writer would add.
+        """
+        self = cls.__new__(cls)
+        self.store, self.bucket, self.signing_key, self.key_id = store, getattr(store, "bucket", None), None, None
+        self.policy, self.workers, self.read_only = RetentionPolicy(), 16, True
+        self.segment_size = log.SEGMENT_SIZE
+        self._lock, self._state, self._pool = threading.RLock(), None, None
+        return self
 
     # ------------------------------------------------------------------ lifecycle
     def _executor(self) -> ThreadPoolExecutor:
@@ -187,13 +202,13 @@ class Archive:
 
     def _check_checkpoint_matches(self, st: _State, cp: Checkpoint, key: str) -> None:
         if cp.tree_size != log.parse_checkpoint_key(key):
-            raise ArchiveError(f"refusing to append: {key} states tree size {cp.tree_size}", kind="integrity")
+            raise ArchiveError(f"inconsistent log: {key} states tree size {cp.tree_size}", kind="integrity")
         if cp.tree_size > st.size:
-            raise ArchiveError(f"refusing to append: checkpoint {key} covers {cp.tree_size} leaves but only "
+            raise ArchiveError(f"inconsistent log: checkpoint {key} covers {cp.tree_size} leaves but only "
                                f"{st.size} are readable (truncated log)", kind="integrity")
         computed = st.tree.root(cp.tree_size).hex()
         if computed != cp.root_hash:
-            raise ArchiveError(f"refusing to append: checkpoint {key} expects root {cp.root_hash}, the leaves give "
+            raise ArchiveError(f"inconsistent log: checkpoint {key} expects root {cp.root_hash}, the leaves give "
                                f"{computed}", kind="integrity")
 
     def _read_new_pages(self, st: _State) -> list[list[dict[str, Any]]]:
@@ -210,10 +225,10 @@ class Archive:
             for i, line in enumerate(lines):
                 rec = log.decode_leaf(line)
                 if rec["seq"] != first + i:
-                    raise ArchiveError(f"refusing to append: {key} line {i + 1} has seq {rec['seq']}, "
+                    raise ArchiveError(f"inconsistent log: {key} line {i + 1} has seq {rec['seq']}, "
                                        f"expected {first + i}", kind="integrity")
                 if rec["prev_leaf_hash"] != st.last_leaf_hash():
-                    raise ArchiveError(f"refusing to append: leaf {first + i} prev_leaf_hash {rec['prev_leaf_hash']}, "
+                    raise ArchiveError(f"inconsistent log: leaf {first + i} prev_leaf_hash {rec['prev_leaf_hash']}, "
                                        f"expected {st.last_leaf_hash()}", kind="integrity")
                 st.tree.append(log.leaf_hash(line))
                 st.entries.setdefault(rec["entry_id"], first + i)
@@ -225,7 +240,8 @@ class Archive:
     def _sync(self) -> _State:
         if self._state is None:
             self._state = self._load()
-            self._recover(self._state)
+            if not self.read_only:
+                self._recover(self._state)
         else:
             self._read_new_pages(self._state)
         return self._state
@@ -327,6 +343,8 @@ class Archive:
     def append(self, entries: Sequence[EntryInput]) -> list[EntryReceipt]:
         """Archive a batch; returns one receipt per input, in order. Re-appending is a no-op."""
         entries = list(entries)
+        if self.read_only:
+            raise ArchiveError("this archive view is read-only")
         for e in entries:
             self._validate(e)
         with self._lock:
@@ -446,9 +464,9 @@ class Archive:
             first = st.segment_end
             # Segments end on a page boundary at least SEGMENT_SIZE entries on: deterministic, so
             # racing writers produce byte-identical segments under the same key.
-            bounds = [p for p in st.page_starts if p >= first + log.SEGMENT_SIZE] + [st.size]
+            bounds = [p for p in st.page_starts if p >= first + self.segment_size] + [st.size]
             end = min(bounds)
-            if end - first < log.SEGMENT_SIZE or st.checkpoint is None or st.checkpoint.tree_size < end:
+            if end - first < self.segment_size or st.checkpoint is None or st.checkpoint.tree_size < end:
                 return
             ids = [""] * (end - first)
             for entry_id, seq in st.entries.items():
@@ -464,6 +482,8 @@ class Archive:
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree size (no new file if the latest checkpoint already covers it)."""
+        if self.read_only:
+            raise ArchiveError("this archive view is read-only")
         with self._lock:
             st = self._sync()
             if st.checkpoint is not None and st.checkpoint.tree_size == st.size:
@@ -480,6 +500,8 @@ class Archive:
         The hold keeps objects beyond their retention while an audit needs them (AO § 147 (3)).
         Returns the receipt of the log entry that records the change.
         """
+        if self.read_only:
+            raise ArchiveError("this archive view is read-only")
         seq = self.lookup(entry_id)
         if seq is None:
             raise ArchiveError(f"entry {entry_id!r} is not in the archive")

@@ -1,0 +1,205 @@
+"""Command line for operators and auditors: ``python -m archive ...`` or ``einvoice archive ...``.
+
+Exit codes (verify, verify-proof): 0 intact, 1 integrity failure, 2 usage or I/O error.
+S3 credentials come from the usual environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_DEFAULT_REGION); the endpoint from ``--endpoint`` or ARCHIVE_S3_ENDPOINT. This module must
+never print or store secrets and never import anything outside the archive package.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import canonical, signing
+from .errors import ArchiveError
+from .store import DirStore, S3Store
+
+
+def _client(endpoint: str | None):
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint or os.environ.get("ARCHIVE_S3_ENDPOINT") or os.environ.get("EINVOICE_S3_ENDPOINT")
+    return boto3.client("s3", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                        config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"},
+                                      max_pool_connections=32))
+
+
+def _store(endpoint, bucket, directory):
+    if bool(bucket) == bool(directory):
+        raise click.UsageError("give either --bucket (with --endpoint) or --dir")
+    if directory:
+        if not Path(directory).is_dir():
+            raise ArchiveError(f"{directory} is not a directory", kind="io")
+        return DirStore(directory)
+    return S3Store(_client(endpoint), bucket)
+
+
+def _fail(exc: ArchiveError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1 if exc.kind == "integrity" else 2)
+
+
+source_options = [
+    click.option("--endpoint", help="S3 endpoint URL (default: $ARCHIVE_S3_ENDPOINT)"),
+    click.option("--bucket", "--from", "bucket", help="archive bucket"),
+    click.option("--dir", "directory", type=click.Path(file_okay=False), help="an exported copy instead of a bucket"),
+]
+
+
+def with_source(f):
+    for opt in reversed(source_options):
+        f = opt(f)
+    return f
+
+
+@click.group(name="archive", help="Audit-proof archive: verify, prove, export, keys, buckets.")
+def archive_cli() -> None:
+    pass
+
+
+@archive_cli.command("verify")
+@with_source
+@click.option("--key", "key_path", required=True, type=click.Path(), help="Ed25519 public key (PEM)")
+@click.option("--check-lock", is_flag=True, help="also read Object Lock mode and retain-until of every object")
+@click.option("--trusted-checkpoint", type=click.Path(dir_okay=False),
+              help="a checkpoint you saved earlier: detects truncation or rollback since then")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--workers", default=16, show_default=True)
+def verify_cmd(endpoint, bucket, directory, key_path, check_lock, trusted_checkpoint, fmt, workers):
+    """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
+    from .verify import verify
+
+    try:
+        key = signing.load_public_key(key_path)
+        store = _store(endpoint, bucket, directory)
+        trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
+        report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers)
+    except ArchiveError as exc:
+        _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if fmt == "json" else report.to_text())
+    sys.exit(0 if report.ok else 1)
+
+
+@archive_cli.command("prove")
+@click.argument("entry_id")
+@with_source
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="proof file to write (JSON)")
+def prove_cmd(entry_id, endpoint, bucket, directory, out):
+    """Write the inclusion proof of ENTRY_ID plus its signed checkpoint as one JSON file."""
+    from .proof import build_proof
+    from .writer import Archive
+
+    try:
+        proof = build_proof(Archive.reader(_store(endpoint, bucket, directory)), entry_id)
+    except ArchiveError as exc:
+        _fail(exc)
+    Path(out).write_text(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    click.echo(f"proof for {entry_id!r} (leaf {proof['leaf_index']} of {proof['tree_size']}) written to {out}")
+
+
+@archive_cli.command("verify-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False))
+@click.option("--key", "key_path", required=True, type=click.Path())
+@click.option("--document", "documents", multiple=True, type=click.Path(dir_okay=False),
+              help="a document file that must be one of the entry's documents (repeatable)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def verify_proof_cmd(proof_file, key_path, documents, fmt):
+    """Check an inclusion proof offline; exit 0 valid, 1 invalid, 2 error."""
+    from dataclasses import asdict
+
+    from .proof import verify_proof
+    from .verify import FAILURE
+
+    try:
+        key = signing.load_public_key(key_path)
+        try:
+            proof = json.loads(Path(proof_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"cannot read proof file {proof_file}: {exc}", kind="io") from exc
+        problems = verify_proof(proof, key, [Path(d) for d in documents])
+    except ArchiveError as exc:
+        _fail(exc)
+    ok = not any(p.severity == FAILURE for p in problems)
+    if fmt == "json":
+        click.echo(json.dumps({"valid": ok, "entry_id": proof.get("entry_id"),
+                               "problems": [asdict(p) for p in problems]}, indent=2))
+    else:
+        click.echo(f"proof for {proof.get('entry_id')!r}: {'VALID' if ok else 'INVALID'}")
+        for p in problems:
+            click.echo("  " + p.text())
+    sys.exit(0 if ok else 1)
+
+
+@archive_cli.command("export")
+@click.option("--endpoint")
+@click.option("--bucket", "--from", "bucket", required=True)
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False))
+@click.option("--year", "years", multiple=True, type=int, help="only documents of these years (repeatable)")
+@click.option("--supplier", default="Archiv-Export (einvoice archive)", help="DataSupplier name in index.xml")
+def export_cmd(endpoint, bucket, to, years, supplier):
+    """Write a self-contained copy the verifier accepts, plus gobd/index.xml and CSV tables (Z3)."""
+    from .export import export
+
+    try:
+        m = export(S3Store(_client(endpoint), bucket), to, years=list(years) or None, supplier=supplier)
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}")
+
+
+@archive_cli.command("keygen")
+@click.option("--out", required=True, help="path prefix: writes PREFIX.key (private) and PREFIX.pub.pem")
+def keygen_cmd(out):
+    """Create an Ed25519 checkpoint signing key pair (the private key file is created mode 0600)."""
+    key = signing.generate()
+    priv, pub = Path(out + ".key"), Path(out + ".pub.pem")
+    for p in (priv, pub):
+        if p.exists():
+            click.echo(f"error: {p} exists; keys are never overwritten", err=True)
+            sys.exit(2)
+    fd = os.open(priv, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(signing.private_pem(key))
+    pub.write_bytes(signing.public_pem(key.public_key()))
+    click.echo(f"key id {signing.key_id(key.public_key())}\nprivate {priv}\npublic  {pub}")
+
+
+@archive_cli.command("bucket-init")
+@click.option("--endpoint")
+@click.option("--bucket", required=True)
+def bucket_init_cmd(endpoint, bucket):
+    """Create a versioned bucket with Object Lock (idempotent); refuses an existing unlocked bucket."""
+    from .writer import Archive
+
+    try:
+        Archive.init_bucket(_client(endpoint), bucket)
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"bucket {bucket} is versioned with Object Lock enabled")
+
+
+@archive_cli.command("status")
+@with_source
+def status_cmd(endpoint, bucket, directory):
+    """Print the log size and the latest checkpoint (read-only)."""
+    from .writer import Archive
+
+    try:
+        r = Archive.reader(_store(endpoint, bucket, directory))
+        cp = r.latest_checkpoint()
+        click.echo(json.dumps({"leaves": r.size, "latest_checkpoint": canonical.loads(cp.raw) if cp else None},
+                              indent=2))
+    except ArchiveError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    archive_cli(prog_name="archive")

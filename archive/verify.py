@@ -1,0 +1,433 @@
+"""The offline verifier: needs nothing but the bucket (or an export directory) and a public key.
+
+It recomputes, from the stored bytes and without trusting any writer state:
+
+* every document's SHA-256 (against its key and against every leaf that names it);
+* every leaf (canonical JSON, sequence number, the chain of ``prev_leaf_hash``), page order,
+  gaps, overlaps (forks), duplicate entry ids, follow-up links;
+* the RFC 9162 tree: every checkpoint's root at its size, its Ed25519 signature and key id,
+  the consistency proof between consecutive checkpoints, time order, replayed checkpoints;
+* the index segments against the leaves; optionally Object Lock mode/retain-until per object.
+
+Findings are values (``Problem``) in three classes: ``failure`` (integrity broken: exit 1),
+``orphan`` (leftovers of an interrupted append, e.g. unreferenced objects or leaves not yet
+signed: not corruption) and ``note``. This module must never write to the store, never stop at
+the first problem, and never skip a check silently: a check that cannot run is a finding.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+from . import canonical, log, merkle, signing
+from .errors import ArchiveError
+from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc
+from .tree import TreeStore
+from .writer import decode_checkpoint
+
+FAILURE, ORPHAN, NOTE = "failure", "orphan", "note"
+
+
+@dataclass
+class Problem:
+    severity: str
+    code: str
+    message: str
+    key: str | None = None
+    expected: str | None = None
+    computed: str | None = None
+
+    def text(self) -> str:
+        s = f"[{self.severity}] {self.code}: {self.message}"
+        if self.expected is not None or self.computed is not None:
+            s += f" (expected {self.expected}, computed {self.computed})"
+        return s
+
+
+@dataclass
+class Report:
+    source: str
+    leaves: int = 0
+    documents: int = 0
+    checkpoints: int = 0
+    latest_checkpoint: dict[str, Any] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == FAILURE for p in self.problems)
+
+    def add(self, severity: str, code: str, message: str, key: str | None = None,
+            expected: Any = None, computed: Any = None) -> None:
+        self.problems.append(Problem(severity, code, message, key,
+                                     None if expected is None else str(expected),
+                                     None if computed is None else str(computed)))
+
+    def count(self, severity: str) -> int:
+        return sum(1 for p in self.problems if p.severity == severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "intact": self.ok, "leaves": self.leaves, "documents": self.documents,
+                "checkpoints": self.checkpoints, "latest_checkpoint": self.latest_checkpoint,
+                "failures": self.count(FAILURE), "orphans": self.count(ORPHAN),
+                "problems": [asdict(p) for p in self.problems]}
+
+    def to_text(self) -> str:
+        lines = [f"archive {self.source}: {'INTACT' if self.ok else 'INTEGRITY FAILURE'}",
+                 f"  leaves {self.leaves}, documents {self.documents}, checkpoints {self.checkpoints}"]
+        if self.latest_checkpoint:
+            lc = self.latest_checkpoint
+            lines.append(f"  latest checkpoint: size {lc['tree_size']} root {lc['root_hash']} at {lc['timestamp']}")
+        lines.append(f"  failures {self.count(FAILURE)}, orphans {self.count(ORPHAN)}, notes {self.count(NOTE)}")
+        lines += ["  " + p.text() for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Leaf:
+    seq: int
+    key: str
+    line: bytes
+    hash: bytes
+    rec: dict[str, Any] | None
+
+
+def _read_many(store, keys: list[str], workers: int) -> dict[str, bytes | None]:
+    if store.kind == "dir" or len(keys) < 8:
+        return {k: store.get(k) for k in keys}
+    with ThreadPoolExecutor(workers) as ex:
+        return dict(zip(keys, ex.map(store.get, keys)))
+
+
+def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: bytes | None = None,
+           workers: int = 16, scope_years: set[int] | None = None) -> Report:
+    """Verify everything in ``store`` (S3Store or DirStore) against ``public_key`` (Ed25519)."""
+    report = Report(source=store.describe())
+    expected_key_id = signing.key_id(public_key)
+    if store.kind == "dir" and scope_years is None:
+        manifest = store.get("export.json")
+        if manifest is not None:
+            years = canonical.loads(manifest).get("years")
+            scope_years = set(years) if years else None
+
+    # -- 1. what is there
+    page_keys, cp_keys, seg_keys, obj_keys = [], [], [], []
+    for k in store.list("log/"):
+        if log.parse_page_key(k) is not None:
+            page_keys.append(k)
+        elif log.parse_checkpoint_key(k) is not None:
+            cp_keys.append(k)
+        elif log.parse_segment_key(k) is not None:
+            seg_keys.append(k)
+        else:
+            report.add(FAILURE, "unexpected-key", f"{k} is not a page, checkpoint or index segment name "
+                       f"(a forged or renamed log file)", key=k)
+    for k in store.list(OBJECT_PREFIX):
+        obj_keys.append(k)
+
+    # -- 2. leaves: pages in order, chain, sequence numbers
+    leaves: list[_Leaf] = []
+    pages = _read_many(store, sorted(page_keys), workers)
+    expected_seq = 0
+    prev_key = None
+    for key in sorted(page_keys, key=lambda k: log.parse_page_key(k)):
+        first = log.parse_page_key(key)
+        raw = pages[key]
+        if raw is None:
+            report.add(FAILURE, "page-unreadable", f"{key} was listed but cannot be read", key=key)
+            continue
+        if first > expected_seq:
+            report.add(FAILURE, "sequence-gap", f"leaves {expected_seq}..{first - 1} are missing before {key}",
+                       key=key, expected=f"page starting at seq {expected_seq}", computed=f"next page starts at {first}")
+        elif first < expected_seq:
+            report.add(FAILURE, "fork", f"{key} claims seq {first}.. but seq up to {expected_seq - 1} is already "
+                       f"held by {prev_key}: two versions of the same log positions", key=key,
+                       expected=f"page starting at seq {expected_seq}", computed=f"page starting at seq {first}")
+            continue
+        if not raw.endswith(b"\n"):
+            report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
+                       key=key)
+            lines = raw.split(b"\n")
+        else:
+            lines = raw[:-1].split(b"\n")
+        for i, line in enumerate(lines):
+            position = first + i
+            try:
+                rec = log.decode_leaf(line)
+            except ArchiveError as exc:
+                report.add(FAILURE, "leaf-unreadable", f"{key} line {i + 1} (seq {position}): {exc}", key=key)
+                rec = None
+            if rec is not None and not canonical.is_canonical(line):
+                report.add(FAILURE, "leaf-not-canonical", f"{key} line {i + 1} (seq {position}) is not canonical "
+                           f"JSON: its bytes were edited", key=key)
+            if rec is not None and rec.get("seq") != position:
+                report.add(FAILURE, "leaf-seq-mismatch", f"{key} line {i + 1}: the leaf at position {position} "
+                           f"says seq {rec.get('seq')} (reordered, duplicated or moved leaf)", key=key,
+                           expected=position, computed=rec.get("seq"))
+            prev = leaves[-1].hash.hex() if leaves else None
+            if rec is not None and rec.get("prev_leaf_hash") != prev:
+                report.add(FAILURE, "chain-broken", f"leaf {position} ({key} line {i + 1}) does not point at the "
+                           f"leaf before it", key=key, expected=prev, computed=rec.get("prev_leaf_hash"))
+            leaves.append(_Leaf(position, key, line, merkle.hash_leaf(line), rec))
+        expected_seq = first + len(lines)
+        prev_key = key
+    report.leaves = len(leaves)
+
+    # -- 3. per-leaf content: duplicates, links, retention arithmetic, documents referenced
+    seen_ids: dict[str, int] = {}
+    referenced: dict[str, list[tuple[int, str, int, datetime | None]]] = defaultdict(list)
+    page_until: dict[str, datetime] = {}
+    max_until: datetime | None = None
+    for lf in leaves:
+        rec = lf.rec
+        if rec is None:
+            continue
+        eid = rec.get("entry_id")
+        if eid in seen_ids:
+            report.add(FAILURE, "duplicate-entry", f"entry {eid!r} appears at seq {seen_ids[eid]} and again at "
+                       f"seq {lf.seq}", key=lf.key)
+        else:
+            seen_ids[eid] = lf.seq
+        until = None
+        try:
+            ret = rec["retention"]
+            until = parse_utc(ret["until"])
+            computed = RetentionPolicy.retain_until(date.fromisoformat(ret["base"]), int(ret["years"]))
+            if computed != until:
+                report.add(FAILURE, "retention-mismatch", f"leaf {lf.seq}: retain-until does not follow from "
+                           f"base {ret['base']} + {ret['years']} years", key=lf.key,
+                           expected=computed.isoformat(), computed=until.isoformat())
+        except (KeyError, TypeError, ValueError) as exc:
+            report.add(FAILURE, "retention-invalid", f"leaf {lf.seq}: unreadable retention ({exc})", key=lf.key)
+        if until is not None:
+            page_until[lf.key] = max(until, page_until.get(lf.key, until))
+            max_until = until if max_until is None or until > max_until else max_until
+        rel = rec.get("relates_to")
+        if rel is not None:
+            tgt = rel.get("seq") if isinstance(rel, dict) else None
+            if not isinstance(tgt, int) or not 0 <= tgt < lf.seq or leaves[tgt].rec is None \
+                    or leaves[tgt].rec.get("entry_id") != rel.get("entry_id") \
+                    or leaves[tgt].hash.hex() != rel.get("leaf_hash"):
+                report.add(FAILURE, "relation-broken", f"leaf {lf.seq} relates to {rel!r}, which does not match an "
+                           f"earlier leaf", key=lf.key)
+        in_scope = scope_years is None or _base_year(rec) in scope_years
+        for d in rec.get("documents", []):
+            referenced[d.get("sha256", "")].append(
+                (lf.seq, d.get("name"), d.get("size"), until if in_scope else "out-of-scope"))
+
+    # -- 4. documents: recompute every hash from the bytes
+    obj_set = set(obj_keys)
+    wanted = []
+    out_of_scope = 0
+    for hexd, refs in referenced.items():
+        key = object_key(hexd)
+        if all(r[3] == "out-of-scope" for r in refs) and key not in obj_set:
+            out_of_scope += 1
+            continue
+        wanted.append(key)
+    report.documents = len(wanted)
+    if out_of_scope:
+        report.add(NOTE, "out-of-scope", f"{out_of_scope} documents of entries outside the exported years "
+                   f"{sorted(scope_years or [])} are not in this copy; their hashes are still covered by the leaves")
+
+    def check_object(key: str) -> list[tuple]:
+        found = []
+        data = store.get(key)
+        hexd = key[len(OBJECT_PREFIX):]
+        refs = referenced[hexd]
+        if data is None:
+            hidden = store.kind == "s3" and store.has_delete_marker(key)
+            found.append((FAILURE, "object-missing", f"{key} named by leaf {refs[0][0]} ({refs[0][1]}) is missing"
+                          + (" (hidden by a delete marker; the locked version still exists)" if hidden else ""), key,
+                          None, None))
+            return found
+        computed = hashlib.sha256(data).hexdigest()
+        if computed != hexd:
+            found.append((FAILURE, "object-hash-mismatch", f"{key} (named by leaf {refs[0][0]}, {refs[0][1]}): "
+                          f"bytes changed", key, hexd, computed))
+        for seq, name, size, _ in refs:
+            if size != len(data):
+                found.append((FAILURE, "object-size-mismatch", f"{key}: leaf {seq} ({name}) records a different "
+                              f"size", key, size, len(data)))
+        return found
+
+    results = _map(store, check_object, wanted, workers)
+    for found in results:
+        for f in found:
+            report.add(*f)
+    for key in sorted(obj_set - {object_key(h) for h in referenced}):
+        report.add(ORPHAN, "orphan-object", f"{key} is not named by any leaf (left by an interrupted append; "
+                   f"reused if the same bytes are archived again)", key=key)
+
+    # -- 5. tree and checkpoints
+    tree = TreeStore.from_leaf_hashes(lf.hash for lf in leaves)
+    cps = []
+    for key in sorted(cp_keys, key=lambda k: log.parse_checkpoint_key(k)):
+        raw = store.get(key)
+        if raw is None:
+            report.add(FAILURE, "checkpoint-unreadable", f"{key} was listed but cannot be read", key=key)
+            continue
+        try:
+            cp = decode_checkpoint(raw)
+        except ArchiveError as exc:
+            report.add(FAILURE, "checkpoint-unreadable", f"{key}: {exc}", key=key)
+            continue
+        cps.append((key, cp))
+    report.checkpoints = len(cps)
+    good: list[tuple[str, Any]] = []
+    roots_by_size: dict[int, tuple[str, str]] = {}
+    for key, cp in cps:
+        named = log.parse_checkpoint_key(key)
+        ok = True
+        if not canonical.is_canonical(cp.raw):
+            report.add(FAILURE, "checkpoint-not-canonical", f"{key} is not canonical JSON: its bytes were edited",
+                       key=key)
+        if cp.key_id != expected_key_id:
+            report.add(FAILURE, "checkpoint-wrong-key", f"{key} names signing key {cp.key_id}", key=key,
+                       expected=expected_key_id, computed=cp.key_id)
+            ok = False
+        if not cp.signature:
+            report.add(FAILURE, "checkpoint-unsigned", f"{key} carries no signature", key=key)
+            ok = False
+        elif not signing.signature_valid(public_key, cp.body(), cp.signature):
+            report.add(FAILURE, "checkpoint-signature-invalid", f"{key}: the Ed25519 signature does not match "
+                       f"its content (edited checkpoint)", key=key)
+            ok = False
+        if cp.tree_size != named:
+            report.add(FAILURE, "checkpoint-replayed", f"{key} states tree size {cp.tree_size}: an older checkpoint "
+                       f"stored under a newer name", key=key, expected=named, computed=cp.tree_size)
+            ok = False
+        if cp.tree_size > len(tree):
+            report.add(FAILURE, "log-truncated", f"{key} was signed over {cp.tree_size} leaves but only "
+                       f"{len(tree)} are present: leaves were removed", key=key,
+                       expected=cp.tree_size, computed=len(tree))
+            ok = False
+        elif tree.root(cp.tree_size).hex() != cp.root_hash:
+            report.add(FAILURE, "checkpoint-root-mismatch", f"{key}: the leaves no longer give the signed root "
+                       f"(leaves changed, reordered or rewritten after signing)", key=key,
+                       expected=cp.root_hash, computed=tree.root(cp.tree_size).hex())
+            ok = False
+        if ok and signing.signature_valid(public_key, cp.body(), cp.signature):
+            prior = roots_by_size.get(cp.tree_size)
+            if prior and prior[1] != cp.root_hash:
+                report.add(FAILURE, "fork", f"two signed roots for tree size {cp.tree_size}: {prior[0]} and {key}",
+                           key=key, expected=prior[1], computed=cp.root_hash)
+            roots_by_size[cp.tree_size] = (key, cp.root_hash)
+        if ok:
+            good.append((key, cp))
+    for (k1, c1), (k2, c2) in zip(good, good[1:]):
+        if c2.timestamp < c1.timestamp:
+            report.add(FAILURE, "checkpoint-time-reversed", f"{k2} (size {c2.tree_size}) is dated before {k1} "
+                       f"(size {c1.tree_size})", key=k2, expected=f">= {c1.timestamp}", computed=c2.timestamp)
+        try:
+            # What an auditor holding only the older checkpoint relies on: RFC 9162 2.1.4.
+            merkle.verify_consistency(c1.tree_size, c2.tree_size, bytes.fromhex(c1.root_hash),
+                                      bytes.fromhex(c2.root_hash), tree.consistency_proof(c1.tree_size, c2.tree_size))
+        except merkle.InvalidProofError as exc:
+            report.add(FAILURE, "checkpoint-inconsistent", f"{k1} -> {k2}: {exc}", key=k2)
+    if good:
+        latest = good[-1][1]
+        report.latest_checkpoint = {"tree_size": latest.tree_size, "root_hash": latest.root_hash,
+                                    "timestamp": latest.timestamp}
+        if latest.tree_size < len(tree):
+            report.add(ORPHAN, "unsigned-tail", f"leaves {latest.tree_size}..{len(tree) - 1} are not covered by a "
+                       f"signed checkpoint yet (interrupted append; the next append signs them)")
+    elif leaves:
+        report.add(ORPHAN if not cps else FAILURE, "no-valid-checkpoint",
+                   f"none of the {len(leaves)} leaves is covered by a valid signed checkpoint")
+    if trusted_checkpoint is not None:
+        _check_trusted(report, tree, public_key, trusted_checkpoint)
+
+    # -- 6. index segments (derived data the writer and prover rely on)
+    for key in sorted(seg_keys):
+        first, end = log.parse_segment_key(key)
+        raw = store.get(key)
+        try:
+            seg = canonical.loads(raw or b"")
+            ids = seg["entries"]
+            hashes = bytes.fromhex(seg["leaf_hashes"])
+        except (ArchiveError, KeyError, TypeError, ValueError) as exc:
+            report.add(FAILURE, "index-unreadable", f"{key}: {exc}", key=key)
+            continue
+        if end > len(leaves) or len(ids) != end - first:
+            report.add(FAILURE, "index-mismatch", f"{key} covers seq {first}..{end - 1} but the log has "
+                       f"{len(leaves)} leaves", key=key)
+            continue
+        for i in range(end - first):
+            lf = leaves[first + i]
+            if hashes[32 * i:32 * i + 32] != lf.hash or (lf.rec and lf.rec.get("entry_id") != ids[i]):
+                report.add(FAILURE, "index-mismatch", f"{key} disagrees with leaf {first + i}", key=key,
+                           expected=lf.hash.hex(), computed=hashes[32 * i:32 * i + 32].hex())
+                break
+
+    # -- 7. Object Lock, read from the server
+    if check_lock:
+        if store.kind != "s3":
+            report.add(FAILURE, "lock-not-checkable", "--check-lock needs a bucket; a directory has no Object Lock")
+        else:
+            _check_locks(report, store, referenced, page_until, cp_keys + seg_keys, max_until, wanted, workers)
+    return report
+
+
+def _base_year(rec: dict[str, Any]) -> int | None:
+    try:
+        return int(rec["retention"]["base"][:4])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _map(store, fn, items: list, workers: int) -> list:
+    if store.kind == "dir" or len(items) < 8:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(fn, items))
+
+
+def _check_trusted(report: Report, tree: TreeStore, public_key, raw: bytes) -> None:
+    try:
+        cp = decode_checkpoint(raw)
+    except ArchiveError as exc:
+        report.add(FAILURE, "trusted-checkpoint-unreadable", str(exc))
+        return
+    if not signing.signature_valid(public_key, cp.body(), cp.signature):
+        report.add(FAILURE, "trusted-checkpoint-invalid", "the checkpoint you trust is not signed by this key")
+        return
+    if cp.tree_size > len(tree):
+        report.add(FAILURE, "rollback", f"a checkpoint you hold covers {cp.tree_size} leaves, the log now has "
+                   f"{len(tree)}: the log was truncated or rolled back", expected=cp.tree_size, computed=len(tree))
+    elif tree.root(cp.tree_size).hex() != cp.root_hash:
+        report.add(FAILURE, "fork", f"the log at size {cp.tree_size} differs from the checkpoint you hold "
+                   f"(rewritten history)", expected=cp.root_hash, computed=tree.root(cp.tree_size).hex())
+
+
+def _check_locks(report: Report, store, referenced, page_until, other_keys, max_until, object_keys, workers) -> None:
+    def need(key: str) -> datetime | None:
+        if key.startswith(OBJECT_PREFIX):
+            dates = [r[3] for r in referenced[key[len(OBJECT_PREFIX):]] if isinstance(r[3], datetime)]
+            return max(dates) if dates else None
+        if key in page_until:
+            return page_until[key]
+        return None
+
+    keys = list(object_keys) + list(page_until) + list(other_keys)
+    infos = _map(store, lambda k: (k, store.lock_info(k)), keys, workers)
+    held = 0
+    for key, info in infos:
+        if info is None:
+            continue  # missing objects are already reported
+        held += info.legal_hold
+        if info.mode != "COMPLIANCE":
+            report.add(FAILURE, "lock-missing", f"{key} is not locked in COMPLIANCE mode", key=key,
+                       expected="COMPLIANCE", computed=info.mode)
+            continue
+        required = need(key)
+        if required is not None and (info.retain_until is None or info.retain_until < required):
+            report.add(FAILURE, "lock-too-short", f"{key} is retained for less than its entries require", key=key,
+                       expected=f">= {required.isoformat()}",
+                       computed=info.retain_until.isoformat() if info.retain_until else None)
+    if held:
+        report.add(NOTE, "legal-hold", f"{held} objects are under legal hold")
