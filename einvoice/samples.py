@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import random
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -501,7 +502,7 @@ def _xml_bytes(root: etree._Element) -> bytes:
 
 # 5x7 glyphs, rows top to bottom. Characters outside this set are shown as "?".
 _GLYPHS: dict[str, str] = {
-    " ": "00000" * 7,
+    " ": " ".join(["00000"] * 7),
     "A": "01110 10001 10001 11111 10001 10001 10001", "B": "11110 10001 10001 11110 10001 10001 11110",
     "C": "01110 10001 10000 10000 10000 10001 01110", "D": "11100 10010 10001 10001 10001 10010 11100",
     "E": "11111 10000 10000 11110 10000 10000 11111", "F": "11111 10000 10000 11110 10000 10000 10000",
@@ -547,7 +548,7 @@ def _pdf_text(s: str) -> str:
 
 
 def _glyph_proc(bits: str) -> bytes:
-    rows = bits.split() if " " in bits.strip() else [bits[i:i + 5] for i in range(0, 35, 5)]
+    rows = bits.split()
     ops = ["600 0 0 0 500 700 d1"]
     for r, row in enumerate(rows):
         for c, bit in enumerate(row):
@@ -983,14 +984,26 @@ def generate(count: int, seed: int = 0) -> Iterator[tuple[Sample, bytes]]:
 _SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))  # asdict() deep-copies: 10x slower
 
 
+_GENERATED_NAME = re.compile(r"gen-[0-9]{5,}-(ubl|cii|facturx)-[a-z0-9-]+\.(xml|pdf)")
+
+
 def write_samples(directory: Path, count: int = 0, seed: int = 0) -> list[Sample]:
-    """Write the fixed samples, ``count`` generated ones and ``manifest.json`` into ``directory``."""
+    """Write the fixed samples, ``count`` generated ones and ``manifest.json`` into ``directory``.
+
+    Generated files left over from an earlier, larger run are removed, so that the directory
+    holds exactly what the manifest lists (the demo ingests the whole directory). Nothing else
+    in the directory is touched.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     samples: list[Sample] = []
     for sample, data in (*_fixed_samples(), *generate(count, seed)):
         (directory / sample.filename).write_bytes(data)
         samples.append(sample)
+    written = {s.filename for s in samples}
+    for path in directory.iterdir():
+        if path.name not in written and _GENERATED_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink()
     manifest = {"generator": "einvoice.samples", "count": count, "seed": seed,
                 "samples": [{f: getattr(s, f) for f in _SAMPLE_FIELDS} for s in samples]}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",

@@ -478,3 +478,11 @@ def test_bulk_generation_is_fast(tmp_path):
     for _ in generate(1000, seed=3):
         pass
     assert time.perf_counter() - t0 < 15
+
+
+def test_rerun_with_fewer_removes_only_stale_generated_files(tmp_path):
+    write_samples(tmp_path, count=4, seed=1)
+    (tmp_path / "notes.txt").write_text("mine")
+    samples = write_samples(tmp_path, count=2, seed=1)
+    on_disk = sorted(p.name for p in tmp_path.iterdir())
+    assert on_disk == sorted([s.filename for s in samples] + ["manifest.json", "notes.txt"])
