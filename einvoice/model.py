@@ -144,14 +144,14 @@ class AllowanceCharge:  # BG-20 (allowance) / BG-21 (charge)
 @dataclass(frozen=True)
 class Totals:  # BG-22
     line_total: Decimal | None = None  # BT-106
-    allowances: Decimal | None = None  # BT-107
-    charges: Decimal | None = None  # BT-108
+    allowances: Decimal | None = None  # BT-107 (None when absent or zero)
+    charges: Decimal | None = None  # BT-108 (None when absent or zero)
     tax_exclusive: Decimal | None = None  # BT-109
     tax: Decimal | None = None  # BT-110 (in invoice currency)
     tax_accounting: Decimal | None = None  # BT-111 (in VAT accounting currency)
     tax_inclusive: Decimal | None = None  # BT-112
-    prepaid: Decimal | None = None  # BT-113
-    rounding: Decimal | None = None  # BT-114
+    prepaid: Decimal | None = None  # BT-113 (None when absent or zero)
+    rounding: Decimal | None = None  # BT-114 (None when absent or zero)
     amount_due: Decimal | None = None  # BT-115
 
 
@@ -184,7 +184,7 @@ class InvoiceLine:  # BG-25
     order_line_reference: str | None = None  # BT-132
     period: Period | None = None  # BG-26
     net_price: Decimal | None = None  # BT-146
-    price_base_quantity: Decimal | None = None  # BT-149
+    price_base_quantity: Decimal = Decimal(1)  # BT-149 (1 when not given)
     vat_category: str | None = None  # BT-151
     vat_rate: Decimal | None = None  # BT-152
     item_name: str | None = None  # BT-153
@@ -263,6 +263,18 @@ def _dec(value: str | None) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation:
         return None
+
+
+def _opt_sum(value: Decimal | None) -> Decimal | None:
+    """BT-107/108/113/114 are optional sums: absent and zero mean the same. Producers differ
+    (UBL writers tend to omit them, CII writers to write 0.00), so both become None and the two
+    syntaxes give equal models."""
+    return None if value is None or value == 0 else value
+
+
+def _base_qty(value: Decimal | None) -> Decimal:
+    """BT-149 item price base quantity; EN 16931: 1 when not given."""
+    return Decimal(1) if value is None else value
 
 
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -393,6 +405,18 @@ def _ubl_period(el) -> Period | None:
     return Period(_date(_t(el, "cbc:StartDate")), _date(_t(el, "cbc:EndDate")))
 
 
+# UBL requires cbc:ID in cac:OrderReference even when only the sales order reference (BT-14)
+# is known; producers then write a placeholder (PEPPOL: "NA", the KoSIT testsuite: "Dummywert").
+_ORDER_PLACEHOLDERS = {"NA", "N/A", "DUMMYWERT"}
+
+
+def _ubl_order_reference(root) -> str | None:
+    value = _t(root, "cac:OrderReference/cbc:ID")
+    if value and value.upper() in _ORDER_PLACEHOLDERS and _t(root, "cac:OrderReference/cbc:SalesOrderID"):
+        return None
+    return value
+
+
 def _invoice_from_ubl(root) -> Invoice:
     credit = etree.QName(root).localname == "CreditNote"
     line_tag = "cac:CreditNoteLine" if credit else "cac:InvoiceLine"
@@ -448,14 +472,14 @@ def _invoice_from_ubl(root) -> Invoice:
     lmt = root.find("cac:LegalMonetaryTotal", NS)
     totals = Totals(
         line_total=_dec(_t(lmt, "cbc:LineExtensionAmount")),
-        allowances=_dec(_t(lmt, "cbc:AllowanceTotalAmount")),
-        charges=_dec(_t(lmt, "cbc:ChargeTotalAmount")),
+        allowances=_opt_sum(_dec(_t(lmt, "cbc:AllowanceTotalAmount"))),
+        charges=_opt_sum(_dec(_t(lmt, "cbc:ChargeTotalAmount"))),
         tax_exclusive=_dec(_t(lmt, "cbc:TaxExclusiveAmount")),
         tax=tax_amount,
         tax_accounting=tax_accounting,
         tax_inclusive=_dec(_t(lmt, "cbc:TaxInclusiveAmount")),
-        prepaid=_dec(_t(lmt, "cbc:PrepaidAmount")),
-        rounding=_dec(_t(lmt, "cbc:PayableRoundingAmount")),
+        prepaid=_opt_sum(_dec(_t(lmt, "cbc:PrepaidAmount"))),
+        rounding=_opt_sum(_dec(_t(lmt, "cbc:PayableRoundingAmount"))),
         amount_due=_dec(_t(lmt, "cbc:PayableAmount")),
     )
     acs = tuple(
@@ -503,7 +527,7 @@ def _invoice_from_ubl(root) -> Invoice:
                 order_line_reference=_t(ln, "cac:OrderLineReference/cbc:LineID"),
                 period=_ubl_period(ln.find("cac:InvoicePeriod", NS)),
                 net_price=_dec(_t(ln, "cac:Price/cbc:PriceAmount")),
-                price_base_quantity=_dec(_t(ln, "cac:Price/cbc:BaseQuantity")),
+                price_base_quantity=_base_qty(_dec(_t(ln, "cac:Price/cbc:BaseQuantity"))),
                 vat_category=_t(item, "cac:ClassifiedTaxCategory/cbc:ID"),
                 vat_rate=_dec(_t(item, "cac:ClassifiedTaxCategory/cbc:Percent")),
                 item_name=_t(item, "cbc:Name"),
@@ -532,7 +556,7 @@ def _invoice_from_ubl(root) -> Invoice:
         buyer_reference=_t(root, "cbc:BuyerReference"),
         project_reference=_t(root, "cac:ProjectReference/cbc:ID"),
         contract_reference=_t(root, "cac:ContractDocumentReference/cbc:ID"),
-        order_reference=_t(root, "cac:OrderReference/cbc:ID"),
+        order_reference=_ubl_order_reference(root),
         sales_order_reference=_t(root, "cac:OrderReference/cbc:SalesOrderID"),
         tender_reference=_t(root, "cac:OriginatorDocumentReference/cbc:ID") or tender,
         buyer_accounting_reference=_t(root, "cbc:AccountingCost"),
@@ -658,14 +682,14 @@ def _invoice_from_cii(root) -> Invoice:
             tax_accounting = _dec(ta.text)
     totals = Totals(
         line_total=_dec(_t(ms, "ram:LineTotalAmount")),
-        allowances=_dec(_t(ms, "ram:AllowanceTotalAmount")),
-        charges=_dec(_t(ms, "ram:ChargeTotalAmount")),
+        allowances=_opt_sum(_dec(_t(ms, "ram:AllowanceTotalAmount"))),
+        charges=_opt_sum(_dec(_t(ms, "ram:ChargeTotalAmount"))),
         tax_exclusive=_dec(_t(ms, "ram:TaxBasisTotalAmount")),
         tax=tax_amount,
         tax_accounting=tax_accounting,
         tax_inclusive=_dec(_t(ms, "ram:GrandTotalAmount")),
-        prepaid=_dec(_t(ms, "ram:TotalPrepaidAmount")),
-        rounding=_dec(_t(ms, "ram:RoundingAmount")),
+        prepaid=_opt_sum(_dec(_t(ms, "ram:TotalPrepaidAmount"))),
+        rounding=_opt_sum(_dec(_t(ms, "ram:RoundingAmount"))),
         amount_due=_dec(_t(ms, "ram:DuePayableAmount")),
     )
     vat = tuple(
@@ -727,7 +751,7 @@ def _invoice_from_cii(root) -> Invoice:
                 order_line_reference=_t(la, "ram:BuyerOrderReferencedDocument/ram:LineID"),
                 period=_cii_period(ls.find("ram:BillingSpecifiedPeriod", NS)) if ls is not None else None,
                 net_price=_dec(_t(la, "ram:NetPriceProductTradePrice/ram:ChargeAmount")),
-                price_base_quantity=_dec(_t(la, "ram:NetPriceProductTradePrice/ram:BasisQuantity")),
+                price_base_quantity=_base_qty(_dec(_t(la, "ram:NetPriceProductTradePrice/ram:BasisQuantity"))),
                 vat_category=_t(ls, "ram:ApplicableTradeTax/ram:CategoryCode"),
                 vat_rate=_dec(_t(ls, "ram:ApplicableTradeTax/ram:RateApplicablePercent")),
                 item_name=_t(prod, "ram:Name"),
