@@ -51,8 +51,8 @@ EN16931 = "urn:cen.eu:en16931:2017"
 PEPPOL_BILLING = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
 # ---------------------------------------------------------------------------------------------
-# Master data (fictional). The lead's example organisation (examples/musterhausen.yaml) matches
-# suppliers by these values and routes by the Leitweg-IDs below, so change them together.
+# Master data (fictional). The example organisation (examples/musterhausen.yaml) matches suppliers
+# by these values and routes by the Leitweg-IDs below, so change them together.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -232,7 +232,7 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str
 
 # Sub-trees that depend only on master data or a VAT rate (parties, bank account, tax category)
 # are built once and copied: lxml's deepcopy runs in C and is several times faster than building
-# the elements again, which is what makes --count 10000 take seconds instead of most of a minute.
+# the same elements again, which roughly halves the time of a large --count run.
 _PROTOTYPES: dict[tuple, etree._Element] = {}
 
 
@@ -721,12 +721,16 @@ Expected = Literal["valid", "invalid", "not-an-invoice"]
 
 @dataclass(frozen=True)
 class Sample:
+    """One written file and what the pipeline must make of it (also a row of manifest.json)."""
+
     filename: str
     description: str
     expected: Expected
     reason: str              # why it is valid, or which check must reject it
-    department: str | None   # department code the pipeline should route to (musterhausen.yaml)
-    leitweg_id: str | None = None
+    # Code (examples/musterhausen.yaml) of the department the document's Leitweg-ID addresses;
+    # None when it has none or cannot be read. "20" (central desk) for the bare "05999000-90".
+    department: str | None
+    leitweg_id: str | None = None  # BT-10 as written
     syntax: str | None = None  # "ubl-invoice", "ubl-creditnote", "cii", "facturx-pdf", None
     invoice_number: str | None = None
     total: str | None = None   # BT-115 amount due as written (a string to keep it exact)
