@@ -219,8 +219,8 @@ class IntakePipeline:
                 metadata.update({
                     "invoice_number": model.invoice_number,
                     "issue_date": model.issue_date.isoformat() if model.issue_date else None,
-                    "seller": model.seller.name if model.seller else None,
-                    "seller_vat_id": model.seller.vat_id if model.seller else None,
+                    "seller": model.seller.name,
+                    "seller_vat_id": model.seller.vat_id,
                 })
             entries.append(EntryInput(
                 entry_id=f"received-{p.item.sha256}",
@@ -257,12 +257,12 @@ class IntakePipeline:
             row.due_date = model.due_date
             row.leitweg_id = model.buyer_reference
             row.order_reference = model.order_reference
-            row.seller_name = seller.name if seller else None
-            row.seller_vat_id = seller.vat_id if seller else None
+            row.seller_name = seller.name
+            row.seller_vat_id = seller.vat_id
             row.seller_id = ids[0] if ids else None
-            row.amount_due = model.totals.amount_due if model.totals else None
-            row.tax_inclusive_amount = model.totals.tax_inclusive if model.totals else None
-            row.iban = model.payment_means.iban if getattr(model, "payment_means", None) else None
+            row.amount_due = model.totals.amount_due
+            row.tax_inclusive_amount = model.totals.tax_inclusive
+            row.iban = model.iban
             row.skonto_until, row.skonto_percent = skonto_until, skonto_percent
         if p.decision is not None:
             row.department, row.routing_rule, row.routing_reason = p.decision.department, p.decision.rule, p.decision.reason

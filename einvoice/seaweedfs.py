@@ -33,9 +33,7 @@ def _free_ports(n: int) -> list[int]:
     ports: set[int] = set()
     while len(ports) < n:
         p = _free_port()
-        # weed also binds port+10000 for gRPC of master/volume/filer: keep those in range and free.
-        if p + 10000 < 65536:
-            ports.add(p)
+        ports.add(p)
     return sorted(ports)
 
 
@@ -82,7 +80,9 @@ class SeaweedFS:
             self.data_dir = Path(tempfile.mkdtemp(prefix="einvoice-seaweedfs-"))
             self._own_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        s3_port, master_port, volume_port, filer_port = _free_ports(4)
+        # Every listener gets an explicit free port: weed's defaults (gRPC at port+10000, the
+        # Iceberg and Lance catalogs at 8181/9101) collide when several servers run at once.
+        s3_port, s3_grpc, master_port, master_grpc, volume_port, volume_grpc, filer_port, filer_grpc = _free_ports(8)
         cfg = self.data_dir / "s3.json"
         _s3_config(cfg)
         self._log_path = self.data_dir / "weed.log"
@@ -91,8 +91,12 @@ class SeaweedFS:
             weed_binary(), "server",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-dir={self.data_dir}",
-            f"-master.port={master_port}", f"-volume.port={volume_port}", f"-filer.port={filer_port}",
-            "-s3", f"-s3.port={s3_port}", f"-s3.config={cfg}",
+            f"-master.port={master_port}", f"-master.port.grpc={master_grpc}",
+            f"-volume.port={volume_port}", f"-volume.port.grpc={volume_grpc}",
+            f"-filer.port={filer_port}", f"-filer.port.grpc={filer_grpc}",
+            "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={cfg}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.telemetry=false",  # no network here, and no reason to report to anyone
             # Every bucket is a collection that reserves volumes: without these the second bucket fails.
             "-volume.max=200", "-master.volumeSizeLimitMB=64",
         ]
