@@ -943,6 +943,10 @@ def _generated_invoice(rng: random.Random, seed: int, n: int) -> Invoice:
     terms = None
     if rng.random() < 0.3:
         terms = skonto_terms(rng.choice((7, 10, 14)), D(rng.choice(("1.5", "2", "3"))))
+    preceding = None
+    if rng.random() < 0.05:  # a few credit notes (381), each for an earlier invoice of the supplier
+        preceding = (f"{supplier.key[:3].upper()}-2025-{rng.randrange(1, 10000):04d}",
+                     issue - dt.timedelta(days=rng.randrange(10, 60)))
     return Invoice(
         # The seed is part of the number so corpora made with different seeds never collide.
         number=f"G{seed}-{n:06d}",
@@ -952,7 +956,9 @@ def _generated_invoice(rng: random.Random, seed: int, n: int) -> Invoice:
         supplier=supplier,
         buyer_reference=lw,
         order_reference=f"{_ORDER_PREFIX[DEPARTMENTS[lw]]}2026-{rng.randrange(1, 10000):04d}",
-        payment_terms=terms,
+        payment_terms=None if preceding else terms,  # no Skonto on money going back
+        type_code="381" if preceding else "380",
+        preceding=preceding,
         lines=tuple(lines),
     )
 
@@ -964,7 +970,7 @@ _PDF_OFFSET = 10
 
 
 def generate(count: int, seed: int = 0) -> Iterator[tuple[Sample, bytes]]:
-    """Yield ``count`` valid, varied invoices; the same (count, seed) always gives the same bytes."""
+    """Yield ``count`` valid, varied invoices (about 5 % credit notes); same (count, seed), same bytes."""
     rng = random.Random(seed)
     for n in range(1, count + 1):
         inv = _generated_invoice(rng, seed, n)
@@ -972,13 +978,15 @@ def generate(count: int, seed: int = 0) -> Iterator[tuple[Sample, bytes]]:
         if n % PDF_EVERY == _PDF_OFFSET:
             syntax, ext, data = "facturx-pdf", "pdf", make_facturx_pdf(inv, check_xsd=False)
         elif kind < 0.6:
-            syntax, ext, data = "ubl-invoice", "xml", _xml_bytes(build_ubl(inv))
+            syntax = "ubl-creditnote" if inv.type_code == "381" else "ubl-invoice"
+            ext, data = "xml", _xml_bytes(build_ubl(inv))
         else:
             syntax, ext, data = "cii", "xml", _xml_bytes(build_cii(inv))
-        short = {"ubl-invoice": "ubl", "cii": "cii", "facturx-pdf": "facturx"}[syntax]
+        short = {"ubl-invoice": "ubl", "ubl-creditnote": "ubl-cn", "cii": "cii", "facturx-pdf": "facturx"}[syntax]
+        what = "credit note" if inv.type_code == "381" else "invoice"
         yield Sample(
             filename=f"gen-{n:05d}-{short}-{inv.supplier.key}.{ext}",
-            description=f"generated {syntax} invoice {inv.number} from {inv.supplier.name}",
+            description=f"generated {syntax} {what} {inv.number} from {inv.supplier.name}",
             expected="valid", reason="generated valid invoice", department=DEPARTMENTS[inv.buyer_reference],
             leitweg_id=inv.buyer_reference, syntax=syntax, invoice_number=inv.number,
             total=_amt(inv.grand_total),
@@ -988,7 +996,7 @@ def generate(count: int, seed: int = 0) -> Iterator[tuple[Sample, bytes]]:
 _SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))  # asdict() deep-copies: 10x slower
 
 
-_GENERATED_NAME = re.compile(r"gen-[0-9]{5,}-(ubl|cii|facturx)-[a-z0-9-]+\.(xml|pdf)")
+_GENERATED_NAME = re.compile(r"gen-[0-9]{5,}-(ubl|ubl-cn|cii|facturx)-[a-z0-9-]+\.(xml|pdf)")
 
 
 def write_samples(directory: Path, count: int = 0, seed: int = 0) -> list[Sample]:
