@@ -1,0 +1,105 @@
+"""Pure parts: RFC 9162 tree maths against the recursive definition, canonical JSON, record schemas."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from archive import ArchiveError, RetentionPolicy, canonical, merkle
+from archive.tree import TreeStore
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def leaves(n: int) -> list[bytes]:
+    return [merkle.hash_leaf(os.urandom(16)) for _ in range(n)]
+
+
+def test_known_answers():
+    # RFC 9162 2.1.1: empty tree is SHA-256 of nothing; one leaf is its leaf hash.
+    assert merkle.root_from_leaf_hashes([]).hex() == hashlib.sha256(b"").hexdigest()
+    assert merkle.hash_leaf(b"") == hashlib.sha256(b"\x00").digest()
+    a, b, c = (merkle.hash_leaf(x) for x in (b"a", b"b", b"c"))
+    assert merkle.root_from_leaf_hashes([a, b, c]) == merkle.hash_children(merkle.hash_children(a, b), c)
+
+
+@pytest.mark.parametrize("n", list(range(1, 40)) + [64, 100, 257])
+def test_tree_store_roots_and_proofs_match_the_definition(n):
+    hs = leaves(n)
+    t = TreeStore.from_leaf_hashes(hs)
+    for size in range(1, n + 1):
+        assert t.root(size) == merkle.root_from_leaf_hashes(hs[:size])
+    for i in random.sample(range(n), min(n, 12)):
+        merkle.verify_inclusion(i, n, hs[i], t.inclusion_proof(i), t.root())
+    for m in random.sample(range(1, n + 1), min(n, 12)):
+        merkle.verify_consistency(m, n, t.root(m), t.root(), t.consistency_proof(m, n))
+
+
+def test_proof_errors_name_expected_and_computed():
+    hs = leaves(9)
+    t = TreeStore.from_leaf_hashes(hs)
+    with pytest.raises(merkle.InvalidProofError, match="expected root .* computed"):
+        merkle.verify_inclusion(3, 9, hs[4], t.inclusion_proof(3), t.root())
+    with pytest.raises(merkle.InvalidProofError, match="too short"):
+        merkle.verify_inclusion(3, 9, hs[3], t.inclusion_proof(3)[:-1], t.root())
+    with pytest.raises(merkle.InvalidProofError):
+        merkle.verify_inclusion(3, 9, hs[3], t.inclusion_proof(3) + [hs[0]], t.root())
+    with pytest.raises(merkle.InvalidProofError, match="expected old root"):
+        merkle.verify_consistency(5, 9, t.root(4), t.root(), t.consistency_proof(5))
+    with pytest.raises(merkle.InvalidProofError, match="shrank"):
+        merkle.verify_consistency(9, 5, t.root(), t.root(5), [])
+    forked = TreeStore.from_leaf_hashes(hs[:6] + leaves(3))
+    with pytest.raises(merkle.InvalidProofError):
+        merkle.verify_consistency(7, 9, forked.root(7), t.root(), t.consistency_proof(7))
+
+
+def test_tree_store_save_load(tmp_path):
+    hs = leaves(1000)
+    t = TreeStore.from_leaf_hashes(hs)
+    t.save(tmp_path / "tree.bin")
+    u = TreeStore.load(tmp_path / "tree.bin")
+    assert u.root() == t.root() and u.inclusion_proof(777) == t.inclusion_proof(777)
+
+
+def test_canonical_json():
+    assert canonical.dumps({"b": 1, "a": ["ä", None, True]}) == '{"a":["ä",null,true],"b":1}'.encode()
+    with pytest.raises(ArchiveError, match="floating-point"):
+        canonical.dumps({"x": [1.5]})
+    with pytest.raises(ArchiveError, match="date"):
+        canonical.dumps({"d": date(2026, 1, 1)})
+
+
+def test_retention_counts_from_end_of_year():
+    assert RetentionPolicy.retain_until(date(2026, 1, 1), 8) == datetime(2035, 1, 1, tzinfo=timezone.utc)
+    assert RetentionPolicy.retain_until(date(2026, 12, 31), 10) == datetime(2037, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ArchiveError, match="unknown retention class"):
+        RetentionPolicy().years("books")
+
+
+@pytest.mark.s3
+def test_stored_records_follow_the_schemas(archive, s3, locked_bucket, tmp_path):
+    from archive import ArchiveDocument, EntryInput, log
+    from archive.proof import build_proof
+    from archive.writer import Archive
+
+    archive.append([EntryInput("e1", [ArchiveDocument("a.xml", "application/xml", b"<a/>")],
+                               {"invoice_number": "R-1", "total": "10.00"}, retention_base=date(2026, 5, 1))])
+    archive.append([EntryInput("e2", [], {"kind": "posting"}, relates_to="e1", relation="posting-record",
+                               retention_base=date(2026, 5, 1))])
+    leaf_schema = json.loads((SCHEMAS / "archive-leaf.schema.json").read_text())
+    cp_schema = json.loads((SCHEMAS / "archive-checkpoint.schema.json").read_text())
+    for first in (0, 1):
+        for line in log.split_page(s3.get_object(Bucket=locked_bucket, Key=log.page_key(first))["Body"].read()):
+            jsonschema.validate(json.loads(line), leaf_schema)
+    jsonschema.validate(json.loads(s3.get_object(Bucket=locked_bucket, Key=log.checkpoint_key(2))["Body"].read()),
+                        cp_schema)
+    proof = build_proof(Archive.reader(archive.store), "e1")
+    registry_schema = json.loads((SCHEMAS / "archive-proof.schema.json").read_text())
+    registry_schema["properties"]["checkpoint"] = cp_schema
+    jsonschema.validate(proof, registry_schema)
