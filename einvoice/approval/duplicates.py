@@ -28,8 +28,8 @@ def normalise_number(number: str | None) -> str:
     """Invoice number without punctuation, spaces, case and leading zeros of each digit group."""
     if not number:
         return ""
-    s = _NON_ALNUM.sub("", number.upper())
-    return _LEADING_ZEROS.sub("", s)
+    # Zeros are stripped per digit group before the separators go, so "2026/0017" equals "2026-17".
+    return "".join(_LEADING_ZEROS.sub("", part) for part in _NON_ALNUM.split(number.upper()))
 
 
 def _same_seller(a: Invoice, b: Invoice) -> str | None:

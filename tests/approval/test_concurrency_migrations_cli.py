@@ -1,0 +1,125 @@
+"""Two approvers at once (PostgreSQL), migrations up and down, and the ``einvoice tasks`` CLI."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
+
+from einvoice.approval import ApprovalService
+from einvoice.db import Database, alembic_config
+from tests.approval.conftest import add_invoice, org_data
+from tests.approval.test_workflow import approve_through, open_task
+
+
+@pytest.mark.skipif(not os.environ.get("EINVOICE_TEST_DATABASE_URL"),
+                    reason="needs PostgreSQL (set EINVOICE_TEST_DATABASE_URL): SQLite serialises all writers, so there is no race to test")
+@pytest.mark.parametrize("rounds", [8])
+def test_two_approvers_at_once_give_one_decision_and_one_stale_refusal(database_url, org, rounds):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the race is tested on PostgreSQL")
+    db = Database(database_url).migrate()
+    try:
+        for n in range(rounds):
+            svc = ApprovalService(db, org)
+            inv = add_invoice(db, org, amount="500.00")
+            task = open_task(svc, inv)
+            if n % 2:  # also race at a later step: two people with Anordnungsbefugnis
+                approve_through(svc, inv, ["a.schulz", "b.keller"], amount=Decimal("500.00"))
+                task = open_task(svc, inv)
+                people = ("c.wagner", "p.roth")
+            else:
+                people = ("a.schulz", "m.vogel")
+            barrier = threading.Barrier(2)
+            results = {}
+
+            def act(person):
+                mine = ApprovalService(db, org)
+                barrier.wait()
+                results[person] = mine.approve(task.task_id, person)
+
+            threads = [threading.Thread(target=act, args=(p,)) for p in people]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            oks = [r for r in results.values() if r.ok]
+            refusals = [r.refusal for r in results.values() if not r.ok]
+            assert len(oks) == 1 and len(refusals) == 1, results
+            assert refusals[0].rule == "STALE" and "someone else decided this task a moment ago" in refusals[0].message
+            decided = [e for e in svc.history(inv) if e.action in ("sachlich_richtig", "anordnung")]
+            assert len([e for e in decided if e.actor in people]) == 1
+            nxt = open_task(svc, inv)
+            assert nxt.task_id != task.task_id
+    finally:
+        db.dispose()
+
+
+def test_migrations_go_down_and_up_again(database_url):
+    from alembic import command
+
+    db = Database(database_url).migrate()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0001")
+    assert "approval_tasks" not in sa.inspect(db.engine).get_table_names()
+    command.upgrade(cfg, "head")
+    names = sa.inspect(db.engine).get_table_names()
+    assert {"approval_tasks", "duplicate_flags"} <= set(names)
+    indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("approval_tasks")}
+    assert {"ix_approval_tasks_inbox", "uq_approval_tasks_one_open"} <= indexes
+    db.dispose()
+
+
+def test_database_allows_only_one_open_task_per_invoice(db, org):
+    from einvoice.approval.tables import ApprovalTask
+
+    inv = add_invoice(db, org)
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.transaction() as s:
+            s.add(ApprovalTask(invoice_id=inv, step="sachlich", department="66", status="open"))
+
+
+@pytest.fixture
+def cli_env(database_url, tmp_path, db):
+    path = tmp_path / "org.yaml"
+    path.write_text(yaml.safe_dump(org_data(), allow_unicode=True), encoding="utf-8")
+    return {"EINVOICE_DATABASE_URL": database_url, "EINVOICE_ORGANISATION": str(path)}
+
+
+def test_cli_list_show_approve_and_refusal(cli_env, db, org):
+    from einvoice.cli import main
+
+    inv = add_invoice(db, org, number="CLI-1", amount="700.00")
+    task = ApprovalService(db, org).open_task_of(inv)
+    run = CliRunner().invoke
+    r = run(main, ["tasks", "list", "--as", "a.schulz", "--format", "json"], env=cli_env)
+    assert r.exit_code == 0, r.output
+    assert [t["invoice_number"] for t in json.loads(r.output)] == ["CLI-1"]
+    r = run(main, ["tasks", "list"], env=cli_env)
+    assert r.exit_code == 0 and "CLI-1" in r.output
+    r = run(main, ["tasks", "approve", str(task.task_id), "--as", "c.wagner"], env=cli_env)
+    assert r.exit_code == 1 and "NOT-AUTHORISED" in r.output
+    r = run(main, ["tasks", "approve", str(task.task_id), "--as", "a.schulz", "--comment", "geliefert"], env=cli_env)
+    assert r.exit_code == 0 and "next step: rechnerisch" in r.output, r.output
+    nxt = ApprovalService(db, org).open_task_of(inv)
+    r = run(main, ["tasks", "approve", str(nxt.task_id), "--as", "b.keller", "--amount", "700,00"], env=cli_env)
+    assert r.exit_code == 0, r.output
+    nxt = ApprovalService(db, org).open_task_of(inv)
+    r = run(main, ["tasks", "show", str(nxt.task_id), "--as", "l.schmitt"], env=cli_env)
+    assert r.exit_code == 0 and "sachlich_richtig" in r.output and "approve" in r.output
+    r = run(main, ["tasks", "send-back", str(nxt.task_id), "--as", "c.wagner", "--reason", "Betrag prüfen"], env=cli_env)
+    assert r.exit_code == 0, r.output
+    nxt = ApprovalService(db, org).open_task_of(inv)
+    r = run(main, ["tasks", "forward", str(nxt.task_id), "--as", "b.keller", "--to", "77"], env=cli_env)
+    assert r.exit_code == 1 and "UNKNOWN-DEPARTMENT" in r.output
+    r = run(main, ["tasks", "reject", str(nxt.task_id), "--as", "b.keller", "--reason", "falscher Empfänger"], env=cli_env)
+    assert r.exit_code == 0 and "returned" in r.output
+    r = run(main, ["tasks", "show", "999999"], env=cli_env)
+    assert r.exit_code == 2
+    r = run(main, ["tasks", "remind", "--format", "json"], env=cli_env)
+    assert r.exit_code == 0 and json.loads(r.output) == []
