@@ -727,8 +727,9 @@ class Sample:
     description: str
     expected: Expected
     reason: str              # why it is valid, or which check must reject it
-    # Code (examples/musterhausen.yaml) of the department the document's Leitweg-ID addresses;
-    # None when it has none or cannot be read. "20" (central desk) for the bare "05999000-90".
+    # Code (examples/musterhausen.yaml) of the department a valid document is routed to by its
+    # Leitweg-ID ("20", the central desk, for the bare "05999000-90"); None for every file the
+    # pipeline must reject, even when it carries a Leitweg-ID (see leitweg_id).
     department: str | None
     leitweg_id: str | None = None  # BT-10 as written
     syntax: str | None = None  # "ubl-invoice", "ubl-creditnote", "cii", "facturx-pdf", None
@@ -853,7 +854,8 @@ def _fixed_samples() -> list[tuple[Sample, bytes]]:
         if inv is not None:
             kw.setdefault("invoice_number", inv.number)
             kw.setdefault("leitweg_id", inv.buyer_reference)
-            kw.setdefault("department", DEPARTMENTS.get(inv.buyer_reference or ""))
+            if kw["expected"] == "valid":
+                kw.setdefault("department", DEPARTMENTS.get(inv.buyer_reference or ""))
         kw.setdefault("department", None)
         out.append((Sample(**kw), data))
 

@@ -241,7 +241,9 @@ def test_files_and_manifest_are_written(out):
     assert by_name["02-xrechnung-ubl-creditnote.xml"].department == "40"
     assert by_name["03-xrechnung-cii-invoice.xml"].department == "10"
     assert by_name["04-facturx-en16931.pdf"].department == "51"
-    assert by_name["12-broken-no-leitweg-id.xml"].department is None
+    for name in FIXED[4:]:
+        assert by_name[name].department is None, name  # rejected files are routed nowhere
+    assert by_name["13-broken-wrong-totals.xml"].leitweg_id == "05999000-10-44"
     assert by_name["14-plain.pdf"].expected == "not-an-invoice"
 
 
