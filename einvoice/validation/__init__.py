@@ -196,6 +196,7 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
                     rep.findings.append(Finding(v.rule, sev, v.message, v.location, "xrechnung"))
                 if declared:
                     ran.append("xrechnung")
+                    _leitweg_finding(rep, root, it.syntax)
                 else:
                     rep.stages["xrechnung"] = "skipped"
             except Exception as exc:
@@ -220,6 +221,30 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
         except Exception as exc:
             rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
     _finalise(rep, cfg, ran, errored)
+
+
+def _leitweg_finding(rep: Report, root, syntax: str) -> None:
+    """BT-10 of an XRechnung is normally a Leitweg-ID; a wrong check digit means misrouting.
+    KoSIT has no rule for this, so it is advisory (info) unless the configuration raises it."""
+    from einvoice.leitweg import check_leitweg_id
+    from einvoice.model import NS
+
+    path = "cbc:BuyerReference" if syntax != "cii" else "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
+    value = root.findtext(path, namespaces=NS)
+    if value is None or not value.strip():
+        return  # BR-DE-15 reports the missing value
+    problems = check_leitweg_id(value.strip())
+    if problems:
+        rep.findings.append(
+            Finding(
+                "DE-LEITWEG-ID",
+                "info",
+                "The buyer reference (BT-10) is not a valid Leitweg-ID: " + " ".join(problems)
+                + " If the buyer is a public body, the invoice may not reach it.",
+                path if syntax == "cii" else "/*/cbc:BuyerReference",
+                "xrechnung",
+            )
+        )
 
 
 _XMP_NAMES = {
