@@ -749,7 +749,8 @@ def _tiefbau_invoice() -> Invoice:
         supplier=_SUPPLIER["tiefbau-schmidt"],
         buyer_reference="05999000-66-70",
         order_reference="TBA-2026-0815",
-        payment_terms=skonto_terms(14, D("2"), "Zahlbar innerhalb von 30 Tagen ohne Abzug."),
+        payment_terms=skonto_terms(
+            14, D("2"), "Zahlbar innerhalb von 14 Tagen mit 2 % Skonto, innerhalb von 30 Tagen ohne Abzug."),
         note="Sanierung Gehweg Lindenstraße, Abschnitt 2",
         lines=(
             Line("Asphaltdeckschicht AC 8 D N, einbauen", D("125.5"), "MTK", D("38.40"), D("19")),

@@ -362,10 +362,6 @@ def test_plain_pdf_has_no_xml(out):
     assert not name and not xml
 
 
-def _money(x: str) -> Decimal:
-    return Decimal(x)
-
-
 def _check_arithmetic(xml: bytes) -> None:
     """Totals recomputed with EN 16931 rounding (half up per line and per VAT group)."""
     root = etree.fromstring(xml)
