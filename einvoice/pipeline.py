@@ -88,13 +88,20 @@ def list_inbox(directory: Path) -> list[Path]:
 
 
 def state_for(report) -> InvoiceState:
-    """Which state a validation report puts a new file into."""
-    if report.syntax in NOT_INVOICE_SYNTAXES or (report.profile_name or "").upper() in NOT_INVOICE_PROFILES:
+    """Which state a validation report puts a new file into.
+
+    A file that failed as an invoice (malformed XML, schema or rule errors) is *rejected* and goes
+    back to the supplier; a file that is no e-invoice at all (plain PDF, foreign format, ZUGFeRD
+    1.0, MINIMUM/BASIC WL which are no invoices under § 14 UStG) is kept as a document only.
+    """
+    if (report.profile_name or "").upper() in NOT_INVOICE_PROFILES:
         return InvoiceState.NOT_AN_INVOICE
     if report.valid is True:
         return InvoiceState.IN_APPROVAL
     if report.valid is False:
         return InvoiceState.REJECTED
+    if report.syntax in NOT_INVOICE_SYNTAXES:
+        return InvoiceState.NOT_AN_INVOICE
     return InvoiceState.NOT_VALIDATED
 
 
@@ -118,11 +125,10 @@ def _internal_error_report(name: str, exc: Exception):
     """A report for a file the validator crashed on: 'not validated', never 'valid'."""
     from einvoice.validation import Finding, Report
 
+    reason = f"the validator failed on this file ({type(exc).__name__}: {exc}); an operator must look at it"
     return Report(
-        path=name, container="unknown", syntax="unknown", profile=None, profile_name=None, valid=None,
-        findings=[Finding(rule="EINVOICE-INTERNAL", severity="fatal", stage="intake", location=None,
-                          message=f"the validator failed on this file ({type(exc).__name__}: {exc}); an operator must look at it")],
-        stages={"intake": "error"}, xml=None, model=None,
+        path=name, syntax="unknown", valid=None, stages={"intake": "error"}, not_validated_reason=reason,
+        findings=[Finding(rule="EINVOICE-INTERNAL", severity="fatal", stage="intake", location=None, message=reason)],
     )
 
 

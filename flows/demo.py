@@ -44,6 +44,7 @@ def main(workdir: str | None = None) -> int:
         app = App.from_env()
         Archive.init_bucket(app.s3, app.archive_bucket)
         samples = write_samples(inbox)
+        (inbox / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
         print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples)} sample files in {inbox}")
 
         from einvoice.cli import print_outcomes
