@@ -42,17 +42,26 @@ def dumps(value: Any) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
+def _no_float(text: str) -> Any:
+    raise ValueError(f"floating-point number {text} (not allowed in canonical JSON)")
+
+
 def loads(data: bytes) -> Any:
-    """Decode JSON bytes; raises ArchiveError (kind integrity) if they are not valid UTF-8 JSON."""
+    """Decode JSON bytes; raises ArchiveError (kind integrity) for invalid UTF-8/JSON or any float."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"not valid UTF-8 JSON: {exc}", kind="integrity") from exc
+        return json.loads(data.decode("utf-8"), parse_float=_no_float, parse_constant=_no_float)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArchiveError(f"not valid canonical-JSON input: {exc}", kind="integrity") from exc
+
+
+def encodes_to(value: Any, data: bytes) -> bool:
+    """True if ``value`` (decoded by ``loads``, so free of floats) encodes canonically to ``data``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") == data
 
 
 def is_canonical(data: bytes) -> bool:
     """True if ``data`` is exactly the canonical encoding of what it decodes to."""
     try:
-        return dumps(loads(data)) == data
+        return encodes_to(loads(data), data)
     except ArchiveError:
         return False

@@ -29,14 +29,14 @@ def _client(endpoint: str | None):
                                       max_pool_connections=32))
 
 
-def _store(endpoint, bucket, directory):
+def _store(endpoint, bucket, directory, prefix=""):
     if bool(bucket) == bool(directory):
         raise click.UsageError("give either --bucket (with --endpoint) or --dir")
     if directory:
         if not Path(directory).is_dir():
             raise ArchiveError(f"{directory} is not a directory", kind="io")
         return DirStore(directory)
-    return S3Store(_client(endpoint), bucket)
+    return S3Store(_client(endpoint), bucket, prefix or "")
 
 
 def _fail(exc: ArchiveError) -> None:
@@ -48,6 +48,7 @@ source_options = [
     click.option("--endpoint", help="S3 endpoint URL (default: $ARCHIVE_S3_ENDPOINT)"),
     click.option("--bucket", "--from", "bucket", help="archive bucket"),
     click.option("--dir", "directory", type=click.Path(file_okay=False), help="an exported copy instead of a bucket"),
+    click.option("--prefix", default="", help="key prefix of the archive inside the bucket (default: none)"),
 ]
 
 
@@ -70,13 +71,13 @@ def archive_cli() -> None:
               help="a checkpoint you saved earlier: detects truncation or rollback since then")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--workers", default=16, show_default=True)
-def verify_cmd(endpoint, bucket, directory, key_path, check_lock, trusted_checkpoint, fmt, workers):
+def verify_cmd(endpoint, bucket, directory, prefix, key_path, check_lock, trusted_checkpoint, fmt, workers):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
     try:
         key = signing.load_public_key(key_path)
-        store = _store(endpoint, bucket, directory)
+        store = _store(endpoint, bucket, directory, prefix)
         trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers)
     except ArchiveError as exc:
@@ -92,13 +93,13 @@ def verify_cmd(endpoint, bucket, directory, key_path, check_lock, trusted_checkp
 @click.argument("entry_id")
 @with_source
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="proof file to write (JSON)")
-def prove_cmd(entry_id, endpoint, bucket, directory, out):
+def prove_cmd(entry_id, endpoint, bucket, directory, prefix, out):
     """Write the inclusion proof of ENTRY_ID plus its signed checkpoint as one JSON file."""
     from .proof import build_proof
     from .writer import Archive
 
     try:
-        proof = build_proof(Archive.reader(_store(endpoint, bucket, directory)), entry_id)
+        proof = build_proof(Archive.reader(_store(endpoint, bucket, directory, prefix)), entry_id)
     except ArchiveError as exc:
         _fail(exc)
     Path(out).write_text(json.dumps(proof, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -141,15 +142,16 @@ def verify_proof_cmd(proof_file, key_path, documents, fmt):
 @archive_cli.command("export")
 @click.option("--endpoint")
 @click.option("--bucket", "--from", "bucket", required=True)
+@click.option("--prefix", default="", help="key prefix of the archive inside the bucket")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False))
 @click.option("--year", "years", multiple=True, type=int, help="only documents of these years (repeatable)")
 @click.option("--supplier", default="Archiv-Export (einvoice archive)", help="DataSupplier name in index.xml")
-def export_cmd(endpoint, bucket, to, years, supplier):
+def export_cmd(endpoint, bucket, prefix, to, years, supplier):
     """Write a self-contained copy the verifier accepts, plus gobd/index.xml and CSV tables (Z3)."""
     from .export import export
 
     try:
-        m = export(S3Store(_client(endpoint), bucket), to, years=list(years) or None, supplier=supplier)
+        m = export(S3Store(_client(endpoint), bucket, prefix), to, years=list(years) or None, supplier=supplier)
     except ArchiveError as exc:
         _fail(exc)
     click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}")
@@ -188,12 +190,12 @@ def bucket_init_cmd(endpoint, bucket):
 
 @archive_cli.command("status")
 @with_source
-def status_cmd(endpoint, bucket, directory):
+def status_cmd(endpoint, bucket, directory, prefix):
     """Print the log size and the latest checkpoint (read-only)."""
     from .writer import Archive
 
     try:
-        r = Archive.reader(_store(endpoint, bucket, directory))
+        r = Archive.reader(_store(endpoint, bucket, directory, prefix))
         cp = r.latest_checkpoint()
         click.echo(json.dumps({"leaves": r.size, "latest_checkpoint": canonical.loads(cp.raw) if cp else None},
                               indent=2))

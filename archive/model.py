@@ -28,7 +28,9 @@ def utc_iso(dt: datetime) -> str:
 
 
 def parse_utc(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    if not (isinstance(text, str) and len(text) == 20 and text.endswith("Z")):
+        raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,16 @@ class S3Store:
 
     kind = "s3"
 
-    def __init__(self, client, bucket: str) -> None:
+    def __init__(self, client, bucket: str, prefix: str = "") -> None:
+        """``prefix`` (e.g. "org-a/") keeps several archives apart in one bucket."""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
         self.client = client
         self.bucket = bucket
+        self.prefix = prefix
 
     def describe(self) -> str:
-        return f"s3://{self.bucket}"
+        return f"s3://{self.bucket}/{self.prefix}"
 
     def _fail(self, op: str, key: str, exc: Exception) -> ArchiveError:
         code = _code(exc)
@@ -67,7 +71,7 @@ class S3Store:
             kwargs = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until}
         digest = sha256 or hashlib.sha256(data).digest()
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*",
                                    ContentType=content_type,
                                    # The server checks the bytes it stored against our hash.
                                    ChecksumSHA256=base64.b64encode(digest).decode("ascii"), **kwargs)
@@ -79,20 +83,20 @@ class S3Store:
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
         except Exception as exc:  # noqa: BLE001
             if _is_missing(exc):
                 return None
             raise self._fail("GET", key, exc) from exc
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        kwargs = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
         if start_after:
-            kwargs["StartAfter"] = start_after
+            kwargs["StartAfter"] = self.prefix + start_after
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
                 for obj in page.get("Contents", []) or []:
-                    yield obj["Key"]
+                    yield obj["Key"][len(self.prefix):]
         except ArchiveError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -100,7 +104,7 @@ class S3Store:
 
     def lock_info(self, key: str) -> LockInfo | None:
         try:
-            h = self.client.head_object(Bucket=self.bucket, Key=key)
+            h = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         except Exception as exc:  # noqa: BLE001
             if _is_missing(exc):
                 return None
@@ -112,14 +116,14 @@ class S3Store:
 
     def extend_retention(self, key: str, until: datetime) -> None:
         try:
-            self.client.put_object_retention(Bucket=self.bucket, Key=key,
+            self.client.put_object_retention(Bucket=self.bucket, Key=self.prefix + key,
                                              Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
         except Exception as exc:  # noqa: BLE001
             raise self._fail("PUT retention", key, exc) from exc
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         try:
-            self.client.put_object_legal_hold(Bucket=self.bucket, Key=key,
+            self.client.put_object_legal_hold(Bucket=self.bucket, Key=self.prefix + key,
                                               LegalHold={"Status": "ON" if on else "OFF"})
         except Exception as exc:  # noqa: BLE001
             raise self._fail("PUT legal-hold", key, exc) from exc
@@ -127,10 +131,10 @@ class S3Store:
     def has_delete_marker(self, key: str) -> bool:
         """True if a delete marker hides ``key`` (its locked versions still exist underneath)."""
         try:
-            r = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            r = self.client.list_object_versions(Bucket=self.bucket, Prefix=self.prefix + key)
         except Exception as exc:  # noqa: BLE001
             raise self._fail("LIST versions", key, exc) from exc
-        return any(m["Key"] == key and m.get("IsLatest") for m in r.get("DeleteMarkers", []) or [])
+        return any(m["Key"] == self.prefix + key and m.get("IsLatest") for m in r.get("DeleteMarkers", []) or [])
 
 
 class DirStore:
@@ -140,6 +144,7 @@ class DirStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._root_str = str(self.root)
 
     def describe(self) -> str:
         return str(self.root)
@@ -164,8 +169,12 @@ class DirStore:
         return True
 
     def get(self, key: str) -> bytes | None:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ArchiveError(f"refusing key outside the archive directory: {key!r}")
         try:
-            return self._path(key).read_bytes()
+            # Plain string paths: pathlib costs more than the read for small files.
+            with open(os.path.join(self._root_str, key), "rb") as f:
+                return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         except OSError as exc:
@@ -173,9 +182,13 @@ class DirStore:
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
-        if not base.exists():
+        if not base.is_dir():
             return iter(())
-        keys = sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = []
+        for dirpath, _dirs, files in os.walk(base):
+            rel = os.path.relpath(dirpath, self._root_str).replace(os.sep, "/")
+            keys += [f"{rel}/{name}" if rel != "." else name for name in files]
+        keys.sort()
         return iter([k for k in keys if k.startswith(prefix) and (start_after is None or k > start_after)])
 
     def lock_info(self, key: str) -> LockInfo | None:

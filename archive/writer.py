@@ -74,12 +74,12 @@ class Archive:
     ``signing_key`` (Ed25519) signs checkpoints; without one, checkpoints are written unsigned
     and the verifier reports them as such. One instance is safe to share between threads
     (appends are serialised inside); several instances or processes may append to the same
-    bucket concurrently.
+    bucket concurrently. ``prefix`` keeps several independent archives in one bucket.
     """
 
     def __init__(self, s3_client, bucket: str, signing_key=None, policy: RetentionPolicy | None = None,
-                 workers: int = 16, _check_bucket: bool = True) -> None:
-        self.store = S3Store(s3_client, bucket)
+                 workers: int = 16, prefix: str = "", _check_bucket: bool = True) -> None:
+        self.store = S3Store(s3_client, bucket, prefix)
         self.bucket = bucket
         self.read_only = False
         self.segment_size = log.SEGMENT_SIZE
@@ -127,6 +127,18 @@ class Archive:
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise ArchiveError(f"cannot create bucket {bucket!r}: {_code(exc)}: {exc}", kind="io") from exc
         Archive.check_bucket(s3_client, bucket)
+
+    @classmethod
+    def on_store(cls, store, signing_key=None, policy: RetentionPolicy | None = None, workers: int = 16) -> "Archive":
+        """A writer on any store, e.g. a DirStore for demos and benchmarks.
+
+        A directory has no Object Lock: use it only where immutability is not the point.
+        """
+        self = cls.reader(store)
+        self.signing_key, self.read_only = signing_key, False
+        self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
+        self.policy, self.workers = policy or RetentionPolicy(), workers
+        return self
 
     @classmethod
     def reader(cls, store) -> "Archive":
@@ -329,7 +341,7 @@ class Archive:
             hexd, (doc, until) = item
             key = object_key(hexd)
             if self.store.put_new(key, bytes(doc.data), until, sha256=bytes.fromhex(hexd),
-                                  content_type=doc.media_type):
+                                  content_type=doc.media_type) or self.store.kind != "s3":
                 return
             # Same bytes archived before (or left by a crashed run): make sure it is kept long enough.
             info = self.store.lock_info(key)

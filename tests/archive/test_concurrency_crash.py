@@ -90,43 +90,43 @@ def _batch():
                                       shared], {"n": i}, retention_base=date(2026, 1, 15)) for i in range(3)]
 
 
-def _prepare(s3, signing_key, client=None):
-    bucket = f"t-crash-{uuid.uuid4().hex[:12]}"
-    Archive.init_bucket(s3, bucket)
-    a = Archive(s3, bucket, signing_key=signing_key)
-    a.append([make_entry(1), make_entry(2)])
-    return bucket
+def _prepare(s3, bucket, signing_key) -> str:
+    """A fresh archive with two entries under its own prefix (buckets are costly in SeaweedFS)."""
+    prefix = f"run-{uuid.uuid4().hex[:8]}/"
+    Archive(s3, bucket, signing_key=signing_key, prefix=prefix).append([make_entry(1), make_entry(2)])
+    return prefix
 
 
-def _writes_per_batch(s3, signing_key) -> int:
-    bucket = _prepare(s3, signing_key)
+def _writes_per_batch(s3, bucket, signing_key) -> int:
+    prefix = _prepare(s3, bucket, signing_key)
     c = CrashingClient(s3, None, False)
-    a = Archive(c, bucket, signing_key=signing_key)
+    a = Archive(c, bucket, signing_key=signing_key, prefix=prefix)
     a.segment_size = 4
     a.append(_batch())
     return c.writes
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["crash-before-write", "crash-after-write"])
-def test_crash_at_every_write_is_recovered(s3, signing_key, after):
-    total = _writes_per_batch(s3, signing_key)
+def test_crash_at_every_write_is_recovered(s3, locked_bucket, signing_key, after):
+    bucket = locked_bucket
+    total = _writes_per_batch(s3, bucket, signing_key)
     assert total == 7  # 4 distinct documents (one shared), page, checkpoint, index segment
     for n in range(total):
-        bucket = _prepare(s3, signing_key)
-        a = Archive(CrashingClient(s3, n, after), bucket, signing_key=signing_key)
+        prefix = _prepare(s3, bucket, signing_key)
+        a = Archive(CrashingClient(s3, n, after), bucket, signing_key=signing_key, prefix=prefix)
         a.segment_size = 4
         with pytest.raises((ArchiveError, RuntimeError)):
             a.append(_batch())
         a.close()
         # What the crash left is reported as leftovers, never as corruption.
-        left = verify(S3Store(s3, bucket), signing_key.public_key())
+        left = verify(S3Store(s3, bucket, prefix), signing_key.public_key())
         assert left.ok, f"crash at write {n} ({'after' if after else 'before'}): {left.to_text()}"
         # The next run recovers and archives every entry exactly once.
-        b = Archive(s3, bucket, signing_key=signing_key)
+        b = Archive(s3, bucket, signing_key=signing_key, prefix=prefix)
         b.segment_size = 4
         receipts = b.append(_batch())
         assert [r.sequence for r in receipts] == [2, 3, 4], f"crash at write {n}"
-        final = verify(S3Store(s3, bucket), signing_key.public_key())
+        final = verify(S3Store(s3, bucket, prefix), signing_key.public_key())
         assert final.ok and final.leaves == 5, final.to_text()
         assert not {p.code for p in final.problems if p.severity == ORPHAN}, final.to_text()
         assert final.latest_checkpoint["tree_size"] == 5
