@@ -49,6 +49,21 @@ class App:
         policy = RetentionPolicy(classes=dict(self.organisation.archive.retention_years), default_class="invoice")
         return Archive(self.s3, self.archive_bucket, signing_key=key, policy=policy)
 
+    def release_hooks(self) -> list:
+        """Functions run inside the transaction that releases an invoice (finance writes its outbox there)."""
+        return []
+
+    @cached_property
+    def approval(self):
+        from einvoice.approval import ApprovalService
+
+        return ApprovalService(self.db, self.organisation, on_release=self.release_hooks())
+
+    def original_bytes(self, invoice_row) -> bytes:
+        """The received file exactly as archived (the archive, not the database, holds originals)."""
+        obj = self.s3.get_object(Bucket=self.archive_bucket, Key=invoice_row.archive_original_key)
+        return obj["Body"].read()
+
     @cached_property
     def intake(self):
         from einvoice.pipeline import IntakePipeline
