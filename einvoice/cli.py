@@ -25,20 +25,24 @@ def _app():
 
 
 def print_outcomes(outcomes, fmt: str = "text") -> None:
+    """Print one line block per file: name, syntax, state, why, department, archive key."""
     if fmt == "json":
         click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, ensure_ascii=False, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(outcomes)} file(s)", show_lines=False)
-    for col in ("file", "syntax", "state", "verdict", "department", "archive key"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"{len(outcomes)} file(s)", show_lines=True, expand=False)
+    table.add_column("file", overflow="fold", max_width=32)
+    table.add_column("syntax", max_width=14)
+    table.add_column("state / verdict", overflow="fold", max_width=60)
+    table.add_column("department", max_width=10)
+    table.add_column("archive key (locked until)", overflow="fold", max_width=40)
     for o in outcomes:
         state = o.state + (" (already received)" if o.already_received else "")
-        key = (o.archive_key or "-") + (f"\nlocked until {o.retain_until}" if o.retain_until else "")
-        table.add_row(o.name, o.syntax or "-", state, o.verdict, o.department or "-", key)
-    Console(width=200).print(table)
+        key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
+        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}", o.department or "-", key)
+    Console(width=170).print(table)
 
 
 @main.command("ingest")

@@ -58,8 +58,14 @@ def main(workdir: str | None = None) -> int:
         again = [IngestOutcome(**o) for o in process_inbox(str(inbox))]
         repeated = sum(o.already_received for o in again)
         print(f"second run: {repeated} of {len(again)} files already received, nothing stored twice")
-        print(f"verify the archive yourself: .venv/bin/einvoice archive verify --endpoint {s3server.endpoint} "
-              f"--bucket {app.archive_bucket} --key {base / 'archive-signing-key.pub.pem'} (while a server runs)")
+        print("verifying the archive as an auditor would (every hash, the chain, the tree, signatures, locks) ...", flush=True)
+        from archive.store import S3Store
+        from archive.verify import verify
+
+        report = verify(S3Store(app.s3, app.archive_bucket), key.public_key(), check_lock=True)
+        print(report.to_text())
+        if not report.ok:
+            return 1
         app.db.dispose()
     print("SeaweedFS stopped.")
     if workdir is None and os.environ.get("EINVOICE_DEMO_KEEP") != "1":
