@@ -185,9 +185,12 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
 def people_for(org: Organisation, role: Role, department: str, amount: Decimal | None, today: dt.date,
                exclude: frozenset[str] = frozenset()) -> list[str]:
     """Who could act in ``role`` today (own grant, or deputy of an absent grant holder)."""
+    # Only people who hold the role themselves or stand in for someone who does can qualify.
+    holders = {p.id for p in org.people if any(g.role == role for g in p.grants)}
+    maybe = holders | {d.deputy for d in org.deputies if d.person in holders}
     out: list[str] = []
     for p in org.people:
-        if p.id in exclude:
+        if p.id in exclude or p.id not in maybe:
             continue
         cap = capacity(org, p.id, role, department, amount, today, what="act")
         if isinstance(cap, Capacity) and not (cap.involved & exclude):

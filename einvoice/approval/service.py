@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.approval import ActionResult, Refusal, Step
@@ -143,10 +143,19 @@ class Reminder:
 
 
 # --- opening the workflow (called by intake inside its transaction) ------------------------------
+def _signed_by(session: Session, invoice_id: int) -> str | None:
+    people: set[str] = set()
+    for by, behalf in session.execute(sa.select(ApprovalTask.decided_by, ApprovalTask.on_behalf_of).where(
+            ApprovalTask.invoice_id == invoice_id, ApprovalTask.signoff_valid.is_(True))):
+        people.update(p for p in (by, behalf) if p)
+    return "|" + "|".join(sorted(people)) + "|" if people else None
+
+
 def _open_task(session: Session, invoice: Invoice, step: Step, department: str) -> ApprovalTask:
     task = ApprovalTask(
         invoice_id=invoice.id, step=step.value, department=department, status="open",
         deadline=deadline_of(invoice.skonto_until, invoice.due_date), amount_due=invoice.amount_due,
+        signed_by=_signed_by(session, invoice.id),  # autoflush: includes the sign-off just given
     )
     session.add(task)
     return task
@@ -176,6 +185,14 @@ def start_approval(session: Session, invoice_row: Invoice, org: Organisation) ->
             details_json=json.dumps({"flags": [{"kind": f.kind, "other_invoice_id": f.other_invoice_id} for f in flags]}),
         ))
     session.flush()
+
+
+#: The invoice columns a TaskView shows (the validation report can be large: never load it for a list).
+_INVOICE_COLUMNS = load_only(
+    Invoice.id, Invoice.state, Invoice.version, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due,
+    Invoice.currency, Invoice.issue_date, Invoice.due_date, Invoice.skonto_until, Invoice.skonto_percent,
+    Invoice.leitweg_id, Invoice.routing_rule, Invoice.routing_reason, Invoice.department,
+)
 
 
 class _Abort(Exception):
@@ -230,25 +247,25 @@ class ApprovalService:
             scopes = [s for s in scopes if s[1].value == state]
         if not scopes:
             return []
+        # One small query per scope, each walking its index in deadline order and stopping after
+        # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
+        # every open task of those departments (tens of thousands) just to return 50.
         t = ApprovalTask
-        conds = []
-        for dept, step, lim in set(scopes):
-            c = [t.step == step.value]
+        parts = []
+        for dept, step, lim in sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0)):
+            q = sa.select(t.id.label("task_id"), t.deadline.label("deadline")).where(t.status == "open", t.step == step.value)
             if dept is not None:
-                c.append(t.department == dept)
+                q = q.where(t.department == dept)
             if lim is not None:
-                c.append(t.amount_due <= lim)
-            conds.append(sa.and_(*c))
-        prior = aliased(ApprovalTask)
-        q = (
-            sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id)
-            .where(t.status == "open", sa.or_(*conds))
-            .where(~sa.exists().where(prior.invoice_id == t.invoice_id, prior.signoff_valid.is_(True), prior.decided_by == person_id))
-            .where(~sa.exists().where(prior.invoice_id == t.invoice_id, prior.signoff_valid.is_(True), prior.on_behalf_of == person_id))
-        )
-        if search:
-            q = q.where(self._search(search))
-        q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+                q = q.where(t.amount_due <= lim)
+            q = q.where(sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True)))
+            if search:
+                q = q.join(Invoice, Invoice.id == t.invoice_id).where(self._search(search))
+            q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit)
+            parts.append(sa.select(q.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
+        found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
+        q = (sa.select(t, Invoice).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+             .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id).limit(limit).offset(offset))
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
@@ -264,7 +281,7 @@ class ApprovalService:
             q = q.where(t.step == state)
         if search:
             q = q.where(self._search(search))
-        q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+        q = q.options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
         with self.db.sessions() as s:
             return self._views(s, s.execute(q).all(), self.today())
 
@@ -321,17 +338,14 @@ class ApprovalService:
         flags: dict[int, list[DuplicateView]] = {}
         for f in s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id.in_(invoice_ids)).order_by(DuplicateFlag.id)):
             flags.setdefault(f.invoice_id, []).append(self._dup_view(f))
-        signed: dict[int, set[str]] = {}
-        for inv_id, by, behalf in s.execute(sa.select(ApprovalTask.invoice_id, ApprovalTask.decided_by, ApprovalTask.on_behalf_of)
-                                            .where(ApprovalTask.invoice_id.in_(invoice_ids), ApprovalTask.signoff_valid.is_(True))):
-            signed.setdefault(inv_id, set()).update(p for p in (by, behalf) if p)
         out = []
         for task, inv in rows:
             step = Step(task.step)
             candidates: tuple[str, ...] = ()
             if task.status == "open":
+                signed = frozenset(p for p in (task.signed_by or "").split("|") if p)
                 candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
-                                                    exclude=frozenset(signed.get(inv.id, ()))))
+                                                    exclude=signed))
             out.append(TaskView(
                 task_id=task.id, invoice_id=inv.id, step=step, department=task.department, status=task.status,
                 assignee=None, candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,

@@ -31,6 +31,10 @@ class ApprovalTask(Base):
     # deadline = the earlier of Skonto date and due date (a lost discount is lost money).
     deadline: Mapped[dt.date | None]
     amount_due: Mapped[Decimal | None]
+    # "|a.schulz|b.keller|": who already holds a valid sign-off on this invoice when the task opened
+    # (deputies and the person they stood in for). Lets the inbox drop tasks a person may not take
+    # (one person, one step) without probing the sign-offs row by row. ``allowed`` stays authoritative.
+    signed_by: Mapped[str | None] = mapped_column(sa.String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Optimistic locking: a decision is UPDATE ... WHERE version = n, so two approvers cannot both win.
     version: Mapped[int] = mapped_column(default=1)
@@ -54,6 +58,8 @@ class ApprovalTask(Base):
     __table_args__ = (
         # The inbox: open tasks of some (department, step) pairs, earliest deadline first.
         sa.Index("ix_approval_tasks_inbox", "status", "department", "step", "deadline", "id"),
+        # ... and of one step in every department (Freigabe by the Stadtkasse).
+        sa.Index("ix_approval_tasks_inbox_step", "status", "step", "deadline", "id"),
         # Separation of duties in the inbox query: "has this person signed this invoice already?"
         sa.Index("ix_approval_tasks_decided_by", "decided_by", "invoice_id"),
         sa.Index("ix_approval_tasks_on_behalf_of", "on_behalf_of", "invoice_id"),

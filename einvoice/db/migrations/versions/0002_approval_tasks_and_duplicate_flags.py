@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('amount_due', sa.Numeric(precision=18, scale=2), nullable=True),
+    sa.Column('signed_by', sa.String(length=1024), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=True),
@@ -47,6 +48,7 @@ def upgrade() -> None:
     with op.batch_alter_table('approval_tasks', schema=None) as batch_op:
         batch_op.create_index('ix_approval_tasks_decided_by', ['decided_by', 'invoice_id'], unique=False)
         batch_op.create_index('ix_approval_tasks_inbox', ['status', 'department', 'step', 'deadline', 'id'], unique=False)
+        batch_op.create_index('ix_approval_tasks_inbox_step', ['status', 'step', 'deadline', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_approval_tasks_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index('ix_approval_tasks_on_behalf_of', ['on_behalf_of', 'invoice_id'], unique=False)
         batch_op.create_index('uq_approval_tasks_one_open', ['invoice_id'], unique=True,
@@ -82,6 +84,7 @@ def downgrade() -> None:
         batch_op.drop_index('uq_approval_tasks_one_open')
         batch_op.drop_index('ix_approval_tasks_on_behalf_of')
         batch_op.drop_index(batch_op.f('ix_approval_tasks_invoice_id'))
+        batch_op.drop_index('ix_approval_tasks_inbox_step')
         batch_op.drop_index('ix_approval_tasks_inbox')
         batch_op.drop_index('ix_approval_tasks_decided_by')
 
