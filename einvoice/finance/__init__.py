@@ -1,0 +1,1 @@
+"""Finance interface (placeholder while the package is built)."""
