@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -120,6 +120,100 @@ class ArchiveSettings(_Model):
     retention_years: dict[str, int] = Field(default_factory=lambda: {"invoice": 8, "procedure": 10})
 
 
+class WebhookSettings(_Model):
+    """HTTP webhook connector: one signed JSON POST per posting record."""
+
+    url: str | None = Field(default=None, description="endpoint of the finance system that receives posting records")
+    hmac_secret_env: str = Field(default="EINVOICE_FINANCE_HMAC_SECRET", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                                 description="NAME of the environment variable holding the HMAC-SHA256 key (never the key itself)")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per request; a slower answer counts as a failed attempt")
+    signature_header: str = "X-Einvoice-Signature"
+    timestamp_header: str = "X-Einvoice-Timestamp"
+    idempotency_header: str = "Idempotency-Key"
+
+
+class FileExportSettings(_Model):
+    """File connector: one JSON and one CSV file per batch, written atomically into a directory."""
+
+    directory: str = Field(default="var/finance-export", description="directory the finance system imports from")
+    formats: list[Literal["json", "csv"]] = Field(default_factory=lambda: ["json", "csv"], min_length=1)
+    csv_delimiter: str = Field(default=";", min_length=1, max_length=1)
+
+
+class PullSettings(_Model):
+    """Pull connector: the finance system fetches pending records over HTTP and acknowledges each."""
+
+    token_env: str = Field(default="EINVOICE_FINANCE_PULL_TOKEN", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                           description="NAME of the environment variable holding the bearer token")
+    max_batch: int = Field(default=100, ge=1, le=1000)
+
+
+class RetrySettings(_Model):
+    max_attempts: int = Field(default=8, ge=1, description="after this many failed attempts a record goes to the dead letters")
+    backoff_initial_seconds: float = Field(default=30.0, ge=0)
+    backoff_factor: float = Field(default=2.0, ge=1)
+    backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    lease_seconds: float = Field(default=300.0, gt=0, description="a delivery that has not finished after this long is taken over (crash recovery); must exceed the webhook timeout")
+
+
+class Payer(_Model):
+    """The body's own account, debited by SEPA payment runs (pain.001 Dbtr / DbtrAcct / DbtrAgt)."""
+
+    name: str = Field(max_length=140)
+    iban: str
+    bic: str | None = None
+    initiating_party: str | None = Field(default=None, max_length=140, description="InitgPty/Nm; defaults to name")
+
+    @field_validator("iban")
+    @classmethod
+    def _check_iban(cls, v: str) -> str:
+        from stdnum import iban
+        from stdnum.exceptions import ValidationError as _Invalid
+
+        try:
+            return iban.validate(v)
+        except _Invalid as exc:
+            raise ValueError(f"payer IBAN {v!r} is not valid: {exc}") from None
+
+    @field_validator("bic")
+    @classmethod
+    def _check_bic(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from stdnum import bic
+        from stdnum.exceptions import ValidationError as _Invalid
+
+        try:
+            return bic.validate(v)
+        except _Invalid as exc:
+            raise ValueError(f"payer BIC {v!r} is not valid: {exc}") from None
+
+
+class FinanceSettings(_Model):
+    """Connection to the finance system (posting records) and the bank (SEPA payment files)."""
+
+    connector: Literal["webhook", "file", "pull"] = Field(default="file", description="how posting records reach the finance system")
+    webhook: WebhookSettings = WebhookSettings()
+    file: FileExportSettings = FileExportSettings()
+    pull: PullSettings = PullSettings()
+    retry: RetrySettings = RetrySettings()
+    default_account: str | None = Field(default=None, description="Sachkonto when neither the approver, the invoice nor the department names one")
+    budget_year_from: Literal["release", "issue_date", "due_date"] = Field(
+        default="release", description="which date decides the Haushaltsjahr of a posting")
+    payer: Payer | None = Field(default=None, description="the body's own account for SEPA payment runs")
+    payment_message_prefix: str = Field(default="EINV", pattern=r"^[A-Za-z0-9]{1,8}$", description="prefix of pain.001 MsgId")
+    check_supplier_iban: bool = Field(default=True, description="hold payments whose IBAN differs from the supplier master data")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FinanceSettings":
+        if self.connector == "webhook" and not self.webhook.url:
+            raise ValueError("finance.connector is 'webhook' but finance.webhook.url is not set")
+        if self.connector == "webhook" and self.retry.lease_seconds <= self.webhook.timeout_seconds:
+            raise ValueError(f"finance.retry.lease_seconds ({self.retry.lease_seconds}) must be longer than "
+                             f"finance.webhook.timeout_seconds ({self.webhook.timeout_seconds})")
+        return self
+
+
 class Organisation(_Model):
     name: str
     leitweg_grob: str = Field(description="Grobadressierung of the body, e.g. '05999000'")
@@ -131,6 +225,7 @@ class Organisation(_Model):
     approval: ApprovalRules = ApprovalRules()
     duplicates: DuplicateRules = DuplicateRules()
     archive: ArchiveSettings = ArchiveSettings()
+    finance: FinanceSettings = FinanceSettings()
     validation_severity_overrides: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
