@@ -32,6 +32,9 @@ class Violation:
     location: str
 
 
+_XPATHS: dict[str, etree.XPath] = {}
+
+
 @dataclass
 class Doc:
     root: etree._Element
@@ -42,7 +45,10 @@ class Doc:
         return self.syntax in UBL
 
     def x(self, el, path: str) -> list:
-        return el.xpath(path, namespaces=NS)
+        xp = _XPATHS.get(path)
+        if xp is None:  # compiled once per process; the rules use a fixed set of paths
+            xp = _XPATHS[path] = etree.XPath(path, namespaces=NS)
+        return xp(el)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def run(data: bytes, root: etree._Element, syntax: str, *, facturx: bool, profil
     key = schematron_key(syntax, profile_name, facturx)
     if key is None:
         return []
-    results = schematron.run(key, data, enc)
+    # documents that are not Factur-X/ZUGFeRD run the variant without the FX-only patterns
+    results = schematron.run(key, data, enc, cen_only=(syntax == "cii" and not facturx and key == "en16931-cii-facturx"))
     if syntax != "cii":
         return [_finding(r.rule, r.flag, r.message, r.location) for r in results]
 

@@ -1,0 +1,162 @@
+"""Benchmark of the validation engine: invoices per second and peak memory, --jobs 1 and 2.
+
+Usage (from the repository root):
+    .venv/bin/python bench/validate.py                     # testsuite files, jobs 1 and 2
+    .venv/bin/python bench/validate.py --set all --repeat 2
+    .venv/bin/python bench/validate.py --memory 10000      # RSS over 10,000 validations
+
+Every configuration runs in a fresh child process so compile time and peak RSS are its own.
+Throughput excludes the one-off start-up (imports, schema loading, stylesheet compiling), which
+is reported separately. Worker processes are forked after compiling, as `einvoice validate
+--jobs N` does. This is a benchmark, not a test: it asserts nothing and needs the corpus at
+../shared/corpus (relative to the repository root).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+sys.path.insert(0, str(REPO))
+
+
+def corpus_files(which: str) -> list[Path]:
+    if which == "testsuite":
+        return sorted((CORPUS / "xrechnung-testsuite").rglob("*.xml"))
+    if which == "all":
+        expected = json.loads((CORPUS / "expected-dev.json").read_text())
+        return [CORPUS / k for k in sorted(expected)]
+    if which == "zugferd":
+        return sorted(p for p in (CORPUS / "zugferd").rglob("*") if p.is_file() and p.suffix.lower() in (".xml", ".pdf"))
+    raise SystemExit(f"unknown set {which!r}")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _validate_file(path: str):
+    from einvoice.validation import validate
+
+    data = Path(path).read_bytes()
+    rep = validate(data, path)
+    return rep.valid
+
+
+def child_run(jobs: int, which: str, repeat: int) -> dict:
+    t0 = time.perf_counter()
+    from einvoice.validation import validate, warm
+
+    warm()
+    startup = time.perf_counter() - t0
+    files = [str(p) for p in corpus_files(which)] * repeat
+    verdicts = {True: 0, False: 0, None: 0}
+    if jobs == 1:
+        # read the files once up front? No: reading is part of real work, keep it in the loop
+        t1 = time.perf_counter()
+        for f in files:
+            verdicts[validate(Path(f).read_bytes(), f).valid] += 1
+        elapsed = time.perf_counter() - t1
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        with ctx.Pool(jobs) as pool:
+            # one throw-away round so the workers exist before timing starts
+            pool.map(_validate_file, files[: jobs * 2])
+            t1 = time.perf_counter()
+            for v in pool.imap_unordered(_validate_file, files, chunksize=8):
+                verdicts[v] += 1
+            elapsed = time.perf_counter() - t1
+    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "jobs": jobs,
+        "files": len(files),
+        "seconds": round(elapsed, 3),
+        "per_second": round(len(files) / elapsed, 1),
+        "startup_seconds": round(startup, 2),
+        "peak_rss_mb_parent": round(self_peak, 1),
+        "peak_rss_mb_worker": round(child_peak, 1) if jobs > 1 else None,
+        "verdicts": {str(k): v for k, v in verdicts.items()},
+    }
+
+
+def child_memory(n: int, which: str) -> dict:
+    from einvoice.validation import validate, warm
+
+    warm()
+    data = [(str(p), p.read_bytes()) for p in corpus_files(which)]
+    samples = []
+    step = max(1, n // 20)
+    t0 = time.perf_counter()
+    for i in range(n):
+        path, raw = data[i % len(data)]
+        validate(raw, path)
+        if (i + 1) % step == 0:
+            samples.append((i + 1, round(rss_mb(), 1)))
+    elapsed = time.perf_counter() - t0
+    half = samples[len(samples) // 2][1]
+    return {
+        "validations": n,
+        "per_second": round(n / elapsed, 1),
+        "rss_mb_samples": samples,
+        "rss_growth_second_half_mb": round(samples[-1][1] - half, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", default="1,2", help="comma-separated job counts (default 1,2)")
+    ap.add_argument("--set", dest="which", default="testsuite", choices=["testsuite", "all", "zugferd"],
+                    help="testsuite = 86 typical XRechnung files; all = the 295 files of expected-dev.json; zugferd = PDFs and XML of the ZUGFeRD corpus")
+    ap.add_argument("--repeat", type=int, default=4, help="validate the set this many times (default 4)")
+    ap.add_argument("--memory", type=int, default=0, metavar="N", help="also validate N times in one process and sample RSS")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        kind, value = args.child.split(":")
+        out = child_memory(int(value), args.which) if kind == "memory" else child_run(int(value), args.which, args.repeat)
+        print(json.dumps(out))
+        return
+
+    if not CORPUS.is_dir():
+        raise SystemExit(f"corpus not found at {CORPUS}")
+    print(f"cores: os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
+    print(f"set: {args.which} ({len(corpus_files(args.which))} files) x {args.repeat}")
+    runs = [("run", int(j)) for j in args.jobs.split(",")]
+    if args.memory:
+        runs.append(("memory", args.memory))
+    for kind, value in runs:
+        cmd = [sys.executable, __file__, "--set", args.which, "--repeat", str(args.repeat), "--child", f"{kind}:{value}"]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        if res.returncode != 0:
+            print(res.stderr[-2000:], file=sys.stderr)
+            raise SystemExit(f"{kind} {value} failed")
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        if kind == "run":
+            worker = f", worker peak RSS {out['peak_rss_mb_worker']} MB" if out["peak_rss_mb_worker"] else ""
+            print(
+                f"--jobs {value}: {out['files']} validations in {out['seconds']} s = {out['per_second']} invoices/s "
+                f"(start-up {out['startup_seconds']} s not included); parent peak RSS {out['peak_rss_mb_parent']} MB{worker}; "
+                f"verdicts {out['verdicts']}"
+            )
+        else:
+            print(
+                f"memory: {out['validations']} validations at {out['per_second']}/s; RSS MB by count {out['rss_mb_samples']}; "
+                f"growth over the second half {out['rss_growth_second_half_mb']} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()
