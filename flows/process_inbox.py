@@ -1,20 +1,33 @@
-"""Prefect flow ``process-inbox``: drain an inbox directory through the intake pipeline.
+"""Prefect flow ``process-inbox``: drain an inbox (a directory, or an S3 prefix) through the intake pipeline.
 
 Orchestration only: listing, batching, retries, artifacts and events. Every decision about a
 file (validation, state, routing, archiving) is made by ``einvoice.pipeline``. Invoice bytes
-never travel through Prefect parameters or results: tasks get file paths and return outcomes.
+never travel through Prefect parameters or results: tasks get file paths or S3 keys and return
+outcomes (name, hash, state, verdict, ids).
+
+Files are batched, never one task per invoice: a task run costs ~11 ms of Prefect bookkeeping and
+the archive appends a batch with one page and one checkpoint (see docs/stack.md).
+
+Inbox forms:
+* a directory: files are read where they are; with ``processed`` set, each file that reached a
+  state is moved there afterwards (unreadable files stay for an operator).
+* ``s3://bucket/prefix/``: objects under the prefix are read in the task; afterwards each object
+  that reached a state is moved (copy + delete) to ``processed`` (default ``processed/<prefix>``
+  in the same bucket), so the next run only sees new objects.
 """
 from __future__ import annotations
 
-import datetime as dt
+import shutil
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from einvoice.pipeline import list_inbox, read_inbox_file
+from flows.common import ARCHIVE_WRITER, app, invoice_resource, retry_on_transient, stamp
 
 EVENT_FOR_STATE = {
     "in_approval": "invoice.received",
@@ -23,48 +36,180 @@ EVENT_FOR_STATE = {
     "not_validated": "invoice.not-validated",
     "unreadable": "invoice.unreadable",
 }
+#: Show a progress bar in the UI only when a run is long enough for someone to watch it.
+PROGRESS_FROM_BATCHES = 3
+
+
+# --- inbox listing ------------------------------------------------------------------------------------
+def _split_s3(url: str) -> tuple[str, str]:
+    rest = url[len("s3://"):]
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix
+
+
+def _list_s3(bucket: str, prefix: str) -> list[str]:
+    """Object keys directly under ``prefix`` (sub-"folders" such as processed/ are not the inbox)."""
+    s3 = app().s3
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"][len(prefix):]
+            if name and "/" not in name and not name.startswith(".") and not name.endswith((".part", ".tmp")):
+                keys.append(obj["Key"])
+    return sorted(keys)
+
+
+def list_entries(inbox: str) -> list[str]:
+    """File paths (directory inbox) or object keys (S3 inbox), oldest name first."""
+    if inbox.startswith("s3://"):
+        return _list_s3(*_split_s3(inbox))
+    return [str(p) for p in list_inbox(Path(inbox))]
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
-    inbox = Path(params["inbox"])
+    inbox = str(flow_run.parameters["inbox"])
     try:
-        count = len(list_inbox(inbox))
-    except OSError:
+        count = len(list_entries(inbox))
+    except Exception:  # noqa: BLE001 - a name must never stop the run; the run itself reports the error
         count = 0
-    return f"inbox {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}, {count} files"
+    where = "" if not inbox.startswith("s3://") else f" {inbox}"
+    return f"inbox{where} {stamp()}, {count} files"
 
 
-@task(name="ingest-batch", retries=2, retry_delay_seconds=[5, 30], tags=["archive-writer"])
-def ingest_batch(paths: list[str], channel: str = "directory") -> list[dict]:
-    """Validate, route, archive and record one batch of inbox files; returns one outcome per file."""
-    from einvoice.app import App
+# --- the batch task -----------------------------------------------------------------------------------
+def _read_s3(bucket: str, key: str, channel: str):
+    from einvoice.pipeline import MAX_FILE_BYTES, InboxItem, IngestOutcome
 
-    app = App.from_env()
-    items = [read_inbox_file(Path(p), channel) for p in paths]
-    return [o.as_dict() for o in app.intake.ingest(items)]
+    name = key.rsplit("/", 1)[-1]
+    s3 = app().s3
+    head = s3.head_object(Bucket=bucket, Key=key)
+    if head["ContentLength"] > MAX_FILE_BYTES:
+        return IngestOutcome(name, None, "unreadable", verdict=f"object is {head['ContentLength']} bytes, larger than "
+                                                                f"the limit of {MAX_FILE_BYTES}; left in the inbox")
+    return InboxItem(name, s3.get_object(Bucket=bucket, Key=key)["Body"].read(), channel)
 
 
+@task(name="ingest-batch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
+      tags=[ARCHIVE_WRITER])
+def ingest_batch(paths: list[str], channel: str = "directory", bucket: str | None = None) -> list[dict]:
+    """Validate, route, archive and record one batch of inbox files; returns one outcome per file.
+
+    Safe to retry: the pipeline is idempotent on the file's SHA-256 (archive entry id and database
+    key), so a batch that failed half-way is completed, not duplicated.
+    """
+    items = [_read_s3(bucket, p, channel) if bucket else read_inbox_file(Path(p), channel) for p in paths]
+    return [o.as_dict() for o in app().intake.ingest(items)]
+
+
+@task(name="move-processed", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_on_transient)
+def move_processed(sources: list[str], processed: str, bucket: str | None = None, prefix: str = "") -> int:
+    """Move files that reached a state out of the inbox (idempotent: a missing source is already moved)."""
+    moved = 0
+    if bucket:
+        s3 = app().s3
+        for key in sources:
+            target = processed + key[len(prefix):]
+            try:
+                s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+            except s3.exceptions.NoSuchKey:
+                continue
+            s3.delete_object(Bucket=bucket, Key=key)
+            moved += 1
+        return moved
+    target_dir = Path(processed)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        p = Path(src)
+        if p.exists():
+            shutil.move(str(p), target_dir / p.name)
+            moved += 1
+    return moved
+
+
+# --- UI: events and artifacts -------------------------------------------------------------------------
 def _emit(outcome: dict) -> None:
     if outcome["already_received"]:
         return
     emit_event(
         event=EVENT_FOR_STATE.get(outcome["state"], f"invoice.{outcome['state']}"),
-        resource={"prefect.resource.id": f"einvoice.file.{outcome['sha256'] or outcome['name']}", "prefect.resource.name": outcome["name"]},
-        related=[{"prefect.resource.id": f"einvoice.invoice.{outcome['invoice_id']}", "prefect.resource.role": "invoice"}] if outcome["invoice_id"] else [],
-        payload={k: outcome[k] for k in ("state", "syntax", "valid", "verdict", "department", "archive_key")},
+        resource={"prefect.resource.id": f"einvoice.file.{outcome['sha256'] or outcome['name']}",
+                  "prefect.resource.name": outcome["name"]},
+        related=invoice_resource(outcome["invoice_id"]),
+        payload={k: outcome[k] for k in ("name", "invoice_id", "state", "syntax", "valid", "verdict", "department",
+                                         "archive_key")},
     )
 
 
+def _table(outcomes: list[dict], inbox: str) -> None:
+    create_table_artifact(
+        key="inbox-run",
+        table=[{"file": o["name"], "syntax": o["syntax"] or "-",
+                "state": o["state"] + (" (already received)" if o["already_received"] else ""),
+                "verdict": o["verdict"], "department": o["department"] or "-", "invoice id": o["invoice_id"] or "-",
+                "archive key": o["archive_key"] or "-"} for o in outcomes],
+        description=f"{len(outcomes)} files from {inbox}",
+    )
+
+
+def _findings_markdown(invoice_id: int | None) -> str:
+    """The validation report's findings as a markdown table (read from our database, not passed around)."""
+    if invoice_id is None:
+        return ""
+    import json
+
+    from einvoice.db.models import Invoice
+
+    with app().db.sessions() as s:
+        row = s.get(Invoice, invoice_id)
+        report = json.loads(row.report_json) if row is not None and row.report_json else {}
+    findings = report.get("findings") or []
+    if not findings:
+        return ""
+    lines = ["| rule | severity | stage | location | message |", "|---|---|---|---|---|"]
+    for f in findings[:200]:
+        cells = [str(f.get(k) or "").replace("|", "\\|").replace("\n", " ") for k in ("rule", "severity", "stage", "location", "message")]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(findings) > 200:
+        lines.append(f"\n… and {len(findings) - 200} more findings (full report in the archive).")
+    return "\n".join(lines)
+
+
+def _rejected_artifact(o: dict) -> None:
+    create_markdown_artifact(
+        key="rejected-invoice",
+        markdown=(f"### {o['name']}: {o['state']}\n\n{o['verdict']}\n\n"
+                  f"Invoice id {o['invoice_id']}, syntax {o['syntax'] or 'unknown'}; the original and the full "
+                  f"validation report are archived as `{o['archive_key']}`.\n\n{_findings_markdown(o['invoice_id'])}"),
+        description=f"validation result of {o['name']}",
+    )
+
+
+# --- the flow -----------------------------------------------------------------------------------------
 @flow(name="process-inbox", flow_run_name=_run_name, log_prints=False)
-def process_inbox(inbox: str, batch_size: int = 50, channel: str = "directory") -> list[dict]:
-    """Ingest every file in ``inbox``; a bad file is recorded with its reason and never stops the others."""
+def process_inbox(inbox: str, batch_size: int = 50, channel: str = "directory",
+                  processed: str | None = None) -> list[dict]:
+    """Ingest every file in ``inbox``; a bad file is recorded with its reason and never stops the others.
+
+    ``inbox``: a directory or ``s3://bucket/prefix/``. ``processed``: where files that reached a
+    state go afterwards (directory inbox: a directory, default: files stay; S3 inbox: a key prefix
+    in the same bucket, default ``processed/<prefix>``).
+    """
     logger = get_run_logger()
-    paths = [str(p) for p in list_inbox(Path(inbox))]
-    batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
+    bucket, prefix = _split_s3(inbox) if inbox.startswith("s3://") else (None, "")
+    if bucket and channel == "directory":
+        channel = "s3"
+    if bucket and processed is None:
+        processed = f"processed/{prefix}"
+    entries = list_entries(inbox)
+    batches = [entries[i:i + batch_size] for i in range(0, len(entries), batch_size)]
+    progress = (create_progress_artifact(0.0, key="inbox-progress", description=f"{len(entries)} files from {inbox}")
+                if len(batches) >= PROGRESS_FROM_BATCHES else None)
     outcomes: list[dict] = []
-    for batch in batches:
-        outcomes.extend(ingest_batch(batch, channel))
+    for n, batch in enumerate(batches, 1):
+        outcomes.extend(ingest_batch(batch, channel, bucket))  # one outcome per entry, in order
+        if progress is not None:
+            update_progress_artifact(progress, 100.0 * n / len(batches),
+                                     description=f"{len(outcomes)} of {len(entries)} files from {inbox}")
     for o in outcomes:
         _emit(o)
     counts: dict[str, int] = {}
@@ -72,17 +217,12 @@ def process_inbox(inbox: str, batch_size: int = 50, channel: str = "directory") 
         counts[o["state"]] = counts.get(o["state"], 0) + 1
     logger.info("inbox %s: %d files, %s", inbox, len(outcomes), ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if outcomes:
-        create_table_artifact(
-            key="inbox-run",
-            table=[{"file": o["name"], "syntax": o["syntax"] or "-", "state": o["state"] + (" (already received)" if o["already_received"] else ""),
-                    "verdict": o["verdict"], "department": o["department"] or "-", "archive key": o["archive_key"] or "-"} for o in outcomes],
-            description=f"{len(outcomes)} files from {inbox}",
-        )
+        _table(outcomes, inbox)
     for o in outcomes:
         if o["state"] in ("rejected", "not_validated") and not o["already_received"]:
-            create_markdown_artifact(
-                key="rejected-invoice",
-                markdown=f"### {o['name']}: {o['state']}\n\n{o['verdict']}\n\nArchived as `{o['archive_key']}`.",
-                description=f"validation result of {o['name']}",
-            )
+            _rejected_artifact(o)
+    if processed:
+        done = [src for src, o in zip(entries, outcomes) if o["state"] != "unreadable"]
+        moved = move_processed(done, processed, bucket, prefix)
+        logger.info("moved %d files to %s", moved, processed)
     return outcomes

@@ -1,0 +1,111 @@
+"""Prefect flows ``verify-archive`` (nightly) and ``checkpoint-archive``.
+
+``verify-archive`` runs the auditor's offline verifier (``archive.verify``) against the live bucket
+and FAILS the flow run on any integrity failure, so the failure is red in the UI, matches the
+example automation (``automations/archive-verification-failed.yaml``) and emits
+``archive.verification.failed``. The full problem list is a markdown artifact. Crash leftovers
+(``orphan``) and notes are listed but do not fail the run: they are not corruption.
+
+``checkpoint-archive`` signs the current tree so an outside copy of the latest checkpoint (the
+anchor that catches a rollback) is never far behind. It holds the ``archive-writer`` tag so it
+never races an ingest batch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+
+from flows.common import ARCHIVE_WRITER, app, retry_on_transient, stamp
+
+
+class ArchiveIntegrityError(RuntimeError):
+    """The verifier found integrity failures: the run must fail loudly, and is never retried."""
+
+
+def _public_key(public_key_file: str | None):
+    """The published verification key; without one, the public half of the signing key."""
+    from archive import signing
+
+    path = public_key_file or os.environ.get("EINVOICE_ARCHIVE_PUBLIC_KEY")
+    if path:
+        return signing.load_public_key(Path(path))
+    a = app()
+    if a.settings.signing_key_file is None:
+        raise ValueError("no verification key: set the parameter public_key_file, EINVOICE_ARCHIVE_PUBLIC_KEY "
+                         "or EINVOICE_ARCHIVE_SIGNING_KEY")
+    return signing.load_private_key(a.settings.signing_key_file).public_key()
+
+
+@task(name="verify-archive", retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=retry_on_transient)
+def run_verifier(public_key_file: str | None, check_lock: bool, prefix: str, workers: int) -> dict:
+    """The verifier's report as plain data (problem list, counts, latest checkpoint)."""
+    from archive.store import S3Store
+    from archive.verify import verify
+
+    a = app()
+    report = verify(S3Store(a.s3, a.archive_bucket, prefix), _public_key(public_key_file), check_lock=check_lock,
+                    workers=workers)
+    return report.to_dict() | {"text": report.to_text()}
+
+
+def _markdown(r: dict) -> str:
+    head = "INTACT" if r["intact"] else "**INTEGRITY FAILURE**"
+    lines = [f"### Archive {r['source']}: {head}", "",
+             f"{r['leaves']} leaves, {r['documents']} documents, {r['checkpoints']} checkpoints; "
+             f"{r['failures']} failures, {r['orphans']} orphans.", ""]
+    lc = r.get("latest_checkpoint")
+    if lc:
+        lines += [f"Latest checkpoint: size {lc['tree_size']}, root `{lc['root_hash']}`, {lc['timestamp']}. "
+                  "Keep a copy outside this system (it is the anchor that reveals a later rollback).", ""]
+    if r["problems"]:
+        lines += ["| severity | code | key | message | expected | computed |", "|---|---|---|---|---|---|"]
+        for p in r["problems"][:500]:
+            cells = [str(p.get(k) or "").replace("|", "\\|").replace("\n", " ")
+                     for k in ("severity", "code", "key", "message", "expected", "computed")]
+            lines.append("| " + " | ".join(cells) + " |")
+        if len(r["problems"]) > 500:
+            lines.append(f"\n… and {len(r['problems']) - 500} more (run `einvoice archive verify` for all).")
+    return "\n".join(lines)
+
+
+@flow(name="verify-archive", flow_run_name=lambda: f"verify archive {stamp()}")
+def verify_archive(public_key_file: str | None = None, check_lock: bool = True, prefix: str = "",
+                   workers: int = 16) -> dict:
+    """Verify the whole archive; raises ArchiveIntegrityError (run ends Failed) on any integrity failure."""
+    r = run_verifier(public_key_file, check_lock, prefix, workers)
+    bucket = r["source"].removeprefix("s3://").rstrip("/")
+    create_markdown_artifact(key="archive-verification", markdown=_markdown(r),
+                             description=f"{r['source']}: {'intact' if r['intact'] else str(r['failures']) + ' integrity failures'}")
+    emit_event(event="archive.verified" if r["intact"] else "archive.verification.failed",
+               resource={"prefect.resource.id": f"einvoice.archive.{bucket}", "prefect.resource.name": bucket},
+               payload={"failures": r["failures"], "orphans": r["orphans"], "leaves": r["leaves"],
+                        "codes": sorted({p["code"] for p in r["problems"] if p["severity"] == "failure"})})
+    if not r["intact"]:
+        failures = [p for p in r["problems"] if p["severity"] == "failure"]
+        summary = "; ".join(f"{p['code']}: {p['message']}" for p in failures[:5])
+        raise ArchiveIntegrityError(f"archive {bucket}: {r['failures']} integrity failures ({summary}"
+                                    f"{' …' if len(failures) > 5 else ''})")
+    get_run_logger().info("archive %s intact: %d leaves, %d documents", bucket, r["leaves"], r["documents"])
+    return {k: r[k] for k in ("source", "intact", "leaves", "documents", "checkpoints", "failures", "orphans")}
+
+
+@task(name="checkpoint-archive", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
+      tags=[ARCHIVE_WRITER])
+def write_checkpoint() -> dict:
+    cp = app().archive.checkpoint()
+    return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "timestamp": cp.timestamp, "key_id": cp.key_id}
+
+
+@flow(name="checkpoint-archive", flow_run_name=lambda: f"checkpoint archive {stamp()}")
+def checkpoint_archive() -> dict:
+    cp = write_checkpoint()
+    create_markdown_artifact(key="archive-checkpoint",
+                             markdown=f"### Archive checkpoint {stamp()}\n\nTree size {cp['tree_size']}, root "
+                                      f"`{cp['root_hash']}`, signed by key `{cp['key_id']}` at {cp['timestamp']}.",
+                             description=f"tree size {cp['tree_size']}")
+    get_run_logger().info("archive checkpoint: size %s root %s", cp["tree_size"], cp["root_hash"])
+    return cp

@@ -1,0 +1,50 @@
+"""Prefect flow ``payment-run``: build the SEPA credit-transfer file (pain.001) for posted invoices due soon.
+
+Which invoices are paid, Skonto, the file itself: ``einvoice.finance.payment_run``. The flow passes
+a date and an output directory and shows the result (file path, message id, count, control sum)
+as a markdown artifact; the payment file never goes through Prefect.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from flows.common import BERLIN, app, retry_on_transient, stamp
+
+
+@task(name="payment-run", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_on_transient)
+def make_payment_run(due_by: str, output_dir: str, execution_date: str | None) -> dict | None:
+    from einvoice.finance import payment_run as build
+
+    a = app()
+    run = build(a.db, a.organisation, due_by=dt.date.fromisoformat(due_by), output_dir=Path(output_dir),
+                execution_date=dt.date.fromisoformat(execution_date) if execution_date else None)
+    if run is None:
+        return None
+    return {"path": str(run.path) if run.path else None, "message_id": run.message_id, "count": run.count,
+            "control_sum": str(run.control_sum), "invoices": [getattr(i, "id", i) for i in (run.invoices or [])],
+            "skonto_taken": str(run.skonto_taken)}
+
+
+@flow(name="payment-run", flow_run_name=lambda: f"payment run {stamp()}")
+def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None = None) -> dict | None:
+    """Pay what is due within ``days_ahead`` days (Berlin date), writing the pain.001 file to ``output_dir``."""
+    due_by = (dt.datetime.now(BERLIN).date() + dt.timedelta(days=days_ahead)).isoformat()
+    result = make_payment_run(due_by, output_dir, execution_date)
+    if not result or not result["count"]:
+        get_run_logger().info("payment run: nothing due by %s", due_by)
+        create_markdown_artifact(key="payment-run", markdown=f"### Payment run {stamp()}\n\nNothing due by {due_by}.")
+        return result
+    create_markdown_artifact(
+        key="payment-run",
+        markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | `{result['path']}` |\n"
+                  f"| message id | `{result['message_id']}` |\n| transfers | {result['count']} |\n"
+                  f"| control sum | {result['control_sum']} EUR |\n| Skonto taken | {result['skonto_taken']} EUR |\n\n"
+                  f"Invoices: {', '.join(str(i) for i in result['invoices'])}"),
+        description=f"{result['count']} transfers, {result['control_sum']} EUR",
+    )
+    get_run_logger().info("payment run: %s transfers, %s EUR in %s", result["count"], result["control_sum"], result["path"])
+    return result

@@ -1,0 +1,85 @@
+"""Prefect flow ``post-released``: deliver released invoices to the finance system (the outbox).
+
+Approval happens in the web inbox / CLI (domain layer, no Prefect). Finance writes an outbox
+record in the same transaction that releases an invoice (``App.release_hooks``); this flow only
+delivers what is pending. It runs
+
+* every minute from its schedule, so a release is posted within about a minute without anyone
+  touching Prefect, and
+* at once when something asks for it: ``flows.triggers.request_posting(invoice_id)`` (a
+  ``run_deployment`` with an idempotency key) or an ``invoice.released`` event matched by the
+  deployment trigger in ``prefect.yaml``.
+
+Delivery itself (HTTP to the finance connector, retries per record, dead letters, the state
+change to ``posted``) is ``einvoice.finance.Outbox``'s business; this flow adds the tag
+concurrency limit on the finance connector, task retries for transient failures, a table
+artifact and events. After delivering it publishes the audit trail (``invoice.released``,
+``invoice.posted``, ...) as Prefect events.
+"""
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from flows.common import FINANCE_CONNECTOR, app, emit_invoice_event, retry_on_transient, stamp
+from flows.events import publish_audit_events
+
+
+def _field(obj, *names, default=None):
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def _result_row(r) -> dict:
+    """One delivery result as plain data (ids, status, message: never the invoice document)."""
+    status = _field(r, "status", "outcome", "state")
+    if status is None:
+        ok = _field(r, "ok", "delivered")
+        status = "delivered" if ok else "failed" if ok is not None else "?"
+    return {"invoice id": _field(r, "invoice_id"), "status": str(getattr(status, "value", status)),
+            "attempts": _field(r, "attempts", default="-"), "booking": _field(r, "booking_id", "reference", "document_number", default="-"),
+            "message": str(_field(r, "error", "message", "detail", default="") or "")[:300]}
+
+
+@task(name="deliver-outbox", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
+      tags=[FINANCE_CONNECTOR])
+def deliver_outbox(limit: int) -> dict:
+    """One call of ``Outbox.deliver_pending``; returns the counts and one row per result."""
+    from einvoice.finance import Outbox
+
+    a = app()
+    report = Outbox(a.db, a.organisation).deliver_pending(limit=limit)
+    return {"delivered": report.delivered, "failed": report.failed, "dead_lettered": report.dead_lettered,
+            "skipped": report.skipped, "results": [_result_row(r) for r in report.results]}
+
+
+@flow(name="post-released", flow_run_name=lambda: f"post released {stamp()}")
+def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
+    """Deliver pending outbox records in rounds of ``limit`` until none is left (or ``max_rounds``)."""
+    logger = get_run_logger()
+    # First the audit trail (invoice.released shows up even if the finance connector is down) ...
+    published = publish_audit_events()
+    totals = {"delivered": 0, "failed": 0, "dead_lettered": 0, "skipped": 0}
+    rows: list[dict] = []
+    for _ in range(max_rounds):
+        got = deliver_outbox(limit)
+        for k in totals:
+            totals[k] += got[k]
+        rows.extend(got["results"])
+        if len(got["results"]) < limit or got["delivered"] == 0:
+            break  # nothing more pending, or only records that keep failing (they wait for their backoff)
+    for r in rows:
+        if r["invoice id"] is not None and r["status"] not in ("delivered", "posted"):
+            emit_invoice_event(f"invoice.delivery-{r['status'].replace('_', '-')}", r["invoice id"],
+                               payload={"message": r["message"], "attempts": r["attempts"]})
+    if rows:
+        create_table_artifact(key="finance-delivery", table=rows,
+                              description=", ".join(f"{v} {k}" for k, v in totals.items()))
+    # ... then again for what delivery recorded (invoice.posted), with who and when.
+    published += publish_audit_events()
+    logger.info("finance outbox: %s; %d audit events published", totals, published)
+    return totals
