@@ -184,15 +184,22 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
 
 def people_for(org: Organisation, role: Role, department: str, amount: Decimal | None, today: dt.date,
                exclude: frozenset[str] = frozenset()) -> list[str]:
-    """Who could act in ``role`` today (own grant, or deputy of an absent grant holder)."""
-    # Only people who hold the role themselves or stand in for someone who does can qualify.
-    holders = {p.id for p in org.people if any(g.role == role for g in p.grants)}
-    maybe = holders | {d.deputy for d in org.deputies if d.person in holders}
+    """Who could act in ``role`` today: the same decision as ``capacity`` + separation of duties
+    against the people in ``exclude``, without building refusal messages (the inbox calls this for
+    every row it shows)."""
     out: list[str] = []
     for p in org.people:
-        if p.id in exclude or p.id not in maybe:
+        if p.id in exclude or is_auditor(p, department):
             continue
-        cap = capacity(org, p.id, role, department, amount, today, what="act")
-        if isinstance(cap, Capacity) and not (cap.involved & exclude):
+        if any(within_limit(g, amount) for g in _grants(p, role, department)):
             out.append(p.id)
+            continue
+        for d in org.deputies:  # as in capacity(): the first deputy entry that qualifies is the one used
+            if d.deputy != p.id or not (d.absent_from <= today <= d.absent_to):
+                continue
+            absent = find_person(org, d.person)
+            if absent and any(within_limit(g, amount) for g in _grants(absent, role, department)):
+                if absent.id not in exclude:
+                    out.append(p.id)
+                break
     return out

@@ -198,3 +198,20 @@ def test_closed_tasks_get_no_reminders(svc, new_invoice):
     approve_through(svc, inv, ["a.schulz"])
     sent = svc.send_reminders(_at(dt.date.today() + dt.timedelta(days=3)))
     assert [(r.step, r.invoice_id) for r in sent] == [(Step.RECHNERISCH, inv)]
+
+
+def test_candidates_agree_with_capacity(org):
+    """people_for (fast, for lists) must say exactly what capacity + separation of duties say."""
+    from einvoice.approval import rules
+
+    for role in (rules.Role.SACHLICH, rules.Role.RECHNERISCH, rules.Role.ANORDNEN, rules.Role.TREASURY):
+        for dept in ("10", "20", "40", "51", "66"):
+            for amount in (Decimal("500"), Decimal("4000"), Decimal("30000"), None):
+                for day in (TODAY, IN_ABSENCE):
+                    for exclude in (frozenset(), frozenset({"a.schulz"}), frozenset({"b.keller", "c.wagner"})):
+                        slow = []
+                        for p in org.people:
+                            cap = rules.capacity(org, p.id, role, dept, amount, day, what="act")
+                            if isinstance(cap, rules.Capacity) and not (cap.involved & exclude):
+                                slow.append(p.id)
+                        assert rules.people_for(org, role, dept, amount, day, exclude) == slow, (role, dept, amount, day, exclude)
