@@ -114,6 +114,16 @@ class DuplicateRules(_Model):
     near_duplicates: bool = Field(default=True, description="also flag same seller + amount + issue date with an invoice number that differs only in punctuation, leading zeros or case")
     ignore_states: list[str] = Field(default_factory=lambda: ["rejected", "not_an_invoice"], description="earlier invoices in these states never count as the original")
 
+    @field_validator("ignore_states")
+    @classmethod
+    def _known_states(cls, values: list[str]) -> list[str]:
+        from einvoice.states import InvoiceState
+
+        unknown = [v for v in values if v not in {s.value for s in InvoiceState}]
+        if unknown:
+            raise ValueError(f"unknown invoice state(s) {unknown}; known: {', '.join(s.value for s in InvoiceState)}")
+        return values
+
 
 class ArchiveSettings(_Model):
     bucket: str = "einvoice-archive"

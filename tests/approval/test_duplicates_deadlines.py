@@ -215,3 +215,13 @@ def test_candidates_agree_with_capacity(org):
                             if isinstance(cap, rules.Capacity) and not (cap.involved & exclude):
                                 slow.append(p.id)
                         assert rules.people_for(org, role, dept, amount, day, exclude) == slow, (role, dept, amount, day, exclude)
+
+
+def test_duplicate_settings_are_checked_on_load():
+    from einvoice.organisation import OrganisationConfigError, parse_organisation
+    from tests.approval.conftest import org_data
+
+    data = org_data()
+    data["duplicates"] = {"ignore_states": ["rejectd"]}
+    with pytest.raises(OrganisationConfigError, match="duplicates.ignore_states.*unknown invoice state"):
+        parse_organisation(data, "town.yaml")
