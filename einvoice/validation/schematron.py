@@ -174,6 +174,10 @@ def _prepare(path, prune_fx: bool, optimise: bool = True) -> tuple[str, str | No
     if optimise and main is not None:
         _drop_default_traversals(root, main)
         _merge_pattern_walks(root, main)
+        # svrl:fired-rule / svrl:active-pattern only trace which rules ran; we read failed
+        # asserts and successful reports only, and the trace is most of the SVRL text
+        for el in list(root.iter(f"{{{SVRL}}}fired-rule", f"{{{SVRL}}}active-pattern")):
+            el.getparent().remove(el)
     return etree.tostring(root, encoding="unicode"), codedb, pruned
 
 
