@@ -103,3 +103,4 @@ class InvoiceEvent(Base):
 
 from einvoice.approval import tables as _approval_tables  # noqa: E402,F401
 from einvoice.finance import tables as _finance_tables  # noqa: E402,F401
+from einvoice.web import tables as _web_tables  # noqa: E402,F401

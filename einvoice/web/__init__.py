@@ -1,0 +1,19 @@
+"""The web inbox for department approvers, the central desk, the treasury and auditors.
+
+Server-rendered pages (FastAPI + Jinja2, no JavaScript build) over ``ApprovalService``: the inbox
+sorted by deadline, the invoice as a person reads it, and the approval actions. The package must
+never decide an approval rule itself (the service does, and the page shows its ``Refusal``), never
+put invoice content into URLs or logs (numeric IDs only), and never accept a POST without the
+session's CSRF token.
+
+``einvoice.db.models`` imports ``einvoice.web.tables``, so this ``__init__`` stays free of web
+framework imports; ``create_app`` loads FastAPI only when called.
+"""
+from __future__ import annotations
+
+
+def create_app(app=None, *, auth_config=None):
+    """The ASGI application (see ``einvoice.web.app.create_app``)."""
+    from einvoice.web.app import create_app as _create
+
+    return _create(app, auth_config=auth_config)

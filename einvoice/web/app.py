@@ -1,0 +1,570 @@
+"""The web inbox as a FastAPI application: pages, actions, sign-in, CSRF, access log.
+
+Routes (numeric IDs only in paths; filters and search are query parameters, which the access log
+never records — it logs method, the route *template* such as ``/invoices/{invoice_id}``, status,
+person and duration):
+
+  GET  /login, POST /login, POST /logout
+  GET  /inbox        the signed-in person's open tasks (own grants, and as deputy), deadline first
+  GET  /desk         central desk queue (unroutable/forwarded to the central desk, returned invoices)
+  GET  /overview     all open tasks of the departments a person may see (heads, auditors)
+  GET  /treasury     released, posted and paid invoices
+  GET  /invoices/{invoice_id}                        the invoice page
+  GET  /invoices/{invoice_id}/original               the received file as archived
+  GET  /invoices/{invoice_id}/attachments/{index}    an embedded attachment (BG-24)
+  POST /tasks/{task_id}/approve|reject|send-back|forward
+  POST /invoices/{invoice_id}/comment|override-duplicate
+
+Every action goes to ``ApprovalService``, which decides; a refusal is shown with its rule ID.
+Order of checks on a POST: signed in, CSRF token, may this person see the invoice (else 404, so
+other departments' invoice numbers do not even leak as "forbidden"), then the service. This
+module must never decide an approval rule, never log form fields or query strings, and never
+render user-supplied text unescaped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import load_only
+from starlette.datastructures import MutableHeaders
+
+from einvoice.app import App
+from einvoice.approval import ApprovalService, Refusal, Step
+from einvoice.approval.rules import STEP_LABEL, steps
+from einvoice.db.models import Invoice
+from einvoice.web import access, auth, rendering
+
+log = logging.getLogger("einvoice.web")
+access_log = logging.getLogger("einvoice.web.access")
+
+HERE = Path(__file__).resolve().parent
+PAGE_SIZE = 50
+MAX_QUERY = 100
+
+STEP_TITLE = {  # what staff call the steps (German labels on the pages)
+    "sachlich": "Sachlich richtig",
+    "rechnerisch": "Rechnerisch richtig",
+    "anordnung": "Anordnung",
+    "freigabe": "Freigabe",
+}
+STATE_TITLE = {
+    "not_validated": "nicht geprüft", "not_an_invoice": "keine E-Rechnung", "rejected": "abgewiesen",
+    "in_approval": "in Freigabe", "returned": "zurückgegeben", "released": "angeordnet/freigegeben",
+    "posted": "gebucht", "paid": "bezahlt",
+}
+DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing user-supplied in URLs)
+    "approve": "Der Schritt wurde bestätigt.",
+    "reject": "Die Rechnung wurde zurückgewiesen.",
+    "send-back": "Die Rechnung wurde an den vorigen Schritt zurückgegeben.",
+    "forward": "Die Rechnung wurde weitergeleitet.",
+    "comment": "Der Kommentar wurde gespeichert.",
+    "override-duplicate": "Der Dublettenverdacht wurde mit Begründung aufgehoben.",
+}
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str):
+        self.message = message
+
+
+# --- search -----------------------------------------------------------------------------------
+_AMOUNT = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d{1,2})?$|^-?\d+([.,]\d{1,2})?$")
+
+
+def parse_amount(text: str | None) -> Decimal | None:
+    """'1.234,56', '1234,56' or '1234.56' as a Decimal; None if it is not an amount."""
+    t = (text or "").strip().replace("€", "").replace("EUR", "").replace("\u00a0", "").replace(" ", "")
+    if not t or not _AMOUNT.match(t):
+        return None
+    if "," in t:
+        t = t.replace(".", "").replace(",", ".")
+    elif t.count(".") == 1 and len(t.split(".")[1]) == 3:  # "1.234" is German thousands, not 1.234 EUR
+        t = t.replace(".", "")
+    try:
+        return Decimal(t)
+    except InvalidOperation:
+        return None
+
+
+class WebApprovalService(ApprovalService):
+    """``ApprovalService`` whose free-text search also matches the Leitweg-ID and the exact amount.
+
+    The inbox search box promises supplier, number, amount and Leitweg-ID; the service searches
+    the first two. Only the *search predicate* is widened here; every rule and every action is
+    the inherited one.
+    """
+
+    @staticmethod
+    def _search(text: str):
+        clauses = [ApprovalService._search(text),
+                   sa.func.lower(Invoice.leitweg_id).contains(text.strip().lower(), autoescape=True)]
+        amount = parse_amount(text)
+        if amount is not None:
+            clauses.append(Invoice.amount_due == amount)
+        return sa.or_(*clauses)
+
+
+# --- middleware -------------------------------------------------------------------------------
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+class AccessLogMiddleware:
+    """One log line per request (method, route template, status, person, ms) plus security headers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = [500]
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+                if not static:
+                    headers.setdefault("cache-control", "no-store")  # invoice content must not sit in shared caches
+                for cookie in state.get("set_cookies", ()):
+                    headers.append("set-cookie", cookie)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("/static/*" if static else "(no route)")
+            access_log.info("%s %s %s user=%s %.1fms", scope.get("method"), template, status[0],
+                            state.get("person_id", "-"), (time.perf_counter() - start) * 1000)
+
+
+def _cookie(name: str, value: str, *, secure: bool, max_age: int | None = None, delete: bool = False) -> str:
+    parts = [f"{name}={'' if delete else value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if secure:
+        parts.append("Secure")
+    if delete:
+        parts.append("Max-Age=0")
+    elif max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+# --- application ------------------------------------------------------------------------------
+def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = None) -> FastAPI:
+    """The ASGI app over ``app`` (default ``App.from_env()``) with ``auth_config`` (default from env)."""
+    app = app or App.from_env()
+    cfg = auth_config or auth.AuthConfig.from_env()
+    org = app.organisation
+    db = app.db
+    base = app.approval
+    svc = WebApprovalService(db, org, today=base.today, on_release=base.on_release)
+    cache = rendering.ModelCache()
+    chain = [s.value for s in steps(org)]
+
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
+    env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
+                       org=org)
+
+    web = FastAPI(title="einvoice Posteingang", docs_url=None, redoc_url=None, openapi_url=None)
+    web.state.einvoice = app
+    web.state.auth_config = cfg
+    web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    web.add_middleware(AccessLogMiddleware)
+
+    def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
+        v = getattr(request.state, "viewer", None)
+        sess = getattr(request.state, "session", None)
+        ctx.setdefault("viewer", v)
+        ctx.setdefault("csrf", sess.csrf_token if sess else None)
+        ctx.setdefault("today", svc.today())
+        return HTMLResponse(env.get_template(name).render(request=request, **ctx), status_code=status)
+
+    # --- who is this? -------------------------------------------------------------------------
+    def _start_session(request: Request, person_id: str, via: str) -> auth.SessionInfo:
+        token, info = auth.create_session(db, person_id, via)
+        request.state.set_cookies = [*getattr(request.state, "set_cookies", []), _cookie(cfg.cookie_name, token, secure=cfg.cookie_secure)]
+        return info
+
+    def identify(request: Request) -> access.Viewer | None:
+        sess = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
+        if cfg.proxy_header:
+            claimed = (request.headers.get(cfg.proxy_header) or "").strip()
+            client = request.client.host if request.client else None
+            if claimed and cfg.trusts(client):
+                if sess is None or sess.person_id != claimed:
+                    if access.viewer(org, claimed, svc.today()) is None:
+                        log.warning("proxy sign-in refused: the proxy named a person who is not in the organisation file")
+                        return None
+                    sess = _start_session(request, claimed, "proxy")
+            elif claimed:
+                log.warning("ignored %s header from untrusted address %s", cfg.proxy_header, client)
+        if sess is None:
+            return None
+        if sess.via == "password" and not cfg.local_accounts:
+            return None
+        v = access.viewer(org, sess.person_id, svc.today())
+        if v is None:
+            return None
+        request.state.session = sess
+        request.state.viewer = v
+        request.state.person_id = v.person_id
+        return v
+
+    def signed_in(request: Request) -> access.Viewer:
+        v = identify(request)
+        if v is None:
+            raise NotSignedIn()
+        return v
+
+    async def posted(request: Request) -> tuple[access.Viewer, dict]:
+        v = signed_in(request)
+        form = await request.form()
+        if not auth.csrf_ok(request.state.session.csrf_token, form.get("csrf_token")):
+            raise Forbidden("Das Formular ist abgelaufen oder kam nicht von dieser Seite (CSRF-Schutz). "
+                            "Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.")
+        return v, {k: (val if isinstance(val, str) else "") for k, val in form.items()}
+
+    @web.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, exc: NotSignedIn):
+        return RedirectResponse("/login", status_code=303)
+
+    @web.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound):
+        return page(request, "error.html", 404, title="Nicht gefunden",
+                    message="Diese Seite oder Rechnung gibt es nicht, oder sie gehört zu einem Amt, für das Sie nicht freigeschaltet sind.")
+
+    @web.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden):
+        return page(request, "error.html", 403, title="Nicht erlaubt", message=exc.message)
+
+    @web.exception_handler(404)
+    async def _no_route(request: Request, exc):
+        identify(request)
+        return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
+
+    # --- sign-in ------------------------------------------------------------------------------
+    def login_page(request: Request, status: int = 200, error: str | None = None, user: str = "") -> HTMLResponse:
+        token = secrets.token_urlsafe(24)
+        request.state.set_cookies = [_cookie(cfg.login_cookie_name, token, secure=cfg.cookie_secure, max_age=3600)]
+        return page(request, "login.html", status, login_csrf=token, error=error, user=user, cfg=cfg, viewer=None,
+                    bye=request.query_params.get("bye") == "1")
+
+    @web.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request):
+        if identify(request) is not None:
+            return RedirectResponse("/inbox", status_code=303)
+        return login_page(request)
+
+    @web.post("/login")
+    async def login(request: Request):
+        form = await request.form()
+        # Sign-in CSRF (double submit): the form's token must equal the cookie set with the form.
+        if not auth.csrf_ok(request.cookies.get(cfg.login_cookie_name), form.get("csrf_token")):
+            raise Forbidden("Das Anmeldeformular ist abgelaufen (CSRF-Schutz). Bitte laden Sie die Anmeldeseite neu.")
+        if not cfg.local_accounts:
+            raise Forbidden("Die Anmeldung mit Passwort ist abgeschaltet; bitte melden Sie sich über das Single Sign-on an.")
+        user = str(form.get("username") or "").strip().lower()[:64]
+        password = str(form.get("password") or "")
+        result = auth.check_password(db, org, cfg, user, password)
+        if isinstance(result, auth.SignInFailure):
+            log.warning("sign-in failed (%s)", result.reason)  # the user name is not logged: it may be a mistyped password
+            return login_page(request, 401, error=auth.GENERIC_FAILURE, user=user)
+        old = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
+        if old is not None:
+            auth.end_session(db, old.token_sha256)
+        _start_session(request, result, "password")
+        request.state.person_id = result
+        request.state.set_cookies.append(_cookie(cfg.login_cookie_name, "", secure=cfg.cookie_secure, delete=True))
+        return RedirectResponse("/inbox", status_code=303)
+
+    @web.post("/logout")
+    async def logout(request: Request):
+        await posted(request)
+        auth.end_session(db, request.state.session.token_sha256)
+        request.state.set_cookies = [_cookie(cfg.cookie_name, "", secure=cfg.cookie_secure, delete=True)]
+        return RedirectResponse("/login?bye=1", status_code=303)
+
+    # --- lists --------------------------------------------------------------------------------
+    def list_params(request: Request, v: access.Viewer) -> dict:
+        q = (request.query_params.get("q") or "").strip()[:MAX_QUERY]
+        step = request.query_params.get("step") or ""
+        dept = request.query_params.get("department") or ""
+        try:
+            pg = max(1, min(10_000, int(request.query_params.get("page") or 1)))
+        except ValueError:
+            pg = 1
+        return {"q": q, "step": step if step in chain else "", "department": dept if any(d.code == dept for d in org.departments) else "",
+                "page": pg}
+
+    def task_list(request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str, intro: str,
+                  department_choices, extra=None) -> HTMLResponse:
+        more = len(tasks) > PAGE_SIZE
+        return page(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
+                    more=more, chain=chain, department_choices=department_choices, extra=extra or {})
+
+    @web.get("/", include_in_schema=False)
+    async def root(request: Request):
+        signed_in(request)
+        return RedirectResponse("/inbox", status_code=303)
+
+    @web.get("/inbox", response_class=HTMLResponse)
+    async def inbox(request: Request):
+        v = signed_in(request)
+        p = list_params(request, v)
+        tasks = svc.inbox(v.person_id, department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
+                          limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        choices = [d for d in org.departments if v.all_departments or v.treasury or d.code in v.departments]
+        return task_list(request, v, title="Posteingang", tasks=tasks, params=p, view="inbox", department_choices=choices,
+                         intro="Ihre offenen Aufgaben (auch als Vertretung), die früheste Frist zuerst. "
+                               "Die Frist ist das Skonto-Datum, wenn es eines gibt: verpasstes Skonto ist verlorenes Geld.")
+
+    @web.get("/desk", response_class=HTMLResponse)
+    async def desk(request: Request):
+        v = signed_in(request)
+        if not v.central_desk:
+            raise Forbidden("Die Warteschlange der zentralen Rechnungseingangsstelle sehen nur deren Mitarbeitende.")
+        p = list_params(request, v)
+        tasks = svc.open_tasks(department=org.central_desk, search=p["q"] or None, state=p["step"] or None,
+                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        with db.sessions() as s:
+            returned = s.scalars(sa.select(Invoice).options(load_only(
+                Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency,
+                Invoice.department, Invoice.updated_at)).where(Invoice.state == "returned")
+                .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
+        return task_list(request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
+                         department_choices=[], extra={"returned": returned},
+                         intro=f"Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
+                               f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
+
+    @web.get("/overview", response_class=HTMLResponse)
+    async def overview(request: Request):
+        v = signed_in(request)
+        p = list_params(request, v)
+        visible = access.visible_departments(org, v)
+        if visible is not None:
+            if not visible:
+                raise Forbidden("Sie sind für kein Amt freigeschaltet.")
+            if p["department"] not in visible:
+                p["department"] = visible[0]
+        tasks = svc.open_tasks(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
+                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        choices = [d for d in org.departments if visible is None or d.code in visible]
+        return task_list(request, v, title="Übersicht offener Aufgaben", tasks=tasks, params=p, view="overview",
+                         department_choices=choices,
+                         intro="Alle offenen Aufgaben der Ämter, für die Sie freigeschaltet sind (nur lesen; entscheiden "
+                               "kann nur, wer im Posteingang die Aufgabe hat).")
+
+    @web.get("/treasury", response_class=HTMLResponse)
+    async def treasury(request: Request):
+        v = signed_in(request)
+        visible = None if (v.treasury or v.all_departments) else access.visible_departments(org, v)
+        if not v.treasury_view:
+            raise Forbidden("Die Kassenansicht sehen die Stadtkasse, die Rechnungsprüfung und die Anordnungsbefugten.")
+        state = request.query_params.get("state") or ""
+        states = [state] if state in access.TREASURY_STATES else sorted(access.TREASURY_STATES)
+        try:
+            pg = max(1, min(10_000, int(request.query_params.get("page") or 1)))
+        except ValueError:
+            pg = 1
+        q = sa.select(Invoice).options(load_only(
+            Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency, Invoice.state,
+            Invoice.department, Invoice.due_date, Invoice.skonto_until, Invoice.updated_at, Invoice.iban)).where(Invoice.state.in_(states))
+        if visible is not None:
+            q = q.where(Invoice.department.in_(visible))
+        q = q.order_by(Invoice.updated_at.desc(), Invoice.id.desc()).limit(PAGE_SIZE + 1).offset((pg - 1) * PAGE_SIZE)
+        with db.sessions() as s:
+            rows = s.scalars(q).all()
+        return page(request, "treasury.html", title="Stadtkasse", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
+                    state=state, page_no=pg)
+
+    # --- the invoice --------------------------------------------------------------------------
+    def load_invoice(invoice_id: int, v: access.Viewer):
+        with db.sessions() as s:
+            row = s.get(Invoice, invoice_id)
+        if row is None:
+            raise NotFound()
+        open_task = svc.open_task_of(invoice_id)
+        if not access.may_see(org, v, department=row.department, state=row.state,
+                              open_step=open_task.step.value if open_task else None,
+                              candidates=open_task.candidates if open_task else ()):
+            raise NotFound()
+        return row, open_task
+
+    def rendered(row: Invoice) -> rendering.Rendered:
+        if not row.archive_original_key:
+            return rendering.Rendered(None, "Für diese Rechnung ist kein Original im Archiv verzeichnet.")
+        hit = cache.get(row.file_sha256)
+        if hit is not None:
+            return hit
+        try:
+            data = app.original_bytes(row)
+        except Exception as exc:  # noqa: BLE001 - the page still shows everything the database knows
+            log.warning("original of invoice %s not readable from the archive: %s", row.id, type(exc).__name__)
+            return rendering.Rendered(None, "Das Original ist im Archiv gerade nicht erreichbar; die Angaben unten "
+                                            "stammen aus der Datenbank.")
+        r = rendering.render_original(data, row.filename)
+        cache.put(row.file_sha256, r)
+        return r
+
+    def invoice_page(request: Request, v: access.Viewer, invoice_id: int, *, refusal: Refusal | None = None,
+                     refused_action: str | None = None, form: dict | None = None, status: int = 200) -> HTMLResponse:
+        row, open_task = load_invoice(invoice_id, v)
+        r = rendered(row)
+        report = json.loads(row.report_json) if row.report_json else None
+        allowed = svc.allowed(open_task.task_id, v.person_id) if open_task else {}
+        dups = svc.duplicates(invoice_id)
+        done = DONE_MESSAGE.get(request.query_params.get("done") or "")
+        return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r,
+                    report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
+                    history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
+                    refusal=refusal, refused_action=refused_action, form=form or {}, done=done,
+                    departments=[d for d in org.departments if not open_task or d.code != open_task.department])
+
+    @web.get("/invoices/{invoice_id}", response_class=HTMLResponse)
+    async def invoice(request: Request, invoice_id: int):
+        v = signed_in(request)
+        return invoice_page(request, v, invoice_id)
+
+    def _download(data: bytes, filename: str, media_type: str) -> Response:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120] or "download"
+        return Response(data, media_type=media_type, headers={
+            "content-disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:200])}",
+            "content-security-policy": "default-src 'none'; sandbox",
+        })
+
+    @web.get("/invoices/{invoice_id}/original")
+    async def original(request: Request, invoice_id: int):
+        v = signed_in(request)
+        row, _ = load_invoice(invoice_id, v)
+        if not row.archive_original_key:
+            raise NotFound()
+        try:
+            data = app.original_bytes(row)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("original of invoice %s not readable from the archive: %s", row.id, type(exc).__name__)
+            return page(request, "error.html", 503, title="Archiv nicht erreichbar",
+                        message="Das Original kann gerade nicht aus dem Archiv gelesen werden. Bitte später erneut versuchen.")
+        media = {"pdf": "application/pdf", "xml": "application/xml"}.get(row.container or "", "application/octet-stream")
+        return _download(data, row.filename, media)
+
+    @web.get("/invoices/{invoice_id}/attachments/{index}")
+    async def attachment(request: Request, invoice_id: int, index: int):
+        v = signed_in(request)
+        row, _ = load_invoice(invoice_id, v)
+        if not row.archive_original_key:
+            raise NotFound()
+        try:
+            data = app.original_bytes(row)
+        except Exception:  # noqa: BLE001
+            raise NotFound() from None
+        att = rendering.embedded_attachment(data, index)
+        if att is None:
+            raise NotFound()
+        # Always a download, never rendered inline: an attachment is supplier-supplied content.
+        return _download(att.data, att.filename, "application/octet-stream")
+
+    # --- actions ------------------------------------------------------------------------------
+    def task_for_action(task_id: int, v: access.Viewer):
+        try:
+            t = svc.task(task_id)
+        except LookupError:
+            raise NotFound() from None
+        # Visibility is judged on the invoice as it is now (the task may be closed already).
+        load_invoice(t.invoice_id, v)
+        return t
+
+    def outcome(request: Request, v, invoice_id: int, result, action: str, form: dict):
+        if result.ok:
+            return RedirectResponse(f"/invoices/{invoice_id}?done={action}", status_code=303)
+        return invoice_page(request, v, invoice_id, refusal=result.refusal, refused_action=action, form=form, status=409)
+
+    @web.post("/tasks/{task_id}/approve")
+    async def approve(request: Request, task_id: int):
+        v, form = await posted(request)
+        t = task_for_action(task_id, v)
+        raw = form.get("amount", "").strip()
+        amount = parse_amount(raw) if raw else None
+        if raw and amount is None:
+            from einvoice.approval import ActionResult
+            result = ActionResult(False, Refusal("AMOUNT-FORMAT", f"„{raw[:40]}“ ist kein Betrag; bitte z. B. 1.234,56 eingeben."),
+                                  t.state, None)
+        else:
+            result = svc.approve(task_id, v.person_id, amount=amount, comment=form.get("comment") or None)
+        return outcome(request, v, t.invoice_id, result, "approve", form)
+
+    @web.post("/tasks/{task_id}/reject")
+    async def reject(request: Request, task_id: int):
+        v, form = await posted(request)
+        t = task_for_action(task_id, v)
+        result = svc.reject(task_id, v.person_id, reason=form.get("reason", ""))
+        return outcome(request, v, t.invoice_id, result, "reject", form)
+
+    @web.post("/tasks/{task_id}/send-back")
+    async def send_back(request: Request, task_id: int):
+        v, form = await posted(request)
+        t = task_for_action(task_id, v)
+        result = svc.send_back(task_id, v.person_id, reason=form.get("reason", ""))
+        return outcome(request, v, t.invoice_id, result, "send-back", form)
+
+    @web.post("/tasks/{task_id}/forward")
+    async def forward(request: Request, task_id: int):
+        v, form = await posted(request)
+        t = task_for_action(task_id, v)
+        result = svc.forward(task_id, v.person_id, department=form.get("department", ""), comment=form.get("comment") or None)
+        if result.ok:
+            # The invoice may now be out of this person's sight (another department): back to the inbox.
+            return RedirectResponse("/inbox", status_code=303)
+        return outcome(request, v, t.invoice_id, result, "forward", form)
+
+    @web.post("/invoices/{invoice_id}/comment")
+    async def comment(request: Request, invoice_id: int):
+        v, form = await posted(request)
+        load_invoice(invoice_id, v)
+        result = svc.comment(invoice_id, v.person_id, form.get("text", ""))
+        return outcome(request, v, invoice_id, result, "comment", form)
+
+    @web.post("/invoices/{invoice_id}/override-duplicate")
+    async def override_duplicate(request: Request, invoice_id: int):
+        v, form = await posted(request)
+        load_invoice(invoice_id, v)
+        result = svc.override_duplicate(invoice_id, v.person_id, reason=form.get("reason", ""))
+        return outcome(request, v, invoice_id, result, "override-duplicate", form)
+
+    @web.get("/healthz", include_in_schema=False)
+    async def healthz():
+        return {"ok": True}
+
+    return web
