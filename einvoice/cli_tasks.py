@@ -149,19 +149,21 @@ def approve_cmd(task_id, person, amount, comment) -> None:
 @tasks.command("reject")
 @click.argument("task_id", type=int)
 @as_option
-@click.option("--reason", required=True, help="why the invoice is returned (the supplier reads it)")
-def reject_cmd(task_id, person, reason) -> None:
+@click.option("--reason", help="why the invoice is returned (the supplier reads it)")
+@click.option("--comment", help="same as --reason")
+def reject_cmd(task_id, person, reason, comment) -> None:
     """Return the invoice with a reason."""
-    _finish(_service().reject(task_id, person, reason=reason))
+    _finish(_service().reject(task_id, person, reason=reason or comment or ""))
 
 
 @tasks.command("send-back")
 @click.argument("task_id", type=int)
 @as_option
-@click.option("--reason", required=True)
-def send_back_cmd(task_id, person, reason) -> None:
+@click.option("--reason", help="what the previous step must look at again")
+@click.option("--comment", help="same as --reason")
+def send_back_cmd(task_id, person, reason, comment) -> None:
     """Return the invoice to the previous step."""
-    _finish(_service().send_back(task_id, person, reason=reason))
+    _finish(_service().send_back(task_id, person, reason=reason or comment or ""))
 
 
 @tasks.command("forward")

@@ -9,7 +9,7 @@ decision and one ``STALE`` refusal. A refused action changes nothing and returns
 Service-level rule IDs (the role/limit/deputy/SoD ones are in ``rules``): NO-SUCH-TASK,
 NO-SUCH-INVOICE, STALE, AMOUNT-REQUIRED, AMOUNT-MISMATCH, REASON-REQUIRED, NO-PREVIOUS-STEP,
 UNKNOWN-DEPARTMENT, SAME-DEPARTMENT, DUPLICATE-BLOCKS, NO-DUPLICATE-FLAG, NOT-IN-APPROVAL,
-NOT-RETURNED, RELEASE-FAILED.
+NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out).
 
 This module must never skip a rule because the caller "already checked" it, and never commit a
 half-made decision: the ``on_release`` hooks (finance writes its outbox record there) run inside
@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -448,22 +449,31 @@ class ApprovalService:
 
     # --- running an action ---------------------------------------------------------------------
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
-        try:
-            with self.db.transaction() as s:
-                result = fn(s)
-                s.flush()
-                return result
-        except _Abort as abort:
-            return ActionResult(False, abort.refusal, self._state_of(invoice_id), None)
-        except StaleDataError:
-            return ActionResult(False, Refusal("STALE", STALE_MESSAGE + "; reload the task and look again."),
-                                self._state_of(invoice_id), None)
-        except OperationalError as exc:
-            # SQLite: a second writer whose snapshot is older than a committed decision cannot upgrade its lock.
-            if "locked" in str(exc).lower():
-                return ActionResult(False, Refusal("STALE", STALE_MESSAGE + "; reload the task and look again."),
-                                    self._state_of(invoice_id), None)
-            raise
+        stale = Refusal("STALE", STALE_MESSAGE + "; reload the task and look again.")
+        for attempt in range(4):
+            try:
+                with self.db.transaction() as s:
+                    result = fn(s)
+                    s.flush()
+                    return result
+            except _Abort as abort:
+                return ActionResult(False, abort.refusal, self._state_of(invoice_id), None)
+            except StaleDataError:
+                return ActionResult(False, stale, self._state_of(invoice_id), None)
+            except IntegrityError as exc:
+                # The one-open-task-per-invoice index refused a second next task: a concurrent decision won.
+                if "uq_approval_tasks_one_open" in str(exc) or "approval_tasks.invoice_id" in str(exc):
+                    return ActionResult(False, stale, self._state_of(invoice_id), None)
+                raise
+            except OperationalError as exc:
+                # SQLite: a writer whose read snapshot predates another writer's commit cannot upgrade
+                # its lock ("database is locked"). The other commit may have been on a different task,
+                # so run the action again on fresh data: if it was this task, the rerun says STALE.
+                if "locked" not in str(exc).lower():
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return ActionResult(False, Refusal("BUSY", "the database is busy with other decisions; nothing was changed, "
+                                                   "please try again in a moment."), self._state_of(invoice_id), None)
 
     def _state_of(self, invoice_id: int | None) -> str:
         if invoice_id is None:

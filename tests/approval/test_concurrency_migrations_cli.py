@@ -117,9 +117,61 @@ def test_cli_list_show_approve_and_refusal(cli_env, db, org):
     nxt = ApprovalService(db, org).open_task_of(inv)
     r = run(main, ["tasks", "forward", str(nxt.task_id), "--as", "b.keller", "--to", "77"], env=cli_env)
     assert r.exit_code == 1 and "UNKNOWN-DEPARTMENT" in r.output
-    r = run(main, ["tasks", "reject", str(nxt.task_id), "--as", "b.keller", "--reason", "falscher Empfänger"], env=cli_env)
+    r = run(main, ["tasks", "reject", str(nxt.task_id), "--as", "b.keller"], env=cli_env)
+    assert r.exit_code == 1 and "REASON-REQUIRED" in r.output
+    r = run(main, ["tasks", "reject", str(nxt.task_id), "--as", "b.keller", "--comment", "falscher Empfänger"], env=cli_env)
     assert r.exit_code == 0 and "returned" in r.output
     r = run(main, ["tasks", "show", "999999"], env=cli_env)
     assert r.exit_code == 2
     r = run(main, ["tasks", "remind", "--format", "json"], env=cli_env)
     assert r.exit_code == 0 and json.loads(r.output) == []
+
+
+def test_same_task_race_on_every_database(database_url, org):
+    """The same race on SQLite too (the version column decides there): one ok, one STALE."""
+    db = Database(database_url).migrate()
+    try:
+        for _ in range(5):
+            svc = ApprovalService(db, org)
+            task_id = open_task(svc, add_invoice(db, org, amount="500.00")).task_id
+            barrier = threading.Barrier(2)
+            results = []
+
+            def act(person):
+                mine = ApprovalService(db, org)
+                barrier.wait()
+                results.append(mine.approve(task_id, person))
+
+            threads = [threading.Thread(target=act, args=(p,)) for p in ("a.schulz", "m.vogel")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted((r.ok, r.refusal.rule if r.refusal else None) for r in results) == [(False, "STALE"), (True, None)]
+    finally:
+        db.dispose()
+
+
+def test_writers_on_different_tasks_all_succeed(database_url, org):
+    """People deciding *different* invoices at once must all succeed (no false STALE)."""
+    db = Database(database_url).migrate()
+    try:
+        svc = ApprovalService(db, org)
+        invoices = [add_invoice(db, org, amount="500.00") for _ in range(6)]
+        tasks = [open_task(svc, i).task_id for i in invoices]
+        barrier = threading.Barrier(len(tasks))
+        results = []
+
+        def act(task_id, person):
+            mine = ApprovalService(db, org)
+            barrier.wait()
+            results.append(mine.approve(task_id, person))
+
+        threads = [threading.Thread(target=act, args=(t, ("a.schulz", "m.vogel")[n % 2])) for n, t in enumerate(tasks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [r.ok for r in results] == [True] * len(tasks), [r.refusal for r in results if not r.ok]
+    finally:
+        db.dispose()
