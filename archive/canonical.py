@@ -46,17 +46,22 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"floating-point number {text} (not allowed in canonical JSON)")
 
 
+# Built once: json.loads(...) with hooks would build a new decoder per call (verifier hot path).
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def loads(data: bytes) -> Any:
     """Decode JSON bytes; raises ArchiveError (kind integrity) for invalid UTF-8/JSON or any float."""
     try:
-        return json.loads(data.decode("utf-8"), parse_float=_no_float, parse_constant=_no_float)
+        return _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ArchiveError(f"not valid canonical-JSON input: {exc}", kind="integrity") from exc
 
 
 def encodes_to(value: Any, data: bytes) -> bool:
     """True if ``value`` (decoded by ``loads``, so free of floats) encodes canonically to ``data``."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") == data
+    return _ENCODER.encode(value).encode("utf-8") == data
 
 
 def is_canonical(data: bytes) -> bool:

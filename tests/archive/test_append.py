@@ -113,3 +113,34 @@ def test_server_refuses_deleting_a_locked_version_and_shortening_retention(archi
     assert exc.value.response["Error"]["Code"] == "PreconditionFailed"
     # The bytes are still there, unchanged.
     assert s3.get_object(Bucket=locked_bucket, Key=key, VersionId=version)["Body"].read().startswith(b"<Invoice>")
+
+
+def test_delete_marker_is_reported_not_hidden(archive, s3, locked_bucket, signing_key):
+    """A DELETE without version id is allowed under Object Lock (it adds a delete marker); the
+    verifier must say the document is hidden, and the locked version is still there."""
+    from archive.store import S3Store
+    from archive.verify import verify
+
+    r = archive.append([make_entry(1)])[0]
+    key = r.document_keys["original.xml"]
+    s3.delete_object(Bucket=locked_bucket, Key=key)
+    rep = verify(S3Store(s3, locked_bucket), signing_key.public_key())
+    missing = [p for p in rep.problems if p.code == "object-missing"]
+    assert not rep.ok and missing and "delete marker" in missing[0].message
+    versions = s3.list_object_versions(Bucket=locked_bucket, Prefix=key)["Versions"]
+    assert len(versions) == 1
+
+
+def test_check_lock_flags_an_unlocked_page_from_a_rogue_writer(archive, s3, locked_bucket, signing_key):
+    from archive import canonical
+    from archive.store import S3Store
+    from archive.verify import verify
+
+    archive.append([make_entry(1), make_entry(2)])
+    prev = archive.tree().leaf_hash(1).hex()
+    rogue = dict(log.decode_leaf(archive.read_leaf(1)[0]), seq=2, entry_id="rogue", prev_leaf_hash=prev, documents=[])
+    s3.put_object(Bucket=locked_bucket, Key=log.page_key(2), Body=canonical.dumps(rogue) + b"\n")
+    rep = verify(S3Store(s3, locked_bucket), signing_key.public_key(), check_lock=True)
+    codes = {(p.code, p.key) for p in rep.problems}
+    assert ("lock-missing", log.page_key(2)) in codes
+    assert "unsigned-tail" in {p.code for p in rep.problems}
