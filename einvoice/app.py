@@ -51,7 +51,7 @@ class App:
 
     def release_hooks(self) -> list:
         """Functions run inside the transaction that releases an invoice (finance writes its outbox there)."""
-        return []
+        from einvoice.finance import release_hook; return [release_hook(self)]  # noqa: E702
 
     @cached_property
     def approval(self):

@@ -134,3 +134,4 @@ from einvoice.cli_tasks import tasks; main.add_command(tasks)  # noqa: E402,E702
 from einvoice.cli_validate import validate_cmd; main.add_command(validate_cmd)  # noqa: E402,E702
 from archive.cli import archive_cli; main.add_command(archive_cli, name="archive")  # noqa: E402,E702
 from einvoice.web.cli import serve_cmd, web_cli; main.add_command(serve_cmd); main.add_command(web_cli)  # noqa: E402,E702
+from einvoice.cli_finance import finance, payments; main.add_command(finance); main.add_command(payments)  # noqa: E402,E702

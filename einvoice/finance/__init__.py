@@ -1,1 +1,33 @@
-"""Finance interface (placeholder while the package is built)."""
+"""Posting released invoices to the municipal finance system exactly once, and paying them by SEPA.
+
+Public API (the CLI, the web app and the Prefect flows code against these names):
+
+* ``enqueue_posting(session, invoice_row, org)`` — the release hook: builds the posting record
+  (``record``) and stores it with an outbox row, in the release transaction.
+  ``release_hook(app)`` wraps it for ``App.release_hooks()`` (reads the original from the archive).
+* ``Outbox(db, org, connector=None, *, now=..., archive=None)`` — ``deliver_pending(limit=)`` →
+  ``DeliveryReport``; ``confirm``/``reject`` (late confirmations), ``retry``/``resolve_booked``
+  (a person resolves a dead letter), ``fetch_for_pull``, ``archive_pending``, ``list``/``get``.
+* ``payment_run(db, org, *, due_by, output_dir, execution_date=None)`` → ``PaymentRun`` — one
+  pain.001.001.09 file for the posted invoices that are due.
+* ``set_account_assignment(db, org, invoice_id, person_id, lines)`` — an approver splits the
+  amount over Sachkonto / Kostenstelle / Produkt before the release.
+* ``einvoice.finance.pull_api.router`` — FastAPI router for the pull connector (token auth).
+
+Errors are values (``FinanceProblem``: ID + sentence for a clerk). This package must never
+import Prefect or a web framework outside ``pull_api``, never hold a municipality's accounts,
+URLs or secrets in code (organisation file and environment), and never post or pay twice.
+"""
+from __future__ import annotations
+
+from einvoice.finance.errors import FinanceError, FinanceProblem
+from einvoice.finance.outbox import (DeliveryReport, DeliveryResult, Outbox, OutboxView, enqueue_posting, outbox_for_app,
+                                     posting_record, release_hook)
+from einvoice.finance.record import build_record, set_account_assignment
+from einvoice.finance.sepa import PaymentRun, export_run, list_runs, payment_run
+
+__all__ = [
+    "DeliveryReport", "DeliveryResult", "FinanceError", "FinanceProblem", "Outbox", "OutboxView", "PaymentRun",
+    "build_record", "enqueue_posting", "export_run", "outbox_for_app", "list_runs", "payment_run", "posting_record", "release_hook",
+    "set_account_assignment",
+]

@@ -1,0 +1,560 @@
+"""The finance outbox: posting records are written when an invoice is released and delivered from here.
+
+``enqueue_posting`` runs inside the release transaction (an ``ApprovalService`` on_release hook):
+it builds the posting record and stores it with its outbox row, so either the invoice is released
+*and* its posting is queued, or neither. ``Outbox.deliver_pending`` delivers in three steps, each
+its own transaction, so a crash between any two loses nothing and books nothing twice:
+
+  1. claim: rows due for delivery (or whose lease ran out — a delivery that crashed) are leased
+     to this worker and their attempt counted;
+  2. send: the connector sends the record with its idempotency key (the same on every attempt,
+     so a finance system that already booked it answers "duplicate", which counts as success);
+  3. record: the outcome is stored; on success the booking number is stored and the invoice moves
+     RELEASED → POSTED with its audit event, in one transaction. Transient failures are retried
+     with exponential backoff; after ``retry.max_attempts`` (or at once when the finance system
+     rejects the record) the row becomes a dead letter that a person resolves (retry, or record a
+     booking made by hand), each resolution with an audit event.
+
+After the confirmation the record and the confirmation are archived as a follow-up entry of the
+invoice's archive entry (idempotent; ``archive_pending`` catches up after a crash or outage).
+
+This module must never send from inside a database transaction that also changes the invoice,
+never change the idempotency key of a record, and never delete an outbox row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from einvoice.db import Database
+from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.finance import record as rec
+from einvoice.finance.connectors import Item, Outcome, make_connector
+from einvoice.finance.errors import FinanceError, FinanceProblem
+from einvoice.finance.faults import crash_point
+from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
+from einvoice.organisation import Organisation
+from einvoice.states import InvoiceState, check_transition
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("pending", "in_flight", "awaiting_confirmation")
+
+
+# --------------------------------------------------------------------------------------------
+# enqueue (inside the release transaction)
+# --------------------------------------------------------------------------------------------
+def enqueue_posting(session: Session, invoice_row: Invoice, org: Organisation, *, model=None, root=None,
+                    now: Callable[[], dt.datetime] = utcnow) -> None:
+    """The release hook: build the posting record and queue it, in the caller's transaction.
+
+    Raises ``FinanceError`` when the record would be incomplete (no Sachkonto, no Anordnung ...):
+    the approval service then rolls the release back and shows the message to the clerk.
+    Calling it twice for one invoice queues one record.
+    """
+    existing = session.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_row.id))
+    if existing is not None:
+        return
+    record = rec.build_record(session, invoice_row, org, model=model, root=root, now=now)
+    problems = rec.completeness(record)
+    if problems:
+        raise FinanceError(FinanceProblem(problems[0].code, "; ".join(p.message for p in problems)))
+    posting = FinancePosting(
+        invoice_id=invoice_row.id, idempotency_key=record["idempotency_key"], record_json=rec.canonical_json(record),
+        record_sha256=rec.record_sha256(record), amount=invoice_row.amount_due, currency=invoice_row.currency or "EUR",
+        payee_name=(record["payee"]["name"] or "")[:255], created_at=now(),
+    )
+    session.add(posting)
+    session.flush()
+    session.add(FinanceOutbox(posting_id=posting.id, status="pending", attempts=0, next_attempt_at=now(),
+                              connector=org.finance.connector, updated_at=now()))
+    session.flush()
+
+
+def load_model(original: bytes):
+    """EN 16931 model and XML root of an archived original (XML or hybrid PDF)."""
+    from einvoice.intake import detect
+    from einvoice.model import invoice_from_xml
+
+    intake = detect(original)
+    if intake.root is None:
+        raise ValueError("; ".join(p.message for p in intake.problems) or "no invoice XML found")
+    return invoice_from_xml(intake.root, intake.syntax), intake.root
+
+
+def release_hook(app) -> Callable[[Session, Invoice], None]:
+    """The on_release hook for ``App.release_hooks()``: reads the original from the archive when there is one."""
+    def hook(session: Session, row: Invoice) -> None:
+        model = root = None
+        if row.archive_original_key:
+            try:
+                model, root = load_model(app.original_bytes(row))
+            except Exception as exc:  # an incomplete record must not be queued: the release waits
+                raise FinanceError(FinanceProblem(
+                    "RECORD-SOURCE", f"the original of invoice {row.id} could not be read from the archive "
+                                     f"({type(exc).__name__}: {exc}); the posting record needs it. Try again later.")) from exc
+        enqueue_posting(session, row, app.organisation, model=model, root=root)
+    return hook
+
+
+# --------------------------------------------------------------------------------------------
+# views and reports
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryResult:
+    outbox_id: int
+    invoice_id: int
+    idempotency_key: str
+    outcome: str  # booked | duplicate | exported | retry | rejected | dead | error
+    booking_number: str | None = None
+    problem: FinanceProblem | None = None
+    attempts: int = 0
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0      # confirmed (booked or duplicate) or exported
+    failed: int = 0         # will be retried
+    dead_lettered: int = 0  # needs a person
+    skipped: int = 0        # not sent in this run (pull connector, lost a race, nothing due)
+    results: list[DeliveryResult] = field(default_factory=list)
+    problem: FinanceProblem | None = None  # the run could not start (configuration)
+    archived: int = 0
+
+    def as_dict(self) -> dict:
+        return {"delivered": self.delivered, "failed": self.failed, "dead_lettered": self.dead_lettered,
+                "skipped": self.skipped, "archived": self.archived,
+                "problem": self.problem.as_dict() if self.problem else None,
+                "results": [{**r.__dict__, "problem": r.problem.as_dict() if r.problem else None} for r in self.results]}
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    id: int
+    posting_id: int
+    invoice_id: int
+    invoice_number: str | None
+    payee_name: str | None
+    amount: str
+    currency: str
+    idempotency_key: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    connector: str | None
+    batch_id: str | None
+    last_error_code: str | None
+    last_error: str | None
+    booking_number: str | None
+    confirmed_at: dt.datetime | None
+    archive_entry_id: str | None
+    resolved_by: str | None
+    resolution: str | None
+
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in self.__dict__.items()}
+
+
+def _aware(x: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    if x is not None and x.tzinfo is None:
+        return x.replace(tzinfo=dt.timezone.utc)
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# the outbox
+# --------------------------------------------------------------------------------------------
+class Outbox:
+    def __init__(self, db: Database, org: Organisation, connector=None, *, now: Callable[[], dt.datetime] = utcnow,
+                 archive=None, worker_id: str | None = None):
+        self.db = db
+        self.org = org
+        self.connector = connector if connector is not None else make_connector(org)
+        self.now = now
+        self.archive = archive
+        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.retry_cfg = org.finance.retry
+
+    # ---- policy --------------------------------------------------------------------------
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Delay before the next attempt after ``attempts`` failed ones: initial × factor^(n−1), capped."""
+        c = self.retry_cfg
+        seconds = min(c.backoff_initial_seconds * (c.backoff_factor ** max(attempts - 1, 0)), c.backoff_max_seconds)
+        return dt.timedelta(seconds=seconds)
+
+    # ---- delivery ------------------------------------------------------------------------
+    def deliver_pending(self, *, limit: int = 100) -> DeliveryReport:
+        report = DeliveryReport()
+        report.archived = self.archive_pending(limit=limit)
+        problem = self.connector.check()
+        if problem is not None:
+            report.problem = problem
+            return report
+        if not self.connector.pushes:
+            with self.db.sessions() as s:
+                report.skipped = s.scalar(sa.select(sa.func.count()).select_from(FinanceOutbox)
+                                          .where(FinanceOutbox.status == "pending")) or 0
+            return report
+        claimed = self._claim(limit)
+        crash_point("claimed")
+        if self.connector.batch:
+            by_batch: dict[str, list[Item]] = {}
+            for it in claimed:
+                by_batch.setdefault(it.batch_id, []).append(it)
+            for batch_id, items in by_batch.items():
+                outcome = self.connector.send_batch(batch_id, items)
+                crash_point("sent")
+                for it in items:
+                    self._finish(it, outcome, report)
+        else:
+            for it in claimed:
+                outcome = self.connector.send(it)
+                crash_point("sent")
+                self._finish(it, outcome, report)
+        return report
+
+    def _finish(self, it: Item, outcome: Outcome, report: DeliveryReport) -> None:
+        try:
+            result = self._record(it, outcome)
+        except Exception as exc:  # the lease runs out and the row is taken again: nothing is lost
+            log.exception("recording the outcome of outbox row %s failed", it.outbox_id)
+            result = DeliveryResult(it.outbox_id, it.invoice_id, it.idempotency_key, "error", outcome.booking_number,
+                                    FinanceProblem("RECORD-OUTCOME", f"the answer could not be stored ({type(exc).__name__}); "
+                                                                     "the record will be sent again and answered as a duplicate."),
+                                    it.attempts)
+        crash_point("recorded")
+        report.results.append(result)
+        if result.outcome in ("booked", "duplicate", "exported"):
+            report.delivered += 1
+        elif result.outcome == "dead":
+            report.dead_lettered += 1
+        elif result.outcome == "skipped":
+            report.skipped += 1
+        else:
+            report.failed += 1
+        if outcome.success:
+            if self._archive_one(it.posting_id):
+                report.archived += 1
+            crash_point("archived")
+
+    def _claim(self, limit: int) -> list[Item]:
+        now = self.now()
+        lease = dt.timedelta(seconds=self.retry_cfg.lease_seconds)
+        batch_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        due = sa.or_(
+            sa.and_(FinanceOutbox.status == "pending", FinanceOutbox.next_attempt_at <= now),
+            sa.and_(FinanceOutbox.status == "in_flight", FinanceOutbox.lease_until < now),
+        )
+        q = sa.select(FinanceOutbox).where(due).order_by(FinanceOutbox.next_attempt_at, FinanceOutbox.id).limit(limit)
+        if self.db.engine.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        items: list[Item] = []
+        try:
+            with self.db.transaction() as s:
+                for ob in s.scalars(q).all():
+                    p = s.get(FinancePosting, ob.posting_id)
+                    reclaimed = ob.status == "in_flight"
+                    ob.status = "in_flight"
+                    ob.lease_until = now + lease
+                    ob.leased_by = self.worker_id
+                    ob.attempts += 1
+                    if self.connector.batch:
+                        # A crashed batch keeps its id: its files are either complete or absent, never written twice.
+                        if not (reclaimed and ob.batch_id and ob.connector == self.connector.name):
+                            ob.batch_id = batch_id
+                    ob.connector = self.connector.name
+                    ob.updated_at = now
+                    items.append(Item(ob.id, p.id, p.invoice_id, p.idempotency_key, p.record_json, ob.batch_id, ob.attempts))
+                s.flush()
+        except (StaleDataError, OperationalError) as exc:
+            # Another worker claimed (some of) these rows first; they are its to deliver.
+            if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
+                raise
+            log.info("outbox claim lost a race (%s); nothing claimed this time", type(exc).__name__)
+            return []
+        return items
+
+    def _record(self, it: Item, outcome: Outcome) -> DeliveryResult:
+        now = self.now()
+        with self.db.transaction() as s:
+            ob = s.get(FinanceOutbox, it.outbox_id, with_for_update=True)
+            p = s.get(FinancePosting, ob.posting_id)
+            s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=self.connector.name, outcome=outcome.kind,
+                                 error_code=outcome.problem.code if outcome.problem else None,
+                                 message=outcome.problem.message if outcome.problem else None,
+                                 http_status=outcome.http_status, duration_ms=outcome.duration_ms))
+            mine = ob.status == "in_flight" and ob.leased_by == self.worker_id
+            if outcome.success:
+                # Success counts whoever holds the lease now: the finance system has the record.
+                self._confirm_in(s, p, ob, outcome.booking_number, status=outcome.kind, answer=outcome.answer,
+                                 actor="finance-system", via=self.connector.name)
+                return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, outcome.kind, p.booking_number, None, ob.attempts)
+            if not mine:
+                return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "skipped", p.booking_number,
+                                      FinanceProblem("LEASE-LOST", "another worker took this record over; its outcome counts."),
+                                      ob.attempts)
+            ob.lease_until = None
+            ob.updated_at = now
+            if outcome.kind == "exported":
+                ob.status = "awaiting_confirmation"
+                ob.last_error_code = ob.last_error = None
+                return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "exported", None, None, ob.attempts)
+            ob.last_error_code = outcome.problem.code if outcome.problem else "UNKNOWN"
+            ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
+            if outcome.kind == "rejected" or ob.attempts >= self.retry_cfg.max_attempts:
+                self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
+                    "MAX-ATTEMPTS", f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
+                                    "it: `einvoice finance retry` once the cause is fixed."), now)
+                return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "dead", None,
+                                      FinanceProblem(ob.last_error_code, ob.last_error), ob.attempts)
+            ob.status = "pending"
+            ob.next_attempt_at = now + self.backoff(ob.attempts)
+            return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "retry", None, outcome.problem, ob.attempts)
+
+    @staticmethod
+    def _dead(s: Session, ob: FinanceOutbox, p: FinancePosting, problem: FinanceProblem, now: dt.datetime) -> None:
+        ob.status = "dead"
+        ob.dead_at = now
+        ob.lease_until = None
+        ob.last_error_code, ob.last_error = problem.code, problem.message
+        inv = s.get(Invoice, p.invoice_id)
+        s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
+                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
+                                                    "attempts": ob.attempts}, ensure_ascii=False)))
+
+    def _confirm_in(self, s: Session, p: FinancePosting, ob: FinanceOutbox, booking_number: str | None, *, status: str,
+                    answer: dict | None, actor: str, via: str, comment: str | None = None) -> bool:
+        """Store the confirmation and move the invoice to POSTED (once). Returns False if it was already confirmed."""
+        now = self.now()
+        ob.status = "delivered"
+        ob.lease_until = None
+        ob.delivered_at = ob.delivered_at or now
+        ob.updated_at = now
+        if p.confirmed_at is not None:
+            return False
+        p.booking_number = booking_number
+        p.confirmed_at = now
+        p.confirmation_json = json.dumps({"idempotency_key": p.idempotency_key, "status": status,
+                                          "booking_number": booking_number, "confirmed_at": now.isoformat(),
+                                          "via": via, "by": actor, "answer": answer}, ensure_ascii=False, sort_keys=True)
+        inv = s.get(Invoice, p.invoice_id, with_for_update=True)
+        from_state = inv.state
+        if inv.state == InvoiceState.RELEASED.value:
+            check_transition(InvoiceState.RELEASED, InvoiceState.POSTED)
+            inv.state = InvoiceState.POSTED.value
+        s.add(InvoiceEvent(invoice_id=inv.id, actor=actor, action="posted", from_state=from_state, to_state=inv.state,
+                           amount=p.amount, comment=comment or (f"booked in the finance system as {booking_number}"
+                                                                if booking_number else "accepted by the finance system (no booking number given)"),
+                           details_json=json.dumps({"booking_number": booking_number, "idempotency_key": p.idempotency_key,
+                                                    "status": status, "via": via}, ensure_ascii=False)))
+        s.flush()
+        return True
+
+    # ---- confirmations that arrive later (file import, pull acknowledgement, a clerk) ----------
+    def confirm(self, idempotency_key: str, booking_number: str | None, *, actor: str = "finance-system",
+                status: str = "booked", via: str | None = None, answer: dict | None = None,
+                comment: str | None = None) -> FinanceProblem | None:
+        """Store a confirmation for a record; idempotent (a second confirmation of the same key changes nothing)."""
+        try:
+            with self.db.transaction() as s:
+                p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
+                if p is None:
+                    return FinanceProblem("NOT-FOUND", f"no posting record has the idempotency key {idempotency_key!r}.")
+                ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
+                if p.confirmed_at is not None:
+                    if booking_number and p.booking_number and booking_number != p.booking_number:
+                        return FinanceProblem("ALREADY-CONFIRMED", f"{idempotency_key} was already confirmed with booking number "
+                                                                   f"{p.booking_number}, not {booking_number}.")
+                    return None
+                s.add(FinanceAttempt(outbox_id=ob.id, at=self.now(), connector=via or ob.connector or "manual",
+                                     outcome=status, message=comment))
+                self._confirm_in(s, p, ob, booking_number, status=status, answer=answer, actor=actor,
+                                 via=via or ob.connector or "manual", comment=comment)
+                posting_id = p.id
+        except StaleDataError:
+            return FinanceProblem("STALE", "the record changed while confirming it; try again.")
+        self._archive_one(posting_id)
+        return None
+
+    def reject(self, idempotency_key: str, message: str, *, actor: str = "finance-system",
+               via: str | None = None) -> FinanceProblem | None:
+        """The finance system refuses a record it fetched or imported: it becomes a dead letter."""
+        with self.db.transaction() as s:
+            p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
+            if p is None:
+                return FinanceProblem("NOT-FOUND", f"no posting record has the idempotency key {idempotency_key!r}.")
+            ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
+            if p.confirmed_at is not None:
+                return FinanceProblem("ALREADY-CONFIRMED", f"{idempotency_key} was already confirmed as {p.booking_number}.")
+            s.add(FinanceAttempt(outbox_id=ob.id, at=self.now(), connector=via or ob.connector or "manual",
+                                 outcome="rejected", error_code="REJECTED", message=message))
+            self._dead(s, ob, p, FinanceProblem("REJECTED", f"the finance system refused the record: {message}"), self.now())
+        return None
+
+    # ---- pull ------------------------------------------------------------------------------
+    def fetch_for_pull(self, *, limit: int = 100) -> list[dict]:
+        """Records waiting for the finance system: new ones and fetched-but-unacknowledged ones (offered again)."""
+        now = self.now()
+        out = []
+        with self.db.transaction() as s:
+            rows = s.execute(
+                sa.select(FinanceOutbox, FinancePosting).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
+                .where(FinanceOutbox.status.in_(("pending", "awaiting_confirmation")))
+                .order_by(FinanceOutbox.id).limit(limit)
+            ).all()
+            for ob, p in rows:
+                if ob.status == "pending":
+                    ob.status = "awaiting_confirmation"
+                    ob.connector = "pull"
+                    ob.updated_at = now
+                ob.attempts += 1
+                s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector="pull", outcome="fetched"))
+                out.append({"idempotency_key": p.idempotency_key, "record": json.loads(p.record_json)})
+        return out
+
+    # ---- a person resolves -------------------------------------------------------------------
+    def retry(self, outbox_id: int, person_id: str, *, comment: str | None = None) -> FinanceProblem | None:
+        """Put a dead letter (or a waiting row) back into delivery now, with a fresh attempt budget."""
+        now = self.now()
+        with self.db.transaction() as s:
+            ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
+            if ob is None:
+                return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
+            if ob.status not in ("dead", "pending", "awaiting_confirmation"):
+                return FinanceProblem("NOT-DEAD", f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
+                                                  "entries can be retried.")
+            p = s.get(FinancePosting, ob.posting_id)
+            inv = s.get(Invoice, p.invoice_id)
+            prev = ob.status
+            ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
+            ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()
+            ob.updated_at = now
+            s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_retry", from_state=inv.state,
+                               to_state=inv.state, amount=p.amount, comment=comment,
+                               details_json=json.dumps({"outbox_id": ob.id, "was": prev}, ensure_ascii=False)))
+        return None
+
+    def resolve_booked(self, outbox_id: int, person_id: str, *, booking_number: str, comment: str) -> FinanceProblem | None:
+        """A person booked the record by hand in the finance system: store that booking number."""
+        if not booking_number:
+            return FinanceProblem("BOOKING-REQUIRED", "give the booking number the finance system shows for this invoice.")
+        if not comment:
+            return FinanceProblem("REASON-REQUIRED", "say why the record was booked by hand (it is kept in the audit trail).")
+        with self.db.sessions() as s:
+            ob = s.get(FinanceOutbox, outbox_id)
+            if ob is None:
+                return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
+            key = s.get(FinancePosting, ob.posting_id).idempotency_key
+        problem = self.confirm(key, booking_number, actor=person_id, status="booked-by-hand", via="manual",
+                               comment=f"booked by hand as {booking_number}: {comment}")
+        if problem is None:
+            with self.db.transaction() as s:
+                ob = s.get(FinanceOutbox, outbox_id)
+                ob.resolved_by, ob.resolved_at, ob.resolution = person_id, self.now(), f"booked by hand: {comment}"
+        return problem
+
+    # ---- archive -----------------------------------------------------------------------------
+    def archive_pending(self, *, limit: int = 100) -> int:
+        if self.archive is None:
+            return 0
+        with self.db.sessions() as s:
+            ids = s.scalars(sa.select(FinancePosting.id).where(FinancePosting.confirmed_at.is_not(None),
+                                                               FinancePosting.archived_at.is_(None))
+                            .order_by(FinancePosting.id).limit(limit)).all()
+        return sum(1 for pid in ids if self._archive_one(pid))
+
+    def _archive_one(self, posting_id: int) -> bool:
+        """Archive record + confirmation as a follow-up entry of the invoice's entry (idempotent by entry id)."""
+        if self.archive is None:
+            return False
+        from archive import ArchiveDocument, EntryInput
+
+        with self.db.sessions() as s:
+            p = s.get(FinancePosting, posting_id)
+            if p is None or p.confirmed_at is None or p.archived_at is not None:
+                return False
+            inv = s.get(Invoice, p.invoice_id)
+            entry = EntryInput(
+                entry_id=f"posting-{p.idempotency_key}",
+                documents=[ArchiveDocument("posting-record.json", "application/json", p.record_json.encode("utf-8")),
+                           ArchiveDocument("confirmation.json", "application/json", (p.confirmation_json or "{}").encode("utf-8"))],
+                metadata={"kind": "posting-record", "invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                          "idempotency_key": p.idempotency_key, "booking_number": p.booking_number,
+                          "record_sha256": p.record_sha256},
+                retention_class="invoice",
+                relates_to=inv.archive_entry_id, relation="posting-record" if inv.archive_entry_id else None,
+            )
+        try:
+            receipt = self.archive.append([entry])[0]
+        except Exception:
+            log.exception("archiving the posting record %s failed; archive_pending will try again", posting_id)
+            return False
+        with self.db.transaction() as s:
+            p = s.get(FinancePosting, posting_id)
+            p.archive_entry_id, p.archived_at = receipt.entry_id, self.now()
+        return True
+
+    # ---- reading -----------------------------------------------------------------------------
+    def list(self, *, status: str | None = None, dead: bool = False, open_only: bool = False,
+             limit: int = 100) -> list[OutboxView]:
+        q = (sa.select(FinanceOutbox, FinancePosting, Invoice)
+             .join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
+             .join(Invoice, Invoice.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
+        if dead:
+            q = q.where(FinanceOutbox.status == "dead")
+        elif status:
+            q = q.where(FinanceOutbox.status == status)
+        elif open_only:
+            q = q.where(FinanceOutbox.status.in_(OPEN_STATUSES + ("dead",)))
+        with self.db.sessions() as s:
+            return [self._view(ob, p, inv) for ob, p, inv in s.execute(q).all()]
+
+    def get(self, outbox_id: int) -> OutboxView | None:
+        with self.db.sessions() as s:
+            ob = s.get(FinanceOutbox, outbox_id)
+            if ob is None:
+                return None
+            p = s.get(FinancePosting, ob.posting_id)
+            return self._view(ob, p, s.get(Invoice, p.invoice_id))
+
+    def attempts(self, outbox_id: int) -> list[dict]:
+        with self.db.sessions() as s:
+            rows = s.scalars(sa.select(FinanceAttempt).where(FinanceAttempt.outbox_id == outbox_id).order_by(FinanceAttempt.id))
+            return [{"at": _aware(a.at).isoformat(), "connector": a.connector, "outcome": a.outcome, "error_code": a.error_code,
+                     "message": a.message, "http_status": a.http_status, "duration_ms": a.duration_ms} for a in rows]
+
+    @staticmethod
+    def _view(ob: FinanceOutbox, p: FinancePosting, inv: Invoice) -> OutboxView:
+        return OutboxView(
+            id=ob.id, posting_id=p.id, invoice_id=inv.id, invoice_number=inv.invoice_number, payee_name=p.payee_name,
+            amount=str(p.amount), currency=p.currency, idempotency_key=p.idempotency_key, status=ob.status,
+            attempts=ob.attempts, next_attempt_at=_aware(ob.next_attempt_at), connector=ob.connector, batch_id=ob.batch_id,
+            last_error_code=ob.last_error_code, last_error=ob.last_error, booking_number=p.booking_number,
+            confirmed_at=_aware(p.confirmed_at), archive_entry_id=p.archive_entry_id, resolved_by=ob.resolved_by,
+            resolution=ob.resolution,
+        )
+
+
+def posting_record(db: Database, invoice_id: int) -> dict | None:
+    """The stored posting record of an invoice (what the finance system received), or None."""
+    with db.sessions() as s:
+        p = s.scalar(sa.select(FinancePosting).where(FinancePosting.invoice_id == invoice_id))
+        return json.loads(p.record_json) if p else None
+
+
+def outbox_for_app(app, connector=None) -> Outbox:
+    """The outbox as the CLI and the flows use it: archive follow-ups when an S3 archive is configured."""
+    archive = app.archive if app.settings.s3_endpoint else None
+    return Outbox(app.db, app.organisation, connector, archive=archive)

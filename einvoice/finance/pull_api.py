@@ -1,0 +1,85 @@
+"""Pull connector: the finance system fetches pending posting records over HTTP and acknowledges each.
+
+Mount ``router`` in the web app (``app.include_router(pull_api.router)``). Endpoints, both behind
+``Authorization: Bearer <token>`` (the token is read from the environment variable named by
+``finance.pull.token_env``; compared in constant time):
+
+* ``GET  /finance/pull/pending?limit=N`` → ``{"count": n, "records": [{"idempotency_key", "record"}]}``.
+  Returns new records and records fetched before but not yet acknowledged (offered again until
+  acknowledged, so a lost response loses nothing); the receiver deduplicates by idempotency key.
+* ``POST /finance/pull/ack`` with ``{"idempotency_key", "status": "booked"|"duplicate"|"rejected",
+  "booking_number", "message"}`` → stores the confirmation (invoice RELEASED → POSTED) or, for
+  "rejected", makes the record a dead letter for a person. Acknowledging twice is harmless.
+
+The outbox comes from the dependency ``outbox_dependency`` (default: built from ``App.from_env()``);
+the web app or tests override it with ``app.dependency_overrides``. This module must never hand
+out records without a valid token, and never hold a token in code.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+from functools import lru_cache
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from einvoice.finance.outbox import Outbox
+
+
+@lru_cache(maxsize=1)
+def _default_outbox() -> Outbox:
+    from einvoice.app import App
+
+    app = App.from_env()
+    return Outbox(app.db, app.organisation)
+
+
+def outbox_dependency() -> Outbox:
+    return _default_outbox()
+
+
+def require_token(authorization: str | None = Header(default=None),
+                  outbox: Outbox = Depends(outbox_dependency)) -> Outbox:
+    env = outbox.org.finance.pull.token_env
+    expected = os.environ.get(env)
+    if not expected:
+        raise HTTPException(503, detail={"code": "PULL-TOKEN-MISSING",
+                                         "message": f"the pull API is not configured: environment variable {env} is not set."})
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not authorization or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, detail={"code": "PULL-UNAUTHORIZED", "message": "missing or wrong bearer token."},
+                            headers={"WWW-Authenticate": "Bearer"})
+    return outbox
+
+
+class Ack(BaseModel):
+    idempotency_key: str = Field(min_length=1, max_length=64)
+    status: Literal["booked", "duplicate", "rejected"]
+    booking_number: str | None = Field(default=None, max_length=128)
+    message: str | None = Field(default=None, max_length=2000)
+
+
+router = APIRouter(prefix="/finance/pull", tags=["finance"])
+
+
+@router.get("/pending")
+def pending(limit: int = Query(default=100, ge=1, le=1000), outbox: Outbox = Depends(require_token)) -> dict:
+    records = outbox.fetch_for_pull(limit=min(limit, outbox.org.finance.pull.max_batch))
+    return {"count": len(records), "records": records}
+
+
+@router.post("/ack")
+def ack(body: Ack, outbox: Outbox = Depends(require_token)) -> dict:
+    if body.status == "rejected":
+        problem = outbox.reject(body.idempotency_key, body.message or "no reason given", via="pull")
+    else:
+        if body.status == "booked" and not body.booking_number:
+            raise HTTPException(422, detail={"code": "BOOKING-REQUIRED", "message": "status 'booked' needs a booking_number."})
+        problem = outbox.confirm(body.idempotency_key, body.booking_number, status=body.status, via="pull",
+                                 answer=body.model_dump())
+    if problem is not None:
+        code = 404 if problem.code == "NOT-FOUND" else 409
+        raise HTTPException(code, detail=problem.as_dict())
+    return {"ok": True, "idempotency_key": body.idempotency_key}

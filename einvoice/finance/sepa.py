@@ -1,0 +1,394 @@
+"""SEPA payment runs: one pain.001.001.09 credit-transfer file for the posted invoices that are due.
+
+Which invoices: state POSTED (the finance system confirmed the booking — the Stadtkasse pays
+booked Anordnungen only, and the state machine allows PAID only after POSTED), not yet in any
+payment run, whose payment deadline is on or before ``due_by``. The deadline is the Skonto date
+while the discount is still open on the execution date, else the due date (BT-9); an invoice
+without a due date is payable at once. The amount is the amount due (BT-115), or with Skonto
+amount × (1 − percent/100) rounded half-up to cents (only a BASISBETRAG is discounted when given).
+
+Held back, with a reason (``PaymentRun.skipped``): credit notes and amounts ≤ 0, currencies other
+than EUR, invalid IBAN/BIC (python-stdnum), and — when ``finance.check_supplier_iban`` is on — an
+IBAN that differs from the supplier master data (changed bank details are the classic invoice
+fraud; a person must confirm them first).
+
+Exactly once: the run, its items (``payment_items.invoice_id`` is unique) and every invoice's
+POSTED → PAID transition with its audit event are one transaction. The XML is validated against
+the pain.001.001.09 XSD shipped in ``sepaxml`` (pinned by SHA-256 in schemas/registry.json) and
+its NbOfTxs/CtrlSum are recomputed from the file before that transaction commits. The file is
+written (atomically) after the commit; the XML is also kept in the database, so a file lost in a
+crash is re-exported (``export_run``), never regenerated with new ids.
+
+This module must never include an invoice twice, never pay an invoice that is not POSTED, and
+never write a file that failed validation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import sqlalchemy as sa
+from lxml import etree
+from sqlalchemy.exc import IntegrityError
+
+from einvoice.db import Database
+from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.finance.connectors import write_atomic
+from einvoice.finance.errors import FinanceError, FinanceProblem
+from einvoice.finance.record import CENT, CREDIT_NOTE_CODES, skonto_payment
+from einvoice.finance.tables import FinancePosting, PaymentItem, PaymentRun as PaymentRunRow
+from einvoice.organisation import Organisation
+from einvoice.states import InvoiceState, check_transition
+
+PAIN_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
+
+
+@dataclass
+class PaymentRun:
+    path: Path | None
+    message_id: str | None
+    count: int
+    control_sum: Decimal
+    invoices: list[int]
+    skonto_taken: Decimal
+    run_id: int | None = None
+    execution_date: dt.date | None = None
+    skipped: list[tuple[int, FinanceProblem]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"run_id": self.run_id, "path": str(self.path) if self.path else None, "message_id": self.message_id,
+                "count": self.count, "control_sum": str(self.control_sum), "skonto_taken": str(self.skonto_taken),
+                "execution_date": self.execution_date.isoformat() if self.execution_date else None,
+                "invoices": self.invoices, "skipped": [{"invoice_id": i, **p.as_dict()} for i, p in self.skipped]}
+
+
+@dataclass(frozen=True)
+class _Tx:
+    invoice_id: int
+    end_to_end_id: str
+    amount_due: Decimal
+    amount: Decimal
+    skonto: Decimal
+    name: str
+    iban: str
+    bic: str | None
+    remittance: str
+
+
+# --------------------------------------------------------------------------------------------
+# text and identifiers
+# --------------------------------------------------------------------------------------------
+_TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "&": "+"}
+_ALLOWED = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
+
+
+def sepa_text(text: str | None, max_len: int) -> str:
+    """Reduce to the EPC basic Latin character set every SEPA bank accepts (umlauts spelled out)."""
+    s = "".join(_TRANSLIT.get(ch, ch) for ch in (text or ""))
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    s = _ALLOWED.sub(" ", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    return s[:max_len].rstrip() or "-"
+
+
+def check_iban(value: str | None) -> tuple[str | None, FinanceProblem | None]:
+    from stdnum import iban
+    from stdnum.exceptions import ValidationError
+
+    if not value:
+        return None, FinanceProblem("SEPA-IBAN", "the invoice names no IBAN (BT-84); ask the supplier for bank details.")
+    try:
+        return iban.validate(value), None
+    except ValidationError as exc:
+        return None, FinanceProblem("SEPA-IBAN", f"the IBAN {value} is not valid ({exc}); the invoice cannot be paid by transfer.")
+
+
+def check_bic(value: str | None) -> tuple[str | None, FinanceProblem | None]:
+    if not value:
+        return None, None
+    from stdnum import bic
+    from stdnum.exceptions import ValidationError
+
+    try:
+        return bic.validate(value), None
+    except ValidationError as exc:
+        return None, FinanceProblem("SEPA-BIC", f"the BIC {value} is not valid ({exc}).")
+
+
+@lru_cache(maxsize=1)
+def _schema() -> etree.XMLSchema:
+    import schemas
+
+    path = schemas.resolve("sepa", "pain.001.001.09").path
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def validate_pain001(xml: bytes) -> list[str]:
+    """XSD errors of a pain.001.001.09 document (empty list: valid)."""
+    schema = _schema()
+    doc = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    if schema.validate(doc):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+def totals_of(xml: bytes) -> dict:
+    """NbOfTxs/CtrlSum as stated in the file and as recomputed from its transactions."""
+    ns = {"p": PAIN_NS}
+    doc = etree.fromstring(xml)
+    amounts = [Decimal(a) for a in doc.xpath("//p:CdtTrfTxInf/p:Amt/p:InstdAmt/text()", namespaces=ns)]
+    return {
+        "grp_count": int(doc.xpath("string(//p:GrpHdr/p:NbOfTxs)", namespaces=ns)),
+        "grp_sum": Decimal(doc.xpath("string(//p:GrpHdr/p:CtrlSum)", namespaces=ns)),
+        "pmt_count": sum(int(x) for x in doc.xpath("//p:PmtInf/p:NbOfTxs/text()", namespaces=ns)),
+        "pmt_sum": sum((Decimal(x) for x in doc.xpath("//p:PmtInf/p:CtrlSum/text()", namespaces=ns)), Decimal(0)),
+        "tx_count": len(amounts),
+        "tx_sum": sum(amounts, Decimal(0)),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# building the file
+# --------------------------------------------------------------------------------------------
+def build_pain001(*, message_id: str, created: dt.datetime, execution_date: dt.date, payer, txs: list[_Tx]) -> bytes:
+    total = sum((t.amount for t in txs), Decimal(0)).quantize(CENT)
+    doc = _el("Document")
+    root = etree.SubElement(doc, _q("CstmrCdtTrfInitn"))
+    grp = etree.SubElement(root, _q("GrpHdr"))
+    _sub(grp, "MsgId", message_id)
+    _sub(grp, "CreDtTm", created.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _sub(grp, "NbOfTxs", str(len(txs)))
+    _sub(grp, "CtrlSum", f"{total:.2f}")
+    _sub(_sub(grp, "InitgPty"), "Nm", sepa_text(payer.initiating_party or payer.name, 70))
+    pmt = _sub(root, "PmtInf")
+    _sub(pmt, "PmtInfId", message_id)
+    _sub(pmt, "PmtMtd", "TRF")
+    _sub(pmt, "BtchBookg", "true")
+    _sub(pmt, "NbOfTxs", str(len(txs)))
+    _sub(pmt, "CtrlSum", f"{total:.2f}")
+    _sub(_sub(_sub(pmt, "PmtTpInf"), "SvcLvl"), "Cd", "SEPA")
+    _sub(_sub(pmt, "ReqdExctnDt"), "Dt", execution_date.isoformat())
+    _sub(_sub(pmt, "Dbtr"), "Nm", sepa_text(payer.name, 70))
+    _sub(_sub(_sub(pmt, "DbtrAcct"), "Id"), "IBAN", payer.iban)
+    fin = _sub(_sub(pmt, "DbtrAgt"), "FinInstnId")
+    if payer.bic:
+        _sub(fin, "BICFI", payer.bic)
+    else:
+        _sub(_sub(fin, "Othr"), "Id", "NOTPROVIDED")
+    _sub(pmt, "ChrgBr", "SLEV")
+    for t in txs:
+        tx = _sub(pmt, "CdtTrfTxInf")
+        _sub(_sub(tx, "PmtId"), "EndToEndId", t.end_to_end_id)
+        _sub(_sub(tx, "Amt"), "InstdAmt", f"{t.amount:.2f}", Ccy="EUR")
+        if t.bic:
+            _sub(_sub(_sub(tx, "CdtrAgt"), "FinInstnId"), "BICFI", t.bic)
+        _sub(_sub(tx, "Cdtr"), "Nm", t.name)
+        _sub(_sub(_sub(tx, "CdtrAcct"), "Id"), "IBAN", t.iban)
+        _sub(_sub(tx, "RmtInf"), "Ustrd", t.remittance)
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _q(tag: str) -> str:
+    return f"{{{PAIN_NS}}}{tag}"
+
+
+def _el(tag, text=None, **attrs):
+    el = etree.Element(_q(tag), nsmap={None: PAIN_NS})
+    if text is not None:
+        el.text = text
+    for k, v in attrs.items():
+        el.set(k, v)
+    return el
+
+
+def _sub(parent, tag: str, text: str | None = None, **attrs):
+    el = etree.SubElement(parent, _q(tag))
+    if text is not None:
+        el.text = text
+    for k, v in attrs.items():
+        el.set(k, v)
+    return el
+
+
+# --------------------------------------------------------------------------------------------
+# selecting and paying
+# --------------------------------------------------------------------------------------------
+def _best_skonto(record: dict | None, inv: Invoice, execution_date: dt.date) -> tuple[Decimal, Decimal | None, Decimal | None]:
+    """(percent, base_amount, until) of the best discount still open on the execution date, else (0, None, None)."""
+    terms = []
+    if record is not None:
+        for t in record["payment_terms"]["skonto"]:
+            terms.append((dt.date.fromisoformat(t["until"]), Decimal(t["percent"]),
+                          Decimal(t["base_amount"]) if t.get("base_amount") else None))
+    elif inv.skonto_until is not None and inv.skonto_percent is not None:
+        terms.append((inv.skonto_until, Decimal(inv.skonto_percent), None))
+    open_terms = [t for t in terms if t[0] >= execution_date]
+    if not open_terms:
+        return Decimal(0), None, None
+    until, percent, base = max(open_terms, key=lambda t: t[1])
+    return percent, base, until
+
+
+def _deadline(inv: Invoice, record: dict | None, execution_date: dt.date) -> dt.date | None:
+    percent, _base, until = _best_skonto(record, inv, execution_date)
+    if percent and until is not None:
+        return until
+    return inv.due_date
+
+
+def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
+    for sup in org.suppliers:
+        if (sup.vat_id and sup.vat_id == inv.seller_vat_id) or (sup.seller_id and sup.seller_id == inv.seller_id):
+            return (sup.iban or "").replace(" ", "").upper() or None
+    return None
+
+
+def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir: Path,
+                execution_date: dt.date | None = None, actor: str = "system",
+                now: Callable[[], dt.datetime] = utcnow) -> PaymentRun:
+    """Build, validate, record and write one pain.001.001.09 file; see the module docstring.
+
+    Raises ``FinanceError`` (nothing recorded, nothing written) when no payer account is configured,
+    the generated file fails the XSD or its totals, or another run took an invoice meanwhile.
+    """
+    payer = org.finance.payer
+    if payer is None:
+        raise FinanceError(FinanceProblem("SEPA-PAYER-MISSING", "finance.payer (the body's own account name, IBAN and BIC) "
+                                                                "is not set in the organisation file."))
+    created = now()
+    execution_date = execution_date or created.date()
+    prefix = org.finance.payment_message_prefix
+    message_id = f"{prefix}-{created:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"[:35]
+    skipped: list[tuple[int, FinanceProblem]] = []
+    txs: list[_Tx] = []
+    try:
+        with db.transaction() as s:
+            paid = sa.select(PaymentItem.invoice_id)
+            q = (sa.select(Invoice).where(Invoice.state == InvoiceState.POSTED.value, Invoice.id.not_in(paid))
+                 .order_by(Invoice.id))
+            if db.engine.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            candidates = s.scalars(q).all()
+            postings = {p.invoice_id: p for p in s.scalars(
+                sa.select(FinancePosting).where(FinancePosting.invoice_id.in_([c.id for c in candidates])))} if candidates else {}
+            for inv in candidates:
+                p = postings.get(inv.id)
+                record = json.loads(p.record_json) if p else None
+                deadline = _deadline(inv, record, execution_date)
+                if deadline is not None and deadline > due_by:
+                    continue
+                tx, problem = _transaction(org, inv, record, execution_date, prefix)
+                if problem is not None:
+                    skipped.append((inv.id, problem))
+                    continue
+                txs.append(tx)
+            if not txs:
+                return PaymentRun(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped)
+            xml = build_pain001(message_id=message_id, created=created, execution_date=execution_date, payer=payer, txs=txs)
+            errors = validate_pain001(xml)
+            if errors:
+                raise FinanceError(FinanceProblem("SEPA-XSD", "the generated pain.001 does not validate against the "
+                                                              "pain.001.001.09 XSD: " + "; ".join(errors[:5])))
+            control_sum = sum((t.amount for t in txs), Decimal(0)).quantize(CENT)
+            tot = totals_of(xml)
+            if not (tot["grp_count"] == tot["pmt_count"] == tot["tx_count"] == len(txs)
+                    and tot["grp_sum"] == tot["pmt_sum"] == tot["tx_sum"] == control_sum):
+                raise FinanceError(FinanceProblem("SEPA-TOTALS", f"NbOfTxs/CtrlSum in the file do not match: {tot}, "
+                                                                 f"expected {len(txs)} / {control_sum}"))
+            skonto_taken = sum((t.skonto for t in txs), Decimal(0)).quantize(CENT)
+            run = PaymentRunRow(message_id=message_id, created_at=created, created_by=actor, due_by=due_by,
+                                execution_date=execution_date, count=len(txs), control_sum=control_sum,
+                                skonto_taken=skonto_taken, xml=xml.decode("utf-8"), xml_sha256=hashlib.sha256(xml).hexdigest())
+            s.add(run)
+            s.flush()
+            by_id = {inv.id: inv for inv in candidates}
+            for t in txs:
+                s.add(PaymentItem(run_id=run.id, invoice_id=t.invoice_id, end_to_end_id=t.end_to_end_id,
+                                  amount_due=t.amount_due, amount_paid=t.amount, skonto=t.skonto, creditor_name=t.name,
+                                  creditor_iban=t.iban, creditor_bic=t.bic, remittance=t.remittance))
+                inv = by_id[t.invoice_id]
+                check_transition(InvoiceState(inv.state), InvoiceState.PAID)
+                inv.state = InvoiceState.PAID.value
+                s.add(InvoiceEvent(
+                    invoice_id=inv.id, actor=actor, action="paid", from_state=InvoiceState.POSTED.value,
+                    to_state=InvoiceState.PAID.value, amount=t.amount,
+                    comment=f"SEPA payment run {message_id}, execution date {execution_date.isoformat()}"
+                            + (f", Skonto {t.skonto} EUR taken" if t.skonto else ""),
+                    details_json=json.dumps({"message_id": message_id, "end_to_end_id": t.end_to_end_id,
+                                             "amount_paid": str(t.amount), "skonto": str(t.skonto), "iban": t.iban},
+                                            ensure_ascii=False)))
+            s.flush()
+            run_id = run.id
+    except IntegrityError:
+        raise FinanceError(FinanceProblem("SEPA-CONFLICT", "another payment run included some of these invoices at the same "
+                                                           "time; nothing was recorded. Run again.")) from None
+    path = export_run(db, run_id, output_dir)
+    return PaymentRun(path, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
+                      execution_date, skipped)
+
+
+def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution_date: dt.date,
+                 prefix: str) -> tuple[_Tx | None, FinanceProblem | None]:
+    if inv.type_code in CREDIT_NOTE_CODES:
+        return None, FinanceProblem("SEPA-CREDIT-NOTE", "a credit note is a claim against the supplier; it is settled, not paid out.")
+    if (inv.currency or "EUR") != "EUR":
+        return None, FinanceProblem("SEPA-CURRENCY", f"SEPA transfers are in EUR; this invoice is in {inv.currency}.")
+    if inv.amount_due is None or inv.amount_due <= 0:
+        return None, FinanceProblem("SEPA-AMOUNT", f"nothing to pay (amount due {inv.amount_due}).")
+    payee = (record or {}).get("payee") or {}
+    iban, problem = check_iban(payee.get("iban") or inv.iban)
+    if problem:
+        return None, problem
+    bic, problem = check_bic(payee.get("bic"))
+    if problem:
+        return None, problem
+    master = _supplier_iban(org, inv)
+    if org.finance.check_supplier_iban and master and master != iban:
+        return None, FinanceProblem("SEPA-IBAN-CHANGED", f"the invoice asks for payment to {iban}, but the supplier master data "
+                                                         f"has {master}; confirm the new bank details with the supplier "
+                                                         "(by phone, not by e-mail) and update the master data first.")
+    percent, base, until = _best_skonto(record, inv, execution_date)
+    amount = Decimal(inv.amount_due).quantize(CENT)
+    if percent:
+        amount = skonto_payment(inv.amount_due, percent, base)
+    skonto = (Decimal(inv.amount_due) - amount).quantize(CENT)
+    name = sepa_text(payee.get("name") or inv.seller_name, 70)
+    remittance = f"RE {inv.invoice_number or '-'}"
+    if inv.issue_date:
+        remittance += f" vom {inv.issue_date:%d.%m.%Y}"
+    if skonto:
+        remittance += f" abzgl. {percent.normalize()} Prozent Skonto {skonto}"
+    return _Tx(inv.id, f"{prefix}-{inv.id}"[:35], Decimal(inv.amount_due), amount, skonto, name, iban, bic,
+               sepa_text(remittance, 140)), None
+
+
+def export_run(db: Database, run_id: int, output_dir: Path) -> Path:
+    """(Re)write the stored XML of a run to ``output_dir/<MsgId>.xml`` atomically; returns the path."""
+    with db.sessions() as s:
+        run = s.get(PaymentRunRow, run_id)
+        if run is None:
+            raise FinanceError(FinanceProblem("NOT-FOUND", f"there is no payment run {run_id}."))
+        xml, message_id = run.xml.encode("utf-8"), run.message_id
+    path = Path(output_dir) / f"{message_id}.xml"
+    write_atomic(path, xml)
+    with db.transaction() as s:
+        s.get(PaymentRunRow, run_id).path = str(path)
+    return path
+
+
+def list_runs(db: Database, limit: int = 50) -> list[dict]:
+    with db.sessions() as s:
+        runs = s.scalars(sa.select(PaymentRunRow).order_by(PaymentRunRow.id.desc()).limit(limit)).all()
+        return [{"id": r.id, "message_id": r.message_id, "created_at": r.created_at.isoformat(), "due_by": r.due_by.isoformat(),
+                 "execution_date": r.execution_date.isoformat(), "count": r.count, "control_sum": str(r.control_sum),
+                 "skonto_taken": str(r.skonto_taken), "path": r.path, "xml_sha256": r.xml_sha256} for r in runs]

@@ -1,0 +1,243 @@
+"""Fixtures for the finance tests: the example town with a finance section pointing at test
+resources, a migrated database per test (SQLite, and PostgreSQL when EINVOICE_TEST_DATABASE_URL is
+set), a real HTTP server on loopback that plays the finance system, and helpers that release
+invoices through the real ApprovalService with the finance release hook."""
+from __future__ import annotations
+
+import collections
+import copy
+import datetime as dt
+import json
+import threading
+import time
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from einvoice.approval import ApprovalService, Step
+from einvoice.db import Database
+from einvoice.db.models import Invoice, utcnow
+from einvoice.finance import enqueue_posting
+from einvoice.finance.connectors import Outcome, verify_signature
+from einvoice.organisation import parse_organisation
+from tests.approval.conftest import TODAY, add_invoice, org_data as approval_org_data
+
+SECRET = "test-hmac-secret-not-for-production"
+
+#: People so that every department of the example town has a separate person per step.
+MORE_PEOPLE = [
+    {"id": "t.fin10", "name": "Tina Fin", "grants": [{"department": "10", "role": "rechnerisch"}]},
+    {"id": "u.fin51", "name": "Uwe Fin", "grants": [{"department": "51", "role": "anordnen"}]},
+    {"id": "v.fin40", "name": "Vera Fin", "grants": [{"department": "40", "role": "sachlich"}]},
+]
+
+
+def org_data(tmp_path=None, **finance) -> dict:
+    data = copy.deepcopy(approval_org_data())
+    known = {p["id"] for p in data["people"]}
+    data["people"].extend(p for p in MORE_PEOPLE if p["id"] not in known)
+    fin = copy.deepcopy(data.get("finance", {}))
+    fin.setdefault("retry", {})
+    fin["retry"].update({"max_attempts": 3, "backoff_initial_seconds": 1, "backoff_factor": 2,
+                         "backoff_max_seconds": 60, "lease_seconds": 30})
+    if tmp_path is not None:
+        fin["file"] = {"directory": str(tmp_path / "export"), "formats": ["json", "csv"]}
+    for k, v in finance.items():
+        if isinstance(v, dict):
+            fin[k] = {**fin.get(k, {}), **v}
+        else:
+            fin[k] = v
+    data["finance"] = fin
+    return data
+
+
+def make_org(tmp_path=None, **finance):
+    return parse_organisation(org_data(tmp_path, **finance), "musterhausen+finance-test")
+
+
+def write_org(path, data) -> str:
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(data, default=str)), allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url).migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def org(tmp_path):
+    return make_org(tmp_path)
+
+
+class Clock:
+    """A movable UTC clock for the outbox (backoff and leases without sleeping)."""
+
+    def __init__(self):
+        self.t = utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.t
+
+    def advance(self, **kw) -> None:
+        self.t += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def approve_all(db: Database, org, invoice_id: int, hooks=None) -> str:
+    """Sign every step with the first person allowed to (the service enforces every rule)."""
+    svc = ApprovalService(db, org, today=lambda: TODAY,
+                          on_release=hooks if hooks is not None else [lambda s, r: enqueue_posting(s, r, org)])
+    for _ in range(8):
+        task = svc.open_task_of(invoice_id)
+        if task is None:
+            break
+        with db.sessions() as s:
+            amount = s.get(Invoice, invoice_id).amount_due
+        for person in org.people:
+            r = svc.approve(task.task_id, person.id, amount=amount if task.step == Step.RECHNERISCH else None)
+            if r.ok:
+                break
+            if r.refusal.rule == "RELEASE-FAILED":
+                return "refused:" + r.refusal.message
+        else:
+            raise AssertionError(f"nobody could sign {task.step} of invoice {invoice_id}")
+    with db.sessions() as s:
+        return s.get(Invoice, invoice_id).state
+
+
+def released_invoice(db, org, **kw) -> int:
+    kw.setdefault("seller_name", "Tiefbau Schmidt GmbH")
+    kw.setdefault("seller_vat_id", "DE812345673")
+    iban = kw.pop("iban", "DE89370400440532013000")
+    invoice_id = add_invoice(db, org, **kw)
+    with db.transaction() as s:
+        s.get(Invoice, invoice_id).iban = iban
+    state = approve_all(db, org, invoice_id)
+    assert state == "released", state
+    return invoice_id
+
+
+class BookingConnector:
+    """In-process stand-in for a finance system that books everything (for payment-run tests)."""
+
+    name = "webhook"
+    pushes = True
+    batch = False
+
+    def __init__(self):
+        self.n = 0
+
+    def check(self):
+        return None
+
+    def send(self, item):
+        self.n += 1
+        return Outcome("booked", booking_number=f"B-{item.invoice_id}")
+
+
+# --------------------------------------------------------------------------------------------
+# the finance system on loopback
+# --------------------------------------------------------------------------------------------
+class FinanceServer:
+    """Plays the finance system: verifies the HMAC, books once per idempotency key, and misbehaves on request.
+
+    ``script`` holds modes for the next requests (then ``default``): ok, slow:<seconds>, 500,
+    reject, duplicate (answers "duplicate" although it never saw the key: must count as success).
+    """
+
+    def __init__(self, secret: str = SECRET):
+        self.secret = secret.encode()
+        self.lock = threading.Lock()
+        self.bookings: dict[str, str] = {}
+        self.accepted: collections.Counter = collections.Counter()  # bookings made per key (must stay ≤ 1)
+        self.requests: collections.Counter = collections.Counter()
+        self.bad_signatures = 0
+        self.bodies: dict[str, dict] = {}
+        self.script: collections.deque = collections.deque()
+        self.default = "ok"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # keep test output clean
+                pass
+
+            def _answer(self, code: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout): the booking stands anyway
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                ts = self.headers.get("X-Einvoice-Timestamp", "")
+                sig = self.headers.get("X-Einvoice-Signature", "")
+                if not verify_signature(server.secret, ts, body, sig):
+                    with server.lock:
+                        server.bad_signatures += 1
+                    return self._answer(401, {"status": "failed", "message": "signature does not verify"})
+                key = self.headers.get("Idempotency-Key")
+                record = json.loads(body)
+                if record.get("idempotency_key") != key:
+                    return self._answer(400, {"status": "failed", "message": "idempotency key header and body differ"})
+                with server.lock:
+                    server.requests[key] += 1
+                    mode = server.script.popleft() if server.script else server.default
+                if mode == "500":
+                    return self._answer(503, {"status": "error", "message": "Buchungsdienst nicht verfügbar"})
+                if mode == "reject":
+                    return self._answer(422, {"status": "failed", "message": "Sachkonto 5221000 ist gesperrt"})
+                if mode.startswith("slow"):
+                    time.sleep(float(mode.split(":")[1]))
+                with server.lock:
+                    if key in server.bookings:
+                        return self._answer(200, {"status": "duplicate", "booking_number": server.bookings[key]})
+                    if mode == "duplicate":
+                        server.bookings[key] = f"ALT-{len(server.bookings) + 1:05d}"
+                        return self._answer(409, {"status": "duplicate", "booking_number": server.bookings[key]})
+                    server.bookings[key] = f"FIN-2026-{len(server.bookings) + 1:05d}"
+                    server.accepted[key] += 1
+                    server.bodies[key] = record
+                    return self._answer(201, {"status": "booked", "booking_number": server.bookings[key]})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/belege"
+
+    def start(self) -> "FinanceServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def finance_server():
+    server = FinanceServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook_org(tmp_path, finance_server, monkeypatch):
+    monkeypatch.setenv("EINVOICE_FINANCE_HMAC_SECRET", SECRET)
+    return make_org(tmp_path, connector="webhook", webhook={"url": finance_server.url, "timeout_seconds": 0.5})

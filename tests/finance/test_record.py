@@ -1,0 +1,131 @@
+"""Posting records: built inside the release transaction, complete, schema-valid, atomic with the release."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+import sqlalchemy as sa
+
+from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.finance import FinanceError, enqueue_posting, posting_record, set_account_assignment
+from einvoice.finance.record import allocate, parse_reference, skonto_payment
+from einvoice.finance.tables import FinanceOutbox, FinancePosting
+from tests.approval.conftest import add_invoice
+from tests.finance.conftest import approve_all, released_invoice
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "posting.schema.json").read_text())
+
+
+def validate(record: dict) -> None:
+    jsonschema.Draft202012Validator(SCHEMA).validate(record)
+
+
+def test_release_writes_record_and_outbox_in_the_same_transaction(db, org):
+    invoice_id = released_invoice(db, org, amount="1190.00", department="66")
+    rec = posting_record(db, invoice_id)
+    validate(rec)
+    assert rec["amount"] == {"due": "1190.00", "currency": "EUR", "net": None, "tax": None, "gross": "1190.00", "prepaid": None}
+    assert [c["step"] for c in rec["certifications"]] == ["sachlich", "rechnerisch", "anordnung", "freigabe"]
+    assert rec["certifications"][1]["amount"] == "1190.00"  # "rechnerisch richtig mit 1.190,00 EUR"
+    assert rec["ordering_person"]["person"] == "c.wagner"
+    assert rec["account_assignment"] == [{"sachkonto": "5221000", "kostenstelle": "6600", "produkt": "12.01.01",
+                                          "amount": "1190.00", "source": "department-default", "assigned_by": None,
+                                          "invoice_lines": [], "reference": None}]
+    assert rec["payee"]["iban"] == "DE89370400440532013000"
+    assert rec["payee"]["supplier_master"]["iban_matches"] is True
+    with db.sessions() as s:
+        [p] = s.scalars(sa.select(FinancePosting)).all()
+        [ob] = s.scalars(sa.select(FinanceOutbox)).all()
+        assert (ob.posting_id, ob.status, ob.attempts) == (p.id, "pending", 0)
+        assert p.idempotency_key == rec["idempotency_key"]
+        assert s.get(Invoice, invoice_id).state == "released"
+
+
+def test_a_failing_hook_rolls_the_release_back(db, org):
+    invoice_id = add_invoice(db, org, amount="50.00")
+
+    def broken(session, row):
+        enqueue_posting(session, row, org)
+        raise RuntimeError("disk full")
+
+    state = approve_all(db, org, invoice_id, hooks=[broken])
+    assert state.startswith("refused:") and "disk full" in state
+    with db.sessions() as s:
+        assert s.get(Invoice, invoice_id).state == "in_approval"
+        assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(FinanceOutbox)) == 0
+
+
+def test_incomplete_record_refuses_the_release_with_a_readable_reason(db, tmp_path):
+    from tests.finance.conftest import make_org, org_data
+    from einvoice.organisation import parse_organisation
+
+    data = org_data(tmp_path)
+    data["finance"]["default_account"] = None
+    for d in data["departments"]:
+        d["default_account"] = None
+    org = parse_organisation(data)
+    invoice_id = add_invoice(db, org, amount="10.00")
+    state = approve_all(db, org, invoice_id)
+    assert state.startswith("refused:") and "Sachkonto" in state
+    with db.sessions() as s:
+        assert s.get(Invoice, invoice_id).state == "in_approval"
+
+
+def test_enqueue_twice_queues_one_record(db, org):
+    invoice_id = released_invoice(db, org)
+    with db.transaction() as s:
+        enqueue_posting(s, s.get(Invoice, invoice_id), org)
+    with db.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 1
+
+
+def test_approver_splits_the_amount(db, org):
+    invoice_id = add_invoice(db, org, amount="1000.00", department="66")
+    lines = [{"amount": "600.00", "sachkonto": "5221000", "kostenstelle": "6600", "produkt": "12.01.01"},
+             {"amount": "400.00", "sachkonto": "5222000", "kostenstelle": "6610", "produkt": "12.02.01", "text": "Grünflächen"}]
+    bad = set_account_assignment(db, org, invoice_id, "a.schulz", [{**lines[0], "kostenstelle": "4000"}, lines[1]])
+    assert bad.code == "ASSIGN-KOSTENSTELLE" and "6600, 6610" in bad.message
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines[:1]).code == "ASSIGN-SUM"
+    assert set_account_assignment(db, org, invoice_id, "e.hoffmann", lines).code == "ASSIGN-ROLE"
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines) is None
+    assert approve_all(db, org, invoice_id) == "released"
+    rec = posting_record(db, invoice_id)
+    validate(rec)
+    assert [(a["kostenstelle"], a["amount"], a["source"], a["assigned_by"]) for a in rec["account_assignment"]] == [
+        ("6600", "600.00", "approver", "a.schulz"), ("6610", "400.00", "approver", "a.schulz")]
+    with db.sessions() as s:
+        ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "account_assignment")).one()
+        assert ev.actor == "a.schulz"
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines).code == "ASSIGN-STATE"
+
+
+def test_reference_parsing_and_allocation(org):
+    dept = org.department("66")
+    assert parse_reference("6610 / 12.02.01 / 5222000", dept) == {"kostenstelle": "6610", "produkt": "12.02.01", "sachkonto": "5222000"}
+    assert parse_reference("Bauhof", dept) is None
+    assert allocate(Decimal("100.00"), [Decimal(1), Decimal(1), Decimal(1)]) == [Decimal("33.34"), Decimal("33.33"), Decimal("33.33")]
+    shares = allocate(Decimal("7185.18"), [Decimal("4000"), Decimal("2037.80")])
+    assert sum(shares) == Decimal("7185.18")
+    # amount × (1 − p/100), half-up: 10.00 at 1.25 % → 9.875 → 9.88
+    assert skonto_payment(Decimal("10.00"), Decimal("1.25")) == Decimal("9.88")
+    assert skonto_payment(Decimal("7185.18"), Decimal("2.00")) == Decimal("7041.48")
+    assert skonto_payment(Decimal("100.00"), Decimal("2.00"), Decimal("50.00")) == Decimal("99.00")
+
+
+def test_record_from_an_archived_sample_has_vat_breakdown_and_line_split(db, org, samples_posted):
+    # samples_posted: the sample invoices ingested through the real pipeline, released (see test_sepa)
+    ids = samples_posted["ids"]
+    rec = posting_record(db, ids["01-xrechnung-ubl-invoice.xml"])
+    validate(rec)
+    assert rec["source"] == "invoice"
+    assert {v["rate"] for v in rec["vat_breakdown"]} == {"19.00", "7.00"} or len(rec["vat_breakdown"]) == 2
+    assert rec["payment_terms"]["skonto"][0]["percent"] == "2.00"
+    assert rec["payment_terms"]["skonto"][0]["amount_if_taken"] == "7041.48"
+    assert sum(Decimal(a["amount"]) for a in rec["account_assignment"]) == Decimal(rec["amount"]["due"])
+    assert rec["archive"]["entry_id"] and rec["archive"]["original_key"]
+    for name in ids:
+        validate(posting_record(db, ids[name]))
