@@ -1,0 +1,144 @@
+"""Fixtures for the web inbox tests: the sample invoices ingested for real (validation, routing,
+SeaweedFS archive, SQLite), demo sign-ins, a TestClient per person and a live uvicorn server.
+
+The ingested world is module-scoped (ingesting runs the validator); tests that change approval
+state say so and use invoices no other test in the module relies on.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from einvoice.settings import REPO_EXAMPLE_ORG, Settings
+
+pytestmark = pytest.mark.s3
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+#: The sample files used here and where they are routed (see einvoice.samples / test_end_to_end).
+SAMPLES = {
+    "tiefbau": "01-xrechnung-ubl-invoice.xml",  # 66 Tiefbauamt
+    "schulamt": "02-xrechnung-ubl-creditnote.xml",  # 40 Schulamt
+    "hauptamt": "03-xrechnung-cii-invoice.xml",  # 10 Hauptamt
+    "jugendamt": "04-facturx-en16931.pdf",  # 51 Jugendamt
+    "rejected": "12-broken-no-leitweg-id.xml",  # rejected, no department
+}
+
+
+def make_app(database_url: str, bucket: str, s3_endpoint: str | None, organisation_file=REPO_EXAMPLE_ORG):
+    from einvoice.app import App
+
+    return App(Settings(database_url=database_url, organisation_file=organisation_file,
+                        s3_endpoint=s3_endpoint, archive_bucket=bucket, signing_key_file=None))
+
+
+@pytest.fixture(scope="module")
+def world(seaweedfs, tmp_path_factory):
+    """An App with the samples ingested and demo passwords set; yields (app, {key: invoice id}, inbox dir)."""
+    from archive import Archive
+    from einvoice.pipeline import list_inbox, read_inbox_file
+    from einvoice.samples import write_samples
+    from einvoice.web.auth import seed_demo_accounts
+
+    mp = pytest.MonkeyPatch()
+    for name, value in seaweedfs.env().items():
+        mp.setenv(name, value)
+    tmp = tmp_path_factory.mktemp("web")
+    bucket = f"t-{uuid.uuid4().hex[:20]}"
+    Archive.init_bucket(seaweedfs.client(), bucket)
+    app = make_app(f"sqlite:///{tmp / 'web.sqlite'}", bucket, seaweedfs.endpoint)
+    inbox = tmp / "inbox"
+    write_samples(inbox)
+    wanted = set(SAMPLES.values())
+    outcomes = app.intake.ingest([read_inbox_file(p) for p in list_inbox(inbox) if p.name in wanted])
+    ids = {key: next(o.invoice_id for o in outcomes if o.name == name) for key, name in SAMPLES.items()}
+    seed_demo_accounts(app.db, app.organisation)
+    try:
+        yield app, ids, inbox
+    finally:
+        app.db.dispose()
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def web(world):
+    from einvoice.web import create_app
+    from einvoice.web.auth import AuthConfig
+
+    app, _, _ = world
+    return create_app(app, auth_config=AuthConfig())
+
+
+def sign_in(client, person: str, password: str | None = None):
+    from einvoice.web.auth import DEMO_PASSWORD
+
+    token = CSRF.search(client.get("/login").text).group(1)
+    return client.post("/login", data={"username": person, "password": password or DEMO_PASSWORD, "csrf_token": token},
+                       follow_redirects=False)
+
+
+@pytest.fixture
+def client_for(web):
+    """client_for("f.becker") -> a signed-in TestClient (not following redirects)."""
+    from fastapi.testclient import TestClient
+
+    clients = []
+
+    def make(person: str | None = None, app=None):
+        c = TestClient(app or web, follow_redirects=False)
+        clients.append(c)
+        if person:
+            r = sign_in(c, person)
+            assert r.status_code == 303 and r.headers["location"] == "/inbox", r.text
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def csrf_of(client, path: str = "/inbox") -> str:
+    return CSRF.search(client.get(path).text).group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app on a free loopback port, in a thread."""
+
+    def __init__(self, asgi_app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live_server(web):
+    with LiveServer(web) as server:
+        yield server

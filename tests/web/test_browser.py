@@ -1,0 +1,101 @@
+"""End to end in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+Frank Becker (Hauptamt, may certify both sachlich and rechnerisch) signs in, opens his inbox and
+the CII sample invoice, certifies the sachliche Richtigkeit, then is refused the rechnerische
+Richtigkeit of the same invoice (one person, one step) and tries anyway; he signs out. A
+screenshot of the invoice page is written to test-artifacts/ for people to look at.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.s3,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"{CHROMIUM} is missing: install the Debian packages with `make browser` "
+                              "(apt-get install chromium chromium-driver); no browser is downloaded"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install '.[test]')")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_sign_in_approve_refusal_sign_out(browser, live_server, world):
+    from einvoice.web.auth import DEMO_PASSWORD
+
+    _, ids, _ = world
+    invoice_id = ids["hauptamt"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        # Sign in.
+        page.goto(live_server.url + "/inbox")
+        assert page.url.endswith("/login")
+        page.get_by_label("Benutzername").fill("f.becker")
+        page.get_by_label("Passwort").fill("wrong password!")
+        page.get_by_role("button", name="Anmelden").click()
+        assert "Anmeldung fehlgeschlagen" in page.locator("[role=alert]").inner_text()
+        page.get_by_label("Passwort").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Anmelden").click()
+        page.wait_for_url("**/inbox")
+        assert "Frank Becker" in page.locator("header").inner_text()
+
+        # The inbox lists the Hauptamt invoice, deadline first; open it.
+        row = page.locator("table.list tbody tr", has=page.locator(f"a[href='/invoices/{invoice_id}']"))
+        assert row.count() == 1
+        assert "Sachlich richtig" in row.inner_text()
+        row.locator("a").first.click()
+        page.wait_for_url(f"**/invoices/{invoice_id}")
+        text = page.locator("main").inner_text()
+        for expected in ("IT-Service West GmbH", "Positionen", "Umsatzsteuer", "Zahlbetrag", "IBAN", "Prüfbericht", "Protokoll"):
+            assert expected in text, expected
+
+        # Certify the sachliche Richtigkeit.
+        page.get_by_role("button", name="Sachlich richtig bestätigen").click()
+        page.wait_for_url(f"**/invoices/{invoice_id}?done=approve")
+        assert "Der Schritt wurde bestätigt" in page.locator("[role=status]").inner_text()
+
+        # The next step (rechnerisch) is his role too, but separation of duties forbids it: the
+        # page says why (rule ID) instead of offering the button ...
+        refusal = page.locator(".actions-panel .refused").first.inner_text()
+        assert "SOD-ONE-PERSON-ONE-STEP" in refusal and "Frank Becker" in refusal
+        assert page.get_by_role("button", name="Rechnerisch richtig bestätigen").count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "invoice-page.png"), full_page=True)
+
+        # ... and trying anyway (a form posted from the same page) is refused by the server.
+        csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+        task_id = int(page.locator("form[action^='/tasks/']").first.get_attribute("action").split("/")[2])
+        page.evaluate(
+            """([taskId, csrf]) => { const f = document.createElement('form'); f.method = 'post';
+                 f.action = '/tasks/' + taskId + '/approve';
+                 for (const [k, v] of [['csrf_token', csrf], ['amount', '1']]) { const i = document.createElement('input');
+                   i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }
+                 document.body.appendChild(f); f.submit(); }""", [task_id, csrf])
+        page.wait_for_selector("#refusal")
+        assert "SOD-ONE-PERSON-ONE-STEP" in page.locator("#refusal").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "invoice-page-refusal.png"), full_page=False)
+
+        # Sign out: the session is gone.
+        page.get_by_role("button", name="Abmelden").click()
+        page.wait_for_url("**/login?bye=1")
+        page.goto(live_server.url + f"/invoices/{invoice_id}")
+        assert page.url.endswith("/login")
+    finally:
+        ctx.close()
