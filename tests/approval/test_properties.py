@@ -129,3 +129,46 @@ def test_random_actions_never_release_a_forbidden_combination(db, org, spec, ste
         check_all(s)
         open_task = svc.open_task_of(invoice_id)
         event(f"final state: {s.get(Invoice, invoice_id).state}" + (f" at {open_task.step.value}" if open_task else ""))
+
+
+def test_the_checker_catches_forbidden_releases(db, org):
+    """The property above is only as good as its checker: forge released invoices that break each
+    rule behind the service's back and make sure the checker objects to every one of them."""
+    import datetime as dt
+
+    import pytest
+
+    good = [("sachlich", "a.schulz", None), ("rechnerisch", "b.keller", None), ("anordnung", "c.wagner", None),
+            ("freigabe", "j.krause", None)]
+    forged = {
+        "anordnung by who certified rechnerisch": [good[0], ("rechnerisch", "l.schmitt", None), ("anordnung", "l.schmitt", None), good[3]],
+        "one person two steps": [good[0], good[1], good[2], ("freigabe", "a.schulz", None)],
+        "over the limit": [good[0], good[1], ("anordnung", "c.wagner", None), good[3]],  # amount 30,000 > 25,000
+        "deputy outside absence": [("sachlich", "b.keller", "a.schulz"), ("rechnerisch", "l.schmitt", None), ("anordnung", "p.roth", None), good[3]],
+        "auditor signed": [("sachlich", "k.lange", None), good[1], good[2], good[3]],
+        "step missing": [good[0], good[1], good[3]],
+    }
+    for what, signoffs in forged.items():
+        inv = add_invoice(db, org, amount="30000.00" if what == "over the limit" else "900.00")
+        with db.transaction() as s:
+            for t in s.scalars(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == inv)):
+                t.status = "done"
+            for step, who, behalf in signoffs:
+                s.add(ApprovalTask(invoice_id=inv, step=step, department="66", status="done", outcome="approved",
+                                   decided_by=who, on_behalf_of=behalf, decided_on=TODAY, signoff_valid=True,
+                                   amount=Decimal("30000.00") if what == "over the limit" else Decimal("900.00")))
+            row = s.get(Invoice, inv)
+            row.state = "released"
+            s.add(InvoiceEvent(invoice_id=inv, actor="forger", action="freigabe", to_state="released"))
+        with db.sessions() as s, pytest.raises(AssertionError):
+            check_invoice(s, org, inv)
+            pytest.fail(f"checker accepted: {what}")  # pragma: no cover
+    # and the honest path passes
+    svc = ApprovalService(db, org, today=lambda: TODAY)
+    inv = add_invoice(db, org, amount="900.00")
+    for person in ("a.schulz", "b.keller", "c.wagner", "j.krause"):
+        t = svc.open_task_of(inv)
+        assert svc.approve(t.task_id, person, amount=Decimal("900.00") if t.step == "rechnerisch" else None).ok
+    with db.sessions() as s:
+        check_invoice(s, org, inv)
+        check_all(s)
