@@ -65,18 +65,21 @@ def archive_cli() -> None:
 
 @archive_cli.command("verify")
 @with_source
-@click.option("--key", "key_path", required=True, type=click.Path(), help="Ed25519 public key (PEM)")
+@click.option("--key", "key_paths", required=True, multiple=True, type=click.Path(),
+              help="Ed25519 public key (PEM); repeat for old and new keys after a rotation")
 @click.option("--check-lock", is_flag=True, help="also read Object Lock mode and retain-until of every object")
 @click.option("--trusted-checkpoint", type=click.Path(dir_okay=False),
               help="a checkpoint you saved earlier: detects truncation or rollback since then")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--workers", default=16, show_default=True)
-def verify_cmd(endpoint, bucket, directory, prefix, key_path, check_lock, trusted_checkpoint, fmt, workers):
+def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
+    if check_lock and directory:
+        raise click.UsageError("--check-lock needs a bucket: a directory has no Object Lock")
     try:
-        key = signing.load_public_key(key_path)
+        key = [signing.load_public_key(p) for p in key_paths]
         store = _store(endpoint, bucket, directory, prefix)
         trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers)
@@ -108,11 +111,12 @@ def prove_cmd(entry_id, endpoint, bucket, directory, prefix, out):
 
 @archive_cli.command("verify-proof")
 @click.argument("proof_file", type=click.Path(dir_okay=False))
-@click.option("--key", "key_path", required=True, type=click.Path())
+@click.option("--key", "key_paths", required=True, multiple=True, type=click.Path(),
+              help="Ed25519 public key (PEM); repeatable")
 @click.option("--document", "documents", multiple=True, type=click.Path(dir_okay=False),
               help="a document file that must be one of the entry's documents (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def verify_proof_cmd(proof_file, key_path, documents, fmt):
+def verify_proof_cmd(proof_file, key_paths, documents, fmt):
     """Check an inclusion proof offline; exit 0 valid, 1 invalid, 2 error."""
     from dataclasses import asdict
 
@@ -120,7 +124,7 @@ def verify_proof_cmd(proof_file, key_path, documents, fmt):
     from .verify import FAILURE
 
     try:
-        key = signing.load_public_key(key_path)
+        key = [signing.load_public_key(p) for p in key_paths]
         try:
             proof = json.loads(Path(proof_file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

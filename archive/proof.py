@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from . import canonical, merkle, signing
+from . import canonical, merkle
 from .errors import ArchiveError
 from .verify import FAILURE, NOTE, Problem
 from .writer import Archive, decode_checkpoint
@@ -37,7 +37,10 @@ def build_proof(reader: Archive, entry_id: str) -> dict[str, Any]:
 
 
 def verify_proof(proof: dict[str, Any], public_key, documents: list[Path] = ()) -> list[Problem]:
-    """Every problem of a proof file; an empty list means the proof holds."""
+    """Every problem of a proof file; no failure means the proof holds. ``public_key``: one or a list."""
+    from .verify import checkpoint_signed, key_ring
+
+    ring = key_ring(public_key)
     out: list[Problem] = []
 
     def fail(code: str, msg: str, expected: Any = None, computed: Any = None) -> None:
@@ -55,11 +58,11 @@ def verify_proof(proof: dict[str, Any], public_key, documents: list[Path] = ()) 
     except (KeyError, TypeError, ValueError, ArchiveError) as exc:
         fail("proof-unreadable", f"the proof file lacks or garbles a field: {exc}")
         return out
-    kid = signing.key_id(public_key)
-    if cp.key_id != kid:
-        fail("checkpoint-wrong-key", "the checkpoint names another signing key", kid, cp.key_id)
-    if not signing.signature_valid(public_key, cp.body(), cp.signature):
-        fail("checkpoint-signature-invalid", "the checkpoint signature does not verify with this key")
+    if cp.key_id not in ring:
+        fail("checkpoint-wrong-key", "the checkpoint names a signing key you did not give", " or ".join(sorted(ring)),
+             cp.key_id)
+    if not checkpoint_signed(ring, cp):
+        fail("checkpoint-signature-invalid", "the checkpoint signature does not verify with the key it names")
     if cp.tree_size != size:
         fail("tree-size-mismatch", "the proof's tree size differs from the checkpoint's", cp.tree_size, size)
     computed_leaf_hash = merkle.hash_leaf(leaf).hex()

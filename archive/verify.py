@@ -87,15 +87,6 @@ class Report:
         return "\n".join(lines)
 
 
-@dataclass
-class _Leaf:
-    seq: int
-    key: str
-    line: bytes
-    hash: bytes
-    rec: dict[str, Any] | None
-
-
 def _read_many(store, keys: list[str], workers: int) -> dict[str, bytes | None]:
     if len(keys) < 8:
         return {k: store.get(k) for k in keys}
@@ -105,11 +96,27 @@ def _read_many(store, keys: list[str], workers: int) -> dict[str, bytes | None]:
         return dict(zip(keys, ex.map(store.get, keys)))
 
 
+def key_ring(public_keys) -> dict[str, Any]:
+    """key id -> Ed25519 public key, from one key or several (keys rotate over a 10-year retention)."""
+    if not isinstance(public_keys, (list, tuple, set)):
+        public_keys = [public_keys]
+    return {signing.key_id(k): k for k in public_keys}
+
+
+def checkpoint_signed(ring: dict[str, Any], cp) -> bool:
+    """True if the checkpoint's signature verifies with the key its key id names (and that key is trusted)."""
+    key = ring.get(cp.key_id)
+    return key is not None and signing.signature_valid(key, cp.body(), cp.signature)
+
+
 def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: bytes | None = None,
            workers: int = 16, scope_years: set[int] | None = None) -> Report:
-    """Verify everything in ``store`` (S3Store or DirStore) against ``public_key`` (Ed25519)."""
+    """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
+
+    ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
+    """
     report = Report(source=store.describe())
-    expected_key_id = signing.key_id(public_key)
+    ring = key_ring(public_key)
     if store.kind == "dir" and scope_years is None:
         manifest = store.get("export.json")
         if manifest is not None:
@@ -131,95 +138,93 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     for k in store.list(OBJECT_PREFIX):
         obj_keys.append(k)
 
-    # -- 2. leaves: pages in order, chain, sequence numbers
-    leaves: list[_Leaf] = []
-    pages = _read_many(store, sorted(page_keys), workers)
-    expected_seq = 0
-    prev_key = None
-    for key in sorted(page_keys, key=lambda k: log.parse_page_key(k)):
-        first = log.parse_page_key(key)
-        raw = pages[key]
-        if raw is None:
-            report.add(FAILURE, "page-unreadable", f"{key} was listed but cannot be read", key=key)
-            continue
-        if first > expected_seq:
-            report.add(FAILURE, "sequence-gap", f"leaves {expected_seq}..{first - 1} are missing before {key}",
-                       key=key, expected=f"page starting at seq {expected_seq}", computed=f"next page starts at {first}")
-        elif first < expected_seq:
-            report.add(FAILURE, "fork", f"{key} claims seq {first}.. but seq up to {expected_seq - 1} is already "
-                       f"held by {prev_key}: two versions of the same log positions", key=key,
-                       expected=f"page starting at seq {expected_seq}", computed=f"page starting at seq {first}")
-            continue
-        if not raw.endswith(b"\n"):
-            report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
-                       key=key)
-            lines = raw.split(b"\n")
-        else:
-            lines = raw[:-1].split(b"\n")
-        for i, line in enumerate(lines):
-            position = first + i
-            try:
-                rec = log.decode_leaf(line)
-            except ArchiveError as exc:
-                report.add(FAILURE, "leaf-unreadable", f"{key} line {i + 1} (seq {position}): {exc}", key=key)
-                rec = None
-            if rec is not None and not canonical.encodes_to(rec, line):
-                report.add(FAILURE, "leaf-not-canonical", f"{key} line {i + 1} (seq {position}) is not canonical "
-                           f"JSON: its bytes were edited", key=key)
-            if rec is not None and rec.get("seq") != position:
-                report.add(FAILURE, "leaf-seq-mismatch", f"{key} line {i + 1}: the leaf at position {position} "
-                           f"says seq {rec.get('seq')} (reordered, duplicated or moved leaf)", key=key,
-                           expected=position, computed=rec.get("seq"))
-            prev = leaves[-1].hash.hex() if leaves else None
-            if rec is not None and rec.get("prev_leaf_hash") != prev:
-                report.add(FAILURE, "chain-broken", f"leaf {position} ({key} line {i + 1}) does not point at the "
-                           f"leaf before it", key=key, expected=prev, computed=rec.get("prev_leaf_hash"))
-            leaves.append(_Leaf(position, key, line, merkle.hash_leaf(line), rec))
-        expected_seq = first + len(lines)
-        prev_key = key
-    report.leaves = len(leaves)
-
-    # -- 3. per-leaf content: duplicates, links, retention arithmetic, documents referenced
+    # -- 2. leaves, streamed page by page (only hashes and ids are kept: 1,000,000 leaves fit):
+    #       page order, gaps, forks, chain, sequence numbers, duplicates, links, retention,
+    #       and which documents each leaf names.
+    hashes: list[bytes] = []
+    entry_ids: list[str | None] = []
     seen_ids: dict[str, int] = {}
-    referenced: dict[str, list[tuple[int, str, int, datetime | None]]] = defaultdict(list)
+    referenced: dict[str, list[tuple[int, str, int, Any]]] = defaultdict(list)
     page_until: dict[str, datetime] = {}
     max_until: datetime | None = None
-    for lf in leaves:
-        rec = lf.rec
-        if rec is None:
-            continue
-        eid = rec.get("entry_id")
-        if eid in seen_ids:
-            report.add(FAILURE, "duplicate-entry", f"entry {eid!r} appears at seq {seen_ids[eid]} and again at "
-                       f"seq {lf.seq}", key=lf.key)
-        else:
-            seen_ids[eid] = lf.seq
-        until = None
-        try:
-            ret = rec["retention"]
-            until = parse_utc(ret["until"])
-            computed = RetentionPolicy.retain_until(date.fromisoformat(ret["base"]), int(ret["years"]))
-            if computed != until:
-                report.add(FAILURE, "retention-mismatch", f"leaf {lf.seq}: retain-until does not follow from "
-                           f"base {ret['base']} + {ret['years']} years", key=lf.key,
-                           expected=computed.isoformat(), computed=until.isoformat())
-        except (KeyError, TypeError, ValueError) as exc:
-            report.add(FAILURE, "retention-invalid", f"leaf {lf.seq}: unreadable retention ({exc})", key=lf.key)
-        if until is not None:
-            page_until[lf.key] = max(until, page_until.get(lf.key, until))
-            max_until = until if max_until is None or until > max_until else max_until
-        rel = rec.get("relates_to")
-        if rel is not None:
-            tgt = rel.get("seq") if isinstance(rel, dict) else None
-            if not isinstance(tgt, int) or not 0 <= tgt < lf.seq or leaves[tgt].rec is None \
-                    or leaves[tgt].rec.get("entry_id") != rel.get("entry_id") \
-                    or leaves[tgt].hash.hex() != rel.get("leaf_hash"):
-                report.add(FAILURE, "relation-broken", f"leaf {lf.seq} relates to {rel!r}, which does not match an "
-                           f"earlier leaf", key=lf.key)
-        in_scope = scope_years is None or _base_year(rec) in scope_years
-        for d in rec.get("documents", []):
-            referenced[d.get("sha256", "")].append(
-                (lf.seq, d.get("name"), d.get("size"), until if in_scope else "out-of-scope"))
+    expected_seq = 0
+    prev_key = None
+    ordered = sorted(page_keys, key=lambda k: log.parse_page_key(k))
+    window = 256
+    for w in range(0, len(ordered), window):
+        chunk = ordered[w:w + window]
+        pages = _read_many(store, chunk, workers)
+        for key in chunk:
+            first = log.parse_page_key(key)
+            raw = pages[key]
+            if raw is None:
+                report.add(FAILURE, "page-unreadable", f"{key} was listed but cannot be read", key=key)
+                continue
+            if first > expected_seq:
+                report.add(FAILURE, "sequence-gap", f"leaves {expected_seq}..{first - 1} are missing before {key}",
+                           key=key, expected=f"page starting at seq {expected_seq}",
+                           computed=f"next page starts at {first}")
+            elif first < expected_seq:
+                report.add(FAILURE, "fork", f"{key} claims seq {first}.. but seq up to {expected_seq - 1} is "
+                           f"already held by {prev_key}: two versions of the same log positions", key=key,
+                           expected=f"page starting at seq {expected_seq}", computed=f"page starting at seq {first}")
+                continue
+            if not raw.endswith(b"\n"):
+                report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
+                           key=key)
+                lines = raw.split(b"\n")
+            else:
+                lines = raw[:-1].split(b"\n")
+            for i, line in enumerate(lines):
+                # The page name says where its leaves sit; after a gap this differs from the tree index
+                # (len(hashes)), but naming the claimed position keeps one gap from flooding the report.
+                position = first + i
+                try:
+                    rec = log.decode_leaf(line)
+                except ArchiveError as exc:
+                    report.add(FAILURE, "leaf-unreadable", f"{key} line {i + 1} (seq {position}): {exc}", key=key)
+                    rec = None
+                prev = hashes[-1].hex() if hashes else None
+                lh = merkle.hash_leaf(line)
+                hashes.append(lh)
+                entry_ids.append(rec.get("entry_id") if rec else None)
+                if rec is None:
+                    continue
+                if not canonical.encodes_to(rec, line):
+                    report.add(FAILURE, "leaf-not-canonical", f"{key} line {i + 1} (seq {position}) is not "
+                               f"canonical JSON: its bytes were edited", key=key)
+                if rec["seq"] != position:
+                    report.add(FAILURE, "leaf-seq-mismatch", f"{key} line {i + 1}: the leaf at position {position} "
+                               f"says seq {rec['seq']} (reordered, duplicated or moved leaf)", key=key,
+                               expected=position, computed=rec["seq"])
+                if rec["prev_leaf_hash"] != prev:
+                    report.add(FAILURE, "chain-broken", f"leaf {position} ({key} line {i + 1}) does not point at "
+                               f"the leaf before it", key=key, expected=prev, computed=rec["prev_leaf_hash"])
+                eid = rec["entry_id"]
+                if eid in seen_ids:
+                    report.add(FAILURE, "duplicate-entry", f"entry {eid!r} appears at seq {seen_ids[eid]} and "
+                               f"again at seq {position}", key=key)
+                else:
+                    seen_ids[eid] = position
+                until = _check_retention(report, rec, position, key)
+                if until is not None:
+                    page_until[key] = max(until, page_until.get(key, until))
+                    max_until = until if max_until is None or until > max_until else max_until
+                rel = rec.get("relates_to")
+                if rel is not None:
+                    tgt = rel.get("seq") if isinstance(rel, dict) else None
+                    if not isinstance(tgt, int) or not 0 <= tgt < min(position, len(entry_ids) - 1) \
+                            or entry_ids[tgt] != rel.get("entry_id") \
+                            or hashes[tgt].hex() != rel.get("leaf_hash"):
+                        report.add(FAILURE, "relation-broken", f"leaf {position} relates to {rel!r}, which does not "
+                                   f"match an earlier leaf", key=key)
+                in_scope = scope_years is None or _base_year(rec) in scope_years
+                for d in rec["documents"]:
+                    referenced[d["sha256"]].append((position, d["name"], d["size"],
+                                                    until if in_scope else "out-of-scope"))
+            expected_seq = first + len(lines)
+            prev_key = key
+    report.leaves = len(hashes)
 
     # -- 4. documents: recompute every hash from the bytes
     obj_set = set(obj_keys)
@@ -266,7 +271,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                    f"reused if the same bytes are archived again)", key=key)
 
     # -- 5. tree and checkpoints
-    tree = TreeStore.from_leaf_hashes(lf.hash for lf in leaves)
+    tree = TreeStore.from_leaf_hashes(hashes)
     cps = []
     for key in sorted(cp_keys, key=lambda k: log.parse_checkpoint_key(k)):
         raw = store.get(key)
@@ -288,14 +293,15 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         if not canonical.is_canonical(cp.raw):
             report.add(FAILURE, "checkpoint-not-canonical", f"{key} is not canonical JSON: its bytes were edited",
                        key=key)
-        if cp.key_id != expected_key_id:
-            report.add(FAILURE, "checkpoint-wrong-key", f"{key} names signing key {cp.key_id}", key=key,
-                       expected=expected_key_id, computed=cp.key_id)
+        if cp.key_id not in ring:
+            report.add(FAILURE, "checkpoint-wrong-key", f"{key} names a signing key you did not give", key=key,
+                       expected=" or ".join(sorted(ring)), computed=cp.key_id)
             ok = False
         if not cp.signature:
             report.add(FAILURE, "checkpoint-unsigned", f"{key} carries no signature", key=key)
             ok = False
-        elif not signing.signature_valid(public_key, cp.body(), cp.signature):
+        elif not checkpoint_signed(ring, cp) and not any(signing.signature_valid(k, cp.body(), cp.signature)
+                                                         for k in ring.values()):
             report.add(FAILURE, "checkpoint-signature-invalid", f"{key}: the Ed25519 signature does not match "
                        f"its content (edited checkpoint)", key=key)
             ok = False
@@ -313,7 +319,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                        f"(leaves changed, reordered or rewritten after signing)", key=key,
                        expected=cp.root_hash, computed=tree.root(cp.tree_size).hex())
             ok = False
-        if ok and signing.signature_valid(public_key, cp.body(), cp.signature):
+        if ok:
             prior = roots_by_size.get(cp.tree_size)
             if prior and prior[1] != cp.root_hash:
                 report.add(FAILURE, "fork", f"two signed roots for tree size {cp.tree_size}: {prior[0]} and {key}",
@@ -338,11 +344,11 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         if latest.tree_size < len(tree):
             report.add(ORPHAN, "unsigned-tail", f"leaves {latest.tree_size}..{len(tree) - 1} are not covered by a "
                        f"signed checkpoint yet (interrupted append; the next append signs them)")
-    elif leaves:
+    elif hashes:
         report.add(ORPHAN if not cps else FAILURE, "no-valid-checkpoint",
-                   f"none of the {len(leaves)} leaves is covered by a valid signed checkpoint")
+                   f"none of the {len(hashes)} leaves is covered by a valid signed checkpoint")
     if trusted_checkpoint is not None:
-        _check_trusted(report, tree, public_key, trusted_checkpoint)
+        _check_trusted(report, tree, ring, trusted_checkpoint)
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
@@ -351,19 +357,20 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         try:
             seg = canonical.loads(raw or b"")
             ids = seg["entries"]
-            hashes = bytes.fromhex(seg["leaf_hashes"])
+            seg_hashes = bytes.fromhex(seg["leaf_hashes"])
         except (ArchiveError, KeyError, TypeError, ValueError) as exc:
             report.add(FAILURE, "index-unreadable", f"{key}: {exc}", key=key)
             continue
-        if end > len(leaves) or len(ids) != end - first:
+        if end > len(hashes) or len(ids) != end - first:
             report.add(FAILURE, "index-mismatch", f"{key} covers seq {first}..{end - 1} but the log has "
-                       f"{len(leaves)} leaves", key=key)
+                       f"{len(hashes)} leaves", key=key)
             continue
         for i in range(end - first):
-            lf = leaves[first + i]
-            if hashes[32 * i:32 * i + 32] != lf.hash or (lf.rec and lf.rec.get("entry_id") != ids[i]):
+            stored = seg_hashes[32 * i:32 * i + 32]
+            if stored != hashes[first + i] or entry_ids[first + i] != ids[i]:
                 report.add(FAILURE, "index-mismatch", f"{key} disagrees with leaf {first + i}", key=key,
-                           expected=lf.hash.hex(), computed=hashes[32 * i:32 * i + 32].hex())
+                           expected=f"{entry_ids[first + i]} {hashes[first + i].hex()}",
+                           computed=f"{ids[i]} {stored.hex()}")
                 break
 
     # -- 7. Object Lock, read from the server
@@ -373,6 +380,22 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         else:
             _check_locks(report, store, referenced, page_until, cp_keys + seg_keys, max_until, wanted, workers)
     return report
+
+
+def _check_retention(report: Report, rec: dict[str, Any], position: int, key: str) -> datetime | None:
+    """The leaf's retain-until must follow from its base date and years (AO: end of calendar year)."""
+    ret = rec["retention"]
+    try:
+        until = parse_utc(ret["until"])
+        computed = RetentionPolicy.retain_until(date.fromisoformat(ret["base"]), int(ret["years"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        report.add(FAILURE, "retention-invalid", f"leaf {position}: unreadable retention ({exc})", key=key)
+        return None
+    if computed != until:
+        report.add(FAILURE, "retention-mismatch", f"leaf {position}: retain-until does not follow from base "
+                   f"{ret['base']} + {ret['years']} years", key=key, expected=computed.isoformat(),
+                   computed=until.isoformat())
+    return until
 
 
 def _base_year(rec: dict[str, Any]) -> int | None:
@@ -395,14 +418,14 @@ def _map(store, fn, items: list, workers: int) -> list:
         return list(ex.map(fn, items))
 
 
-def _check_trusted(report: Report, tree: TreeStore, public_key, raw: bytes) -> None:
+def _check_trusted(report: Report, tree: TreeStore, ring: dict[str, Any], raw: bytes) -> None:
     try:
         cp = decode_checkpoint(raw)
     except ArchiveError as exc:
         report.add(FAILURE, "trusted-checkpoint-unreadable", str(exc))
         return
-    if not signing.signature_valid(public_key, cp.body(), cp.signature):
-        report.add(FAILURE, "trusted-checkpoint-invalid", "the checkpoint you trust is not signed by this key")
+    if not checkpoint_signed(ring, cp):
+        report.add(FAILURE, "trusted-checkpoint-invalid", "the checkpoint you trust is not signed by a key you gave")
         return
     if cp.tree_size > len(tree):
         report.add(FAILURE, "rollback", f"a checkpoint you hold covers {cp.tree_size} leaves, the log now has "

@@ -86,7 +86,9 @@ class Archive:
         self.signing_key = signing_key
         self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
         self.policy = policy or RetentionPolicy()
-        self.workers = workers
+        # More threads than the client has connections only queues them (and urllib3 warns).
+        pool = getattr(getattr(getattr(s3_client, "meta", None), "config", None), "max_pool_connections", None)
+        self.workers = min(workers, pool) if isinstance(pool, int) and pool > 0 else workers
         self._lock = threading.RLock()
         self._state: _State | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -454,8 +456,12 @@ class Archive:
 
     def _write_checkpoint(self, st: _State) -> Checkpoint:
         size = st.size
+        stamp = utc_iso(datetime.now(timezone.utc))
+        if st.checkpoint is not None and st.checkpoint.timestamp > stamp:
+            # Another writer's clock ran ahead: never sign a time earlier than the previous head.
+            stamp = st.checkpoint.timestamp
         body = {"v": 1, "tree_size": size, "root_hash": st.tree.root(size).hex(),
-                "timestamp": utc_iso(datetime.now(timezone.utc)), "key_id": self.key_id}
+                "timestamp": stamp, "key_id": self.key_id}
         sig = signing.sign_body(self.signing_key, body) if self.signing_key is not None else None
         raw = canonical.dumps({**body, "signature": sig})
         key = log.checkpoint_key(size)

@@ -239,3 +239,15 @@ def test_year_export_scopes_documents(golden, tmp_path):
     assert len(list((out / "objects/sha256").iterdir())) == 8
     rows = (out / "gobd/entries.csv").read_bytes().decode("utf-8").split("\r\n")
     assert len([x for x in rows if x]) == 4
+
+
+def test_key_rotation_old_and_new_keys(golden, tmp_path, s3, bucket_name):
+    """Checkpoints signed before and after a key rotation verify when both public keys are given."""
+    new_key = signing.generate()
+    Archive.init_bucket(s3, bucket_name)
+    Archive(s3, bucket_name, signing_key=golden["key"]).append([make_entry(1)])
+    Archive(s3, bucket_name, signing_key=new_key).append([make_entry(2)])
+    store = S3Store(s3, bucket_name)
+    assert "checkpoint-wrong-key" in codes(verify(store, golden["key"].public_key()))
+    r = verify(store, [golden["key"].public_key(), new_key.public_key()])
+    assert r.ok, r.to_text()
