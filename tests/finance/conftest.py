@@ -78,13 +78,20 @@ class Clock:
     """A movable UTC clock for the outbox (backoff and leases without sleeping)."""
 
     def __init__(self):
-        self.t = utcnow()
+        self.offset = dt.timedelta(0)
+        self.frozen: dt.datetime | None = None
 
     def __call__(self) -> dt.datetime:
-        return self.t
+        return self.frozen if self.frozen is not None else utcnow() + self.offset
+
+    def freeze(self) -> dt.datetime:
+        self.frozen = utcnow() + self.offset
+        return self.frozen
 
     def advance(self, **kw) -> None:
-        self.t += dt.timedelta(**kw)
+        self.offset += dt.timedelta(**kw)
+        if self.frozen is not None:
+            self.frozen += dt.timedelta(**kw)
 
 
 @pytest.fixture
