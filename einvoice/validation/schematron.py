@@ -54,6 +54,7 @@ class SvrlResult:
 
 
 _lock = threading.Lock()
+_run_lock = threading.Lock()
 _processor = None
 _executables: dict[tuple[str, bool, bool], object] = {}
 _codedbs: dict[str, object] = {}
@@ -247,11 +248,15 @@ def run(key: str, data: bytes, encoding: str = "UTF-8", *, cen_only: bool = Fals
     ex = executable(key, cen_only=cen_only, optimise=optimise)
     tmp = None
     try:
-        node, tmp = _source_node(data, encoding)
-        if node is not None:
-            out = ex.transform_to_string(xdm_node=node)
-        else:
-            out = ex.transform_to_string(source_file=tmp)
+        # One Saxon call at a time per process: the pipeline may call us from worker threads and
+        # SaxonC does not promise that a shared executable is thread-safe. (Processes, not
+        # threads, are how we scale: see cli_validate --jobs.)
+        with _run_lock:
+            node, tmp = _source_node(data, encoding)
+            if node is not None:
+                out = ex.transform_to_string(xdm_node=node)
+            else:
+                out = ex.transform_to_string(source_file=tmp)
     except Exception as exc:
         raise SchematronError(f"Saxon could not run {key}: {exc}") from exc
     finally:
