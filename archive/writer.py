@@ -176,11 +176,8 @@ class Archive:
     def _load(self) -> _State:
         """Build the writer state: index segments, then pages after them, then the latest checkpoint."""
         st = _State()
-        seg_keys = sorted((log.parse_segment_key(k), k) for k in self.store.list(log.INDEX))
-        for bounds, key in seg_keys:
-            if bounds is None:
-                continue
-            first, end = bounds
+        seg_keys = sorted((b, k) for k in self.store.list(log.INDEX) if (b := log.parse_segment_key(k)) is not None)
+        for (first, end), key in seg_keys:
             if first != st.size:
                 # A gap or overlap between segments: ignore the rest, pages will be read instead.
                 break

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date, datetime, timezone
 
 import pytest
@@ -144,3 +145,35 @@ def test_check_lock_flags_an_unlocked_page_from_a_rogue_writer(archive, s3, lock
     codes = {(p.code, p.key) for p in rep.problems}
     assert ("lock-missing", log.page_key(2)) in codes
     assert "unsigned-tail" in {p.code for p in rep.problems}
+
+
+def test_new_writer_starts_from_index_segments(archive, s3, locked_bucket, signing_key):
+    archive.segment_size = 4
+    for b in range(3):
+        archive.append([make_entry(3 * b + i) for i in range(3)])
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=locked_bucket, Prefix="log/index/")["Contents"]]
+    assert keys == [log.segment_key(0, 6)]
+    fresh = Archive(s3, locked_bucket, signing_key=signing_key)
+    fresh.segment_size = 4
+    again = fresh.append([make_entry(1), make_entry(7), make_entry(9)])
+    assert [r.existing for r in again] == [True, True, False] and again[2].sequence == 9
+    assert fresh.tree().root() == merkle.root_from_leaf_hashes(
+        [fresh.tree().leaf_hash(i) for i in range(10)])
+
+
+def test_writer_refuses_a_log_that_does_not_match_its_checkpoint(tmp_path, signing_key):
+    from archive import canonical
+    from archive.store import DirStore
+
+    w = Archive.on_store(DirStore(tmp_path / "a"), signing_key=signing_key)
+    w.segment_size = 2
+    w.append([make_entry(1), make_entry(2)])
+    w.append([make_entry(3)])
+    seg = tmp_path / "a" / log.segment_key(0, 2)
+    rec = json.loads(seg.read_bytes())
+    rec["leaf_hashes"] = "00" * 32 + rec["leaf_hashes"][64:]
+    seg.chmod(0o644)
+    seg.write_bytes(canonical.dumps(rec))
+    with pytest.raises(ArchiveError, match="inconsistent log") as exc:
+        Archive.on_store(DirStore(tmp_path / "a"), signing_key=signing_key).append([make_entry(4)])
+    assert exc.value.kind == "integrity"
