@@ -191,3 +191,14 @@ def test_html_report_escapes_and_summarises(engine):
     html = rep.to_html()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "BR-DE-18" in html and "ungültig" in html
+
+
+def test_validate_from_worker_threads(engine):
+    """The pipeline may validate from worker threads; results must not depend on it."""
+    import concurrent.futures as cf
+
+    bad = mutate(UBL, ("remove", "/ubl:Invoice/cbc:BuyerReference"))
+    inputs = [UBL, CII, bad] * 6
+    with cf.ThreadPoolExecutor(4) as pool:
+        got = [r.valid for r in pool.map(lambda d: validate(d, "t.xml"), inputs)]
+    assert got == [True, True, False] * 6
