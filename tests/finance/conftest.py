@@ -248,3 +248,52 @@ def finance_server():
 def webhook_org(tmp_path, finance_server, monkeypatch):
     monkeypatch.setenv("EINVOICE_FINANCE_HMAC_SECRET", SECRET)
     return make_org(tmp_path, connector="webhook", webhook={"url": finance_server.url, "timeout_seconds": 0.5})
+
+
+# --------------------------------------------------------------------------------------------
+# the sample invoices, ingested by the real pipeline, released, posted
+# --------------------------------------------------------------------------------------------
+SAMPLES = ("01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml", "03-xrechnung-cii-invoice.xml",
+           "04-facturx-en16931.pdf")
+
+
+@pytest.fixture
+def samples_released(db, tmp_path):
+    """Samples 01–04 through IntakePipeline (archive on a directory store), released with the finance hook."""
+    from pathlib import Path
+
+    from archive import Archive, RetentionPolicy
+    from archive.store import DirStore
+    from einvoice.finance import release_hook
+    from einvoice.pipeline import InboxItem, IntakePipeline
+    from einvoice.samples import write_samples
+
+    org = make_org(tmp_path)
+    inbox = tmp_path / "inbox"
+    write_samples(inbox)
+    store = DirStore(tmp_path / "archive")
+    archive = Archive.on_store(store, policy=RetentionPolicy(classes={"invoice": 8, "procedure": 10}, default_class="invoice"))
+    outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
+    ids = {o.name: o.invoice_id for o in outcomes}
+    assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]
+
+    class _App:  # what release_hook needs from App: the organisation and the archived original
+        organisation = org
+
+        @staticmethod
+        def original_bytes(row):
+            return store.get(row.archive_original_key)
+
+    for name, invoice_id in ids.items():
+        assert approve_all(db, org, invoice_id, hooks=[release_hook(_App)]) == "released", name
+    return {"org": org, "ids": ids, "archive": archive, "store": store}
+
+
+@pytest.fixture
+def samples_posted(db, samples_released, clock):
+    from einvoice.finance import Outbox
+
+    report = Outbox(db, samples_released["org"], BookingConnector(), now=clock,
+                    archive=samples_released["archive"]).deliver_pending()
+    assert report.delivered == len(SAMPLES) and report.archived == len(SAMPLES), report.as_dict()
+    return samples_released
