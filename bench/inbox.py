@@ -125,7 +125,8 @@ def main() -> None:
             open_n = conn.scalar(sa.text("SELECT count(*) FROM approval_tasks WHERE status = 'open'"))
             all_n = conn.scalar(sa.text("SELECT count(*) FROM approval_tasks"))
             server = conn.scalar(sa.text("SHOW server_version"))
-        print(f"PostgreSQL {server}, {os.cpu_count()} CPU core(s); {open_n:,} open tasks ({all_n:,} task rows) "
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"PostgreSQL {server}, {os.cpu_count()} CPU core(s), load average {load}; {open_n:,} open tasks ({all_n:,} task rows) "
               f"ready in {time.perf_counter() - t0:.1f} s")
         svc = ApprovalService(db, org)
         print(f"{'person':12} {'inbox size*':>11} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   (*rows returned, limit 50)")
@@ -144,6 +145,7 @@ def main() -> None:
                 worst = max(worst, p95)
             label = person + (f" {kw}" if kw else "")
             print(f"{label:12} {len(rows):>11} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}")
+        print(f"load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"worst p95 of the plain inboxes: {worst:.1f} ms (goal < 50 ms): {'OK' if worst < 50 else 'MISSED'}")
     finally:
         db.dispose()
