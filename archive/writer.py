@@ -356,6 +356,8 @@ class Archive:
         entries = list(entries)
         if self.read_only:
             raise ArchiveError("this archive view is read-only")
+        if not entries:
+            return []
         for e in entries:
             self._validate(e)
         with self._lock:
@@ -399,7 +401,8 @@ class Archive:
             else:
                 raise ArchiveError(f"could not append after {MAX_RACE_RETRIES} races with other writers",
                                    kind="conflict")
-            self._write_checkpoint(st)
+            if st.checkpoint is None or st.checkpoint.tree_size < st.size:
+                self._write_checkpoint(st)
             self._write_due_segments(st)
             out = []
             for e, _, _, _ in prepared:

@@ -103,3 +103,18 @@ def test_stored_records_follow_the_schemas(archive, s3, locked_bucket, tmp_path)
     registry_schema = json.loads((SCHEMAS / "archive-proof.schema.json").read_text())
     registry_schema["properties"]["checkpoint"] = cp_schema
     jsonschema.validate(proof, registry_schema)
+
+
+def test_archive_runs_without_the_rest_of_the_project():
+    """An auditor gets only the archive package: it must import with einvoice/flows absent."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['einvoice'] = None; sys.modules['flows'] = None; "
+            "import archive, archive.cli, archive.verify, archive.proof, archive.export; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    r = subprocess.run([sys.executable, "-m", "archive", "--help"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0 and "verify-proof" in r.stdout
