@@ -12,7 +12,8 @@ Account assignment, first source that applies:
      recognised as the department's Kostenstellen and Produkte, other digit strings as Sachkonto,
   3. the department defaults (its ``default_account`` or ``finance.default_account``, its first
      cost centre and product).
-Split lines share the amount due in proportion to their net line amounts; the cents that rounding
+Split lines share the amount due in proportion to their gross line amounts (net × (1 + VAT rate)),
+so a line at 7 % carries less VAT than one at 19 %; the cents that rounding
 leaves over go to the largest share, so the lines always add up to the amount due exactly.
 
 This module must never write to the database except through ``set_account_assignment`` (which
@@ -170,7 +171,8 @@ def account_assignment(session: Session, row: Invoice, org: Organisation, model=
                 acc = {k: parsed.get(k) or default[k] for k in ("sachkonto", "kostenstelle", "produkt")}
                 key = (acc["sachkonto"], acc["kostenstelle"], acc["produkt"])
                 g = groups.setdefault(key, {**acc, "net": Decimal(0), "invoice_lines": [], "refs": []})
-                g["net"] += ln.net_amount
+                # Weighted by the line's gross (net plus its VAT rate): the body bears the VAT it cannot deduct.
+                g["net"] += ln.net_amount * (1 + (ln.vat_rate or 0) / 100)
                 g["invoice_lines"].append(ln.id)
                 if refs.get(ln.id or ""):
                     g["refs"].append(refs[ln.id or ""])

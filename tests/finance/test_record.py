@@ -122,10 +122,43 @@ def test_record_from_an_archived_sample_has_vat_breakdown_and_line_split(db, org
     rec = posting_record(db, ids["01-xrechnung-ubl-invoice.xml"])
     validate(rec)
     assert rec["source"] == "invoice"
-    assert {v["rate"] for v in rec["vat_breakdown"]} == {"19.00", "7.00"} or len(rec["vat_breakdown"]) == 2
+    assert [(v["rate"], v["taxable_amount"], v["tax_amount"]) for v in rec["vat_breakdown"]] == [
+        ("19.00", "5993.10", "1138.69"), ("7.00", "49.90", "3.49")]
+    assert rec["payee"]["bic"] == "COBADEFFXXX" and rec["amount"]["net"] == "6043.00"
     assert rec["payment_terms"]["skonto"][0]["percent"] == "2.00"
     assert rec["payment_terms"]["skonto"][0]["amount_if_taken"] == "7041.48"
     assert sum(Decimal(a["amount"]) for a in rec["account_assignment"]) == Decimal(rec["amount"]["due"])
     assert rec["archive"]["entry_id"] and rec["archive"]["original_key"]
     for name in ids:
         validate(posting_record(db, ids[name]))
+
+
+def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path):
+    """BT-133 on the lines (UBL cbc:AccountingCost) decides Kostenstelle/Produkt/Sachkonto per line."""
+    from lxml import etree
+
+    from einvoice.finance.outbox import load_model
+    from einvoice.finance.record import build_record
+    from einvoice.samples import write_samples
+
+    write_samples(tmp_path / "s")
+    xml = (tmp_path / "s" / "01-xrechnung-ubl-invoice.xml").read_bytes()
+    root = etree.fromstring(xml)
+    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+          "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+    lines = root.xpath("cac:InvoiceLine", namespaces=ns)
+    for line, ref in zip(lines, ["6600 / 12.01.01", "6610/12.02.01/5222000"]):
+        el = etree.SubElement(line, f"{{{ns['cbc']}}}AccountingCost")
+        el.text = ref
+    model, parsed_root = load_model(etree.tostring(root))
+    invoice_id = released_invoice(db, org, amount=str(model.totals.amount_due), department="66")
+    with db.sessions() as s:
+        row = s.get(Invoice, invoice_id)
+        row.syntax = "ubl-invoice"
+        rec = build_record(s, row, org, model=model, root=parsed_root)
+    validate(rec)
+    split = [(a["sachkonto"], a["kostenstelle"], a["produkt"], a["amount"], a["invoice_lines"]) for a in rec["account_assignment"]]
+    # lines 1 + 3 (no reference: department default, the same account) and line 2 share the amount due by gross:
+    # line 2 is 1173.90 net at 19 % = 1396.94 gross; the rest (4819.20 × 1.19 + 49.90 × 1.07) is 5788.24
+    assert split == [("5221000", "6600", "12.01.01", "5788.24", ["1", "3"]), ("5222000", "6610", "12.02.01", "1396.94", ["2"])]
+    assert sum(Decimal(x[3]) for x in split) == Decimal("7185.18")
