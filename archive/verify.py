@@ -20,8 +20,8 @@ import hashlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from datetime import date, datetime
+from typing import Any
 
 from . import canonical, log, merkle, signing
 from .errors import ArchiveError

@@ -23,7 +23,7 @@ import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from . import canonical, log, signing
 from .errors import ArchiveError

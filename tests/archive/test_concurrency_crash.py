@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from archive import Archive, ArchiveDocument, ArchiveError, EntryInput, log
+from archive import Archive, ArchiveDocument, ArchiveError, EntryInput
 from archive.store import S3Store
-from archive.verify import FAILURE, ORPHAN, verify
+from archive.verify import ORPHAN, verify
 
 from .conftest import make_entry
 

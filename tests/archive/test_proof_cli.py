@@ -12,8 +12,6 @@ import pytest
 
 from archive import Archive, signing
 from archive.proof import build_proof, verify_proof
-from archive.store import S3Store
-from archive.verify import FAILURE
 
 from .conftest import make_entry
 
