@@ -200,8 +200,12 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
                 else:
                     rep.stages["xrechnung"] = "skipped"
             except Exception as exc:
-                rep.findings.append(Finding("XRECHNUNG-ERROR", "fatal", f"The XRechnung rules could not be run: {exc}", None, "xrechnung"))
-                errored.append("xrechnung") if declared else None
+                # only an XRechnung depends on these rules; for others they were advice
+                rep.findings.append(
+                    Finding("XRECHNUNG-ERROR", "fatal" if declared else "warning", f"The XRechnung rules could not be run: {exc}", None, "xrechnung")
+                )
+                if declared:
+                    errored.append("xrechnung")
         else:
             rep.stages["xrechnung"] = "skipped"
 
