@@ -40,7 +40,7 @@ def warm() -> None:
     """Load every schema and compile every stylesheet now (call before forking workers)."""
     from einvoice.validation import codelists, schematron, xsd
 
-    for key in ("ubl-invoice", "ubl-creditnote", "cii", "cii-facturx-basic", "cii-facturx-en16931", "cii-facturx-extended", "cii-facturx-minimum"):
+    for key in ("ubl-invoice", "ubl-creditnote", "cii", "cii-facturx-basicwl", "cii-facturx-basic", "cii-facturx-en16931", "cii-facturx-extended", "cii-facturx-minimum"):
         xsd.schema(key)
     schematron.warm()
     codelists.lists()

@@ -16,7 +16,7 @@ from schemas import resolve
 # schema (a superset of the D16B that XRechnung CII and plain EN 16931 CII use).
 FACTURX_XSD = {
     "MINIMUM": "cii-facturx-minimum",
-    "BASIC WL": "cii-facturx-basic",  # BASIC WL documents are a subset of BASIC
+    "BASIC WL": "cii-facturx-basicwl",
     "BASIC": "cii-facturx-basic",
     "EN16931": "cii-facturx-en16931",
     "EXTENDED": "cii-facturx-extended",
