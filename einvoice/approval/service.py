@@ -227,11 +227,11 @@ class ApprovalService:
             return []
         # (department or None for "any", step, limit) for every capacity this person has today.
         scopes: list[tuple[str | None, Step, Decimal | None]] = []
-        sources = [(person, True)] + [
-            (rules.find_person(self.org, d.person), False) for d in self.org.deputies
+        sources = [person] + [
+            rules.find_person(self.org, d.person) for d in self.org.deputies
             if d.deputy == person_id and d.absent_from <= today <= d.absent_to
         ]
-        for who, own in sources:
+        for who in sources:
             if who is None:
                 continue
             for g in who.grants:
@@ -248,25 +248,38 @@ class ApprovalService:
             scopes = [s for s in scopes if s[1].value == state]
         if not scopes:
             return []
-        # One small query per scope, each walking its index in deadline order and stopping after
-        # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
-        # every open task of those departments (tens of thousands) just to return 50.
         t = ApprovalTask
-        parts = []
-        for dept, step, lim in sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0)):
-            q = sa.select(t.id.label("task_id"), t.deadline.label("deadline")).where(t.status == "open", t.step == step.value)
+        not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
+
+        def scope_filter(dept: str | None, step: Step, lim: Decimal | None):
+            c = [t.step == step.value]
             if dept is not None:
-                q = q.where(t.department == dept)
+                c.append(t.department == dept)
             if lim is not None:
-                q = q.where(t.amount_due <= lim)
-            q = q.where(sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True)))
-            if search:
-                q = q.join(Invoice, Invoice.id == t.invoice_id).where(self._search(search))
-            q = q.order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit)
-            parts.append(sa.select(q.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
-        found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
-        q = (sa.select(t, Invoice).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
-             .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id).limit(limit).offset(offset))
+                c.append(t.amount_due <= lim)
+            return sa.and_(*c)
+
+        scopes = sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0))
+        if search:
+            # A search is selective on the invoice side: let the planner find the matching invoices
+            # first and sort the few hits, instead of walking every scope in deadline order.
+            q = (sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id)
+                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), not_signed, self._search(search))
+                 .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
+        else:
+            # One small query per scope, each walking its index in deadline order and stopping after
+            # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
+            # every open task of those departments (tens of thousands) just to return 50.
+            parts = []
+            for sc in scopes:
+                part = (sa.select(t.id.label("task_id"), t.deadline.label("deadline"))
+                        .where(t.status == "open", scope_filter(*sc), not_signed)
+                        .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
+                parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
+            found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
+            q = (sa.select(t, Invoice).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+                 .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id)
+                 .limit(limit).offset(offset))
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
