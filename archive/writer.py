@@ -126,8 +126,12 @@ class Archive:
             s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         except Exception as exc:  # noqa: BLE001
             from .store import _code
-            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise ArchiveError(f"cannot create bucket {bucket!r}: {_code(exc)}: {exc}", kind="io") from exc
+            code = _code(exc)
+            if code == "InvalidBucketName":
+                raise ArchiveError(f"{bucket!r} is not a valid bucket name (3-63 characters: a-z, 0-9, '-', '.')",
+                                   kind="usage") from exc
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise ArchiveError(f"cannot create bucket {bucket!r}: {code}: {exc}", kind="io") from exc
         Archive.check_bucket(s3_client, bucket)
 
     @classmethod

@@ -79,6 +79,9 @@ def test_refuses_bucket_without_object_lock(s3, bucket_name):
         Archive(s3, bucket_name)
     with pytest.raises(ArchiveError, match="does not exist"):
         Archive(s3, bucket_name + "-missing")
+    with pytest.raises(ArchiveError, match="not a valid bucket name") as exc:
+        Archive.init_bucket(s3, "x")
+    assert exc.value.kind == "usage"
 
 
 def test_float_metadata_refused(archive):
