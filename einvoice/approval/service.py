@@ -99,6 +99,8 @@ class TaskView:
     routing_reason: str | None = None
     outcome: str | None = None
     decided_by: str | None = None
+    skonto_lost: bool = False  # the Skonto date has passed: skonto_amount is already lost
+
 
     @property
     def blocked_by_duplicate(self) -> bool:
@@ -370,6 +372,7 @@ class ApprovalService:
                 duplicate_flags=tuple(flags.get(inv.id, ())), created_at=task.created_at, version=task.version,
                 leitweg_id=inv.leitweg_id, routing_rule=inv.routing_rule, routing_reason=inv.routing_reason,
                 outcome=task.outcome, decided_by=task.decided_by,
+                skonto_lost=bool(inv.skonto_until and inv.skonto_until < today),
             ))
         return out
 
@@ -764,6 +767,9 @@ class ApprovalService:
                     kind = "reminder"
                     recipients = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                         exclude=frozenset(p for so in self._signoffs(s, inv.id) for p in so.involved)))
+                    if not recipients:  # nobody may decide this step today: say so to whom can fix it
+                        recipients = self._heads(task.department, today)
+                        risk += " Nobody may decide this step today (check roles, limits and deputies in the organisation file)."
                     message = f"waiting for {age} days: {what}." + (f" Deadline {task.deadline:%d.%m.%Y}." if task.deadline else "") + risk
                     task.reminded_at = now
                 if kind is None:

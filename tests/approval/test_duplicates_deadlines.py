@@ -225,3 +225,18 @@ def test_duplicate_settings_are_checked_on_load():
     data["duplicates"] = {"ignore_states": ["rejectd"]}
     with pytest.raises(OrganisationConfigError, match="duplicates.ignore_states.*unknown invoice state"):
         parse_organisation(data, "town.yaml")
+
+
+def test_reminder_goes_to_head_when_nobody_may_decide(svc, new_invoice):
+    inv = new_invoice(department="51", amount="9000.00")  # 51: Anordnung only up to 5,000 (g.richter)
+    approve_through(svc, inv, ["f.becker", "g.richter"], amount=Decimal("9000.00"))
+    assert open_task(svc, inv).candidates == ()
+    sent = svc.send_reminders(_at(dt.date.today() + dt.timedelta(days=3)))
+    mine = [r for r in sent if r.invoice_id == inv]
+    assert mine and mine[0].kind == "reminder" and mine[0].recipients and "Nobody may decide" in mine[0].message
+
+
+def test_passed_skonto_is_shown_as_lost(svc, clock, new_invoice):
+    inv = new_invoice(skonto_until=dt.date(2026, 11, 20), skonto_percent="2.00", amount="1000.00")
+    v = open_task(svc, inv)
+    assert v.skonto_lost and v.skonto_amount == Decimal("20.00") and v.days_left == -3 and v.overdue

@@ -93,7 +93,7 @@ def check_all(s) -> None:
     assert wrong == 0
 
 
-@settings(max_examples=60, deadline=None, database=None,
+@settings(max_examples=50, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=invoices, steps=st.lists(actions, min_size=12, max_size=30))
 def test_random_actions_never_release_a_forbidden_combination(db, org, spec, steps):
