@@ -81,7 +81,7 @@ class Report:
                  f"  leaves {self.leaves}, documents {self.documents}, checkpoints {self.checkpoints}"]
         if self.latest_checkpoint:
             lc = self.latest_checkpoint
-            lines.append(f"  latest checkpoint: size {lc['tree_size']} root {lc['root_hash']} at {lc['timestamp']}")
+            lines.append(f"  latest valid checkpoint: size {lc['tree_size']} root {lc['root_hash']} at {lc['timestamp']}")
         lines.append(f"  failures {self.count(FAILURE)}, orphans {self.count(ORPHAN)}, notes {self.count(NOTE)}")
         lines += ["  " + p.text() for p in self.problems]
         return "\n".join(lines)
@@ -198,8 +198,9 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                                f"says seq {rec['seq']} (reordered, duplicated or moved leaf)", key=key,
                                expected=position, computed=rec["seq"])
                 if rec["prev_leaf_hash"] != prev:
-                    report.add(FAILURE, "chain-broken", f"leaf {position} ({key} line {i + 1}) does not point at "
-                               f"the leaf before it", key=key, expected=prev, computed=rec["prev_leaf_hash"])
+                    report.add(FAILURE, "chain-broken", f"leaf {position} ({key} line {i + 1}): its prev_leaf_hash "
+                               f"is not the hash of the leaf before it (one of the two was changed)", key=key,
+                               expected=rec["prev_leaf_hash"], computed=prev)
                 eid = rec["entry_id"]
                 if eid in seen_ids:
                     report.add(FAILURE, "duplicate-entry", f"entry {eid!r} appears at seq {seen_ids[eid]} and "
@@ -341,8 +342,11 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         latest = good[-1][1]
         report.latest_checkpoint = {"tree_size": latest.tree_size, "root_hash": latest.root_hash,
                                     "timestamp": latest.timestamp}
-        if latest.tree_size < len(tree):
-            report.add(ORPHAN, "unsigned-tail", f"leaves {latest.tree_size}..{len(tree) - 1} are not covered by a "
+        # Leaves beyond every checkpoint (valid or not) are an interrupted append; leaves that a
+        # failing checkpoint claims are already reported as failures above.
+        claimed = max([latest.tree_size] + [log.parse_checkpoint_key(k) for k, _ in cps])
+        if claimed < len(tree):
+            report.add(ORPHAN, "unsigned-tail", f"leaves {claimed}..{len(tree) - 1} are not covered by a "
                        f"signed checkpoint yet (interrupted append; the next append signs them)")
     elif hashes:
         report.add(ORPHAN if not cps else FAILURE, "no-valid-checkpoint",
