@@ -16,21 +16,18 @@ from flows.common import BERLIN, app, retry_on_transient, stamp
 
 
 @task(name="payment-run", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_on_transient)
-def make_payment_run(due_by: str, output_dir: str, execution_date: str | None) -> dict | None:
+def make_payment_run(due_by: str, output_dir: str, execution_date: str | None) -> dict:
     from einvoice.finance import payment_run as build
 
     a = app()
     run = build(a.db, a.organisation, due_by=dt.date.fromisoformat(due_by), output_dir=Path(output_dir),
                 execution_date=dt.date.fromisoformat(execution_date) if execution_date else None)
-    if run is None:
-        return None
-    return {"path": str(run.path) if run.path else None, "message_id": run.message_id, "count": run.count,
-            "control_sum": str(run.control_sum), "invoices": [getattr(i, "id", i) for i in (run.invoices or [])],
-            "skonto_taken": str(run.skonto_taken)}
+    return run.as_dict() | {"invoices": list(run.invoices),
+                            "skipped": [{"invoice id": i, "problem": str(p)} for i, p in run.skipped]}
 
 
 @flow(name="payment-run", flow_run_name=lambda: f"payment run {stamp()}")
-def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None = None) -> dict | None:
+def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None = None) -> dict:
     """Pay what is due within ``days_ahead`` days (Berlin date), writing the pain.001 file to ``output_dir``."""
     due_by = (dt.datetime.now(BERLIN).date() + dt.timedelta(days=days_ahead)).isoformat()
     result = make_payment_run(due_by, output_dir, execution_date)
@@ -43,7 +40,9 @@ def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None
         markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | `{result['path']}` |\n"
                   f"| message id | `{result['message_id']}` |\n| transfers | {result['count']} |\n"
                   f"| control sum | {result['control_sum']} EUR |\n| Skonto taken | {result['skonto_taken']} EUR |\n\n"
-                  f"Invoices: {', '.join(str(i) for i in result['invoices'])}"),
+                  f"Invoices: {', '.join(str(i) for i in result['invoices'])}"
+                  + ("\n\nNot paid (need a person):\n" + "\n".join(f"- invoice {x['invoice id']}: {x['problem']}" for x in result["skipped"])
+                     if result["skipped"] else "")),
         description=f"{result['count']} transfers, {result['control_sum']} EUR",
     )
     get_run_logger().info("payment run: %s transfers, %s EUR in %s", result["count"], result["control_sum"], result["path"])

@@ -25,34 +25,26 @@ from flows.common import FINANCE_CONNECTOR, app, emit_invoice_event, retry_on_tr
 from flows.events import publish_audit_events
 
 
-def _field(obj, *names, default=None):
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+class FinanceConfigurationError(RuntimeError):
+    """The outbox could not start (connector misconfigured): fail the run so an operator sees it."""
 
 
 def _result_row(r) -> dict:
-    """One delivery result as plain data (ids, status, message: never the invoice document)."""
-    status = _field(r, "status", "outcome", "state")
-    if status is None:
-        ok = _field(r, "ok", "delivered")
-        status = "delivered" if ok else "failed" if ok is not None else "?"
-    return {"invoice id": _field(r, "invoice_id"), "status": str(getattr(status, "value", status)),
-            "attempts": _field(r, "attempts", default="-"), "booking": _field(r, "booking_id", "reference", "document_number", default="-"),
-            "message": str(_field(r, "error", "message", "detail", default="") or "")[:300]}
+    """One delivery result as plain data (ids, outcome, booking number: never the invoice document)."""
+    return {"invoice id": r.invoice_id, "outbox id": r.outbox_id, "outcome": r.outcome,
+            "booking number": r.booking_number or "-", "attempts": r.attempts,
+            "problem": str(r.problem) if r.problem else ""}
 
 
 @task(name="deliver-outbox", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
       tags=[FINANCE_CONNECTOR])
 def deliver_outbox(limit: int) -> dict:
-    """One call of ``Outbox.deliver_pending``; returns the counts and one row per result."""
-    from einvoice.finance import Outbox
+    """One call of ``Outbox.deliver_pending`` (per-record retries and dead letters are the outbox's)."""
+    from einvoice.finance import outbox_for_app
 
-    a = app()
-    report = Outbox(a.db, a.organisation).deliver_pending(limit=limit)
+    report = outbox_for_app(app()).deliver_pending(limit=limit)
+    if report.problem is not None:
+        raise FinanceConfigurationError(str(report.problem))
     return {"delivered": report.delivered, "failed": report.failed, "dead_lettered": report.dead_lettered,
             "skipped": report.skipped, "results": [_result_row(r) for r in report.results]}
 
@@ -73,9 +65,10 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
         if len(got["results"]) < limit or got["delivered"] == 0:
             break  # nothing more pending, or only records that keep failing (they wait for their backoff)
     for r in rows:
-        if r["invoice id"] is not None and r["status"] not in ("delivered", "posted"):
-            emit_invoice_event(f"invoice.delivery-{r['status'].replace('_', '-')}", r["invoice id"],
-                               payload={"message": r["message"], "attempts": r["attempts"]})
+        # Success shows as invoice.posted from the audit trail; failures have no state change, so say them here.
+        if r["outcome"] in ("retry", "rejected", "dead", "error"):
+            emit_invoice_event(f"invoice.delivery-{r['outcome']}", r["invoice id"],
+                               payload={"problem": r["problem"], "attempts": r["attempts"], "outbox_id": r["outbox id"]})
     if rows:
         create_table_artifact(key="finance-delivery", table=rows,
                               description=", ".join(f"{v} {k}" for k, v in totals.items()))

@@ -1,0 +1,204 @@
+"""Benchmark (not a test): end-to-end invoices/s through the ``process-inbox`` flow, and Prefect's
+overhead per invoice, with PostgreSQL and SeaweedFS.
+
+Generates N invoices (``einvoice samples DIR --count N``), starts a throw-away SeaweedFS and a
+real Prefect server (subprocess, on a scratch PostgreSQL database with pg_trgm), and ingests the
+same files twice into separate scratch schemas and buckets:
+
+1. directly: ``IntakePipeline.ingest`` in batches, no Prefect at all;
+2. through the flow: ``process_inbox(dir, batch_size)`` against the Prefect server (one task per
+   batch, events, table/markdown/progress artifacts), i.e. what a worker does for a deployment run.
+
+Prefect overhead per invoice = (flow time - direct time) / N. The goal (issue 8) is >= 50
+invoices/s end to end on the 2-core machine. Everything it creates (schemas, database, buckets'
+server, processes) is removed afterwards; it never touches a production database.
+
+    EINVOICE_BENCH_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test \\
+        .venv/bin/python bench/pipeline.py [--count 1000] [--batch-size 100]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scratch_schema(base: str):
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    eng = sa.create_engine(base)
+    with eng.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with eng.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        eng.dispose()
+
+
+@contextlib.contextmanager
+def prefect_server(base: str, tmp: Path):
+    """A Prefect server subprocess on a scratch PostgreSQL database (what operators run)."""
+    import httpx
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(base)
+    name = f"prefect_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    e = sa.create_engine(url.set(database=name))
+    with e.begin() as c:
+        c.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    e.dispose()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+                "PREFECT_API_DATABASE_CONNECTION_URL": url.set(drivername="postgresql+asyncpg", database=name)
+                .render_as_string(hide_password=False)})
+    log = open(tmp / "prefect-server.log", "wb")
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Prefect server did not start:\n{(tmp / 'prefect-server.log').read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.5)
+        yield api
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(wait)
+        log.close()
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=1000, help="generated valid invoices (plus the 9 hand-made samples)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--database-url", default=os.environ.get("EINVOICE_BENCH_DATABASE_URL",
+                                                             "postgresql+psycopg://root@127.0.0.1:5432/test"))
+    args = p.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="einvoice-bench-pipeline-"))
+    inbox = tmp / "inbox"
+    t = time.perf_counter()
+    subprocess.run([str(BIN / "einvoice"), "samples", str(inbox), "--count", str(args.count)], check=True,
+                   stdout=subprocess.DEVNULL)
+    (inbox / "manifest.json").unlink(missing_ok=True)
+    files = sorted(p for p in inbox.iterdir() if p.is_file())
+    n = len(files)
+    print(f"cores: {os.cpu_count()}, load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{n} inbox files ({sum(f.stat().st_size for f in files) / n / 1024:.1f} KB average) generated in "
+          f"{time.perf_counter() - t:.1f} s; batch size {args.batch_size}")
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key_file = tmp / "signing.pem"
+    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    from archive import Archive
+    from einvoice.app import App
+    from einvoice.pipeline import list_inbox, read_inbox_file
+    from einvoice.seaweedfs import SeaweedFS
+    from einvoice.settings import Settings
+
+    with SeaweedFS(data_dir=tmp / "seaweedfs") as s3server, prefect_server(args.database_url, tmp) as api:
+        os.environ.update(s3server.env())
+        os.environ["EINVOICE_ARCHIVE_SIGNING_KEY"] = str(key_file)
+        # Prefect reads its settings at import: point it at the server before the first import.
+        os.environ.update({"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp / "prefect-client"),
+                           "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+
+        def environment(db_url: str, bucket: str) -> App:
+            os.environ["EINVOICE_DATABASE_URL"] = db_url
+            os.environ["EINVOICE_ARCHIVE_BUCKET"] = bucket
+            Archive.init_bucket(s3server.client(), bucket)
+            return App(Settings.from_env())
+
+        # Warm-up outside the timings: XSD/XSLT compilation (~1 s once per process) and imports.
+        from einvoice.validation import validate
+
+        validate(files[0].read_bytes(), files[0].name)
+        import flows.process_inbox as fp  # noqa: F401 - imports prefect (~1.5 s)
+
+        with scratch_schema(args.database_url) as db_direct, scratch_schema(args.database_url) as db_flow:
+            # 1. directly through the pipeline
+            app = environment(db_direct, f"bench-direct-{uuid.uuid4().hex[:8]}")
+            app.db  # migrate outside the timing
+            paths = list_inbox(inbox)
+            t0, c0 = time.perf_counter(), time.process_time()
+            outcomes = []
+            for i in range(0, len(paths), args.batch_size):
+                outcomes += app.intake.ingest([read_inbox_file(q) for q in paths[i:i + args.batch_size]])
+            direct_s, direct_cpu = time.perf_counter() - t0, time.process_time() - c0
+            app.db.dispose()
+            assert len(outcomes) == n
+            states: dict[str, int] = {}
+            for o in outcomes:
+                states[o.state] = states.get(o.state, 0) + 1
+
+            # 2. through the Prefect flow
+            app2 = environment(db_flow, f"bench-flow-{uuid.uuid4().hex[:8]}")
+            app2.db
+            from flows.process_inbox import process_inbox
+
+            t0, c0 = time.perf_counter(), time.process_time()
+            flow_out = process_inbox(str(inbox), batch_size=args.batch_size)
+            flow_s, flow_cpu = time.perf_counter() - t0, time.process_time() - c0
+            app2.db.dispose()
+            assert len(flow_out) == n and not any(o["already_received"] for o in flow_out)
+
+    print(f"states: {', '.join(f'{v} {k}' for k, v in sorted(states.items()))}")
+    print(f"direct IntakePipeline.ingest : {n / direct_s:7.1f} invoices/s  ({direct_s:6.1f} s wall, "
+          f"{1000 * direct_cpu / n:5.1f} ms CPU/invoice in this process)")
+    print(f"process-inbox flow (Prefect) : {n / flow_s:7.1f} invoices/s  ({flow_s:6.1f} s wall, "
+          f"{1000 * flow_cpu / n:5.1f} ms CPU/invoice in this process)")
+    print(f"Prefect overhead             : {1000 * (flow_s - direct_s) / n:7.2f} ms/invoice wall "
+          f"({100 * (flow_s - direct_s) / direct_s:+.1f} %), {1000 * (flow_cpu - direct_cpu) / n:.2f} ms/invoice CPU; "
+          f"{-(-n // args.batch_size)} task runs")
+    print(f"goal >= 50 invoices/s end to end: {'met' if n / flow_s >= 50 else 'NOT met'}")
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
