@@ -226,23 +226,25 @@ def detect(
         )
         return intake
     head = data[:1024].lstrip()
-    if b"%PDF-" in data[:1024]:
+    stripped = head.lstrip(b"\xef\xbb\xbf")
+    looks_xml = stripped.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff")
+    # XML first: a note in an XML invoice may well contain the text "%PDF-"; a PDF may have a
+    # few bytes of junk before its header (readers accept it within the first 1024 bytes).
+    if not looks_xml and b"%PDF-" in data[:1024]:
         intake.container = "pdf"
         _pdf_extract(data, intake, max_xml_bytes)
         if intake.xml is None:
             return intake
-    else:
-        stripped = head.lstrip(b"\xef\xbb\xbf")
-        looks_xml = stripped.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff")
-        if not looks_xml:
-            intake.problems.append(
-                IntakeProblem(
-                    "INTAKE-FORMAT",
-                    "fatal",
-                    "The file is neither XML nor PDF; it cannot be an e-invoice (XRechnung, ZUGFeRD/Factur-X).",
-                )
+    elif not looks_xml:
+        intake.problems.append(
+            IntakeProblem(
+                "INTAKE-FORMAT",
+                "fatal",
+                "The file is neither XML nor PDF; it cannot be an e-invoice (XRechnung, ZUGFeRD/Factur-X).",
             )
-            return intake
+        )
+        return intake
+    else:
         intake.container = "xml"
         intake.xml = data
 

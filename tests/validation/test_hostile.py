@@ -130,3 +130,14 @@ def test_engine_never_raises_on_random_bytes():
             rep = validate(prefix + bytes(rnd.randrange(256) for _ in range(n)), "random")
             assert rep.valid is not True
             assert rep.findings
+
+
+def test_xml_mentioning_pdf_header_stays_xml():
+    data = UBL.replace(b"<cbc:Note>#ADU#Lieferung laut Bestellung</cbc:Note>", b"<cbc:Note>#ADU#siehe %PDF-1.7 Anlage</cbc:Note>")
+    rep = validate(data, "x.xml")
+    assert rep.container == "xml" and rep.valid is True, rep.summary()
+
+
+def test_pdf_with_leading_junk_is_read():
+    rep = validate(b"junk\n" + hybrid_pdf(UBL, "xrechnung.xml", level="XRECHNUNG"), "junk.pdf")
+    assert rep.container == "pdf" and rep.syntax == "ubl-invoice"
