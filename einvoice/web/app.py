@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -249,13 +249,18 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             raise NotSignedIn()
         return v
 
-    async def posted(request: Request) -> tuple[access.Viewer, dict]:
-        v = signed_in(request)
+    async def form_fields(request: Request) -> dict:
+        # Parsed on the event loop; the handlers themselves are plain functions run in the
+        # thread pool, because every one of them waits for the database.
         form = await request.form()
+        return {k: (val if isinstance(val, str) else "") for k, val in form.items()}
+
+    def posted(request: Request, form: dict) -> access.Viewer:
+        v = signed_in(request)
         if not auth.csrf_ok(request.state.session.csrf_token, form.get("csrf_token")):
             raise Forbidden("Das Formular ist abgelaufen oder kam nicht von dieser Seite (CSRF-Schutz). "
                             "Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.")
-        return v, {k: (val if isinstance(val, str) else "") for k, val in form.items()}
+        return v
 
     @web.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn):
@@ -271,7 +276,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return page(request, "error.html", 403, title="Nicht erlaubt", message=exc.message)
 
     @web.exception_handler(404)
-    async def _no_route(request: Request, exc):
+    def _no_route(request: Request, exc):
         identify(request)
         return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
 
@@ -283,14 +288,13 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                     bye=request.query_params.get("bye") == "1")
 
     @web.get("/login", response_class=HTMLResponse)
-    async def login_form(request: Request):
+    def login_form(request: Request):
         if identify(request) is not None:
             return RedirectResponse("/inbox", status_code=303)
         return login_page(request)
 
     @web.post("/login")
-    async def login(request: Request):
-        form = await request.form()
+    def login(request: Request, form: dict = Depends(form_fields)):
         # Sign-in CSRF (double submit): the form's token must equal the cookie set with the form.
         if not auth.csrf_ok(request.cookies.get(cfg.login_cookie_name), form.get("csrf_token")):
             raise Forbidden("Das Anmeldeformular ist abgelaufen (CSRF-Schutz). Bitte laden Sie die Anmeldeseite neu.")
@@ -311,8 +315,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return RedirectResponse("/inbox", status_code=303)
 
     @web.post("/logout")
-    async def logout(request: Request):
-        await posted(request)
+    def logout(request: Request, form: dict = Depends(form_fields)):
+        posted(request, form)
         auth.end_session(db, request.state.session.token_sha256)
         request.state.set_cookies = [_cookie(cfg.cookie_name, "", secure=cfg.cookie_secure, delete=True)]
         return RedirectResponse("/login?bye=1", status_code=303)
@@ -336,12 +340,12 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                     more=more, chain=chain, department_choices=department_choices, extra=extra or {})
 
     @web.get("/", include_in_schema=False)
-    async def root(request: Request):
+    def root(request: Request):
         signed_in(request)
         return RedirectResponse("/inbox", status_code=303)
 
     @web.get("/inbox", response_class=HTMLResponse)
-    async def inbox(request: Request):
+    def inbox(request: Request):
         v = signed_in(request)
         p = list_params(request, v)
         tasks = svc.inbox(v.person_id, department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
@@ -352,7 +356,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                                "Die Frist ist das Skonto-Datum, wenn es eines gibt: verpasstes Skonto ist verlorenes Geld.")
 
     @web.get("/desk", response_class=HTMLResponse)
-    async def desk(request: Request):
+    def desk(request: Request):
         v = signed_in(request)
         if not v.central_desk:
             raise Forbidden("Die Warteschlange der zentralen Rechnungseingangsstelle sehen nur deren Mitarbeitende.")
@@ -370,7 +374,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                                f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
 
     @web.get("/overview", response_class=HTMLResponse)
-    async def overview(request: Request):
+    def overview(request: Request):
         v = signed_in(request)
         p = list_params(request, v)
         visible = access.visible_departments(org, v)
@@ -388,7 +392,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                                "kann nur, wer im Posteingang die Aufgabe hat).")
 
     @web.get("/treasury", response_class=HTMLResponse)
-    async def treasury(request: Request):
+    def treasury(request: Request):
         v = signed_in(request)
         visible = None if (v.treasury or v.all_departments) else access.visible_departments(org, v)
         if not v.treasury_view:
@@ -454,7 +458,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                     departments=[d for d in org.departments if not open_task or d.code != open_task.department])
 
     @web.get("/invoices/{invoice_id}", response_class=HTMLResponse)
-    async def invoice(request: Request, invoice_id: int):
+    def invoice(request: Request, invoice_id: int):
         v = signed_in(request)
         return invoice_page(request, v, invoice_id)
 
@@ -466,7 +470,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         })
 
     @web.get("/invoices/{invoice_id}/original")
-    async def original(request: Request, invoice_id: int):
+    def original(request: Request, invoice_id: int):
         v = signed_in(request)
         row, _ = load_invoice(invoice_id, v)
         if not row.archive_original_key:
@@ -481,7 +485,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return _download(data, row.filename, media)
 
     @web.get("/invoices/{invoice_id}/attachments/{index}")
-    async def attachment(request: Request, invoice_id: int, index: int):
+    def attachment(request: Request, invoice_id: int, index: int):
         v = signed_in(request)
         row, _ = load_invoice(invoice_id, v)
         if not row.archive_original_key:
@@ -512,8 +516,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return invoice_page(request, v, invoice_id, refusal=result.refusal, refused_action=action, form=form, status=409)
 
     @web.post("/tasks/{task_id}/approve")
-    async def approve(request: Request, task_id: int):
-        v, form = await posted(request)
+    def approve(request: Request, task_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         t = task_for_action(task_id, v)
         raw = form.get("amount", "").strip()
         amount = parse_amount(raw) if raw else None
@@ -526,22 +530,22 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return outcome(request, v, t.invoice_id, result, "approve", form)
 
     @web.post("/tasks/{task_id}/reject")
-    async def reject(request: Request, task_id: int):
-        v, form = await posted(request)
+    def reject(request: Request, task_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         t = task_for_action(task_id, v)
         result = svc.reject(task_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, t.invoice_id, result, "reject", form)
 
     @web.post("/tasks/{task_id}/send-back")
-    async def send_back(request: Request, task_id: int):
-        v, form = await posted(request)
+    def send_back(request: Request, task_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         t = task_for_action(task_id, v)
         result = svc.send_back(task_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, t.invoice_id, result, "send-back", form)
 
     @web.post("/tasks/{task_id}/forward")
-    async def forward(request: Request, task_id: int):
-        v, form = await posted(request)
+    def forward(request: Request, task_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         t = task_for_action(task_id, v)
         result = svc.forward(task_id, v.person_id, department=form.get("department", ""), comment=form.get("comment") or None)
         if result.ok:
@@ -550,21 +554,21 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return outcome(request, v, t.invoice_id, result, "forward", form)
 
     @web.post("/invoices/{invoice_id}/comment")
-    async def comment(request: Request, invoice_id: int):
-        v, form = await posted(request)
+    def comment(request: Request, invoice_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         load_invoice(invoice_id, v)
         result = svc.comment(invoice_id, v.person_id, form.get("text", ""))
         return outcome(request, v, invoice_id, result, "comment", form)
 
     @web.post("/invoices/{invoice_id}/override-duplicate")
-    async def override_duplicate(request: Request, invoice_id: int):
-        v, form = await posted(request)
+    def override_duplicate(request: Request, invoice_id: int, form: dict = Depends(form_fields)):
+        v = posted(request, form)
         load_invoice(invoice_id, v)
         result = svc.override_duplicate(invoice_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, invoice_id, result, "override-duplicate", form)
 
     @web.get("/healthz", include_in_schema=False)
-    async def healthz():
+    def healthz():
         return {"ok": True}
 
     return web

@@ -73,7 +73,7 @@ def test_sign_in_approve_refusal_sign_out(browser, live_server, world):
 
         # The next step (rechnerisch) is his role too, but separation of duties forbids it: the
         # page says why (rule ID) instead of offering the button ...
-        refusal = page.locator(".actions-panel .refused").first.inner_text()
+        refusal = page.locator(".actions-panel .refused", has=page.locator("code.rule")).first.inner_text()
         assert "SOD-ONE-PERSON-ONE-STEP" in refusal and "Frank Becker" in refusal
         assert page.get_by_role("button", name="Rechnerisch richtig bestätigen").count() == 0
         ARTIFACTS.mkdir(exist_ok=True)

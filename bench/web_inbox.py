@@ -1,0 +1,166 @@
+"""Benchmark (not a test): inbox page time over HTTP with 100,000 open tasks on PostgreSQL.
+
+Creates a scratch schema, migrates it, bulk-inserts N invoices in approval with their tasks (the
+same population as bench/inbox.py, which times the service alone), sets the demo passwords, starts
+``einvoice serve`` in a subprocess on a free loopback port, signs in a few people over HTTP and
+times full page loads (session lookup, inbox query, template, network) of ``GET /inbox`` and a few
+other list pages. Prints the CPU core count and p50/p95 per page. Goal: p95 < 100 ms.
+The scratch schema is dropped afterwards; this script never touches an existing schema.
+
+    EINVOICE_BENCH_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test \
+        .venv/bin/python bench/web_inbox.py [--tasks 100000] [--runs 200]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from einvoice.db import Database  # noqa: E402
+from einvoice.organisation import load_organisation  # noqa: E402
+from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
+from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts  # noqa: E402
+
+
+def _service_bench():
+    # One population for both inbox benchmarks, so their figures can be compared.
+    spec = importlib.util.spec_from_file_location("bench_inbox", ROOT / "bench" / "inbox.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * len(values) + 0.5) - 1))
+    return values[k]
+
+
+def sign_in(base: str, person: str) -> httpx.Client:
+    c = httpx.Client(base_url=base, timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"username": person, "password": DEMO_PASSWORD, "csrf_token": token})
+    if r.status_code != 303:
+        raise SystemExit(f"sign-in of {person} failed: HTTP {r.status_code}")
+    return c
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", default=os.environ.get("EINVOICE_BENCH_DATABASE_URL") or os.environ.get("EINVOICE_TEST_DATABASE_URL"))
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch schema")
+    ap.add_argument("--schema", help="reuse a schema kept by an earlier --keep run (no insert)")
+    args = ap.parse_args()
+    if not args.url or not args.url.startswith("postgresql"):
+        sys.exit("set EINVOICE_BENCH_DATABASE_URL (or --url) to a PostgreSQL URL")
+    org = load_organisation(REPO_EXAMPLE_ORG)
+    schema = args.schema or f"bench_web_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(args.url)
+    if not args.schema:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in args.url else "?"
+    url = f"{args.url}{sep}options=-csearch_path%3D{schema}"
+    db = Database(url).migrate()
+    server = None
+    log = tempfile.NamedTemporaryFile(prefix="web-bench-", suffix=".log", delete=False)
+    try:
+        t0 = time.perf_counter()
+        if not args.schema:
+            _service_bench().populate(db, org, args.tasks)
+        seed_demo_accounts(db, org)
+        with db.engine.connect() as conn:
+            open_n = conn.scalar(sa.text("SELECT count(*) FROM approval_tasks WHERE status = 'open'"))
+            server_version = conn.scalar(sa.text("SHOW server_version"))
+        print(f"PostgreSQL {server_version}, {os.cpu_count()} CPU core(s); {open_n:,} open tasks ready in {time.perf_counter() - t0:.1f} s")
+
+        port = free_port()
+        env = {**os.environ, "EINVOICE_DATABASE_URL": url, "EINVOICE_ORGANISATION": str(REPO_EXAMPLE_ORG)}
+        server = subprocess.Popen([sys.executable, "-c", "from einvoice.cli import main; main()", "serve", "--port", str(port)],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"einvoice serve did not start; log: {log.name}")
+            time.sleep(0.2)
+
+        cases = [
+            ("a.schulz", "/inbox", {}),
+            ("c.wagner", "/inbox", {}),
+            ("j.krause", "/inbox", {}),
+            ("h.wolf", "/inbox", {}),
+            ("a.schulz", "/inbox", {"q": "lieferant 12"}),
+            ("c.wagner", "/inbox", {"page": 11}),
+            ("h.wolf", "/desk", {}),
+            ("k.lange", "/overview", {"department": "66"}),
+        ]
+        clients: dict[str, httpx.Client] = {}
+        print(f"{'page':44} {'rows':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        worst = 0.0
+        for person, path, params in cases:
+            c = clients.get(person) or clients.setdefault(person, sign_in(base, person))
+            for _ in range(5):  # warm caches and the connection pool
+                c.get(path, params=params)
+            times = []
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                r = c.get(path, params=params)
+                times.append((time.perf_counter() - t) * 1000)
+                if r.status_code != 200:
+                    raise SystemExit(f"{person} {path}: HTTP {r.status_code}")
+            rows = r.text.count('<a href="/invoices/')
+            p95 = percentile(times, 95)
+            if path == "/inbox" and not params:
+                worst = max(worst, p95)
+            label = f"{person} GET {path}" + (f" {params}" if params else "")
+            print(f"{label:44} {rows:>5} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}")
+        print(f"worst p95 of the plain inbox pages: {worst:.1f} ms (goal < 100 ms): {'OK' if worst < 100 else 'MISSED'}")
+        for c in clients.values():
+            c.close()
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        db.dispose()
+        if not (args.keep or args.schema):
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        log.close()
+        os.unlink(log.name)
+
+
+if __name__ == "__main__":
+    main()
