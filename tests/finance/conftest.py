@@ -109,8 +109,10 @@ def approve_all(db: Database, org, invoice_id: int, hooks=None) -> str:
             break
         with db.sessions() as s:
             amount = s.get(Invoice, invoice_id).amount_due
-        for person in org.people:
-            r = svc.approve(task.task_id, person.id, amount=amount if task.step == Step.RECHNERISCH else None)
+        # The service names who may decide the task today; anyone else would only be refused.
+        people = list(task.candidates) + [p.id for p in org.people if p.id not in task.candidates]
+        for person_id in people:
+            r = svc.approve(task.task_id, person_id, amount=amount if task.step == Step.RECHNERISCH else None)
             if r.ok:
                 break
             if r.refusal.rule == "RELEASE-FAILED":

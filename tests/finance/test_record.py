@@ -116,23 +116,6 @@ def test_reference_parsing_and_allocation(org):
     assert skonto_payment(Decimal("100.00"), Decimal("2.00"), Decimal("50.00")) == Decimal("99.00")
 
 
-def test_record_from_an_archived_sample_has_vat_breakdown_and_line_split(db, org, samples_posted):
-    # samples_posted: the sample invoices ingested through the real pipeline, released (see test_sepa)
-    ids = samples_posted["ids"]
-    rec = posting_record(db, ids["01-xrechnung-ubl-invoice.xml"])
-    validate(rec)
-    assert rec["source"] == "invoice"
-    assert [(v["rate"], v["taxable_amount"], v["tax_amount"]) for v in rec["vat_breakdown"]] == [
-        ("19.00", "5993.10", "1138.69"), ("7.00", "49.90", "3.49")]
-    assert rec["payee"]["bic"] == "COBADEFFXXX" and rec["amount"]["net"] == "6043.00"
-    assert rec["payment_terms"]["skonto"][0]["percent"] == "2.00"
-    assert rec["payment_terms"]["skonto"][0]["amount_if_taken"] == "7041.48"
-    assert sum(Decimal(a["amount"]) for a in rec["account_assignment"]) == Decimal(rec["amount"]["due"])
-    assert rec["archive"]["entry_id"] and rec["archive"]["original_key"]
-    for name in ids:
-        validate(posting_record(db, ids[name]))
-
-
 def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path):
     """BT-133 on the lines (UBL cbc:AccountingCost) decides Kostenstelle/Produkt/Sachkonto per line."""
     from lxml import etree

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from lxml import etree
 
 from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice.finance import FinanceError, payment_run
+from einvoice.finance import FinanceError, payment_run, posting_record
 from einvoice.finance.sepa import PAIN_NS, sepa_text, totals_of, validate_pain001
 from einvoice.finance.tables import FinancePosting, PaymentItem
+from tests.finance.test_record import validate as validate_record
 from tests.finance.conftest import BookingConnector, make_org, org_data, released_invoice, write_org
 
 NS = {"p": PAIN_NS}
@@ -34,7 +35,22 @@ def _tx(xml: bytes) -> dict[str, dict]:
 
 
 def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
+    """The sample invoices through the real pipeline: posting records from the archived originals, then paid."""
     org, ids = samples_posted["org"], samples_posted["ids"]
+    rec = posting_record(db, ids["01-xrechnung-ubl-invoice.xml"])
+    assert rec["source"] == "invoice"
+    assert [(v["rate"], v["taxable_amount"], v["tax_amount"]) for v in rec["vat_breakdown"]] == [
+        ("19.00", "5993.10", "1138.69"), ("7.00", "49.90", "3.49")]
+    assert rec["payee"]["bic"] == "COBADEFFXXX" and rec["amount"]["net"] == "6043.00"
+    assert rec["payment_terms"]["skonto"][0]["percent"] == "2.00"
+    assert rec["payment_terms"]["skonto"][0]["amount_if_taken"] == "7041.48"
+    assert rec["archive"]["entry_id"] and rec["archive"]["original_key"]
+    for name in ids:  # every sample's record is complete and schema-valid, credit note and Factur-X PDF included
+        r = posting_record(db, ids[name])
+        validate_record(r)
+        assert sum(Decimal(a["amount"]) for a in r["account_assignment"]) == Decimal(r["amount"]["due"])
+    assert posting_record(db, ids["02-xrechnung-ubl-creditnote.xml"])["invoice"]["kind"] == "credit_note"
+
     with db.sessions() as s:
         inv = {n: s.get(Invoice, i) for n, i in ids.items()}
         assert {i.state for i in inv.values()} == {"posted"}
