@@ -130,3 +130,27 @@ def test_crash_at_every_write_is_recovered(s3, locked_bucket, signing_key, after
         assert final.ok and final.leaves == 5, final.to_text()
         assert not {p.code for p in final.problems if p.severity == ORPHAN}, final.to_text()
         assert final.latest_checkpoint["tree_size"] == 5
+
+
+def test_losing_writer_rereads_and_retries_after_the_winner(s3, locked_bucket, signing_key):
+    """Deterministic race: B decides on position 2 before A's page lands there, gets 412, re-reads
+    A's page, drops the entry A already archived, and writes its page at position 4."""
+    a = Archive(s3, locked_bucket, signing_key=signing_key)
+    b = Archive(s3, locked_bucket, signing_key=signing_key)
+    a.append([make_entry(0), make_entry(1)])
+    b.size  # B has read the log (2 leaves)
+    real = b._read_new_pages
+    calls = []
+
+    def stale_once(st):
+        calls.append(st.size)
+        return [] if len(calls) == 1 else real(st)  # the first sync misses A's page: the race window
+
+    b._read_new_pages = stale_once
+    a.append([make_entry(2), make_entry(3)])
+    receipts = b.append([make_entry(3), make_entry(4), make_entry(5)])
+    assert calls[:2] == [2, 2]  # B tried position 2, lost, re-read from there
+    assert [(r.entry_id, r.sequence, r.existing) for r in receipts] == [
+        ("entry-3", 3, True), ("entry-4", 4, False), ("entry-5", 5, False)]
+    report = verify(S3Store(s3, locked_bucket), signing_key.public_key())
+    assert report.ok and report.leaves == 6, report.to_text()
