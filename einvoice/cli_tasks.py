@@ -55,6 +55,9 @@ def tasks() -> None:
 def list_cmd(person, department, search, step, limit, fmt) -> None:
     """Open tasks, earliest deadline (Skonto or due date) first."""
     svc = _service()
+    if person and person not in {p.id for p in svc.org.people}:
+        click.echo(f"{person!r} is not a person in the organisation file of {svc.org.name}", err=True)
+        sys.exit(2)
     if person:
         views = svc.inbox(person, department=department, search=search, state=step, limit=limit)
     else:

@@ -100,6 +100,8 @@ def test_cli_list_show_approve_and_refusal(cli_env, db, org):
     r = run(main, ["tasks", "list", "--as", "a.schulz", "--format", "json"], env=cli_env)
     assert r.exit_code == 0, r.output
     assert [t["invoice_number"] for t in json.loads(r.output)] == ["CLI-1"]
+    r = run(main, ["tasks", "list", "--as", "nobody"], env=cli_env)
+    assert r.exit_code == 2 and "not a person" in r.output
     r = run(main, ["tasks", "list"], env=cli_env)
     assert r.exit_code == 0 and "CLI-1" in r.output
     r = run(main, ["tasks", "approve", str(task.task_id), "--as", "c.wagner"], env=cli_env)
