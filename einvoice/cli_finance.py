@@ -8,7 +8,6 @@ anything itself. Exit codes: 0 ok, 1 refused / problems (message with its ID on 
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import threading
 import time
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -262,7 +261,6 @@ SAMPLES = ("01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml", "0
 @pytest.fixture
 def samples_released(db, tmp_path):
     """Samples 01–04 through IntakePipeline (archive on a directory store), released with the finance hook."""
-    from pathlib import Path
 
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore

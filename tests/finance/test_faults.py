@@ -109,3 +109,30 @@ def test_file_export_killed_at_each_step_writes_each_record_once(db, tmp_path, c
     assert seen == {r[0]: 1 for r in rows}, seen
     assert not list(export.glob(".*tmp")), "no temporary files are left behind"
     assert {r[3] for r in rows} == {"awaiting_confirmation"}
+
+
+def test_two_workers_at_once_book_every_record_exactly_once(db, webhook_org, finance_server):
+    import threading
+
+    ids = [released_invoice(db, webhook_org, amount=f"{n}.00") for n in range(1, 9)]
+    errors = []
+
+    def worker():
+        try:
+            outbox = Outbox(db, webhook_org)
+            for _ in range(6):
+                outbox.deliver_pending(limit=3)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    Outbox(db, webhook_org).deliver_pending()  # whatever a lost race left over
+    rows = _keys_and_states(db)
+    assert {r[2] for r in rows} == {"posted"} and len(rows) == len(ids)
+    assert all(finance_server.accepted[r[0]] == 1 for r in rows)
+    assert sum(finance_server.requests.values()) == len(ids), "no record was sent twice"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from einvoice.db.models import Invoice
 from einvoice.finance import Outbox
 from einvoice.finance import connectors
-from einvoice.finance.tables import FinanceOutbox, FinancePosting
+from einvoice.finance.tables import FinanceOutbox
 from tests.finance.conftest import make_org, released_invoice
 
 TOKEN = "pull-token-for-tests"

@@ -6,11 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
-import pytest
 import sqlalchemy as sa
 
 from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice.finance import FinanceError, enqueue_posting, posting_record, set_account_assignment
+from einvoice.finance import enqueue_posting, posting_record, set_account_assignment
 from einvoice.finance.record import allocate, parse_reference, skonto_payment
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
 from tests.approval.conftest import add_invoice
@@ -60,7 +59,7 @@ def test_a_failing_hook_rolls_the_release_back(db, org):
 
 
 def test_incomplete_record_refuses_the_release_with_a_readable_reason(db, tmp_path):
-    from tests.finance.conftest import make_org, org_data
+    from tests.finance.conftest import org_data
     from einvoice.organisation import parse_organisation
 
     data = org_data(tmp_path)
