@@ -118,3 +118,24 @@ def test_archive_runs_without_the_rest_of_the_project():
     r = subprocess.run([sys.executable, "-m", "archive", "--help"], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0 and "verify-proof" in r.stdout
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=300).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, n - 1), st.integers(1, n))))
+def test_proofs_hold_and_bind_for_any_size(args):
+    """For any tree size, index and older size: proofs verify, and fail for any other leaf or root."""
+    n, i, m = args
+    hs = [merkle.hash_leaf(k.to_bytes(4, "big")) for k in range(n)]
+    t = TreeStore.from_leaf_hashes(hs)
+    merkle.verify_inclusion(i, n, hs[i], t.inclusion_proof(i), t.root())
+    merkle.verify_consistency(m, n, t.root(m), t.root(), t.consistency_proof(m, n))
+    if n > 1:
+        with pytest.raises(merkle.InvalidProofError):
+            merkle.verify_inclusion(i, n, hs[(i + 1) % n], t.inclusion_proof(i), t.root())
+    if m < n:
+        with pytest.raises(merkle.InvalidProofError):
+            merkle.verify_consistency(m, n, t.root(m), merkle.hash_leaf(b"other"), t.consistency_proof(m, n))
