@@ -616,6 +616,157 @@ EXTENSION_RULES.append(
     )
 )
 
+def ext_rule(rule_id: str, severity: str, meaning: str):
+    def deco(fn):
+        EXTENSION_RULES.append(Rule(rule_id, severity, meaning, fn))
+        return fn
+
+    return deco
+
+
+# XRechnung extension documents may additionally use the identifier schemes XR01-XR03.
+DIGA_CODES = frozenset({"XR01", "XR02", "XR03"})
+_EXT_MIME = frozenset({
+    "application/pdf", "image/png", "image/jpeg", "text/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.spreadsheet", "application/xml",
+})
+
+
+def _scheme_ok(value: str | None, codes: frozenset[str]) -> bool:
+    v = nspace(value)
+    return " " not in v and (v in codes or v in DIGA_CODES)
+
+
+def _icd() -> frozenset[str]:
+    from einvoice.validation.codelists import lists
+
+    return lists()["BR-CL-10"]
+
+
+def _eas() -> frozenset[str]:
+    from einvoice.validation.codelists import lists
+
+    return lists()["BR-CL-25"]
+
+
+@ext_rule("BR-DEX-01", "error", "An attached document (BT-125) must use an allowed MIME code; extension documents may also use application/xml.")
+def br_dex_01(d: Doc):
+    if d.ubl:
+        for obj in d.x(d.root, "//cbc:EmbeddedDocumentBinaryObject"):
+            if obj.get("mimeCode") not in _EXT_MIME:
+                yield _path(obj), f"MIME code {obj.get('mimeCode')!r}"
+
+
+@ext_rule("BR-DEX-02", "warning", "The net amount (BT-131) of an invoice line or sub invoice line should equal the sum of the net amounts of its sub invoice lines.")
+def br_dex_02(d: Doc):
+    if d.syntax != "ubl-invoice":
+        return
+    for line in d.x(d.root, "cac:InvoiceLine[cac:SubInvoiceLine] | //cac:SubInvoiceLine[cac:SubInvoiceLine]"):
+        try:
+            total = Decimal(nspace(first_text(d.x(line, "cbc:LineExtensionAmount"))))
+            parts = sum((Decimal(nspace(first_text(d.x(sub, "cbc:LineExtensionAmount")))) for sub in d.x(line, "cac:SubInvoiceLine")), Decimal(0))
+        except InvalidOperation:
+            yield _path(line)
+            continue
+        if total != parts:
+            yield _path(line), f"{total} vs sum {parts}"
+
+
+@ext_rule("BR-DEX-03", "error", "A sub invoice line must contain exactly one VAT information group (BG-DEX-06).")
+def br_dex_03(d: Doc):
+    if d.syntax != "ubl-invoice":
+        return
+    for item in d.x(d.root, "//cac:SubInvoiceLine/cac:Item"):
+        if len(d.x(item, "cac:ClassifiedTaxCategory")) != 1:
+            yield _path(item)
+
+
+_DEX_SCHEME_PATHS = {
+    # rule: (UBL path of the attribute's element, CII path)
+    "BR-DEX-04": ("//cac:PartyIdentification/cbc:ID[@schemeID]", "//ram:GlobalID[@schemeID][not(ancestor::ram:SpecifiedTradeProduct) and not(ancestor::ram:ShipToTradeParty)]"),
+    "BR-DEX-05": ("//cac:PartyLegalEntity/cbc:CompanyID[@schemeID]", "//ram:ID[@schemeID][not(ancestor::ram:SpecifiedTaxRegistration)]"),
+    "BR-DEX-06": ("//cac:StandardItemIdentification/cbc:ID[@schemeID]", "//ram:SpecifiedTradeProduct/ram:GlobalID[@schemeID]"),
+    "BR-DEX-07": ("//cbc:EndpointID[@schemeID]", "//ram:URIUniversalCommunication/ram:URIID[@schemeID]"),
+    "BR-DEX-08": ("//cac:DeliveryLocation/cbc:ID[@schemeID]", "//ram:ApplicableHeaderTradeDelivery/ram:ShipToTradeParty/ram:GlobalID[@schemeID]"),
+}
+
+
+def _dex_scheme(rule_id: str, eas: bool = False):
+    def check(d: Doc):
+        codes = _eas() if eas else _icd()
+        for el in d.x(d.root, _DEX_SCHEME_PATHS[rule_id][0 if d.ubl else 1]):
+            scheme = el.get("schemeID")
+            if _scheme_ok(scheme, codes):
+                continue
+            if rule_id == "BR-DEX-04" and d.ubl and nspace(scheme) == "SEPA" and d.x(el, "ancestor::cac:AccountingSupplierParty | ancestor::cac:PayeeParty"):
+                continue  # the creditor ID (BT-90) travels as PartyIdentification with scheme SEPA
+            yield _path(el), f"scheme {scheme!r}"
+
+    return check
+
+
+for _rid, _what, _eas_list in (
+    ("BR-DEX-04", "party identifier (BT-29/46/60)", False),
+    ("BR-DEX-05", "legal registration identifier (BT-30/47/61)", False),
+    ("BR-DEX-06", "item standard identifier (BT-157)", False),
+    ("BR-DEX-07", "electronic address (BT-34/49)", True),
+    ("BR-DEX-08", "deliver-to location identifier (BT-71)", False),
+):
+    EXTENSION_RULES.append(
+        Rule(_rid, "error", f"The scheme of the {_what} must come from the {'EAS' if _eas_list else 'ISO 6523 ICD'} list or be XR01, XR02, XR03.", _dex_scheme(_rid, _eas_list))
+    )
+
+
+def _prepaid(d: Doc):
+    return d.x(d.root, "cac:PrepaidPayment") if d.syntax == "ubl-invoice" else []
+
+
+@ext_rule("BR-DEX-10", "error", 'A third party payment (BG-DEX-09) must give its type (BT-DEX-001).')
+def br_dex_10(d: Doc):
+    for pp in _prepaid(d):
+        if not nonempty(d.x(pp, "cbc:ID")):
+            yield _path(pp)
+
+
+@ext_rule("BR-DEX-11", "error", 'A third party payment (BG-DEX-09) must give its amount (BT-DEX-002).')
+def br_dex_11(d: Doc):
+    for pp in _prepaid(d):
+        if not nonempty(d.x(pp, "cbc:PaidAmount")):
+            yield _path(pp)
+
+
+@ext_rule("BR-DEX-12", "error", 'A third party payment (BG-DEX-09) must give its description (BT-DEX-003).')
+def br_dex_12(d: Doc):
+    for pp in _prepaid(d):
+        if not nonempty(d.x(pp, "cbc:InstructionID")):
+            yield _path(pp)
+
+
+@ext_rule("BR-DEX-13", "error", 'The third party payment amount (BT-DEX-002) may have at most two decimals.')
+def br_dex_13(d: Doc):
+    for pp in _prepaid(d):
+        amount = first_text(d.x(pp, "cbc:PaidAmount"))
+        if len(amount.split(".", 1)[1]) > 2 if "." in amount else False:
+            yield _path(pp), f"amount {amount!r}"
+
+
+@ext_rule("BR-DEX-14", "error", 'The currency of the third party payment amount (BT-DEX-002) must be the invoice currency (BT-5).')
+def br_dex_14(d: Doc):
+    currency = [sval(n) for n in d.x(d.root, "cbc:DocumentCurrencyCode")]
+    for pp in _prepaid(d):
+        amounts = d.x(pp, "cbc:PaidAmount")
+        if not amounts or amounts[0].get("currencyID") not in currency:
+            yield _path(pp)
+
+
+@ext_rule("BR-DEX-15", "warning", "This CII file seems to use sub invoice lines (ram:ParentLineID), which XRechnung CII does not support.")
+def br_dex_15(d: Doc):
+    if d.syntax == "cii" and d.x(d.root, "//ram:ParentLineID"):
+        for doc in d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem/ram:AssociatedDocumentLineDocument"):
+            yield _path(doc)
+
+
 RULES_BY_ID = {r.id: r for r in RULES + EXTENSION_RULES}
 
 

@@ -5,7 +5,7 @@ import pytest
 from lxml import etree
 
 from einvoice.validation import brde
-from tests.validation.fixtures import CII, DOCS, UBL, mutate
+from tests.validation.fixtures import CII, DOCS, UBL, XR, mutate
 
 SELLER_UBL = "/ubl:Invoice/cac:AccountingSupplierParty/cac:Party"
 SELLER_CII = "//ram:SellerTradeParty"
@@ -188,3 +188,15 @@ def test_br_dex_09_only_for_extension_documents():
     assert "BR-DEX-09" not in {v.rule for v in brde.check(root, "ubl-invoice")}
     assert "BR-DEX-09" in {v.rule for v in brde.check(root, "ubl-invoice", extension=True)}
     assert "BR-DEX-09" not in {v.rule for v in brde.check(etree.fromstring(UBL), "ubl-invoice", extension=True)}
+
+
+def test_extension_rules_only_on_request():
+    ext = UBL.replace(XR.encode(), (XR + "#conformant#urn:xeinkauf.de:kosit:extension:xrechnung_3.0").encode())
+    bad_scheme = mutate(ext, ("before", "/ubl:Invoice/cac:AccountingSupplierParty/cac:Party/cac:PostalAddress",
+                              '<cac:PartyIdentification><cbc:ID schemeID="9999">X</cbc:ID></cac:PartyIdentification>'))
+    root = etree.fromstring(bad_scheme)
+    assert "BR-DEX-04" not in {v.rule for v in brde.check(root, "ubl-invoice")}
+    assert "BR-DEX-04" in {v.rule for v in brde.check(root, "ubl-invoice", extension=True)}
+    ok = mutate(ext, ("before", "/ubl:Invoice/cac:AccountingSupplierParty/cac:Party/cac:PostalAddress",
+                      '<cac:PartyIdentification><cbc:ID schemeID="XR01">X</cbc:ID></cac:PartyIdentification>'))
+    assert {v.rule for v in brde.check(etree.fromstring(ok), "ubl-invoice", extension=True)} == set()

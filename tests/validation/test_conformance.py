@@ -7,8 +7,9 @@
 - the CEN unit tests (en16931/test/): each ``<error>``/``<warning>`` rule fires, each
   ``<success>`` rule does not, for the fragments of every testSet (UBL Invoice, UBL CreditNote, CII).
 
-Measured on 2026-11-22: 295/295 verdicts, 295/295 BR-DE error sets, 295/295 EN 16931 error sets,
-1142/1142 CEN unit-test assertions. No file is marked as an expected failure.
+Measured on 2026-11-22: 295/295 verdicts, 295/295 BR-DE error (and warning) sets, 295/295 EN 16931
+error sets, 36/36 BR-DEX sets of the extension documents, 1142/1142 CEN unit-test assertions. No
+file is marked as an expected failure.
 """
 from __future__ import annotations
 
@@ -47,6 +48,13 @@ def test_expected_dev(key, engine):
     assert {f.rule for f in rep.findings if f.stage == "en16931" and f.blocking} == set(exp["en16931_errors"])
     if exp["is_xrechnung"]:
         assert {r for r in errors if r.startswith("BR-DE-")} == _brde(exp["xrechnung_errors"])
+    if exp["customization"] == brde.XR_EXTENSION_ID:
+        # the extension rules (BR-DEX-*) that KoSIT reports for extension documents
+        ext = brde.check(rep_root(rep), rep.syntax, extension=True)
+        assert {v.rule for v in ext if v.rule.startswith("BR-DEX") and v.severity == "error"} == {
+            r for r in exp["xrechnung_errors"] if r.startswith("BR-DEX")}
+        assert {v.rule for v in ext if v.rule.startswith("BR-DEX") and v.severity == "warning"} == {
+            r for r in exp["xrechnung_warnings"] if r.startswith("BR-DEX")}
     assert rep.valid is exp["valid"], rep.summary()
 
 
