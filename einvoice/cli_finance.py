@@ -101,6 +101,9 @@ def deliver_cmd(limit) -> None:
         extra = f" booking {r.booking_number}" if r.booking_number else ""
         why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
         click.echo(f"{r.outbox_id:>6}  inv {r.invoice_id:<6} {r.outcome:<10}{extra}{why}")
+    for r in report.receipts:
+        why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
+        click.echo(f"receipt {r.file}:{r.line} {r.idempotency_key} {r.status}{why}")
     click.echo(f"delivered {report.delivered}, failed {report.failed} (will retry), dead letters {report.dead_lettered}, "
                f"skipped {report.skipped}, archived {report.archived}")
     sys.exit(1 if report.dead_lettered else 0)
@@ -141,6 +144,45 @@ def confirm_cmd(idempotency_key, booking_number, person) -> None:
     if problem:
         _refuse(problem)
     click.echo(f"ok: {idempotency_key} booked as {booking_number}")
+
+
+@finance.command("receipts")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+def receipts_cmd(directory) -> None:
+    """Read the finance system's receipt CSVs (default: finance.file.receipts_directory)."""
+    results = _outbox().import_receipts(directory)
+    for r in results:
+        why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
+        click.echo(f"{r.file}:{r.line} {r.idempotency_key} {r.status}{why}")
+    click.echo(f"{len(results)} receipt line(s), {sum(1 for r in results if r.problem)} with problems")
+    sys.exit(1 if any(r.problem for r in results) else 0)
+
+
+@finance.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8099, show_default=True)
+def simulate_cmd(host, port) -> None:
+    """Run a stand-in finance system for demos (webhook receiver; books each key once)."""
+    import os
+    import time
+
+    from einvoice.finance.simulator import FinanceSimulator
+
+    cfg = _app().organisation.finance.webhook
+    secret = os.environ.get(cfg.hmac_secret_env)
+    if not secret:
+        click.echo(f"refused [HMAC-SECRET-MISSING]: set {cfg.hmac_secret_env} (the same value the sender uses)", err=True)
+        sys.exit(1)
+    sim = FinanceSimulator(secret, host, port, signature_header=cfg.signature_header,
+                           timestamp_header=cfg.timestamp_header, idempotency_header=cfg.idempotency_header).start()
+    click.echo(f"finance system simulator on {sim.url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(5)
+            click.echo(f"bookings {len(sim.bookings)}, requests {sum(sim.requests.values())}, "
+                       f"bad signatures {sim.bad_signatures}")
+    except KeyboardInterrupt:
+        sim.stop()
 
 
 @finance.command("assign")

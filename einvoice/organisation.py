@@ -148,6 +148,8 @@ class FileExportSettings(_Model):
     directory: str = Field(default="var/finance-export", description="directory the finance system imports from")
     formats: list[Literal["json", "csv"]] = Field(default_factory=lambda: ["json", "csv"], min_length=1)
     csv_delimiter: str = Field(default=";", min_length=1, max_length=1)
+    receipts_directory: str | None = Field(default=None, description="where the finance system drops receipt CSVs "
+                                           "(idempotency_key;booking_number;status[;message]) that confirm or reject exported records")
 
 
 class PullSettings(_Model):

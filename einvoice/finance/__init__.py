@@ -10,6 +10,7 @@ Public API (the CLI, the web app and the Prefect flows code against these names)
   (a person resolves a dead letter), ``fetch_for_pull``, ``archive_pending``, ``list``/``get``.
 * ``payment_run(db, org, *, due_by, output_dir, execution_date=None)`` → ``PaymentRun`` — one
   pain.001.001.09 file for the posted invoices that are due.
+* ``finance_status(db, invoice_id)`` — posting/payment state, booking number, last error (for the inbox).
 * ``set_account_assignment(db, org, invoice_id, person_id, lines)`` — an approver splits the
   amount over Sachkonto / Kostenstelle / Produkt before the release.
 * ``einvoice.finance.pull_api.router`` — FastAPI router for the pull connector (token auth).
@@ -21,13 +22,13 @@ URLs or secrets in code (organisation file and environment), and never post or p
 from __future__ import annotations
 
 from einvoice.finance.errors import FinanceError, FinanceProblem
-from einvoice.finance.outbox import (DeliveryReport, DeliveryResult, Outbox, OutboxView, enqueue_posting, outbox_for_app,
-                                     posting_record, release_hook)
+from einvoice.finance.outbox import (DeliveryReport, DeliveryResult, Outbox, OutboxView, enqueue_posting, finance_status,
+                                     outbox_for_app, posting_record, release_hook)
 from einvoice.finance.record import build_record, set_account_assignment
 from einvoice.finance.sepa import PaymentRun, export_run, list_runs, payment_run
 
 __all__ = [
     "DeliveryReport", "DeliveryResult", "FinanceError", "FinanceProblem", "Outbox", "OutboxView", "PaymentRun",
-    "build_record", "enqueue_posting", "export_run", "outbox_for_app", "list_runs", "payment_run", "posting_record", "release_hook",
+    "build_record", "enqueue_posting", "export_run", "finance_status", "outbox_for_app", "list_runs", "payment_run", "posting_record", "release_hook",
     "set_account_assignment",
 ]

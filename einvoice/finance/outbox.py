@@ -23,12 +23,16 @@ never change the idempotency key of a record, and never delete an outbox row.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import logging
+import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
@@ -121,6 +125,15 @@ class DeliveryResult:
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class ReceiptResult:
+    file: str
+    line: int
+    idempotency_key: str | None
+    status: str | None
+    problem: FinanceProblem | None = None
+
+
 @dataclass
 class DeliveryReport:
     delivered: int = 0      # confirmed (booked or duplicate) or exported
@@ -130,10 +143,12 @@ class DeliveryReport:
     results: list[DeliveryResult] = field(default_factory=list)
     problem: FinanceProblem | None = None  # the run could not start (configuration)
     archived: int = 0
+    receipts: list[ReceiptResult] = field(default_factory=list)  # file connector: receipts read this run
 
     def as_dict(self) -> dict:
         return {"delivered": self.delivered, "failed": self.failed, "dead_lettered": self.dead_lettered,
                 "skipped": self.skipped, "archived": self.archived,
+                "receipts": [{**r.__dict__, "problem": r.problem.as_dict() if r.problem else None} for r in self.receipts],
                 "problem": self.problem.as_dict() if self.problem else None,
                 "results": [{**r.__dict__, "problem": r.problem.as_dict() if r.problem else None} for r in self.results]}
 
@@ -196,6 +211,8 @@ class Outbox:
     # ---- delivery ------------------------------------------------------------------------
     def deliver_pending(self, *, limit: int = 100) -> DeliveryReport:
         report = DeliveryReport()
+        if self.connector.name == "file" and self.org.finance.file.receipts_directory:
+            report.receipts = self.import_receipts()
         report.archived = self.archive_pending(limit=limit)
         problem = self.connector.check()
         if problem is not None:
@@ -403,6 +420,46 @@ class Outbox:
             self._dead(s, ob, p, FinanceProblem("REJECTED", f"the finance system refused the record: {message}"), self.now())
         return None
 
+    # ---- receipts of the file connector ---------------------------------------------------------
+    def import_receipts(self, directory: str | Path | None = None) -> list[ReceiptResult]:
+        """Apply receipt CSVs (``idempotency_key;booking_number;status[;message]``, status booked |
+        duplicate | rejected) from the finance system, then move each file to ``processed/``.
+
+        A crash half-way leaves the file in place and it is read again: confirmations are idempotent.
+        A file that cannot be read stays where it is and is reported, never skipped silently.
+        """
+        folder = Path(directory or self.org.finance.file.receipts_directory or "")
+        if not folder.is_dir():
+            return []
+        delim = self.org.finance.file.csv_delimiter
+        results: list[ReceiptResult] = []
+        for path in sorted(folder.glob("*.csv")):
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                results.append(ReceiptResult(path.name, 0, None, None, FinanceProblem(
+                    "RECEIPT-UNREADABLE", f"receipt file {path.name} cannot be read ({exc}); it was left in place.")))
+                continue
+            rows = list(csv.reader(io.StringIO(text), delimiter=delim))
+            if rows and rows[0] and rows[0][0].strip().lower() == "idempotency_key":
+                rows = rows[1:]  # header line
+            for n, row in enumerate(rows, 1):
+                if not row or not any(c.strip() for c in row):
+                    continue
+                key, booking, status, message = ([c.strip() for c in row] + ["", "", "", ""])[:4]
+                if status in ("booked", "duplicate"):
+                    problem = self.confirm(key, booking or None, status=status, via="file", answer={"receipt": path.name, "line": n})
+                elif status == "rejected":
+                    problem = self.reject(key, message or "no reason given", via="file")
+                else:
+                    problem = FinanceProblem("RECEIPT-STATUS", f"{path.name} line {n}: status {status!r} is not booked, "
+                                                               "duplicate or rejected.")
+                results.append(ReceiptResult(path.name, n, key, status, problem))
+            done = folder / "processed"
+            done.mkdir(exist_ok=True)
+            os.replace(path, done / path.name)
+        return results
+
     # ---- pull ------------------------------------------------------------------------------
     def fetch_for_pull(self, *, limit: int = 100) -> list[dict]:
         """Records waiting for the finance system: new ones and fetched-but-unacknowledged ones (offered again)."""
@@ -558,3 +615,28 @@ def outbox_for_app(app, connector=None) -> Outbox:
     """The outbox as the CLI and the flows use it: archive follow-ups when an S3 archive is configured."""
     archive = app.archive if app.settings.s3_endpoint else None
     return Outbox(app.db, app.organisation, connector, archive=archive)
+
+
+def finance_status(db: Database, invoice_id: int) -> dict | None:
+    """What the inbox shows about an invoice's posting and payment: delivery status, booking number,
+    last error, archive entry, and the payment run that paid it. None before the release."""
+    from einvoice.finance.tables import PaymentItem, PaymentRun
+
+    with db.sessions() as s:
+        p = s.scalar(sa.select(FinancePosting).where(FinancePosting.invoice_id == invoice_id))
+        if p is None:
+            return None
+        ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id))
+        item = s.scalar(sa.select(PaymentItem).where(PaymentItem.invoice_id == invoice_id))
+        run = s.get(PaymentRun, item.run_id) if item else None
+        return {
+            "idempotency_key": p.idempotency_key, "outbox_id": ob.id, "status": ob.status, "attempts": ob.attempts,
+            "connector": ob.connector, "last_error_code": ob.last_error_code if ob.status != "delivered" else None,
+            "last_error": ob.last_error if ob.status != "delivered" else None,
+            "next_attempt_at": _aware(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,
+            "booking_number": p.booking_number, "confirmed_at": _aware(p.confirmed_at).isoformat() if p.confirmed_at else None,
+            "archive_entry_id": p.archive_entry_id,
+            "payment": ({"run_id": run.id, "message_id": run.message_id, "execution_date": run.execution_date.isoformat(),
+                         "amount_paid": str(item.amount_paid), "skonto": str(item.skonto), "end_to_end_id": item.end_to_end_id}
+                        if item else None),
+        }

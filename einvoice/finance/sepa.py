@@ -38,7 +38,8 @@ from typing import Callable
 
 import sqlalchemy as sa
 from lxml import etree
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
@@ -329,7 +330,11 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                                             ensure_ascii=False)))
             s.flush()
             run_id = run.id
-    except IntegrityError:
+    except (IntegrityError, OperationalError, StaleDataError) as exc:
+        # A concurrent run took (some of) these invoices: the unique invoice_id on payment_items, the
+        # invoice version column or SQLite's write lock stop this one. Nothing of it was recorded.
+        if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
+            raise
         raise FinanceError(FinanceProblem("SEPA-CONFLICT", "another payment run included some of these invoices at the same "
                                                            "time; nothing was recorded. Run again.")) from None
     path = export_run(db, run_id, output_dir)

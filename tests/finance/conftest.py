@@ -4,13 +4,9 @@ set), a real HTTP server on loopback that plays the finance system, and helpers 
 invoices through the real ApprovalService with the finance release hook."""
 from __future__ import annotations
 
-import collections
 import copy
 import datetime as dt
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -19,7 +15,8 @@ from einvoice.approval import ApprovalService, Step
 from einvoice.db import Database
 from einvoice.db.models import Invoice, utcnow
 from einvoice.finance import enqueue_posting
-from einvoice.finance.connectors import Outcome, verify_signature
+from einvoice.finance.connectors import Outcome
+from einvoice.finance.simulator import FinanceSimulator
 from einvoice.organisation import parse_organisation
 from tests.approval.conftest import TODAY, add_invoice, org_data as approval_org_data
 
@@ -155,87 +152,11 @@ class BookingConnector:
 # --------------------------------------------------------------------------------------------
 # the finance system on loopback
 # --------------------------------------------------------------------------------------------
-class FinanceServer:
-    """Plays the finance system: verifies the HMAC, books once per idempotency key, and misbehaves on request.
-
-    ``script`` holds modes for the next requests (then ``default``): ok, slow:<seconds>, 500,
-    reject, duplicate (answers "duplicate" although it never saw the key: must count as success).
-    """
+class FinanceServer(FinanceSimulator):
+    """The finance system on loopback (einvoice.finance.simulator) with the tests' shared secret."""
 
     def __init__(self, secret: str = SECRET):
-        self.secret = secret.encode()
-        self.lock = threading.Lock()
-        self.bookings: dict[str, str] = {}
-        self.accepted: collections.Counter = collections.Counter()  # bookings made per key (must stay ≤ 1)
-        self.requests: collections.Counter = collections.Counter()
-        self.bad_signatures = 0
-        self.bodies: dict[str, dict] = {}
-        self.script: collections.deque = collections.deque()
-        self.default = "ok"
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):  # keep test output clean
-                pass
-
-            def _answer(self, code: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): the booking stands anyway
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                ts = self.headers.get("X-Einvoice-Timestamp", "")
-                sig = self.headers.get("X-Einvoice-Signature", "")
-                if not verify_signature(server.secret, ts, body, sig):
-                    with server.lock:
-                        server.bad_signatures += 1
-                    return self._answer(401, {"status": "failed", "message": "signature does not verify"})
-                key = self.headers.get("Idempotency-Key")
-                record = json.loads(body)
-                if record.get("idempotency_key") != key:
-                    return self._answer(400, {"status": "failed", "message": "idempotency key header and body differ"})
-                with server.lock:
-                    server.requests[key] += 1
-                    mode = server.script.popleft() if server.script else server.default
-                if mode == "500":
-                    return self._answer(503, {"status": "error", "message": "Buchungsdienst nicht verfügbar"})
-                if mode == "reject":
-                    return self._answer(422, {"status": "failed", "message": "Sachkonto 5221000 ist gesperrt"})
-                if mode.startswith("slow"):
-                    time.sleep(float(mode.split(":")[1]))
-                with server.lock:
-                    if key in server.bookings:
-                        return self._answer(200, {"status": "duplicate", "booking_number": server.bookings[key]})
-                    if mode == "duplicate":
-                        server.bookings[key] = f"ALT-{len(server.bookings) + 1:05d}"
-                        return self._answer(409, {"status": "duplicate", "booking_number": server.bookings[key]})
-                    server.bookings[key] = f"FIN-2026-{len(server.bookings) + 1:05d}"
-                    server.accepted[key] += 1
-                    server.bodies[key] = record
-                    return self._answer(201, {"status": "booked", "booking_number": server.bookings[key]})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/belege"
-
-    def start(self) -> "FinanceServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(secret)
 
 
 @pytest.fixture

@@ -136,3 +136,30 @@ def test_pull_without_configured_token_says_so(db, pull, monkeypatch):
     monkeypatch.delenv("EINVOICE_FINANCE_PULL_TOKEN")
     r = client.get("/finance/pull/pending", headers={"Authorization": "Bearer x"})
     assert r.status_code == 503 and r.json()["detail"]["code"] == "PULL-TOKEN-MISSING"
+
+
+def test_receipt_files_confirm_and_reject_exported_records(db, tmp_path, clock):
+    org = make_org(tmp_path, file={"directory": str(tmp_path / "export"), "receipts_directory": str(tmp_path / "receipts")})
+    ids = [released_invoice(db, org, amount=a) for a in ("1.00", "2.00", "3.00")]
+    outbox = Outbox(db, org, now=clock)
+    outbox.deliver_pending()
+    [jf] = list((tmp_path / "export").glob("postings-*.json"))
+    keys = [r["idempotency_key"] for r in json.loads(jf.read_text())["records"]]
+    receipts = tmp_path / "receipts"
+    receipts.mkdir()
+    (receipts / "rueckmeldung-1.csv").write_text(
+        "idempotency_key;booking_number;status;message\n"
+        f"{keys[0]};FB-100;booked;\n{keys[1]};FB-101;duplicate;\n{keys[2]};;rejected;Kreditor gesperrt\n"
+        "einv-unknown;FB-1;booked;\n", encoding="utf-8")
+    report = outbox.deliver_pending()
+    assert [(r.idempotency_key, r.problem.code if r.problem else None) for r in report.receipts] == [
+        (keys[0], None), (keys[1], None), (keys[2], None), ("einv-unknown", "NOT-FOUND")]
+    assert not list(receipts.glob("*.csv")) and (receipts / "processed" / "rueckmeldung-1.csv").exists()
+    assert sorted(_state(db, i) for i in ids) == ["posted", "posted", "released"]
+    [dead] = outbox.list(dead=True)
+    assert "Kreditor gesperrt" in dead.last_error
+    from einvoice.finance import finance_status
+
+    first_invoice = json.loads(jf.read_text())["records"][0]["invoice"]["id"]
+    st = finance_status(db, first_invoice)
+    assert st["booking_number"] == "FB-100" and st["status"] == "delivered" and st["payment"] is None
