@@ -193,11 +193,13 @@ def _index_xml(supplier: str, location: str, validity, tables) -> str:
                    f"      <Description>{escape(desc)}</Description>\n")
         if validity:
             out.append(f"      <Validity>\n        <Range>\n          <From>{validity[0]}</From>\n"
-                       f"          <To>{validity[1]}</To>\n        </Range>\n        <Format>DD.MM.YYYY</Format>\n"
-                       f"      </Validity>\n")
-        out.append("      <UTF8/>\n      <DecimalSymbol>,</DecimalSymbol>\n      <DigitGroupingSymbol>.</DigitGroupingSymbol>\n"
+                       f"          <To>{validity[1]}</To>\n        </Range>\n"
+                       f"        <Format>DD.MM.YYYY</Format>\n      </Validity>\n")
+        out.append("      <UTF8/>\n      <DecimalSymbol>,</DecimalSymbol>\n"
+                   "      <DigitGroupingSymbol>.</DigitGroupingSymbol>\n"
                    "      <VariableLength>\n        <ColumnDelimiter>;</ColumnDelimiter>\n"
-                   "        <RecordDelimiter>&#13;&#10;</RecordDelimiter>\n        <TextEncapsulator>\"</TextEncapsulator>\n")
+                   "        <RecordDelimiter>&#13;&#10;</RecordDelimiter>\n"
+                   "        <TextEncapsulator>\"</TextEncapsulator>\n")
         for col in cols:
             out.append(_column("VariablePrimaryKey" if col[0] in pk else "VariableColumn", *col))
         for fk_name, ref in fks:

@@ -127,8 +127,8 @@ def root_from_inclusion_proof(index: int, size: int, leaf_hash: bytes, path: Seq
     fn, sn, r = index, size - 1, leaf_hash
     for p in path:
         if sn == 0:
-            raise InvalidProofError(f"inclusion proof for leaf {index} of {size} is too long: "
-                                    f"expected at most the path length implied by the tree size, got {len(path)} hashes")
+            raise InvalidProofError(f"inclusion proof for leaf {index} of {size} is too long: expected at most "
+                                    f"the path length implied by the tree size, got {len(path)} hashes")
         if fn & 1 or fn == sn:
             r = hash_children(p, r)
             fn, sn = _shift_until_lsb_set(fn, sn)
@@ -158,9 +158,11 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
     if old_size == new_size:
         # Same size: the proof is empty and the roots must be identical.
         if path:
-            raise InvalidProofError(f"consistency proof between equal sizes {old_size} must be empty, got {len(path)} hashes")
+            raise InvalidProofError(f"consistency proof between equal sizes {old_size} must be empty, "
+                                    f"got {len(path)} hashes")
         if old_root != new_root:
-            raise InvalidProofError(f"two roots for tree size {old_size}: expected {old_root.hex()}, computed {new_root.hex()} (fork)")
+            raise InvalidProofError(f"two roots for tree size {old_size}: expected {old_root.hex()}, "
+                                    f"computed {new_root.hex()} (fork)")
         return
     if old_size == 0:
         # Every tree extends the empty tree; RFC 9162 defines no proof for it.

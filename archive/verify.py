@@ -81,7 +81,8 @@ class Report:
                  f"  leaves {self.leaves}, documents {self.documents}, checkpoints {self.checkpoints}"]
         if self.latest_checkpoint:
             lc = self.latest_checkpoint
-            lines.append(f"  latest valid checkpoint: size {lc['tree_size']} root {lc['root_hash']} at {lc['timestamp']}")
+            lines.append(f"  latest valid checkpoint: size {lc['tree_size']} root {lc['root_hash']} "
+                         f"at {lc['timestamp']}")
         lines.append(f"  failures {self.count(FAILURE)}, orphans {self.count(ORPHAN)}, notes {self.count(NOTE)}")
         lines += ["  " + p.text() for p in self.problems]
         return "\n".join(lines)

@@ -117,7 +117,8 @@ class Archive:
                                f"could be deleted; create a lock-enabled bucket with `archive bucket-init` "
                                f"(Archive.init_bucket)")
         if versioning != "Enabled":
-            raise ArchiveError(f"bucket {bucket!r} is not versioned (status {versioning!r}); Object Lock needs versioning")
+            raise ArchiveError(f"bucket {bucket!r} is not versioned (status {versioning!r}); "
+                               f"Object Lock needs versioning")
 
     @staticmethod
     def init_bucket(s3_client, bucket: str) -> None:
