@@ -513,6 +513,12 @@ class Archive:
                 return st.checkpoint
             return self._write_checkpoint(st)
 
+    def prove(self, entry_id: str) -> dict[str, Any]:
+        """Inclusion proof of ``entry_id`` against the latest checkpoint (the JSON `archive prove` writes)."""
+        from .proof import build_proof
+
+        return build_proof(self, entry_id)
+
     def latest_checkpoint(self) -> Checkpoint | None:
         with self._lock:
             return self._sync().checkpoint

@@ -29,6 +29,7 @@ def test_proof_roundtrip_and_tamper(archive, signing_key):
     archive.append([make_entry(i) for i in range(5, 12)])
     proof = build_proof(Archive.reader(archive.store), "entry-7")
     assert (proof["leaf_index"], proof["tree_size"]) == (7, 12)
+    assert archive.prove("entry-7") == proof
     assert verify_proof(proof, signing_key.public_key()) == []
     bad = json.loads(json.dumps(proof))
     bad["leaf"] = bad["leaf"].replace("R-7", "R-8")
