@@ -144,3 +144,17 @@ def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path)
     # line 2 is 1173.90 net at 19 % = 1396.94 gross; the rest (4819.20 × 1.19 + 49.90 × 1.07) is 5788.24
     assert split == [("5221000", "6600", "12.01.01", "5788.24", ["1", "3"]), ("5222000", "6610", "12.02.01", "1396.94", ["2"])]
     assert sum(Decimal(x[3]) for x in split) == Decimal("7185.18")
+
+
+def test_app_wires_the_finance_release_hook(db, tmp_path, monkeypatch):
+    from einvoice.app import App
+    from tests.finance.conftest import org_data, write_org
+
+    monkeypatch.setenv("EINVOICE_DATABASE_URL", db.url)
+    monkeypatch.setenv("EINVOICE_ORGANISATION", write_org(tmp_path / "org.yaml", org_data(tmp_path)))
+    app = App.from_env()
+    invoice_id = add_invoice(app.db, app.organisation, amount="99.00")
+    assert approve_all(app.db, app.organisation, invoice_id, hooks=app.release_hooks()) == "released"
+    rec = posting_record(db, invoice_id)
+    validate(rec)
+    assert rec["source"] == "invoice-row"  # no original archived for a row inserted directly

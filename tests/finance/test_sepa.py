@@ -183,3 +183,37 @@ def _stored_xml(db, run_id):
 
     with db.sessions() as s:
         return s.get(PaymentRun, run_id).xml.encode("utf-8")
+
+
+def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
+    import threading
+
+    org = make_org(tmp_path)
+    from einvoice.finance import Outbox
+
+    ids = [released_invoice(db, org, amount=f"{n}0.00", due_date=dt.date(2026, 12, 1)) for n in range(1, 7)]
+    Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
+    results, errors = [], []
+
+    def run(n):
+        try:
+            results.append(payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / f"w{n}",
+                                       execution_date=dt.date(2026, 11, 30)))
+        except FinanceError as exc:
+            errors.append(exc.problem.code)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(errors) <= {"SEPA-CONFLICT"}
+    paid = [i for r in results for i in r.invoices]
+    assert sorted(paid) == sorted(ids), (paid, errors)
+    with db.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem)) == len(ids)
+        assert {s.get(Invoice, i).state for i in ids} == {"paid"}
+        assert s.scalar(sa.select(sa.func.count()).select_from(InvoiceEvent).where(InvoiceEvent.action == "paid")) == len(ids)
+    for r in results:
+        if r.count:
+            assert validate_pain001(r.path.read_bytes()) == [] and totals_of(r.path.read_bytes())["tx_count"] == r.count
