@@ -230,7 +230,7 @@ class Outbox:
             for it in claimed:
                 by_batch.setdefault(it.batch_id, []).append(it)
             for batch_id, items in by_batch.items():
-                outcome = self.connector.send_batch(batch_id, items)
+                outcome = self.connector.send_batch(batch_id, self._batch_items(batch_id))
                 crash_point("sent")
                 for it in items:
                     self._finish(it, outcome, report)
@@ -240,6 +240,13 @@ class Outbox:
                 crash_point("sent")
                 self._finish(it, outcome, report)
         return report
+
+    def _batch_items(self, batch_id: str) -> list[Item]:
+        """Every record assigned to the batch, whatever its state: the batch files' content is fixed by the id."""
+        with self.db.sessions() as s:
+            rows = s.execute(sa.select(FinanceOutbox, FinancePosting).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
+                             .where(FinanceOutbox.batch_id == batch_id).order_by(FinanceOutbox.id)).all()
+            return [Item(ob.id, p.id, p.invoice_id, p.idempotency_key, p.record_json, ob.batch_id, ob.attempts) for ob, p in rows]
 
     def _finish(self, it: Item, outcome: Outcome, report: DeliveryReport) -> None:
         try:
@@ -281,15 +288,14 @@ class Outbox:
             with self.db.transaction() as s:
                 for ob in s.scalars(q).all():
                     p = s.get(FinancePosting, ob.posting_id)
-                    reclaimed = ob.status == "in_flight"
                     ob.status = "in_flight"
                     ob.lease_until = now + lease
                     ob.leased_by = self.worker_id
                     ob.attempts += 1
-                    if self.connector.batch:
-                        # A crashed batch keeps its id: its files are either complete or absent, never written twice.
-                        if not (reclaimed and ob.batch_id and ob.connector == self.connector.name):
-                            ob.batch_id = batch_id
+                    if self.connector.batch and not (ob.batch_id and ob.connector == self.connector.name):
+                        # A record keeps its batch for good (after a crash or a failed write too): a batch's files
+                        # always hold exactly the records assigned to it, so no record lands in two batches.
+                        ob.batch_id = batch_id
                     ob.connector = self.connector.name
                     ob.updated_at = now
                     items.append(Item(ob.id, p.id, p.invoice_id, p.idempotency_key, p.record_json, ob.batch_id, ob.attempts))
@@ -496,6 +502,7 @@ class Outbox:
             inv = s.get(Invoice, p.invoice_id)
             prev = ob.status
             ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
+            ob.batch_id = None  # a retried export goes into a new batch file
             ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()
             ob.updated_at = now
             s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_retry", from_state=inv.state,

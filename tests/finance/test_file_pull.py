@@ -163,3 +163,25 @@ def test_receipt_files_confirm_and_reject_exported_records(db, tmp_path, clock):
     first_invoice = json.loads(jf.read_text())["records"][0]["invoice"]["id"]
     st = finance_status(db, first_invoice)
     assert st["booking_number"] == "FB-100" and st["status"] == "delivered" and st["payment"] is None
+
+
+def test_a_half_written_batch_is_completed_with_the_same_records(db, org, tmp_path, clock, monkeypatch):
+    """JSON written, CSV failed: the retry writes the CSV of the same batch, never a second JSON with the record."""
+    ids = [released_invoice(db, org, amount=a) for a in ("5.00", "6.00")]
+    real = connectors.write_atomic
+
+    def csv_fails(path, data):
+        if path.suffix == ".csv":
+            raise OSError(5, "I/O error")
+        return real(path, data)
+
+    monkeypatch.setattr(connectors, "write_atomic", csv_fails)
+    assert Outbox(db, org, now=clock).deliver_pending().failed == 2
+    monkeypatch.setattr(connectors, "write_atomic", real)
+    clock.advance(seconds=2)
+    assert Outbox(db, org, now=clock).deliver_pending().delivered == 2
+    export = tmp_path / "export"
+    [jf], [cf] = list(export.glob("postings-*.json")), list(export.glob("postings-*.csv"))
+    assert jf.stem == cf.stem
+    assert sorted(r["invoice"]["id"] for r in json.loads(jf.read_text())["records"]) == sorted(ids)
+    assert len(cf.read_text().splitlines()) == 3
