@@ -163,3 +163,28 @@ def test_rejection_is_a_dead_letter_at_once_and_can_be_booked_by_hand(db, webhoo
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "posted")).one()
         assert ev.actor == "j.krause" and "HAND-1" in ev.comment
     assert outbox.retry(ob.id, "j.krause").code == "NOT-DEAD"
+
+
+def test_archive_outage_after_the_booking_is_caught_up_later(db, webhook_org, finance_server, clock, tmp_path):
+    from archive import Archive, RetentionPolicy
+    from archive.store import DirStore
+
+    invoice_id = released_invoice(db, webhook_org)
+    archive = Archive.on_store(DirStore(tmp_path / "archive"),
+                               policy=RetentionPolicy(classes={"invoice": 8}, default_class="invoice"))
+
+    class Down:
+        def append(self, entries):
+            raise ConnectionError("S3 endpoint unreachable")
+
+    report = Outbox(db, webhook_org, now=clock, archive=Down()).deliver_pending()
+    assert report.delivered == 1 and report.archived == 0
+    _, p = _outbox_row(db, invoice_id)
+    assert p.booking_number and p.archived_at is None and _state(db, invoice_id) == "posted"
+    again = Outbox(db, webhook_org, now=clock, archive=archive).deliver_pending()
+    assert again.archived == 1 and again.results == []
+    _, p = _outbox_row(db, invoice_id)
+    assert p.archive_entry_id == f"posting-{p.idempotency_key}" and archive.lookup(p.archive_entry_id) is not None
+    _line, leaf = archive.read_leaf(archive.lookup(p.archive_entry_id))
+    assert leaf["metadata"]["booking_number"] == p.booking_number
+    assert finance_server.accepted[p.idempotency_key] == 1
