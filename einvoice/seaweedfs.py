@@ -97,8 +97,9 @@ class SeaweedFS:
             "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={cfg}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false",  # no network here, and no reason to report to anyone
-            # Every bucket is a collection that reserves volumes: without these the second bucket fails.
-            "-volume.max=200", "-master.volumeSizeLimitMB=64",
+            # Every bucket is a collection that reserves volumes: with the default the second bucket
+            # fails, with 200 about the 29th (measured); tests make a bucket each, so allow many.
+            "-volume.max=2000", "-master.volumeSizeLimitMB=64",
         ]
         self.process = subprocess.Popen(
             cmd, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
