@@ -193,7 +193,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     chain = [s.value for s in steps(org)]
 
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org)
