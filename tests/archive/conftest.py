@@ -9,35 +9,6 @@ from archive import Archive, ArchiveDocument, EntryInput, RetentionPolicy, signi
 
 
 @pytest.fixture(scope="session")
-def seaweedfs():
-    """The session SeaweedFS, with its Iceberg and Lance listeners disabled.
-
-    weed 4.48 binds an Iceberg REST catalog to 8181 and a Lance namespace server to 9101 by
-    default, so a second SeaweedFS on the machine (another test session) exits fatally with
-    "address already in use". einvoice.seaweedfs does not pass ``-s3.port.iceberg=0
-    -s3.port.lance=0`` yet; until it does, add them here.
-    """
-    import subprocess
-    from unittest import mock
-
-    from einvoice.seaweedfs import SeaweedFS
-
-    real_popen = subprocess.Popen
-
-    def popen(cmd, *args, **kwargs):
-        if not any(str(c).startswith("-s3.port.iceberg") for c in cmd):
-            cmd = list(cmd) + ["-s3.port.iceberg=0", "-s3.port.lance=0"]
-        return real_popen(cmd, *args, **kwargs)
-
-    with mock.patch("einvoice.seaweedfs.subprocess.Popen", popen):
-        server = SeaweedFS().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
 def signing_key():
     return signing.generate()
 
