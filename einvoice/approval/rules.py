@@ -182,24 +182,55 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
     return None
 
 
+@dataclass(frozen=True)
+class _RoleIndex:
+    """Who holds ``role`` for one department, prepared once per organisation (lists are hot paths)."""
+
+    limits: dict[str, tuple[Decimal | None, ...]]  # grant holder -> limits of their grants
+    order: tuple[str, ...]  # holders and their deputies, in the order of the organisation file
+
+
+_INDEX: dict[int, tuple[Organisation, dict[tuple[Role, str], _RoleIndex]]] = {}
+
+
+def _role_index(org: Organisation, role: Role, department: str) -> _RoleIndex:
+    cached = _INDEX.get(id(org))
+    if cached is None or cached[0] is not org:  # id() can be reused after an org is collected
+        cached = (org, {})
+        _INDEX[id(org)] = cached
+    key = (role, "*" if role in CENTRAL_ROLES else department)
+    idx = cached[1].get(key)
+    if idx is None:
+        limits = {p.id: tuple(g.limit_eur for g in _grants(p, role, department)) for p in org.people}
+        limits = {k: v for k, v in limits.items() if v}
+        deputies = {d.deputy for d in org.deputies if d.person in limits}
+        order = tuple(p.id for p in org.people if p.id in limits or p.id in deputies)
+        idx = cached[1][key] = _RoleIndex(limits, order)
+    return idx
+
+
+def _any_within(limits: tuple[Decimal | None, ...], amount: Decimal | None) -> bool:
+    return any(lim is None or (amount is not None and amount <= lim) for lim in limits)
+
+
 def people_for(org: Organisation, role: Role, department: str, amount: Decimal | None, today: dt.date,
                exclude: frozenset[str] = frozenset()) -> list[str]:
     """Who could act in ``role`` today: the same decision as ``capacity`` + separation of duties
     against the people in ``exclude``, without building refusal messages (the inbox calls this for
-    every row it shows)."""
+    every row it shows; ``test_candidates_agree_with_capacity`` pins the equivalence)."""
+    idx = _role_index(org, role, department)
     out: list[str] = []
-    for p in org.people:
-        if p.id in exclude or is_auditor(p, department):
+    for pid in idx.order:
+        if pid in exclude or is_auditor(org.person(pid), department):
             continue
-        if any(within_limit(g, amount) for g in _grants(p, role, department)):
-            out.append(p.id)
+        if _any_within(idx.limits.get(pid, ()), amount):
+            out.append(pid)
             continue
         for d in org.deputies:  # as in capacity(): the first deputy entry that qualifies is the one used
-            if d.deputy != p.id or not (d.absent_from <= today <= d.absent_to):
+            if d.deputy != pid or not (d.absent_from <= today <= d.absent_to):
                 continue
-            absent = find_person(org, d.person)
-            if absent and any(within_limit(g, amount) for g in _grants(absent, role, department)):
-                if absent.id not in exclude:
-                    out.append(p.id)
+            if _any_within(idx.limits.get(d.person, ()), amount):
+                if d.person not in exclude:
+                    out.append(pid)
                 break
     return out

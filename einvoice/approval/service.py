@@ -198,6 +198,9 @@ _INVOICE_COLUMNS = load_only(
 )
 
 
+_HAS_FLAGS = sa.exists().where(DuplicateFlag.invoice_id == Invoice.id).label("has_flags")
+
+
 class _Abort(Exception):
     """Internal: roll the transaction back and return this refusal."""
 
@@ -265,7 +268,7 @@ class ApprovalService:
         if search:
             # A search is selective on the invoice side: let the planner find the matching invoices
             # first and sort the few hits, instead of walking every scope in deadline order.
-            q = (sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id)
+            q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
                  .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), not_signed, self._search(search))
                  .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
         else:
@@ -279,7 +282,7 @@ class ApprovalService:
                         .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
                 parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
             found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
-            q = (sa.select(t, Invoice).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+            q = (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
                  .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id)
                  .limit(limit).offset(offset))
         with self.db.sessions() as s:
@@ -350,12 +353,15 @@ class ApprovalService:
     def _views(self, s: Session, rows, today: dt.date) -> list[TaskView]:
         if not rows:
             return []
-        invoice_ids = {inv.id for _, inv in rows}
+        # Rows may carry a third column "has a duplicate flag" (the inbox asks for it): then only
+        # flagged invoices cost a second query, and most pages need none.
+        invoice_ids = {row[1].id for row in rows if len(row) < 3 or row[2]}
         flags: dict[int, list[DuplicateView]] = {}
-        for f in s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id.in_(invoice_ids)).order_by(DuplicateFlag.id)):
+        for f in (s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id.in_(invoice_ids))
+                            .order_by(DuplicateFlag.id)) if invoice_ids else ()):
             flags.setdefault(f.invoice_id, []).append(self._dup_view(f))
         out = []
-        for task, inv in rows:
+        for task, inv, *_ in rows:
             step = Step(task.step)
             candidates: tuple[str, ...] = ()
             if task.status == "open":
