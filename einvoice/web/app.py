@@ -310,6 +310,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         if old is not None:
             auth.end_session(db, old.token_sha256)
         _start_session(request, result, "password")
+        auth.purge_expired(db, cfg)  # sign-ins are rare enough to carry the housekeeping
         request.state.person_id = result
         request.state.set_cookies.append(_cookie(cfg.login_cookie_name, "", secure=cfg.cookie_secure, delete=True))
         return RedirectResponse("/inbox", status_code=303)

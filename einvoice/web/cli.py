@@ -23,6 +23,7 @@ def serve_cmd(host: str, port: int, workers: int) -> None:
     from einvoice.web.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start-up are not news
     click.echo(f"web inbox on http://{host}:{port}/  (Ctrl+C stops it)")
     # access_log=False: uvicorn's access log prints the full URL including the query string
     # (search terms); our own access log records only the route template.
