@@ -423,14 +423,22 @@ class ApprovalService:
                 return other
         return cap
 
-    def _check_invoice_role(self, inv: Invoice, person_id: str, roles: Sequence[Role], what: str) -> rules.Capacity | Refusal:
+    def _check_invoice_role(self, inv: Invoice, person_id: str, roles: Sequence[Role], what: str, *,
+                            value_limited: bool) -> rules.Capacity | Refusal:
+        """Any of ``roles`` for the invoice's department; within the grant's limit only if ``value_limited``."""
         department = inv.department or self.org.central_desk
+        # Amount 0 passes every Wertgrenze: comments and reopening are not decisions about money.
+        amount = inv.amount_due if value_limited else Decimal(0)
+        over_limit: Refusal | None = None
         for role in roles:
-            cap = rules.capacity(self.org, person_id, role, department, None, self.today(), what=what)
+            cap = rules.capacity(self.org, person_id, role, department, amount, self.today(), what=what)
             if isinstance(cap, rules.Capacity):
                 return cap
             if cap.rule in ("UNKNOWN-PERSON", "AUDITOR-READ-ONLY"):
                 return cap
+            over_limit = over_limit or (cap if cap.rule == "LIMIT" else None)
+        if over_limit is not None:
+            return over_limit
         person = rules.find_person(self.org, person_id)
         names = ", ".join(r.value for r in roles)
         return Refusal("NOT-AUTHORISED", f"{person.name if person else person_id} needs one of the roles {names} "
@@ -463,11 +471,12 @@ class ApprovalService:
 
     def _check_comment(self, inv: Invoice, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD,
-                                                         Role.CENTRAL_DESK, Role.TREASURY], "comment on this invoice")
+                                                         Role.CENTRAL_DESK, Role.TREASURY], "comment on this invoice",
+                                       value_limited=False)
 
     def _check_override(self, inv: Invoice, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.ANORDNEN, Role.HEAD, Role.CENTRAL_DESK],
-                                        "override a duplicate flag")
+                                        "override a duplicate flag", value_limited=True)
 
     # --- running an action ---------------------------------------------------------------------
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
@@ -713,7 +722,8 @@ class ApprovalService:
             inv = self._lock_invoice(s, invoice_id)
             if inv.state != InvoiceState.RETURNED.value:
                 raise _Abort(Refusal("NOT-RETURNED", f"only a returned invoice can be reopened; this one is {inv.state}."))
-            cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen this invoice")
+            cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen this invoice",
+                                           value_limited=False)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
             dept = department or inv.department or self.org.central_desk

@@ -335,3 +335,12 @@ def test_every_action_writes_exactly_one_event(svc, new_invoice, db):
     svc.approve(t.task_id, "b.keller"); assert count() == n + 1  # refused: AMOUNT-REQUIRED writes nothing
     svc.send_back(t.task_id, "b.keller", reason="check"); assert count() == n + 2
     svc.comment(inv, "a.schulz", "checked"); assert count() == n + 3
+
+
+def test_override_is_value_limited_but_comments_are_not(svc, new_invoice):
+    first = new_invoice(number="BIG-1", amount="30000.00")
+    dup = new_invoice(number="BIG-1", amount="30000.00")
+    # l.schmitt may order payments only up to 25,000 and is no head: she may not clear a 30,000 duplicate
+    refused(svc.override_duplicate(dup, "l.schmitt", reason="checked"), "LIMIT")
+    assert svc.override_duplicate(dup, "p.roth", reason="checked with supplier").ok  # unlimited
+    assert svc.comment(first, "m.vogel", "Lieferschein fehlt noch").ok  # sachlich up to 1,000, comments are free
