@@ -7,6 +7,7 @@ while the discount is still open on the execution date, else the due date (BT-9)
 without a due date is payable at once. The amount is the amount due (BT-115), or with Skonto
 amount × (1 − percent/100) rounded half-up to cents (only a BASISBETRAG is discounted when given).
 
+The creditor account is the invoice's IBAN (BT-84), else the supplier master data's.
 Held back, with a reason (``PaymentRun.skipped``): credit notes and amounts ≤ 0, currencies other
 than EUR, invalid IBAN/BIC (python-stdnum), and — when ``finance.check_supplier_iban`` is on — an
 IBAN that differs from the supplier master data (changed bank details are the classic invoice
@@ -351,13 +352,14 @@ def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution
     if inv.amount_due is None or inv.amount_due <= 0:
         return None, FinanceProblem("SEPA-AMOUNT", f"nothing to pay (amount due {inv.amount_due}).")
     payee = (record or {}).get("payee") or {}
-    iban, problem = check_iban(payee.get("iban") or inv.iban)
+    master = _supplier_iban(org, inv)
+    # No IBAN on the invoice (BT-84 is optional): the supplier master data is the agreed account.
+    iban, problem = check_iban(payee.get("iban") or inv.iban or master)
     if problem:
         return None, problem
     bic, problem = check_bic(payee.get("bic"))
     if problem:
         return None, problem
-    master = _supplier_iban(org, inv)
     if org.finance.check_supplier_iban and master and master != iban:
         return None, FinanceProblem("SEPA-IBAN-CHANGED", f"the invoice asks for payment to {iban}, but the supplier master data "
                                                          f"has {master}; confirm the new bank details with the supplier "

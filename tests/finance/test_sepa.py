@@ -128,10 +128,13 @@ def test_released_but_not_posted_changed_iban_and_bad_iban_are_not_paid(db, tmp_
     changed = released_invoice(db, org, amount="60.00", due_date=dt.date(2026, 12, 1), iban="DE02120300000000202051")
     bad = released_invoice(db, org, amount="70.00", due_date=dt.date(2026, 12, 1), seller_vat_id="DE000000000",
                            seller_name="Unbekannt GmbH", iban="DE00123456789012345678")
+    no_iban = released_invoice(db, org, amount="40.00", due_date=dt.date(2026, 12, 1), iban=None)
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     only_released = released_invoice(db, org, amount="80.00", due_date=dt.date(2026, 12, 1))
     run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, execution_date=dt.date(2026, 11, 25))
-    assert run.invoices == [posted_ok]
+    assert run.invoices == [posted_ok, no_iban]
+    # no IBAN on the invoice: the supplier master data's account is used
+    assert _tx(run.path.read_bytes())[f"MUST-{no_iban}"]["iban"] == "DE89370400440532013000"
     assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED", bad: "SEPA-IBAN"}
     assert "master data" in dict(run.skipped)[changed].message
     with db.sessions() as s:
