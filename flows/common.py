@@ -42,7 +42,11 @@ def app():
     with _app_lock:
         a = _apps.get(key)
         if a is None:
-            a = _apps[key] = App.from_env()
+            a = App.from_env()
+            # Under the lock: parallel batches (threads) must not run the migrations twice at once.
+            a.db  # noqa: B018 - cached_property, migrates
+            a.intake  # noqa: B018 - one pipeline (and one thread-safe Archive) for all threads
+            _apps[key] = a
         return a
 
 

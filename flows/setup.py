@@ -74,6 +74,10 @@ def ensure_automations(client, alert_block_id: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--archive-writers", type=int, default=int(os.environ.get("EINVOICE_ARCHIVE_WRITERS", "1")),
+                   help="archive-writer tag limit (default 1: ingest batches and checkpoints take turns; more lets "
+                        "process-inbox's parallel batches run together, the archive's conditional page write keeps "
+                        "the log linear)")
     p.add_argument("--finance-limit", type=int, default=int(os.environ.get("EINVOICE_FINANCE_CONCURRENCY", "2")))
     p.add_argument("--alert-webhook", default=os.environ.get("EINVOICE_ALERT_WEBHOOK"),
                    help="URL the archive-failure notification is POSTed to (default: EINVOICE_ALERT_WEBHOOK)")
@@ -82,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with get_client(sync_client=True) as client:
         ensure_work_pool(client)
-        ensure_tag_limit(client, ARCHIVE_WRITER, 1)
+        ensure_tag_limit(client, ARCHIVE_WRITER, args.archive_writers)
         ensure_tag_limit(client, FINANCE_CONNECTOR, args.finance_limit)
-        print(f"work pool {WORK_POOL}; tag limits {ARCHIVE_WRITER}=1, {FINANCE_CONNECTOR}={args.finance_limit}")
+        print(f"work pool {WORK_POOL}; tag limits {ARCHIVE_WRITER}={args.archive_writers}, "
+              f"{FINANCE_CONNECTOR}={args.finance_limit}")
         if args.alert_webhook:
             block_id = ensure_alert_block(args.alert_webhook)
             ids = ensure_automations(client, block_id)
