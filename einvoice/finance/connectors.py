@@ -105,6 +105,7 @@ class WebhookConnector:
         self.cfg = org.finance.webhook
         self._secret = secret
         self._client = client
+        self.seconds_per_item = self.cfg.timeout_seconds  # worst case per record, for the outbox's lease planning
 
     def _key(self) -> bytes | None:
         if self._secret is not None:

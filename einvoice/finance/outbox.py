@@ -223,9 +223,9 @@ class Outbox:
                 report.skipped = s.scalar(sa.select(sa.func.count()).select_from(FinanceOutbox)
                                           .where(FinanceOutbox.status == "pending")) or 0
             return report
-        claimed = self._claim(limit)
-        crash_point("claimed")
         if self.connector.batch:
+            claimed = self._claim(limit)
+            crash_point("claimed")
             by_batch: dict[str, list[Item]] = {}
             for it in claimed:
                 by_batch.setdefault(it.batch_id, []).append(it)
@@ -235,10 +235,21 @@ class Outbox:
                 for it in items:
                     self._finish(it, outcome, report)
         else:
-            for it in claimed:
-                outcome = self.connector.send(it)
-                crash_point("sent")
-                self._finish(it, outcome, report)
+            # Claim in chunks that can be sent well within one lease even if every request times out,
+            # so no other worker takes a record over while it is still queued here.
+            per_item = getattr(self.connector, "seconds_per_item", None)
+            chunk = max(1, int(self.retry_cfg.lease_seconds // (2 * per_item))) if per_item else limit
+            remaining = limit
+            while remaining > 0:
+                claimed = self._claim(min(chunk, remaining))
+                crash_point("claimed")
+                if not claimed:
+                    break
+                remaining -= len(claimed)
+                for it in claimed:
+                    outcome = self.connector.send(it)
+                    crash_point("sent")
+                    self._finish(it, outcome, report)
         return report
 
     def _batch_items(self, batch_id: str) -> list[Item]:

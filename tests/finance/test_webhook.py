@@ -188,3 +188,25 @@ def test_archive_outage_after_the_booking_is_caught_up_later(db, webhook_org, fi
     _line, leaf = archive.read_leaf(archive.lookup(p.archive_entry_id))
     assert leaf["metadata"]["booking_number"] == p.booking_number
     assert finance_server.accepted[p.idempotency_key] == 1
+
+
+def test_claims_are_chunked_to_fit_the_lease(db, tmp_path, finance_server, clock, monkeypatch):
+    """lease 30 s, timeout 5 s: at most 3 records are leased at a time, so none waits past its lease."""
+    from tests.finance.conftest import make_org
+
+    monkeypatch.setenv("EINVOICE_FINANCE_HMAC_SECRET", "test-hmac-secret-not-for-production")
+    org = make_org(tmp_path, connector="webhook", webhook={"url": finance_server.url, "timeout_seconds": 5})
+    for n in range(7):
+        released_invoice(db, org, amount=f"{n + 1}.00")
+    outbox = Outbox(db, org, now=clock)
+    seen = []
+    real = outbox._claim
+
+    def spy(limit):
+        got = real(limit)
+        seen.append(len(got))
+        return got
+
+    outbox._claim = spy
+    report = outbox.deliver_pending(limit=100)
+    assert report.delivered == 7 and seen == [3, 3, 1, 0]
