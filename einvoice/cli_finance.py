@@ -90,6 +90,19 @@ def record_cmd(invoice_id) -> None:
     click.echo(_json(rec))
 
 
+@finance.command("status")
+@click.argument("invoice_id", type=int)
+def status_cmd(invoice_id) -> None:
+    """Posting and payment state of an invoice: outbox status, booking number, last error, payment run."""
+    from einvoice.finance import finance_status
+
+    st = finance_status(_app().db, invoice_id)
+    if st is None:
+        click.echo(f"invoice {invoice_id} has no posting record (not released yet?)", err=True)
+        sys.exit(2)
+    click.echo(_json(st))
+
+
 @finance.command("deliver")
 @click.option("--limit", default=100, show_default=True)
 def deliver_cmd(limit) -> None:

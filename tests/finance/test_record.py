@@ -158,3 +158,32 @@ def test_app_wires_the_finance_release_hook(db, tmp_path, monkeypatch):
     rec = posting_record(db, invoice_id)
     validate(rec)
     assert rec["source"] == "invoice-row"  # no original archived for a row inserted directly
+
+
+def test_posting_schema_is_a_valid_json_schema():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    cents = st.integers(min_value=1, max_value=10**9).map(lambda c: Decimal(c) / 100)
+
+    @settings(max_examples=200, deadline=None)
+    @given(total=cents, weights=st.lists(st.integers(min_value=1, max_value=10**7).map(lambda c: Decimal(c) / 100),
+                                         min_size=1, max_size=12))
+    def test_allocation_always_adds_up_to_the_amount_due(total, weights):
+        shares = allocate(total, weights)
+        assert sum(shares) == total and len(shares) == len(weights)
+        assert all(sh == sh.quantize(Decimal("0.01")) for sh in shares)
+
+    @settings(max_examples=200, deadline=None)
+    @given(amount=cents, percent=st.integers(min_value=0, max_value=10000).map(lambda c: Decimal(c) / 100))
+    def test_skonto_payment_is_half_up_of_the_exact_value(amount, percent):
+        exact = amount * (1 - percent / 100)
+        paid = skonto_payment(amount, percent)
+        assert abs(paid - exact) <= Decimal("0.005") and paid == paid.quantize(Decimal("0.01"))
+        assert 0 <= paid <= amount

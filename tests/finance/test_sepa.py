@@ -179,6 +179,9 @@ def test_sepa_text_and_cli(db, tmp_path, monkeypatch, clock):
     assert runner.invoke(main, ["payments", "run", "--date", "2026-12-01", "--out", str(tmp_path / "pay")]).output.strip() == "nothing to pay"
     rec = runner.invoke(main, ["finance", "record", str(invoice_id)])
     assert rec.exit_code == 0 and json.loads(rec.output)["amount"]["due"] == "12.34"
+    st = json.loads(runner.invoke(main, ["finance", "status", str(invoice_id)]).output)
+    assert st["booking_number"] == f"B-{invoice_id}" and st["payment"]["message_id"] == res["message_id"]
+    assert runner.invoke(main, ["finance", "status", "9999"]).exit_code == 2
 
 
 def _stored_xml(db, run_id):
