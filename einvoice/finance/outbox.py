@@ -482,20 +482,26 @@ class Outbox:
         """Records waiting for the finance system: new ones and fetched-but-unacknowledged ones (offered again)."""
         now = self.now()
         out = []
-        with self.db.transaction() as s:
-            rows = s.execute(
-                sa.select(FinanceOutbox, FinancePosting).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-                .where(FinanceOutbox.status.in_(("pending", "awaiting_confirmation")))
-                .order_by(FinanceOutbox.id).limit(limit)
-            ).all()
-            for ob, p in rows:
-                if ob.status == "pending":
-                    ob.status = "awaiting_confirmation"
-                    ob.connector = "pull"
-                    ob.updated_at = now
-                ob.attempts += 1
-                s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector="pull", outcome="fetched"))
-                out.append({"idempotency_key": p.idempotency_key, "record": json.loads(p.record_json)})
+        try:
+            with self.db.transaction() as s:
+                rows = s.execute(
+                    sa.select(FinanceOutbox, FinancePosting).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
+                    .where(FinanceOutbox.status.in_(("pending", "awaiting_confirmation")))
+                    .order_by(FinanceOutbox.id).limit(limit)
+                ).all()
+                for ob, p in rows:
+                    if ob.status == "pending":
+                        ob.status = "awaiting_confirmation"
+                        ob.connector = "pull"
+                        ob.updated_at = now
+                    ob.attempts += 1
+                    s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector="pull", outcome="fetched"))
+                    out.append({"idempotency_key": p.idempotency_key, "record": json.loads(p.record_json)})
+        except (StaleDataError, OperationalError) as exc:
+            # A concurrent fetch or acknowledgement changed these rows; the caller simply fetches again.
+            if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
+                raise
+            return []
         return out
 
     # ---- a person resolves -------------------------------------------------------------------

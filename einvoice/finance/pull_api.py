@@ -32,8 +32,9 @@ from einvoice.finance.outbox import Outbox
 def _default_outbox() -> Outbox:
     from einvoice.app import App
 
-    app = App.from_env()
-    return Outbox(app.db, app.organisation)
+    from einvoice.finance.outbox import outbox_for_app
+
+    return outbox_for_app(App.from_env())  # with the archive, so acknowledged records are archived at once
 
 
 def outbox_dependency() -> Outbox:
