@@ -220,17 +220,20 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
 
     def identify(request: Request) -> access.Viewer | None:
         sess = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
+        claimed = None
         if cfg.proxy_header:
-            claimed = (request.headers.get(cfg.proxy_header) or "").strip()
+            claimed = (request.headers.get(cfg.proxy_header) or "").strip() or None
             client = request.client.host if request.client else None
-            if claimed and cfg.trusts(client):
-                if sess is None or sess.person_id != claimed:
-                    if access.viewer(org, claimed, svc.today()) is None:
-                        log.warning("proxy sign-in refused: the proxy named a person who is not in the organisation file")
-                        return None
-                    sess = _start_session(request, claimed, "proxy")
-            elif claimed:
+            if claimed and not cfg.trusts(client):
                 log.warning("ignored %s header from untrusted address %s", cfg.proxy_header, client)
+                claimed = None
+        if sess is not None and sess.via == "proxy" and claimed != sess.person_id:
+            sess = None  # a proxy session lasts only while the proxy vouches for the same person
+        if claimed and (sess is None or sess.person_id != claimed):
+            if access.viewer(org, claimed, svc.today()) is None:
+                log.warning("proxy sign-in refused: the proxy named a person who is not in the organisation file")
+                return None
+            sess = _start_session(request, claimed, "proxy")
         if sess is None:
             return None
         if sess.via == "password" and not cfg.local_accounts:

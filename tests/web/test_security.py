@@ -156,6 +156,9 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(world):
     r = proxy.get("/inbox", headers={"X-Remote-User": "d.yilmaz"})
     assert r.status_code == 200 and "Deniz Yilmaz" in r.text
     assert proxy.get("/inbox", headers={"X-Remote-User": "unknown.person"}).status_code == 303
+    # A proxy session lasts only while the proxy keeps vouching for that person.
+    assert proxy.get("/inbox", headers={"X-Remote-User": "d.yilmaz"}).status_code == 200
+    assert proxy.get("/inbox").headers["location"] == "/login"
     proxy.cookies.clear()
 
     outsider = TestClient(web, client=("10.1.2.3", 40000), follow_redirects=False)
