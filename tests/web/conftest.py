@@ -16,8 +16,6 @@ import pytest
 
 from einvoice.settings import REPO_EXAMPLE_ORG, Settings
 
-pytestmark = pytest.mark.s3
-
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 #: The sample files used here and where they are routed (see einvoice.samples / test_end_to_end).
