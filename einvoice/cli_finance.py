@@ -250,6 +250,8 @@ def run_cmd(due_by, execution_date, out, person, fmt) -> None:
     else:
         click.echo(f"{run.path}: {run.count} transfer(s), {run.control_sum} EUR (Skonto taken {run.skonto_taken} EUR), "
                    f"MsgId {run.message_id}, execution {run.execution_date}")
+    for path in run.recovered:
+        click.echo(f"written now (an earlier run's file was missing): {path}")
     for inv_id, problem in run.skipped:
         click.echo(f"held back: invoice {inv_id} [{problem.code}] {problem.message}", err=True)
 

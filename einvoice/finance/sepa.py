@@ -18,7 +18,7 @@ POSTED → PAID transition with its audit event are one transaction. The XML is 
 the pain.001.001.09 XSD shipped in ``sepaxml`` (pinned by SHA-256 in schemas/registry.json) and
 its NbOfTxs/CtrlSum are recomputed from the file before that transaction commits. The file is
 written (atomically) after the commit; the XML is also kept in the database, so a file lost in a
-crash is re-exported (``export_run``), never regenerated with new ids.
+crash or a full disk is written by the next run (or ``export_run``), never regenerated with new ids.
 
 This module must never include an invoice twice, never pay an invoice that is not POSTED, and
 never write a file that failed validation.
@@ -65,12 +65,14 @@ class PaymentRun:
     run_id: int | None = None
     execution_date: dt.date | None = None
     skipped: list[tuple[int, FinanceProblem]] = field(default_factory=list)
+    recovered: list[Path] = field(default_factory=list)  # files of earlier runs written now (see payment_run)
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "path": str(self.path) if self.path else None, "message_id": self.message_id,
                 "count": self.count, "control_sum": str(self.control_sum), "skonto_taken": str(self.skonto_taken),
                 "execution_date": self.execution_date.isoformat() if self.execution_date else None,
-                "invoices": self.invoices, "skipped": [{"invoice_id": i, **p.as_dict()} for i, p in self.skipped]}
+                "invoices": self.invoices, "skipped": [{"invoice_id": i, **p.as_dict()} for i, p in self.skipped],
+                "recovered": [str(p) for p in self.recovered]}
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,9 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
     if payer is None:
         raise FinanceError(FinanceProblem("SEPA-PAYER-MISSING", "finance.payer (the body's own account name, IBAN and BIC) "
                                                                 "is not set in the organisation file."))
+    # A run recorded earlier whose file could not be written (full disk, crash right after the commit)
+    # is written first: its invoices are already PAID and would otherwise never reach the bank.
+    recovered = [export_run(db, rid, output_dir) for rid in unwritten_runs(db)]
     created = now()
     execution_date = execution_date or created.date()
     prefix = org.finance.payment_message_prefix
@@ -295,7 +300,8 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                     continue
                 txs.append(tx)
             if not txs:
-                return PaymentRun(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped)
+                return PaymentRun(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped,
+                                  recovered)
             xml = build_pain001(message_id=message_id, created=created, execution_date=execution_date, payer=payer, txs=txs)
             errors = validate_pain001(xml)
             if errors:
@@ -338,9 +344,15 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             raise
         raise FinanceError(FinanceProblem("SEPA-CONFLICT", "another payment run included some of these invoices at the same "
                                                            "time; nothing was recorded. Run again.")) from None
-    path = export_run(db, run_id, output_dir)
+    try:
+        path = export_run(db, run_id, output_dir)
+    except OSError as exc:
+        raise FinanceError(FinanceProblem(
+            "SEPA-FILE-WRITE", f"payment run {run_id} ({message_id}) is recorded and its invoices are marked paid, but the "
+                               f"file could not be written to {output_dir} ({exc.strerror or exc}); the next payment run "
+                               f"writes it, or `einvoice payments export {run_id} --out DIR`.")) from None
     return PaymentRun(path, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
-                      execution_date, skipped)
+                      execution_date, skipped, recovered)
 
 
 def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution_date: dt.date,
@@ -391,6 +403,11 @@ def export_run(db: Database, run_id: int, output_dir: Path) -> Path:
     with db.transaction() as s:
         s.get(PaymentRunRow, run_id).path = str(path)
     return path
+
+
+def unwritten_runs(db: Database) -> list[int]:
+    with db.sessions() as s:
+        return list(s.scalars(sa.select(PaymentRunRow.id).where(PaymentRunRow.path.is_(None)).order_by(PaymentRunRow.id)))
 
 
 def list_runs(db: Database, limit: int = 50) -> list[dict]:

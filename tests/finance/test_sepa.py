@@ -223,3 +223,24 @@ def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
     for r in results:
         if r.count:
             assert validate_pain001(r.path.read_bytes()) == [] and totals_of(r.path.read_bytes())["tx_count"] == r.count
+
+
+def test_a_file_that_could_not_be_written_is_written_by_the_next_run(db, tmp_path, clock):
+    org = make_org(tmp_path)
+    from einvoice.finance import Outbox
+
+    first = released_invoice(db, org, amount="11.00", due_date=dt.date(2026, 12, 1))
+    Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the output directory should be")
+    with pytest.raises(FinanceError) as exc:
+        payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=blocked, execution_date=dt.date(2026, 11, 30))
+    assert exc.value.problem.code == "SEPA-FILE-WRITE" and "payments export" in exc.value.problem.message
+    with db.sessions() as s:
+        assert s.get(Invoice, first).state == "paid"  # recorded: never paid twice
+    second = released_invoice(db, org, amount="22.00", due_date=dt.date(2026, 12, 1))
+    Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
+    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / "ok", execution_date=dt.date(2026, 11, 30))
+    assert run.invoices == [second]
+    [old] = run.recovered
+    assert f"MUST-{first}" in _tx(old.read_bytes()) and validate_pain001(old.read_bytes()) == []
