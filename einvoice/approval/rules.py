@@ -196,6 +196,8 @@ _INDEX: dict[int, tuple[Organisation, dict[tuple[Role, str], _RoleIndex]]] = {}
 def _role_index(org: Organisation, role: Role, department: str) -> _RoleIndex:
     cached = _INDEX.get(id(org))
     if cached is None or cached[0] is not org:  # id() can be reused after an org is collected
+        if len(_INDEX) >= 16:  # an organisation file reloaded now and then: keep only recent ones
+            _INDEX.pop(next(iter(_INDEX)))
         cached = (org, {})
         _INDEX[id(org)] = cached
     key = (role, "*" if role in CENTRAL_ROLES else department)
