@@ -57,7 +57,7 @@ class Invoice(Base):
     order_reference: Mapped[str | None] = mapped_column(sa.String(255))  # BT-13
     seller_name: Mapped[str | None] = mapped_column(sa.String(255))  # BT-27
     seller_vat_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # BT-31
-    seller_id: Mapped[str | None] = mapped_column(sa.String(255))  # BT-29
+    seller_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # BT-29 (duplicate check looks it up)
     amount_due: Mapped[Decimal | None]  # BT-115
     tax_inclusive_amount: Mapped[Decimal | None]  # BT-112
     iban: Mapped[str | None] = mapped_column(sa.String(34))  # BT-84
