@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench browser clean
+.PHONY: install demo demo-web test bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/python -m flows.demo
+
+# The demo, then the web inbox on http://127.0.0.1:8000/ over its data until Ctrl-C.
+demo-web: install
+	$(BIN)/python -m flows.demo --serve 8000
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

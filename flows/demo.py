@@ -6,14 +6,79 @@ over them twice (the second run shows idempotency), prints a summary and stops w
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import yaml
 
-def main(workdir: str | None = None) -> int:
+from einvoice.settings import REPO_EXAMPLE_ORG
+from flows.demo_finance import DemoFinanceSystem
+
+
+def _demo_organisation(base: Path, webhook_url: str) -> Path:
+    """The example town's organisation file, posting to the demo's loopback finance system."""
+    data = yaml.safe_load(REPO_EXAMPLE_ORG.read_text(encoding="utf-8"))
+    data["finance"]["connector"] = "webhook"
+    data["finance"]["webhook"]["url"] = webhook_url
+    path = base / "organisation.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _say(result, who: str, what: str) -> None:
+    if result.ok:
+        print(f"  {who:10} {what}: done, invoice now {result.invoice_state}" + (f", next step {result.next_step}" if result.next_step else ""))
+    else:
+        print(f"  {who:10} {what}: REFUSED [{result.refusal.rule}] {result.refusal.message}")
+
+
+def approval_and_payment(app, outcomes, base: Path) -> None:
+    """Walk two sample invoices through the approval chain, post one and pay it."""
+    from einvoice.finance import outbox_for_app, payment_run
+
+    ids = {o.name: o.invoice_id for o in outcomes}
+    svc = app.approval
+
+    print("\napproval (sachlich → rechnerisch → Anordnung → Freigabe), enforced by the domain layer:")
+    inv = ids["03-xrechnung-cii-invoice.xml"]
+    task = svc.open_task_of(inv)
+    print(f" invoice {task.invoice_number} ({task.seller_name}, {task.amount_due} {task.currency}) in department {task.department}:")
+    _say(svc.approve(task.task_id, "f.becker", comment="Lieferung vollständig"), "f.becker", "sachlich richtig")
+    task = svc.open_task_of(inv)
+    _say(svc.approve(task.task_id, "f.becker", amount=task.amount_due), "f.becker", "rechnerisch richtig")
+
+    inv = ids["01-xrechnung-ubl-invoice.xml"]
+    task = svc.open_task_of(inv)
+    print(f" invoice {task.invoice_number} ({task.seller_name}, {task.amount_due} {task.currency}) in department {task.department}, "
+          f"Skonto {task.skonto_percent} % until {task.skonto_until}:")
+    _say(svc.approve(task.task_id, "a.schulz"), "a.schulz", "sachlich richtig")
+    task = svc.open_task_of(inv)
+    _say(svc.approve(task.task_id, "b.keller", amount=task.amount_due), "b.keller", f"rechnerisch richtig mit {task.amount_due} EUR")
+    task = svc.open_task_of(inv)
+    _say(svc.approve(task.task_id, "b.keller"), "b.keller", "Anordnung")
+    _say(svc.approve(task.task_id, "c.wagner"), "c.wagner", "Anordnung")
+    task = svc.open_task_of(inv)
+    _say(svc.approve(task.task_id, "j.krause"), "j.krause", "Freigabe (second person, § 31 KomHVO NRW)")
+
+    print("\nposting to the finance system (webhook on loopback, HMAC-signed, exactly once):")
+    report = outbox_for_app(app).deliver_pending()
+    for r in report.results:
+        print(f"  {r}")
+    print(f"  delivered {report.delivered}, failed {report.failed}, dead letters {report.dead_lettered}")
+    again = outbox_for_app(app).deliver_pending()
+    print(f"  delivering again: {again.delivered} delivered (nothing is posted twice)")
+
+    print("\nSEPA payment run (pain.001.001.09, validated against the XSD):")
+    run = payment_run(app.db, app.organisation, due_by=dt.date.today() + dt.timedelta(days=60), output_dir=base / "payments")
+    print(f"  {run.count} payment(s), control sum {run.control_sum} EUR, Skonto taken {run.skonto_taken} EUR, file {run.path}")
+
+
+def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API server needs longer than the default to start on a busy 2-core machine.
@@ -34,7 +99,10 @@ def main(workdir: str | None = None) -> int:
 
     print(f"demo directory: {base}")
     print("starting SeaweedFS (S3 with Object Lock) on free loopback ports ...", flush=True)
-    with SeaweedFS(data_dir=base / "seaweedfs") as s3server:
+    secret = secrets.token_hex(16)
+    os.environ["EINVOICE_FINANCE_HMAC_SECRET"] = secret
+    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, DemoFinanceSystem(secret.encode()) as finance_system:
+        os.environ["EINVOICE_ORGANISATION"] = str(_demo_organisation(base, finance_system.url))
         os.environ.update(s3server.env())
         os.environ["EINVOICE_DATABASE_URL"] = f"sqlite:///{base / 'einvoice.sqlite'}"
         os.environ["EINVOICE_ARCHIVE_SIGNING_KEY"] = str(key_file)
@@ -60,7 +128,19 @@ def main(workdir: str | None = None) -> int:
         again = [IngestOutcome(**o) for o in process_inbox(str(inbox))]
         repeated = sum(o.already_received for o in again)
         print(f"second run: {repeated} of {len(again)} files already received, nothing stored twice")
-        print("verifying the archive as an auditor would (every hash, the chain, the tree, signatures, locks) ...", flush=True)
+        approval_and_payment(app, outcomes, base)
+
+        from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts
+
+        seed_demo_accounts(app.db, app.organisation)
+        if serve_port is None:
+            print("\nweb inbox: `make demo-web` runs this demo and then serves http://127.0.0.1:8000/ until Ctrl-C;")
+        else:
+            print(f"\nweb inbox: http://127.0.0.1:{serve_port}/ (Ctrl-C stops it and the demo's services);")
+        print(f"  sign in with password {DEMO_PASSWORD!r} as a.schulz / b.keller / c.wagner (Tiefbauamt), f.becker (Hauptamt,")
+        print("  Jugendamt), h.wolf (central desk), j.krause (Stadtkasse: Freigabe, treasury view), k.lange (auditor, read only)")
+
+        print("\nverifying the archive as an auditor would (every hash, the chain, the tree, signatures, locks) ...", flush=True)
         from archive.store import S3Store
         from archive.verify import verify
 
@@ -68,6 +148,13 @@ def main(workdir: str | None = None) -> int:
         print(report.to_text())
         if not report.ok:
             return 1
+        if serve_port is not None:
+            import uvicorn
+
+            from einvoice.web.app import create_app
+
+            # access_log=False: the app logs requests itself, without query strings (no invoice content).
+            uvicorn.run(create_app(app), host="127.0.0.1", port=serve_port, access_log=False)
         app.db.dispose()
     print("SeaweedFS stopped.")
     if workdir is None and os.environ.get("EINVOICE_DEMO_KEEP") != "1":
@@ -76,4 +163,10 @@ def main(workdir: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("workdir", nargs="?", help="keep the demo's data here (default: a temporary directory, removed)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help="afterwards serve the web inbox on this port until Ctrl-C")
+    args = parser.parse_args()
+    sys.exit(main(args.workdir, args.serve))
