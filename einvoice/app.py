@@ -51,7 +51,9 @@ class App:
 
     def release_hooks(self) -> list:
         """Functions run inside the transaction that releases an invoice (finance writes its outbox there)."""
-        from einvoice.finance import release_hook; return [release_hook(self)]  # noqa: E702
+        from einvoice.finance import release_hook
+
+        return [release_hook(self)]
 
     @cached_property
     def approval(self):
