@@ -70,4 +70,7 @@ class App:
     def intake(self):
         from einvoice.pipeline import IntakePipeline
 
-        return IntakePipeline(self.db, self.organisation, self.archive)
+        from einvoice.validation.config import ValidationConfig
+
+        config = ValidationConfig(severity_overrides=dict(self.organisation.validation_severity_overrides))
+        return IntakePipeline(self.db, self.organisation, self.archive, validation_config=config)

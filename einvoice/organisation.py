@@ -238,7 +238,16 @@ class Organisation(_Model):
     duplicates: DuplicateRules = DuplicateRules()
     archive: ArchiveSettings = ArchiveSettings()
     finance: FinanceSettings = FinanceSettings()
-    validation_severity_overrides: dict[str, str] = Field(default_factory=dict)
+    validation_severity_overrides: dict[str, str] = Field(
+        default_factory=dict, description="rule ID -> fatal|error|warning|info, e.g. {'BR-DE-21': 'info'}")
+
+    @field_validator("validation_severity_overrides")
+    @classmethod
+    def _check_overrides(cls, value: dict[str, str]) -> dict[str, str]:
+        from einvoice.validation.config import ValidationConfig
+
+        ValidationConfig(severity_overrides={k: v.lower() for k, v in value.items()})  # raises on a typo
+        return {k: v.lower() for k, v in value.items()}
 
     @model_validator(mode="after")
     def _references(self) -> "Organisation":

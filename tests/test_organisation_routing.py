@@ -104,3 +104,25 @@ def test_longest_order_prefix_wins(raw):
     org = parse_organisation(data)
     assert route(RoutingInput(order_reference="TBA-S-1"), org).department == "10"
     assert route(RoutingInput(order_reference="TBA-1"), org).department == "66"
+
+
+def test_severity_overrides_are_checked_on_load_and_reach_the_validator(raw, tmp_path):
+    from einvoice.samples import write_samples
+    from einvoice.validation import validate
+    from einvoice.validation.config import ValidationConfig
+
+    bad = copy.deepcopy(raw)
+    bad["validation_severity_overrides"] = {"BR-DE-15": "harmless"}
+    with pytest.raises(OrganisationConfigError, match="validation_severity_overrides"):
+        parse_organisation(bad)
+
+    data = copy.deepcopy(raw)
+    data["validation_severity_overrides"] = {"BR-DE-15": "Warning"}
+    org = parse_organisation(data)
+    assert org.validation_severity_overrides == {"BR-DE-15": "warning"}
+    write_samples(tmp_path)
+    no_leitweg = (tmp_path / "12-broken-no-leitweg-id.xml").read_bytes()
+    assert validate(no_leitweg, "12.xml").valid is False
+    relaxed = validate(no_leitweg, "12.xml", config=ValidationConfig(severity_overrides=dict(org.validation_severity_overrides)))
+    assert relaxed.valid is True
+    assert [f.severity for f in relaxed.findings if f.rule == "BR-DE-15"] == ["warning"]
