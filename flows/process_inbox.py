@@ -229,6 +229,9 @@ def process_inbox(inbox: str, batch_size: int = 50, channel: str = "directory",
         for i, batch in enumerate(batches):
             record(i, ingest_batch(batch, channel, bucket), done)
     else:
+        # Migrate the database here, once, before the pool processes each open it: concurrent
+        # migrations of a fresh database race (alembic takes no lock).
+        app()
         with ProcessPoolTaskRunner(max_workers=window) as runner:
             running: dict = {}
             pending = list(enumerate(batches))
