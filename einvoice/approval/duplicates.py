@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from einvoice.approval.tables import DuplicateFlag
 from einvoice.db.models import Invoice
@@ -50,7 +50,16 @@ def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[D
         seller.append(Invoice.seller_vat_id == row.seller_vat_id)
     if row.seller_id:
         seller.append(Invoice.seller_id == row.seller_id)
-    q = sa.select(Invoice).where(sa.or_(*seller), Invoice.id != row.id)
+    # Only candidates can match: the same number, or (near duplicates) the same amount and issue
+    # date. Filtering in SQL keeps this one indexed look-up per intake, however many invoices a
+    # supplier has sent; the normalised comparison then runs on the few rows left.
+    candidates = [Invoice.invoice_number == row.invoice_number.strip()]
+    if rules.near_duplicates:
+        candidates.append(sa.and_(Invoice.amount_due == row.amount_due, Invoice.issue_date == row.issue_date))
+    q = (sa.select(Invoice)
+         .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
+                            Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
+         .where(sa.or_(*seller), sa.or_(*candidates), Invoice.id != row.id))
     if rules.ignore_states:
         q = q.where(Invoice.state.not_in(rules.ignore_states))
     flags: list[DuplicateFlag] = []
