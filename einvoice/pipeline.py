@@ -139,6 +139,8 @@ class _Pending:
     state: InvoiceState
     decision: RoutingDecision | None
     receipt: object = None
+    summary: str = ""
+    report_json: str = ""
 
 
 @dataclass
@@ -182,8 +184,7 @@ class IntakePipeline:
 
         if pending:
             self._archive(list(pending.values()))
-            for p in pending.values():
-                self._store(p)
+            self._store(list(pending.values()))
             known = self._known(list(pending)) | known
 
         for i, sha in order:
@@ -201,7 +202,7 @@ class IntakePipeline:
         decision = None
         if state is InvoiceState.IN_APPROVAL and report.model is not None:
             decision = route(routing_input(report.model), self.organisation)
-        return _Pending(item, report, state, decision)
+        return _Pending(item, report, state, decision, summary=report.summary(), report_json=report.to_json())
 
     def _archive(self, batch: list[_Pending]) -> None:
         from archive import ArchiveDocument, EntryInput
@@ -232,7 +233,7 @@ class IntakePipeline:
                 entry_id=f"received-{p.item.sha256}",
                 documents=[
                     ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
-                    ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report.to_json().encode()),
+                    ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
                 ],
                 metadata={k: v for k, v in metadata.items() if v is not None},
                 retention_class="invoice",
@@ -242,13 +243,14 @@ class IntakePipeline:
         for p, r in zip(batch, receipts):
             p.receipt = r
 
-    def _store(self, p: _Pending) -> None:
+    def _row(self, p: _Pending) -> Invoice:
+        """The database row of a new file: verdict, key EN 16931 fields, routing, archive location."""
         model, report, receipt = p.report.model, p.report, p.receipt
         check_transition(None, p.state)
         row = Invoice(
             file_sha256=p.item.sha256, filename=p.item.name[:512], channel=p.item.channel, size=len(p.item.data),
             state=p.state.value, container=report.container, syntax=report.syntax, profile=(report.profile or None),
-            valid=report.valid, verdict=report.summary(), report_json=report.to_json(),
+            valid=report.valid, verdict=p.summary, report_json=p.report_json,
             archive_entry_id=receipt.entry_id, archive_sequence=receipt.sequence,
             archive_original_key=receipt.document_keys.get(p.item.name), archive_retain_until=receipt.retain_until,
         )
@@ -272,24 +274,47 @@ class IntakePipeline:
             row.skonto_until, row.skonto_percent = skonto_until, skonto_percent
         if p.decision is not None:
             row.department, row.routing_rule, row.routing_reason = p.decision.department, p.decision.rule, p.decision.reason
-        details = {"verdict": report.summary(), "archive_entry": receipt.entry_id}
+        return row
+
+    def _insert(self, s, p: _Pending) -> None:
+        """Add one new file's row, its 'received' audit event and (in approval) its first task to ``s``."""
+        from einvoice.approval import start_approval
+
+        row = self._row(p)
+        details = {"verdict": p.summary, "archive_entry": p.receipt.entry_id}
         if p.decision is not None:
             details["routing"] = {"department": p.decision.department, "rule": p.decision.rule, "reason": p.decision.reason}
+        s.add(row)
+        s.flush()
+        s.add(InvoiceEvent(
+            invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
+            amount=row.amount_due, comment=p.summary, details_json=json.dumps(details, ensure_ascii=False),
+        ))
+        # Same transaction: an invoice in approval never exists without its first task and duplicate check.
+        start_approval(s, row, self.organisation)
+
+    def _store(self, batch: list[_Pending]) -> None:
+        """Record a batch in one transaction (one commit instead of one per file).
+
+        If another worker stored one of these files meanwhile, the unique SHA-256 refuses the
+        batch; then each file is stored in its own transaction and the peer's row stands for the
+        one already there. Each file still gets exactly one row and one 'received' event.
+        """
         try:
             with self.db.transaction() as s:
-                s.add(row)
-                s.flush()
-                s.add(InvoiceEvent(
-                    invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
-                    amount=row.amount_due, comment=report.summary(), details_json=json.dumps(details, ensure_ascii=False),
-                ))
-                # Same transaction: an invoice in approval never exists without its first task and duplicate check.
-                from einvoice.approval import start_approval
-
-                start_approval(s, row, self.organisation)
+                for p in batch:
+                    self._insert(s, p)
+            return
         except IntegrityError:
-            # Another worker stored the same bytes first: that row is the one record of this file.
             pass
+        for p in batch:
+            try:
+                with self.db.transaction() as s:
+                    self._insert(s, p)
+            except IntegrityError:
+                if p.item.sha256 not in self._known([p.item.sha256]):
+                    raise  # not the peer case: a real constraint violation must not be swallowed
+                # a peer stored this file first: its row is the one record of it
 
     def _outcome(self, item: InboxItem, row: Invoice | None, already_received: bool) -> IngestOutcome:
         if row is None:  # pragma: no cover - _store either inserted it or a peer did

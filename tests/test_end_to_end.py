@@ -153,3 +153,30 @@ def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     invoices, _ = _rows(environment["database_url"])
     assert "98-huge.xml" not in invoices, "an unreadable file is left in the inbox, not recorded"
     assert len(invoices) == len(paths) - 1
+
+
+def test_a_peer_storing_the_same_file_first_costs_nothing(environment, inbox, monkeypatch):
+    """Two workers see the same new file: the second one's batch insert is refused by the unique
+    SHA-256, falls back to one transaction per file, and every file still has exactly one row and
+    one 'received' event."""
+    import einvoice.pipeline as pipeline
+    from einvoice.app import App
+
+    first, second = (pipeline.read_inbox_file(inbox / n) for n in ("01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml"))
+    peer = App.from_env()
+    assert peer.intake.ingest([first])[0].state == "in_approval"
+
+    app = App.from_env()
+    real_known = pipeline.IntakePipeline._known
+    calls = {"n": 0}
+
+    def stale_known(self, shas):
+        calls["n"] += 1
+        return {} if calls["n"] == 1 else real_known(self, shas)  # looked before the peer committed
+
+    monkeypatch.setattr(pipeline.IntakePipeline, "_known", stale_known)
+    outcomes = app.intake.ingest([first, second])
+    assert [o.state for o in outcomes] == ["in_approval", "in_approval"]
+    invoices, events = _rows(environment["database_url"])
+    assert sorted(invoices) == ["01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml"]
+    assert sorted(e.invoice_id for e in events if e.action == "received") == sorted(r.id for r in invoices.values())
