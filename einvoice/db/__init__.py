@@ -46,11 +46,51 @@ def alembic_config(url: str):
     return cfg
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations (any constant; ours is "einv").
+_MIGRATION_LOCK = 0x65696E76
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """Only one process migrates a database at a time.
+
+    Several workers starting at once on a fresh database would otherwise run the same migration
+    twice and fail ("index ... already exists"). PostgreSQL: a session advisory lock; SQLite: an
+    exclusive lock on a file beside the database.
+    """
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.migrate-lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (idempotent)."""
+    """Bring the database at ``url`` to ``revision`` (idempotent, safe with concurrent callers)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 class Database:
