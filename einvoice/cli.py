@@ -128,10 +128,18 @@ def schemas_verify() -> None:
         click.echo(f"ok  {f.kind:10} {f.key:24} {f.sha256 or '(own)':64}  {f.what}")
 
 
-# Sub-commands defined beside the modules they drive.
-from einvoice.samples import samples_cmd; main.add_command(samples_cmd)  # noqa: E402,E702
-from einvoice.cli_tasks import tasks; main.add_command(tasks)  # noqa: E402,E702
-from einvoice.cli_validate import validate_cmd; main.add_command(validate_cmd)  # noqa: E402,E702
-from archive.cli import archive_cli; main.add_command(archive_cli, name="archive")  # noqa: E402,E702
-from einvoice.web.cli import serve_cmd, web_cli; main.add_command(serve_cmd); main.add_command(web_cli)  # noqa: E402,E702
-from einvoice.cli_finance import finance, payments; main.add_command(finance); main.add_command(payments)  # noqa: E402,E702
+def _register_subcommands() -> None:
+    """Sub-commands are defined beside the modules they drive; this only mounts them."""
+    from archive.cli import archive_cli
+    from einvoice.cli_finance import finance, payments
+    from einvoice.cli_tasks import tasks
+    from einvoice.cli_validate import validate_cmd
+    from einvoice.samples import samples_cmd
+    from einvoice.web.cli import serve_cmd, web_cli
+
+    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli):
+        main.add_command(command)
+    main.add_command(archive_cli, name="archive")
+
+
+_register_subcommands()
