@@ -68,7 +68,8 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
     print("\nposting to the finance system (webhook on loopback, HMAC-signed, exactly once):")
     report = outbox_for_app(app).deliver_pending()
     for r in report.results:
-        print(f"  {r}")
+        print(f"  invoice #{r.invoice_id}: {r.outcome}" + (f", booking number {r.booking_number}" if r.booking_number else "")
+              + (f" ({r.problem})" if r.problem else "") + f", idempotency key {r.idempotency_key}")
     print(f"  delivered {report.delivered}, failed {report.failed}, dead letters {report.dead_lettered}")
     again = outbox_for_app(app).deliver_pending()
     print(f"  delivering again: {again.delivered} delivered (nothing is posted twice)")
@@ -159,6 +160,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     print("SeaweedFS stopped.")
     if workdir is None and os.environ.get("EINVOICE_DEMO_KEEP") != "1":
         shutil.rmtree(base, ignore_errors=True)
+        print(f"removed {base}; keep the demo's files with: .venv/bin/python -m flows.demo DIR")
     return 0
 
 
