@@ -31,6 +31,7 @@ from einvoice.approval.rules import STEP_ROLE, steps  # noqa: E402
 from einvoice.approval.tables import ApprovalTask  # noqa: E402
 from einvoice.db import Database  # noqa: E402
 from einvoice.db.models import Invoice  # noqa: E402
+from einvoice.db.scratch import with_search_path  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
 
@@ -115,8 +116,7 @@ def main() -> None:
     if not args.schema:
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in args.url else "?"
-    db = Database(f"{args.url}{sep}options=-csearch_path%3D{schema}").migrate()
+    db = Database(with_search_path(args.url, schema)).migrate()
     try:
         t0 = time.perf_counter()
         if not args.schema:

@@ -30,6 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
+from einvoice.db.scratch import scratch_database, scratch_schema
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
@@ -42,41 +44,20 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def scratch_schema(base: str):
-    import sqlalchemy as sa
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    eng = sa.create_engine(base)
-    with eng.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with eng.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
-
-
-@contextlib.contextmanager
 def prefect_server(base: str, tmp: Path):
     """A Prefect server subprocess on a scratch PostgreSQL database (what operators run)."""
-    import httpx
-    import sqlalchemy as sa
+    with scratch_database(base, "prefect_bench", extensions=("pg_trgm",)) as url:
+        yield from _run_prefect_server(url, tmp)
 
-    url = sa.engine.make_url(base)
-    name = f"prefect_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    e = sa.create_engine(url.set(database=name))
-    with e.begin() as c:
-        c.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    e.dispose()
+
+def _run_prefect_server(url, tmp: Path):
+    import httpx
+
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_HOME": str(tmp / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-                "PREFECT_API_DATABASE_CONNECTION_URL": url.set(drivername="postgresql+asyncpg", database=name)
+                "PREFECT_API_DATABASE_CONNECTION_URL": url.set(drivername="postgresql+asyncpg")
                 .render_as_string(hide_password=False)})
     log = open(tmp / "prefect-server.log", "wb")
     proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
@@ -101,9 +82,6 @@ def prefect_server(base: str, tmp: Path):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(wait)
         log.close()
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 _APP = None

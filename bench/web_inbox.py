@@ -32,6 +32,7 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from einvoice.db import Database  # noqa: E402
+from einvoice.db.scratch import with_search_path  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
 from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts  # noqa: E402
@@ -82,8 +83,7 @@ def main() -> None:
     if not args.schema:
         with admin.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in args.url else "?"
-    url = f"{args.url}{sep}options=-csearch_path%3D{schema}"
+    url = with_search_path(args.url, schema)
     db = Database(url).migrate()
     server = None
     log = tempfile.NamedTemporaryFile(prefix="web-bench-", suffix=".log", delete=False)

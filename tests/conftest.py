@@ -64,15 +64,7 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'einvoice.sqlite'}"
         return
-    base = os.environ["EINVOICE_TEST_DATABASE_URL"]
-    import sqlalchemy as sa
+    from einvoice.db.scratch import scratch_schema
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with scratch_schema(os.environ["EINVOICE_TEST_DATABASE_URL"], prefix="t") as url:
+        yield url

@@ -147,23 +147,10 @@ def _prefect_database(tmp: Path):
     if not base.startswith("postgresql"):
         yield f"sqlite+aiosqlite:///{tmp / 'prefect.db'}"
         return
-    import sqlalchemy as sa
+    from einvoice.db.scratch import scratch_database
 
-    url = sa.engine.make_url(base)
-    name = f"prefect_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db_engine = sa.create_engine(url.set(database=name))
-    with db_engine.begin() as c:
-        c.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    db_engine.dispose()
-    try:
-        yield url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(base, "prefect", extensions=("pg_trgm",)) as url:
+        yield url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +193,9 @@ def stack(tmp_path_factory, seaweedfs):
         with eng.begin() as c:
             c.execute(sa.text(f'CREATE SCHEMA "{pg_schema}"'))
         eng.dispose()
-        database_url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{pg_schema}"
+        from einvoice.db.scratch import with_search_path
+
+        database_url = with_search_path(base, pg_schema)
     else:
         database_url = f"sqlite:///{tmp / 'einvoice.sqlite'}"
 
