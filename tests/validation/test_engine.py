@@ -202,3 +202,21 @@ def test_validate_from_worker_threads(engine):
     with cf.ThreadPoolExecutor(4) as pool:
         got = [r.valid for r in pool.map(lambda d: validate(d, "t.xml"), inputs)]
     assert got == [True, True, False] * 6
+
+
+def test_match_patterns_become_selects_only_where_the_meaning_is_kept():
+    """schematron._direct_pattern_selects turns a rule's match pattern into a select from the
+    document node; branches it cannot translate faithfully must be refused (walk kept)."""
+    from einvoice.validation.schematron import _branch_as_select, _pattern_branches
+
+    assert _pattern_branches("cac:A | cac:B[@x = 'a|b'] | /ubl:Invoice") == ["cac:A", "cac:B[@x = 'a|b']", "/ubl:Invoice"]
+    assert _pattern_branches("a[(b | c)] | d") == ["a[(b | c)]", "d"]
+    assert _pattern_branches("a union b") is None
+    assert _branch_as_select("cac:A/cbc:B[1]") == "//cac:A/cbc:B[1]"
+    assert _branch_as_select("//ram:X[. = 'Z']") == "//ram:X[. = 'Z']"
+    assert _branch_as_select("/rsm:CrossIndustryInvoice") == "/rsm:CrossIndustryInvoice"
+    assert _branch_as_select("@unitCode") == "//@unitCode"
+    assert _branch_as_select("element(x)") == "//element(x)"
+    assert _branch_as_select("key('k', 'v')") is None
+    assert _branch_as_select("x[. = current()/y]") is None
+    assert _branch_as_select("(a)") is None
