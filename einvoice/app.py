@@ -68,9 +68,10 @@ class App:
 
     @cached_property
     def intake(self):
-        from einvoice.pipeline import IntakePipeline
+        from einvoice.pipeline import IntakePipeline, default_validation_jobs
 
         from einvoice.validation.config import ValidationConfig
 
         config = ValidationConfig(severity_overrides=dict(self.organisation.validation_severity_overrides))
-        return IntakePipeline(self.db, self.organisation, self.archive, validation_config=config)
+        return IntakePipeline(self.db, self.organisation, self.archive, validation_config=config,
+                              validation_jobs=default_validation_jobs())

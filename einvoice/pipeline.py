@@ -7,6 +7,12 @@ is the key in the database and the archive entry id. Originals are archived exac
 before the database row exists, so a crash in between is healed by the next run (the archive
 returns the existing entry for the same id).
 
+Validation is CPU-bound (Saxon, lxml): with ``validation_jobs`` > 1 a batch is validated in
+worker processes forked after the stylesheets are compiled, while this process archives and
+records the files validated so far (sub-batches of ``ARCHIVE_CHUNK``). A worker that dies on a
+file (a crash, not a finding) costs only that file: it is recorded as not validated, with the
+reason, and the other files are validated again in a fresh worker.
+
 This module must never import Prefect: ``flows/`` calls it in batches.
 """
 from __future__ import annotations
@@ -15,9 +21,14 @@ import datetime as dt
 import hashlib
 import json
 import mimetypes
+import multiprocessing
+import os
+import weakref
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +43,14 @@ from einvoice.states import InvoiceState, check_transition
 MAX_FILE_BYTES = 50 * 1024 * 1024
 NOT_INVOICE_SYNTAXES = {"none", "unsupported", "zugferd1"}
 NOT_INVOICE_PROFILES = {"MINIMUM", "BASIC WL"}
+#: Batches with fewer files to validate than this are validated in this process (forking and
+#: feeding workers would cost more than it saves).
+POOL_FROM_FILES = 8
+#: With worker processes, the files validated so far are archived and recorded (one archive page
+#: and one transaction) while the workers validate the next ones: at most ARCHIVE_CHUNK at once,
+#: and at least MIN_ARCHIVE_CHUNK unless no further file is ready yet.
+ARCHIVE_CHUNK = 50
+MIN_ARCHIVE_CHUNK = 10
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,101 @@ def _internal_error_report(name: str, exc: Exception):
     )
 
 
+def _validated(name: str, data: bytes, config) -> tuple[object, str, str]:
+    """Validation report, its one-line summary and its JSON, for one file; never raises."""
+    from einvoice.validation import validate
+
+    try:
+        report = validate(data, name, config=config)
+    except Exception as exc:  # noqa: BLE001 - a validator bug must not lose the file
+        report = _internal_error_report(name, exc)
+    return report, report.summary(), report.to_json()
+
+
+_WORKER_CONFIG = None
+
+
+def _worker_init(config) -> None:
+    global _WORKER_CONFIG
+    _WORKER_CONFIG = config
+
+
+def _validated_in_worker(name: str, data: bytes) -> tuple[object, str, str]:
+    report, summary, as_json = _validated(name, data, _WORKER_CONFIG)
+    report.xml = None  # the bytes are the caller's already; do not send them back
+    return report, summary, as_json
+
+
+class ValidatorPool:
+    """Worker processes that validate files; forked after compiling every stylesheet so each
+    worker starts warm (``einvoice validate --jobs`` does the same)."""
+
+    def __init__(self, jobs: int, config) -> None:
+        self.jobs, self.config = jobs, config
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            from einvoice.validation import warm
+
+            warm()  # before the fork: the children inherit the compiled stylesheets
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._executor = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(method),
+                                                 initializer=_worker_init, initargs=(self.config,))
+            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+        return self._executor
+
+    def _reset(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        self._reset()
+
+    def validate(self, items: list["InboxItem"]) -> Iterator[tuple[tuple[object, str, str], bool]]:
+        """((report, summary, JSON), next_ready) per item, in order, as soon as each is done;
+        ``next_ready`` says whether the next item's result is already there."""
+        futures = [self._pool().submit(_validated_in_worker, it.name, it.data) for it in items]
+        for i, fut in enumerate(futures):
+            try:
+                result = fut.result()
+                yield result, i + 1 < len(futures) and futures[i + 1].done()
+            except BrokenProcessPool:
+                # Some file killed a worker, and the pool with it. Files whose result is in
+                # stand; the others are validated one at a time in fresh workers, so the file
+                # that kills a worker again is found and only it is recorded as not validated.
+                yield self._alone(items[i]), True
+                for item, other in zip(items[i + 1:], futures[i + 1:]):
+                    done = other.done() and not other.cancelled() and other.exception() is None
+                    yield (other.result() if done else self._alone(item)), True
+                return
+
+    def _alone(self, item: "InboxItem") -> tuple[object, str, str]:
+        try:
+            fut = self._pool().submit(_validated_in_worker, item.name, item.data)
+        except BrokenProcessPool:  # broken by another file: start afresh
+            self._reset()
+            fut = self._pool().submit(_validated_in_worker, item.name, item.data)
+        try:
+            return fut.result()
+        except BrokenProcessPool:
+            self._reset()
+            report = _internal_error_report(item.name, RuntimeError("the validator process died on this file"))
+            return report, report.summary(), report.to_json()
+
+
+def default_validation_jobs() -> int:
+    """Worker processes for validation: ``EINVOICE_VALIDATION_JOBS``, else one per core."""
+    value = os.environ.get("EINVOICE_VALIDATION_JOBS", "").strip()
+    if value:
+        jobs = int(value)
+        if jobs < 1:
+            raise ValueError(f"EINVOICE_VALIDATION_JOBS must be 1 or more, not {value!r}")
+        return jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @dataclass
 class _Pending:
     item: InboxItem
@@ -149,12 +263,15 @@ class IntakePipeline:
     organisation: Organisation
     archive: object  # archive.Archive (kept untyped so this module imports without boto3 at hand)
     validation_config: object = None
-    _validator: object = field(default=None, repr=False)
+    #: worker processes for validation (1: validate in this process)
+    validation_jobs: int = 1
+    _pool: ValidatorPool | None = field(default=None, repr=False)
 
-    def _validate(self, item: InboxItem):
-        from einvoice.validation import validate
-
-        return validate(item.data, item.name, config=self.validation_config)
+    def close(self) -> None:
+        """Stop the validation workers (they also stop with this process)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def _known(self, shas: list[str]) -> dict[str, Invoice]:
         if not shas:
@@ -173,18 +290,29 @@ class IntakePipeline:
                 outcomes[i] = it
         known = self._known([it.sha256 for _, it in readable])
 
-        pending: dict[str, _Pending] = {}
+        new: dict[str, InboxItem] = {}
         order: list[tuple[int, str]] = []
         for i, it in readable:
             sha = it.sha256
             order.append((i, sha))
-            if sha in known or sha in pending:
-                continue
-            pending[sha] = self._assess(it)
+            if sha not in known and sha not in new:
+                new[sha] = it
 
+        pending: dict[str, _Pending] = {}
+        chunk: list[_Pending] = []
+        # without workers nothing overlaps, and one archive page per batch is cheapest
+        limit = ARCHIVE_CHUNK if self._uses_pool(len(new)) else max(1, len(new))
+        for p, next_ready in self._assess_all(list(new.values())):
+            pending[p.item.sha256] = p
+            chunk.append(p)
+            if len(chunk) >= limit or (not next_ready and len(chunk) >= MIN_ARCHIVE_CHUNK):
+                self._archive(chunk)
+                self._store(chunk)
+                chunk = []
+        if chunk:
+            self._archive(chunk)
+            self._store(chunk)
         if pending:
-            self._archive(list(pending.values()))
-            self._store(list(pending.values()))
             known = self._known(list(pending)) | known
 
         for i, sha in order:
@@ -193,16 +321,28 @@ class IntakePipeline:
             outcomes[i] = self._outcome(items[i], row, already_received=not first)
         return outcomes  # type: ignore[return-value]
 
-    def _assess(self, item: InboxItem) -> _Pending:
-        try:
-            report = self._validate(item)
-        except Exception as exc:  # noqa: BLE001 - a validator bug must not lose the file
-            report = _internal_error_report(item.name, exc)
+    def _uses_pool(self, files: int) -> bool:
+        return self.validation_jobs > 1 and files >= POOL_FROM_FILES
+
+    def _assess_all(self, items: list[InboxItem]) -> Iterator[tuple[_Pending, bool]]:
+        """Validate and route ``items``, yielding them in order as they are done, each with
+        whether the next one is ready too (in this process: it is, once asked for; archiving
+        the batch in one go then costs one archive page)."""
+        if self._uses_pool(len(items)):
+            if self._pool is None:
+                self._pool = ValidatorPool(self.validation_jobs, self.validation_config)
+            results = self._pool.validate(items)
+        else:
+            results = ((_validated(it.name, it.data, self.validation_config), True) for it in items)
+        for item, ((report, summary, as_json), next_ready) in zip(items, results):
+            yield self._assess(item, report, summary, as_json), next_ready
+
+    def _assess(self, item: InboxItem, report, summary: str, report_json: str) -> _Pending:
         state = state_for(report)
         decision = None
         if state is InvoiceState.IN_APPROVAL and report.model is not None:
             decision = route(routing_input(report.model), self.organisation)
-        return _Pending(item, report, state, decision, summary=report.summary(), report_json=report.to_json())
+        return _Pending(item, report, state, decision, summary=summary, report_json=report_json)
 
     def _archive(self, batch: list[_Pending]) -> None:
         from archive import ArchiveDocument, EntryInput
@@ -276,22 +416,24 @@ class IntakePipeline:
             row.department, row.routing_rule, row.routing_reason = p.decision.department, p.decision.rule, p.decision.reason
         return row
 
-    def _insert(self, s, p: _Pending) -> None:
-        """Add one new file's row, its 'received' audit event and (in approval) its first task to ``s``."""
-        from einvoice.approval import start_approval
+    def _insert(self, s, batch: list[_Pending]) -> None:
+        """Add new files' rows, their 'received' audit events and (in approval) their first tasks
+        to ``s``: one INSERT per table for the batch, not a round trip per file."""
+        from einvoice.approval import start_approval_many
 
-        row = self._row(p)
-        details = {"verdict": p.summary, "archive_entry": p.receipt.entry_id}
-        if p.decision is not None:
-            details["routing"] = {"department": p.decision.department, "rule": p.decision.rule, "reason": p.decision.reason}
-        s.add(row)
+        rows = [self._row(p) for p in batch]
+        s.add_all(rows)
         s.flush()
-        s.add(InvoiceEvent(
-            invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
-            amount=row.amount_due, comment=p.summary, details_json=json.dumps(details, ensure_ascii=False),
-        ))
+        for p, row in zip(batch, rows):
+            details = {"verdict": p.summary, "archive_entry": p.receipt.entry_id}
+            if p.decision is not None:
+                details["routing"] = {"department": p.decision.department, "rule": p.decision.rule, "reason": p.decision.reason}
+            s.add(InvoiceEvent(
+                invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
+                amount=row.amount_due, comment=p.summary, details_json=json.dumps(details, ensure_ascii=False),
+            ))
         # Same transaction: an invoice in approval never exists without its first task and duplicate check.
-        start_approval(s, row, self.organisation)
+        start_approval_many(s, rows, self.organisation)
 
     def _store(self, batch: list[_Pending]) -> None:
         """Record a batch in one transaction (one commit instead of one per file).
@@ -302,15 +444,14 @@ class IntakePipeline:
         """
         try:
             with self.db.transaction() as s:
-                for p in batch:
-                    self._insert(s, p)
+                self._insert(s, batch)
             return
         except IntegrityError:
             pass
         for p in batch:
             try:
                 with self.db.transaction() as s:
-                    self._insert(s, p)
+                    self._insert(s, [p])
             except IntegrityError:
                 if p.item.sha256 not in self._known([p.item.sha256]):
                     raise  # not the peer case: a real constraint violation must not be swallowed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import pytest
 import sqlalchemy as sa
@@ -128,14 +129,20 @@ def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     import einvoice.pipeline as pipeline
     from einvoice.app import App
 
-    real_validate = pipeline.IntakePipeline._validate
+    import einvoice.validation
 
-    def crashing(self, item):
-        if item.name == "03-xrechnung-cii-invoice.xml":
+    real_validate = einvoice.validation.validate
+
+    def crashing(data, name="", **kw):
+        if name == "03-xrechnung-cii-invoice.xml":
             raise RuntimeError("simulated validator bug")
-        return real_validate(self, item)
+        if name == "04-facturx-en16931.pdf":
+            os._exit(3)  # the validator process itself dies (a crash in native code looks like this)
+        return real_validate(data, name, **kw)
 
-    monkeypatch.setattr(pipeline.IntakePipeline, "_validate", crashing)
+    # forked validation workers inherit the patch; the batch (> POOL_FROM_FILES) uses them
+    monkeypatch.setattr(einvoice.validation, "validate", crashing)
+    monkeypatch.setenv("EINVOICE_VALIDATION_JOBS", "2")
     (inbox / "99-garbage.bin").write_bytes(b"\x00\xffnot an invoice at all")
     (inbox / "98-huge.xml").write_bytes(b"<a>" + b"x" * 600_000 + b"</a>")
     monkeypatch.setattr(pipeline, "MAX_FILE_BYTES", 500_000)
@@ -144,8 +151,11 @@ def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     paths = pipeline.list_inbox(inbox)
     outcomes = {o.name: o for o in app.intake.ingest([pipeline.read_inbox_file(p) for p in paths])}
     assert len(outcomes) == len(paths)
+    assert len(paths) >= pipeline.POOL_FROM_FILES and app.intake.validation_jobs == 2
     assert outcomes["03-xrechnung-cii-invoice.xml"].state == "not_validated"
     assert "simulated validator bug" in outcomes["03-xrechnung-cii-invoice.xml"].verdict
+    assert outcomes["04-facturx-en16931.pdf"].state == "not_validated"
+    assert "validator process died" in outcomes["04-facturx-en16931.pdf"].verdict
     assert outcomes["98-huge.xml"].state == "unreadable" and "limit" in outcomes["98-huge.xml"].verdict
     assert outcomes["99-garbage.bin"].state in ("not_an_invoice", "rejected")
     assert outcomes["99-garbage.bin"].verdict

@@ -1,7 +1,7 @@
 """The approval workflow: sachliche Richtigkeit → rechnerische Richtigkeit → Anordnung → Freigabe.
 
 Public API for the CLI, the web inbox and finance posting (see ``service.ApprovalService``):
-``Step``, ``Refusal``, ``ActionResult``, ``ApprovalService``, ``TaskView``, ``start_approval``.
+``Step``, ``Refusal``, ``ActionResult``, ``ApprovalService``, ``TaskView``, ``start_approval``, ``start_approval_many``.
 
 Every rule of the Dienstanweisung (who may sign which step up to which amount, deputies, separation
 of duties, two-person release) is enforced here, server-side, in the domain layer: a user
@@ -52,9 +52,10 @@ from einvoice.approval.service import (  # noqa: E402  (the types above are impo
     Reminder,
     TaskView,
     start_approval,
+    start_approval_many,
 )
 
 __all__ = [
     "ActionResult", "ApprovalService", "DuplicateView", "EventView", "Refusal", "Reminder", "Step",
-    "TaskView", "start_approval",
+    "TaskView", "start_approval", "start_approval_many",
 ]

@@ -42,41 +42,72 @@ def _same_seller(a: Invoice, b: Invoice) -> str | None:
 
 def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[DuplicateFlag]:
     """Flags (not yet added to the session) for ``row`` against earlier invoices of its seller."""
+    return find_duplicates_many(session, [row], org).get(row.id, [])
+
+
+def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
+    """The SQL filter of ``find_duplicates_many`` for one pair: an earlier invoice with exactly
+    the same seller VAT ID or seller ID, and the same number or (near) the same amount and date."""
+    if other.id is None or row.id is None or other.id >= row.id:
+        return False
+    if not ((row.seller_vat_id and other.seller_vat_id == row.seller_vat_id)
+            or (row.seller_id and other.seller_id == row.seller_id)):
+        return False
+    return (other.invoice_number == row.invoice_number.strip()
+            or (near and other.amount_due == row.amount_due and other.issue_date == row.issue_date))
+
+
+def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisation) -> dict[int, list[DuplicateFlag]]:
+    """Flags per invoice id (not yet added to the session) for a batch of new invoices, each
+    compared with the invoices of its seller received before it (lower id), one query in all."""
     rules = org.duplicates
-    if not rules.enabled or not row.invoice_number or not (row.seller_vat_id or row.seller_id):
-        return []
+    rows = [r for r in rows if r.invoice_number and (r.seller_vat_id or r.seller_id)]
+    if not rules.enabled or not rows:
+        return {}
+    vat_ids = sorted({r.seller_vat_id for r in rows if r.seller_vat_id})
+    seller_ids = sorted({r.seller_id for r in rows if r.seller_id})
     seller = []
-    if row.seller_vat_id:
-        seller.append(Invoice.seller_vat_id == row.seller_vat_id)
-    if row.seller_id:
-        seller.append(Invoice.seller_id == row.seller_id)
+    if vat_ids:
+        seller.append(Invoice.seller_vat_id.in_(vat_ids))
+    if seller_ids:
+        seller.append(Invoice.seller_id.in_(seller_ids))
     # Only candidates can match: the same number, or (near duplicates) the same amount and issue
-    # date. Filtering in SQL keeps this one indexed look-up per intake, however many invoices a
-    # supplier has sent; the normalised comparison then runs on the few rows left.
-    candidates = [Invoice.invoice_number == row.invoice_number.strip()]
+    # date. Filtering in SQL keeps this one indexed look-up per batch, however many invoices a
+    # supplier has sent; ``_is_candidate`` then applies the exact per-invoice filter and the
+    # normalised comparison runs on the few rows left.
+    candidates = [Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))]
     if rules.near_duplicates:
-        candidates.append(sa.and_(Invoice.amount_due == row.amount_due, Invoice.issue_date == row.issue_date))
+        candidates.append(sa.and_(Invoice.amount_due.in_({r.amount_due for r in rows if r.amount_due is not None}),
+                                  Invoice.issue_date.in_({r.issue_date for r in rows if r.issue_date is not None})))
     q = (sa.select(Invoice)
          .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
                             Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
-         .where(sa.or_(*seller), sa.or_(*candidates), Invoice.id != row.id))
+         .where(sa.or_(*seller), sa.or_(*candidates), Invoice.id < max(r.id for r in rows)))
     if rules.ignore_states:
         q = q.where(Invoice.state.not_in(rules.ignore_states))
-    flags: list[DuplicateFlag] = []
+    others = list(session.scalars(q.order_by(Invoice.id)))
+    out: dict[int, list[DuplicateFlag]] = {}
+    for row in rows:
+        flags = [f for f in (_flag(row, o, rules.near_duplicates) for o in others if _is_candidate(row, o, rules.near_duplicates)) if f]
+        if flags:
+            out[row.id] = flags
+    return out
+
+
+def _flag(row: Invoice, other: Invoice, near: bool) -> DuplicateFlag | None:
+    by = _same_seller(row, other)
+    if by is None:
+        return None
+    if other.invoice_number and other.invoice_number.strip() == row.invoice_number.strip():
+        return DuplicateFlag(
+            invoice_id=row.id, other_invoice_id=other.id, kind="exact",
+            reason=f"invoice number {row.invoice_number} from the seller with {by} was already received "
+                   f"as invoice #{other.id} ({other.filename}, state {other.state})")
     key = normalise_number(row.invoice_number)
-    for other in session.scalars(q.order_by(Invoice.id)):
-        by = _same_seller(row, other)
-        if by is None:
-            continue
-        if other.invoice_number and other.invoice_number.strip() == row.invoice_number.strip():
-            flags.append(DuplicateFlag(
-                invoice_id=row.id, other_invoice_id=other.id, kind="exact",
-                reason=f"invoice number {row.invoice_number} from the seller with {by} was already received "
-                       f"as invoice #{other.id} ({other.filename}, state {other.state})"))
-        elif (rules.near_duplicates and key and normalise_number(other.invoice_number) == key
-              and other.amount_due == row.amount_due and other.issue_date == row.issue_date):
-            flags.append(DuplicateFlag(
-                invoice_id=row.id, other_invoice_id=other.id, kind="near",
-                reason=f"invoice #{other.id} from the seller with {by} has number {other.invoice_number} "
-                       f"(this one: {row.invoice_number}), the same amount {row.amount_due} and the same issue date {row.issue_date}"))
-    return flags
+    if (near and key and normalise_number(other.invoice_number) == key
+            and other.amount_due == row.amount_due and other.issue_date == row.issue_date):
+        return DuplicateFlag(
+            invoice_id=row.id, other_invoice_id=other.id, kind="near",
+            reason=f"invoice #{other.id} from the seller with {by} has number {other.invoice_number} "
+                   f"(this one: {row.invoice_number}), the same amount {row.amount_due} and the same issue date {row.issue_date}")
+    return None

@@ -33,7 +33,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice.approval import ActionResult, Refusal, Step
 from einvoice.approval import rules
 from einvoice.approval.deadlines import age_days, days_left, deadline_of, skonto_amount
-from einvoice.approval.duplicates import find_duplicates
+from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
@@ -154,11 +154,12 @@ def _signed_by(session: Session, invoice_id: int) -> str | None:
     return "|" + "|".join(sorted(people)) + "|" if people else None
 
 
-def _open_task(session: Session, invoice: Invoice, step: Step, department: str) -> ApprovalTask:
+def _open_task(session: Session, invoice: Invoice, step: Step, department: str, *, first: bool = False) -> ApprovalTask:
     task = ApprovalTask(
         invoice_id=invoice.id, step=step.value, department=department, status="open",
         deadline=deadline_of(invoice.skonto_until, invoice.due_date), amount_due=invoice.amount_due,
-        signed_by=_signed_by(session, invoice.id),  # autoflush: includes the sign-off just given
+        # autoflush: includes the sign-off just given. The first task of a new invoice has none.
+        signed_by=None if first else _signed_by(session, invoice.id),
     )
     session.add(task)
     return task
@@ -170,20 +171,32 @@ def start_approval(session: Session, invoice_row: Invoice, org: Organisation) ->
     Runs inside the caller's transaction (intake's ``_store``) so an invoice never exists in
     approval without its task. Invoices in other states are left alone.
     """
-    if invoice_row.state != InvoiceState.IN_APPROVAL.value:
+    start_approval_many(session, [invoice_row], org)
+
+
+def start_approval_many(session: Session, rows: list[Invoice], org: Organisation) -> None:
+    """``start_approval`` for a batch of newly received invoices: one flush and one duplicate
+    query for the batch instead of several round trips per invoice. Each invoice is compared with
+    the invoices received before it, including earlier ones of the same batch."""
+    rows = [r for r in rows if r.state == InvoiceState.IN_APPROVAL.value]
+    if not rows:
         return
-    if invoice_row.id is None:
+    if any(r.id is None for r in rows):
         session.flush()
-    department = invoice_row.department or org.central_desk
-    if invoice_row.department is None:
-        invoice_row.department = department
-    _open_task(session, invoice_row, Step.SACHLICH, department)
-    flags = find_duplicates(session, invoice_row, org)
-    if flags:
+    for row in rows:
+        department = row.department or org.central_desk
+        if row.department is None:
+            row.department = department
+        _open_task(session, row, Step.SACHLICH, department, first=True)
+    flags_by_invoice = find_duplicates_many(session, rows, org)
+    for row in rows:
+        flags = flags_by_invoice.get(row.id) or []
+        if not flags:
+            continue
         session.add_all(flags)
         session.add(InvoiceEvent(
-            invoice_id=invoice_row.id, actor="system", action="duplicate_flagged",
-            from_state=invoice_row.state, to_state=invoice_row.state, amount=invoice_row.amount_due,
+            invoice_id=row.id, actor="system", action="duplicate_flagged",
+            from_state=row.state, to_state=row.state, amount=row.amount_due,
             comment="; ".join(f.reason for f in flags) + ". Release is blocked until a person overrides this with a reason.",
             details_json=json.dumps({"flags": [{"kind": f.kind, "other_invoice_id": f.other_invoice_id} for f in flags]}),
         ))

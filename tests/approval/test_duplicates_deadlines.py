@@ -240,3 +240,29 @@ def test_passed_skonto_is_shown_as_lost(svc, clock, new_invoice):
     inv = new_invoice(skonto_until=dt.date(2026, 11, 20), skonto_percent="2.00", amount="1000.00")
     v = open_task(svc, inv)
     assert v.skonto_lost and v.skonto_amount == Decimal("20.00") and v.days_left == -3 and v.overdue
+
+
+def test_batch_start_flags_each_invoice_against_earlier_ones_only(db, org, svc, new_invoice):
+    """Intake opens the approval of a whole batch at once (start_approval_many): an invoice is
+    compared with everything received before it, including earlier invoices of the same batch,
+    and never with later ones; every invoice gets exactly one open first task."""
+    import uuid
+
+    from einvoice.approval import start_approval_many
+    from einvoice.db.models import Invoice
+
+    before = new_invoice(number="RE-7", amount="100.00")
+    with db.transaction() as s:
+        rows = [Invoice(file_sha256=uuid.uuid4().hex * 2, filename=f"b{i}.xml", channel="test", size=1, state="in_approval",
+                        valid=True, verdict="valid", invoice_number=number, issue_date=dt.date(2026, 11, 2), type_code="380",
+                        currency="EUR", seller_name="Tiefbau Muster GmbH", seller_vat_id="DE123456789",
+                        amount_due=Decimal(amount), tax_inclusive_amount=Decimal(amount), department="66")
+                for i, (number, amount) in enumerate([("RE-8", "200.00"), ("RE-7", "300.00"), ("re 0008", "200.00"), ("RE-9", "1.00")])]
+        s.add_all(rows)
+        start_approval_many(s, rows, org)
+        ids = [r.id for r in rows]
+    assert [[(f.kind, f.other_invoice_id) for f in svc.duplicates(i)] for i in ids] == [
+        [], [("exact", before)], [("near", ids[0])], []]
+    assert svc.duplicates(before) == []
+    for i in ids:
+        assert open_task(svc, i).step == Step.SACHLICH.value
