@@ -190,15 +190,17 @@ def _rejected_artifact(o: dict) -> None:
 
 # --- the flow -----------------------------------------------------------------------------------------
 @flow(name="process-inbox", flow_run_name=_run_name, log_prints=False)
-def process_inbox(inbox: str, batch_size: int = 50, channel: str = "directory",
+def process_inbox(inbox: str, batch_size: int = 100, channel: str = "directory",
                   processed: str | None = None, parallel: int = 1) -> list[dict]:
     """Ingest every file in ``inbox``; a bad file is recorded with its reason and never stops the others.
 
     ``inbox``: a directory or ``s3://bucket/prefix/``. ``processed``: where files that reached a
     state go afterwards (directory inbox: a directory, default: files stay; S3 inbox: a key prefix
-    in the same bucket, default ``processed/<prefix>``). ``parallel``: batches in flight at once,
-    each in its own process (validation is CPU-bound Python and Saxon, so threads would share one
-    core; each process compiles the stylesheets once, ~1-2 s). The batches still hold the
+    in the same bucket, default ``processed/<prefix>``). Each batch is validated by worker
+    processes (``EINVOICE_VALIDATION_JOBS``, default one per core, see ``einvoice.pipeline``), so
+    one batch at a time already uses every core of one machine. ``parallel``: batches in flight at
+    once, each in its own process with its own validation workers (each process compiles the
+    stylesheets once, ~1-2 s), for machines with many cores. The batches still hold the
     ``archive-writer`` tag: with its limit at 1 (the default of flows.setup) they take turns, so
     raise the limit (``flows.setup --archive-writers N``) to let them run together; the archive's
     conditional page write keeps the log linear either way.
