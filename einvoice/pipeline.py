@@ -188,7 +188,9 @@ class ValidatorPool:
         if self._executor is None:
             from einvoice.validation import warm
 
-            warm()  # before the fork: the children inherit the compiled stylesheets
+            # Before the fork, so the children inherit the compiled stylesheets. XRechnung only:
+            # a flow run is a fresh process, and most runs see no Factur-X PDF at all.
+            warm(facturx=False)
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(method),
                                                  initializer=_worker_init, initargs=(self.config,))

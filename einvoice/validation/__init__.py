@@ -36,13 +36,21 @@ _REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPT
 NOT_INVOICE_PROFILES = ("MINIMUM", "BASIC WL")
 
 
-def warm() -> None:
-    """Load every schema and compile every stylesheet now (call before forking workers)."""
+def warm(*, facturx: bool = True) -> None:
+    """Load the schemas and compile the stylesheets now (call before forking workers).
+
+    ``facturx=False`` prepares only what XRechnung needs (UBL, and CII without the Factur-X
+    patterns); the Factur-X/ZUGFeRD stylesheets (about 0.8 s each) are then compiled by the
+    first worker that meets such a PDF."""
     from einvoice.validation import codelists, schematron, xsd
 
     for key in ("ubl-invoice", "ubl-creditnote", "cii", "cii-facturx-basicwl", "cii-facturx-basic", "cii-facturx-en16931", "cii-facturx-extended", "cii-facturx-minimum"):
         xsd.schema(key)
-    schematron.warm()
+    if facturx:
+        schematron.warm()
+    else:
+        schematron.executable("en16931-ubl")
+        schematron.executable("en16931-cii-facturx", cen_only=True)
     codelists.lists()
 
 
