@@ -84,6 +84,57 @@ def _run_prefect_server(url, tmp: Path):
         log.close()
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user+system) used so far by process ``pid`` (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+class CpuMeter:
+    """CPU seconds per component during a measurement: this process, its validation workers,
+    SeaweedFS, and every PostgreSQL process of the server (the direct run has the server to
+    itself; in the flow run the Prefect server's database work is in it too)."""
+
+    def __init__(self, seaweedfs_pid: int) -> None:
+        self.seaweedfs_pid = seaweedfs_pid
+
+    def _sample(self) -> dict:
+        import multiprocessing as mp
+
+        return {"main": time.process_time(),
+                "workers": {p.pid: _proc_cpu(p.pid) for p in mp.active_children()},
+                "seaweedfs": _proc_cpu(self.seaweedfs_pid),
+                "postgres": {pid: _proc_cpu(pid) for pid in _postgres_pids()}}
+
+    def __enter__(self) -> "CpuMeter":
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._sample()
+        self.main = end["main"] - self.start["main"]
+        # workers forked during the run started at zero
+        self.workers = sum(v - self.start["workers"].get(pid, 0.0) for pid, v in end["workers"].items())
+        self.seaweedfs = end["seaweedfs"] - self.start["seaweedfs"]
+        self.postgres = sum(v - self.start["postgres"].get(pid, 0.0) for pid, v in end["postgres"].items())
+
+    def line(self, n: int) -> str:
+        parts = {"main process": self.main, "validation workers": self.workers, "SeaweedFS": self.seaweedfs,
+                 "PostgreSQL": self.postgres}
+        total = sum(parts.values())
+        return (f"CPU per invoice: {', '.join(f'{k} {1000 * v / n:.1f} ms' for k, v in parts.items())}; "
+                f"total {1000 * total / n:.1f} ms = at most {n / total * (os.cpu_count() or 1):.0f} invoices/s "
+                f"on {os.cpu_count()} cores if nothing else ran")
+
+
 _APP = None
 
 
@@ -146,10 +197,15 @@ def main() -> int:
             Archive.init_bucket(s3server.client(), bucket)
             return App(Settings.from_env())
 
-        # Warm-up outside the timings: XSD/XSLT compilation (~1 s once per process) and imports.
-        from einvoice.validation import validate
+        # Warm-up outside the timings: XSD/XSLT compilation and imports, once per process (a flow
+        # run on a process worker is a fresh process and pays this once per run: printed here).
+        from einvoice.validation import validate, warm
 
+        c = time.process_time()
+        warm(facturx=False)
         validate(files[0].read_bytes(), files[0].name)
+        print(f"start-up (once per process): compiling the XRechnung schemas and stylesheets "
+              f"{time.process_time() - c:.1f} s CPU")
         import flows.process_inbox as fp  # noqa: F401 - imports prefect (~1.5 s)
 
         with scratch_schema(args.database_url) as db_direct, scratch_schema(args.database_url) as db_flow:
@@ -158,9 +214,11 @@ def main() -> int:
             app.db  # migrate outside the timing
             paths = list_inbox(inbox)
             chunks = [paths[i:i + args.batch_size] for i in range(0, len(paths), args.batch_size)]
+            meter = CpuMeter(s3server.process.pid)
             t0, c0 = time.perf_counter(), time.process_time()
             if args.parallel <= 1:
-                outcomes = [o for c in chunks for o in app.intake.ingest([read_inbox_file(q) for q in c])]
+                with meter:
+                    outcomes = [o for c in chunks for o in app.intake.ingest([read_inbox_file(q) for q in c])]
             else:
                 # Same shape as the flow: spawned processes (each compiles the stylesheets once), batches in flight.
                 import multiprocessing as mp
@@ -192,6 +250,8 @@ def main() -> int:
     print(f"states: {', '.join(f'{v} {k}' for k, v in sorted(states.items()))}")
     print(f"direct IntakePipeline.ingest : {n / direct_s:7.1f} invoices/s  ({direct_s:6.1f} s wall, "
           f"{1000 * direct_cpu / n:5.1f} ms CPU/invoice in the main process)")
+    if args.parallel <= 1:
+        print(f"  direct run {meter.line(n)}")
     print(f"process-inbox flow (Prefect) : {n / flow_s:7.1f} invoices/s  ({flow_s:6.1f} s wall, "
           f"{1000 * flow_cpu / n:5.1f} ms CPU/invoice in the main process)")
     print(f"Prefect overhead             : {1000 * (flow_s - direct_s) / n:7.2f} ms/invoice wall "
