@@ -71,8 +71,11 @@ def archive_cli() -> None:
 @click.option("--trusted-checkpoint", type=click.Path(dir_okay=False),
               help="a checkpoint you saved earlier: detects truncation or rollback since then")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--workers", default=16, show_default=True)
-def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers):
+@click.option("--workers", default=16, show_default=True, help="threads reading from a bucket")
+@click.option("--processes", type=click.IntRange(min=0), default=None,
+              help="worker processes for --dir (default: one per core for a large export; 0: none)")
+def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
+               processes):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -82,7 +85,8 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
         key = [signing.load_public_key(p) for p in key_paths]
         store = _store(endpoint, bucket, directory, prefix)
         trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
-        report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers)
+        report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers,
+                        processes=processes)
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:

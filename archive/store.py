@@ -171,14 +171,30 @@ class DirStore:
     def get(self, key: str) -> bytes | None:
         if key.startswith("/") or ".." in key.split("/"):
             raise ArchiveError(f"refusing key outside the archive directory: {key!r}")
+        # Plain string paths and os.read: pathlib and a buffered file object (fstat, ioctl, lseek)
+        # cost more than the read itself for documents of a few KB (~13 vs ~22 us per object here).
         try:
-            # Plain string paths: pathlib costs more than the read for small files.
-            with open(os.path.join(self._root_str, key), "rb") as f:
-                return f.read()
+            fd = os.open(os.path.join(self._root_str, key), os.O_RDONLY)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         except OSError as exc:
             raise ArchiveError(f"cannot read {self._path(key)}: {exc}", kind="io") from exc
+        try:
+            chunks = []
+            size = 1 << 16
+            while True:  # to end of file: a short read is not taken as the end
+                chunk = os.read(fd, size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size = min(size * 2, 1 << 24)
+        except IsADirectoryError:
+            return None
+        except OSError as exc:
+            raise ArchiveError(f"cannot read {self._path(key)}: {exc}", kind="io") from exc
+        finally:
+            os.close(fd)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root

@@ -24,9 +24,21 @@ class TreeStore:
 
     @classmethod
     def from_leaf_hashes(cls, leaf_hashes: Iterable[bytes]) -> "TreeStore":
+        """The same levels ``append`` builds one leaf at a time, computed a level at a time (verifier)."""
+        hashes = list(leaf_hashes)
+        for h in hashes:
+            if len(h) != HASH_LEN:
+                raise ValueError(f"leaf hash must be {HASH_LEN} bytes, got {len(h)}")
         t = cls()
-        for h in leaf_hashes:
-            t.append(h)
+        level = t.levels[0]
+        level += b"".join(hashes)
+        # Level h+1 holds one node per complete pair of level h (an odd last node waits for its sibling).
+        while len(level) >= 2 * HASH_LEN:
+            flat = bytes(level)
+            pair = 2 * HASH_LEN
+            level = bytearray(b"".join([merkle.hash_children(flat[i:i + HASH_LEN], flat[i + HASH_LEN:i + pair])
+                                        for i in range(0, len(flat) - pair + 1, pair)]))
+            t.levels.append(level)
         return t
 
     def __len__(self) -> int:

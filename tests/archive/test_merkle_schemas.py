@@ -139,3 +139,43 @@ def test_proofs_hold_and_bind_for_any_size(args):
     if m < n:
         with pytest.raises(merkle.InvalidProofError):
             merkle.verify_consistency(m, n, t.root(m), merkle.hash_leaf(b"other"), t.consistency_proof(m, n))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 100, 257, 1024, 1500])
+def test_tree_store_bulk_build_equals_appending(n):
+    hs = leaves(n)
+    appended = TreeStore()
+    for h in hs:
+        appended.append(h)
+    assert TreeStore.from_leaf_hashes(hs).levels == appended.levels
+    with pytest.raises(ValueError):
+        TreeStore.from_leaf_hashes(hs + [b"short"])
+
+
+@pytest.mark.parametrize("value", [
+    {"b": 1, "a": ["ä", None, True, False, -0, 10 ** 30, ""], "c": {"z": {}, "y": []}},
+    {"s": "quote \" backslash \\ newline \n tab \t nul \x00 del \x7f line-sep \u2028 emoji \U0001F600"},
+    [], {}, "x", 0,
+])
+def test_fast_canonical_check_equals_the_encoder(value):
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert canonical._fast_encode is not None
+    assert canonical.encodes_to(value, data) and canonical.is_canonical(data)
+    for other in (json.dumps(value, sort_keys=True).encode(), json.dumps(value, separators=(",", ":")).encode(),
+                  data + b" ", b" " + data):
+        assert canonical.encodes_to(value, other) == (other == data)
+        assert canonical.is_canonical(other) == (other == data)
+
+
+def test_dir_store_reads_exact_bytes(tmp_path):
+    from archive.store import DirStore
+
+    s = DirStore(tmp_path)
+    big = os.urandom(3 * 65536 + 17)  # several reads
+    assert s.put_new("objects/sha256/big", big) and s.get("objects/sha256/big") == big
+    assert s.put_new("objects/sha256/empty", b"") and s.get("objects/sha256/empty") == b""
+    assert s.get("objects/sha256/none") is None
+    assert s.get("objects") is None  # a directory is not an object
+    assert s.get("objects/sha256/big/x") is None
+    with pytest.raises(ArchiveError, match="outside"):
+        s.get("../etc/passwd")

@@ -86,6 +86,9 @@ def test_cli_end_to_end(seaweedfs, s3, bucket_name, tmp_path):
     obj.write_bytes(obj.read_bytes() + b" ")
     r = cli("verify", "--dir", tmp_path / "exp", "--key", pub)
     assert r.returncode == 1 and "object-hash-mismatch" in r.stdout and "expected" in r.stdout
+    # `python -m archive` as the parent of worker processes: same findings, named by key.
+    r2 = cli("verify", "--dir", tmp_path / "exp", "--key", pub, "--processes", "2")
+    assert r2.returncode == 1 and r2.stdout == r.stdout and obj.name in r2.stdout
 
     # Usage and I/O errors exit 2.
     assert cli("verify", "--dir", tmp_path / "nope", "--key", pub).returncode == 2

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from archive import Archive, ArchiveDocument, EntryInput, canonical, log, signing
+from archive import Archive, ArchiveDocument, ArchiveError, EntryInput, canonical, log, signing
 from archive.export import export
 from archive.store import DirStore, S3Store
 from archive.verify import FAILURE, ORPHAN, verify
@@ -250,3 +252,89 @@ def test_key_rotation_old_and_new_keys(golden, tmp_path, s3, bucket_name):
     assert "checkpoint-wrong-key" in codes(verify(store, golden["key"].public_key()))
     r = verify(store, [golden["key"].public_key(), new_key.public_key()])
     assert r.ok, r.to_text()
+
+
+# -- the same checks in worker processes (large exports are verified with one process per core)
+
+def tampered_copy(golden, tmp_path) -> Path:
+    """A copy with one problem of each kind the per-leaf and per-object work finds."""
+    d = copy_of(golden, tmp_path)
+    first = [json.loads(x) for x in page(d, 0).read_bytes().split(b"\n")[:2]]
+    flipped, deleted = (d / "objects/sha256" / leaf["documents"][0]["sha256"] for leaf in first)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    flipped.write_bytes(bytes(data))  # object-hash-mismatch
+    deleted.unlink()  # object-missing
+    (d / "objects/sha256" / ("ab" * 32)).write_bytes(b"left over")  # orphan-object
+    lines = page(d, 5).read_bytes().split(b"\n")
+    lines[0], lines[1] = lines[1], lines[0]  # leaf-seq-mismatch, chain-broken, root mismatch
+    lines[2] = lines[2].replace(b'"seq":7', b'"seq": 7')  # leaf-not-canonical
+    page(d, 5).write_bytes(b"\n".join(lines))
+    p3 = page(d, 3)
+    p3.write_bytes(p3.read_bytes()[:-20])  # page-truncated, leaf-unreadable
+    return d
+
+
+def test_worker_processes_report_exactly_what_one_process_reports(golden, tmp_path):
+    d = tampered_copy(golden, tmp_path)
+    one = run(d, golden, processes=0)
+    two = run(d, golden, processes=2)
+    assert {"object-hash-mismatch", "object-missing", "leaf-seq-mismatch", "chain-broken", "leaf-not-canonical",
+            "page-truncated", "leaf-unreadable", "checkpoint-root-mismatch"} <= codes(one)
+    assert two.to_dict() == one.to_dict()
+    assert run(golden["dir"], golden, processes=2).to_dict() == run(golden["dir"], golden, processes=0).to_dict()
+
+
+def test_flipped_object_byte_in_a_worker_process(golden, tmp_path):
+    d = copy_of(golden, tmp_path)
+    obj = sorted((d / "objects/sha256").iterdir())[7]
+    data = bytearray(obj.read_bytes())
+    data[0] ^= 0x80
+    obj.write_bytes(bytes(data))
+    r = run(d, golden, processes=2)
+    bad = [p for p in r.problems if p.code == "object-hash-mismatch"]
+    assert not r.ok and len(bad) == 1
+    assert bad[0].key == f"objects/sha256/{obj.name}" and bad[0].expected == obj.name and bad[0].computed != obj.name
+
+
+def test_large_export_uses_worker_processes_by_default(golden, tmp_path, monkeypatch):
+    from archive import verify as verify_module
+
+    started = []
+    real = verify_module._Pool.__init__
+
+    def spy(self, store, processes, *a):
+        started.append(processes)
+        real(self, store, processes, *a)
+
+    monkeypatch.setattr(verify_module._Pool, "__init__", spy)
+    monkeypatch.setattr(verify_module._Pool, "MIN_OBJECTS", 10)
+    d = tampered_copy(golden, tmp_path)
+    r = run(d, golden)
+    assert started == ([len(os.sched_getaffinity(0))] if len(os.sched_getaffinity(0)) >= 2 else [])
+    assert r.to_dict() == run(d, golden, processes=0).to_dict()
+
+
+def test_dead_worker_processes_fall_back_to_this_process(golden, tmp_path, monkeypatch):
+    d = tampered_copy(golden, tmp_path)
+    expected = run(d, golden, processes=0)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
+    r = run(d, golden, processes=2)
+    monkeypatch.undo()
+    assert "single-process" in codes(r, "note")
+    assert [p for p in r.problems if p.code != "single-process"] == expected.problems
+
+
+def test_error_in_a_worker_task_propagates(golden, tmp_path):
+    d = copy_of(golden, tmp_path)
+    unreadable_orphan = d / "objects/sha256" / ("ee" * 32)
+    os.symlink(unreadable_orphan.name, unreadable_orphan)  # opening it fails (ELOOP)
+    # An orphan is never read, in this process or in a worker.
+    assert run(d, golden, processes=2).to_dict() == run(d, golden, processes=0).to_dict()
+    loop = d / "objects/sha256" / json.loads(page(d, 0).read_bytes().split(b"\n")[0])["documents"][0]["sha256"]
+    loop.unlink()
+    os.symlink(loop.name, loop)
+    for processes in (0, 2):
+        with pytest.raises(ArchiveError) as exc:  # a document that cannot be read is an I/O error
+            run(d, golden, processes=processes)
+        assert exc.value.kind == "io" and loop.name in str(exc.value)
