@@ -132,25 +132,90 @@ def invoice_resource(invoice_id: int | None) -> list[dict[str, str]]:
     return [{"prefect.resource.id": f"einvoice.invoice.{invoice_id}", "prefect.resource.role": "invoice"}]
 
 
-def emit_invoice_event(event: str, invoice_id: int, *, name: str | None = None, payload: dict | None = None,
-                       event_id: uuid.UUID | None = None, occurred: dt.datetime | None = None,
-                       source: str = "flow") -> None:
-    """An event about one invoice: the invoice is the resource (so the UI's event feed filters on
-    ``einvoice.invoice.<id>``) and also the related resource with role ``invoice``.
+def invoice_event(event: str, invoice_id: int, *, name: str | None = None, payload: dict | None = None,
+                  event_id: uuid.UUID | None = None, occurred: dt.datetime | None = None,
+                  source: str = "flow") -> dict:
+    """The fields of an event about one invoice: the invoice is the resource (so the UI's event
+    feed filters on ``einvoice.invoice.<id>``) and also the related resource with role ``invoice``.
 
     ``source`` (resource label ``einvoice.source``) says who published it: ``audit-trail`` (copied
     from our database after the fact), ``release-notifier`` (the application, right after a
     release) or ``flow``. The post-released deployment trigger listens to ``release-notifier``
     only, so re-publishing the audit trail never starts extra runs.
     """
+    fields = {
+        "event": event,
+        "resource": {"prefect.resource.id": f"einvoice.invoice.{invoice_id}",
+                     "prefect.resource.name": name or f"invoice {invoice_id}", "einvoice.source": source},
+        "related": invoice_resource(invoice_id),
+        "payload": payload or {},
+    }
+    if event_id is not None:
+        fields["id"] = event_id
+    if occurred is not None:
+        fields["occurred"] = occurred
+    return fields
+
+
+def emit_invoice_event(event: str, invoice_id: int, **kwargs) -> None:
+    """Emit one ``invoice_event`` (for a handful; many at once go through ``emit_events``)."""
     from prefect.events import emit_event
 
-    emit_event(
-        event=event,
-        resource={"prefect.resource.id": f"einvoice.invoice.{invoice_id}",
-                  "prefect.resource.name": name or f"invoice {invoice_id}", "einvoice.source": source},
-        related=invoice_resource(invoice_id),
-        payload=payload or {},
-        id=event_id,
-        occurred=occurred,
-    )
+    emit_event(**invoice_event(event, invoice_id, **kwargs))
+
+
+#: Events per POST /api/events request.
+EVENTS_PER_REQUEST = 200
+
+
+def emit_events(events: list[dict]) -> None:
+    """Emit many events (``emit_event`` keyword arguments each) in a few requests.
+
+    ``emit_event`` sends each event on its own over the events websocket and looks up the run's
+    related resources (flow run, flow, deployment, work pool, tags) for each: measured here at
+    ~1.6 ms client CPU and ~3.7 ms server CPU per event, as much as validating the invoice. We
+    look them up once and POST the events in lists to the server's ``/events`` endpoint (the same
+    schema the websocket takes): ~0.25 + 2.6 ms. Events are telemetry, the audit trail is in our
+    database: if the POST fails, the events go the ordinary way, one by one, which retries on its
+    own; a failure here never fails the flow.
+    """
+    if not events:
+        return
+    from prefect.events import Event, emit_event
+    from prefect.events.utilities import should_emit_events
+
+    if not should_emit_events():
+        return
+    try:
+        _post_events([Event(**fields) for fields in events])
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        import logging
+
+        logging.getLogger(__name__).warning("posting %d events in one request failed (%s); emitting them one by one",
+                                            len(events), exc)
+        for fields in events:
+            emit_event(**fields)
+
+
+def _post_events(events: list) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.events.related import related_resources_from_run_context
+    from prefect.settings import get_current_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    maximum = get_current_settings().server.events.maximum_related_resources
+
+    async def send() -> None:
+        async with get_client() as client:
+            context = await related_resources_from_run_context(client)
+            for ev in events:
+                involved = {r.id for r in ev.involved_resources}
+                room = max(maximum - len(ev.related), 0)
+                ev.related.extend([r for r in context if r.id not in involved][:room])
+            for i in range(0, len(events), EVENTS_PER_REQUEST):
+                body = "[" + ",".join(e.model_dump_json() for e in events[i:i + EVENTS_PER_REQUEST]) + "]"
+                response = await client.request("POST", "/events", content=body,
+                                                headers={"Content-Type": "application/json"})
+                response.raise_for_status()
+
+    run_coro_as_sync(send())

@@ -18,7 +18,7 @@ import uuid
 
 from prefect import get_run_logger, task
 
-from flows.common import EVENT_NAMESPACE, app, emit_invoice_event, retry_on_transient
+from flows.common import EVENT_NAMESPACE, app, emit_events, invoice_event, retry_on_transient
 
 WATERMARK = "einvoice_audit_event_watermark"
 #: Intake publishes its own, richer ``invoice.received``/``invoice.rejected`` events (process-inbox).
@@ -52,7 +52,7 @@ def publish_audit_events(limit: int = 1000) -> int:
             .where(InvoiceEvent.id > start).order_by(InvoiceEvent.id).limit(limit)
         ).all()
     last = start
-    published = 0
+    events = []
     for r in rows:
         last = r.id
         if r.action in SKIP_ACTIONS:
@@ -62,7 +62,7 @@ def publish_audit_events(limit: int = 1000) -> int:
             details = json.loads(r.details_json) if r.details_json else {}
         except ValueError:
             details = {}
-        emit_invoice_event(
+        events.append(invoice_event(
             event_name(r.action, r.from_state, r.to_state), r.invoice_id,
             name=f"{r.invoice_number or r.invoice_id} ({r.seller_name or '?'})",
             payload={"audit_event_id": r.id, "action": r.action, "actor": r.actor, "role": r.role,
@@ -70,8 +70,9 @@ def publish_audit_events(limit: int = 1000) -> int:
                      "amount": str(r.amount) if r.amount is not None else None,
                      "department": r.department, "comment": r.comment, "details": details},
             event_id=uuid.uuid5(EVENT_NAMESPACE, f"audit-{r.id}"), occurred=at, source="audit-trail",
-        )
-        published += 1
+        ))
+    emit_events(events)
+    published = len(events)
     if last != start:
         Variable.set(WATERMARK, last, overwrite=True)
     get_run_logger().info("published %d audit events (rows %d..%d)", published, start + 1, last)

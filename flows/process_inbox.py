@@ -25,11 +25,10 @@ from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from einvoice.pipeline import list_inbox, read_inbox_file
-from flows.common import ARCHIVE_WRITER, app, invoice_resource, retry_on_transient, stamp
+from flows.common import ARCHIVE_WRITER, app, emit_events, invoice_resource, retry_on_transient, stamp
 
 EVENT_FOR_STATE = {
     "in_approval": "invoice.received",
@@ -131,10 +130,11 @@ def move_processed(sources: list[str], processed: str, bucket: str | None = None
 
 
 # --- UI: events and artifacts -------------------------------------------------------------------------
-def _emit(outcome: dict) -> None:
+def _event(outcome: dict) -> dict | None:
+    """The Prefect event of one file that reached a state in this run (none for a file seen before)."""
     if outcome["already_received"]:
-        return
-    emit_event(
+        return None
+    return dict(
         event=EVENT_FOR_STATE.get(outcome["state"], f"invoice.{outcome['state']}"),
         resource={"prefect.resource.id": f"einvoice.file.{outcome['sha256'] or outcome['name']}",
                   "prefect.resource.name": outcome["name"]},
@@ -142,6 +142,10 @@ def _emit(outcome: dict) -> None:
         payload={k: outcome[k] for k in ("name", "invoice_id", "state", "syntax", "valid", "verdict", "department",
                                          "archive_key")},
     )
+
+
+def _emit(outcomes: list[dict]) -> None:
+    emit_events([e for e in map(_event, outcomes) if e is not None])
 
 
 def _table(outcomes: list[dict], inbox: str) -> None:
@@ -219,6 +223,8 @@ def process_inbox(inbox: str, batch_size: int = 100, channel: str = "directory",
 
     def record(i: int, batch_outcomes: list[dict], done: list[int]) -> None:
         results[i] = batch_outcomes
+        # per batch, so the server takes the events in while the next batch is ingested
+        _emit(batch_outcomes)
         done[0] += 1
         done[1] += len(batch_outcomes)
         if progress is not None:
@@ -246,8 +252,6 @@ def process_inbox(inbox: str, batch_size: int = 100, channel: str = "directory",
                     record(running.pop(fut), fut.result(), done)
                     break  # refill the window as soon as one batch is done
     outcomes = [o for r in results for o in (r or [])]  # one outcome per entry, in inbox order
-    for o in outcomes:
-        _emit(o)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o["state"]] = counts.get(o["state"], 0) + 1

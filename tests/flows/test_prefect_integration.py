@@ -409,6 +409,8 @@ def test_inbox_run_is_visible_in_prefect(stack, inbox_run):
         counts[e.event] = counts.get(e.event, 0) + 1
         [rel] = [r for r in e.related if r.role == "invoice"]
         assert re.fullmatch(r"einvoice\.invoice\.\d+", rel.id)
+        # posted in lists (flows.common.emit_events), still linked to the run that emitted them
+        assert [r.id for r in e.related if r.role == "flow-run"] == [f"prefect.flow-run.{fr.id}"]
     assert counts == {"invoice.received": 4, "invoice.rejected": 4, "invoice.not-an-invoice": 1}
 
 
