@@ -11,6 +11,7 @@ bytes in the model (names and MIME codes only).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +29,28 @@ NS = {
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
     "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
 }
+
+
+# lxml's find()/findtext() interpret the path in Python on every call (~11 us each, over 100 calls
+# per invoice); a compiled XPath per path does the same walk in C (~2-4 us). Same semantics:
+# the paths are plain child steps, and both return matches in document order.
+@functools.lru_cache(maxsize=None)
+def _xpath(path: str) -> etree.XPath:
+    return etree.XPath(path, namespaces=NS)
+
+
+def _findall(el, path: str) -> list:
+    return _xpath(path)(el)
+
+
+def _find(el, path: str):
+    found = _xpath(path)(el)
+    return found[0] if found else None
+
+
+def _findtext(el, path: str) -> str | None:
+    node = _find(el, path)
+    return None if node is None else (node.text or "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,20 +356,20 @@ def _note(text: str | None, subject: str | None = None) -> Note | None:
 def _t(el, path: str) -> str | None:
     if el is None:
         return None
-    return _s(el.findtext(path, namespaces=NS))
+    return _s(_findtext(el, path))
 
 
 def _attr(el, path: str, name: str) -> str | None:
     if el is None:
         return None
-    node = el.find(path, NS)
+    node = _find(el, path)
     return _s(node.get(name)) if node is not None else None
 
 
 def _ident(el, path: str) -> Identifier | None:
     if el is None:
         return None
-    node = el.find(path, NS)
+    node = _find(el, path)
     if node is None or not _s(node.text):
         return None
     return Identifier(_s(node.text), _s(node.get("schemeID")))
@@ -370,29 +393,29 @@ def _ubl_party(party) -> Party | None:
     if party is None:
         return None
     vat_id = tax_number = None
-    for pts in party.findall("cac:PartyTaxScheme", NS):
+    for pts in _findall(party, "cac:PartyTaxScheme"):
         cid = _t(pts, "cbc:CompanyID")
         if _t(pts, "cac:TaxScheme/cbc:ID") == "VAT":
             vat_id = vat_id or cid
         else:
             tax_number = tax_number or cid
-    contact = party.find("cac:Contact", NS)
+    contact = _find(party, "cac:Contact")
     idents = tuple(
         Identifier(_s(i.text), _s(i.get("schemeID")))
-        for i in party.findall("cac:PartyIdentification/cbc:ID", NS)
+        for i in _findall(party, "cac:PartyIdentification/cbc:ID")
         # schemeID SEPA is the creditor ID (BT-90), not a party identifier
         if _s(i.text) and i.get("schemeID") != "SEPA"
     )
     return Party(
         name=_t(party, "cac:PartyLegalEntity/cbc:RegistrationName") or _t(party, "cac:PartyName/cbc:Name"),
-        trading_name=_t(party, "cac:PartyName/cbc:Name") if party.find("cac:PartyLegalEntity/cbc:RegistrationName", NS) is not None else None,
+        trading_name=_t(party, "cac:PartyName/cbc:Name") if _find(party, "cac:PartyLegalEntity/cbc:RegistrationName") is not None else None,
         identifiers=idents,
         legal_id=_ident(party, "cac:PartyLegalEntity/cbc:CompanyID"),
         vat_id=vat_id,
         tax_number=tax_number,
         legal_info=_t(party, "cac:PartyLegalEntity/cbc:CompanyLegalForm"),
         electronic_address=_ident(party, "cbc:EndpointID"),
-        address=_ubl_address(party.find("cac:PostalAddress", NS)),
+        address=_ubl_address(_find(party, "cac:PostalAddress")),
         contact=Contact(_t(contact, "cbc:Name"), _t(contact, "cbc:Telephone"), _t(contact, "cbc:ElectronicMail"))
         if contact is not None
         else None,
@@ -427,9 +450,9 @@ def _invoice_from_ubl(root) -> Invoice:
         root, "cac:PayeeParty/cac:PartyIdentification/cbc:ID[@schemeID='SEPA']"
     )
     means = []
-    for pm in root.findall("cac:PaymentMeans", NS):
-        card = pm.find("cac:CardAccount", NS)
-        mandate = pm.find("cac:PaymentMandate", NS)
+    for pm in _findall(root, "cac:PaymentMeans"):
+        card = _find(pm, "cac:CardAccount")
+        mandate = _find(pm, "cac:PaymentMandate")
         means.append(
             PaymentMeans(
                 code=_t(pm, "cbc:PaymentMeansCode"),
@@ -444,12 +467,12 @@ def _invoice_from_ubl(root) -> Invoice:
                 else None,
             )
         )
-    terms_notes = [n.text for n in root.findall("cac:PaymentTerms/cbc:Note", NS) if n.text is not None]
+    terms_notes = [n.text for n in _findall(root, "cac:PaymentTerms/cbc:Note") if n.text is not None]
     payment_terms = "\n".join(terms_notes) if terms_notes else None
 
     tax_amount = tax_accounting = None
-    for tt in root.findall("cac:TaxTotal", NS):
-        amt = tt.find("cbc:TaxAmount", NS)
+    for tt in _findall(root, "cac:TaxTotal"):
+        amt = _find(tt, "cbc:TaxAmount")
         if amt is None:
             continue
         if amt.get("currencyID") == currency and tax_amount is None:
@@ -457,8 +480,8 @@ def _invoice_from_ubl(root) -> Invoice:
         else:
             tax_accounting = _dec(amt.text)
     vat = []
-    for tt in root.findall("cac:TaxTotal", NS):
-        for st in tt.findall("cac:TaxSubtotal", NS):
+    for tt in _findall(root, "cac:TaxTotal"):
+        for st in _findall(tt, "cac:TaxSubtotal"):
             vat.append(
                 VatBreakdown(
                     category=_t(st, "cac:TaxCategory/cbc:ID"),
@@ -469,7 +492,7 @@ def _invoice_from_ubl(root) -> Invoice:
                     exemption_code=_t(st, "cac:TaxCategory/cbc:TaxExemptionReasonCode"),
                 )
             )
-    lmt = root.find("cac:LegalMonetaryTotal", NS)
+    lmt = _find(root, "cac:LegalMonetaryTotal")
     totals = Totals(
         line_total=_dec(_t(lmt, "cbc:LineExtensionAmount")),
         allowances=_opt_sum(_dec(_t(lmt, "cbc:AllowanceTotalAmount"))),
@@ -493,18 +516,18 @@ def _invoice_from_ubl(root) -> Invoice:
             reason=_t(ac, "cbc:AllowanceChargeReason"),
             reason_code=_t(ac, "cbc:AllowanceChargeReasonCode"),
         )
-        for ac in root.findall("cac:AllowanceCharge", NS)
+        for ac in _findall(root, "cac:AllowanceCharge")
     )
     attachments = []
     tender = None
-    for adr in root.findall("cac:AdditionalDocumentReference", NS):
+    for adr in _findall(root, "cac:AdditionalDocumentReference"):
         code = _t(adr, "cbc:DocumentTypeCode")
         if code == "130":  # invoiced object identifier BT-18, not an attachment
             continue
         if code == "50":  # tender or lot reference in some producers' UBL
             tender = tender or _t(adr, "cbc:ID")
             continue
-        obj = adr.find("cac:Attachment/cbc:EmbeddedDocumentBinaryObject", NS)
+        obj = _find(adr, "cac:Attachment/cbc:EmbeddedDocumentBinaryObject")
         attachments.append(
             Attachment(
                 id=_t(adr, "cbc:ID"),
@@ -515,8 +538,8 @@ def _invoice_from_ubl(root) -> Invoice:
             )
         )
     lines = []
-    for ln in root.findall(line_tag, NS):
-        item = ln.find("cac:Item", NS)
+    for ln in _findall(root, line_tag):
+        item = _find(ln, "cac:Item")
         lines.append(
             InvoiceLine(
                 id=_t(ln, "cbc:ID"),
@@ -525,7 +548,7 @@ def _invoice_from_ubl(root) -> Invoice:
                 unit_code=_attr(ln, qty_tag, "unitCode"),
                 net_amount=_dec(_t(ln, "cbc:LineExtensionAmount")),
                 order_line_reference=_t(ln, "cac:OrderLineReference/cbc:LineID"),
-                period=_ubl_period(ln.find("cac:InvoicePeriod", NS)),
+                period=_ubl_period(_find(ln, "cac:InvoicePeriod")),
                 net_price=_dec(_t(ln, "cac:Price/cbc:PriceAmount")),
                 price_base_quantity=_base_qty(_dec(_t(ln, "cac:Price/cbc:BaseQuantity"))),
                 vat_category=_t(item, "cac:ClassifiedTaxCategory/cbc:ID"),
@@ -536,14 +559,14 @@ def _invoice_from_ubl(root) -> Invoice:
                 standard_item_id=_ident(item, "cac:StandardItemIdentification/cbc:ID"),
             )
         )
-    delivery_el = root.find("cac:Delivery", NS)
+    delivery_el = _find(root, "cac:Delivery")
     delivery = None
     if delivery_el is not None:
         delivery = Delivery(
             name=_t(delivery_el, "cac:DeliveryParty/cac:PartyName/cbc:Name"),
             location_id=_ident(delivery_el, "cac:DeliveryLocation/cbc:ID"),
             date=_date(_t(delivery_el, "cbc:ActualDeliveryDate")),
-            address=_ubl_address(delivery_el.find("cac:DeliveryLocation/cac:Address", NS)),
+            address=_ubl_address(_find(delivery_el, "cac:DeliveryLocation/cac:Address")),
         )
     due = _date(_t(root, "cbc:DueDate")) or _date(_t(root, "cac:PaymentMeans/cbc:PaymentDueDate"))
     return Invoice(
@@ -561,19 +584,19 @@ def _invoice_from_ubl(root) -> Invoice:
         tender_reference=_t(root, "cac:OriginatorDocumentReference/cbc:ID") or tender,
         buyer_accounting_reference=_t(root, "cbc:AccountingCost"),
         payment_terms=payment_terms,
-        notes=tuple(n for n in (_note(e.text) for e in root.findall("cbc:Note", NS)) if n is not None),
+        notes=tuple(n for n in (_note(e.text) for e in _findall(root, "cbc:Note")) if n is not None),
         process_id=_t(root, "cbc:ProfileID"),
         specification_id=_t(root, "cbc:CustomizationID"),
         preceding_invoices=tuple(
             PrecedingInvoice(_t(r, "cbc:ID") or "", _date(_t(r, "cbc:IssueDate")))
-            for r in root.findall("cac:BillingReference/cac:InvoiceDocumentReference", NS)
+            for r in _findall(root, "cac:BillingReference/cac:InvoiceDocumentReference")
         ),
-        seller=_ubl_party(root.find("cac:AccountingSupplierParty/cac:Party", NS)) or Party(),
-        buyer=_ubl_party(root.find("cac:AccountingCustomerParty/cac:Party", NS)) or Party(),
-        payee=_ubl_party(root.find("cac:PayeeParty", NS)),
-        tax_representative=_ubl_party(root.find("cac:TaxRepresentativeParty", NS)),
+        seller=_ubl_party(_find(root, "cac:AccountingSupplierParty/cac:Party")) or Party(),
+        buyer=_ubl_party(_find(root, "cac:AccountingCustomerParty/cac:Party")) or Party(),
+        payee=_ubl_party(_find(root, "cac:PayeeParty")),
+        tax_representative=_ubl_party(_find(root, "cac:TaxRepresentativeParty")),
         delivery=delivery,
-        invoice_period=_ubl_period(root.find("cac:InvoicePeriod", NS)),
+        invoice_period=_ubl_period(_find(root, "cac:InvoicePeriod")),
         payment_means=tuple(means),
         skonto=parse_skonto(payment_terms),
         allowances_charges=acs,
@@ -605,17 +628,17 @@ def _cii_party(party) -> Party | None:
     if party is None:
         return None
     vat_id = tax_number = None
-    for reg in party.findall("ram:SpecifiedTaxRegistration/ram:ID", NS):
+    for reg in _findall(party, "ram:SpecifiedTaxRegistration/ram:ID"):
         if reg.get("schemeID") == "VA":
             vat_id = vat_id or _s(reg.text)
         elif reg.get("schemeID") == "FC":
             tax_number = tax_number or _s(reg.text)
     idents = tuple(
         Identifier(_s(i.text), _s(i.get("schemeID")))
-        for i in list(party.findall("ram:ID", NS)) + list(party.findall("ram:GlobalID", NS))
+        for i in list(_findall(party, "ram:ID")) + list(_findall(party, "ram:GlobalID"))
         if _s(i.text)
     )
-    contact = party.find("ram:DefinedTradeContact", NS)
+    contact = _find(party, "ram:DefinedTradeContact")
     return Party(
         name=_t(party, "ram:Name"),
         trading_name=_t(party, "ram:SpecifiedLegalOrganization/ram:TradingBusinessName"),
@@ -625,7 +648,7 @@ def _cii_party(party) -> Party | None:
         tax_number=tax_number,
         legal_info=_t(party, "ram:Description"),
         electronic_address=_ident(party, "ram:URIUniversalCommunication/ram:URIID"),
-        address=_cii_address(party.find("ram:PostalTradeAddress", NS)),
+        address=_cii_address(_find(party, "ram:PostalTradeAddress")),
         contact=Contact(
             _t(contact, "ram:PersonName") or _t(contact, "ram:DepartmentName"),
             _t(contact, "ram:TelephoneUniversalCommunication/ram:CompleteNumber"),
@@ -645,18 +668,18 @@ def _cii_period(el) -> Period | None:
 
 
 def _invoice_from_cii(root) -> Invoice:
-    doc = root.find("rsm:ExchangedDocument", NS)
-    tx = root.find("rsm:SupplyChainTradeTransaction", NS)
-    agr = tx.find("ram:ApplicableHeaderTradeAgreement", NS) if tx is not None else None
-    dlv = tx.find("ram:ApplicableHeaderTradeDelivery", NS) if tx is not None else None
-    stl = tx.find("ram:ApplicableHeaderTradeSettlement", NS) if tx is not None else None
+    doc = _find(root, "rsm:ExchangedDocument")
+    tx = _find(root, "rsm:SupplyChainTradeTransaction")
+    agr = _find(tx, "ram:ApplicableHeaderTradeAgreement") if tx is not None else None
+    dlv = _find(tx, "ram:ApplicableHeaderTradeDelivery") if tx is not None else None
+    stl = _find(tx, "ram:ApplicableHeaderTradeSettlement") if tx is not None else None
     currency = _t(stl, "ram:InvoiceCurrencyCode")
 
     creditor_id = _t(stl, "ram:CreditorReferenceID")
     mandate_id = _t(stl, "ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID")
     means = []
-    for pm in stl.findall("ram:SpecifiedTradeSettlementPaymentMeans", NS) if stl is not None else ():
-        card = pm.find("ram:ApplicableTradeSettlementFinancialCard", NS)
+    for pm in _findall(stl, "ram:SpecifiedTradeSettlementPaymentMeans") if stl is not None else ():
+        card = _find(pm, "ram:ApplicableTradeSettlementFinancialCard")
         debited = _t(pm, "ram:PayerPartyDebtorFinancialAccount/ram:IBANID")
         means.append(
             PaymentMeans(
@@ -671,11 +694,11 @@ def _invoice_from_cii(root) -> Invoice:
                 direct_debit=DirectDebit(mandate_id, creditor_id, debited) if (debited or mandate_id) else None,
             )
         )
-    descs = [d.text for d in stl.findall("ram:SpecifiedTradePaymentTerms/ram:Description", NS) if d.text is not None] if stl is not None else []
+    descs = [d.text for d in _findall(stl, "ram:SpecifiedTradePaymentTerms/ram:Description") if d.text is not None] if stl is not None else []
     payment_terms = "\n".join(descs) if descs else None
-    ms = stl.find("ram:SpecifiedTradeSettlementHeaderMonetarySummation", NS) if stl is not None else None
+    ms = _find(stl, "ram:SpecifiedTradeSettlementHeaderMonetarySummation") if stl is not None else None
     tax_amount = tax_accounting = None
-    for ta in ms.findall("ram:TaxTotalAmount", NS) if ms is not None else ():
+    for ta in _findall(ms, "ram:TaxTotalAmount") if ms is not None else ():
         if ta.get("currencyID") in (None, currency) and tax_amount is None:
             tax_amount = _dec(ta.text)
         else:
@@ -701,7 +724,7 @@ def _invoice_from_cii(root) -> Invoice:
             exemption_reason=_t(t, "ram:ExemptionReason"),
             exemption_code=_t(t, "ram:ExemptionReasonCode"),
         )
-        for t in (stl.findall("ram:ApplicableTradeTax", NS) if stl is not None else ())
+        for t in (_findall(stl, "ram:ApplicableTradeTax") if stl is not None else ())
     )
     acs = tuple(
         AllowanceCharge(
@@ -714,18 +737,18 @@ def _invoice_from_cii(root) -> Invoice:
             reason=_t(ac, "ram:Reason"),
             reason_code=_t(ac, "ram:ReasonCode"),
         )
-        for ac in (stl.findall("ram:SpecifiedTradeAllowanceCharge", NS) if stl is not None else ())
+        for ac in (_findall(stl, "ram:SpecifiedTradeAllowanceCharge") if stl is not None else ())
     )
     attachments = []
     tender = None
-    for ard in agr.findall("ram:AdditionalReferencedDocument", NS) if agr is not None else ():
+    for ard in _findall(agr, "ram:AdditionalReferencedDocument") if agr is not None else ():
         code = _t(ard, "ram:TypeCode")
         if code == "130":  # BT-18
             continue
         if code == "50":  # BT-17
             tender = tender or _t(ard, "ram:IssuerAssignedID")
             continue
-        obj = ard.find("ram:AttachmentBinaryObject", NS)
+        obj = _find(ard, "ram:AttachmentBinaryObject")
         attachments.append(
             Attachment(
                 id=_t(ard, "ram:IssuerAssignedID"),
@@ -736,11 +759,11 @@ def _invoice_from_cii(root) -> Invoice:
             )
         )
     lines = []
-    for li in tx.findall("ram:IncludedSupplyChainTradeLineItem", NS) if tx is not None else ():
-        la = li.find("ram:SpecifiedLineTradeAgreement", NS)
-        ld = li.find("ram:SpecifiedLineTradeDelivery", NS)
-        ls = li.find("ram:SpecifiedLineTradeSettlement", NS)
-        prod = li.find("ram:SpecifiedTradeProduct", NS)
+    for li in _findall(tx, "ram:IncludedSupplyChainTradeLineItem") if tx is not None else ():
+        la = _find(li, "ram:SpecifiedLineTradeAgreement")
+        ld = _find(li, "ram:SpecifiedLineTradeDelivery")
+        ls = _find(li, "ram:SpecifiedLineTradeSettlement")
+        prod = _find(li, "ram:SpecifiedTradeProduct")
         lines.append(
             InvoiceLine(
                 id=_t(li, "ram:AssociatedDocumentLineDocument/ram:LineID"),
@@ -749,7 +772,7 @@ def _invoice_from_cii(root) -> Invoice:
                 unit_code=_attr(ld, "ram:BilledQuantity", "unitCode"),
                 net_amount=_dec(_t(ls, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount")),
                 order_line_reference=_t(la, "ram:BuyerOrderReferencedDocument/ram:LineID"),
-                period=_cii_period(ls.find("ram:BillingSpecifiedPeriod", NS)) if ls is not None else None,
+                period=_cii_period(_find(ls, "ram:BillingSpecifiedPeriod")) if ls is not None else None,
                 net_price=_dec(_t(la, "ram:NetPriceProductTradePrice/ram:ChargeAmount")),
                 price_base_quantity=_base_qty(_dec(_t(la, "ram:NetPriceProductTradePrice/ram:BasisQuantity"))),
                 vat_category=_t(ls, "ram:ApplicableTradeTax/ram:CategoryCode"),
@@ -760,7 +783,7 @@ def _invoice_from_cii(root) -> Invoice:
                 standard_item_id=_ident(prod, "ram:GlobalID"),
             )
         )
-    ship = dlv.find("ram:ShipToTradeParty", NS) if dlv is not None else None
+    ship = _find(dlv, "ram:ShipToTradeParty") if dlv is not None else None
     delivery_date = _date(_t(dlv, "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime/udt:DateTimeString"))
     delivery = None
     if ship is not None or delivery_date is not None:
@@ -768,11 +791,11 @@ def _invoice_from_cii(root) -> Invoice:
             name=_t(ship, "ram:Name"),
             location_id=_ident(ship, "ram:ID") or _ident(ship, "ram:GlobalID"),
             date=delivery_date,
-            address=_cii_address(ship.find("ram:PostalTradeAddress", NS)) if ship is not None else None,
+            address=_cii_address(_find(ship, "ram:PostalTradeAddress")) if ship is not None else None,
         )
     notes = []
-    for n in doc.findall("ram:IncludedNote", NS) if doc is not None else ():
-        note = _note(n.findtext("ram:Content", namespaces=NS), _t(n, "ram:SubjectCode"))
+    for n in _findall(doc, "ram:IncludedNote") if doc is not None else ():
+        note = _note(_findtext(n, "ram:Content"), _t(n, "ram:SubjectCode"))
         if note is not None:
             notes.append(note)
     return Invoice(
@@ -798,14 +821,14 @@ def _invoice_from_cii(root) -> Invoice:
                 _t(r, "ram:IssuerAssignedID") or "",
                 _date(_t(r, "ram:FormattedIssueDateTime/qdt:DateTimeString")),
             )
-            for r in (stl.findall("ram:InvoiceReferencedDocument", NS) if stl is not None else ())
+            for r in (_findall(stl, "ram:InvoiceReferencedDocument") if stl is not None else ())
         ),
-        seller=_cii_party(agr.find("ram:SellerTradeParty", NS) if agr is not None else None) or Party(),
-        buyer=_cii_party(agr.find("ram:BuyerTradeParty", NS) if agr is not None else None) or Party(),
-        payee=_cii_party(stl.find("ram:PayeeTradeParty", NS) if stl is not None else None),
-        tax_representative=_cii_party(agr.find("ram:SellerTaxRepresentativeTradeParty", NS) if agr is not None else None),
+        seller=_cii_party(_find(agr, "ram:SellerTradeParty") if agr is not None else None) or Party(),
+        buyer=_cii_party(_find(agr, "ram:BuyerTradeParty") if agr is not None else None) or Party(),
+        payee=_cii_party(_find(stl, "ram:PayeeTradeParty") if stl is not None else None),
+        tax_representative=_cii_party(_find(agr, "ram:SellerTaxRepresentativeTradeParty") if agr is not None else None),
         delivery=delivery,
-        invoice_period=_cii_period(stl.find("ram:BillingSpecifiedPeriod", NS)) if stl is not None else None,
+        invoice_period=_cii_period(_find(stl, "ram:BillingSpecifiedPeriod")) if stl is not None else None,
         payment_means=tuple(means),
         skonto=parse_skonto(payment_terms),
         allowances_charges=acs,
