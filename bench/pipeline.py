@@ -43,6 +43,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: session id (= pid) of the Prefect server subprocess, to count its CPU
+_PREFECT_SERVER_SESSION = [0]
+
+
+def _session_pids(sid: int) -> list[int]:
+    if not sid:
+        return []
+    out = subprocess.run(["pgrep", "-s", str(sid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
 @contextlib.contextmanager
 def prefect_server(base: str, tmp: Path):
     """A Prefect server subprocess on a scratch PostgreSQL database (what operators run)."""
@@ -72,6 +83,7 @@ def _run_prefect_server(url, tmp: Path):
                 if httpx.get(f"{api}/health", timeout=2).status_code == 200:
                     break
             time.sleep(0.5)
+        _PREFECT_SERVER_SESSION[0] = proc.pid  # start_new_session: its pid is the session id
         yield api
     finally:
         for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
@@ -100,8 +112,8 @@ def _postgres_pids() -> list[int]:
 
 class CpuMeter:
     """CPU seconds per component during a measurement: this process, its validation workers,
-    SeaweedFS, and every PostgreSQL process of the server (the direct run has the server to
-    itself; in the flow run the Prefect server's database work is in it too)."""
+    SeaweedFS, every PostgreSQL process of the server (the Prefect server's database work is in
+    it too) and the Prefect server's processes."""
 
     def __init__(self, seaweedfs_pid: int) -> None:
         self.seaweedfs_pid = seaweedfs_pid
@@ -112,7 +124,8 @@ class CpuMeter:
         return {"main": time.process_time(),
                 "workers": {p.pid: _proc_cpu(p.pid) for p in mp.active_children()},
                 "seaweedfs": _proc_cpu(self.seaweedfs_pid),
-                "postgres": {pid: _proc_cpu(pid) for pid in _postgres_pids()}}
+                "postgres": {pid: _proc_cpu(pid) for pid in _postgres_pids()},
+                "prefect": {pid: _proc_cpu(pid) for pid in _session_pids(_PREFECT_SERVER_SESSION[0])}}
 
     def __enter__(self) -> "CpuMeter":
         self.start = self._sample()
@@ -125,10 +138,11 @@ class CpuMeter:
         self.workers = sum(v - self.start["workers"].get(pid, 0.0) for pid, v in end["workers"].items())
         self.seaweedfs = end["seaweedfs"] - self.start["seaweedfs"]
         self.postgres = sum(v - self.start["postgres"].get(pid, 0.0) for pid, v in end["postgres"].items())
+        self.prefect = sum(v - self.start["prefect"].get(pid, 0.0) for pid, v in end["prefect"].items())
 
     def line(self, n: int) -> str:
         parts = {"main process": self.main, "validation workers": self.workers, "SeaweedFS": self.seaweedfs,
-                 "PostgreSQL": self.postgres}
+                 "PostgreSQL": self.postgres, "Prefect server": self.prefect}
         total = sum(parts.values())
         return (f"CPU per invoice: {', '.join(f'{k} {1000 * v / n:.1f} ms' for k, v in parts.items())}; "
                 f"total {1000 * total / n:.1f} ms = at most {n / total * (os.cpu_count() or 1):.0f} invoices/s "
@@ -241,8 +255,10 @@ def main() -> int:
             app2.db
             from flows.process_inbox import process_inbox
 
+            flow_meter = CpuMeter(s3server.process.pid)
             t0, c0 = time.perf_counter(), time.process_time()
-            flow_out = process_inbox(str(inbox), batch_size=args.batch_size, parallel=args.parallel)
+            with flow_meter:
+                flow_out = process_inbox(str(inbox), batch_size=args.batch_size, parallel=args.parallel)
             flow_s, flow_cpu = time.perf_counter() - t0, time.process_time() - c0
             app2.db.dispose()
             assert len(flow_out) == n and not any(o["already_received"] for o in flow_out)
@@ -254,6 +270,8 @@ def main() -> int:
         print(f"  direct run {meter.line(n)}")
     print(f"process-inbox flow (Prefect) : {n / flow_s:7.1f} invoices/s  ({flow_s:6.1f} s wall, "
           f"{1000 * flow_cpu / n:5.1f} ms CPU/invoice in the main process)")
+    if args.parallel <= 1:
+        print(f"  flow run   {flow_meter.line(n)}")
     print(f"Prefect overhead             : {1000 * (flow_s - direct_s) / n:7.2f} ms/invoice wall "
           f"({100 * (flow_s - direct_s) / direct_s:+.1f} %), {1000 * (flow_cpu - direct_cpu) / n:.2f} ms/invoice CPU; "
           f"{-(-n // args.batch_size)} task runs, {args.parallel} in flight")
