@@ -67,7 +67,10 @@ def _run_prefect_server(url, tmp: Path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_HOME": str(tmp / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+                "PREFECT_SERVER_UI_ENABLED": "false",
+                # as the README's operator section recommends for intake volumes: the event
+                # persister writes 500 events per INSERT instead of 20 (~1 ms less server CPU per event)
+                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500", "PREFECT_LOGGING_LEVEL": "WARNING",
                 "PREFECT_API_DATABASE_CONNECTION_URL": url.set(drivername="postgresql+asyncpg")
                 .render_as_string(hide_password=False)})
     log = open(tmp / "prefect-server.log", "wb")
