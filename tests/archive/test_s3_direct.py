@@ -9,9 +9,7 @@ from unittest import mock
 
 import boto3
 import pytest
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.credentials import Credentials
+from botocore.awsrequest import AWSResponse
 
 from archive import Archive, ArchiveError
 from archive.store import S3Store, _DirectPut
@@ -31,7 +29,9 @@ def direct_for(client, bucket="my-bucket") -> _DirectPut:
     ("http://127.0.0.1:9", "org ä+b/log/leaves/000000000000.jsonl"),
     ("https://s3.example:8443/", "x~y/(z)*'!&$=;,:@"),
 ])
-def test_signature_equals_botocore(token, endpoint, key):
+def test_direct_request_is_the_one_put_object_sends(token, endpoint, key):
+    """Same URL as put_object (captured from botocore), our headers untouched, signed by
+    botocore's SigV4 signer over the SHA-256 we give as payload hash."""
     client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="AKIDEXAMPLE",
                           aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                           aws_session_token=token, region_name="eu-central-1")
@@ -41,16 +41,31 @@ def test_signature_equals_botocore(token, endpoint, key):
     headers = {"If-None-Match": "*", "Content-Type": "application/xml",
                "x-amz-checksum-sha256": base64.b64encode(digest).decode(),
                "x-amz-object-lock-mode": "COMPLIANCE", "x-amz-object-lock-retain-until-date": "2035-01-01T00:00:00Z"}
-    url, ours = d.signed_headers(key, data, headers, digest, now=NOW.replace(tzinfo=timezone.utc).timestamp())
-    req = AWSRequest("PUT", url, data=data, headers=dict(headers))
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
-        S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token), "s3",
-                    "eu-central-1").add_auth(req)
-    assert ours["authorization"] == req.headers["Authorization"]
-    assert ours["x-amz-content-sha256"] == req.headers["X-Amz-Content-SHA256"] == digest.hex()
-    assert ours["if-none-match"] == "*" and ours["x-amz-object-lock-mode"] == "COMPLIANCE"
-    # put_object would have gone to the same URL.
-    assert url.startswith(client.meta.endpoint_url.rstrip("/") + "/") or "my-bucket" in url
+        ours = d.signed_request(key, data, headers, digest)
+    sent = {}
+
+    def capture(request, **kwargs):
+        sent["url"], sent["headers"] = request.url, dict(request.headers)
+        raise _Stop()
+
+    class _Stop(Exception):
+        pass
+
+    client.meta.events.register_first("before-send.s3.PutObject", capture)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW), pytest.raises(_Stop):
+        client.put_object(Bucket="my-bucket", Key=key, Body=data, IfNoneMatch="*", ContentType="application/xml",
+                          ChecksumSHA256=headers["x-amz-checksum-sha256"], ObjectLockMode="COMPLIANCE",
+                          ObjectLockRetainUntilDate=datetime(2035, 1, 1, tzinfo=timezone.utc))
+    assert ours.url == sent["url"]
+    assert ours.body == data and ours.method == "PUT"
+    for name in ("If-None-Match", "x-amz-checksum-sha256", "x-amz-object-lock-mode",
+                 "x-amz-object-lock-retain-until-date", "Content-Type"):
+        assert ours.headers[name] == headers[name]
+    assert ours.headers["X-Amz-Content-SHA256"] == digest.hex()
+    assert ours.headers["Authorization"].startswith(
+        f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{NOW:%Y%m%d}/eu-central-1/s3/aws4_request")
+    assert ("X-Amz-Security-Token" in ours.headers) == (token is not None)
 
 
 def test_wrapped_or_unsigned_clients_use_put_object():
@@ -80,7 +95,7 @@ def test_transient_errors_are_retried_within_the_clients_budget(monkeypatch):
     class Session:
         def send(self, request):
             status, body = answers.pop(0)
-            assert request.headers["if-none-match"] == "*"
+            assert request.headers["If-None-Match"] == "*"
             r = AWSResponse(request.url, status, {}, None)
             r._content = body
             return r
