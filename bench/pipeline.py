@@ -14,7 +14,7 @@ invoices/s end to end on the 2-core machine. Everything it creates (schemas, dat
 server, processes) is removed afterwards; it never touches a production database.
 
     EINVOICE_BENCH_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test \\
-        .venv/bin/python bench/pipeline.py [--count 1000] [--batch-size 100]
+        .venv/bin/python bench/pipeline.py [--count 1000] [--batch-size 250]
 """
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def _direct_batch(paths: list[str]) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=1000, help="generated valid invoices (plus the 9 hand-made samples)")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--parallel", type=int, default=1,
                    help="batches in flight at once, each in its own (spawned) process, in both measurements")
     p.add_argument("--database-url", default=os.environ.get("EINVOICE_BENCH_DATABASE_URL",
