@@ -177,38 +177,41 @@ def _validated_in_worker(name: str, data: bytes) -> tuple[object, str, str]:
 
 
 class ValidatorPool:
-    """Worker processes that validate files; forked after compiling every stylesheet so each
-    worker starts warm (``einvoice validate --jobs`` does the same)."""
+    """Worker processes that validate the files of one batch; forked after compiling the
+    stylesheets so each worker starts warm (``einvoice validate --jobs`` does the same)."""
 
     def __init__(self, jobs: int, config) -> None:
         self.jobs, self.config = jobs, config
         self._executor: ProcessPoolExecutor | None = None
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _pool(self, facturx: bool = False) -> ProcessPoolExecutor:
         if self._executor is None:
             from einvoice.validation import warm
 
-            # Before the fork, so the children inherit the compiled stylesheets. XRechnung only:
-            # a flow run is a fresh process, and most runs see no Factur-X PDF at all.
-            warm(facturx=False)
+            # Before the fork, so the children inherit the compiled stylesheets (this process
+            # keeps them for the next batch). The Factur-X ones only when the batch has a PDF:
+            # a flow run is a fresh process, and most runs see none.
+            warm(facturx=facturx)
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context(method),
                                                  initializer=_worker_init, initargs=(self.config,))
             weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
         return self._executor
 
-    def _reset(self) -> None:
+    def _reset(self, wait: bool = False) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None
 
     def close(self) -> None:
-        self._reset()
+        """Stop the workers and wait for them to exit."""
+        self._reset(wait=True)
 
     def validate(self, items: list["InboxItem"]) -> Iterator[tuple[tuple[object, str, str], bool]]:
         """((report, summary, JSON), next_ready) per item, in order, as soon as each is done;
         ``next_ready`` says whether the next item's result is already there."""
-        futures = [self._pool().submit(_validated_in_worker, it.name, it.data) for it in items]
+        pool = self._pool(facturx=any(it.data[:1024].lstrip().startswith(b"%PDF") for it in items))
+        futures = [pool.submit(_validated_in_worker, it.name, it.data) for it in items]
         for i, fut in enumerate(futures):
             try:
                 result = fut.result()
@@ -270,7 +273,7 @@ class IntakePipeline:
     _pool: ValidatorPool | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        """Stop the validation workers (they also stop with this process)."""
+        """Stop the validation workers (``ingest`` does so after each batch)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -304,13 +307,18 @@ class IntakePipeline:
         chunk: list[_Pending] = []
         # without workers nothing overlaps, and one archive page per batch is cheapest
         limit = ARCHIVE_CHUNK if self._uses_pool(len(new)) else max(1, len(new))
-        for p, next_ready in self._assess_all(list(new.values())):
-            pending[p.item.sha256] = p
-            chunk.append(p)
-            if len(chunk) >= limit or (not next_ready and len(chunk) >= MIN_ARCHIVE_CHUNK):
-                self._archive(chunk)
-                self._store(chunk)
-                chunk = []
+        try:
+            for p, next_ready in self._assess_all(list(new.values())):
+                pending[p.item.sha256] = p
+                chunk.append(p)
+                if len(chunk) >= limit or (not next_ready and len(chunk) >= MIN_ARCHIVE_CHUNK):
+                    self._archive(chunk)
+                    self._store(chunk)
+                    chunk = []
+        finally:
+            # The workers live for one batch: forking them again costs a few ms per batch, and
+            # no idle process copies of this one (its threads' sockets, its memory) outlive it.
+            self.close()
         if chunk:
             self._archive(chunk)
             self._store(chunk)

@@ -197,25 +197,40 @@ def emit_events(events: list[dict]) -> None:
             emit_event(**fields)
 
 
+def _run_context_resources() -> list[dict[str, str]]:
+    """The related resources ``emit_event`` would attach from the current run: flow run, flow,
+    deployment and tags (so the events show on the flow run's page)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    fr = getattr(ctx, "flow_run", None)
+    if fr is None:
+        return []
+    out = [{"prefect.resource.id": f"prefect.flow-run.{fr.id}", "prefect.resource.role": "flow-run",
+            "prefect.resource.name": fr.name}]
+    if fr.flow_id:
+        out.append({"prefect.resource.id": f"prefect.flow.{fr.flow_id}", "prefect.resource.role": "flow",
+                    "prefect.resource.name": getattr(ctx.flow, "name", "") or ""})
+    if fr.deployment_id:
+        out.append({"prefect.resource.id": f"prefect.deployment.{fr.deployment_id}", "prefect.resource.role": "deployment"})
+    out += [{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"} for t in sorted(fr.tags or ())]
+    return out
+
+
 def _post_events(events: list) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.events.related import related_resources_from_run_context
+    from prefect.events import RelatedResource
     from prefect.settings import get_current_settings
-    from prefect.utilities.asyncutils import run_coro_as_sync
 
     maximum = get_current_settings().server.events.maximum_related_resources
-
-    async def send() -> None:
-        async with get_client() as client:
-            context = await related_resources_from_run_context(client)
-            for ev in events:
-                involved = {r.id for r in ev.involved_resources}
-                room = max(maximum - len(ev.related), 0)
-                ev.related.extend([r for r in context if r.id not in involved][:room])
-            for i in range(0, len(events), EVENTS_PER_REQUEST):
-                body = "[" + ",".join(e.model_dump_json() for e in events[i:i + EVENTS_PER_REQUEST]) + "]"
-                response = await client.request("POST", "/events", content=body,
-                                                headers={"Content-Type": "application/json"})
-                response.raise_for_status()
-
-    run_coro_as_sync(send())
+    context = [RelatedResource.model_validate(r) for r in _run_context_resources()]
+    for ev in events:
+        involved = {r.id for r in ev.involved_resources}
+        room = max(maximum - len(ev.related), 0)
+        ev.related.extend([r for r in context if r.id not in involved][:room])
+    # the synchronous client: no event loop of Prefect's is borrowed from the flow's thread
+    with get_client(sync_client=True) as client:
+        for i in range(0, len(events), EVENTS_PER_REQUEST):
+            body = "[" + ",".join(e.model_dump_json() for e in events[i:i + EVENTS_PER_REQUEST]) + "]"
+            response = client.request("POST", "/events", content=body, headers={"Content-Type": "application/json"})
+            response.raise_for_status()
