@@ -605,14 +605,20 @@ class _Pool:
             else:
                 future.set_exception(value)
 
-    def _fail_queued(self) -> None:
+    def _queued(self):
+        """Futures of the tasks no worker has taken yet (taking them off the queue)."""
         while True:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None and item[0].set_running_or_notify_cancel():
-                item[0].set_exception(_WorkerBroken(str(self.broken)))
+            if item is not None:
+                yield item[0]
+
+    def _fail_queued(self) -> None:
+        for future in self._queued():
+            if future.set_running_or_notify_cancel():
+                future.set_exception(_WorkerBroken(str(self.broken)))
 
     def _result(self, future: Future, name: str, *args):
         try:
@@ -632,13 +638,8 @@ class _Pool:
 
     def close(self) -> None:
         # Unstarted tasks are cancelled (an exception may have ended verify early).
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
+        for future in self._queued():
+            future.cancel()
         for _ in self.threads:
             self.queue.put(None)
         for proc in self.procs:
