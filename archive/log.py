@@ -33,9 +33,9 @@ CHECKPOINTS = "log/checkpoints/"
 INDEX = "log/index/"
 SEGMENT_SIZE = 5000  # entries per index segment: ~200 GETs to load 1,000,000 entries
 
-_PAGE_RE = re.compile(r"^log/leaves/(\d{12})\.jsonl$")
-_CP_RE = re.compile(r"^log/checkpoints/(\d{12})\.json$")
-_SEG_RE = re.compile(r"^log/index/(\d{12})-(\d{12})\.json$")
+_PAGE_RE = re.compile(r"log/leaves/([0-9]{12})\.jsonl")
+_CP_RE = re.compile(r"log/checkpoints/([0-9]{12})\.json")
+_SEG_RE = re.compile(r"log/index/([0-9]{12})-([0-9]{12})\.json")
 
 
 def page_key(first: int) -> str:
@@ -51,17 +51,17 @@ def segment_key(first: int, end: int) -> str:
 
 
 def parse_page_key(key: str) -> int | None:
-    m = _PAGE_RE.match(key)
+    m = _PAGE_RE.fullmatch(key)
     return int(m.group(1)) if m else None
 
 
 def parse_checkpoint_key(key: str) -> int | None:
-    m = _CP_RE.match(key)
+    m = _CP_RE.fullmatch(key)
     return int(m.group(1)) if m else None
 
 
 def parse_segment_key(key: str) -> tuple[int, int] | None:
-    m = _SEG_RE.match(key)
+    m = _SEG_RE.fullmatch(key)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -80,7 +80,7 @@ def leaf_hash(leaf: bytes) -> bytes:
     return merkle.hash_leaf(leaf)
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _bad(msg: str) -> ArchiveError:
@@ -110,7 +110,7 @@ def decode_leaf(leaf: bytes) -> dict[str, Any]:
     if not isinstance(entry_id, str) or not entry_id:
         raise _bad("leaf entry_id is not a non-empty string")
     prev = rec["prev_leaf_hash"]
-    if prev is not None and not (isinstance(prev, str) and _HEX64.match(prev)):
+    if prev is not None and not (isinstance(prev, str) and _HEX64.fullmatch(prev)):
         raise _bad(f"leaf prev_leaf_hash {prev!r} is not 64 lowercase hex digits or null")
     documents = rec["documents"]
     if not isinstance(documents, list):
@@ -119,7 +119,7 @@ def decode_leaf(leaf: bytes) -> dict[str, Any]:
         if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("media_type"), str):
             raise _bad(f"leaf document {i} lacks a name or media_type")
         sha = d.get("sha256")
-        if not isinstance(sha, str) or not _HEX64.match(sha):
+        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
             raise _bad(f"leaf document {i} sha256 {sha!r} is not 64 lowercase hex digits")
         size = d.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:

@@ -14,13 +14,11 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,13 +60,7 @@ def children_cpu() -> float:
 def start_seaweedfs():
     from einvoice.seaweedfs import SeaweedFS
 
-    real = subprocess.Popen
-
-    def popen(cmd, *a, **kw):  # weed 4.48 binds fixed Iceberg/Lance ports: disable them
-        return real(list(cmd) + ["-s3.port.iceberg=0", "-s3.port.lance=0"], *a, **kw)
-
-    with mock.patch("einvoice.seaweedfs.subprocess.Popen", popen):
-        return SeaweedFS().start()
+    return SeaweedFS().start()
 
 
 def s3_client(sw, pool: int):

@@ -179,3 +179,24 @@ def test_dir_store_reads_exact_bytes(tmp_path):
     assert s.get("objects/sha256/big/x") is None
     with pytest.raises(ArchiveError, match="outside"):
         s.get("../etc/passwd")
+
+
+def test_record_shapes_refuse_a_trailing_newline_and_non_ascii_digits():
+    # Python's "$" also matches before a final "\n" and "\d" matches any Unicode digit, which
+    # int() then accepts: both would let a crafted name or hash pass the shape check.
+    from archive import log
+
+    assert log.parse_page_key("log/leaves/000000000005.jsonl") == 5
+    assert log.parse_page_key("log/leaves/000000000005.jsonl\n") is None
+    assert log.parse_checkpoint_key("log/checkpoints/000000000005.json\n") is None
+    assert log.parse_segment_key("log/index/000000000000-000000005000.json\n") is None
+    assert log.parse_page_key("log/leaves/" + "\u0660" * 12 + ".jsonl") is None  # Arabic-Indic zeros
+    good = {"v": 1, "seq": 0, "entry_id": "e", "appended_at": "2026-01-01T00:00:00Z", "metadata": {},
+            "documents": [{"name": "a", "media_type": "text/plain", "sha256": "ab" * 32, "size": 1}],
+            "retention": {"class": "invoice", "years": 8, "base": "2026-01-01", "until": "2035-01-01T00:00:00Z"},
+            "prev_leaf_hash": None}
+    assert log.decode_leaf(canonical.dumps(good))["seq"] == 0
+    for bad in ({"prev_leaf_hash": "ab" * 32 + "\n"},
+                {"documents": [{**good["documents"][0], "sha256": "ab" * 32 + "\n"}]}):
+        with pytest.raises(ArchiveError, match="64 lowercase hex digits"):
+            log.decode_leaf(canonical.dumps({**good, **bad}))
