@@ -100,6 +100,33 @@ class InvoiceEvent(Base):
 
     invoice: Mapped[Invoice] = relationship(back_populates="events")
 
+    __table_args__ = (
+        # einvoice.records finds the decisions that ended an approval chain (to_state released/returned).
+        sa.Index("ix_invoice_events_to_state", "to_state", "id"),
+    )
+
+
+class ArchivedRecord(Base):
+    """A follow-up archive entry written for a database record (``einvoice.records``).
+
+    ``kind`` says what was archived and ``source_id`` which row: ``approval-trail`` and the
+    ``invoice_events.id`` of the decision that ended the approval chain, or ``payment-run`` and the
+    ``payment_runs.id``. One row per source: the record is archived once.
+    """
+
+    __tablename__ = "archived_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    source_id: Mapped[int]
+    invoice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(sa.String(512))
+    sequence: Mapped[int]
+    leaf_hash: Mapped[str] = mapped_column(sa.String(64))
+    archived_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("kind", "source_id", name="uq_archived_records_source"),)
+
 
 from einvoice.approval import tables as _approval_tables  # noqa: E402,F401
 from einvoice.finance import tables as _finance_tables  # noqa: E402,F401
