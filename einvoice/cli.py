@@ -65,6 +65,46 @@ def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None
         sys.exit(2)
 
 
+@main.command("archive-records")
+@click.option("--limit", default=200, show_default=True, help="records of each kind in one archive batch")
+@click.option("--pending", is_flag=True, help="only count what is waiting, archive nothing")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def archive_records_cmd(limit: int, pending: bool, fmt: str) -> None:
+    """Archive approval trails (chains that ended) and payment runs as follow-up entries.
+
+    The post-released and payment-run flows do this on their own; this is for catching up by hand.
+    Exit 1 when a record could not be archived (it stays pending, the message says why).
+    """
+    from einvoice.records import RecordArchiver
+
+    from archive import ArchiveError
+
+    app = _app()
+    try:
+        archiver = RecordArchiver(app.db, None if pending else app.archive)
+    except ArchiveError as exc:  # no bucket, no Object Lock, unreachable: nothing is archived or lost
+        click.echo(f"archive: {exc}", err=True)
+        sys.exit(2)
+    if pending:
+        counts = archiver.pending_counts()
+        click.echo(json.dumps(counts) if fmt == "json" else
+                   f"waiting: {counts['approval-trail']} approval trail(s), {counts['payment-run']} payment run(s)")
+        return
+    report = archiver.archive_pending(limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        for e in report.entries:
+            about = f"invoice {e['invoice_id']}" if e["invoice_id"] else "payment run"
+            click.echo(f"archived {e['kind']:15} {about:14} entry {e['entry_id']} (leaf {e['sequence']})")
+        for p in report.problems:
+            click.echo(f"NOT archived: {p}", err=True)
+        click.echo(f"{report.approval_trails} approval trail(s), {report.payment_runs} payment run(s) archived; "
+                   f"{len(report.problems)} left pending with a problem")
+    if report.problems:
+        sys.exit(1)
+
+
 @main.group("db")
 def db_group() -> None:
     """Database maintenance."""

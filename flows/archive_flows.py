@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
 from flows.common import ARCHIVE_WRITER, app, retry_on_transient, stamp
@@ -109,3 +109,27 @@ def checkpoint_archive() -> dict:
                              description=f"tree size {cp['tree_size']}")
     get_run_logger().info("archive checkpoint: size %s root %s", cp["tree_size"], cp["root_hash"])
     return cp
+
+
+@task(name="archive-records", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
+      tags=[ARCHIVE_WRITER])
+def archive_records(limit: int = 200) -> dict:
+    """Approval trails and payment runs not archived yet, as follow-up entries (``einvoice.records``).
+
+    A record that cannot be archived stays pending and is listed (artifact ``archived-records``):
+    the others are archived, and the next run tries it again.
+    """
+    from einvoice.records import RecordArchiver
+
+    a = app()
+    result = RecordArchiver(a.db, a.archive).archive_pending(limit=limit).as_dict()
+    if result["entries"] or result["problems"]:
+        rows = [{"kind": e["kind"], "invoice id": e["invoice_id"] or "-", "entry id": e["entry_id"],
+                 "sequence": e["sequence"]} for e in result["entries"]]
+        rows += [{"kind": "not archived", "invoice id": "-", "entry id": p, "sequence": "-"} for p in result["problems"]]
+        create_table_artifact(key="archived-records", table=rows,
+                              description=f"{result['approval_trails']} approval trails, {result['payment_runs']} "
+                                          f"payment runs archived; {len(result['problems'])} pending with a problem")
+    for p in result["problems"]:
+        get_run_logger().warning("follow-up record not archived: %s", p)
+    return result

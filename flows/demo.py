@@ -78,6 +78,16 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
     run = payment_run(app.db, app.organisation, due_by=dt.date.today() + dt.timedelta(days=60), output_dir=base / "payments")
     print(f"  {run.count} payment(s), control sum {run.control_sum} EUR, Skonto taken {run.skonto_taken} EUR, file {run.path}")
 
+    print("\nfollow-up archive entries (approval trail of the released invoice, the pain.001 with its invoices):")
+    from einvoice.records import RecordArchiver
+
+    archived = RecordArchiver(app.db, app.archive).archive_pending()
+    for e in archived.entries:
+        about = f"invoice #{e['invoice_id']}" if e["invoice_id"] else "payment run"
+        print(f"  {e['kind']:15} {about:12} leaf {e['sequence']}, entry {e['entry_id']}")
+    for p in archived.problems:
+        print(f"  NOT archived: {p}")
+
 
 def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

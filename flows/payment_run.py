@@ -1,8 +1,9 @@
 """Prefect flow ``payment-run``: build the SEPA credit-transfer file (pain.001) for posted invoices due soon.
 
 Which invoices are paid, Skonto, the file itself: ``einvoice.finance.payment_run``. The flow passes
-a date and an output directory and shows the result (file path, message id, count, control sum)
-as a markdown artifact; the payment file never goes through Prefect.
+a date and an output directory, archives the new pain.001 with the invoices it pays
+(``einvoice.records``) and shows the result (file path, message id, count, control sum) as a
+markdown artifact; the payment file never goes through Prefect.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.archive_flows import archive_records
 from flows.common import BERLIN, app, retry_on_transient, stamp
 
 
@@ -35,6 +37,7 @@ def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None
         get_run_logger().info("payment run: nothing due by %s", due_by)
         create_markdown_artifact(key="payment-run", markdown=f"### Payment run {stamp()}\n\nNothing due by {due_by}.")
         return result
+    result["archived"] = archive_records()["payment_runs"]  # the pain.001 goes to the archive at once
     create_markdown_artifact(
         key="payment-run",
         markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | `{result['path']}` |\n"

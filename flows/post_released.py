@@ -14,13 +14,15 @@ Delivery itself (HTTP to the finance connector, retries per record, dead letters
 change to ``posted``) is ``einvoice.finance.Outbox``'s business; this flow adds the tag
 concurrency limit on the finance connector, task retries for transient failures, a table
 artifact and events. After delivering it publishes the audit trail (``invoice.released``,
-``invoice.posted``, ...) as Prefect events.
+``invoice.posted``, ...) as Prefect events and archives the approval trail of every approval chain
+that ended (``einvoice.records``, tag ``archive-writer``).
 """
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from flows.archive_flows import archive_records
 from flows.common import FINANCE_CONNECTOR, app, emit_invoice_event, retry_on_transient, stamp
 from flows.events import publish_audit_events
 
@@ -74,5 +76,8 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
                               description=", ".join(f"{v} {k}" for k, v in totals.items()))
     # ... then again for what delivery recorded (invoice.posted), with who and when.
     published += publish_audit_events()
-    logger.info("finance outbox: %s; %d audit events published", totals, published)
-    return totals
+    # Approval trails of chains that ended (released or returned) go to the archive.
+    archived = archive_records()
+    logger.info("finance outbox: %s; %d audit events published; %d approval trails archived", totals, published,
+                archived["approval_trails"])
+    return totals | {"approval_trails_archived": archived["approval_trails"]}

@@ -44,6 +44,7 @@ from einvoice.app import App
 from einvoice.approval import ApprovalService, Refusal, Step
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.db.models import Invoice
+from einvoice.records import RecordArchiver
 from einvoice.web import access, auth, rendering
 
 log = logging.getLogger("einvoice.web")
@@ -458,6 +459,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r,
                     report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
+                    follow_ups=RecordArchiver(db, None).records_of(invoice_id),
                     refusal=refusal, refused_action=refused_action, form=form or {}, done=done,
                     departments=[d for d in org.departments if not open_task or d.code != open_task.department])
 

@@ -216,3 +216,33 @@ def _copy_entries(source):
         out.append(EntryInput(rec["entry_id"], docs, rec["metadata"], retention_class=rec["retention"]["class"],
                               retention_base=dt.date.fromisoformat(rec["retention"]["base"])))
     return out
+
+
+def test_cli_counts_archives_and_says_what_stays_pending(db, tmp_path, monkeypatch, seaweedfs, bucket_name):
+    from click.testing import CliRunner
+
+    from einvoice.cli import main
+    from tests.finance.conftest import org_data, released_invoice, write_org
+
+    org = make_org(tmp_path)
+    invoice_id = released_invoice(db, org)  # a row without archived original: its trail is archived unlinked
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EINVOICE_DATABASE_URL", db.url)
+    monkeypatch.setenv("EINVOICE_ORGANISATION", write_org(tmp_path / "org.yaml", org_data(tmp_path)))
+    monkeypatch.setenv("EINVOICE_ARCHIVE_BUCKET", bucket_name)
+    monkeypatch.delenv("EINVOICE_ARCHIVE_SIGNING_KEY", raising=False)
+    runner = CliRunner()
+    # no lock-enabled bucket yet: the archive refuses to write, nothing is lost, exit 2
+    out = runner.invoke(main, ["archive-records"])
+    assert out.exit_code == 2 and "does not exist" in out.output, out.output
+    assert runner.invoke(main, ["archive-records", "--pending"]).output.strip() == \
+        "waiting: 1 approval trail(s), 0 payment run(s)"
+
+    Archive.init_bucket(seaweedfs.client(), bucket_name)
+    out = runner.invoke(main, ["archive-records", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    [entry] = json.loads(out.output)["entries"]
+    assert entry["kind"] == "approval-trail" and entry["invoice_id"] == invoice_id
+    assert json.loads(runner.invoke(main, ["archive-records", "--pending", "--format", "json"]).output) == \
+        {"approval-trail": 0, "payment-run": 0}

@@ -486,12 +486,33 @@ def test_release_leads_to_posting_without_human_action(stack, inbox_run):
                                                 if e.resource.id == f"einvoice.invoice.{invoice_id}"], 60)
     assert ev and _released_event(invoice_id)
     assert [r["key"] for r in FinanceSystem.received].count(FinanceSystem.received[0]["key"]) == 1, "posted once"
+    # post-released also archived the approval trail of the chain that ended with the release
+    assert [r.kind for r in _archived_records(stack, invoice_id)] == ["approval-trail"]
 
     # The payment run pays the posted invoice (far enough ahead to include its due date).
     pay = _run_and_wait(stack, "payment-run/payment-run", {"days_ahead": 400})
     assert pay.state.is_completed(), stack["worker"].tail()
     [art] = [a for a in _artifacts(pay.id) if a.key == "payment-run"]
     assert "pain" in art.data or "transfers" in art.data, art.data
+    # ... and archived the pain.001 at once, with the invoice it pays
+    assert any(a.key == "archived-records" for a in _artifacts(pay.id))
+    assert _archived_records(stack, None, kind="payment-run")
+
+
+def _archived_records(stack, invoice_id, kind="approval-trail"):
+    """The follow-up archive entries (einvoice.records) noted for an invoice, or of a kind."""
+    import sqlalchemy as sa
+    from einvoice.db.models import ArchivedRecord
+
+    app = _db(stack)
+    try:
+        q = sa.select(ArchivedRecord).where(ArchivedRecord.kind == kind).order_by(ArchivedRecord.id)
+        if invoice_id is not None:
+            q = q.where(ArchivedRecord.invoice_id == invoice_id)
+        with app.db.sessions() as s:
+            return s.scalars(q).all()
+    finally:
+        app.db.dispose()
 
 
 def test_archive_verification_checkpoint_and_alert(stack, inbox_run):
