@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timezone
 from pathlib import Path
 
 import click
@@ -74,8 +75,11 @@ def archive_cli() -> None:
 @click.option("--workers", default=16, show_default=True, help="threads reading from a bucket")
 @click.option("--processes", type=click.IntRange(min=0), default=None,
               help="worker processes for --dir (default: one per core for a large export; 0: none)")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="judge retention periods at this UTC time (default: now): documents deleted after their "
+                   "retention ended count as expired, deleted before as missing")
 def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
-               processes):
+               processes, as_of):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -86,7 +90,7 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
         store = _store(endpoint, bucket, directory, prefix)
         trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers,
-                        processes=processes)
+                        processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None)
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:

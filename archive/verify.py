@@ -31,7 +31,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from . import canonical, log, merkle, signing
@@ -42,6 +42,7 @@ from .tree import TreeStore
 from .writer import decode_checkpoint
 
 FAILURE, ORPHAN, NOTE = "failure", "orphan", "note"
+EXPIRED = "expired"  # internal marker: a document deleted after its retention ended (summed up as a note)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Report:
     source: str
     leaves: int = 0
     documents: int = 0
+    expired_documents: int = 0
     checkpoints: int = 0
     latest_checkpoint: dict[str, Any] | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -84,13 +86,14 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "intact": self.ok, "leaves": self.leaves, "documents": self.documents,
-                "checkpoints": self.checkpoints, "latest_checkpoint": self.latest_checkpoint,
+                "expired_documents": self.expired_documents, "checkpoints": self.checkpoints, "latest_checkpoint": self.latest_checkpoint,
                 "failures": self.count(FAILURE), "orphans": self.count(ORPHAN),
                 "problems": [asdict(p) for p in self.problems]}
 
     def to_text(self) -> str:
         lines = [f"archive {self.source}: {'INTACT' if self.ok else 'INTEGRITY FAILURE'}",
-                 f"  leaves {self.leaves}, documents {self.documents}, checkpoints {self.checkpoints}"]
+                 f"  leaves {self.leaves}, documents {self.documents}, checkpoints {self.checkpoints}"
+                 + (f", {self.expired_documents} documents deleted after their retention" if self.expired_documents else "")]
         if self.latest_checkpoint:
             lc = self.latest_checkpoint
             lines.append(f"  latest valid checkpoint: size {lc['tree_size']} root {lc['root_hash']} "
@@ -121,14 +124,24 @@ def checkpoint_signed(ring: dict[str, Any], cp) -> bool:
 
 
 def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: bytes | None = None,
-           workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None) -> Report:
+           workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
+           as_of: datetime | None = None) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
     ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
     ``workers`` threads read from a bucket. ``processes`` worker processes parse leaves and hash
     documents of a directory (None: one per usable core when the export is large, 0: none); they
     run exactly the checks this process would, and the report is the same either way.
+
+    ``as_of`` (default: now, UTC) is the moment the retention periods are judged at: a document
+    whose every entry's retention ended by then may have been deleted (GoBD/AO § 147: kept for
+    the period, then deletable; DSGVO: then to be deleted) and is counted as expired, not as
+    missing. The retention dates come from the leaves, which the signed roots cover, so nobody
+    can make a document "expire" early without breaking the tree.
     """
+    as_of = as_of or datetime.now(timezone.utc)
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
     report = Report(source=store.describe())
     ring = key_ring(public_key)
     if store.kind == "dir" and scope_years is None:
@@ -269,12 +282,22 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             refs = referenced[hexd]
             if computed == hexd and all(r[2] == size for r in refs):
                 return ()  # intact: the common case, without building findings
-            return _object_findings(store, key, refs, size, computed)
+            return _object_findings(store, key, refs, size, computed, as_of)
 
         results = [check_object(k) for k in wanted] if pool else _map(store, check_object, wanted, workers)
+        expired: list[datetime] = []
         for found in results:
             for f in found:
-                report.add(*f)
+                if f[1] == EXPIRED:
+                    expired.append(f[2])
+                else:
+                    report.add(*f)
+        if expired:
+            report.documents -= len(expired)
+            report.expired_documents = len(expired)
+            report.add(NOTE, "documents-expired", f"{len(expired)} documents are gone after their retention ended "
+                       f"(retained until {min(expired):%Y-%m-%d} .. {max(expired):%Y-%m-%d}, judged at "
+                       f"{as_of:%Y-%m-%dT%H:%M:%SZ}); their hashes are still covered by the leaves")
         for key in sorted(k for k in obj_keys if k[len(OBJECT_PREFIX):] not in referenced):
             report.add(ORPHAN, "orphan-object", f"{key} is not named by any leaf (left by an interrupted append; "
                        f"reused if the same bytes are archived again)", key=key)
@@ -400,11 +423,19 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     return report
 
 
-def _object_findings(store, key: str, refs: list[tuple], size: int | None, computed: str | None) -> list[tuple]:
-    """Problems of one document object, from its size and SHA-256 (None, None: it could not be read)."""
+def _object_findings(store, key: str, refs: list[tuple], size: int | None, computed: str | None,
+                     as_of: datetime) -> list[tuple]:
+    """Problems of one document object, from its size and SHA-256 (None, None: it could not be read).
+
+    A missing object that no entry needs any more at ``as_of`` gives ``(EXPIRED, EXPIRED, until)``
+    instead, for the caller to count."""
     found = []
     hexd = key[len(OBJECT_PREFIX):]
     if size is None:
+        # Out-of-scope references (entries of other years in a year export) need nothing here.
+        dates = [r[3] for r in refs if r[3] != "out-of-scope"]
+        if dates and all(isinstance(d, datetime) and d <= as_of for d in dates):
+            return [(EXPIRED, EXPIRED, max(dates))]
         hidden = store.kind == "s3" and store.has_delete_marker(key)
         found.append((FAILURE, "object-missing", f"{key} named by leaf {refs[0][0]} ({refs[0][1]}) is missing"
                       + (" (hidden by a delete marker; the locked version still exists)" if hidden else ""), key,

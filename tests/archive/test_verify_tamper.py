@@ -211,6 +211,74 @@ def test_orphans_alone_are_not_corruption(golden, tmp_path):
     assert r.ok and codes(r, ORPHAN) == {"orphan-object"}
 
 
+def _objects_of(d: Path, entry_seq: int) -> list[Path]:
+    """The object files of the leaf at ``entry_seq`` (read from the copy's pages)."""
+    for p in sorted((d / "log/leaves").iterdir()):
+        for line in log.split_page(p.read_bytes()):
+            rec = log.decode_leaf(line)
+            if rec["seq"] == entry_seq:
+                return [d / "objects/sha256" / doc["sha256"] for doc in rec["documents"]]
+    raise AssertionError(f"no leaf {entry_seq}")
+
+
+def test_documents_deleted_after_their_retention_are_expired_not_missing(golden, tmp_path):
+    """Entries 5..8 have base 2025: kept until 2034-01-01. Entries of 2026: until 2035-01-01."""
+    from datetime import datetime, timezone
+
+    d = copy_of(golden, tmp_path)
+    for f in _objects_of(d, 6):
+        f.unlink()
+    later = datetime(2034, 6, 1, tzinfo=timezone.utc)
+    r = run(d, golden, as_of=later)
+    assert r.ok, r.to_text()
+    assert r.expired_documents == 2 and "documents-expired" in codes(r, "note")
+    assert r.to_dict()["expired_documents"] == 2 and "deleted after their retention" in r.to_text()
+    # judged today (or by an auditor replaying 2033), the same deletion is a missing document
+    for when in (None, datetime(2033, 12, 31, 23, 59, 59, tzinfo=timezone.utc)):
+        r = run(d, golden, as_of=when)
+        assert "object-missing" in codes(r) and r.expired_documents == 0
+    # a 2026 document deleted in mid-2034 is still one year early
+    _objects_of(d, 0)[0].unlink()
+    r = run(d, golden, as_of=later)
+    assert codes(r) == {"object-missing"} and r.expired_documents == 2
+    # worker processes judge the same
+    assert run(d, golden, as_of=later, processes=2).to_dict() == r.to_dict()
+
+
+def test_shared_document_expires_with_the_last_entry_that_needs_it(tmp_path):
+    from datetime import datetime, timezone
+
+    key = signing.generate()
+    store = DirStore(tmp_path / "a")
+    a = Archive.on_store(store, signing_key=key)
+    shared = ArchiveDocument("original.xml", "application/xml", b"<Invoice>same bytes</Invoice>")
+    a.append([EntryInput("old", [shared], {}, retention_base=date(2016, 1, 1)),   # kept until 2025-01-01
+              EntryInput("new", [shared], {}, retention_base=date(2026, 1, 1))])  # kept until 2035-01-01
+    (tmp_path / "a" / "objects/sha256" / shared.sha256).unlink()
+    assert codes(verify(store, key.public_key(), as_of=datetime(2030, 1, 1, tzinfo=timezone.utc))) == {"object-missing"}
+    r = verify(store, key.public_key(), as_of=datetime(2035, 1, 1, tzinfo=timezone.utc))
+    assert r.ok and r.expired_documents == 1
+
+
+def test_cli_verify_as_of(golden, tmp_path):
+    from click.testing import CliRunner
+
+    from archive.cli import archive_cli
+
+    d = copy_of(golden, tmp_path)
+    for f in _objects_of(d, 6):
+        f.unlink()
+    pub = tmp_path / "pub.pem"
+    pub.write_bytes(signing.public_pem(golden["key"].public_key()))
+    runner = CliRunner()
+    now = runner.invoke(archive_cli, ["verify", "--dir", str(d), "--key", str(pub)])
+    assert now.exit_code == 1 and "object-missing" in now.output
+    later = runner.invoke(archive_cli, ["verify", "--dir", str(d), "--key", str(pub), "--as-of", "2034-06-01",
+                                        "--format", "json"])
+    assert later.exit_code == 0, later.output
+    assert json.loads(later.output)["expired_documents"] == 2
+
+
 def test_forged_leaf_file_name(golden, tmp_path):
     d = copy_of(golden, tmp_path)
     (d / "log/leaves/000000000003.jsonl.bak").write_bytes(page(d, 3).read_bytes())
