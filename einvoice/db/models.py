@@ -100,11 +100,6 @@ class InvoiceEvent(Base):
 
     invoice: Mapped[Invoice] = relationship(back_populates="events")
 
-    __table_args__ = (
-        # einvoice.records finds the decisions that ended an approval chain (to_state released/returned).
-        sa.Index("ix_invoice_events_to_state", "to_state", "id"),
-    )
-
 
 class ArchivedRecord(Base):
     """A follow-up archive entry written for a database record (``einvoice.records``).
@@ -126,6 +121,19 @@ class ArchivedRecord(Base):
     archived_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("kind", "source_id", name="uq_archived_records_source"),)
+
+
+class ArchiveCursor(Base):
+    """How far ``einvoice.records`` has settled a kind: every source row up to ``through_id`` is archived.
+
+    Lets the poller look only at rows after the cursor instead of the whole audit trail.
+    """
+
+    __tablename__ = "archive_cursors"
+
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    through_id: Mapped[int]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 from einvoice.approval import tables as _approval_tables  # noqa: E402,F401

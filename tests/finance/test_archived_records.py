@@ -246,3 +246,50 @@ def test_cli_counts_archives_and_says_what_stays_pending(db, tmp_path, monkeypat
     assert entry["kind"] == "approval-trail" and entry["invoice_id"] == invoice_id
     assert json.loads(runner.invoke(main, ["archive-records", "--pending", "--format", "json"]).output) == \
         {"approval-trail": 0, "payment-run": 0}
+
+
+def test_cursor_passes_only_settled_and_archived_decisions(db, samples_released, tmp_path):
+    """The poller reads only audit events after its cursor; the cursor never passes a pending decision."""
+    from einvoice.db.models import ArchiveCursor
+    from einvoice.records import SETTLE
+    from tests.finance.conftest import released_invoice
+
+    archive, org = samples_released["archive"], samples_released["org"]
+    archiver = RecordArchiver(db, archive)
+
+    def cursor():
+        with db.sessions() as s:
+            row = s.get(ArchiveCursor, "approval-trail")
+            return row.through_id if row else None
+
+    def age_all_events():
+        with db.transaction() as s:  # row by row: SQLite has no datetime arithmetic in SQL
+            for e in s.scalars(sa.select(InvoiceEvent)):
+                e.at = e.at - SETTLE - dt.timedelta(minutes=1)
+
+    def last_event_id():
+        with db.sessions() as s:
+            return s.scalar(sa.select(sa.func.max(InvoiceEvent.id)))
+
+    assert archiver.archive_pending().approval_trails == 4
+    assert cursor() is None  # the decisions are younger than SETTLE: a slower transaction might still commit
+    age_all_events()
+    assert archiver.archive_pending().approval_trails == 0 and cursor() == last_event_id()
+
+    # a decision whose original the archive does not hold stays pending, and holds the cursor before it
+    stuck = released_invoice(db, org)
+    with db.transaction() as s:
+        s.get(Invoice, stuck).archive_entry_id = "received-elsewhere"
+        stuck_decision = s.scalar(sa.select(InvoiceEvent.id).where(InvoiceEvent.invoice_id == stuck,
+                                                                   InvoiceEvent.to_state == "released"))
+    later = released_invoice(db, org)
+    age_all_events()
+    report = archiver.archive_pending()
+    assert report.approval_trails == 1 and [e["invoice_id"] for e in report.entries] == [later]
+    assert len(report.problems) == 1 and cursor() == stuck_decision - 1
+    assert archiver.pending_counts()["approval-trail"] == 1
+
+    with db.transaction() as s:  # the operator points it at its entry: archived, the cursor moves on
+        s.get(Invoice, stuck).archive_entry_id = None
+    assert archiver.archive_pending().approval_trails == 1 and cursor() == last_event_id()
+    assert archiver.pending_counts()["approval-trail"] == 0

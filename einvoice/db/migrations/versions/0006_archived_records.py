@@ -5,8 +5,8 @@ Revises: 0005
 
 einvoice.records archives the approval trail each time an approval chain ends and the pain.001 of
 each payment run; ``archived_records`` notes which row went into which archive entry (one per
-kind and source row). The index on invoice_events (to_state, id) lets it find the decisions that
-ended a chain without reading the whole audit trail.
+kind and source row), ``archive_cursors`` how far every source row is archived, so the poller
+reads only the audit events after it instead of the whole trail.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -33,10 +33,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "source_id", name="uq_archived_records_source"),
     )
     op.create_index("ix_archived_records_invoice_id", "archived_records", ["invoice_id"])
-    op.create_index("ix_invoice_events_to_state", "invoice_events", ["to_state", "id"])
+    op.create_table(
+        "archive_cursors",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("through_id", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("kind"),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_invoice_events_to_state", table_name="invoice_events")
+    op.drop_table("archive_cursors")
     op.drop_index("ix_archived_records_invoice_id", table_name="archived_records")
     op.drop_table("archived_records")
