@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import click
 
-from . import canonical, signing
+from . import canonical, log, signing
 from .errors import ArchiveError
 from .store import DirStore, S3Store
+from .timestamp import load_certificates
 
 
 def _client(endpoint: str | None):
@@ -78,8 +79,13 @@ def archive_cli() -> None:
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
               help="judge retention periods at this UTC time (default: now): documents deleted after their "
                    "retention ended count as expired, deleted before as missing")
+@click.option("--tsa-root", "tsa_roots", multiple=True, type=click.Path(dir_okay=False),
+              help="root certificate (PEM/DER) of a time-stamping authority you trust: checks the RFC 3161 "
+                   "anchors; repeatable")
+@click.option("--max-anchor-lag", type=click.FloatRange(min=0), default=72.0, show_default=True,
+              help="hours a batch may wait for its first time-stamp (with --tsa-root)")
 def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
-               processes, as_of):
+               processes, as_of, tsa_roots, max_anchor_lag):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -89,8 +95,10 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
         key = [signing.load_public_key(p) for p in key_paths]
         store = _store(endpoint, bucket, directory, prefix)
         trusted = Path(trusted_checkpoint).read_bytes() if trusted_checkpoint else None
+        roots = load_certificates(tsa_roots) if tsa_roots else None
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers,
-                        processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None)
+                        processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None,
+                        tsa_roots=roots, max_anchor_lag=timedelta(hours=max_anchor_lag))
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:
@@ -198,6 +206,30 @@ def bucket_init_cmd(endpoint, bucket):
     except ArchiveError as exc:
         _fail(exc)
     click.echo(f"bucket {bucket} is versioned with Object Lock enabled")
+
+
+@archive_cli.command("timestamp")
+@click.option("--endpoint")
+@click.option("--bucket", required=True)
+@click.option("--prefix", default="")
+@click.option("--signing-key", required=True, type=click.Path(dir_okay=False),
+              help="the archive's Ed25519 private key (PEM): the current tree is signed first if needed")
+@click.option("--tsa-url", required=True, help="RFC 3161 time-stamping authority (HTTP POST, timestamp-query)")
+@click.option("--tsa-root", "tsa_roots", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="root certificate the TSA's tokens must chain to (checked before the token is stored)")
+def timestamp_cmd(endpoint, bucket, prefix, signing_key, tsa_url, tsa_roots):
+    """Have a TSA time-stamp the latest checkpoint (once per checkpoint); exit 2 if the TSA fails."""
+    from .timestamp import TimestampAuthority
+    from .writer import Archive
+
+    try:
+        a = Archive(_client(endpoint), bucket, signing_key=signing.load_private_key(signing_key), prefix=prefix)
+        size, info, created = a.timestamp_latest(TimestampAuthority(tsa_url, load_certificates(tsa_roots)))
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"checkpoint of size {size} {'time-stamped' if created else 'was already time-stamped'} by "
+               f"{info.tsa} at {info.gen_time:%Y-%m-%dT%H:%M:%SZ} (serial {info.serial_number}): "
+               f"{log.timestamp_key(size)}")
 
 
 @archive_cli.command("status")

@@ -227,11 +227,15 @@ objects/sha256/<hex>      documents, exactly the archived bytes (file name = SHA
 log/leaves/*.jsonl        the log: one canonical-JSON leaf per line, hash-chained
 log/checkpoints/*.json    Ed25519-signed RFC 9162 tree heads
 log/index/*.json          derived lookup segments (checked by the verifier)
+log/timestamps/*.tsr      RFC 3161 time-stamps of checkpoints by an independent TSA (if configured)
 export.json               what was exported (years in scope, latest checkpoint)
 gobd/index.xml            GDPdU Beschreibungsstandard description of gobd/*.csv (Z3 access)
 
 Verify this copy offline with the archive's public key (obtained from the archive operator
 through a separate, trusted channel):
 
-    python -m archive verify --dir <this directory> --key archive-public.pem
+    python -m archive verify --dir <this directory> --key archive-public.pem [--tsa-root tsa-root.pem]
+
+--tsa-root (the time-stamping authority's root certificate, from the TSA) also checks the
+time-stamps: a history written or re-signed later than it claims then fails.
 """

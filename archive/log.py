@@ -9,6 +9,8 @@ Keys (all written once, never overwritten)::
     log/index/<first>-<end>.json             derived lookup segment (entry ids, leaf hashes,
                                              page starts) so a writer or prover need not
                                              re-read every page; checked by the verifier
+    log/timestamps/<tree size, 12 digits>.tsr     RFC 3161 time-stamp response over the bytes
+                                             of the checkpoint of that size (archive.timestamp)
 
 Why pages and not one object per leaf: the conditional PUT of the page is the single
 serialisation point between writers (``If-None-Match: *`` on the key of the next sequence
@@ -31,11 +33,13 @@ from .errors import ArchiveError
 LEAVES = "log/leaves/"
 CHECKPOINTS = "log/checkpoints/"
 INDEX = "log/index/"
+TIMESTAMPS = "log/timestamps/"
 SEGMENT_SIZE = 5000  # entries per index segment: ~200 GETs to load 1,000,000 entries
 
 _PAGE_RE = re.compile(r"log/leaves/([0-9]{12})\.jsonl")
 _CP_RE = re.compile(r"log/checkpoints/([0-9]{12})\.json")
 _SEG_RE = re.compile(r"log/index/([0-9]{12})-([0-9]{12})\.json")
+_TS_RE = re.compile(r"log/timestamps/([0-9]{12})\.tsr")
 
 
 def page_key(first: int) -> str:
@@ -48,6 +52,15 @@ def checkpoint_key(size: int) -> str:
 
 def segment_key(first: int, end: int) -> str:
     return f"{INDEX}{first:012d}-{end:012d}.json"
+
+
+def timestamp_key(size: int) -> str:
+    return f"{TIMESTAMPS}{size:012d}.tsr"
+
+
+def parse_timestamp_key(key: str) -> int | None:
+    m = _TS_RE.fullmatch(key)
+    return int(m.group(1)) if m else None
 
 
 def parse_page_key(key: str) -> int | None:

@@ -21,6 +21,7 @@ the same with or without them.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import pickle
@@ -31,7 +32,7 @@ import threading
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from . import canonical, log, merkle, signing
@@ -43,6 +44,11 @@ from .writer import decode_checkpoint
 
 FAILURE, ORPHAN, NOTE = "failure", "orphan", "note"
 EXPIRED = "expired"  # internal marker: a document deleted after its retention ended (summed up as a note)
+#: How long after its append a batch may first be time-stamped. The checkpoint-archive flow stamps
+#: hourly; three days leave room for a TSA outage over a weekend, not for a history written later.
+DEFAULT_MAX_ANCHOR_LAG = timedelta(hours=72)
+#: A TSA's clock and the writer's may differ a little; more than this is a finding.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Report:
     documents: int = 0
     expired_documents: int = 0
     checkpoints: int = 0
+    timestamps: int = 0
+    latest_anchor: dict[str, Any] | None = None
     latest_checkpoint: dict[str, Any] | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -86,7 +94,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "intact": self.ok, "leaves": self.leaves, "documents": self.documents,
-                "expired_documents": self.expired_documents, "checkpoints": self.checkpoints, "latest_checkpoint": self.latest_checkpoint,
+                "expired_documents": self.expired_documents, "checkpoints": self.checkpoints,
+                "timestamps": self.timestamps, "latest_anchor": self.latest_anchor, "latest_checkpoint": self.latest_checkpoint,
                 "failures": self.count(FAILURE), "orphans": self.count(ORPHAN),
                 "problems": [asdict(p) for p in self.problems]}
 
@@ -98,6 +107,9 @@ class Report:
             lc = self.latest_checkpoint
             lines.append(f"  latest valid checkpoint: size {lc['tree_size']} root {lc['root_hash']} "
                          f"at {lc['timestamp']}")
+        if self.latest_anchor:
+            la = self.latest_anchor
+            lines.append(f"  latest RFC 3161 anchor: size {la['tree_size']} time-stamped at {la['gen_time']}")
         lines.append(f"  failures {self.count(FAILURE)}, orphans {self.count(ORPHAN)}, notes {self.count(NOTE)}")
         lines += ["  " + p.text() for p in self.problems]
         return "\n".join(lines)
@@ -125,7 +137,8 @@ def checkpoint_signed(ring: dict[str, Any], cp) -> bool:
 
 def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: bytes | None = None,
            workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
-           as_of: datetime | None = None) -> Report:
+           as_of: datetime | None = None, tsa_roots: list | None = None,
+           max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
     ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
@@ -138,6 +151,13 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     the period, then deletable; DSGVO: then to be deleted) and is counted as expired, not as
     missing. The retention dates come from the leaves, which the signed roots cover, so nobody
     can make a document "expire" early without breaking the tree.
+
+    ``tsa_roots`` (X.509 root certificates of the time-stamping authorities you trust) checks the
+    RFC 3161 tokens over checkpoints (``archive.timestamp``): each must stamp exactly its
+    checkpoint's bytes and chain to a root; and every batch of leaves must have been anchored
+    within ``max_anchor_lag`` of its ``appended_at``, which a history rewritten later (and
+    re-signed with the archive key) cannot achieve. Without ``tsa_roots`` the tokens are only
+    counted.
     """
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is None:
@@ -151,7 +171,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             scope_years = set(years) if years else None
 
     # -- 1. what is there
-    page_keys, cp_keys, seg_keys, obj_keys = [], [], [], []
+    page_keys, cp_keys, seg_keys, ts_keys, obj_keys = [], [], [], [], []
     for k in store.list("log/"):
         if log.parse_page_key(k) is not None:
             page_keys.append(k)
@@ -159,9 +179,11 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             cp_keys.append(k)
         elif log.parse_segment_key(k) is not None:
             seg_keys.append(k)
+        elif log.parse_timestamp_key(k) is not None:
+            ts_keys.append(k)
         else:
-            report.add(FAILURE, "unexpected-key", f"{k} is not a page, checkpoint or index segment name "
-                       f"(a forged or renamed log file)", key=k)
+            report.add(FAILURE, "unexpected-key", f"{k} is not a page, checkpoint, index segment or time-stamp "
+                       f"name (a forged or renamed log file)", key=k)
     for k in store.list(OBJECT_PREFIX):
         obj_keys.append(k)
 
@@ -173,6 +195,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     seen_ids: dict[str, int] = {}
     referenced: dict[str, list[tuple[int, str, int, Any]]] = defaultdict(list)
     page_until: dict[str, datetime] = {}
+    page_times: list[tuple[int, str | None]] = []  # (first seq, appended_at of its first leaf) per page
     max_until: datetime | None = None
     expected_seq = 0
     prev_key = None
@@ -199,8 +222,9 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                 report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
                            key=key)
             page_max = None  # the longest retain-until of the page's leaves
+            page_times.append((first, leaves[0][11] if leaves else None))
             for i, (lh, error, canonical_ok, seq, eid, prev_leaf, until, ret_problem, rel, in_scope,
-                    docs) in enumerate(leaves):
+                    docs, _appended) in enumerate(leaves):
                 # The page name says where its leaves sit; after a gap this differs from the tree index
                 # (len(hashes)), but naming the claimed position keeps one gap from flooding the report.
                 position = first + i
@@ -390,6 +414,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                    f"none of the {len(hashes)} leaves is covered by a valid signed checkpoint")
     if trusted_checkpoint is not None:
         _check_trusted(report, tree, ring, trusted_checkpoint)
+    _check_timestamps(report, store, ts_keys, {cp.tree_size: cp for _, cp in good}, dict(cps), tsa_roots,
+                      max_anchor_lag, page_times, len(tree))
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
@@ -419,7 +445,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         if store.kind != "s3":
             report.add(FAILURE, "lock-not-checkable", "--check-lock needs a bucket; a directory has no Object Lock")
         else:
-            _check_locks(report, store, referenced, page_until, cp_keys + seg_keys, max_until, wanted, workers)
+            _check_locks(report, store, referenced, page_until, cp_keys + seg_keys + ts_keys, max_until, wanted,
+                         workers)
     return report
 
 
@@ -481,18 +508,18 @@ def _parse_leaf(line: bytes, scope_years: set[int] | None, cache: dict) -> tuple
     """Everything about one leaf that needs no other leaf: its hash, shape, canonical form, retention.
 
     (leaf hash, decode error, canonical?, seq, entry_id, prev_leaf_hash, retain-until, retention
-    problem, relates_to, in scope?, ((sha256, name, size), ...)); after a decode error only the
-    leaf hash and the error are set.
+    problem, relates_to, in scope?, ((sha256, name, size), ...), appended_at); after a decode
+    error only the leaf hash and the error are set.
     """
     lh = merkle.hash_leaf(line)
     try:
         rec = log.decode_leaf(line)
     except ArchiveError as exc:
-        return (lh, str(exc), False, None, None, None, None, None, None, False, ())
+        return (lh, str(exc), False, None, None, None, None, None, None, False, (), None)
     until, ret_problem = _retention(rec["retention"], cache)
     return (lh, None, canonical.encodes_to(rec, line), rec["seq"], rec["entry_id"], rec["prev_leaf_hash"], until,
             ret_problem, rec.get("relates_to"), scope_years is None or _base_year(rec) in scope_years,
-            tuple((d["sha256"], d["name"], d["size"]) for d in rec["documents"]))
+            tuple((d["sha256"], d["name"], d["size"]) for d in rec["documents"]), rec["appended_at"])
 
 
 def _parse_page(raw: bytes, scope_years: set[int] | None, cache: dict) -> tuple[bool, list[tuple]]:
@@ -752,6 +779,82 @@ def _check_trusted(report: Report, tree: TreeStore, ring: dict[str, Any], raw: b
     elif tree.root(cp.tree_size).hex() != cp.root_hash:
         report.add(FAILURE, "fork", f"the log at size {cp.tree_size} differs from the checkpoint you hold "
                    f"(rewritten history)", expected=cp.root_hash, computed=tree.root(cp.tree_size).hex())
+
+
+def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[int, Any], all_cps: dict[str, Any],
+                      tsa_roots: list | None, max_lag: timedelta, page_times: list[tuple[int, str | None]],
+                      size: int) -> None:
+    """RFC 3161 tokens over checkpoints, and how soon after its append each batch was anchored."""
+    from .timestamp import check_token
+
+    report.timestamps = len(ts_keys)
+    if not ts_keys and not tsa_roots:
+        return
+    if tsa_roots is None:
+        report.add(NOTE, "timestamps-not-checked", f"{len(ts_keys)} RFC 3161 time-stamps are stored; give the "
+                   f"TSA's root certificate (--tsa-root) to check them")
+        return
+    by_size = {cp.tree_size: cp for cp in all_cps.values()}
+    anchors: list[tuple[int, datetime]] = []
+    for key in sorted(ts_keys):
+        n = log.parse_timestamp_key(key)
+        cp = by_size.get(n)
+        if cp is None:
+            report.add(FAILURE, "timestamp-without-checkpoint", f"{key} time-stamps a checkpoint of size {n} that "
+                       f"is not in the log (deleted or renamed checkpoint)", key=key)
+            continue
+        raw = store.get(key)
+        info, problem = check_token(raw or b"", cp.raw, tsa_roots)
+        if problem is not None:
+            report.add(FAILURE, problem.code, f"{key}: {problem.message}", key=key, expected=problem.expected,
+                       computed=problem.computed)
+            continue
+        claimed = parse_utc(cp.timestamp)
+        if info.gen_time < claimed - CLOCK_SKEW:
+            report.add(FAILURE, "timestamp-before-checkpoint", f"{key}: the TSA stamped the checkpoint before the "
+                       f"time the checkpoint claims (its timestamp was forged, or the writer's clock is wrong)",
+                       key=key, expected=f">= {cp.timestamp}", computed=_iso(info.gen_time))
+            continue
+        if n in good_cps:
+            anchors.append((n, info.gen_time))
+    if not anchors:
+        if size:
+            report.add(NOTE, "not-anchored", "no valid checkpoint of this log carries a valid time-stamp: it "
+                       "rests on the archive key alone")
+        return
+    anchors.sort()
+    report.latest_anchor = {"tree_size": anchors[-1][0], "gen_time": _iso(anchors[-1][1])}
+    # Leaf i is anchored by the earliest token over a checkpoint with more than i leaves.
+    earliest = [a[1] for a in anchors]
+    for i in range(len(earliest) - 2, -1, -1):
+        earliest[i] = min(earliest[i], earliest[i + 1])
+    sizes = [a[0] for a in anchors]
+    late, unanchored_from = [], None
+    for first, appended in page_times:
+        j = bisect.bisect_right(sizes, first)
+        if j == len(sizes):
+            unanchored_from = first if unanchored_from is None else unanchored_from
+            continue
+        try:
+            at = parse_utc(appended)
+        except (TypeError, ValueError):
+            report.add(FAILURE, "leaf-time-invalid", f"leaf {first}: appended_at {appended!r} is not a UTC time")
+            continue
+        if earliest[j] - at > max_lag:
+            late.append((first, at, earliest[j]))
+    if late:
+        first, at, anchored = late[0]
+        report.add(FAILURE, "anchor-late", f"{len(late)} batches were first time-stamped more than {max_lag} after "
+                   f"they say they were appended (first: leaves from {first}, appended {_iso(at)}): a history "
+                   f"written or rewritten later than it claims", expected=f"<= {_iso(at + max_lag)}",
+                   computed=_iso(anchored))
+    if unanchored_from is not None:
+        report.add(NOTE, "unanchored-tail", f"leaves {unanchored_from}..{size - 1} are not covered by a time-stamp "
+                   f"yet (the next checkpoint-archive run anchors them)")
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_locks(report: Report, store, referenced, page_until, other_keys, max_until, object_keys, workers) -> None:

@@ -513,6 +513,33 @@ class Archive:
                 return st.checkpoint
             return self._write_checkpoint(st)
 
+    def timestamp_latest(self, tsa) -> tuple[int, Any, bool]:
+        """Have ``tsa`` (``archive.timestamp.TimestampAuthority``) time-stamp the latest checkpoint.
+
+        Signs the current tree first if no checkpoint covers it. Stores the TSA's response as
+        ``log/timestamps/<size>.tsr`` (write-once, locked like the checkpoints). Returns
+        (tree size, token info, created?); a checkpoint that has a token already is not stamped
+        again. Meant to run periodically (the ``checkpoint-archive`` flow, hourly), not per append:
+        a qualified time-stamp costs money, and intake must not stop when the TSA is down.
+        """
+        from .timestamp import check_token
+
+        cp = self.checkpoint()
+        key = log.timestamp_key(cp.tree_size)
+        existing = self.store.get(key)
+        if existing is not None:
+            info, problem = check_token(existing, cp.raw, tsa.roots)
+            if problem is not None:
+                raise ArchiveError(f"{key} exists but does not verify: {problem}", kind="integrity")
+            return cp.tree_size, info, False
+        token, info = tsa.stamp(cp.raw)
+        with self._lock:
+            until = self._sync().max_retain
+        created = self.store.put_new(key, token, until, content_type="application/timestamp-reply")
+        if not created:  # another writer stamped the same checkpoint a moment ago: keep the first
+            return self.timestamp_latest(tsa)
+        return cp.tree_size, info, True
+
     def prove(self, entry_id: str) -> dict[str, Any]:
         """Inclusion proof of ``entry_id`` against the latest checkpoint (the JSON `archive prove` writes)."""
         from .proof import build_proof

@@ -49,6 +49,18 @@ class App:
         policy = RetentionPolicy(classes=dict(self.organisation.archive.retention_years), default_class="invoice")
         return Archive(self.s3, self.archive_bucket, signing_key=key, policy=policy)
 
+    @cached_property
+    def timestamp_authority(self):
+        """The RFC 3161 TSA that anchors the archive (None when EINVOICE_TSA_URL is not set)."""
+        if not self.settings.tsa_url:
+            return None
+        from archive.timestamp import TimestampAuthority, load_certificates
+
+        if not self.settings.tsa_roots:
+            raise ValueError("EINVOICE_TSA_URL is set but EINVOICE_TSA_ROOTS is not: name the TSA's root "
+                             "certificate file(s), so its tokens can be checked before they are stored")
+        return TimestampAuthority(self.settings.tsa_url, load_certificates(self.settings.tsa_roots))
+
     def release_hooks(self) -> list:
         """Functions run inside the transaction that releases an invoice (finance writes its outbox there)."""
         from einvoice.finance import release_hook

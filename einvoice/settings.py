@@ -1,7 +1,7 @@
 """Runtime settings from the environment (secrets and installation paths, nothing municipal).
 
 Local decisions (departments, people, limits, retention) belong in the organisation file; this
-module only says where things are: database, organisation file, S3 endpoint, signing key.
+module only says where things are: database, organisation file, S3 endpoint, signing key, TSA.
 """
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class Settings:
     s3_endpoint: str | None
     archive_bucket: str | None  # overrides the organisation file's archive.bucket
     signing_key_file: Path | None
+    # RFC 3161 time-stamping authority that anchors the archive's checkpoints (archive.timestamp),
+    # and the root certificate(s) its tokens must chain to; without a URL nothing is time-stamped.
+    tsa_url: str | None = None
+    tsa_roots: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -29,6 +33,8 @@ class Settings:
             s3_endpoint=env.get("EINVOICE_S3_ENDPOINT") or None,
             archive_bucket=env.get("EINVOICE_ARCHIVE_BUCKET") or None,
             signing_key_file=Path(env["EINVOICE_ARCHIVE_SIGNING_KEY"]) if env.get("EINVOICE_ARCHIVE_SIGNING_KEY") else None,
+            tsa_url=env.get("EINVOICE_TSA_URL") or None,
+            tsa_roots=tuple(Path(p) for p in env.get("EINVOICE_TSA_ROOTS", "").split(os.pathsep) if p),
         )
 
 

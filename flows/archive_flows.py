@@ -7,8 +7,10 @@ example automation (``automations/archive-verification-failed.yaml``) and emits
 (``orphan``) and notes are listed but do not fail the run: they are not corruption.
 
 ``checkpoint-archive`` signs the current tree so an outside copy of the latest checkpoint (the
-anchor that catches a rollback) is never far behind. It holds the ``archive-writer`` tag so it
-never races an ingest batch.
+anchor that catches a rollback) is never far behind, and, with ``EINVOICE_TSA_URL`` set, has it
+time-stamped by an RFC 3161 TSA (``archive.timestamp``), which ``verify-archive`` then checks
+against ``EINVOICE_TSA_ROOTS``. It holds the ``archive-writer`` tag so it never races an ingest
+batch.
 """
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ def run_verifier(public_key_file: str | None, check_lock: bool, prefix: str, wor
     from archive.verify import verify
 
     a = app()
+    tsa = a.timestamp_authority
     report = verify(S3Store(a.s3, a.archive_bucket, prefix), _public_key(public_key_file), check_lock=check_lock,
-                    workers=workers)
+                    workers=workers, tsa_roots=tsa.roots if tsa is not None else None)
     return report.to_dict() | {"text": report.to_text()}
 
 
@@ -61,6 +64,9 @@ def _markdown(r: dict) -> str:
     if lc:
         lines += [f"Latest checkpoint: size {lc['tree_size']}, root `{lc['root_hash']}`, {lc['timestamp']}. "
                   "Keep a copy outside this system (it is the anchor that reveals a later rollback).", ""]
+    la = r.get("latest_anchor")
+    if la:
+        lines += [f"Latest RFC 3161 time-stamp: checkpoint of size {la['tree_size']}, stamped {la['gen_time']}.", ""]
     if r["problems"]:
         lines += ["| severity | code | key | message | expected | computed |", "|---|---|---|---|---|---|"]
         for p in r["problems"][:500]:
@@ -100,15 +106,36 @@ def write_checkpoint() -> dict:
     return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "timestamp": cp.timestamp, "key_id": cp.key_id}
 
 
+@task(name="timestamp-archive", retries=3, retry_delay_seconds=[30, 120, 600], retry_condition_fn=retry_on_transient,
+      tags=[ARCHIVE_WRITER])
+def timestamp_checkpoint() -> dict | None:
+    """RFC 3161 time-stamp of the latest checkpoint by the configured TSA (None: no TSA configured)."""
+    a = app()
+    tsa = a.timestamp_authority
+    if tsa is None:
+        return None
+    size, info, created = a.archive.timestamp_latest(tsa)
+    return {"tree_size": size, "gen_time": info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "tsa": info.tsa,
+            "serial_number": str(info.serial_number), "created": created}
+
+
 @flow(name="checkpoint-archive", flow_run_name=lambda: f"checkpoint archive {stamp()}")
 def checkpoint_archive() -> dict:
+    """Sign the current tree and, when a TSA is configured, have it time-stamped (the outside anchor)."""
     cp = write_checkpoint()
+    ts = timestamp_checkpoint()
+    anchored = (f"\n\nTime-stamped by {ts['tsa']} at {ts['gen_time']} (serial {ts['serial_number']}"
+                f"{', stamped earlier' if not ts['created'] else ''}), stored as `log/timestamps/"
+                f"{ts['tree_size']:012d}.tsr`." if ts else
+                "\n\nNo time-stamping authority configured (EINVOICE_TSA_URL): the checkpoint rests on the archive key alone.")
     create_markdown_artifact(key="archive-checkpoint",
                              markdown=f"### Archive checkpoint {stamp()}\n\nTree size {cp['tree_size']}, root "
-                                      f"`{cp['root_hash']}`, signed by key `{cp['key_id']}` at {cp['timestamp']}.",
-                             description=f"tree size {cp['tree_size']}")
-    get_run_logger().info("archive checkpoint: size %s root %s", cp["tree_size"], cp["root_hash"])
-    return cp
+                                      f"`{cp['root_hash']}`, signed by key `{cp['key_id']}` at {cp['timestamp']}."
+                                      + anchored,
+                             description=f"tree size {cp['tree_size']}" + (", time-stamped" if ts else ""))
+    get_run_logger().info("archive checkpoint: size %s root %s%s", cp["tree_size"], cp["root_hash"],
+                          f"; time-stamped at {ts['gen_time']}" if ts else "")
+    return cp | {"timestamp": ts}
 
 
 @task(name="archive-records", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,

@@ -101,6 +101,12 @@ def is_transient(exc: BaseException | None) -> bool:
                                                "server closed", "the database system is"))
         except ImportError:  # pragma: no cover
             pass
+        import urllib.error
+
+        if isinstance(exc, urllib.error.HTTPError):  # the time-stamping authority (urllib client)
+            return exc.code >= 500 or exc.code == 429
+        if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, (ConnectionError, TimeoutError)):
+            return True
         try:
             import httpx
 

@@ -12,6 +12,8 @@ from flows.events import event_name
 
 
 def test_retry_only_transient_failures():
+    import urllib.error
+
     import botocore.exceptions as bx
     import httpx
     import sqlalchemy.exc as sx
@@ -23,9 +25,12 @@ def test_retry_only_transient_failures():
                  bx.EndpointConnectionError(endpoint_url="http://x"),
                  sx.OperationalError("INSERT", {}, Exception("database is locked")),
                  httpx.ConnectError("refused"),
-                 httpx.HTTPStatusError("x", request=httpx.Request("POST", "http://x"), response=httpx.Response(503))]
+                 httpx.HTTPStatusError("x", request=httpx.Request("POST", "http://x"), response=httpx.Response(503)),
+                 urllib.error.HTTPError("http://tsa", 503, "busy", {}, None),
+                 urllib.error.URLError(ConnectionRefusedError("refused"))]
     permanent = [ValueError("bug"), KeyError("x"), TypeError(), s3_error(403, "AccessDenied"), s3_error(404, "NoSuchKey"),
                  httpx.HTTPStatusError("x", request=httpx.Request("POST", "http://x"), response=httpx.Response(400)),
+                 urllib.error.HTTPError("http://tsa", 401, "unauthorised", {}, None),
                  sx.IntegrityError("INSERT", {}, Exception("duplicate key"))]
     assert all(is_transient(e) for e in transient), [e for e in transient if not is_transient(e)]
     assert not any(is_transient(e) for e in permanent), [e for e in permanent if is_transient(e)]
@@ -128,3 +133,23 @@ def test_archive_verification_fails_loudly_and_checkpoint(prefect_server, env):
     assert ok["intact"] and ok["leaves"] == 9 and ok["failures"] == 0
     with pytest.raises(ArchiveIntegrityError, match="integrity failures"):
         verify_archive(public_key_file=str(env / "wrong.pub.pem"))
+
+
+def test_checkpoint_flow_time_stamps_and_verify_flow_checks_the_anchor(prefect_server, env, monkeypatch):
+    from flows.archive_flows import ArchiveIntegrityError, checkpoint_archive, verify_archive
+    from flows.process_inbox import process_inbox
+    from tests.tsa import LocalTSA
+
+    _samples(env / "inbox")
+    process_inbox(str(env / "inbox"))
+    with LocalTSA() as tsa, LocalTSA("Unknown TSA") as other:
+        monkeypatch.setenv("EINVOICE_TSA_URL", tsa.url)
+        monkeypatch.setenv("EINVOICE_TSA_ROOTS", str(tsa.root_file))
+        cp = checkpoint_archive()
+        assert cp["timestamp"]["tree_size"] == 9 and cp["timestamp"]["created"] and "Test TSA" in cp["timestamp"]["tsa"]
+        assert checkpoint_archive()["timestamp"]["created"] is False and tsa.requests == 1  # stamped once
+        assert verify_archive(check_lock=True)["intact"]
+        # an operator who trusts another TSA root sees the anchor fail, loudly
+        monkeypatch.setenv("EINVOICE_TSA_ROOTS", str(other.root_file))
+        with pytest.raises(ArchiveIntegrityError, match="timestamp-invalid"):
+            verify_archive()
