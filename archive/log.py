@@ -96,6 +96,10 @@ def leaf_hash(leaf: bytes) -> bytes:
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+def is_hex64(text: str) -> bool:
+    return _HEX64.fullmatch(text) is not None
+
+
 def _bad(msg: str) -> ArchiveError:
     return ArchiveError(msg, kind="integrity")
 

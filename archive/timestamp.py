@@ -109,15 +109,23 @@ def check_token(token: bytes, data: bytes, roots: list, *,
     hash of ``data`` under the algorithm the token names; (3) the CMS signature verifies with a
     certificate that chains to one of ``roots``, valid at the token's time, with the critical
     id-kp-timeStamping key purpose (RFC 3161 2.3); (4) the nonce is ours, when we asked.
-    Returns (what the token says, None) or (None, the first check that failed).
+    Returns (what the token says, None) or (None, the first check that failed); never raises for
+    a bad token, whatever its bytes (a verifier must report every problem, not stop at one).
     """
+    try:
+        return _check_token(token, data, roots, nonce)
+    except Exception as exc:  # noqa: BLE001 - a parser or library error on hostile bytes is a finding
+        return None, TokenProblem("timestamp-unreadable", f"the token could not be read ({type(exc).__name__}: {exc})")
+
+
+def _check_token(token: bytes, data: bytes, roots: list, nonce: int | None) -> tuple[TokenInfo | None, TokenProblem | None]:
     from cryptography import x509
-    from rfc3161_client import PKIStatus, VerificationError, VerifierBuilder
+    from rfc3161_client import VerificationError, VerifierBuilder
 
     resp = _decode(token)
     if resp is None:
         return None, TokenProblem("timestamp-unreadable", "not a readable RFC 3161 time-stamp response")
-    if PKIStatus(resp.status) != PKIStatus.GRANTED:
+    if resp.status != 0:  # PKIStatus granted; 1 (grantedWithMods) is refused too, as sigstore does
         return None, TokenProblem("timestamp-not-granted", f"the TSA did not grant the time-stamp (status "
                                   f"{resp.status}: {' '.join(resp.status_string) or 'no reason given'})")
     try:  # the parser decodes the token's inner structures only when they are read

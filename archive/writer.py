@@ -35,14 +35,42 @@ from .tree import TreeStore
 MAX_RACE_RETRIES = 50
 
 
+_CHECKPOINT_FIELDS = frozenset({"v", "tree_size", "root_hash", "timestamp", "key_id", "signature"})
+
+
 def decode_checkpoint(raw: bytes) -> Checkpoint:
+    """The checkpoint in ``raw``, which must be exactly the canonical encoding of its fields.
+
+    Strict on purpose: the signature covers the fields as numbers and strings, so a looser reader
+    would accept other bytes with the same signature ("tree_size":"5", Unicode digits, extra keys).
+    """
     d = canonical.loads(raw)
+    if not isinstance(d, dict) or set(d) != _CHECKPOINT_FIELDS:
+        found = sorted(d) if isinstance(d, dict) else type(d).__name__
+        raise ArchiveError(f"checkpoint must have exactly the fields {sorted(_CHECKPOINT_FIELDS)}, found {found}",
+                           kind="integrity")
+    size = d["tree_size"]
+    problems = []
+    if d["v"] != 1 or isinstance(d["v"], bool):
+        problems.append(f"version {d['v']!r} is not 1")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        problems.append(f"tree_size {size!r} is not a non-negative integer")
+    if not (isinstance(d["root_hash"], str) and log.is_hex64(d["root_hash"])):
+        problems.append(f"root_hash {d['root_hash']!r} is not 64 lowercase hex digits")
     try:
-        return Checkpoint(tree_size=int(d["tree_size"]), root_hash=str(d["root_hash"]),
-                          timestamp=str(d["timestamp"]), key_id=d.get("key_id"),
-                          signature=d.get("signature"), raw=raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArchiveError(f"checkpoint lacks a required field: {exc}", kind="integrity") from exc
+        parse_utc(d["timestamp"])
+    except ValueError as exc:
+        problems.append(str(exc))
+    for name in ("key_id", "signature"):
+        if d[name] is not None and not isinstance(d[name], str):
+            problems.append(f"{name} {d[name]!r} is not a string")
+    if problems:
+        raise ArchiveError("checkpoint is malformed: " + "; ".join(problems), kind="integrity")
+    cp = Checkpoint(tree_size=size, root_hash=d["root_hash"], timestamp=d["timestamp"], key_id=d["key_id"],
+                    signature=d["signature"], raw=raw)
+    if canonical.dumps(cp.to_dict()) != raw:
+        raise ArchiveError("checkpoint bytes are not the canonical encoding of its fields (edited)", kind="integrity")
+    return cp
 
 
 class _State:

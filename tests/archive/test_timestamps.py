@@ -269,3 +269,16 @@ def test_cli_timestamp_on_seaweedfs(archive, seaweedfs, locked_bucket, signing_k
         assert down.exit_code == 2 and "did not answer" in down.output
     finally:
         tsa.down = False
+
+
+def test_any_bytes_in_a_token_give_a_finding_never_an_exception(tsa):
+    """The status sits in the unsigned envelope: an unknown value once escaped as ValueError."""
+    token, _ = tsa.authority().stamp(b"cp")
+    assert token[:9].hex() == "3082" + token[2:4].hex() + "3003020100"  # SEQUENCE { status { 0 } ...
+    for status in (1, 2, 7, 0x7F):
+        forged = bytearray(token)
+        forged[8] = status
+        info, problem = check_token(bytes(forged), b"cp", [tsa.root])
+        assert info is None and problem.code in ("timestamp-not-granted", "timestamp-unreadable"), (status, problem)
+    for cut in (0, 1, 10, len(token) // 2, len(token) - 1):
+        assert check_token(token[:cut], b"cp", [tsa.root])[1] is not None

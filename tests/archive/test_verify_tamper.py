@@ -279,6 +279,20 @@ def test_cli_verify_as_of(golden, tmp_path):
     assert json.loads(later.output)["expired_documents"] == 2
 
 
+@pytest.mark.parametrize("edit", [
+    lambda d: {**d, "tree_size": str(d["tree_size"])},        # "5" still signs as 5 in a loose reader
+    lambda d: {**d, "tree_size": "\u0665"},                    # Arabic-Indic five: int() accepts it
+    lambda d: {**d, "note": "added later"},                    # a field the signature does not cover
+    lambda d: {**d, "v": True},                                # True == 1 in Python
+])
+def test_checkpoint_with_the_old_signature_on_other_bytes(golden, tmp_path, edit):
+    d = copy_of(golden, tmp_path)
+    path = d / log.checkpoint_key(5)
+    path.write_bytes(canonical.dumps(edit(json.loads(path.read_bytes()))))
+    r = run(d, golden)
+    assert "checkpoint-malformed" in codes(r), r.to_text()
+
+
 def test_forged_leaf_file_name(golden, tmp_path):
     d = copy_of(golden, tmp_path)
     (d / "log/leaves/000000000003.jsonl.bak").write_bytes(page(d, 3).read_bytes())
