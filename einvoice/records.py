@@ -36,6 +36,7 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +60,33 @@ CHAIN_ENDS = (InvoiceState.RELEASED.value, InvoiceState.RETURNED.value)
 #: visible at COMMIT, so a slow transaction can show a lower id after a higher one; ours take well
 #: under a second, and this margin also covers clock differences between application servers.
 SETTLE = dt.timedelta(minutes=15)
+
+#: Pages of ``limit`` pending rows one run reads past rows that cannot be archived now.
+MAX_PAGES = 10
+
+#: German public bodies keep books in German local time: the retention year follows it.
+LOCAL_TIME = ZoneInfo("Europe/Berlin")
+
+
+def unreachable_errors() -> tuple[type[BaseException], ...]:
+    """What an unreachable or failing archive raises: a stored record then waits for the next run."""
+    from archive import ArchiveError
+
+    errors: tuple[type[BaseException], ...] = (ArchiveError, OSError)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += (BotoCoreError, ClientError)
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        pass
+    return errors
+
+
+_UNREACHABLE = unreachable_errors()
+
+
+class _ArchiveDown(Exception):
+    """Reading the archive failed before anything was written (its cause says why)."""
 
 
 @dataclass(frozen=True)
@@ -192,8 +220,14 @@ class RecordArchiver:
         report = ArchiveRecordsReport()
         if self.archive is None:
             return report
-        self._archive_trails(report, limit)
-        self._archive_payment_runs(report, limit)
+        for kind, step in ((APPROVAL_TRAIL, self._archive_trails), (PAYMENT_RUN, self._archive_payment_runs)):
+            try:
+                step(report, limit)
+            except _ArchiveDown as down:  # the archive is down: the records wait, nothing is lost
+                exc = down.__cause__
+                log.warning("archive unreachable while archiving %s records: %s", kind, exc)
+                report.problems.append(RecordProblem(kind, 0, f"the archive could not be reached "
+                                                              f"({type(exc).__name__}: {exc}); all stay pending"))
         self._advance_trail_cursor()
         return report
 
@@ -253,7 +287,11 @@ class RecordArchiver:
         """(usable, relates_to): the invoice's own entry, which the archive must hold."""
         if not inv.archive_entry_id:
             return True, None  # a row without archived original (imported by hand): archive unlinked
-        if self.archive.lookup(inv.archive_entry_id) is None:
+        try:
+            held = self.archive.lookup(inv.archive_entry_id)
+        except _UNREACHABLE as exc:
+            raise _ArchiveDown() from exc
+        if held is None:
             report.problems.append(RecordProblem(
                 kind, source_id, f"the archive does not hold entry {inv.archive_entry_id!r} of invoice {inv.id} "
                                  f"(another bucket or prefix?); the record stays pending until it does"))
@@ -261,12 +299,26 @@ class RecordArchiver:
         return True, inv.archive_entry_id
 
     def _archive_trails(self, report: ArchiveRecordsReport, limit: int) -> None:
+        """Up to ``limit`` trails in one batch; decisions that cannot be archived now are passed over
+        (and reported), so a few stuck ones never hold back those after them."""
+        todo: list = []
+        with self.db.sessions() as s:
+            after = self._cursor(s)
+        for _ in range(MAX_PAGES):
+            with self.db.sessions() as s:
+                ids = s.scalars(self._pending_trails(after).limit(limit)).all()
+            if not ids:
+                break
+            todo += self._trail_entries(ids, report)[:limit - len(todo)]
+            after = ids[-1]
+            if len(todo) >= limit or len(ids) < limit:
+                break
+        report.approval_trails += self._append(todo, report)
+
+    def _trail_entries(self, ids: list[int], report: ArchiveRecordsReport) -> list:
         from archive import ArchiveDocument, EntryInput
 
         with self.db.sessions() as s:
-            ids = s.scalars(self._pending_trails(self._cursor(s)).limit(limit)).all()
-            if not ids:
-                return
             decisions = {e.id: e for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.id.in_(ids)))}
             invoice_ids = {e.invoice_id for e in decisions.values()}
             invoices = {i.id: i for i in s.scalars(sa.select(Invoice).where(Invoice.id.in_(invoice_ids)))}
@@ -282,7 +334,10 @@ class RecordArchiver:
                 if not usable:
                     continue
                 n_events = sum(1 for e in events[inv.id] if e.id <= event_id)
-                decided = decision.at if decision.at.tzinfo else decision.at.replace(tzinfo=dt.timezone.utc)
+                # The calendar year of the decision where it was taken: 00:30 on 1 January in Berlin
+                # is still 31 December in UTC, and the period would end a year early.
+                decided = (decision.at if decision.at.tzinfo else decision.at.replace(tzinfo=dt.timezone.utc)) \
+                    .astimezone(LOCAL_TIME)
                 entry = EntryInput(
                     entry_id=approval_trail_entry_id(event_id, inv.archive_entry_id, inv.id),
                     documents=[ArchiveDocument("approval-trail.json", "application/json",
@@ -298,7 +353,7 @@ class RecordArchiver:
                     relates_to=relates_to, relation=APPROVAL_TRAIL if relates_to else None,
                 )
                 todo.append((APPROVAL_TRAIL, event_id, inv.id, entry))
-        report.approval_trails += self._append(todo, report)
+        return todo
 
     def _archive_payment_runs(self, report: ArchiveRecordsReport, limit: int) -> None:
         from archive import ArchiveDocument, EntryInput
@@ -336,7 +391,7 @@ class RecordArchiver:
             return 0
         try:
             receipts = self.archive.append([entry for *_, entry in todo])
-        except Exception as exc:  # noqa: BLE001 - S3 down, integrity refusal: say so, keep them pending
+        except _UNREACHABLE as exc:  # S3 down, integrity refusal: say so, keep them pending
             log.exception("archiving %d follow-up records failed; they stay pending", len(todo))
             for kind, source_id, _, _ in todo:
                 report.problems.append(RecordProblem(kind, source_id, f"not archived: {type(exc).__name__}: {exc}"))
@@ -369,9 +424,12 @@ class RecordArchiver:
             return
 
     def records_of(self, invoice_id: int) -> list[ArchivedRecord]:
-        """The follow-up entries archived for one invoice (for the invoice page and the CLI)."""
+        """The follow-up entries archived for one invoice, the payment runs that paid it included."""
+        paid_by = sa.select(PaymentItem.run_id).where(PaymentItem.invoice_id == invoice_id)
         with self.db.sessions() as s:
-            rows = s.scalars(sa.select(ArchivedRecord).where(ArchivedRecord.invoice_id == invoice_id)
-                             .order_by(ArchivedRecord.id)).all()
+            rows = s.scalars(sa.select(ArchivedRecord).where(sa.or_(
+                ArchivedRecord.invoice_id == invoice_id,
+                sa.and_(ArchivedRecord.kind == PAYMENT_RUN, ArchivedRecord.source_id.in_(paid_by))))
+                .order_by(ArchivedRecord.id)).all()
             s.expunge_all()
             return list(rows)

@@ -146,10 +146,18 @@ def archive_records(limit: int = 200) -> dict:
     A record that cannot be archived stays pending and is listed (artifact ``archived-records``):
     the others are archived, and the next run tries it again.
     """
-    from einvoice.records import RecordArchiver
+    from einvoice.records import ArchiveRecordsReport, RecordArchiver, RecordProblem, unreachable_errors
 
     a = app()
-    result = RecordArchiver(a.db, a.archive).archive_pending(limit=limit).as_dict()
+    try:
+        archive = a.archive  # checks the bucket: fails while S3 is down
+    except unreachable_errors() as exc:
+        # Posting and payment already happened; the records wait for the next run (every minute).
+        report = ArchiveRecordsReport(problems=[RecordProblem("all", 0, f"the archive could not be opened "
+                                                                        f"({type(exc).__name__}: {exc})")])
+    else:
+        report = RecordArchiver(a.db, archive).archive_pending(limit=limit)
+    result = report.as_dict()
     if result["entries"] or result["problems"]:
         rows = [{"kind": e["kind"], "invoice id": e["invoice_id"] or "-", "entry id": e["entry_id"],
                  "sequence": e["sequence"]} for e in result["entries"]]

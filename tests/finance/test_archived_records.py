@@ -91,6 +91,9 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
     assert all(it["invoice"]["archive_entry_id"] for it in items["items"])
     assert items["control_sum"] == f"{Decimal(run.control_sum):.2f}"
     assert _leaf(archive, entry_id)["retention"]["base"] == TODAY.isoformat()
+    # the invoice's follow-up entries (the invoice page lists them): its trail and the run that paid it
+    paid = run.invoices[0]
+    assert [r.kind for r in archiver.records_of(paid)] == ["approval-trail", "payment-run"]
 
 
 def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db, tmp_path, s3, bucket_name):
@@ -176,9 +179,10 @@ def test_unknown_original_entry_and_archive_outage_keep_records_pending(db, samp
     [problem] = report.problems
     assert problem.kind == "approval-trail" and "received-not-in-this-archive" in problem.message
 
-    class Down:  # an archive whose bucket is unreachable
+    class Down:  # an archive whose bucket is unreachable: every call fails as boto3 would
         def lookup(self, entry_id):
-            return 1
+            from botocore.exceptions import EndpointConnectionError
+            raise EndpointConnectionError(endpoint_url="http://s3.example: S3 endpoint unreachable")
 
         def append(self, entries):
             raise ConnectionError("S3 endpoint unreachable")
@@ -186,7 +190,7 @@ def test_unknown_original_entry_and_archive_outage_keep_records_pending(db, samp
     with db.transaction() as s:
         s.get(Invoice, stray).archive_entry_id = samples_released["archive"].receipt(
             f"received-{s.get(Invoice, stray).file_sha256}").entry_id
-    outage = RecordArchiver(db, Down()).archive_pending()
+    outage = RecordArchiver(db, Down()).archive_pending()  # no exception: the records wait
     assert outage.approval_trails == 0 and "S3 endpoint unreachable" in str(outage.problems[0])
     assert RecordArchiver(db, archive).pending_counts()["approval-trail"] == 1
     assert RecordArchiver(db, archive).archive_pending().approval_trails == 1
@@ -293,3 +297,31 @@ def test_cursor_passes_only_settled_and_archived_decisions(db, samples_released,
         s.get(Invoice, stuck).archive_entry_id = None
     assert archiver.archive_pending().approval_trails == 1 and cursor() == last_event_id()
     assert archiver.pending_counts()["approval-trail"] == 0
+
+
+def test_stuck_decisions_do_not_hold_back_later_ones(db, samples_released):
+    archive, ids = samples_released["archive"], samples_released["ids"]
+    stuck = [ids["01-xrechnung-ubl-invoice.xml"], ids["02-xrechnung-ubl-creditnote.xml"]]
+    with db.transaction() as s:
+        for i in stuck:
+            s.get(Invoice, i).archive_entry_id = f"received-elsewhere-{i}"
+    report = RecordArchiver(db, archive).archive_pending(limit=2)
+    assert report.approval_trails == 2 and len(report.problems) == 2
+    assert {e["invoice_id"] for e in report.entries} == set(ids.values()) - set(stuck)
+
+
+def test_retention_year_of_a_trail_follows_german_time(db, tmp_path):
+    """Released at 00:30 on 1 January 2026 in Berlin, which is still 2025 in UTC."""
+    from archive.store import DirStore
+    from tests.finance.conftest import released_invoice
+
+    org = make_org(tmp_path)
+    inv = released_invoice(db, org, issue_date=dt.date(2025, 12, 1), due_date=dt.date(2026, 1, 15))
+    with db.transaction() as s:
+        decision = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == inv,
+                                                           InvoiceEvent.to_state == "released")).one()
+        decision.at = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
+    archive = Archive.on_store(DirStore(tmp_path / "a"))
+    [entry] = RecordArchiver(db, archive).archive_pending().entries
+    assert _leaf(archive, entry["entry_id"])["retention"] == {
+        "class": "invoice", "years": 8, "base": "2026-01-01", "until": "2035-01-01T00:00:00Z"}
