@@ -41,6 +41,14 @@ def _store(endpoint, bucket, directory, prefix=""):
     return S3Store(_client(endpoint), bucket, prefix or "")
 
 
+def parse_seq_range(text: str) -> tuple[int, int]:
+    """"FIRST-LAST" (leaf sequence numbers, both included) as a pair; a usage error otherwise."""
+    first, sep, last = text.strip().partition("-")
+    if not (sep and first.isascii() and first.isdigit() and last.isascii() and last.isdigit()) or int(first) > int(last):
+        raise click.BadParameter(f"{text!r} is not a leaf range FIRST-LAST such as 0-1999")
+    return int(first), int(last)
+
+
 def _fail(exc: ArchiveError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1 if exc.kind == "integrity" else 2)
@@ -84,8 +92,11 @@ def archive_cli() -> None:
                    "anchors; repeatable")
 @click.option("--max-anchor-lag", type=click.FloatRange(min=0), default=72.0, show_default=True,
               help="hours a batch may wait for its first time-stamp (with --tsa-root)")
+@click.option("--accept-late-anchor", "accept_late", multiple=True, metavar="FIRST-LAST",
+              help="leaf range (sequence numbers) whose late or missing time-stamp is explained, e.g. anchoring "
+                   "switched on for an existing archive, or a TSA outage; reported as a note; repeatable")
 def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
-               processes, as_of, tsa_roots, max_anchor_lag):
+               processes, as_of, tsa_roots, max_anchor_lag, accept_late):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -98,7 +109,8 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
         roots = load_certificates(tsa_roots) if tsa_roots else None
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers,
                         processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None,
-                        tsa_roots=roots, max_anchor_lag=timedelta(hours=max_anchor_lag))
+                        tsa_roots=roots, max_anchor_lag=timedelta(hours=max_anchor_lag),
+                        accept_late=[parse_seq_range(r) for r in accept_late])
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:

@@ -138,7 +138,8 @@ def checkpoint_signed(ring: dict[str, Any], cp) -> bool:
 def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: bytes | None = None,
            workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
            as_of: datetime | None = None, tsa_roots: list | None = None,
-           max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG) -> Report:
+           max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG,
+           accept_late: list[tuple[int, int]] = ()) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
     ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
@@ -156,8 +157,10 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     RFC 3161 tokens over checkpoints (``archive.timestamp``): each must stamp exactly its
     checkpoint's bytes and chain to a root; and every batch of leaves must have been anchored
     within ``max_anchor_lag`` of its ``appended_at``, which a history rewritten later (and
-    re-signed with the archive key) cannot achieve. Without ``tsa_roots`` the tokens are only
-    counted.
+    re-signed with the archive key) cannot achieve; leaves older than that without any token
+    fail too (deleted tokens). ``accept_late`` lists leaf ranges (first, last) an operator has
+    explained (anchoring switched on for an existing archive, a TSA outage): they are notes.
+    Without ``tsa_roots`` the tokens are only counted.
     """
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is None:
@@ -195,7 +198,9 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     seen_ids: dict[str, int] = {}
     referenced: dict[str, list[tuple[int, str, int, Any]]] = defaultdict(list)
     page_until: dict[str, datetime] = {}
-    page_times: list[tuple[int, str | None]] = []  # (first seq, appended_at of its first leaf) per page
+    # appended_at of every leaf (epoch seconds, None if unreadable), kept only to check the anchors
+    leaf_times: list[int | None] | None = [] if tsa_roots is not None else None
+    last_stamp: tuple[str | None, int | None] = (None, None)
     max_until: datetime | None = None
     expected_seq = 0
     prev_key = None
@@ -222,7 +227,6 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                 report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
                            key=key)
             page_max = None  # the longest retain-until of the page's leaves
-            page_times.append((first, leaves[0][11] if leaves else None))
             for i, (lh, error, canonical_ok, seq, eid, prev_leaf, until, ret_problem, rel, in_scope,
                     docs, _appended) in enumerate(leaves):
                 # The page name says where its leaves sit; after a gap this differs from the tree index
@@ -232,6 +236,10 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                     report.add(FAILURE, "leaf-unreadable", f"{key} line {i + 1} (seq {position}): {error}", key=key)
                 prev = prev_hex
                 hashes.append(lh)
+                if leaf_times is not None:
+                    if _appended != last_stamp[0]:  # the leaves of one batch share one time: parse it once
+                        last_stamp = (_appended, _epoch(_appended))
+                    leaf_times.append(last_stamp[1])
                 prev_hex = lh.hex()
                 entry_ids.append(eid)
                 if error is not None:
@@ -412,7 +420,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     if trusted_checkpoint is not None:
         _check_trusted(report, tree, ring, trusted_checkpoint)
     _check_timestamps(report, store, ts_keys, {cp.tree_size: cp for _, cp in good}, dict(cps), tsa_roots,
-                      max_anchor_lag, page_times, len(tree))
+                      max_anchor_lag, leaf_times, as_of, accept_late)
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
@@ -779,17 +787,16 @@ def _check_trusted(report: Report, tree: TreeStore, ring: dict[str, Any], raw: b
 
 
 def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[int, Any], all_cps: dict[str, Any],
-                      tsa_roots: list | None, max_lag: timedelta, page_times: list[tuple[int, str | None]],
-                      size: int) -> None:
-    """RFC 3161 tokens over checkpoints, and how soon after its append each batch was anchored."""
+                      tsa_roots: list | None, max_lag: timedelta, leaf_times: list[int | None] | None,
+                      as_of: datetime, accept_late) -> None:
+    """RFC 3161 tokens over checkpoints, and when each leaf was first anchored by one."""
     from .timestamp import check_token
 
     report.timestamps = len(ts_keys)
-    if not ts_keys and not tsa_roots:
-        return
     if tsa_roots is None:
-        report.add(NOTE, "timestamps-not-checked", f"{len(ts_keys)} RFC 3161 time-stamps are stored; give the "
-                   f"TSA's root certificate (--tsa-root) to check them")
+        if ts_keys:
+            report.add(NOTE, "timestamps-not-checked", f"{len(ts_keys)} RFC 3161 time-stamps are stored; give the "
+                       f"TSA's root certificate (--tsa-root) to check them")
         return
     by_size = {cp.tree_size: cp for cp in all_cps.values()}
     anchors: list[tuple[int, datetime]] = []
@@ -806,48 +813,102 @@ def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[
             report.add(FAILURE, problem.code, f"{key}: {problem.message}", key=key, expected=problem.expected,
                        computed=problem.computed)
             continue
-        claimed = parse_utc(cp.timestamp)
-        if info.gen_time < claimed - CLOCK_SKEW:
+        if info.gen_time < parse_utc(cp.timestamp) - CLOCK_SKEW:
             report.add(FAILURE, "timestamp-before-checkpoint", f"{key}: the TSA stamped the checkpoint before the "
                        f"time the checkpoint claims (its timestamp was forged, or the writer's clock is wrong)",
                        key=key, expected=f">= {cp.timestamp}", computed=_iso(info.gen_time))
             continue
         if n in good_cps:
             anchors.append((n, info.gen_time))
-    if not anchors:
-        if size:
-            report.add(NOTE, "not-anchored", "no valid checkpoint of this log carries a valid time-stamp: it "
-                       "rests on the archive key alone")
-        return
     anchors.sort()
-    report.latest_anchor = {"tree_size": anchors[-1][0], "gen_time": _iso(anchors[-1][1])}
-    # Leaf i is anchored by the earliest token over a checkpoint with more than i leaves.
-    earliest = [a[1] for a in anchors]
-    for i in range(len(earliest) - 2, -1, -1):
-        earliest[i] = min(earliest[i], earliest[i + 1])
+    if anchors:
+        report.latest_anchor = {"tree_size": anchors[-1][0], "gen_time": _iso(anchors[-1][1])}
+    for finding in _anchor_findings(leaf_times or [], anchors, max_lag, as_of, accept_late):
+        report.add(*finding)
+
+
+def _anchor_findings(times: list[int | None], anchors: list[tuple[int, datetime]], max_lag: timedelta,
+                     as_of: datetime, accept_late) -> list[tuple]:
+    """Findings about when each leaf was first anchored (one per kind, with the count and the first leaf).
+
+    Leaf i is anchored by the earliest valid token over a checkpoint with more than i leaves. Each
+    leaf's ``appended_at`` must not go back in time, must not come after that token, and must lie
+    at most ``max_lag`` before it; a leaf with no token must be younger than ``max_lag``.
+    """
+    lag, skew, now = int(max_lag.total_seconds()), int(CLOCK_SKEW.total_seconds()), int(as_of.timestamp())
     sizes = [a[0] for a in anchors]
-    late, unanchored_from = [], None
-    for first, appended in page_times:
-        j = bisect.bisect_right(sizes, first)
-        if j == len(sizes):
-            unanchored_from = first if unanchored_from is None else unanchored_from
+    earliest = [int(a[1].timestamp()) for a in anchors]
+    for i in range(len(earliest) - 2, -1, -1):  # a smaller tree is anchored by any later stamp of a larger one
+        earliest[i] = min(earliest[i], earliest[i + 1])
+    excused = sorted((int(a), int(b)) for a, b in accept_late)
+
+    def accepted(i: int) -> bool:
+        k = bisect.bisect_right(excused, (i, float("inf"))) - 1
+        return k >= 0 and excused[k][0] <= i <= excused[k][1]
+
+    found: dict[str, list] = {}
+
+    def note(code: str, i: int, detail: str) -> None:
+        entry = found.setdefault(code, [0, i, detail])
+        entry[0] += 1
+
+    j, latest = 0, None
+    for i, t in enumerate(times):
+        while j < len(sizes) and sizes[j] <= i:
+            j += 1
+        if t is None:
+            note("leaf-time-invalid", i, "appended_at is not a UTC time YYYY-MM-DDTHH:MM:SSZ")
             continue
-        try:
-            at = parse_utc(appended)
-        except (TypeError, ValueError):
-            report.add(FAILURE, "leaf-time-invalid", f"leaf {first}: appended_at {appended!r} is not a UTC time")
-            continue
-        if earliest[j] - at > max_lag:
-            late.append((first, at, earliest[j]))
-    if late:
-        first, at, anchored = late[0]
-        report.add(FAILURE, "anchor-late", f"{len(late)} batches were first time-stamped more than {max_lag} after "
-                   f"they say they were appended (first: leaves from {first}, appended {_iso(at)}): a history "
-                   f"written or rewritten later than it claims", expected=f"<= {_iso(at + max_lag)}",
-                   computed=_iso(anchored))
-    if unanchored_from is not None:
-        report.add(NOTE, "unanchored-tail", f"leaves {unanchored_from}..{size - 1} are not covered by a time-stamp "
-                   f"yet (the next checkpoint-archive run anchors them)")
+        if latest is not None and t < latest - skew:
+            note("appended-at-reversed", i, f"appended {_iso_epoch(t)}, after a leaf appended {_iso_epoch(latest)}")
+        latest = t if latest is None else max(latest, t)
+        if j < len(sizes):
+            anchored = earliest[j]
+            if t > anchored + skew:
+                note("appended-after-anchor", i, f"appended {_iso_epoch(t)}, but already time-stamped at "
+                                                 f"{_iso_epoch(anchored)}")
+            elif anchored - t > lag:
+                note("anchor-late-accepted" if accepted(i) else "anchor-late", i,
+                     f"appended {_iso_epoch(t)}, first time-stamped {_iso_epoch(anchored)}")
+        elif now - t > lag:
+            note("anchor-missing-accepted" if accepted(i) else "anchor-missing", i,
+                 f"appended {_iso_epoch(t)}, no time-stamp covers it")
+        else:
+            note("unanchored-tail", i, "")
+    messages = {
+        "leaf-time-invalid": (FAILURE, "leaves have an unreadable appended_at"),
+        "appended-at-reversed": (FAILURE, "leaves say they were appended before the leaf ahead of them "
+                                          "(a leaf dated back, or a writer's clock off by more than "
+                                          f"{CLOCK_SKEW})"),
+        "appended-after-anchor": (FAILURE, "leaves say they were appended after a time-stamp already covered "
+                                           "them (dates moved forward)"),
+        "anchor-late": (FAILURE, f"leaves were first time-stamped more than {max_lag} after they say they were "
+                                 f"appended: a history written or rewritten later than it claims (or a TSA "
+                                 f"outage: explain it and pass the range with --accept-late-anchor)"),
+        "anchor-late-accepted": (NOTE, f"leaves were first time-stamped more than {max_lag} after their append, "
+                                       f"in ranges you accepted"),
+        "anchor-missing": (FAILURE, f"leaves older than {max_lag} are covered by no valid time-stamp (tokens "
+                                    f"deleted, or never made: check the checkpoint-archive runs)"),
+        "anchor-missing-accepted": (NOTE, "leaves are covered by no time-stamp, in ranges you accepted"),
+        "unanchored-tail": (NOTE, "leaves are not covered by a time-stamp yet (the next checkpoint-archive run "
+                                  "anchors them)"),
+    }
+    out = []
+    for code, (count, first, detail) in found.items():
+        severity, text = messages[code]
+        out.append((severity, code, f"{count} {text}; first: leaf {first}" + (f" ({detail})" if detail else "")))
+    return out
+
+
+def _epoch(text: str | None) -> int | None:
+    try:
+        return int(parse_utc(text).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso_epoch(t: int) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _iso(dt: datetime) -> str:

@@ -23,6 +23,9 @@ class Settings:
     # and the root certificate(s) its tokens must chain to; without a URL nothing is time-stamped.
     tsa_url: str | None = None
     tsa_roots: tuple[Path, ...] = ()
+    # Leaf ranges "FIRST-LAST,..." whose late anchoring the operator has explained (anchoring
+    # switched on for an existing archive, a TSA outage longer than the verifier's 72 h).
+    tsa_accept_late: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -35,6 +38,7 @@ class Settings:
             signing_key_file=Path(env["EINVOICE_ARCHIVE_SIGNING_KEY"]) if env.get("EINVOICE_ARCHIVE_SIGNING_KEY") else None,
             tsa_url=env.get("EINVOICE_TSA_URL") or None,
             tsa_roots=tuple(Path(p) for p in env.get("EINVOICE_TSA_ROOTS", "").split(os.pathsep) if p),
+            tsa_accept_late=env.get("EINVOICE_TSA_ACCEPT_LATE", ""),
         )
 
 

@@ -48,10 +48,13 @@ def run_verifier(public_key_file: str | None, check_lock: bool, prefix: str, wor
     from archive.store import S3Store
     from archive.verify import verify
 
+    from archive.cli import parse_seq_range
+
     a = app()
     tsa = a.timestamp_authority
+    accept_late = [parse_seq_range(r) for r in a.settings.tsa_accept_late.split(",") if r.strip()]
     report = verify(S3Store(a.s3, a.archive_bucket, prefix), _public_key(public_key_file), check_lock=check_lock,
-                    workers=workers, tsa_roots=tsa.roots if tsa is not None else None)
+                    workers=workers, tsa_roots=tsa.roots if tsa is not None else None, accept_late=accept_late)
     return report.to_dict() | {"text": report.to_text()}
 
 

@@ -140,7 +140,7 @@ def test_tampered_tokens_are_caught(stamped, signing_key, tsa, tmp_path, tamper,
 def test_token_of_an_untrusted_tsa_fails(stamped, signing_key, other_tsa):
     r = verify(DirStore(stamped["dir"]), signing_key.public_key(), tsa_roots=[other_tsa.root])
     assert codes(r) == {"timestamp-invalid"}, r.to_text()
-    assert "not-anchored" in codes(r, NOTE)
+    assert "unanchored-tail" in codes(r, NOTE) and r.latest_anchor is None
 
 
 def test_history_written_later_than_it_claims_is_caught(tmp_path, signing_key, tsa, monkeypatch):
@@ -160,8 +160,13 @@ def test_history_written_later_than_it_claims_is_caught(tmp_path, signing_key, t
     a.timestamp_latest(tsa.authority())
     r = verify(store, signing_key.public_key(), tsa_roots=[tsa.root])
     assert codes(r) == {"anchor-late"}, r.to_text()
-    # without an anchor the same log verifies: the archive key alone cannot tell
+    # an operator who switched anchoring on for an existing archive says so for those leaves
+    r = verify(store, signing_key.public_key(), tsa_roots=[tsa.root], accept_late=[(0, 2)])
+    assert r.ok and "anchor-late-accepted" in codes(r, NOTE), r.to_text()
+    # deleting the token does not help: old leaves without any anchor fail as well ...
     (tmp_path / "forged" / log.timestamp_key(3)).unlink()
+    assert codes(verify(store, signing_key.public_key(), tsa_roots=[tsa.root])) == {"anchor-missing"}
+    # ... while without the TSA's root the archive key alone cannot tell
     assert verify(store, signing_key.public_key()).ok
 
 
@@ -176,8 +181,68 @@ def test_anchor_lag_is_measured_per_batch(tmp_path, signing_key, tsa):
     a.timestamp_latest(tsa.authority())
     r = verify(store, signing_key.public_key(), tsa_roots=[tsa.root], max_anchor_lag=timedelta(seconds=1))
     late = [p for p in r.problems if p.code == "anchor-late"]
-    assert late and late[0].message.startswith("2 batches"), r.to_text()
+    assert late and late[0].message.startswith("2 leaves") and "first: leaf 0" in late[0].message, r.to_text()
     assert verify(store, signing_key.public_key(), tsa_roots=[tsa.root], max_anchor_lag=timedelta(minutes=1)).ok
+
+
+def test_unanchored_leaves_older_than_the_lag_fail(stamped, signing_key, tsa, tmp_path):
+    later = datetime.now(timezone.utc) + timedelta(days=4)
+    r = verify(DirStore(stamped["dir"]), signing_key.public_key(), tsa_roots=[tsa.root], as_of=later)
+    [missing] = [p for p in r.problems if p.code == "anchor-missing"]
+    assert missing.message.startswith("1 leaves") and "first: leaf 5" in missing.message, r.to_text()
+    d = _copy(stamped["dir"], tmp_path / "copy")
+    (d / log.timestamp_key(5)).unlink()  # deleted tokens leave every old leaf unanchored
+    r = verify(DirStore(d), signing_key.public_key(), tsa_roots=[tsa.root], as_of=later)
+    assert codes(r) == {"anchor-missing"} and "6 leaves" in r.problems[0].message, r.to_text()
+
+
+def _rechain(d, key, edit) -> None:
+    """What an insider with the archive key can do to a copy: edit leaves, re-chain, re-sign the checkpoints."""
+    from archive import canonical
+    from archive.tree import TreeStore
+
+    pages = sorted((d / "log/leaves").iterdir())
+    prev, hashes = None, []
+    for p in pages:
+        out = []
+        for line in log.split_page(p.read_bytes()):
+            rec = json.loads(line)
+            edit(rec)
+            rec["prev_leaf_hash"] = prev
+            line = canonical.dumps(rec)
+            prev = log.leaf_hash(line).hex()
+            hashes.append(log.leaf_hash(line))
+            out.append(line)
+        p.write_bytes(log.encode_page(out))
+    for cp_path in (d / "log/checkpoints").iterdir():
+        cp = json.loads(cp_path.read_bytes())
+        body = {k: cp[k] for k in ("v", "tree_size", "root_hash", "timestamp", "key_id")}
+        body["root_hash"] = TreeStore.from_leaf_hashes(hashes[:body["tree_size"]]).root().hex()
+        cp_path.write_bytes(canonical.dumps({**body, "signature": signing.sign_body(key, body)}))
+
+
+def test_a_leaf_dated_back_inside_a_fresh_batch_is_caught(tmp_path, signing_key, tsa):
+    """Only the first leaf of a batch used to be compared with the anchor."""
+    store = DirStore(tmp_path / "a")
+    Archive.on_store(store, signing_key=signing_key).append([make_entry(i) for i in range(3)])
+
+    def backdate(rec):
+        if rec["seq"] == 1:
+            rec["appended_at"] = "2024-03-01T08:00:00Z"
+
+    _rechain(tmp_path / "a", signing_key, backdate)
+    Archive.on_store(DirStore(tmp_path / "a"), signing_key=signing_key).timestamp_latest(tsa.authority())
+    r = verify(store, signing_key.public_key(), tsa_roots=[tsa.root])
+    assert {"appended-at-reversed", "anchor-late"} <= codes(r), r.to_text()
+    assert "first: leaf 1" in next(p.message for p in r.problems if p.code == "anchor-late")
+
+    def postdate(rec):  # dated after the anchor that covers it
+        rec["appended_at"] = "2099-01-01T00:00:00Z" if rec["seq"] == 2 else rec["appended_at"]
+    d = _copy(tmp_path / "a", tmp_path / "b")
+    _rechain(d, signing_key, lambda rec: (backdate(rec), postdate(rec)))
+    (d / log.timestamp_key(3)).unlink()  # the old token names other bytes now: the insider gets a new one
+    Archive.on_store(DirStore(d), signing_key=signing_key).timestamp_latest(tsa.authority())
+    assert "appended-after-anchor" in codes(verify(DirStore(d), signing_key.public_key(), tsa_roots=[tsa.root]))
 
 
 def test_rewritten_and_re_signed_history_no_longer_matches_its_token(stamped, signing_key, tsa, tmp_path):
@@ -244,6 +309,12 @@ def test_cli_verify_with_tsa_root(stamped, signing_key, tsa, other_tsa, tmp_path
     assert json.loads(ok.output)["latest_anchor"]["tree_size"] == 5
     bad = runner.invoke(archive_cli, ["verify", "--dir", str(stamped["dir"]), "--key", str(pub), "--tsa-root", str(other)])
     assert bad.exit_code == 1 and "timestamp-invalid" in bad.output
+    later = ["verify", "--dir", str(stamped["dir"]), "--key", str(pub), "--tsa-root", str(tsa.root_file),
+             "--as-of", (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d")]
+    assert runner.invoke(archive_cli, later).exit_code == 1  # leaf 5 is over 4 days without an anchor
+    explained = runner.invoke(archive_cli, later + ["--accept-late-anchor", "5-5"])
+    assert explained.exit_code == 0 and "anchor-missing-accepted" in explained.output, explained.output
+    assert runner.invoke(archive_cli, later + ["--accept-late-anchor", "9-5"]).exit_code == 2
 
 
 def test_cli_timestamp_on_seaweedfs(archive, seaweedfs, locked_bucket, signing_key, tsa, tmp_path, monkeypatch):
