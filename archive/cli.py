@@ -17,6 +17,7 @@ import click
 
 from . import canonical, log, signing
 from .errors import ArchiveError
+from .model import utc_iso
 from .store import DirStore, S3Store
 from .timestamp import load_certificates
 
@@ -240,7 +241,7 @@ def timestamp_cmd(endpoint, bucket, prefix, signing_key, tsa_url, tsa_roots):
     except ArchiveError as exc:
         _fail(exc)
     click.echo(f"checkpoint of size {size} {'time-stamped' if created else 'was already time-stamped'} by "
-               f"{info.tsa} at {info.gen_time:%Y-%m-%dT%H:%M:%SZ} (serial {info.serial_number}): "
+               f"{info.tsa} at {utc_iso(info.gen_time)} (serial {info.serial_number}): "
                f"{log.timestamp_key(size)}")
 
 

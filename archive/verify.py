@@ -37,7 +37,7 @@ from typing import Any
 
 from . import canonical, log, merkle, signing
 from .errors import ArchiveError
-from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc
+from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
 from .store import DirStore
 from .tree import TreeStore
 from .writer import decode_checkpoint
@@ -228,7 +228,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                            key=key)
             page_max = None  # the longest retain-until of the page's leaves
             for i, (lh, error, canonical_ok, seq, eid, prev_leaf, until, ret_problem, rel, in_scope,
-                    docs, _appended) in enumerate(leaves):
+                    docs, appended) in enumerate(leaves):
                 # The page name says where its leaves sit; after a gap this differs from the tree index
                 # (len(hashes)), but naming the claimed position keeps one gap from flooding the report.
                 position = first + i
@@ -237,8 +237,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                 prev = prev_hex
                 hashes.append(lh)
                 if leaf_times is not None:
-                    if _appended != last_stamp[0]:  # the leaves of one batch share one time: parse it once
-                        last_stamp = (_appended, _epoch(_appended))
+                    if appended != last_stamp[0]:  # the leaves of one batch share one time: parse it once
+                        last_stamp = (appended, _epoch(appended))
                     leaf_times.append(last_stamp[1])
                 prev_hex = lh.hex()
                 entry_ids.append(eid)
@@ -329,7 +329,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             report.expired_documents = len(expired)
             report.add(NOTE, "documents-expired", f"{len(expired)} documents are gone after their retention ended "
                        f"(retained until {min(expired):%Y-%m-%d} .. {max(expired):%Y-%m-%d}, judged at "
-                       f"{as_of:%Y-%m-%dT%H:%M:%SZ}); their hashes are still covered by the leaves")
+                       f"{utc_iso(as_of)}); their hashes are still covered by the leaves")
         for key in sorted(k for k in obj_keys if k[len(OBJECT_PREFIX):] not in referenced):
             report.add(ORPHAN, "orphan-object", f"{key} is not named by any leaf (left by an interrupted append; "
                        f"reused if the same bytes are archived again)", key=key)
@@ -419,7 +419,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                    f"none of the {len(hashes)} leaves is covered by a valid signed checkpoint")
     if trusted_checkpoint is not None:
         _check_trusted(report, tree, ring, trusted_checkpoint)
-    _check_timestamps(report, store, ts_keys, {cp.tree_size: cp for _, cp in good}, dict(cps), tsa_roots,
+    _check_timestamps(report, store, ts_keys, [cp for _, cp in cps], {cp.tree_size for _, cp in good}, tsa_roots,
                       max_anchor_lag, leaf_times, as_of, accept_late)
 
     # -- 6. index segments (derived data the writer and prover rely on)
@@ -786,10 +786,11 @@ def _check_trusted(report: Report, tree: TreeStore, ring: dict[str, Any], raw: b
                    f"(rewritten history)", expected=cp.root_hash, computed=tree.root(cp.tree_size).hex())
 
 
-def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[int, Any], all_cps: dict[str, Any],
+def _check_timestamps(report: Report, store, ts_keys: list[str], checkpoints: list[Any], good_sizes: set[int],
                       tsa_roots: list | None, max_lag: timedelta, leaf_times: list[int | None] | None,
                       as_of: datetime, accept_late) -> None:
-    """RFC 3161 tokens over checkpoints, and when each leaf was first anchored by one."""
+    """RFC 3161 tokens over the readable checkpoints; only tokens over a valid one (its size in
+    ``good_sizes``) anchor leaves."""
     from .timestamp import check_token
 
     report.timestamps = len(ts_keys)
@@ -798,7 +799,7 @@ def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[
             report.add(NOTE, "timestamps-not-checked", f"{len(ts_keys)} RFC 3161 time-stamps are stored; give the "
                        f"TSA's root certificate (--tsa-root) to check them")
         return
-    by_size = {cp.tree_size: cp for cp in all_cps.values()}
+    by_size = {cp.tree_size: cp for cp in checkpoints}
     anchors: list[tuple[int, datetime]] = []
     for key in sorted(ts_keys):
         n = log.parse_timestamp_key(key)
@@ -816,13 +817,13 @@ def _check_timestamps(report: Report, store, ts_keys: list[str], good_cps: dict[
         if info.gen_time < parse_utc(cp.timestamp) - CLOCK_SKEW:
             report.add(FAILURE, "timestamp-before-checkpoint", f"{key}: the TSA stamped the checkpoint before the "
                        f"time the checkpoint claims (its timestamp was forged, or the writer's clock is wrong)",
-                       key=key, expected=f">= {cp.timestamp}", computed=_iso(info.gen_time))
+                       key=key, expected=f">= {cp.timestamp}", computed=utc_iso(info.gen_time))
             continue
-        if n in good_cps:
+        if n in good_sizes:
             anchors.append((n, info.gen_time))
     anchors.sort()
     if anchors:
-        report.latest_anchor = {"tree_size": anchors[-1][0], "gen_time": _iso(anchors[-1][1])}
+        report.latest_anchor = {"tree_size": anchors[-1][0], "gen_time": utc_iso(anchors[-1][1])}
     for finding in _anchor_findings(leaf_times or [], anchors, max_lag, as_of, accept_late):
         report.add(*finding)
 
@@ -908,11 +909,7 @@ def _epoch(text: str | None) -> int | None:
 
 
 def _iso_epoch(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(datetime.fromtimestamp(t, timezone.utc))
 
 
 def _check_locks(report: Report, store, referenced, page_until, other_keys, max_until, object_keys, workers) -> None:

@@ -9,7 +9,7 @@ a Beleg in the archive alone, years later and without our database (GoBD: Nachvo
   invoice is released or returned by an approver, the audit events up to that decision: who
   certified sachliche and rechnerische Richtigkeit (with the amount), who gave the Anordnung and
   the Freigabe, in which role and on whose behalf, every send-back, forward, comment and
-  duplicate override (``schemas/approval-trail.schema.json``). An invoice that is reopened and
+  duplicate override (``schemas/archived-records.schema.json``). An invoice that is reopened and
   released again gets a second trail that repeats the first part: each trail stands alone.
 * ``payment-run``: the pain.001 file of each payment run, exactly as written, and the list of
   invoices it pays with their archive entries.
@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from einvoice.db import Database
-from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
 from einvoice.states import InvoiceState
 
@@ -115,11 +115,7 @@ class ArchiveRecordsReport:
 
 # --- the documents (pure functions of database rows) ---------------------------------------------
 def _utc(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if value is None else as_utc(value).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _amount(value: Decimal | None) -> str | None:
@@ -336,8 +332,7 @@ class RecordArchiver:
                 n_events = sum(1 for e in events[inv.id] if e.id <= event_id)
                 # The calendar year of the decision where it was taken: 00:30 on 1 January in Berlin
                 # is still 31 December in UTC, and the period would end a year early.
-                decided = (decision.at if decision.at.tzinfo else decision.at.replace(tzinfo=dt.timezone.utc)) \
-                    .astimezone(LOCAL_TIME)
+                decided = as_utc(decision.at).astimezone(LOCAL_TIME)
                 entry = EntryInput(
                     entry_id=approval_trail_entry_id(event_id, inv.archive_entry_id, inv.id),
                     documents=[ArchiveDocument("approval-trail.json", "application/json",

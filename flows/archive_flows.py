@@ -113,12 +113,14 @@ def write_checkpoint() -> dict:
       tags=[ARCHIVE_WRITER])
 def timestamp_checkpoint() -> dict | None:
     """RFC 3161 time-stamp of the latest checkpoint by the configured TSA (None: no TSA configured)."""
+    from archive.model import utc_iso
+
     a = app()
     tsa = a.timestamp_authority
     if tsa is None:
         return None
     size, info, created = a.archive.timestamp_latest(tsa)
-    return {"tree_size": size, "gen_time": info.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "tsa": info.tsa,
+    return {"tree_size": size, "gen_time": utc_iso(info.gen_time), "tsa": info.tsa,
             "serial_number": str(info.serial_number), "created": created}
 
 

@@ -18,6 +18,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time as an aware UTC datetime: SQLite hands back naive values for timezone-aware
+    columns, and everything here is written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {
         dt.datetime: sa.DateTime(timezone=True),

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
@@ -178,13 +178,6 @@ class OutboxView:
 
     def as_dict(self) -> dict:
         return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in self.__dict__.items()}
-
-
-def _aware(x: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    if x is not None and x.tzinfo is None:
-        return x.replace(tzinfo=dt.timezone.utc)
-    return x
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,7 +606,7 @@ class Outbox:
     def attempts(self, outbox_id: int) -> list[dict]:
         with self.db.sessions() as s:
             rows = s.scalars(sa.select(FinanceAttempt).where(FinanceAttempt.outbox_id == outbox_id).order_by(FinanceAttempt.id))
-            return [{"at": _aware(a.at).isoformat(), "connector": a.connector, "outcome": a.outcome, "error_code": a.error_code,
+            return [{"at": as_utc(a.at).isoformat(), "connector": a.connector, "outcome": a.outcome, "error_code": a.error_code,
                      "message": a.message, "http_status": a.http_status, "duration_ms": a.duration_ms} for a in rows]
 
     @staticmethod
@@ -621,9 +614,9 @@ class Outbox:
         return OutboxView(
             id=ob.id, posting_id=p.id, invoice_id=inv.id, invoice_number=inv.invoice_number, payee_name=p.payee_name,
             amount=str(p.amount), currency=p.currency, idempotency_key=p.idempotency_key, status=ob.status,
-            attempts=ob.attempts, next_attempt_at=_aware(ob.next_attempt_at), connector=ob.connector, batch_id=ob.batch_id,
+            attempts=ob.attempts, next_attempt_at=as_utc(ob.next_attempt_at), connector=ob.connector, batch_id=ob.batch_id,
             last_error_code=ob.last_error_code, last_error=ob.last_error, booking_number=p.booking_number,
-            confirmed_at=_aware(p.confirmed_at), archive_entry_id=p.archive_entry_id, resolved_by=ob.resolved_by,
+            confirmed_at=as_utc(p.confirmed_at), archive_entry_id=p.archive_entry_id, resolved_by=ob.resolved_by,
             resolution=ob.resolution,
         )
 
@@ -657,8 +650,8 @@ def finance_status(db: Database, invoice_id: int) -> dict | None:
             "idempotency_key": p.idempotency_key, "outbox_id": ob.id, "status": ob.status, "attempts": ob.attempts,
             "connector": ob.connector, "last_error_code": ob.last_error_code if ob.status != "delivered" else None,
             "last_error": ob.last_error if ob.status != "delivered" else None,
-            "next_attempt_at": _aware(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,
-            "booking_number": p.booking_number, "confirmed_at": _aware(p.confirmed_at).isoformat() if p.confirmed_at else None,
+            "next_attempt_at": as_utc(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,
+            "booking_number": p.booking_number, "confirmed_at": as_utc(p.confirmed_at).isoformat() if p.confirmed_at else None,
             "archive_entry_id": p.archive_entry_id,
             "payment": ({"run_id": run.id, "message_id": run.message_id, "execution_date": run.execution_date.isoformat(),
                          "amount_paid": str(item.amount_paid), "skonto": str(item.skonto), "end_to_end_id": item.end_to_end_id}

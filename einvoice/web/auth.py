@@ -30,7 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from einvoice.db import Database
-from einvoice.db.models import utcnow
+from einvoice.db.models import as_utc, utcnow
 from einvoice.organisation import Organisation
 from einvoice.web.tables import WebAccount, WebSession
 
@@ -150,7 +150,7 @@ def check_password(db: Database, org: Organisation, cfg: AuthConfig, person_id: 
         if acc is None:
             _verify(_DUMMY_HASH, password)
             return SignInFailure("unknown")
-        if acc.locked_until is not None and _aware(acc.locked_until) > now:
+        if acc.locked_until is not None and as_utc(acc.locked_until) > now:
             _verify(_DUMMY_HASH, password)
             return SignInFailure("locked")
         if not _verify(acc.password_hash, password):
@@ -173,11 +173,6 @@ def _verify(digest: str, password: str) -> bool:
         return _hasher.verify(digest, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC.
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -216,7 +211,7 @@ def load_session(db: Database, cfg: AuthConfig, token: str | None) -> SessionInf
         row = s.get(WebSession, key)
         if row is None:
             return None
-        last, created = _aware(row.last_seen_at), _aware(row.created_at)
+        last, created = as_utc(row.last_seen_at), as_utc(row.created_at)
         if now - last > cfg.idle_timeout or now - created > cfg.max_session_age:
             s.delete(row)
             s.commit()

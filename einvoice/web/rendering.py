@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from einvoice.db.models import as_utc
 from einvoice.intake import detect
 from einvoice.model import NS, Invoice, invoice_from_xml
 
@@ -131,6 +132,5 @@ def date(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, dt.datetime):
-        local = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-        return local.astimezone().strftime("%d.%m.%Y %H:%M")
+        return as_utc(value).astimezone().strftime("%d.%m.%Y %H:%M")
     return value.strftime("%d.%m.%Y")
