@@ -245,6 +245,44 @@ def timestamp_cmd(endpoint, bucket, prefix, signing_key, tsa_url, tsa_roots):
                f"{log.timestamp_key(size)}")
 
 
+@archive_cli.command("extend-retention")
+@click.option("--endpoint")
+@click.option("--bucket", required=True)
+@click.option("--prefix", default="")
+@click.option("--signing-key", required=True, type=click.Path(dir_okay=False),
+              help="the archive's Ed25519 private key (PEM): the decision is archived and signed")
+@click.option("--class", "classes", required=True, multiple=True,
+              help="retention class whose entries are extended (repeatable), e.g. invoice, approval-trail")
+@click.option("--year", "years", required=True, multiple=True, type=int,
+              help="retention base year of the entries (repeatable), e.g. the budget year whose accounts "
+                   "were adopted (festgestellt)")
+@click.option("--counted-from", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="the new period counts from the end of this date's year (KomHVO NRW § 59 (2): the date "
+                   "of the council's Feststellung)")
+@click.option("--years", "period", type=click.IntRange(min=1), default=None,
+              help="years of the new period (default: the class's configured years)")
+@click.option("--reason", required=True, help="why (e.g. 'Feststellung Jahresabschluss 2026, Ratsbeschluss')")
+@click.option("--reference", default="", help="file number or resolution of the decision")
+@click.option("--decided-by", default="", help="who decided")
+def extend_retention_cmd(endpoint, bucket, prefix, signing_key, classes, years, counted_from, period, reason,
+                         reference, decided_by):
+    """Raise the COMPLIANCE retain-until of a year's entries and archive the decision."""
+    from .writer import Archive
+
+    try:
+        a = Archive(_client(endpoint), bucket, signing_key=signing.load_private_key(signing_key), prefix=prefix)
+        try:
+            r = a.extend_retention(list(classes), list(years), counted_from.date(), years=period, reason=reason,
+                                   reference=reference, decided_by=decided_by)
+        finally:
+            a.close()
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"{r.affected_entries} entries of {', '.join(sorted(classes))} from {', '.join(map(str, years))} "
+               f"kept until {utc_iso(r.until)}; {r.objects_raised} locks raised; decision archived as "
+               f"{r.decision.entry_id} (seq {r.decision.sequence})")
+
+
 @archive_cli.command("status")
 @with_source
 def status_cmd(endpoint, bucket, directory, prefix):

@@ -38,6 +38,7 @@ from typing import Any
 from . import canonical, log, merkle, signing
 from .errors import ArchiveError
 from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
+from .retention import apply_extensions
 from .store import DirStore
 from .tree import TreeStore
 from .writer import decode_checkpoint
@@ -282,6 +283,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             expected_seq = first + len(leaves)
             prev_key = key
         report.leaves = len(hashes)
+        # Retention extension decisions raise what documents and pages must be kept for (hook).
+        apply_extensions(store, ordered, entry_ids, referenced, page_until, report.add)
 
         # -- 4. documents: recompute every hash from the bytes
         obj_set = set(obj_keys)
