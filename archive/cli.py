@@ -179,15 +179,24 @@ def verify_proof_cmd(proof_file, key_paths, documents, fmt):
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False))
 @click.option("--year", "years", multiple=True, type=int, help="only documents of these years (repeatable)")
 @click.option("--supplier", default="Archiv-Export (einvoice archive)", help="DataSupplier name in index.xml")
-def export_cmd(endpoint, bucket, prefix, to, years, supplier):
+@click.option("--location", default="", help="DataSupplier location in index.xml")
+@click.option("--signing-key", type=click.Path(dir_okay=False),
+              help="the archive's Ed25519 private key (PEM): signs export.json, so the verifier honours the "
+                   "year scope and checks the Z3 tables; without it the export is unsigned")
+def export_cmd(endpoint, bucket, prefix, to, years, supplier, location, signing_key):
     """Write a self-contained copy the verifier accepts, plus gobd/index.xml and CSV tables (Z3)."""
     from .export import export
 
+    if years and not signing_key:
+        raise click.UsageError("--year needs --signing-key: an unsigned year scope is not honoured by the verifier")
     try:
-        m = export(S3Store(_client(endpoint), bucket, prefix), to, years=list(years) or None, supplier=supplier)
+        key = signing.load_private_key(signing_key) if signing_key else None
+        m = export(S3Store(_client(endpoint), bucket, prefix), to, years=list(years) or None, supplier=supplier,
+                   location=location, signing_key=key)
     except ArchiveError as exc:
         _fail(exc)
-    click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}")
+    click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}"
+               + ("" if m["signed"] else " (unsigned: give --signing-key to sign the scope)"))
 
 
 @archive_cli.command("keygen")

@@ -73,12 +73,12 @@ class RetentionPolicy:
         return datetime(base.year + years + 1, 1, 1, tzinfo=timezone.utc)
 
     @staticmethod
-    def check_base(base: date, years: int, now: datetime) -> str | None:
+    def check_base(base: date, years: int, now: datetime, locking: bool = True) -> str | None:
         """Why ``base`` cannot be an entry's retention base at ``now`` (None if it can).
 
-        A lock that ends before the PUT is refused by S3, one that ends after year 9999 cannot be
-        written, and one counted from a date far ahead can never be shortened: each is a usage
-        error, found before anything is written.
+        A lock that ends before the PUT is refused by S3 (``locking``: a store with Object Lock),
+        one that ends after year 9999 cannot be written, and one counted from a date far ahead can
+        never be shortened: each is a usage error, found before anything is written.
         """
         if base.year + years + 1 > 9999:
             return f"retention base {base.isoformat()} + {years} years ends after the year 9999"
@@ -86,7 +86,7 @@ class RetentionPolicy:
             return (f"retention base {base.isoformat()} lies more than {MAX_BASE_AHEAD_DAYS} days after today "
                     f"({now.date().isoformat()}): a COMPLIANCE lock from it could never be shortened")
         until = RetentionPolicy.retain_until(base, years)
-        if until <= now:
+        if locking and until <= now:
             return (f"retention base {base.isoformat()} + {years} years ended on {until.date().isoformat()}: "
                     f"nothing can be locked for a period that is over")
         return None

@@ -371,7 +371,7 @@ class Archive:
         base = e.retention_base or now.date()
         if not isinstance(base, date) or isinstance(base, datetime):
             raise ArchiveError(f"entry {e.entry_id!r}: retention_base must be a date, got {base!r}")
-        problem = RetentionPolicy.check_base(base, years, now)
+        problem = RetentionPolicy.check_base(base, years, now, locking=self.store.kind == "s3")
         if problem is not None:
             raise ArchiveError(f"entry {e.entry_id!r}: {problem}")
         until = RetentionPolicy.retain_until(base, years)
