@@ -41,7 +41,8 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
     for o in outcomes:
         state = o.state + (" (already received)" if o.already_received else "")
         key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
-        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}", o.department or "-", key)
+        findings = "".join(f"\n{f}" for f in o.retention_findings)
+        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
     Console(width=170).print(table)
 
 

@@ -126,3 +126,40 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
     finally:
         archive.close()
         db.dispose()
+
+
+def test_einvoice_ingest_cli_does_not_stop_on_absurd_issue_dates(tmp_path, seaweedfs, bucket_name, database_url):
+    """The command that used to stop with a traceback on the first odd file, on every retry."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from archive import Archive, signing
+    from einvoice.samples import write_samples
+
+    repo = Path(__file__).resolve().parents[1]
+    Archive.init_bucket(seaweedfs.client(), bucket_name)
+    key_file = tmp_path / "archive.key"
+    key_file.write_bytes(signing.private_pem(signing.generate()))
+    write_samples(tmp_path / "samples")
+    base = (tmp_path / "samples" / "01-xrechnung-ubl-invoice.xml").read_bytes()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i, (name, issue) in enumerate(ODD.items()):
+        (inbox / name).write_bytes(_with_issue_date(base, issue, f"CLI-{i}"))
+    (inbox / "normal.xml").write_bytes(base)
+    env = {**os.environ, **seaweedfs.env(), "PYTHONPATH": str(repo), "EINVOICE_DATABASE_URL": database_url,
+           "EINVOICE_ARCHIVE_BUCKET": bucket_name, "EINVOICE_ARCHIVE_SIGNING_KEY": str(key_file)}
+    for attempt in range(2):
+        r = subprocess.run([sys.executable, "-c", "from einvoice.cli import main; main()", "ingest", str(inbox),
+                            "--format", "json"],
+                           capture_output=True, text=True, env=env, cwd=repo, timeout=300)
+        assert r.returncode == 0 and "[" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+        outcomes = {o["name"]: o for o in json.loads(r.stdout[r.stdout.index("["):])}
+        assert set(outcomes) == set(ODD) | {"normal.xml"}
+        assert all(o["invoice_id"] and o["archive_key"] for o in outcomes.values())
+        assert all(o["already_received"] == (attempt == 1) for o in outcomes.values())
+        if attempt == 0:
+            assert all(outcomes[n]["retention_findings"] for n in ODD) and not outcomes["normal.xml"]["retention_findings"]
+        assert {o["retain_until"] for o in outcomes.values()} == {f"{dt.date.today().year + 9}-01-01"}
