@@ -112,28 +112,30 @@ def _check_z3(store, manifest: dict[str, Any], scope: set[int] | None, add) -> N
                 f"leaves (edited after the export)", key=f"gobd/{name}",
                 expected=hashlib.sha256(data).hexdigest(), computed=hashlib.sha256(found).hexdigest())
     docs = dict(z3.documents(leaves))
-    if gobd.is_dir():
-        for path in sorted(gobd.rglob("*")):
-            rel = path.relative_to(gobd).as_posix()
-            if path.is_file() and rel not in expected and rel not in docs:
+    root = str(gobd)
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            if rel not in expected and rel not in docs:
                 add("failure", "z3-unexpected-file", f"gobd/{rel} is not part of the export", key=f"gobd/{rel}")
+    objects = os.path.join(str(store.root), object_key(""))
     for rel, sha in docs.items():
-        path = gobd / rel
-        obj = store.root / object_key(sha)
-        if not path.exists():
-            if obj.exists():  # without the object, the verifier reports it (missing or expired)
+        named = os.path.join(root, rel)
+        named_stat, obj_stat = _stat(named), _stat(objects + sha)
+        if named_stat is None:
+            if obj_stat is not None:  # without the object, the verifier reports it (missing or expired)
                 add("failure", "z3-file-missing", f"gobd/{rel} is missing", key=f"gobd/{rel}")
             continue
-        if obj.exists() and _same_file(path, obj):
+        if obj_stat is not None and (named_stat.st_dev, named_stat.st_ino) == (obj_stat.st_dev, obj_stat.st_ino):
             continue  # a hard link to the object: its bytes are hashed by the verifier already
-        if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
-            add("failure", "z3-document-mismatch", f"gobd/{rel}: its bytes are not the archived document",
-                key=f"gobd/{rel}", expected=sha)
+        with open(named, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != sha:
+                add("failure", "z3-document-mismatch", f"gobd/{rel}: its bytes are not the archived document",
+                    key=f"gobd/{rel}", expected=sha)
 
 
-def _same_file(a, b) -> bool:
+def _stat(path: str):
     try:
-        sa, sb = os.stat(a), os.stat(b)
+        return os.stat(path)
     except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+        return None

@@ -97,6 +97,8 @@ class _Num(str):
 
 
 def _field(value: Any) -> str:
+    if type(value) is str:  # the common case first: this runs once per cell
+        return '"' + value.replace('"', '""').replace("\r", " ").replace("\n", " ") + '"'
     if value is None:
         return ""
     if isinstance(value, _Num):
