@@ -138,7 +138,7 @@ class ArchiveSettings(_Model):
         description="years each retention class is kept, from the end of the calendar year of receipt or "
                     "booking: invoice, approval-trail, payment-file (Belege, default 8), posting-record and "
                     "procedure (books, Verfahrensdokumentation, default 10); classes not named keep their "
-                    "default. Longer municipal periods are decided later: einvoice archive extend-retention")
+                    "default. Longer municipal periods are decided later: einvoice extend-retention")
 
     @field_validator("retention_years")
     @classmethod

@@ -11,7 +11,7 @@ An implausible issue date is therefore a finding (``check_issue_date``), never t
 
 Municipal budget law can count longer (§ 59 (2) KomHVO NRW: from 1 January after the
 Feststellung of the annual accounts); that is decided later, per budget year, with
-``einvoice archive extend-retention`` (archive.retention). This module must never write
+``einvoice extend-retention`` (archive.retention). This module must never write
 anything; it only decides dates and findings.
 """
 from __future__ import annotations

@@ -163,3 +163,42 @@ def test_einvoice_ingest_cli_does_not_stop_on_absurd_issue_dates(tmp_path, seawe
         if attempt == 0:
             assert all(outcomes[n]["retention_findings"] for n in ODD) and not outcomes["normal.xml"]["retention_findings"]
         assert {o["retain_until"] for o in outcomes.values()} == {f"{dt.date.today().year + 9}-01-01"}
+
+
+def test_einvoice_extend_retention_uses_the_organisations_classes(tmp_path, seaweedfs, bucket_name, database_url,
+                                                                   monkeypatch):
+    """`einvoice extend-retention` after the Feststellung: the Belege of the budget year are kept
+    longer (locks read back from SeaweedFS), the decision is archived, the archive verifies."""
+    from click.testing import CliRunner
+
+    from archive import signing
+    from archive.store import S3Store
+    from archive.verify import verify
+    from einvoice.app import App
+    from einvoice.cli import main
+    from einvoice.pipeline import InboxItem
+    from einvoice.samples import write_samples
+
+    key = signing.generate()
+    key_file = tmp_path / "archive.key"
+    key_file.write_bytes(signing.private_pem(key))
+    for k, v in {**seaweedfs.env(), "EINVOICE_DATABASE_URL": database_url, "EINVOICE_ARCHIVE_BUCKET": bucket_name,
+                 "EINVOICE_ARCHIVE_SIGNING_KEY": str(key_file)}.items():
+        monkeypatch.setenv(k, v)
+    from archive import Archive
+    Archive.init_bucket(seaweedfs.client(), bucket_name)
+    write_samples(tmp_path / "inbox")
+    app = App.from_env()
+    name = "01-xrechnung-ubl-invoice.xml"
+    [o] = app.intake.ingest([InboxItem(name, (tmp_path / "inbox" / name).read_bytes())])
+    app.archive.close()
+    year = dt.date.today().year
+    res = CliRunner().invoke(main, ["extend-retention", "--year", str(year), "--counted-from",
+                                    dt.date.today().isoformat(), "--years", "12", "--reason",
+                                    f"Feststellung Jahresabschluss {year}", "--reference", "Rat 12/2026"])
+    assert res.exit_code == 0, res.output
+    assert "1 entries" in res.output
+    s3 = seaweedfs.client()
+    lock = s3.get_object_retention(Bucket=bucket_name, Key=o.archive_key)["Retention"]
+    assert lock["Mode"] == "COMPLIANCE" and lock["RetainUntilDate"].year == year + 13
+    assert verify(S3Store(s3, bucket_name), key.public_key(), check_lock=True).ok
