@@ -87,6 +87,9 @@ def test_export_ships_the_dtd_typed_amounts_and_named_documents(full, key):
         assert hashlib.sha256((gobd / f).read_bytes()).hexdigest() == d[4].strip('"')
     manifest = json.loads((full / "export.json").read_bytes())
     assert manifest["key_id"] == signing.key_id(key.public_key()) and manifest["signature"]
+    import jsonschema
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas/archive-export.schema.json").read_text())
+    jsonschema.validate(manifest, schema)
     r = verify(DirStore(full), key.public_key())
     assert r.ok, r.to_text()
 
