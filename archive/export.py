@@ -15,6 +15,7 @@ This module must never alter the bytes it copies and never write into the bucket
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -65,8 +66,6 @@ def export(src, to: str | Path, years: list[int] | None = None, workers: int = 1
     latest = None
     cps = sorted(k for k in dst.list(log.CHECKPOINTS) if log.parse_checkpoint_key(k) is not None)
     if cps:
-        import json
-
         latest = json.loads(dst.get(cps[-1]) or b"null")
     body = {"v": manifest.VERSION, "source": src.describe(), "exported_at": utc_iso(datetime.now(timezone.utc)),
             "years": sorted(years) if years else None, "leaves": len(leaves), "entries_in_scope": len(in_scope),

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
 from archive import ArchiveError, EntryInput, retention, signing
-from archive.model import object_key
 from archive.store import S3Store
 from archive.verify import verify
 
