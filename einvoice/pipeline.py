@@ -5,7 +5,10 @@ This is the one path every received file takes. Each file ends in exactly one in
 file never stops the others. Re-ingesting the same bytes is idempotent: the SHA-256 of the file
 is the key in the database and the archive entry id. Originals are archived exactly as received,
 before the database row exists, so a crash in between is healed by the next run (the archive
-returns the existing entry for the same id).
+returns the existing entry for the same id). Their retention counts from the date of receipt,
+never from the supplier's issue date (``einvoice.retention``: an implausible issue date is a
+finding on the outcome, the audit event and the archive entry); if the archive still refuses
+one entry, only that file is left in the inbox with the reason, the rest of the batch goes on.
 
 Validation is CPU-bound (Saxon, lxml): with ``validation_jobs`` > 1 a batch is validated in
 worker processes forked after the stylesheets are compiled, while this process archives and
