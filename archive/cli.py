@@ -179,15 +179,24 @@ def verify_proof_cmd(proof_file, key_paths, documents, fmt):
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False))
 @click.option("--year", "years", multiple=True, type=int, help="only documents of these years (repeatable)")
 @click.option("--supplier", default="Archiv-Export (einvoice archive)", help="DataSupplier name in index.xml")
-def export_cmd(endpoint, bucket, prefix, to, years, supplier):
+@click.option("--location", default="", help="DataSupplier location in index.xml")
+@click.option("--signing-key", type=click.Path(dir_okay=False),
+              help="the archive's Ed25519 private key (PEM): signs export.json, so the verifier honours the "
+                   "year scope and checks the Z3 tables; without it the export is unsigned")
+def export_cmd(endpoint, bucket, prefix, to, years, supplier, location, signing_key):
     """Write a self-contained copy the verifier accepts, plus gobd/index.xml and CSV tables (Z3)."""
     from .export import export
 
+    if years and not signing_key:
+        raise click.UsageError("--year needs --signing-key: an unsigned year scope is not honoured by the verifier")
     try:
-        m = export(S3Store(_client(endpoint), bucket, prefix), to, years=list(years) or None, supplier=supplier)
+        key = signing.load_private_key(signing_key) if signing_key else None
+        m = export(S3Store(_client(endpoint), bucket, prefix), to, years=list(years) or None, supplier=supplier,
+                   location=location, signing_key=key)
     except ArchiveError as exc:
         _fail(exc)
-    click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}")
+    click.echo(f"exported {m['leaves']} leaves ({m['entries_in_scope']} in scope) and {m['objects']} objects to {to}"
+               + ("" if m["signed"] else " (unsigned: give --signing-key to sign the scope)"))
 
 
 @archive_cli.command("keygen")
@@ -243,6 +252,44 @@ def timestamp_cmd(endpoint, bucket, prefix, signing_key, tsa_url, tsa_roots):
     click.echo(f"checkpoint of size {size} {'time-stamped' if created else 'was already time-stamped'} by "
                f"{info.tsa} at {utc_iso(info.gen_time)} (serial {info.serial_number}): "
                f"{log.timestamp_key(size)}")
+
+
+@archive_cli.command("extend-retention")
+@click.option("--endpoint")
+@click.option("--bucket", required=True)
+@click.option("--prefix", default="")
+@click.option("--signing-key", required=True, type=click.Path(dir_okay=False),
+              help="the archive's Ed25519 private key (PEM): the decision is archived and signed")
+@click.option("--class", "classes", required=True, multiple=True,
+              help="retention class whose entries are extended (repeatable), e.g. invoice, approval-trail")
+@click.option("--year", "years", required=True, multiple=True, type=int,
+              help="retention base year of the entries (repeatable), e.g. the budget year whose accounts "
+                   "were adopted (festgestellt)")
+@click.option("--counted-from", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="the new period counts from the end of this date's year (KomHVO NRW § 59 (2): the date "
+                   "of the council's Feststellung)")
+@click.option("--years", "period", type=click.IntRange(min=1), default=None,
+              help="years of the new period (default: the class's configured years)")
+@click.option("--reason", required=True, help="why (e.g. 'Feststellung Jahresabschluss 2026, Ratsbeschluss')")
+@click.option("--reference", default="", help="file number or resolution of the decision")
+@click.option("--decided-by", default="", help="who decided")
+def extend_retention_cmd(endpoint, bucket, prefix, signing_key, classes, years, counted_from, period, reason,
+                         reference, decided_by):
+    """Raise the COMPLIANCE retain-until of a year's entries and archive the decision."""
+    from .writer import Archive
+
+    try:
+        a = Archive(_client(endpoint), bucket, signing_key=signing.load_private_key(signing_key), prefix=prefix)
+        try:
+            r = a.extend_retention(list(classes), list(years), counted_from.date(), years=period, reason=reason,
+                                   reference=reference, decided_by=decided_by)
+        finally:
+            a.close()
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"{r.affected_entries} entries of {', '.join(sorted(classes))} from {', '.join(map(str, years))} "
+               f"kept until {utc_iso(r.until)}; {r.objects_raised} locks raised; decision archived as "
+               f"{r.decision.entry_id} (seq {r.decision.sequence})")
 
 
 @archive_cli.command("status")

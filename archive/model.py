@@ -33,15 +33,25 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
+#: Retention classes and their years when the caller configures none (see RetentionPolicy).
+DEFAULT_CLASSES = {"invoice": 8, "approval-trail": 8, "payment-file": 8, "posting-record": 10, "procedure": 10}
+#: A retention base later than this after today is refused: nobody books a record years ahead,
+#: and a lock set from such a date could never be shortened (COMPLIANCE).
+MAX_BASE_AHEAD_DAYS = 366
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     """Retention years per class; years count from the end of the calendar year of the base date.
 
-    Defaults follow BEG IV: invoices (Buchungsbelege) 8 years, books and the procedure
-    documentation (Verfahrensdokumentation) 10 years.
+    Defaults follow BEG IV: Belege (an invoice document, its approval trail, a payment file)
+    8 years; books (a posting record) and the procedure documentation (Verfahrensdokumentation)
+    10 years. The class names are the caller's; the archive only counts years. Municipal budget
+    law or an open assessment may need longer: ``Archive.extend_retention`` raises the lock
+    later and records the decision (``archive.retention``).
     """
 
-    classes: Mapping[str, int] = field(default_factory=lambda: {"invoice": 8, "procedure": 10})
+    classes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     default_class: str = "invoice"
 
     def __post_init__(self) -> None:
@@ -61,6 +71,25 @@ class RetentionPolicy:
     def retain_until(base: date, years: int) -> datetime:
         """End of the calendar year of ``base`` plus ``years`` years, as the next instant (UTC)."""
         return datetime(base.year + years + 1, 1, 1, tzinfo=timezone.utc)
+
+    @staticmethod
+    def check_base(base: date, years: int, now: datetime, locking: bool = True) -> str | None:
+        """Why ``base`` cannot be an entry's retention base at ``now`` (None if it can).
+
+        A lock that ends before the PUT is refused by S3 (``locking``: a store with Object Lock),
+        one that ends after year 9999 cannot be written, and one counted from a date far ahead can
+        never be shortened: each is a usage error, found before anything is written.
+        """
+        if base.year + years + 1 > 9999:
+            return f"retention base {base.isoformat()} + {years} years ends after the year 9999"
+        if (base - now.date()).days > MAX_BASE_AHEAD_DAYS:
+            return (f"retention base {base.isoformat()} lies more than {MAX_BASE_AHEAD_DAYS} days after today "
+                    f"({now.date().isoformat()}): a COMPLIANCE lock from it could never be shortened")
+        until = RetentionPolicy.retain_until(base, years)
+        if locking and until <= now:
+            return (f"retention base {base.isoformat()} + {years} years ended on {until.date().isoformat()}: "
+                    f"nothing can be locked for a period that is over")
+        return None
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,8 @@ class EntryInput:
     metadata: dict[str, Any] = field(default_factory=dict)
     retention_class: str | None = None
     retention_base: date | None = None  # None: today (UTC)
+    #: Years of this entry instead of its class's (a retention-extension decision counts its own).
+    retention_years: int | None = None
     relates_to: str | None = None
     relation: str | None = None
 

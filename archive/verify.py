@@ -38,6 +38,8 @@ from typing import Any
 from . import canonical, log, merkle, signing
 from .errors import ArchiveError
 from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
+from .manifest import check_export
+from .retention import apply_extensions
 from .store import DirStore
 from .tree import TreeStore
 from .writer import decode_checkpoint
@@ -167,11 +169,11 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         raise ValueError("as_of must be timezone-aware (UTC)")
     report = Report(source=store.describe())
     ring = key_ring(public_key)
-    if store.kind == "dir" and scope_years is None:
-        manifest = store.get("export.json")
-        if manifest is not None:
-            years = canonical.loads(manifest).get("years")
-            scope_years = set(years) if years else None
+    if store.kind == "dir":
+        # The export's signed scope and its Z3 files, regenerated from the leaves (archive.manifest).
+        signed_scope = check_export(store, ring, report.add)
+        if scope_years is None:
+            scope_years = signed_scope
 
     # -- 1. what is there
     page_keys, cp_keys, seg_keys, ts_keys, obj_keys = [], [], [], [], []
@@ -282,6 +284,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             expected_seq = first + len(leaves)
             prev_key = key
         report.leaves = len(hashes)
+        # Retention extension decisions raise what documents and pages must be kept for (hook).
+        apply_extensions(store, ordered, entry_ids, referenced, page_until, report.add)
 
         # -- 4. documents: recompute every hash from the bytes
         obj_set = set(obj_keys)

@@ -362,9 +362,18 @@ class Archive:
 
     def _retention(self, e: EntryInput) -> tuple[dict[str, Any], datetime]:
         cls, years = self.policy.years(e.retention_class)
-        base = e.retention_base or datetime.now(timezone.utc).date()
-        if not isinstance(base, date):
+        if e.retention_years is not None:
+            if not isinstance(e.retention_years, int) or isinstance(e.retention_years, bool) or e.retention_years < 1:
+                raise ArchiveError(f"entry {e.entry_id!r}: retention_years must be a positive integer, "
+                                   f"got {e.retention_years!r}")
+            years = e.retention_years
+        now = datetime.now(timezone.utc)
+        base = e.retention_base or now.date()
+        if not isinstance(base, date) or isinstance(base, datetime):
             raise ArchiveError(f"entry {e.entry_id!r}: retention_base must be a date, got {base!r}")
+        problem = RetentionPolicy.check_base(base, years, now, locking=self.store.kind == "s3")
+        if problem is not None:
+            raise ArchiveError(f"entry {e.entry_id!r}: {problem}")
         until = RetentionPolicy.retain_until(base, years)
         return {"class": cls, "years": years, "base": base.isoformat(), "until": utc_iso(until)}, until
 
@@ -399,11 +408,12 @@ class Archive:
             docs: dict[str, tuple[ArchiveDocument, datetime]] = {}
             prepared = []
             for e in entries:
-                retention, until = self._retention(e)
                 hashes = [(d, hashlib.sha256(d.data).hexdigest()) for d in e.documents]
-                prepared.append((e, retention, until, hashes))
-                if e.entry_id in st.entries:
+                if e.entry_id in st.entries:  # re-append: the first version is the record
+                    prepared.append((e, None, None, hashes))
                     continue
+                retention, until = self._retention(e)  # refuses an impossible lock before any write
+                prepared.append((e, retention, until, hashes))
                 for d, hexd in hashes:
                     if hexd not in docs or docs[hexd][1] < until:
                         docs[hexd] = (d, until)
@@ -577,6 +587,14 @@ class Archive:
     def latest_checkpoint(self) -> Checkpoint | None:
         with self._lock:
             return self._sync().checkpoint
+
+    def extend_retention(self, classes: list[str], base_years: list[int], counted_from: date, *,
+                         years: int | None = None, reason: str, reference: str = "", decided_by: str = ""):
+        """Raise the locks of a year's entries and archive the decision (``archive.retention``)."""
+        from .retention import extend_retention
+
+        return extend_retention(self, classes, base_years, counted_from, years=years, reason=reason,
+                                reference=reference, decided_by=decided_by)
 
     def set_legal_hold(self, entry_id: str, on: bool) -> EntryReceipt:
         """Set/clear the legal hold on an entry's documents and leaf page; logs it as a follow-up entry.

@@ -41,7 +41,8 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
     for o in outcomes:
         state = o.state + (" (already received)" if o.already_received else "")
         key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
-        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}", o.department or "-", key)
+        findings = "".join(f"\n{f}" for f in o.retention_findings)
+        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
     Console(width=170).print(table)
 
 
@@ -63,6 +64,40 @@ def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None
     print_outcomes(outcomes, fmt)
     if any(o.state == "unreadable" for o in outcomes):
         sys.exit(2)
+
+
+@main.command("extend-retention")
+@click.option("--class", "classes", multiple=True,
+              help="retention class (repeatable; default: the Belege: invoice, approval-trail, payment-file)")
+@click.option("--year", "years", required=True, multiple=True, type=int,
+              help="budget year: entries whose retention counts from this year (repeatable)")
+@click.option("--counted-from", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="the new period counts from the end of this date's year, e.g. the council's Feststellung")
+@click.option("--years", "period", type=click.IntRange(min=1), default=None,
+              help="years of the new period (default: the class's years in the organisation file; "
+                   "KomHVO NRW § 59 (2): 6 for Belege)")
+@click.option("--reason", required=True, help="why, e.g. 'Feststellung Jahresabschluss 2026'")
+@click.option("--reference", default="", help="resolution or file number")
+@click.option("--decided-by", default="", help="who decided")
+def extend_retention_cmd(classes, years, counted_from, period, reason, reference, decided_by) -> None:
+    """Keep a budget year's archive entries longer (after the Feststellung, for an open audit).
+
+    Raises the COMPLIANCE lock of every affected object and archives the decision; the archive's
+    bucket, key and retention classes come from the settings and the organisation file.
+    """
+    from archive import ArchiveError
+    from einvoice import retention
+
+    app = _app()
+    chosen = list(classes) or [retention.INVOICE, retention.APPROVAL_TRAIL, retention.PAYMENT_FILE]
+    try:
+        r = app.archive.extend_retention(chosen, list(years), counted_from.date(), years=period, reason=reason,
+                                         reference=reference, decided_by=decided_by)
+    except ArchiveError as exc:
+        click.echo(f"archive: {exc}", err=True)
+        sys.exit(1 if exc.kind == "integrity" else 2)
+    click.echo(f"{r.affected_entries} entries ({', '.join(sorted(chosen))}; {', '.join(map(str, years))}) kept until "
+               f"{r.until:%Y-%m-%d}; {r.objects_raised} locks raised; decision {r.decision.entry_id}")
 
 
 @main.command("archive-records")

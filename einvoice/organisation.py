@@ -125,9 +125,26 @@ class DuplicateRules(_Model):
         return values
 
 
+def _default_retention_years() -> dict[str, int]:
+    from einvoice.retention import DEFAULT_YEARS
+
+    return dict(DEFAULT_YEARS)
+
+
 class ArchiveSettings(_Model):
     bucket: str = "einvoice-archive"
-    retention_years: dict[str, int] = Field(default_factory=lambda: {"invoice": 8, "procedure": 10})
+    retention_years: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=_default_retention_years,
+        description="years each retention class is kept, from the end of the calendar year of receipt or "
+                    "booking: invoice, approval-trail, payment-file (Belege, default 8), posting-record and "
+                    "procedure (books, Verfahrensdokumentation, default 10); classes not named keep their "
+                    "default. Longer municipal periods are decided later: einvoice extend-retention")
+
+    @field_validator("retention_years")
+    @classmethod
+    def _retention_years(cls, value: dict[str, int]) -> dict[str, int]:
+        # Classes the file does not name keep the legal default: an entry kind is never unconfigured.
+        return {**_default_retention_years(), **value}
 
 
 class WebhookSettings(_Model):

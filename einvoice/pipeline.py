@@ -5,7 +5,10 @@ This is the one path every received file takes. Each file ends in exactly one in
 file never stops the others. Re-ingesting the same bytes is idempotent: the SHA-256 of the file
 is the key in the database and the archive entry id. Originals are archived exactly as received,
 before the database row exists, so a crash in between is healed by the next run (the archive
-returns the existing entry for the same id).
+returns the existing entry for the same id). Their retention counts from the date of receipt,
+never from the supplier's issue date (``einvoice.retention``: an implausible issue date is a
+finding on the outcome, the audit event and the archive entry); if the archive still refuses
+one entry, only that file is left in the inbox with the reason, the rest of the batch goes on.
 
 Validation is CPU-bound (Saxon, lxml): with ``validation_jobs`` > 1 a batch is validated in
 worker processes forked after the stylesheets are compiled, while this process archives and
@@ -37,6 +40,7 @@ from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
+from einvoice import retention
 from einvoice.states import InvoiceState, check_transition
 
 #: Files larger than this are refused before reading them whole (they stay in the inbox).
@@ -82,6 +86,8 @@ class IngestOutcome:
     archive_key: str | None = None
     retain_until: str | None = None
     already_received: bool = False
+    #: findings about the file's dates (rule ID: message); retention counts from receipt regardless
+    retention_findings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -132,12 +138,19 @@ def _media_type(name: str, report) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
+def _decimal(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def _skonto(model) -> tuple[dt.date | None, object]:
     terms = list(getattr(model, "skonto", None) or [])
     if not terms or model.issue_date is None:
         return None, None
     first = min(terms, key=lambda t: t.days)
-    return model.issue_date + dt.timedelta(days=first.days), first.percent
+    try:
+        return model.issue_date + dt.timedelta(days=first.days), first.percent
+    except OverflowError:  # an issue date at the end of the calendar (9999): no Skonto date exists
+        return None, None
 
 
 def _internal_error_report(name: str, exc: Exception):
@@ -260,6 +273,9 @@ class _Pending:
     receipt: object = None
     summary: str = ""
     report_json: str = ""
+    retention_findings: list[str] = field(default_factory=list)
+    #: why the archive refused this file (it is then not recorded and stays in the inbox)
+    archive_problem: str | None = None
 
 
 @dataclass
@@ -328,7 +344,16 @@ class IntakePipeline:
         for i, sha in order:
             row = known.get(sha)
             first = sha in pending and items[i] is pending[sha].item
+            if row is None and sha in pending and pending[sha].archive_problem is not None:
+                p = pending[sha]
+                outcomes[i] = IngestOutcome(
+                    items[i].name, sha, "unreadable", syntax=p.report.syntax, valid=p.report.valid,
+                    verdict=f"nicht archiviert, bleibt im Eingang: {p.archive_problem}",
+                    retention_findings=p.retention_findings, already_received=not first)
+                continue
             outcomes[i] = self._outcome(items[i], row, already_received=not first)
+            if first:
+                outcomes[i].retention_findings = pending[sha].retention_findings
         return outcomes  # type: ignore[return-value]
 
     def _uses_pool(self, files: int) -> bool:
@@ -355,43 +380,79 @@ class IntakePipeline:
         return _Pending(item, report, state, decision, summary=summary, report_json=report_json)
 
     def _archive(self, batch: list[_Pending]) -> None:
-        from archive import ArchiveDocument, EntryInput
+        """Archive a batch in one append; if the archive refuses it, each file alone, so one file
+        the archive cannot take costs only that file (it stays in the inbox, with the reason)."""
+        from archive import ArchiveError
 
-        entries = []
-        for p in batch:
-            model = p.report.model
-            received = dt.date.today()
-            base = model.issue_date if model is not None and model.issue_date else received
-            metadata = {
-                "kind": "received-document",
-                "filename": p.item.name,
-                "channel": p.item.channel,
-                "received": received.isoformat(),
-                "format": p.report.syntax,
-                "container": p.report.container,
-                "profile": p.report.profile,
-                "verdict": p.state.value,
-            }
-            if model is not None:
-                metadata.update({
-                    "invoice_number": model.invoice_number,
-                    "issue_date": model.issue_date.isoformat() if model.issue_date else None,
-                    "seller": model.seller.name,
-                    "seller_vat_id": model.seller.vat_id,
-                })
-            entries.append(EntryInput(
-                entry_id=f"received-{p.item.sha256}",
-                documents=[
-                    ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
-                    ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
-                ],
-                metadata={k: v for k, v in metadata.items() if v is not None},
-                retention_class="invoice",
-                retention_base=base,
-            ))
-        receipts = self.archive.append(entries)
+        entries = [self._entry(p) for p in batch]
+        try:
+            receipts = self.archive.append(entries)
+        except ArchiveError as exc:
+            if exc.kind != "usage":
+                raise  # storage down or integrity: the batch is retried later, nothing is recorded
+            receipts = [self._append_alone(p, e) for p, e in zip(batch, entries)]
         for p, r in zip(batch, receipts):
             p.receipt = r
+
+    def _append_alone(self, p: _Pending, entry):
+        """One file's entry on its own; a refusal of this entry is noted on it, not raised."""
+        from archive import ArchiveError
+
+        try:
+            return self.archive.append([entry])[0]
+        except ArchiveError as exc:
+            if exc.kind != "usage":
+                raise
+            p.archive_problem = str(exc)
+            return None
+
+    def _entry(self, p: _Pending):
+        """The archive entry of a received file: original + validation report, kept from receipt."""
+        from archive import ArchiveDocument, EntryInput
+
+        model = p.report.model
+        received = retention.local_date()
+        issue_date = model.issue_date if model is not None else None
+        finding = retention.check_issue_date(issue_date, received)
+        p.retention_findings = [str(finding)] if finding else []
+        metadata = {
+            "kind": "received-document",
+            "filename": p.item.name,
+            "channel": p.item.channel,
+            "received": received.isoformat(),
+            "format": p.report.syntax,
+            "container": p.report.container,
+            "profile": p.report.profile,
+            "verdict": p.state.value,
+        }
+        if model is not None:
+            totals = model.totals
+            metadata.update({
+                "invoice_number": model.invoice_number,
+                "issue_date": model.issue_date.isoformat() if model.issue_date else None,
+                "seller": model.seller.name,
+                "seller_vat_id": model.seller.vat_id,
+                # Amounts as decimal strings (the archive refuses floats); the Z3 export
+                # types a column of decimal strings as numeric.
+                "currency": model.currency,
+                "amount_due": _decimal(totals.amount_due if totals else None),
+                "tax_exclusive_amount": _decimal(totals.tax_exclusive if totals else None),
+                "vat_amount": _decimal(totals.tax if totals else None),
+                "tax_inclusive_amount": _decimal(totals.tax_inclusive if totals else None),
+            })
+        if p.retention_findings:
+            metadata["findings"] = p.retention_findings
+        return EntryInput(
+            entry_id=f"received-{p.item.sha256}",
+            documents=[
+                ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
+                ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
+            ],
+            metadata={k: v for k, v in metadata.items() if v is not None},
+            retention_class=retention.INVOICE,
+            # From receipt, never from the supplier's issue date (einvoice.retention).
+            retention_base=retention.retention_base(received, issue_date),
+        )
 
     def _row(self, p: _Pending) -> Invoice:
         """The database row of a new file: verdict, key EN 16931 fields, routing, archive location."""
@@ -436,6 +497,8 @@ class IntakePipeline:
         s.flush()
         for p, row in zip(batch, rows):
             details = {"verdict": p.summary, "archive_entry": p.receipt.entry_id}
+            if p.retention_findings:
+                details["findings"] = p.retention_findings
             if p.decision is not None:
                 details["routing"] = {"department": p.decision.department, "rule": p.decision.rule, "reason": p.decision.reason}
             s.add(InvoiceEvent(
@@ -450,8 +513,12 @@ class IntakePipeline:
 
         If another worker stored one of these files meanwhile, the unique SHA-256 refuses the
         batch; then each file is stored in its own transaction and the peer's row stands for the
-        one already there. Each file still gets exactly one row and one 'received' event.
+        one already there. Each file still gets exactly one row and one 'received' event. A file
+        the archive refused gets none: its original must be archived before it is recorded.
         """
+        batch = [p for p in batch if p.receipt is not None]
+        if not batch:
+            return
         try:
             with self.db.transaction() as s:
                 self._insert(s, batch)

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
@@ -341,10 +342,11 @@ class RecordArchiver:
                         "kind": APPROVAL_TRAIL, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
                         "seller": inv.seller_name, "outcome": decision.to_state, "decision_event_id": event_id,
                         "events": n_events, "decided_at": _utc(decision.at)}.items() if v is not None},
-                    retention_class="invoice",
-                    # Kept 8 years from the end of the year of the decision (§ 147 (4) AO: the year
-                    # the record was made), never shorter than the original it belongs to.
-                    retention_base=max(decided.date(), inv.issue_date or decided.date()),
+                    retention_class=retention.APPROVAL_TRAIL,
+                    # Kept from the end of the year of the decision (§ 147 (4) AO: the year the
+                    # record was made), never shorter than the original it belongs to, which counts
+                    # from receipt. Never from the supplier's issue date (einvoice.retention).
+                    retention_base=max(decided.date(), retention.local_date(inv.received_at)),
                     relates_to=relates_to, relation=APPROVAL_TRAIL if relates_to else None,
                 )
                 todo.append((APPROVAL_TRAIL, event_id, inv.id, entry))
@@ -374,7 +376,7 @@ class RecordArchiver:
                     metadata={"kind": PAYMENT_RUN, "message_id": run.message_id, "count": run.count,
                               "control_sum": _amount(run.control_sum), "execution_date": run.execution_date.isoformat(),
                               "invoice_ids": sorted(inv.id for _, inv in items)},
-                    retention_class="invoice",
+                    retention_class=retention.PAYMENT_FILE,
                     retention_base=run.execution_date,
                 )
                 todo.append((PAYMENT_RUN, run_id, None, entry))

@@ -40,6 +40,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance import record as rec
@@ -567,7 +568,8 @@ class Outbox:
                 metadata={"kind": "posting-record", "invoice_id": inv.id, "invoice_number": inv.invoice_number,
                           "idempotency_key": p.idempotency_key, "booking_number": p.booking_number,
                           "record_sha256": p.record_sha256},
-                retention_class="invoice",
+                # Part of the books: the posting-record class (10 years from the booking, today).
+                retention_class=retention.POSTING_RECORD,
                 relates_to=inv.archive_entry_id, relation="posting-record" if inv.archive_entry_id else None,
             )
         try:

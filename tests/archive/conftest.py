@@ -29,7 +29,7 @@ def locked_bucket(s3, bucket_name):
 @pytest.fixture
 def archive(s3, locked_bucket, signing_key):
     a = Archive(s3, locked_bucket, signing_key=signing_key,
-                policy=RetentionPolicy(classes={"invoice": 8, "procedure": 10}, default_class="invoice"))
+                policy=RetentionPolicy())  # the default classes: Belege 8 years, books and procedure 10
     yield a
     a.close()
 

@@ -41,7 +41,7 @@ def golden(seaweedfs, tmp_path_factory):
     a.append([make_entry(9)])
     a.close()
     out = tmp_path_factory.mktemp("golden") / "export"
-    export(S3Store(s3, bucket), out)
+    export(S3Store(s3, bucket), out, signing_key=key)
     return {"dir": out, "key": key, "s3": s3, "bucket": bucket}
 
 
@@ -188,7 +188,7 @@ def test_rewritten_history_resigned_by_insider(golden, tmp_path, s3, bucket_name
     a.append([make_entry(i) for i in range(3)])
     a.append([make_entry(3), make_entry(99)])  # differs from the original at seq 4
     out = tmp_path / "forged"
-    export(S3Store(s3, bucket_name), out)
+    export(S3Store(s3, bucket_name), out, signing_key=golden["key"])
     assert run(out, golden).ok  # self-consistent on its own ...
     r = run(out, golden, trusted_checkpoint=trusted)
     assert "fork" in codes(r)  # ... but not the log the auditor saw
@@ -315,7 +315,7 @@ def test_wrong_key(golden, tmp_path):
 
 def test_year_export_scopes_documents(golden, tmp_path):
     out = tmp_path / "y2025"
-    export(S3Store(golden["s3"], golden["bucket"]), out, years=[2025])
+    export(S3Store(golden["s3"], golden["bucket"]), out, years=[2025], signing_key=golden["key"])
     r = run(out, golden)
     assert r.ok, r.to_text()
     assert "out-of-scope" in codes(r, "note")

@@ -193,7 +193,7 @@ def samples_released(db, tmp_path):
     inbox = tmp_path / "inbox"
     write_samples(inbox)
     store = DirStore(tmp_path / "archive")
-    archive = Archive.on_store(store, policy=RetentionPolicy(classes={"invoice": 8, "procedure": 10}, default_class="invoice"))
+    archive = Archive.on_store(store, policy=RetentionPolicy())
     outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
     ids = {o.name: o.invoice_id for o in outcomes}
     assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]

@@ -321,7 +321,21 @@ def test_retention_year_of_a_trail_follows_german_time(db, tmp_path):
         decision = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == inv,
                                                            InvoiceEvent.to_state == "released")).one()
         decision.at = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
+        s.get(Invoice, inv).received_at = dt.datetime(2025, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
     archive = Archive.on_store(DirStore(tmp_path / "a"))
     [entry] = RecordArchiver(db, archive).archive_pending().entries
     assert _leaf(archive, entry["entry_id"])["retention"] == {
-        "class": "invoice", "years": 8, "base": "2026-01-01", "until": "2035-01-01T00:00:00Z"}
+        "class": "approval-trail", "years": 8, "base": "2026-01-01", "until": "2035-01-01T00:00:00Z"}
+
+
+def test_a_trail_counts_from_receipt_not_from_the_suppliers_issue_date(db, tmp_path):
+    """An issue date of 2150 must not lock the trail until 2159 (the supplier controls that date)."""
+    from archive.store import DirStore
+    from tests.finance.conftest import released_invoice
+
+    org = make_org(tmp_path)
+    inv = released_invoice(db, org, issue_date=dt.date(2150, 5, 1), due_date=dt.date(2150, 6, 1))
+    archive = Archive.on_store(DirStore(tmp_path / "a"))
+    [entry] = RecordArchiver(db, archive).archive_pending().entries
+    ret = _leaf(archive, entry["entry_id"])["retention"]
+    assert ret["class"] == "approval-trail" and ret["base"][:4] == str(dt.date.today().year)

@@ -170,8 +170,7 @@ def test_archive_outage_after_the_booking_is_caught_up_later(db, webhook_org, fi
     from archive.store import DirStore
 
     invoice_id = released_invoice(db, webhook_org)
-    archive = Archive.on_store(DirStore(tmp_path / "archive"),
-                               policy=RetentionPolicy(classes={"invoice": 8}, default_class="invoice"))
+    archive = Archive.on_store(DirStore(tmp_path / "archive"), policy=RetentionPolicy())
 
     class Down:
         def append(self, entries):
