@@ -595,13 +595,14 @@ def test_runs_that_need_a_person_say_so_and_posting_survives_s3_outage(stack, in
     try:
         def idle():
             from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
-                                                        FlowRunFilterStateType)
+                                                        FlowRunFilterState, FlowRunFilterStateType)
             from prefect.client.schemas.objects import StateType
 
             with _client() as c:
                 return not c.read_flow_runs(
                     deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[post.id])),
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])))
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))))
 
         _wait("no post-released run in flight", idle, 60)
         first = _release(stack, names[0])
