@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.archive_flows import archive_records
+from flows.archive_flows import archive_records_reported
 from flows.attention import Attention, finish_run
 from flows.common import BERLIN, app, retry_on_transient, stamp
 
@@ -59,7 +59,7 @@ def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None
         create_markdown_artifact(key="payment-run", markdown=f"### Payment run {stamp()}\n\nNothing due by {due_by}." + held,
                                  description=attention.describe("nothing due"))
         return finish_run(attention, flow_name="payment-run", base_name=base, done="nothing due", result=result)
-    archived = archive_records()  # the pain.001 goes to the archive at once (or waits, reported, while S3 is down)
+    archived = archive_records_reported()  # the pain.001 goes to the archive at once (or waits, reported, while S3 is down)
     result["archived"] = archived["payment_runs"]
     attention = attention_of(result, archived)
     create_markdown_artifact(

@@ -28,7 +28,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from flows.archive_flows import archive_records
+from flows.archive_flows import archive_records_reported
 from flows.attention import Attention, finish_run
 from flows.common import FINANCE_CONNECTOR, app, emit_invoice_event, retry_on_transient, stamp
 from flows.events import publish_audit_events
@@ -123,7 +123,7 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     status = outbox_status()
     # Posting records and approval trails go to the archive: the one step that needs S3. It reports
     # what it could not archive instead of failing, so an S3 outage never undoes a posted run.
-    archived = archive_records()
+    archived = archive_records_reported()
     attention = attention_of(rows, status, archived)
     if rows:
         create_table_artifact(key="finance-delivery", table=rows,
