@@ -293,3 +293,23 @@ def test_checkpoint_flow_time_stamps_and_verify_flow_checks_the_anchor(prefect_s
         monkeypatch.setenv("EINVOICE_TSA_ROOTS", str(other.root_file))
         with pytest.raises(ArchiveIntegrityError, match="timestamp-invalid"):
             verify_archive()
+
+
+@pytest.mark.prefect
+def test_archiving_step_reports_an_unreachable_archive_instead_of_failing(prefect_server, env, monkeypatch):
+    """S3 on a closed port: the app (database) still opens, and the one step that archives says what
+    waits instead of raising, so the flow that posted or paid is not undone (flows.archive_flows)."""
+    import socket
+
+    from flows.archive_flows import archive_records
+    from flows.common import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("EINVOICE_S3_ENDPOINT", f"http://127.0.0.1:{closed}")
+    assert app().db is not None  # no S3 needed to start
+    result = archive_records()
+    assert result["problems"] and "the archive could not be opened" in result["problems"][0], result
+    assert result["pending"] == {"approval-trail": 0, "payment-run": 0, "posting-record": 0}
+    assert result["posting_records"] == 0 and result["entries"] == []
