@@ -6,6 +6,10 @@ example automation (``automations/archive-verification-failed.yaml``) and emits
 ``archive.verification.failed``. The full problem list is a markdown artifact. Crash leftovers
 (``orphan``) and notes are listed but do not fail the run: they are not corruption.
 
+On an integrity failure the automation ``einvoice-archive-pause-writers`` (``flows/automations``)
+pauses the deployments that write to the archive; ``archive_records`` (the archiving step of
+post-released and payment-run) then leaves its records pending, see ``flows.common.ARCHIVE_GATE``.
+
 ``checkpoint-archive`` signs the current tree so an outside copy of the latest checkpoint (the
 anchor that catches a rollback) is never far behind, and, with ``EINVOICE_TSA_URL`` set, has it
 time-stamped by an RFC 3161 TSA (``archive.timestamp``), which ``verify-archive`` then checks
@@ -21,7 +25,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from flows.common import ARCHIVE_WRITER, app, retry_on_transient, stamp
+from flows.common import (ARCHIVE_GATE, ARCHIVE_WRITER, app, archive_writes_paused, resource_id, resource_key,
+                          retry_on_transient, stamp)
 
 
 class ArchiveIntegrityError(RuntimeError):
@@ -90,7 +95,7 @@ def verify_archive(public_key_file: str | None = None, check_lock: bool = True, 
     create_markdown_artifact(key="archive-verification", markdown=_markdown(r),
                              description=f"{r['source']}: {'intact' if r['intact'] else str(r['failures']) + ' integrity failures'}")
     emit_event(event="archive.verified" if r["intact"] else "archive.verification.failed",
-               resource={"prefect.resource.id": f"einvoice.archive.{bucket}", "prefect.resource.name": bucket},
+               resource={"prefect.resource.id": resource_id("archive", resource_key(bucket)), "prefect.resource.name": bucket},
                payload={"failures": r["failures"], "orphans": r["orphans"], "leaves": r["leaves"],
                         "codes": sorted({p["code"] for p in r["problems"] if p["severity"] == "failure"})})
     if not r["intact"]:
@@ -146,30 +151,101 @@ def checkpoint_archive() -> dict:
 @task(name="archive-records", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
       tags=[ARCHIVE_WRITER])
 def archive_records(limit: int = 200) -> dict:
-    """Approval trails and payment runs not archived yet, as follow-up entries (``einvoice.records``).
+    """Follow-up entries not archived yet: posting records with their confirmation
+    (``einvoice.finance``), approval trails and payment runs (``einvoice.records``).
 
-    A record that cannot be archived stays pending and is listed (artifact ``archived-records``):
-    the others are archived, and the next run tries it again.
+    The only step of post-released and payment-run that opens the archive, so posting and paying
+    never wait for S3. A record that cannot be archived (S3 down, or archive writes paused after a
+    failed verification: ``archive_writes_paused``) stays pending and is listed under
+    ``problems`` (artifact ``archived-records``, and the run needs attention); the others are
+    archived, and the next run tries again. ``pending`` counts what is left per kind.
     """
     from einvoice.records import ArchiveRecordsReport, RecordArchiver, RecordProblem, unreachable_errors
 
     a = app()
-    try:
-        archive = a.archive  # checks the bucket: fails while S3 is down
-    except unreachable_errors() as exc:
-        # Posting and payment already happened; the records wait for the next run (every minute).
-        report = ArchiveRecordsReport(problems=[RecordProblem("all", 0, f"the archive could not be opened "
-                                                                        f"({type(exc).__name__}: {exc})")])
+    postings_archived, posting_problem = 0, None
+    if archive_writes_paused():
+        report = ArchiveRecordsReport(problems=[RecordProblem(
+            "all", 0, f"archive writes are paused ({ARCHIVE_GATE} is paused after a failed verify-archive); "
+                      f"all stay pending until an operator resumes them")])
     else:
-        report = RecordArchiver(a.db, archive).archive_pending(limit=limit)
+        try:
+            archive = a.archive  # checks the bucket: fails while S3 is down
+        except unreachable_errors() as exc:
+            # Posting and payment already happened; the records wait for the next run (every minute).
+            report = ArchiveRecordsReport(problems=[RecordProblem("all", 0, f"the archive could not be opened "
+                                                                            f"({type(exc).__name__}: {exc})")])
+        else:
+            report = RecordArchiver(a.db, archive).archive_pending(limit=limit)
+            postings_archived, posting_problem = _archive_postings(a, archive, limit)
     result = report.as_dict()
-    if result["entries"] or result["problems"]:
+    if posting_problem:
+        result["problems"].append(posting_problem)
+    result["posting_records"] = postings_archived
+    result["pending"] = _pending(a)
+    if result["entries"] or result["problems"] or postings_archived:
         rows = [{"kind": e["kind"], "invoice id": e["invoice_id"] or "-", "entry id": e["entry_id"],
                  "sequence": e["sequence"]} for e in result["entries"]]
         rows += [{"kind": "not archived", "invoice id": "-", "entry id": p, "sequence": "-"} for p in result["problems"]]
-        create_table_artifact(key="archived-records", table=rows,
+        waiting = sum(result["pending"].values())
+        create_table_artifact(key="archived-records", table=rows or [{"kind": "posting-record", "invoice id": "-",
+                                                                     "entry id": f"{postings_archived} archived",
+                                                                     "sequence": "-"}],
                               description=f"{result['approval_trails']} approval trails, {result['payment_runs']} "
-                                          f"payment runs archived; {len(result['problems'])} pending with a problem")
+                                          f"payment runs, {postings_archived} posting records archived; "
+                                          f"{len(result['problems'])} problems, {waiting} records waiting")
     for p in result["problems"]:
         get_run_logger().warning("follow-up record not archived: %s", p)
     return result
+
+
+def archive_records_reported(limit: int = 200) -> dict:
+    """``archive_records`` for flows whose real work (posting, paying) is already done: if the task
+    still fails after its retries, the failure is reported like a record problem (the run then
+    needs attention) instead of failing a run that posted or paid."""
+    state = archive_records(limit, return_state=True)
+    if not state.is_failed() and not state.is_crashed():
+        return state.result()
+    get_run_logger().error("archiving the follow-up records failed: %s", state.message)
+    try:
+        pending = _pending(app())
+    except Exception:  # noqa: BLE001 - the database may be what failed; the problem line says enough
+        pending = {}
+    return {"approval_trails": 0, "payment_runs": 0, "posting_records": 0, "entries": [],
+            "problems": [f"archiving failed after its retries: {state.message}"], "pending": pending}
+
+
+def _archive_postings(a, archive, limit: int) -> tuple[int, str | None]:
+    """Posting records confirmed but not archived (post-released delivers without the archive)."""
+    try:
+        from einvoice.finance.outbox import Outbox, unarchived_postings
+    except ImportError:  # pragma: no cover - a checkout without the finance package
+        return 0, None
+    outbox = Outbox(a.db, a.organisation, connector=_NoConnector(), archive=archive)
+    archived = outbox.archive_pending(limit=limit)
+    with a.db.sessions() as s:
+        left = unarchived_postings(s)
+    if left and archived < limit:
+        # archive_pending logs each failed append; the rows stay unarchived and are tried again
+        return archived, f"posting-record: {left} could not be archived this time (see the run log); they stay pending"
+    return archived, None
+
+
+class _NoConnector:
+    """Archiving posting records needs no connection to the finance system."""
+
+    name = "none"
+
+
+def _pending(a) -> dict[str, int]:
+    """Follow-up records still waiting for the archive, per kind (database only, no S3)."""
+    from einvoice.records import RecordArchiver
+
+    out = dict(RecordArchiver(a.db, None).pending_counts())
+    try:
+        from einvoice.finance.outbox import unarchived_postings
+    except ImportError:  # pragma: no cover
+        return out
+    with a.db.sessions() as s:
+        out["posting-record"] = unarchived_postings(s)
+    return out

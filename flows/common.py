@@ -30,11 +30,15 @@ _apps: dict[tuple, object] = {}
 
 
 def app():
-    """One ``einvoice.app.App`` per worker process and environment.
+    """One ``einvoice.app.App`` per worker process and environment, with its database migrated.
 
     ``App.from_env()`` migrates the database and loads the organisation file; doing that once per
     batch would cost more than the batch. The key is the environment, so a test that changes
     ``EINVOICE_*`` variables gets a fresh App.
+
+    The archive is NOT opened here (opening it reads the bucket): flows that need no archive
+    (posting, reminders, payments) must run while S3 is down. Steps that write to the archive
+    call ``intake()`` or ``app().archive`` themselves, inside the task that can fail and retry.
     """
     from einvoice.app import App
 
@@ -45,9 +49,48 @@ def app():
             a = App.from_env()
             # Under the lock: parallel batches (threads) must not run the migrations twice at once.
             a.db  # noqa: B018 - cached_property, migrates
-            a.intake  # noqa: B018 - one pipeline (and one thread-safe Archive) for all threads
             _apps[key] = a
         return a
+
+
+def intake():
+    """The intake pipeline of ``app()`` (opens the archive: S3 must be reachable).
+
+    Built under the lock, so parallel batches (threads) share one pipeline and one thread-safe
+    Archive instead of racing to build two.
+    """
+    a = app()
+    with _app_lock:
+        return a.intake
+
+
+#: The deployment whose pause stops every archive write of the flows: the automation
+#: ``einvoice-archive-pause-writers`` pauses it (and process-inbox) when ``verify-archive`` finds an
+#: integrity failure; while it is paused, post-released and payment-run still post and pay but
+#: leave their follow-up records pending (``python -m flows.setup --resume-archive-writers``).
+ARCHIVE_GATE = "checkpoint-archive/checkpoint-archive"
+
+
+def archive_writes_paused() -> bool:
+    """True while the ``checkpoint-archive`` deployment is paused (see ``ARCHIVE_GATE``).
+
+    Unknown (no such deployment: a flow called directly, a test; the API unreachable) counts as
+    not paused: the gate follows the operators' switch, it does not invent one.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            return bool(client.read_deployment_by_name(ARCHIVE_GATE).paused)
+    except ObjectNotFound:
+        return False
+    except Exception:  # noqa: BLE001 - see docstring
+        import logging
+
+        logging.getLogger(__name__).warning("could not read whether %s is paused; assuming not", ARCHIVE_GATE,
+                                            exc_info=True)
+        return False
 
 
 def now_berlin() -> dt.datetime:
@@ -132,17 +175,42 @@ def retry_on_transient(task, task_run, state) -> bool:
 
 
 # --- events -----------------------------------------------------------------------------------------
+def resource_id(kind: str, key: object) -> str:
+    """The Prefect resource id of one of our things: ``einvoice.<kind>.<key>.``, with a final dot.
+
+    The Prefect UI's resource filter matches ids by prefix: ``einvoice.invoice.1`` would also show
+    invoices 10-19, 100-199 ... The final dot ends the key, so ``einvoice.invoice.1.`` matches
+    invoice 1 only, for any number of digits (a fixed width would break once ids outgrow it).
+    Automations and deployment triggers still match all of a kind with ``einvoice.invoice.*``.
+    """
+    text = str(key)
+    if not text or "." in text:
+        # A dot inside the key would bring the prefix problem back ("a." is a prefix of "a.xml.").
+        raise ValueError(f"resource key {key!r} of {kind!r} must be non-empty and hold no dot (see resource_key)")
+    return f"einvoice.{kind}.{text}."
+
+
+def resource_key(text: str) -> str:
+    """A free text (a file name) as a resource key: ``%`` and ``.`` percent-encoded, so it holds no dot."""
+    return text.replace("%", "%25").replace(".", "%2E")
+
+
+def invoice_resource_id(invoice_id: int) -> str:
+    """``einvoice.invoice.<id>.``: what an operator types into the UI's event filter for one invoice."""
+    return resource_id("invoice", int(invoice_id))
+
+
 def invoice_resource(invoice_id: int | None) -> list[dict[str, str]]:
     if invoice_id is None:
         return []
-    return [{"prefect.resource.id": f"einvoice.invoice.{invoice_id}", "prefect.resource.role": "invoice"}]
+    return [{"prefect.resource.id": invoice_resource_id(invoice_id), "prefect.resource.role": "invoice"}]
 
 
 def invoice_event(event: str, invoice_id: int, *, name: str | None = None, payload: dict | None = None,
                   event_id: uuid.UUID | None = None, occurred: dt.datetime | None = None,
                   source: str = "flow") -> dict:
     """The fields of an event about one invoice: the invoice is the resource (so the UI's event
-    feed filters on ``einvoice.invoice.<id>``) and also the related resource with role ``invoice``.
+    feed filters on ``einvoice.invoice.<id>.``) and also the related resource with role ``invoice``.
 
     ``source`` (resource label ``einvoice.source``) says who published it: ``audit-trail`` (copied
     from our database after the fact), ``release-notifier`` (the application, right after a
@@ -151,7 +219,7 @@ def invoice_event(event: str, invoice_id: int, *, name: str | None = None, paylo
     """
     fields = {
         "event": event,
-        "resource": {"prefect.resource.id": f"einvoice.invoice.{invoice_id}",
+        "resource": {"prefect.resource.id": invoice_resource_id(invoice_id),
                      "prefect.resource.name": name or f"invoice {invoice_id}", "einvoice.source": source},
         "related": invoice_resource(invoice_id),
         "payload": payload or {},

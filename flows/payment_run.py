@@ -4,6 +4,11 @@ Which invoices are paid, Skonto, the file itself: ``einvoice.finance.payment_run
 a date and an output directory, archives the new pain.001 with the invoices it pays
 (``einvoice.records``) and shows the result (file path, message id, count, control sum) as a
 markdown artifact; the payment file never goes through Prefect.
+
+Invoices the payment run holds back (``PaymentRun.skipped``: credit notes, a missing IBAN ...)
+and follow-up records it could not archive make the run end ``Completed`` named ``Needs
+attention`` with the counts in its name (``flows.attention``); the archive is opened only by the
+archiving step, so paying never waits for S3.
 """
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.archive_flows import archive_records
+from flows.archive_flows import archive_records_reported
+from flows.attention import Attention, finish_run
 from flows.common import BERLIN, app, retry_on_transient, stamp
 
 
@@ -28,25 +34,42 @@ def make_payment_run(due_by: str, output_dir: str, execution_date: str | None) -
                             "skipped": [{"invoice id": i, "problem": str(p)} for i, p in run.skipped]}
 
 
+def attention_of(result: dict, archived: dict | None) -> Attention:
+    """Payments held back and records not archived (pure: from the run's and the archiving's results)."""
+    att = Attention()
+    for x in result.get("skipped") or []:
+        att.add("payments-held-back", x["invoice id"], f"invoice {x['invoice id']}: {x['problem']}")
+    if archived and archived["problems"]:
+        att.add_count("records-not-archived", "records", sum(archived.get("pending", {}).values()) or 1,
+                      "; ".join(archived["problems"][:3]))
+    return att
+
+
 @flow(name="payment-run", flow_run_name=lambda: f"payment run {stamp()}")
 def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None = None) -> dict:
     """Pay what is due within ``days_ahead`` days (Berlin date), writing the pain.001 file to ``output_dir``."""
+    base = f"payment run {stamp()}"
     due_by = (dt.datetime.now(BERLIN).date() + dt.timedelta(days=days_ahead)).isoformat()
     result = make_payment_run(due_by, output_dir, execution_date)
+    held = ("\n\nNot paid (need a person):\n" + "\n".join(f"- invoice {x['invoice id']}: {x['problem']}" for x in result["skipped"])
+            if result and result.get("skipped") else "")
     if not result or not result["count"]:
+        attention = attention_of(result or {}, None)
         get_run_logger().info("payment run: nothing due by %s", due_by)
-        create_markdown_artifact(key="payment-run", markdown=f"### Payment run {stamp()}\n\nNothing due by {due_by}.")
-        return result
-    result["archived"] = archive_records()["payment_runs"]  # the pain.001 goes to the archive at once
+        create_markdown_artifact(key="payment-run", markdown=f"### Payment run {stamp()}\n\nNothing due by {due_by}." + held,
+                                 description=attention.describe("nothing due"))
+        return finish_run(attention, flow_name="payment-run", base_name=base, done="nothing due", result=result)
+    archived = archive_records_reported()  # the pain.001 goes to the archive at once (or waits, reported, while S3 is down)
+    result["archived"] = archived["payment_runs"]
+    attention = attention_of(result, archived)
     create_markdown_artifact(
         key="payment-run",
         markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | `{result['path']}` |\n"
                   f"| message id | `{result['message_id']}` |\n| transfers | {result['count']} |\n"
                   f"| control sum | {result['control_sum']} EUR |\n| Skonto taken | {result['skonto_taken']} EUR |\n\n"
-                  f"Invoices: {', '.join(str(i) for i in result['invoices'])}"
-                  + ("\n\nNot paid (need a person):\n" + "\n".join(f"- invoice {x['invoice id']}: {x['problem']}" for x in result["skipped"])
-                     if result["skipped"] else "")),
-        description=f"{result['count']} transfers, {result['control_sum']} EUR",
+                  f"Invoices: {', '.join(str(i) for i in result['invoices'])}" + held),
+        description=attention.describe(f"{result['count']} transfers, {result['control_sum']} EUR"),
     )
     get_run_logger().info("payment run: %s transfers, %s EUR in %s", result["count"], result["control_sum"], result["path"])
-    return result
+    return finish_run(attention, flow_name="payment-run", base_name=base,
+                      done=f"{result['count']} transfers, {result['control_sum']} EUR", result=result)

@@ -17,6 +17,14 @@ Inbox forms:
 * ``s3://bucket/prefix/``: objects under the prefix are read in the task; afterwards each object
   that reached a state is moved (copy + delete) to ``processed`` (default ``processed/<prefix>``
   in the same bucket), so the next run only sees new objects.
+
+The deployment (``prefect.yaml``) passes ``processed`` from ``EINVOICE_INBOX_DONE``; when that
+variable was not set at deploy time the flow gets the bare placeholder and uses the defaults
+``<inbox>/processed/`` (directory; sub-directories are not part of the inbox) or
+``processed/<prefix>`` (S3), so a deployed inbox is never read again and again.
+
+Files that need a person (rejected, not validated, not an e-invoice, unreadable) make the run end
+``Completed`` named ``Needs attention`` with the counts in its name (``flows.attention``).
 """
 from __future__ import annotations
 
@@ -31,7 +39,9 @@ from prefect.artifacts import (create_markdown_artifact, create_progress_artifac
 from prefect.runtime import flow_run
 
 from einvoice.pipeline import list_inbox, read_inbox_file
-from flows.common import ARCHIVE_WRITER, app, emit_events, invoice_resource, retry_on_transient, stamp
+from flows.attention import Attention, finish_run
+from flows.common import (ARCHIVE_WRITER, app, emit_events, intake, invoice_resource, resource_id, resource_key,
+                          retry_on_transient, stamp)
 
 EVENT_FOR_STATE = {
     "in_approval": "invoice.received",
@@ -44,6 +54,8 @@ EVENT_FOR_STATE = {
 PROGRESS_FROM_BATCHES = 3
 #: Upper bound for the ``parallel`` parameter (processes per flow run).
 MAX_PARALLEL = 8
+#: States of a new file that a person has to deal with (tell the supplier, fix the set-up ...).
+NEEDS_A_PERSON = ("rejected", "not_validated", "not_an_invoice", "unreadable")
 
 
 # --- inbox listing ------------------------------------------------------------------------------------
@@ -72,14 +84,51 @@ def list_entries(inbox: str) -> list[str]:
     return [str(p) for p in list_inbox(Path(inbox))]
 
 
+def _base_name(inbox: str) -> str:
+    where = "" if not inbox.startswith("s3://") else f" {inbox}"
+    return f"inbox{where} {stamp()}"
+
+
 def _run_name() -> str:
     inbox = str(flow_run.parameters["inbox"])
     try:
         count = len(list_entries(inbox))
     except Exception:  # noqa: BLE001 - a name must never stop the run; the run itself reports the error
         count = 0
-    where = "" if not inbox.startswith("s3://") else f" {inbox}"
-    return f"inbox{where} {stamp()}, {count} files"
+    return f"{_base_name(inbox)}, {count} files"
+
+
+def processed_target(inbox: str, processed: str | None) -> str | None:
+    """Where files go after ingest: ``processed`` as given; an unfilled deployment placeholder
+    (``{{ $EINVOICE_INBOX_DONE }}``) means the default (see the module docstring); ``None`` or an
+    empty string for a directory inbox means "leave the files" (calls from code and tests)."""
+    s3 = inbox.startswith("s3://")
+    if processed is not None and processed.strip().startswith("{{"):
+        processed = None if s3 else str(Path(inbox) / "processed")
+    if s3 and not processed:
+        return f"processed/{_split_s3(inbox)[1]}"
+    return processed or None
+
+
+def attention_of(outcomes: list[dict]) -> Attention:
+    """New files that need a person (pure: from the outcomes)."""
+    att = Attention()
+    for o in outcomes:
+        if o["state"] in NEEDS_A_PERSON and not o["already_received"]:
+            att.add("rejected-files", o["sha256"] or o["name"],
+                    f"{o['name']}: {o['state'].replace('_', ' ')}: {o['verdict']}"
+                    + (f" (invoice {o['invoice_id']})" if o["invoice_id"] else ""))
+    return att
+
+
+def done_text(outcomes: list[dict]) -> str:
+    """``9 files: 4 in approval, 4 rejected, 1 not an invoice``."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        key = o["state"] + (" (seen before)" if o["already_received"] else "")
+        counts[key] = counts.get(key, 0) + 1
+    text = f"{len(outcomes)} files"
+    return text + (": " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())) if counts else "")
 
 
 # --- the batch task -----------------------------------------------------------------------------------
@@ -104,7 +153,7 @@ def ingest_batch(paths: list[str], channel: str = "directory", bucket: str | Non
     key), so a batch that failed half-way is completed, not duplicated.
     """
     items = [_read_s3(bucket, p, channel) if bucket else read_inbox_file(Path(p), channel) for p in paths]
-    return [o.as_dict() for o in app().intake.ingest(items)]
+    return [o.as_dict() for o in intake().ingest(items)]
 
 
 @task(name="move-processed", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_on_transient)
@@ -139,7 +188,7 @@ def _event(outcome: dict) -> dict | None:
         return None
     return dict(
         event=EVENT_FOR_STATE.get(outcome["state"], f"invoice.{outcome['state']}"),
-        resource={"prefect.resource.id": f"einvoice.file.{outcome['sha256'] or outcome['name']}",
+        resource={"prefect.resource.id": resource_id("file", outcome["sha256"] or resource_key(outcome["name"])),
                   "prefect.resource.name": outcome["name"]},
         related=invoice_resource(outcome["invoice_id"]),
         payload={k: outcome[k] for k in ("name", "invoice_id", "state", "syntax", "valid", "verdict", "department",
@@ -151,14 +200,14 @@ def _emit(outcomes: list[dict]) -> None:
     emit_events([e for e in map(_event, outcomes) if e is not None])
 
 
-def _table(outcomes: list[dict], inbox: str) -> None:
+def _table(outcomes: list[dict], inbox: str, attention: Attention) -> None:
     create_table_artifact(
         key="inbox-run",
         table=[{"file": o["name"], "syntax": o["syntax"] or "-",
                 "state": o["state"] + (" (already received)" if o["already_received"] else ""),
                 "verdict": o["verdict"], "department": o["department"] or "-", "invoice id": o["invoice_id"] or "-",
                 "archive key": o["archive_key"] or "-"} for o in outcomes],
-        description=f"{len(outcomes)} files from {inbox}",
+        description=attention.describe(f"{len(outcomes)} files from {inbox}"),
     )
 
 
@@ -191,7 +240,7 @@ def _rejected_artifact(o: dict) -> None:
         markdown=(f"### {o['name']}: {o['state']}\n\n{o['verdict']}\n\n"
                   f"Invoice id {o['invoice_id']}, syntax {o['syntax'] or 'unknown'}; the original and the full "
                   f"validation report are archived as `{o['archive_key']}`.\n\n{_findings_markdown(o['invoice_id'])}"),
-        description=f"validation result of {o['name']}",
+        description=f"needs attention: {o['state'].replace('_', ' ')}: validation result of {o['name']}",
     )
 
 
@@ -213,11 +262,11 @@ def process_inbox(inbox: str, batch_size: int = 250, channel: str = "directory",
     conditional page write keeps the log linear either way.
     """
     logger = get_run_logger()
+    base = _base_name(inbox)
     bucket, prefix = _split_s3(inbox) if inbox.startswith("s3://") else (None, "")
     if bucket and channel == "directory":
         channel = "s3"
-    if bucket and processed is None:
-        processed = f"processed/{prefix}"
+    processed = processed_target(inbox, processed)
     entries = list_entries(inbox)
     batches = [entries[i:i + batch_size] for i in range(0, len(entries), batch_size)]
     progress = (create_progress_artifact(0.0, key="inbox-progress", description=f"{len(entries)} files from {inbox}")
@@ -259,8 +308,9 @@ def process_inbox(inbox: str, batch_size: int = 250, channel: str = "directory",
     for o in outcomes:
         counts[o["state"]] = counts.get(o["state"], 0) + 1
     logger.info("inbox %s: %d files, %s", inbox, len(outcomes), ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    attention = attention_of(outcomes)
     if outcomes:
-        _table(outcomes, inbox)
+        _table(outcomes, inbox, attention)
     for o in outcomes:
         if o["state"] in ("rejected", "not_validated") and not o["already_received"]:
             _rejected_artifact(o)
@@ -268,4 +318,5 @@ def process_inbox(inbox: str, batch_size: int = 250, channel: str = "directory",
         done = [src for src, o in zip(entries, outcomes) if o["state"] != "unreadable"]
         moved = move_processed(done, processed, bucket, prefix)
         logger.info("moved %d files to %s", moved, processed)
-    return outcomes
+    return finish_run(attention, flow_name="process-inbox", base_name=base, done=done_text(outcomes),
+                      result=outcomes)

@@ -630,10 +630,34 @@ def posting_record(db: Database, invoice_id: int) -> dict | None:
         return json.loads(p.record_json) if p else None
 
 
-def outbox_for_app(app, connector=None) -> Outbox:
-    """The outbox as the CLI and the flows use it: archive follow-ups when an S3 archive is configured."""
-    archive = app.archive if app.settings.s3_endpoint else None
-    return Outbox(app.db, app.organisation, connector, archive=archive)
+def outbox_for_app(app, connector=None, *, archive: bool = True) -> Outbox:
+    """The outbox as the CLI and the flows use it: archive follow-ups when an S3 archive is configured.
+
+    ``archive=False``: deliver without touching the archive (it is not even opened, so posting
+    goes on while S3 is down); the confirmed records wait with ``archived_at`` unset until
+    ``archive_pending`` of an outbox with the archive catches up.
+    """
+    archive_obj = app.archive if archive and app.settings.s3_endpoint else None
+    return Outbox(app.db, app.organisation, connector, archive=archive_obj)
+
+
+def released_without_outbox(session: Session, *, limit: int = 1000) -> list[int]:
+    """Ids of released invoices that have no outbox record: released but never queued for posting.
+
+    The release transaction writes the outbox record (``release_hook``), so this list should stay
+    empty; an invoice on it is never posted by ``deliver_pending`` and needs a person. Oldest first.
+    """
+    queued = (sa.select(FinanceOutbox.id).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
+              .where(FinancePosting.invoice_id == Invoice.id))
+    return list(session.scalars(sa.select(Invoice.id).where(Invoice.state == InvoiceState.RELEASED.value,
+                                                            ~queued.exists())
+                                .order_by(Invoice.id).limit(limit)))
+
+
+def unarchived_postings(session: Session) -> int:
+    """Confirmed posting records not archived yet (``archive_pending`` archives them)."""
+    return session.scalar(sa.select(sa.func.count()).select_from(FinancePosting)
+                          .where(FinancePosting.confirmed_at.is_not(None), FinancePosting.archived_at.is_(None))) or 0
 
 
 def finance_status(db: Database, invoice_id: int) -> dict | None:
