@@ -413,7 +413,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         # Leaves beyond every checkpoint (valid or not) are an interrupted append; leaves that a
         # failing checkpoint claims are already reported as failures above.
         claimed = max([latest.tree_size] + [log.parse_checkpoint_key(k) for k, _ in cps])
-        if claimed < len(tree):
+        if latest.tree_size < len(tree):
             _check_tail(report, store, ring, pages_seen, latest.tree_size, claimed, len(tree))
     elif hashes:
         report.add(FAILURE, "no-valid-checkpoint",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ACCESS_KEY = "einvoice-local"
 SECRET_KEY = "einvoice-local-secret"
-# A second identity with the archive writer's rights only (read, write, list; no admin): what an
+# A second identity with the archive writer's rights only (see the actions below): what an
 # insider holding the writer's credentials can do. Tests run the insider attacks with it.
 WRITER_ACCESS_KEY = "einvoice-writer"
 WRITER_SECRET_KEY = "einvoice-writer-secret"
@@ -64,7 +64,11 @@ def _s3_config(path: Path) -> None:
                     {
                         "name": "archive-writer",
                         "credentials": [{"accessKey": WRITER_ACCESS_KEY, "secretKey": WRITER_SECRET_KEY}],
-                        "actions": ["Read", "Write", "List"],
+                        # PUT with a COMPLIANCE retain-until needs PutObjectRetention (as on AWS); it can
+                        # only lengthen a COMPLIANCE lock. No Admin, no lock-configuration changes, no
+                        # governance bypass.
+                        "actions": ["Read", "Write", "List", "GetObjectRetention", "PutObjectRetention",
+                                    "GetObjectLegalHold", "PutObjectLegalHold", "GetBucketObjectLockConfiguration"],
                     },
                 ]
             }
