@@ -50,3 +50,20 @@ def test_verifier_modules_do_not_reach_the_write_path(module):
 
 def test_the_check_sees_a_violation():
     assert "store" in _closure("writer") and "writer" in _closure("cli")
+
+
+def test_shipped_policies_deny_what_the_writer_must_never_do():
+    import json
+
+    role = json.loads((PACKAGE / "policy-writer-role.json").read_text())
+    bucket = json.loads((PACKAGE / "policy-bucket.json").read_text())
+    denied = {a for s in role["Statement"] if s["Effect"] == "Deny" for a in s["Action"]}
+    allowed = {a for s in role["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+    must_deny = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+                 "s3:PutBucketObjectLockConfiguration", "s3:PutLifecycleConfiguration"}
+    assert must_deny <= denied and not denied & allowed
+    # What the writer needs: conditional PUT with a lock, reading first versions by id, listing versions.
+    assert {"s3:PutObject", "s3:GetObjectVersion", "s3:ListBucketVersions", "s3:PutObjectRetention"} <= allowed
+    assert {"s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration"} <= {
+        a for s in bucket["Statement"] if s["Effect"] == "Deny" for a in (s["Action"] if isinstance(s["Action"], list)
+                                                                          else [s["Action"]])}
