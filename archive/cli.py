@@ -50,6 +50,23 @@ def parse_seq_range(text: str) -> tuple[int, int]:
     return int(first), int(last)
 
 
+def parse_key_period(text: str):
+    """"KEYFILE=FROM..TO" as (key id, (from, until)); dates are UTC days, both included."""
+    from datetime import date, datetime, timedelta
+
+    path, sep, period = text.rpartition("=")
+    start, dots, end = period.partition("..")
+    if not (sep and dots):
+        raise click.BadParameter(f"{text!r} is not KEYFILE=FROM..TO (dates YYYY-MM-DD, either may be empty)")
+    try:
+        lo = datetime.combine(date.fromisoformat(start), datetime.min.time(), timezone.utc) if start else None
+        hi = (datetime.combine(date.fromisoformat(end), datetime.min.time(), timezone.utc) + timedelta(days=1)
+              - timedelta(seconds=1)) if end else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}") from exc
+    return signing.key_id(signing.load_public_key(path)), (lo, hi)
+
+
 def _fail(exc: ArchiveError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1 if exc.kind == "integrity" else 2)
@@ -116,9 +133,12 @@ def archive_cli() -> None:
 @click.option("--accept-late-anchor", "accept_late", multiple=True, metavar="FIRST-LAST",
               help="leaf range (sequence numbers) whose late or missing time-stamp is explained, e.g. anchoring "
                    "switched on for an existing archive, or a TSA outage; reported as a note; repeatable")
+@click.option("--key-period", "key_periods", multiple=True, metavar="KEYFILE=FROM..TO",
+              help="validity period of a key (dates YYYY-MM-DD, both included, either may be empty): its "
+                   "checkpoints must be dated inside it (key rotation, a leaked key); repeatable")
 @witness_options
 def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
-               processes, as_of, tsa_roots, max_anchor_lag, accept_late, witness, witness_endpoint):
+               processes, as_of, tsa_roots, max_anchor_lag, accept_late, key_periods, witness, witness_endpoint):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -133,7 +153,8 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
                         processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None,
                         tsa_roots=roots, max_anchor_lag=timedelta(hours=max_anchor_lag),
                         accept_late=[parse_seq_range(r) for r in accept_late],
-                        witness=_witness(witness, witness_endpoint or endpoint))
+                        witness=_witness(witness, witness_endpoint or endpoint),
+                        key_periods=dict(parse_key_period(p) for p in key_periods))
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:

@@ -127,7 +127,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
            workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
            as_of: datetime | None = None, tsa_roots: list | None = None,
            max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG,
-           accept_late: list[tuple[int, int]] = (), witness=None) -> Report:
+           accept_late: list[tuple[int, int]] = (), witness=None,
+           key_periods: dict[str, tuple[datetime | None, datetime | None]] | None = None) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
     ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
@@ -153,6 +154,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     A bucket (an ``S3Store``) is read as the first version of every key: all versions and delete
     markers under ``log/`` and ``objects/`` are listed once (paged), every later version and every
     marker is a failure. ``witness`` (``archive.witness``) is compared with the log.
+    ``key_periods`` (key id -> (valid from, valid until), either may be None) limits each key to
+    the checkpoints whose timestamp lies in its period (key rotation, a key that leaked).
     """
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is None:
@@ -431,6 +434,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                       max_anchor_lag, leaf_times, as_of, accept_late)
     if witness is not None:
         _check_witness(report, witness, tree, ring, cps, good)
+    if key_periods:
+        _check_key_periods(report, cps, key_periods)
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
@@ -489,6 +494,24 @@ def _check_witness(report: Report, witness, tree: TreeStore, ring: dict[str, Any
         return
     for finding in found:
         report.add(*finding)
+
+
+def _check_key_periods(report: Report, cps, periods: dict[str, tuple[datetime | None, datetime | None]]) -> None:
+    """Each checkpoint's timestamp must fall in the validity period of the key that signed it."""
+    for key, cp in cps:
+        period = periods.get(cp.key_id)
+        if period is None:
+            continue
+        start, end = period
+        try:
+            t = parse_utc(cp.timestamp)
+        except ValueError:
+            continue  # reported as malformed already
+        if (start is not None and t < start) or (end is not None and t > end):
+            report.add(FAILURE, "key-outside-validity", f"{key} is signed by key {cp.key_id}, which is valid "
+                       f"{utc_iso(start) if start else '…'} .. {utc_iso(end) if end else '…'} only", key=key,
+                       expected=f"{utc_iso(start) if start else '…'} .. {utc_iso(end) if end else '…'}",
+                       computed=cp.timestamp)
 
 
 def _check_tail(report: Report, store, ring: dict[str, Any], pages, signed: int, claimed: int, size: int,

@@ -154,6 +154,12 @@ def test_forged_page_version_then_writer_appends(insider):
     # The forged document is not named by any verified leaf.
     assert any(p["code"] == "orphan-object" for p in report["problems"])
     assert report["leaves"] == 8 and report["latest_checkpoint"]["tree_size"] == 8
+    # An export copies first versions: the copy holds the original history, intact.
+    out = insider["tmp"] / "export-after-forgery"
+    export(S3Store(admin, bucket), out)
+    assert (out / log.page_key(0)).read_bytes() == original
+    r = verify(DirStore(out), insider["key"].public_key())
+    assert r.ok and r.leaves == 8 and codes(r, ORPHAN) == {"orphan-object"}, r.to_text()
 
 
 def test_fake_next_page_with_its_own_lock(insider):
@@ -361,3 +367,18 @@ def test_crash_leftover_tail_is_an_orphan_not_a_failure(insider):
     Archive(s3, bucket, signing_key=insider["key"]).checkpoint()
     r = verify(S3Store(insider["admin"], bucket), insider["key"].public_key(), witness=DirWitness(insider["witness"]))
     assert r.ok and not codes(r, ORPHAN), r.to_text()
+
+
+def test_key_validity_periods(exported, insider):
+    """A key is trusted only for checkpoints dated in its published period (rotation, a leak)."""
+    from archive.cli import archive_cli
+
+    today = datetime.now(timezone.utc).date().isoformat()
+    base = ["verify", "--dir", str(exported), "--key", str(insider["pub"])]
+    ok = CliRunner().invoke(archive_cli, base + ["--key-period", f"{insider['pub']}={today}.."])
+    assert ok.exit_code == 0, ok.output
+    out = CliRunner().invoke(archive_cli, base + ["--key-period", f"{insider['pub']}=2020-01-01..2020-12-31",
+                                                  "--format", "json"])
+    assert out.exit_code == 1
+    found = [p for p in json.loads(out.output)["problems"] if p["code"] == "key-outside-validity"]
+    assert len(found) == 3 and found[0]["expected"] == "2020-01-01T00:00:00Z .. 2020-12-31T23:59:59Z"
