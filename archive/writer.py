@@ -585,8 +585,20 @@ class Archive:
                    "leaf_hashes": b"".join(st.tree.leaf_hash(i) for i in range(first, end)).hex(),
                    "page_starts": [p for p in st.page_starts if first <= p < end],
                    "max_retain_until": utc_iso(st.max_retain)}
-            self.store.put_new(log.segment_key(first, end), canonical.dumps(seg), st.max_retain,
-                               content_type="application/json")
+            key = log.segment_key(first, end)
+            if not self.store.put_new(key, canonical.dumps(seg), st.max_retain, content_type="application/json"):
+                # Another writer wrote it first: it must say the same about the leaves (its
+                # max_retain_until may be later, if that writer had read further). A segment an
+                # insider put there first would otherwise mislead every writer's look-ups.
+                try:
+                    other = canonical.loads(self.store.get(key) or b"")
+                    same = isinstance(other, dict) and all(other.get(k) == seg[k] for k in
+                                                           ("v", "first", "end", "entries", "leaf_hashes", "page_starts"))
+                except ArchiveError:
+                    same = False
+                if not same:
+                    raise ArchiveError(f"index segment {key} exists and does not match the leaves: not written by "
+                                       f"this archive's writer", kind="integrity")
             st.segment_end = end
 
     def checkpoint(self) -> Checkpoint:

@@ -382,3 +382,32 @@ def test_key_validity_periods(exported, insider):
     assert out.exit_code == 1
     found = [p for p in json.loads(out.output)["problems"] if p["code"] == "key-outside-validity"]
     assert len(found) == 3 and found[0]["expected"] == "2020-01-01T00:00:00Z .. 2020-12-31T23:59:59Z"
+
+
+def test_forged_index_segment_put_first_is_refused(seaweedfs, tmp_path):
+    """A segment an insider puts at the next segment's key before the writer gets there (right
+    leaf hashes, wrong entry ids) is refused by the writer and fails verification."""
+    admin = seaweedfs.client()
+    bucket = f"t-seg-{uuid.uuid4().hex[:12]}"
+    Archive.init_bucket(admin, bucket)
+    key = signing.generate()
+    s3 = seaweedfs.client(writer=True)
+    a = Archive(s3, bucket, signing_key=key)
+    a.segment_size = 4
+    a.append([make_entry(i) for i in range(2)])
+    a.append([make_entry(i) for i in range(2, 4)])
+    seg_key = log.segment_key(0, 4)
+    real = json.loads(admin.get_object(Bucket=bucket, Key=seg_key)["Body"].read())
+    # The same kind of segment for the next range, with the entry ids shuffled.
+    b = Archive(admin, bucket, signing_key=key)
+    b.segment_size = 100  # this writer writes no segment itself
+    b.append([make_entry(i) for i in range(4, 8)])
+    hashes = "".join(b.tree().leaf_hash(i).hex() for i in range(4, 8))
+    forged = dict(real, first=4, end=8, entries=[f"entry-{i}" for i in (5, 4, 7, 6)], leaf_hashes=hashes,
+                  page_starts=[4])
+    s3.put_object(Bucket=bucket, Key=log.segment_key(4, 8), Body=canonical.dumps(forged))
+    with pytest.raises(ArchiveError, match="does not match the leaves") as exc:
+        a.append([make_entry(8)])
+    assert exc.value.kind == "integrity"
+    r = verify(S3Store(admin, bucket), key.public_key())
+    assert "index-mismatch" in codes(r), r.to_text()
