@@ -25,6 +25,37 @@ def _describe(data: bytes | None, version_id: str) -> str:
     return f"version {version_id}: {len(data)} bytes, SHA-256 {hashlib.sha256(data).hexdigest()}"
 
 
+def _flatten(value, path: str, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{path}.{k}" if path else k, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _flatten(v, f"{path}[{i}]", out)
+    else:
+        out[path] = value
+
+
+def _line_difference(x: bytes, y: bytes) -> str:
+    """The fields in which two leaf lines differ (original -> later), else the bytes around the first change."""
+    import json
+
+    try:
+        a, b = {}, {}
+        _flatten(json.loads(x), "", a)
+        _flatten(json.loads(y), "", b)
+        diffs = [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}" for k in sorted(set(a) | set(b))
+                 if a.get(k, "(absent)") != b.get(k, "(absent)")]
+        if diffs:
+            return "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+    except ValueError:
+        pass
+    i = next((i for i in range(min(len(x), len(y))) if x[i] != y[i]), min(len(x), len(y)))
+    lo = max(0, i - 40)
+    return (f"original …{x[lo:i + 80].decode('utf-8', 'replace')!r}… vs. later "
+            f"…{y[lo:i + 80].decode('utf-8', 'replace')!r}…")
+
+
 def _first_difference(key: str, original: bytes | None, forged: bytes | None) -> str:
     """For a page: the first leaf line that differs, original beside forgery."""
     if original is None or forged is None or log.parse_page_key(key) is None:
@@ -34,8 +65,7 @@ def _first_difference(key: str, original: bytes | None, forged: bytes | None) ->
         x = a[i] if i < len(a) else b""
         y = b[i] if i < len(b) else b""
         if x != y:
-            return (f"; first difference in line {i + 1}: original {x[:300].decode('utf-8', 'replace')!r} "
-                    f"vs. later version {y[:300].decode('utf-8', 'replace')!r}")
+            return f"; line {i + 1} differs: {_line_difference(x, y)}"
     return "; same bytes as the original"
 
 
