@@ -92,8 +92,21 @@ class App:
 
     def original_bytes(self, invoice_row) -> bytes:
         """The received file exactly as archived (the archive, not the database, holds originals)."""
-        obj = self.s3.get_object(Bucket=self.archive_bucket, Key=invoice_row.archive_original_key)
-        return obj["Body"].read()
+        # The archive's content of a key is its first (locked) version: a later version or a delete
+        # marker someone with the bucket's write credentials added must never be served instead.
+        import hashlib
+
+        from archive import ArchiveError
+        from archive.store import S3Store
+
+        key = invoice_row.archive_original_key
+        data = S3Store(self.s3, self.archive_bucket).get(key)
+        if data is None:
+            raise ArchiveError(f"archived original {key} is missing from bucket {self.archive_bucket}", kind="io")
+        if key.startswith("objects/sha256/") and hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[1]:
+            raise ArchiveError(f"archived original {key} does not hash to its name: run `einvoice archive verify`",
+                               kind="integrity")
+        return data
 
     @cached_property
     def intake(self):

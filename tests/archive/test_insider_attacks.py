@@ -412,3 +412,24 @@ def test_forged_index_segment_put_first_is_refused(seaweedfs, tmp_path):
     assert exc.value.kind == "integrity"
     r = verify(S3Store(admin, bucket), key.public_key())
     assert "index-mismatch" in codes(r), r.to_text()
+
+
+def test_pipeline_serves_the_first_version_of_an_original(insider):
+    """The web app and the finance record read originals through App.original_bytes: a version
+    put on top, or a delete marker, must not change what they get."""
+    from types import SimpleNamespace
+
+    from einvoice.app import App
+    from einvoice.settings import Settings
+
+    s3, bucket = insider["s3"], insider["bucket"]
+    a = Archive.reader(S3Store(s3, bucket))
+    key = a.receipt("entry-1").document_keys["original.xml"]
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    app = App(Settings.from_env({"EINVOICE_ARCHIVE_BUCKET": bucket}))
+    app.__dict__["s3"] = insider["admin"]  # the cached client
+    row = SimpleNamespace(archive_original_key=key)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"<Invoice><ID>R-1</ID><Amount>999999.00</Amount></Invoice>")
+    assert app.original_bytes(row) == original
+    s3.delete_object(Bucket=bucket, Key=key)
+    assert app.original_bytes(row) == original
