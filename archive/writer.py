@@ -615,7 +615,7 @@ class Archive:
             cp = self._write_checkpoint(st)
             if self.witness_error is not None:
                 raise ArchiveError(f"checkpoint {cp.tree_size} signed, but the witness could not store it: "
-                                   f"{self.witness_error}", kind="io")
+                                   f"{self.witness_error}", kind=getattr(self.witness_error, "kind", "io"))
             return cp
 
     def timestamp_latest(self, tsa) -> tuple[int, Any, bool]:
