@@ -50,6 +50,23 @@ def parse_seq_range(text: str) -> tuple[int, int]:
     return int(first), int(last)
 
 
+def parse_key_period(text: str):
+    """"KEYFILE=FROM..TO" as (key id, (from, until)); dates are UTC days, both included."""
+    from datetime import date, datetime, timedelta
+
+    path, sep, period = text.rpartition("=")
+    start, dots, end = period.partition("..")
+    if not (sep and dots):
+        raise click.BadParameter(f"{text!r} is not KEYFILE=FROM..TO (dates YYYY-MM-DD, either may be empty)")
+    try:
+        lo = datetime.combine(date.fromisoformat(start), datetime.min.time(), timezone.utc) if start else None
+        hi = (datetime.combine(date.fromisoformat(end), datetime.min.time(), timezone.utc) + timedelta(days=1)
+              - timedelta(seconds=1)) if end else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}") from exc
+    return signing.key_id(signing.load_public_key(path)), (lo, hi)
+
+
 def _fail(exc: ArchiveError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1 if exc.kind == "integrity" else 2)
@@ -67,6 +84,26 @@ def with_source(f):
     for opt in reversed(source_options):
         f = opt(f)
     return f
+
+
+def witness_options(f):
+    f = click.option("--witness-endpoint", help="S3 endpoint of an s3:// witness (default: --endpoint)")(f)
+    return click.option("--witness", metavar="dir:PATH|s3://BUCKET[/PREFIX]",
+                        help="where every checkpoint was also written; compared with the log (catches truncation, "
+                             "rollback and rewrites). An s3:// witness uses ARCHIVE_WITNESS_ACCESS_KEY_ID / "
+                             "ARCHIVE_WITNESS_SECRET_ACCESS_KEY (else the AWS_* variables)")(f)
+
+
+def _witness(spec: str | None, endpoint: str | None):
+    if not spec:
+        return None
+    from .witness import open_witness
+
+    env = os.environ
+    return open_witness(spec, endpoint=endpoint or env.get("ARCHIVE_S3_ENDPOINT") or env.get("EINVOICE_S3_ENDPOINT"),
+                        access_key=env.get("ARCHIVE_WITNESS_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID"),
+                        secret_key=env.get("ARCHIVE_WITNESS_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY"),
+                        region=env.get("AWS_DEFAULT_REGION"))
 
 
 @click.group(name="archive", help="Audit-proof archive: verify, prove, export, keys, buckets.")
@@ -96,8 +133,12 @@ def archive_cli() -> None:
 @click.option("--accept-late-anchor", "accept_late", multiple=True, metavar="FIRST-LAST",
               help="leaf range (sequence numbers) whose late or missing time-stamp is explained, e.g. anchoring "
                    "switched on for an existing archive, or a TSA outage; reported as a note; repeatable")
+@click.option("--key-period", "key_periods", multiple=True, metavar="KEYFILE=FROM..TO",
+              help="validity period of a key (dates YYYY-MM-DD, both included, either may be empty): its "
+                   "checkpoints must be dated inside it (key rotation, a leaked key); repeatable")
+@witness_options
 def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trusted_checkpoint, fmt, workers,
-               processes, as_of, tsa_roots, max_anchor_lag, accept_late):
+               processes, as_of, tsa_roots, max_anchor_lag, accept_late, key_periods, witness, witness_endpoint):
     """Recompute every hash, the chain, the tree and every signature; exit 0 intact, 1 failure, 2 error."""
     from .verify import verify
 
@@ -111,7 +152,9 @@ def verify_cmd(endpoint, bucket, directory, prefix, key_paths, check_lock, trust
         report = verify(store, key, check_lock=check_lock, trusted_checkpoint=trusted, workers=workers,
                         processes=processes, as_of=as_of.replace(tzinfo=timezone.utc) if as_of else None,
                         tsa_roots=roots, max_anchor_lag=timedelta(hours=max_anchor_lag),
-                        accept_late=[parse_seq_range(r) for r in accept_late])
+                        accept_late=[parse_seq_range(r) for r in accept_late],
+                        witness=_witness(witness, witness_endpoint or endpoint),
+                        key_periods=dict(parse_key_period(p) for p in key_periods))
     except ArchiveError as exc:
         _fail(exc if exc.kind != "integrity" else ArchiveError(str(exc), kind="io"))
     except OSError as exc:
@@ -219,15 +262,43 @@ def keygen_cmd(out):
 @archive_cli.command("bucket-init")
 @click.option("--endpoint")
 @click.option("--bucket", required=True)
-def bucket_init_cmd(endpoint, bucket):
-    """Create a versioned bucket with Object Lock (idempotent); refuses an existing unlocked bucket."""
+@click.option("--default-retention-days", type=click.IntRange(min=1), default=365, show_default=True,
+              help="COMPLIANCE default retention for versions put without a lock of their own (forgeries, stray "
+                   "uploads): they stay until an auditor has seen them")
+def bucket_init_cmd(endpoint, bucket, default_retention_days):
+    """Create a versioned bucket with Object Lock and a COMPLIANCE default retention (idempotent)."""
     from .writer import Archive
 
     try:
-        Archive.init_bucket(_client(endpoint), bucket)
+        client = _client(endpoint)
+        Archive.init_bucket(client, bucket, default_retention_days=default_retention_days)
+        rule = Archive.default_retention(client, bucket)
     except ArchiveError as exc:
         _fail(exc)
-    click.echo(f"bucket {bucket} is versioned with Object Lock enabled")
+    click.echo(f"bucket {bucket} is versioned with Object Lock enabled; default retention {rule}")
+
+
+@archive_cli.command("checkpoint")
+@click.option("--endpoint")
+@click.option("--bucket", required=True)
+@click.option("--prefix", default="")
+@click.option("--signing-key", required=True, type=click.Path(dir_okay=False), help="the archive's Ed25519 private key")
+@click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="an earlier public key (after a rotation) whose checkpoints and intents the writer accepts")
+@witness_options
+def checkpoint_cmd(endpoint, bucket, prefix, signing_key, trusted_keys, witness, witness_endpoint):
+    """Sign the current tree (recovering an interrupted append) and write it to the witness."""
+    from .writer import Archive
+
+    try:
+        a = Archive(_client(endpoint), bucket, signing_key=signing.load_private_key(signing_key), prefix=prefix,
+                    trusted_keys=[signing.load_public_key(p) for p in trusted_keys],
+                    witness=_witness(witness, witness_endpoint or endpoint))
+        cp = a.checkpoint()
+    except ArchiveError as exc:
+        _fail(exc)
+    click.echo(f"checkpoint of size {cp.tree_size} root {cp.root_hash}"
+               + (f", witnessed in {a.witness.describe()}" if a.witness is not None else ""))
 
 
 @archive_cli.command("timestamp")

@@ -14,14 +14,17 @@ from typing import Any
 
 from . import canonical, merkle
 from .errors import ArchiveError
-from .verify import FAILURE, NOTE, Problem
-from .writer import Archive, decode_checkpoint
+from .formats import decode_checkpoint
+from .problems import FAILURE, NOTE, Problem
 
 PROOF_TYPE = "einvoice-archive-inclusion-proof"
 
 
-def build_proof(reader: Archive, entry_id: str) -> dict[str, Any]:
-    """The inclusion proof of ``entry_id`` against the latest checkpoint that covers it."""
+def build_proof(reader, entry_id: str) -> dict[str, Any]:
+    """The inclusion proof of ``entry_id`` against the latest checkpoint that covers it.
+
+    ``reader``: an ``archive.writer.Archive`` (usually ``Archive.reader(store)``); passed in, so
+    this module (which auditors use to check proofs) never imports the writer."""
     seq = reader.lookup(entry_id)
     if seq is None:
         raise ArchiveError(f"entry {entry_id!r} is not in the archive")
@@ -38,9 +41,14 @@ def build_proof(reader: Archive, entry_id: str) -> dict[str, Any]:
 
 def verify_proof(proof: dict[str, Any], public_key, documents: list[Path] = ()) -> list[Problem]:
     """Every problem of a proof file; no failure means the proof holds. ``public_key``: one or a list."""
-    from .verify import checkpoint_signed, key_ring
+    from . import signing
 
-    ring = key_ring(public_key)
+    ring = {signing.key_id(k): k for k in (public_key if isinstance(public_key, (list, tuple, set)) else [public_key])}
+
+    def checkpoint_signed(ring, cp) -> bool:
+        key = ring.get(cp.key_id)
+        return key is not None and signing.signature_valid(key, cp.body(), cp.signature)
+
     out: list[Problem] = []
 
     def fail(code: str, msg: str, expected: Any = None, computed: Any = None) -> None:

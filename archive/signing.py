@@ -27,16 +27,18 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def sign_body(private_key: Ed25519PrivateKey, body: dict[str, Any]) -> str:
-    return base64.b64encode(private_key.sign(DOMAIN + canonical.dumps(body))).decode("ascii")
+def sign_body(private_key: Ed25519PrivateKey, body: dict[str, Any], domain: bytes = DOMAIN) -> str:
+    """Base64 Ed25519 signature over ``domain || canonical JSON of body`` (checkpoints: ``DOMAIN``)."""
+    return base64.b64encode(private_key.sign(domain + canonical.dumps(body))).decode("ascii")
 
 
-def signature_valid(public_key: Ed25519PublicKey, body: dict[str, Any], signature_b64: str | None) -> bool:
+def signature_valid(public_key: Ed25519PublicKey, body: dict[str, Any], signature_b64: str | None,
+                    domain: bytes = DOMAIN) -> bool:
     if not signature_b64:
         return False
     try:
         sig = base64.b64decode(signature_b64, validate=True)
-        public_key.verify(sig, DOMAIN + canonical.dumps(body))
+        public_key.verify(sig, domain + canonical.dumps(body))
         return True
     except (InvalidSignature, ValueError, ArchiveError):
         return False

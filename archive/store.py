@@ -21,21 +21,16 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 from xml.etree import ElementTree
 
+from .dirreader import DirReader
 from .errors import ArchiveError
 
 
-@dataclass(frozen=True)
-class LockInfo:
-    mode: str | None
-    retain_until: datetime | None
-    legal_hold: bool
+from .versions import LockInfo, get_version, head_lock, list_versions  # noqa: E402,F401 - LockInfo re-exported
 
 
 def _code(exc: Exception) -> str:
@@ -156,6 +151,10 @@ class _DirectPut:
 
     def put(self, key: str, data: bytes, headers: dict[str, str], digest: bytes) -> tuple[int, str, str]:
         """(HTTP status, error code, message) of the PUT; transient failures are retried."""
+        return self.send(key, data, headers, digest)[:3]
+
+    def send(self, key: str, data: bytes, headers: dict[str, str], digest: bytes) -> tuple[int, str, str, str | None]:
+        """(HTTP status, error code, message, version id the server created) of the PUT."""
         from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
 
         for attempt in range(self.attempts):
@@ -163,13 +162,13 @@ class _DirectPut:
                 r = self.session.send(self.signed_request(key, data, headers, digest))
             except (BotoConnectionError, HTTPClientError) as exc:
                 if attempt + 1 >= self.attempts:
-                    return 0, type(exc).__name__, str(exc)
+                    return 0, type(exc).__name__, str(exc), None
             else:
                 code, message = "", ""
                 if r.status_code >= 300:
                     code, message = _error_code(r.content)
                 if not (r.status_code in _RETRY_STATUS or code in _RETRY_CODES) or attempt + 1 >= self.attempts:
-                    return r.status_code, code, message
+                    return r.status_code, code, message, r.headers.get("x-amz-version-id")
             time.sleep(min(20.0, random.random() * 2 ** attempt))  # botocore standard mode's backoff
         raise AssertionError("unreachable")
 
@@ -189,7 +188,13 @@ def _iso8601(dt: datetime) -> str:
 
 
 class S3Store:
-    """A lock-enabled, versioned S3 bucket reached through a boto3 client."""
+    """A lock-enabled, versioned S3 bucket reached through a boto3 client.
+
+    Reads mean the **first version** of a key (``archive.versions``): ``list`` lists versions, so
+    keys hidden by a delete marker are still listed, and ``get``/``lock_info`` address the oldest
+    version by its id. Version ids this store created or listed are remembered, so the writer's
+    reads cost one request.
+    """
 
     kind = "s3"
 
@@ -201,6 +206,8 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self._direct: _DirectPut | None | bool = False  # False: not looked at yet
+        self._first: dict[str, str] = {}    # relative key -> id of its first version (listed or created)
+        self._created: dict[str, str | None] = {}  # relative key -> version id put_new created
         self._direct_lock = threading.Lock()
         events = getattr(getattr(client, "meta", None), "events", None)
         if events is not None:
@@ -232,8 +239,9 @@ class S3Store:
             if retain_until is not None:
                 headers["x-amz-object-lock-mode"] = "COMPLIANCE"
                 headers["x-amz-object-lock-retain-until-date"] = _iso8601(retain_until)
-            status, code, message = self._direct.put(self.prefix + key, bytes(data), headers, digest)
+            status, code, message, version_id = self._direct.send(self.prefix + key, bytes(data), headers, digest)
             if 200 <= status < 300:
+                self._created[key] = version_id
                 return True
             if status == 412 or code == "PreconditionFailed":
                 return False
@@ -244,60 +252,77 @@ class S3Store:
         if retain_until is not None:
             kwargs = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until}
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*",
-                                   ContentType=content_type,
-                                   # The server checks the bytes it stored against our hash.
-                                   ChecksumSHA256=base64.b64encode(digest).decode("ascii"), **kwargs)
+            r = self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*",
+                                       ContentType=content_type,
+                                       # The server checks the bytes it stored against our hash.
+                                       ChecksumSHA256=base64.b64encode(digest).decode("ascii"), **kwargs)
+            self._created[key] = (r or {}).get("VersionId")
             return True
         except Exception as exc:  # noqa: BLE001 - botocore raises ClientError and transport errors
             if _code(exc) == "PreconditionFailed" or _status(exc) == 412:
                 return False
             raise self._fail("PUT", key, exc) from exc
 
+    def first_version_id(self, key: str, refresh: bool = False) -> str | None:
+        """Id of the first (oldest) version of ``key``; None if it has none (or only delete markers)."""
+        if not refresh and key in self._first:
+            return self._first[key]
+        h = list_versions(self.client, self.bucket, self.prefix + key, exact=True).get(self.prefix + key)
+        if h is None or h.first is None:
+            return None
+        self._first[key] = h.first.version_id
+        return h.first.version_id
+
+    def created_first(self, key: str) -> bool:
+        """True if the version ``put_new`` just created for ``key`` is its first version.
+
+        ``If-None-Match: *`` also succeeds over a delete marker: then an older, hidden version
+        exists and ours is only a later version of the key, which the archive must not count.
+        """
+        first = self.first_version_id(key, refresh=True)
+        created = self._created.get(key)
+        return first is not None and (created is None or first == created)
+
     def get(self, key: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
-        except Exception as exc:  # noqa: BLE001
-            if _is_missing(exc):
-                return None
-            raise self._fail("GET", key, exc) from exc
+        """The bytes of the first version of ``key`` (None if the key has no version)."""
+        vid = self.first_version_id(key)
+        if vid is None:
+            return None
+        return get_version(self.client, self.bucket, self.prefix + key, vid)
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
-        kwargs = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
-        if start_after:
-            kwargs["StartAfter"] = self.prefix + start_after
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
-                for obj in page.get("Contents", []) or []:
-                    yield obj["Key"][len(self.prefix):]
-        except ArchiveError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise self._fail("LIST", prefix, exc) from exc
+        """Every key under ``prefix`` that has a version, hidden by a delete marker or not, in order."""
+        found = list_versions(self.client, self.bucket, self.prefix + prefix,
+                              key_marker=self.prefix + start_after if start_after else None)
+        keys = []
+        for full, h in found.items():
+            if h.first is not None:
+                key = full[len(self.prefix):]
+                self._first[key] = h.first.version_id
+                keys.append(key)
+        return iter(sorted(keys))
 
     def lock_info(self, key: str) -> LockInfo | None:
-        try:
-            h = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except Exception as exc:  # noqa: BLE001
-            if _is_missing(exc):
-                return None
-            raise self._fail("HEAD", key, exc) from exc
-        until = h.get("ObjectLockRetainUntilDate")
-        if until is not None:
-            until = until.astimezone(timezone.utc)
-        return LockInfo(h.get("ObjectLockMode"), until, h.get("ObjectLockLegalHoldStatus") == "ON")
+        vid = self.first_version_id(key)
+        if vid is None:
+            return None
+        return head_lock(self.client, self.bucket, self.prefix + key, vid)
 
     def extend_retention(self, key: str, until: datetime) -> None:
         try:
+            vid = self.first_version_id(key)
             self.client.put_object_retention(Bucket=self.bucket, Key=self.prefix + key,
-                                             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+                                             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until},
+                                             **({"VersionId": vid} if vid else {}))
         except Exception as exc:  # noqa: BLE001
             raise self._fail("PUT retention", key, exc) from exc
 
     def set_legal_hold(self, key: str, on: bool) -> None:
         try:
+            vid = self.first_version_id(key)
             self.client.put_object_legal_hold(Bucket=self.bucket, Key=self.prefix + key,
-                                              LegalHold={"Status": "ON" if on else "OFF"})
+                                              LegalHold={"Status": "ON" if on else "OFF"},
+                                              **({"VersionId": vid} if vid else {}))
         except Exception as exc:  # noqa: BLE001
             raise self._fail("PUT legal-hold", key, exc) from exc
 
@@ -310,22 +335,8 @@ class S3Store:
         return any(m["Key"] == self.prefix + key and m.get("IsLatest") for m in r.get("DeleteMarkers", []) or [])
 
 
-class DirStore:
+class DirStore(DirReader):
     """A directory laid out like the bucket (keys become relative paths). No lock information."""
-
-    kind = "dir"
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self._root_str = str(self.root)
-
-    def describe(self) -> str:
-        return str(self.root)
-
-    def _path(self, key: str) -> Path:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise ArchiveError(f"refusing key outside the archive directory: {key!r}")
-        return self.root / key
 
     def put_new(self, key: str, data: bytes, retain_until: datetime | None = None, sha256: bytes | None = None,
                 content_type: str = "") -> bool:
@@ -341,44 +352,5 @@ class DirStore:
             f.write(data)
         return True
 
-    def get(self, key: str) -> bytes | None:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise ArchiveError(f"refusing key outside the archive directory: {key!r}")
-        # Plain string paths and os.read: pathlib and a buffered file object (fstat, ioctl, lseek)
-        # cost more than the read itself for documents of a few KB (~13 vs ~22 us per object here).
-        try:
-            fd = os.open(os.path.join(self._root_str, key), os.O_RDONLY)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise ArchiveError(f"cannot read {self._path(key)}: {exc}", kind="io") from exc
-        try:
-            chunks = []
-            size = 1 << 16
-            while True:  # to end of file: a short read is not taken as the end
-                chunk = os.read(fd, size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size = min(size * 2, 1 << 24)
-        except IsADirectoryError:
-            return None
-        except OSError as exc:
-            raise ArchiveError(f"cannot read {self._path(key)}: {exc}", kind="io") from exc
-        finally:
-            os.close(fd)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def list(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
-        base = self._path(prefix.rstrip("/")) if prefix else self.root
-        if not base.is_dir():
-            return iter(())
-        keys = []
-        for dirpath, _dirs, files in os.walk(base):
-            rel = os.path.relpath(dirpath, self._root_str).replace(os.sep, "/")
-            keys += [f"{rel}/{name}" if rel != "." else name for name in files]
-        keys.sort()
-        return iter([k for k in keys if k.startswith(prefix) and (start_after is None or k > start_after)])
-
-    def lock_info(self, key: str) -> LockInfo | None:
-        return None
+    def created_first(self, key: str) -> bool:
+        return True  # O_EXCL: a file has one version

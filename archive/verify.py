@@ -7,7 +7,12 @@ It recomputes, from the stored bytes and without trusting any writer state:
   gaps, overlaps (forks), duplicate entry ids, follow-up links;
 * the RFC 9162 tree: every checkpoint's root at its size, its Ed25519 signature and key id,
   the consistency proof between consecutive checkpoints, time order, replayed checkpoints;
-* the index segments against the leaves; optionally Object Lock mode/retain-until per object.
+* that every page beyond the latest valid checkpoint is named by a signed intent
+  (``page-unauthenticated`` otherwise), and that ``appended_at`` never goes back;
+* the index segments against the leaves; optionally Object Lock mode/retain-until per object;
+* in a bucket: the *first* version of every key (``archive.versions``), and every later version
+  and delete marker as a failure (``archive.versioncheck``); optionally a witness
+  (``archive.witness``).
 
 Findings are values (``Problem``) in three classes: ``failure`` (integrity broken: exit 1),
 ``orphan`` (leftovers of an interrupted append, e.g. unreferenced objects or leaves not yet
@@ -35,38 +40,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from . import canonical, log, merkle, signing
+from . import canonical, formats, log, merkle, signing
+from .dirreader import DirReader
 from .errors import ArchiveError
+from .formats import decode_checkpoint
 from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
 from .manifest import check_export
+from .problems import FAILURE, NOTE, ORPHAN, Problem  # noqa: F401 - Problem is part of this module's API
 from .retention import apply_extensions
-from .store import DirStore
 from .tree import TreeStore
-from .writer import decode_checkpoint
-
-FAILURE, ORPHAN, NOTE = "failure", "orphan", "note"
 EXPIRED = "expired"  # internal marker: a document deleted after its retention ended (summed up as a note)
 #: How long after its append a batch may first be time-stamped. The checkpoint-archive flow stamps
 #: hourly; three days leave room for a TSA outage over a weekend, not for a history written later.
 DEFAULT_MAX_ANCHOR_LAG = timedelta(hours=72)
 #: A TSA's clock and the writer's may differ a little; more than this is a finding.
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-@dataclass
-class Problem:
-    severity: str
-    code: str
-    message: str
-    key: str | None = None
-    expected: str | None = None
-    computed: str | None = None
-
-    def text(self) -> str:
-        s = f"[{self.severity}] {self.code}: {self.message}"
-        if self.expected is not None or self.computed is not None:
-            s += f" (expected {self.expected}, computed {self.computed})"
-        return s
 
 
 @dataclass
@@ -141,7 +129,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
            workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
            as_of: datetime | None = None, tsa_roots: list | None = None,
            max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG,
-           accept_late: list[tuple[int, int]] = ()) -> Report:
+           accept_late: list[tuple[int, int]] = (), witness=None,
+           key_periods: dict[str, tuple[datetime | None, datetime | None]] | None = None) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
     ``public_key`` is one Ed25519 public key or a list of them (old and new keys after a rotation).
@@ -163,12 +152,24 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     fail too (deleted tokens). ``accept_late`` lists leaf ranges (first, last) an operator has
     explained (anchoring switched on for an existing archive, a TSA outage): they are notes.
     Without ``tsa_roots`` the tokens are only counted.
+
+    A bucket (an ``S3Store``) is read as the first version of every key: all versions and delete
+    markers under ``log/`` and ``objects/`` are listed once (paged), every later version and every
+    marker is a failure. ``witness`` (``archive.witness``) is compared with the log.
+    ``key_periods`` (key id -> (valid from, valid until), either may be None) limits each key to
+    the checkpoints whose timestamp lies in its period (key rotation, a key that leaked).
     """
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
     report = Report(source=store.describe())
     ring = key_ring(public_key)
+    view = None
+    if store.kind == "s3" and hasattr(store, "client"):
+        from .versions import FirstVersionReader
+
+        view = FirstVersionReader(store.client, store.bucket, store.prefix).scan(["log/", OBJECT_PREFIX])
+        store = view
     if store.kind == "dir":
         # The export's signed scope and its Z3 files, regenerated from the leaves (archive.manifest).
         signed_scope = check_export(store, ring, report.add)
@@ -176,9 +177,11 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
             scope_years = signed_scope
 
     # -- 1. what is there
-    page_keys, cp_keys, seg_keys, ts_keys, obj_keys = [], [], [], [], []
+    page_keys, cp_keys, seg_keys, ts_keys, obj_keys, intent_keys = [], [], [], [], [], []
     for k in store.list("log/"):
-        if log.parse_page_key(k) is not None:
+        if formats.parse_intent_key(k) is not None:
+            intent_keys.append(k)
+        elif log.parse_page_key(k) is not None:
             page_keys.append(k)
         elif log.parse_checkpoint_key(k) is not None:
             cp_keys.append(k)
@@ -187,8 +190,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         elif log.parse_timestamp_key(k) is not None:
             ts_keys.append(k)
         else:
-            report.add(FAILURE, "unexpected-key", f"{k} is not a page, checkpoint, index segment or time-stamp "
-                       f"name (a forged or renamed log file)", key=k)
+            report.add(FAILURE, "unexpected-key", f"{k} is not a page, intent, checkpoint, index segment or "
+                       f"time-stamp name (a forged or renamed log file)", key=k)
     for k in store.list(OBJECT_PREFIX):
         obj_keys.append(k)
 
@@ -201,7 +204,9 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     referenced: dict[str, list[tuple[int, str, int, Any]]] = defaultdict(list)
     page_until: dict[str, datetime] = {}
     # appended_at of every leaf (epoch seconds, None if unreadable), kept only to check the anchors
-    leaf_times: list[int | None] | None = [] if tsa_roots is not None else None
+    # appended_at of every leaf (epoch seconds, None if unreadable): order always, anchors with a TSA
+    leaf_times: list[int | None] = []
+    pages_seen: list[tuple[str, int, int, str]] = []  # (key, first, leaf count, SHA-256 of the bytes)
     last_stamp: tuple[str | None, int | None] = (None, None)
     max_until: datetime | None = None
     expected_seq = 0
@@ -224,7 +229,8 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                            f"already held by {prev_key}: two versions of the same log positions", key=key,
                            expected=f"page starting at seq {expected_seq}", computed=f"page starting at seq {first}")
                 continue
-            truncated, leaves = parsed
+            truncated, leaves, page_sha = parsed
+            pages_seen.append((key, first, len(leaves), page_sha))
             if truncated:
                 report.add(FAILURE, "page-truncated", f"{key} does not end with a newline: the page was cut short",
                            key=key)
@@ -238,10 +244,9 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
                     report.add(FAILURE, "leaf-unreadable", f"{key} line {i + 1} (seq {position}): {error}", key=key)
                 prev = prev_hex
                 hashes.append(lh)
-                if leaf_times is not None:
-                    if appended != last_stamp[0]:  # the leaves of one batch share one time: parse it once
-                        last_stamp = (appended, _epoch(appended))
-                    leaf_times.append(last_stamp[1])
+                if appended != last_stamp[0]:  # the leaves of one batch share one time: parse it once
+                    last_stamp = (appended, _epoch(appended))
+                leaf_times.append(last_stamp[1])
                 prev_hex = lh.hex()
                 entry_ids.append(eid)
                 if error is not None:
@@ -415,16 +420,26 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         # Leaves beyond every checkpoint (valid or not) are an interrupted append; leaves that a
         # failing checkpoint claims are already reported as failures above.
         claimed = max([latest.tree_size] + [log.parse_checkpoint_key(k) for k, _ in cps])
-        if claimed < len(tree):
-            report.add(ORPHAN, "unsigned-tail", f"leaves {claimed}..{len(tree) - 1} are not covered by a "
-                       f"signed checkpoint yet (interrupted append; the next append signs them)")
+        if latest.tree_size < len(tree):
+            _check_tail(report, store, ring, pages_seen, latest.tree_size, claimed, len(tree))
     elif hashes:
-        report.add(ORPHAN if not cps else FAILURE, "no-valid-checkpoint",
-                   f"none of the {len(hashes)} leaves is covered by a valid signed checkpoint")
+        report.add(FAILURE, "no-valid-checkpoint",
+                   f"none of the {len(hashes)} leaves is covered by a valid signed checkpoint (every checkpoint "
+                   f"deleted or forged)")
+        _check_tail(report, store, ring, pages_seen, 0, 0, len(tree), orphan_ok=False)
+    elif obj_keys:
+        report.add(FAILURE, "log-missing", f"{len(obj_keys)} documents but no log: the pages and checkpoints were "
+                   f"deleted (or hidden by delete markers)")
+    _note_unused_intents(report, intent_keys, pages_seen)
+    _check_append_order(report, leaf_times)
     if trusted_checkpoint is not None:
         _check_trusted(report, tree, ring, trusted_checkpoint)
     _check_timestamps(report, store, ts_keys, [cp for _, cp in cps], {cp.tree_size for _, cp in good}, tsa_roots,
                       max_anchor_lag, leaf_times, as_of, accept_late)
+    if witness is not None:
+        _check_witness(report, witness, tree, ring, cps, good)
+    if key_periods:
+        _check_key_periods(report, cps, key_periods)
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
@@ -454,9 +469,101 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
         if store.kind != "s3":
             report.add(FAILURE, "lock-not-checkable", "--check-lock needs a bucket; a directory has no Object Lock")
         else:
-            _check_locks(report, store, referenced, page_until, cp_keys + seg_keys + ts_keys, max_until, wanted,
-                         workers)
+            _check_locks(report, store, referenced, page_until, cp_keys + seg_keys + ts_keys + intent_keys,
+                         max_until, wanted, workers)
+    if view is not None:
+        _check_versions(report, view, check_lock)
     return report
+
+
+def _check_versions(report: Report, view, check_lock: bool) -> None:
+    """Bucket mode: later versions and delete markers under the archive's prefixes (versioncheck)."""
+    from .versioncheck import bucket_findings, version_findings
+
+    for finding in version_findings(view, check_lock):
+        report.add(*finding)
+    if check_lock:
+        for finding in bucket_findings(view.client, view.bucket):
+            report.add(*finding)
+
+
+def _check_witness(report: Report, witness, tree: TreeStore, ring: dict[str, Any], cps, good) -> None:
+    from .witness import witness_findings
+
+    try:
+        found = witness_findings(witness, tree, ring, {cp.tree_size: cp.raw for _, cp in cps},
+                                 good[-1][1].tree_size if good else None)
+    except ArchiveError as exc:
+        report.add(FAILURE, "witness-unreadable", f"the witness {witness.describe()} cannot be read: {exc}")
+        return
+    for finding in found:
+        report.add(*finding)
+
+
+def _check_key_periods(report: Report, cps, periods: dict[str, tuple[datetime | None, datetime | None]]) -> None:
+    """Each checkpoint's timestamp must fall in the validity period of the key that signed it."""
+    for key, cp in cps:
+        period = periods.get(cp.key_id)
+        if period is None:
+            continue
+        start, end = period
+        try:
+            t = parse_utc(cp.timestamp)
+        except ValueError:
+            continue  # reported as malformed already
+        if (start is not None and t < start) or (end is not None and t > end):
+            report.add(FAILURE, "key-outside-validity", f"{key} is signed by key {cp.key_id}, which is valid "
+                       f"{utc_iso(start) if start else '…'} .. {utc_iso(end) if end else '…'} only", key=key,
+                       expected=f"{utc_iso(start) if start else '…'} .. {utc_iso(end) if end else '…'}",
+                       computed=cp.timestamp)
+
+
+def _check_tail(report: Report, store, ring: dict[str, Any], pages, signed: int, claimed: int, size: int,
+                orphan_ok: bool = True) -> None:
+    """Pages beyond the latest valid checkpoint count only with a signed intent for their exact bytes.
+
+    With every such page authenticated, the tail is what an interrupted append leaves (an orphan
+    the next writer signs); a page without one was not written by the archive (a failure)."""
+    bad = 0
+    for key, first, count, sha in pages:
+        if first + count <= signed or not sha:
+            continue
+        problem = formats.intent_problem(ring, store.get(formats.intent_key(first, sha)), first, count, sha)
+        if problem is not None:
+            bad += 1
+            report.add(FAILURE, "page-unauthenticated", f"{key} (leaves {first}..{first + count - 1}) is beyond every "
+                       f"valid checkpoint and {problem}: it was not written by the archive's writer", key=key)
+    if claimed < size and orphan_ok and not bad:
+        report.add(ORPHAN, "unsigned-tail", f"leaves {claimed}..{size - 1} are not covered by a signed checkpoint "
+                   f"yet, but each page has its signed intent (interrupted append; the next append signs them)")
+
+
+def _note_unused_intents(report: Report, intent_keys: list[str], pages) -> None:
+    used = {formats.intent_key(first, sha) for _, first, _, sha in pages if sha}
+    unused = [k for k in intent_keys if k not in used]
+    if unused:
+        report.add(NOTE, "intent-unused", f"{len(unused)} signed page intents name pages that were never written "
+                   f"(a writer lost a race or stopped before its page); they authenticate nothing; first: {unused[0]}")
+
+
+def _check_append_order(report: Report, times: list[int | None]) -> None:
+    """``appended_at`` is readable and never goes back in time, with or without time-stamps."""
+    skew = int(CLOCK_SKEW.total_seconds())
+    found: dict[str, list] = {}
+    latest = None
+    for i, t in enumerate(times):
+        if t is None:
+            found.setdefault("leaf-time-invalid", [0, i, ""])[0] += 1
+            continue
+        if latest is not None and t < latest - skew:
+            found.setdefault("appended-at-reversed", [0, i, f"appended {_iso_epoch(t)}, after a leaf appended "
+                                                            f"{_iso_epoch(latest)}"])[0] += 1
+        latest = t if latest is None else max(latest, t)
+    texts = {"leaf-time-invalid": "leaves have an unreadable appended_at (not YYYY-MM-DDTHH:MM:SSZ)",
+             "appended-at-reversed": f"leaves say they were appended before the leaf ahead of them (a leaf dated "
+                                     f"back, or a writer's clock off by more than {CLOCK_SKEW})"}
+    for code, (count, first, detail) in found.items():
+        report.add(FAILURE, code, f"{count} {texts[code]}; first: leaf {first}" + (f" ({detail})" if detail else ""))
 
 
 def _object_findings(store, key: str, refs: list[tuple], size: int | None, computed: str | None,
@@ -531,11 +638,11 @@ def _parse_leaf(line: bytes, scope_years: set[int] | None, cache: dict) -> tuple
             tuple((d["sha256"], d["name"], d["size"]) for d in rec["documents"]), rec["appended_at"])
 
 
-def _parse_page(raw: bytes, scope_years: set[int] | None, cache: dict) -> tuple[bool, list[tuple]]:
-    """(truncated?, parsed leaves) of a page's bytes; a page must end with a newline."""
+def _parse_page(raw: bytes, scope_years: set[int] | None, cache: dict) -> tuple[bool, list[tuple], str]:
+    """(truncated?, parsed leaves, SHA-256 of the bytes) of a page; a page must end with a newline."""
     truncated = not raw.endswith(b"\n")
     lines = raw.split(b"\n") if truncated else raw[:-1].split(b"\n")
-    return truncated, [_parse_leaf(line, scope_years, cache) for line in lines]
+    return truncated, [_parse_leaf(line, scope_years, cache) for line in lines], hashlib.sha256(raw).hexdigest()
 
 
 def _parsed_pages(store, ordered: list[str], workers: int, scope_years: set[int] | None):
@@ -552,7 +659,7 @@ def _parsed_pages(store, ordered: list[str], workers: int, scope_years: set[int]
 
 def _pages_task(root: str, keys: list[str], scope_years: set[int] | None) -> list:
     """Worker process: read and parse pages of the directory ``root``."""
-    store, cache, out = DirStore(root), {}, []
+    store, cache, out = DirReader(root), {}, []
     for key in keys:
         raw = store.get(key)
         out.append(None if raw is None else _parse_page(raw, scope_years, cache))
@@ -565,7 +672,7 @@ def _objects_task(root: str, keys: list[str]) -> list[tuple]:
     A read error is returned as (None, error), not raised: the object may be an orphan, which
     verify never reads, so only verify decides whether the error matters.
     """
-    store, out = DirStore(root), []
+    store, out = DirReader(root), []
     for key in keys:
         try:
             data = store.get(key)
@@ -857,16 +964,12 @@ def _anchor_findings(times: list[int | None], anchors: list[tuple[int, datetime]
         entry = found.setdefault(code, [0, i, detail])
         entry[0] += 1
 
-    j, latest = 0, None
+    j = 0
     for i, t in enumerate(times):
         while j < len(sizes) and sizes[j] <= i:
             j += 1
         if t is None:
-            note("leaf-time-invalid", i, "appended_at is not a UTC time YYYY-MM-DDTHH:MM:SSZ")
-            continue
-        if latest is not None and t < latest - skew:
-            note("appended-at-reversed", i, f"appended {_iso_epoch(t)}, after a leaf appended {_iso_epoch(latest)}")
-        latest = t if latest is None else max(latest, t)
+            continue  # reported by _check_append_order
         if j < len(sizes):
             anchored = earliest[j]
             if t > anchored + skew:
@@ -881,10 +984,6 @@ def _anchor_findings(times: list[int | None], anchors: list[tuple[int, datetime]
         else:
             note("unanchored-tail", i, "")
     messages = {
-        "leaf-time-invalid": (FAILURE, "leaves have an unreadable appended_at"),
-        "appended-at-reversed": (FAILURE, "leaves say they were appended before the leaf ahead of them "
-                                          "(a leaf dated back, or a writer's clock off by more than "
-                                          f"{CLOCK_SKEW})"),
         "appended-after-anchor": (FAILURE, "leaves say they were appended after a time-stamp already covered "
                                            "them (dates moved forward)"),
         "anchor-late": (FAILURE, f"leaves were first time-stamped more than {max_lag} after they say they were "

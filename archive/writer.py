@@ -5,16 +5,23 @@ retention:
 
 1. document objects ``objects/sha256/<hex>`` in parallel (an existing object is reused; its
    retention is extended if this entry needs it longer);
-2. the page of leaves at the next sequence number (``If-None-Match: *``: the one serialisation
-   point; a losing writer re-reads the winner's page, drops entries that are now archived and
-   retries at the next position);
+2. a signed *intent* naming the exact bytes of the page it is about to write
+   (``log/intents/<first>-<sha256>.json``), then the page of leaves at the next sequence number
+   (``If-None-Match: *``: the one serialisation point; a losing writer re-reads the winner's page,
+   drops entries that are now archived and retries at the next position);
 3. a signed checkpoint for the new tree size;
 4. every ``SEGMENT_SIZE`` entries, an index segment (derived data for fast start-up).
 
-A crash between any two writes leaves either unreferenced objects (orphans, reused on retry) or
-a page without checkpoint, which the next writer that opens the log signs (recovery). Nothing
-is ever overwritten or deleted. This module must never know what an invoice is, and must never
-append to a log whose latest checkpoint does not match the leaves it reads.
+5. the new checkpoint to the witness, if one is configured (``archive.witness``).
+
+A crash between any two writes leaves either unreferenced objects (orphans, reused on retry), an
+intent without its page (harmless: it authenticates bytes nobody wrote), or a page with its
+intent but without checkpoint, which the next writer that opens the log signs (recovery). Every
+key is read as its first version (``archive.versions``): later versions and delete markers that
+an insider with PutObject/DeleteObject adds change nothing the writer reads. Nothing is ever
+overwritten or deleted. This module must never know what an invoice is, must never append to a
+log whose latest checkpoint does not verify or does not match the leaves it reads, and must
+never adopt or sign a page it cannot authenticate.
 """
 from __future__ import annotations
 
@@ -25,52 +32,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from typing import Any, Sequence
 
-from . import canonical, log, signing
+from . import canonical, formats, log, signing
 from .errors import ArchiveError
+from .formats import decode_checkpoint  # noqa: F401 - the codec lives in formats; kept importable here
 from .model import (LEAF_VERSION, ArchiveDocument, Checkpoint, EntryInput, EntryReceipt, RetentionPolicy,
                     object_key, parse_utc, utc_iso)
 from .store import S3Store
 from .tree import TreeStore
 
 MAX_RACE_RETRIES = 50
-
-
-_CHECKPOINT_FIELDS = frozenset({"v", "tree_size", "root_hash", "timestamp", "key_id", "signature"})
-
-
-def decode_checkpoint(raw: bytes) -> Checkpoint:
-    """The checkpoint in ``raw``, which must be exactly the canonical encoding of its fields.
-
-    Strict on purpose: the signature covers the fields as numbers and strings, so a looser reader
-    would accept other bytes with the same signature ("tree_size":"5", Unicode digits, extra keys).
-    """
-    d = canonical.loads(raw)
-    if not isinstance(d, dict) or set(d) != _CHECKPOINT_FIELDS:
-        found = sorted(d) if isinstance(d, dict) else type(d).__name__
-        raise ArchiveError(f"checkpoint must have exactly the fields {sorted(_CHECKPOINT_FIELDS)}, found {found}",
-                           kind="integrity")
-    size = d["tree_size"]
-    problems = []
-    if d["v"] != 1 or isinstance(d["v"], bool):
-        problems.append(f"version {d['v']!r} is not 1")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        problems.append(f"tree_size {size!r} is not a non-negative integer")
-    if not (isinstance(d["root_hash"], str) and log.is_hex64(d["root_hash"])):
-        problems.append(f"root_hash {d['root_hash']!r} is not 64 lowercase hex digits")
-    try:
-        parse_utc(d["timestamp"])
-    except ValueError as exc:
-        problems.append(str(exc))
-    for name in ("key_id", "signature"):
-        if d[name] is not None and not isinstance(d[name], str):
-            problems.append(f"{name} {d[name]!r} is not a string")
-    if problems:
-        raise ArchiveError("checkpoint is malformed: " + "; ".join(problems), kind="integrity")
-    cp = Checkpoint(tree_size=size, root_hash=d["root_hash"], timestamp=d["timestamp"], key_id=d["key_id"],
-                    signature=d["signature"], raw=raw)
-    if canonical.dumps(cp.to_dict()) != raw:
-        raise ArchiveError("checkpoint bytes are not the canonical encoding of its fields (edited)", kind="integrity")
-    return cp
+#: Bucket default retention set by ``init_bucket``: versions PUT without a lock of their own (a
+#: forgery, a stray upload) stay for a year, long enough for the nightly verification to find them.
+DEFAULT_RETENTION_DAYS = 365
 
 
 class _State:
@@ -81,6 +54,9 @@ class _State:
         self.entries: dict[str, int] = {}
         self.page_starts: list[int] = []
         self.checkpoint: Checkpoint | None = None
+        # Pages that end beyond this size are not covered by a checkpoint the writer verified:
+        # each needs a signed intent before the writer adopts it (formats.intent_problem).
+        self.auth_floor = 0
         self.segment_end = 0
         self.max_retain: datetime | None = None
 
@@ -106,13 +82,18 @@ class Archive:
     """
 
     def __init__(self, s3_client, bucket: str, signing_key=None, policy: RetentionPolicy | None = None,
-                 workers: int = 16, prefix: str = "", _check_bucket: bool = True) -> None:
+                 workers: int = 16, prefix: str = "", _check_bucket: bool = True, trusted_keys=(),
+                 witness=None) -> None:
+        """``trusted_keys``: earlier public keys (after a key rotation) whose checkpoints and
+        intents the writer accepts besides its own. ``witness``: where every checkpoint is also
+        written (``archive.witness``; credentials the archive's own cannot change)."""
         self.store = S3Store(s3_client, bucket, prefix)
         self.bucket = bucket
         self.read_only = False
         self.segment_size = log.SEGMENT_SIZE
-        self.signing_key = signing_key
-        self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
+        self._set_key(signing_key, trusted_keys)
+        self.witness = witness
+        self.witness_error: Exception | None = None
         self.policy = policy or RetentionPolicy()
         # More threads than the client has connections only queues them (and urllib3 warns).
         pool = getattr(getattr(getattr(s3_client, "meta", None), "config", None), "max_pool_connections", None)
@@ -149,8 +130,13 @@ class Archive:
                                f"Object Lock needs versioning")
 
     @staticmethod
-    def init_bucket(s3_client, bucket: str) -> None:
-        """Create a versioned bucket with Object Lock enabled; idempotent for such a bucket."""
+    def init_bucket(s3_client, bucket: str, default_retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+        """Create a versioned bucket with Object Lock enabled and a COMPLIANCE default retention;
+        idempotent for such a bucket (an existing default retention is left as it is).
+
+        The default retention locks every version that arrives without a lock of its own, so a
+        forged version or a stray upload cannot be removed again before an auditor sees it (the
+        archive's own PUTs always carry their explicit retain-until)."""
         try:
             s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         except Exception as exc:  # noqa: BLE001
@@ -162,16 +148,41 @@ class Archive:
             if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise ArchiveError(f"cannot create bucket {bucket!r}: {code}: {exc}", kind="io") from exc
         Archive.check_bucket(s3_client, bucket)
+        if Archive.default_retention(s3_client, bucket) is None:
+            try:
+                s3_client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": int(default_retention_days)}}})
+            except Exception as exc:  # noqa: BLE001
+                raise S3Store(s3_client, bucket)._fail("PUT object-lock configuration", "", exc) from exc
+
+    @staticmethod
+    def default_retention(s3_client, bucket: str) -> dict | None:
+        """The bucket's default retention rule ({"Mode": ..., "Days"|"Years": n}) or None."""
+        try:
+            cfg = s3_client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+        except Exception:  # noqa: BLE001 - no configuration: no rule
+            return None
+        return (cfg.get("Rule") or {}).get("DefaultRetention") or None
+
+    def _set_key(self, signing_key, trusted_keys=()) -> None:
+        self.signing_key = signing_key
+        self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
+        pubs = list(trusted_keys) + ([signing_key.public_key()] if signing_key is not None else [])
+        # Empty for a reader or an unsigned archive: then nothing can be authenticated.
+        self._ring = {signing.key_id(k): k for k in pubs}
 
     @classmethod
-    def on_store(cls, store, signing_key=None, policy: RetentionPolicy | None = None, workers: int = 16) -> "Archive":
+    def on_store(cls, store, signing_key=None, policy: RetentionPolicy | None = None, workers: int = 16,
+                 trusted_keys=(), witness=None) -> "Archive":
         """A writer on any store, e.g. a DirStore for demos and benchmarks.
 
         A directory has no Object Lock: use it only where immutability is not the point.
         """
         self = cls.reader(store)
-        self.signing_key, self.read_only = signing_key, False
-        self.key_id = signing.key_id(signing_key.public_key()) if signing_key is not None else None
+        self.read_only = False
+        self._set_key(signing_key, trusted_keys)
+        self.witness = witness
         self.policy, self.workers = policy or RetentionPolicy(), workers
         return self
 
@@ -182,7 +193,9 @@ class Archive:
         It never writes, not even the recovery checkpoint a writer would add.
         """
         self = cls.__new__(cls)
-        self.store, self.bucket, self.signing_key, self.key_id = store, getattr(store, "bucket", None), None, None
+        self.store, self.bucket = store, getattr(store, "bucket", None)
+        self._set_key(None)
+        self.witness, self.witness_error = None, None
         self.policy, self.workers, self.read_only = RetentionPolicy(), 16, True
         self.segment_size = log.SEGMENT_SIZE
         self._lock, self._state, self._pool = threading.RLock(), None, None
@@ -228,21 +241,47 @@ class Archive:
             st.page_starts.extend(seg["page_starts"])
             st.retain(parse_utc(seg["max_retain_until"]))
             st.segment_end = end
-        self._read_new_pages(st)
         start_after = log.checkpoint_key(st.segment_end - 1) if st.segment_end > 0 else None
         latest: tuple[int, str] | None = None
         for key in self.store.list(log.CHECKPOINTS, start_after=start_after):
             size = log.parse_checkpoint_key(key)
             if size is not None and (latest is None or size > latest[0]):
                 latest = (size, key)
+        cp = None
         if latest is not None:
             raw = self.store.get(latest[1])
             if raw is None:
                 raise ArchiveError(f"checkpoint {latest[1]} listed but not readable", kind="io")
             cp = decode_checkpoint(raw)
+            self._check_checkpoint_signed(cp, latest[1])
+            st.auth_floor = cp.tree_size
+        self._read_new_pages(st)
+        if cp is not None:
             self._check_checkpoint_matches(st, cp, latest[1])
             st.checkpoint = cp
         return st
+
+    def _check_checkpoint_signed(self, cp: Checkpoint, key: str) -> None:
+        """A writer with a key builds only on checkpoints signed by a key it trusts: anyone who can
+        PUT objects could otherwise add pages and an unsigned (or self-signed) checkpoint over them."""
+        if not self._ring:
+            return
+        pub = self._ring.get(cp.key_id)
+        if pub is None or not signing.signature_valid(pub, cp.body(), cp.signature):
+            raise ArchiveError(f"{key} is not signed by a trusted archive key (key id {cp.key_id}): a forged "
+                               f"checkpoint; the archive refuses to append until an auditor has run `archive verify`",
+                               kind="integrity")
+
+    def _authenticate_page(self, key: str, first: int, raw: bytes, count: int) -> None:
+        """Refuse a page that no checkpoint covers and no signed intent names (see formats)."""
+        if not self._ring:
+            return
+        sha = hashlib.sha256(raw).hexdigest()
+        problem = formats.intent_problem(self._ring, self.store.get(formats.intent_key(first, sha)), first, count, sha)
+        if problem is not None:
+            raise ArchiveError(f"{key} is not authenticated ({problem}): it was not written by this archive's "
+                               f"writer; the archive refuses to adopt or sign it until an auditor has run "
+                               f"`archive verify`", kind="integrity")
 
     def _check_checkpoint_matches(self, st: _State, cp: Checkpoint, key: str) -> None:
         if cp.tree_size != log.parse_checkpoint_key(key):
@@ -265,6 +304,9 @@ class Archive:
                 return new_pages
             lines = log.split_page(raw)
             first = st.size
+            floor = st.checkpoint.tree_size if st.checkpoint is not None else st.auth_floor
+            if first + len(lines) > floor:
+                self._authenticate_page(key, first, raw, len(lines))
             recs = []
             for i, line in enumerate(lines):
                 rec = log.decode_leaf(line)
@@ -429,8 +471,16 @@ class Archive:
                     break
                 leaves, batch_until, new_ids = self._build_leaves(st, pending)
                 first = st.size
-                if self.store.put_new(log.page_key(first), log.encode_page(leaves), batch_until,
-                                      content_type="application/jsonl"):
+                page = log.encode_page(leaves)
+                if self.signing_key is not None:
+                    # The signed intent comes first: a page is adopted by other writers (and passes
+                    # the verifier) only with it, so a crash after the page still recovers.
+                    sha = hashlib.sha256(page).hexdigest()
+                    self.store.put_new(formats.intent_key(first, sha),
+                                       formats.encode_intent(self.signing_key, first, len(leaves), sha),
+                                       batch_until, content_type="application/json")
+                if self.store.put_new(log.page_key(first), page, batch_until, content_type="application/jsonl") \
+                        and self.store.created_first(log.page_key(first)):
                     for i, line in enumerate(leaves):
                         st.tree.append(log.leaf_hash(line))
                         st.entries[new_ids[i]] = first + i
@@ -518,6 +568,14 @@ class Archive:
         else:
             cp = decode_checkpoint(raw)
         st.checkpoint = cp
+        if self.witness is not None:
+            try:
+                self.witness.put(cp, st.max_retain)
+                self.witness_error = None
+            except ArchiveError as exc:
+                # An unreachable witness must not stop intake; checkpoint() (the checkpoint-archive
+                # flow) writes the latest checkpoint again and fails loudly.
+                self.witness_error = exc
         return cp
 
     def _write_due_segments(self, st: _State) -> None:
@@ -537,8 +595,20 @@ class Archive:
                    "leaf_hashes": b"".join(st.tree.leaf_hash(i) for i in range(first, end)).hex(),
                    "page_starts": [p for p in st.page_starts if first <= p < end],
                    "max_retain_until": utc_iso(st.max_retain)}
-            self.store.put_new(log.segment_key(first, end), canonical.dumps(seg), st.max_retain,
-                               content_type="application/json")
+            key = log.segment_key(first, end)
+            if not self.store.put_new(key, canonical.dumps(seg), st.max_retain, content_type="application/json"):
+                # Another writer wrote it first: it must say the same about the leaves (its
+                # max_retain_until may be later, if that writer had read further). A segment an
+                # insider put there first would otherwise mislead every writer's look-ups.
+                try:
+                    other = canonical.loads(self.store.get(key) or b"")
+                    same = isinstance(other, dict) and all(other.get(k) == seg[k] for k in
+                                                           ("v", "first", "end", "entries", "leaf_hashes", "page_starts"))
+                except ArchiveError:
+                    same = False
+                if not same:
+                    raise ArchiveError(f"index segment {key} exists and does not match the leaves: not written by "
+                                       f"this archive's writer", kind="integrity")
             st.segment_end = end
 
     def checkpoint(self) -> Checkpoint:
@@ -548,8 +618,15 @@ class Archive:
         with self._lock:
             st = self._sync()
             if st.checkpoint is not None and st.checkpoint.tree_size == st.size:
-                return st.checkpoint
-            return self._write_checkpoint(st)
+                cp = st.checkpoint
+                if self.witness is not None:
+                    self.witness.put(cp, st.max_retain)  # raises: the flow must fail when the witness does
+                return cp
+            cp = self._write_checkpoint(st)
+            if self.witness_error is not None:
+                raise ArchiveError(f"checkpoint {cp.tree_size} signed, but the witness could not store it: "
+                                   f"{self.witness_error}", kind=getattr(self.witness_error, "kind", "io"))
+            return cp
 
     def timestamp_latest(self, tsa) -> tuple[int, Any, bool]:
         """Have ``tsa`` (``archive.timestamp.TimestampAuthority``) time-stamp the latest checkpoint.

@@ -47,7 +47,24 @@ class App:
 
             key = load_pem_private_key(self.settings.signing_key_file.read_bytes(), password=None)
         policy = RetentionPolicy(classes=dict(self.organisation.archive.retention_years), default_class="invoice")
-        return Archive(self.s3, self.archive_bucket, signing_key=key, policy=policy)
+        return Archive(self.s3, self.archive_bucket, signing_key=key, policy=policy, witness=self.archive_witness)
+
+    @cached_property
+    def archive_witness(self):
+        """Where every checkpoint is also written (EINVOICE_ARCHIVE_WITNESS; None: no witness).
+
+        An S3 witness gets its own client with EINVOICE_ARCHIVE_WITNESS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY:
+        credentials the archive bucket's writer role must not have, or the witness proves nothing."""
+        s = self.settings
+        if not s.archive_witness:
+            return None
+        from archive.witness import open_witness
+
+        if s.archive_witness.startswith("s3://") and not (s.archive_witness_access_key and s.archive_witness_secret_key):
+            raise ValueError("EINVOICE_ARCHIVE_WITNESS names a bucket but EINVOICE_ARCHIVE_WITNESS_ACCESS_KEY_ID / "
+                             "_SECRET_ACCESS_KEY are not set: the witness needs credentials of its own")
+        return open_witness(s.archive_witness, endpoint=s.archive_witness_endpoint or s.s3_endpoint,
+                            access_key=s.archive_witness_access_key, secret_key=s.archive_witness_secret_key)
 
     @cached_property
     def timestamp_authority(self):
@@ -75,8 +92,21 @@ class App:
 
     def original_bytes(self, invoice_row) -> bytes:
         """The received file exactly as archived (the archive, not the database, holds originals)."""
-        obj = self.s3.get_object(Bucket=self.archive_bucket, Key=invoice_row.archive_original_key)
-        return obj["Body"].read()
+        # The archive's content of a key is its first (locked) version: a later version or a delete
+        # marker someone with the bucket's write credentials added must never be served instead.
+        import hashlib
+
+        from archive import ArchiveError
+        from archive.store import S3Store
+
+        key = invoice_row.archive_original_key
+        data = S3Store(self.s3, self.archive_bucket).get(key)
+        if data is None:
+            raise ArchiveError(f"archived original {key} is missing from bucket {self.archive_bucket}", kind="io")
+        if key.startswith("objects/sha256/") and hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[1]:
+            raise ArchiveError(f"archived original {key} does not hash to its name: run `einvoice archive verify`",
+                               kind="integrity")
+        return data
 
     @cached_property
     def intake(self):

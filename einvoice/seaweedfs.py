@@ -20,6 +20,10 @@ from pathlib import Path
 
 ACCESS_KEY = "einvoice-local"
 SECRET_KEY = "einvoice-local-secret"
+# A second identity with the archive writer's rights only (see the actions below): what an
+# insider holding the writer's credentials can do. Tests run the insider attacks with it.
+WRITER_ACCESS_KEY = "einvoice-writer"
+WRITER_SECRET_KEY = "einvoice-writer-secret"
 REGION = "us-east-1"
 
 
@@ -56,7 +60,16 @@ def _s3_config(path: Path) -> None:
                         "name": "einvoice",
                         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
+                    },
+                    {
+                        "name": "archive-writer",
+                        "credentials": [{"accessKey": WRITER_ACCESS_KEY, "secretKey": WRITER_SECRET_KEY}],
+                        # PUT with a COMPLIANCE retain-until needs PutObjectRetention (as on AWS); it can
+                        # only lengthen a COMPLIANCE lock. No Admin, no lock-configuration changes, no
+                        # governance bypass.
+                        "actions": ["Read", "Write", "List", "GetObjectRetention", "PutObjectRetention",
+                                    "GetObjectLegalHold", "PutObjectLegalHold", "GetBucketObjectLockConfiguration"],
+                    },
                 ]
             }
         )
@@ -108,15 +121,16 @@ class SeaweedFS:
         self._wait_ready()
         return self
 
-    def client(self):
+    def client(self, writer: bool = False):
+        """A boto3 client with admin rights, or (``writer=True``) with the archive writer's only."""
         import boto3
         from botocore.config import Config
 
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=WRITER_ACCESS_KEY if writer else ACCESS_KEY,
+            aws_secret_access_key=WRITER_SECRET_KEY if writer else SECRET_KEY,
             region_name=REGION,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"}),
         )

@@ -1,7 +1,8 @@
 """Runtime settings from the environment (secrets and installation paths, nothing municipal).
 
 Local decisions (departments, people, limits, retention) belong in the organisation file; this
-module only says where things are: database, organisation file, S3 endpoint, signing key, TSA.
+module only says where things are: database, organisation file, S3 endpoint, signing key, TSA,
+archive witness.
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ class Settings:
     # Leaf ranges "FIRST-LAST,..." whose late anchoring the operator has explained (anchoring
     # switched on for an existing archive, a TSA outage longer than the verifier's 72 h).
     tsa_accept_late: str = ""
+    # Where every archive checkpoint is also written (archive.witness): "dir:/path" or
+    # "s3://bucket/prefix", with credentials of its own that the archive's writer does not hold.
+    archive_witness: str | None = None
+    archive_witness_endpoint: str | None = None
+    archive_witness_access_key: str | None = None
+    archive_witness_secret_key: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -39,6 +46,10 @@ class Settings:
             tsa_url=env.get("EINVOICE_TSA_URL") or None,
             tsa_roots=tuple(Path(p) for p in env.get("EINVOICE_TSA_ROOTS", "").split(os.pathsep) if p),
             tsa_accept_late=env.get("EINVOICE_TSA_ACCEPT_LATE", ""),
+            archive_witness=env.get("EINVOICE_ARCHIVE_WITNESS") or None,
+            archive_witness_endpoint=env.get("EINVOICE_ARCHIVE_WITNESS_ENDPOINT") or None,
+            archive_witness_access_key=env.get("EINVOICE_ARCHIVE_WITNESS_ACCESS_KEY_ID") or None,
+            archive_witness_secret_key=env.get("EINVOICE_ARCHIVE_WITNESS_SECRET_ACCESS_KEY") or None,
         )
 
 

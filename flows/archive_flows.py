@@ -10,8 +10,10 @@ On an integrity failure the automation ``einvoice-archive-pause-writers`` (``flo
 pauses the deployments that write to the archive; ``archive_records`` (the archiving step of
 post-released and payment-run) then leaves its records pending, see ``flows.common.ARCHIVE_GATE``.
 
-``checkpoint-archive`` signs the current tree so an outside copy of the latest checkpoint (the
-anchor that catches a rollback) is never far behind, and, with ``EINVOICE_TSA_URL`` set, has it
+``checkpoint-archive`` signs the current tree and writes it to the witness
+(``EINVOICE_ARCHIVE_WITNESS``, a second bucket or directory the archive's credentials cannot
+change), so an outside copy of the latest checkpoint (the anchor that catches a truncation,
+rollback or rewrite) is never far behind, and, with ``EINVOICE_TSA_URL`` set, has it
 time-stamped by an RFC 3161 TSA (``archive.timestamp``), which ``verify-archive`` then checks
 against ``EINVOICE_TSA_ROOTS``. It holds the ``archive-writer`` tag so it never races an ingest
 batch.
@@ -59,7 +61,8 @@ def run_verifier(public_key_file: str | None, check_lock: bool, prefix: str, wor
     tsa = a.timestamp_authority
     accept_late = [parse_seq_range(r) for r in a.settings.tsa_accept_late.split(",") if r.strip()]
     report = verify(S3Store(a.s3, a.archive_bucket, prefix), _public_key(public_key_file), check_lock=check_lock,
-                    workers=workers, tsa_roots=tsa.roots if tsa is not None else None, accept_late=accept_late)
+                    workers=workers, tsa_roots=tsa.roots if tsa is not None else None, accept_late=accept_late,
+                    witness=a.archive_witness)
     return report.to_dict() | {"text": report.to_text()}
 
 
@@ -110,8 +113,13 @@ def verify_archive(public_key_file: str | None = None, check_lock: bool = True, 
 @task(name="checkpoint-archive", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
       tags=[ARCHIVE_WRITER])
 def write_checkpoint() -> dict:
-    cp = app().archive.checkpoint()
-    return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "timestamp": cp.timestamp, "key_id": cp.key_id}
+    """Sign the current tree; with EINVOICE_ARCHIVE_WITNESS the checkpoint is also written to the
+    witness (the task fails, and is retried, when the witness cannot store it)."""
+    a = app()
+    cp = a.archive.checkpoint()
+    witness = a.archive_witness
+    return {"tree_size": cp.tree_size, "root_hash": cp.root_hash, "timestamp": cp.timestamp, "key_id": cp.key_id,
+            "witness": witness.describe() if witness is not None else None}
 
 
 @task(name="timestamp-archive", retries=3, retry_delay_seconds=[30, 120, 600], retry_condition_fn=retry_on_transient,
@@ -141,6 +149,9 @@ def checkpoint_archive() -> dict:
     create_markdown_artifact(key="archive-checkpoint",
                              markdown=f"### Archive checkpoint {stamp()}\n\nTree size {cp['tree_size']}, root "
                                       f"`{cp['root_hash']}`, signed by key `{cp['key_id']}` at {cp['timestamp']}."
+                                      + (f"\n\nWitnessed in `{cp['witness']}`." if cp.get("witness") else
+                                         "\n\nNo witness configured (EINVOICE_ARCHIVE_WITNESS): a truncated log is "
+                                         "caught only with a checkpoint kept elsewhere.")
                                       + anchored,
                              description=f"tree size {cp['tree_size']}" + (", time-stamped" if ts else ""))
     get_run_logger().info("archive checkpoint: size %s root %s%s", cp["tree_size"], cp["root_hash"],

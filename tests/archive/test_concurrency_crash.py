@@ -110,7 +110,7 @@ def _writes_per_batch(s3, bucket, signing_key) -> int:
 def test_crash_at_every_write_is_recovered(s3, locked_bucket, signing_key, after):
     bucket = locked_bucket
     total = _writes_per_batch(s3, bucket, signing_key)
-    assert total == 7  # 4 distinct documents (one shared), page, checkpoint, index segment
+    assert total == 8  # 4 distinct documents (one shared), page intent, page, checkpoint, index segment
     for n in range(total):
         prefix = _prepare(s3, bucket, signing_key)
         a = Archive(CrashingClient(s3, n, after), bucket, signing_key=signing_key, prefix=prefix)

@@ -100,6 +100,11 @@ def test_stored_records_follow_the_schemas(archive, s3, locked_bucket, tmp_path)
     jsonschema.validate(json.loads(s3.get_object(Bucket=locked_bucket, Key=log.checkpoint_key(2))["Body"].read()),
                         cp_schema)
     proof = build_proof(Archive.reader(archive.store), "e1")
+    intent_schema = json.loads((SCHEMAS / "archive-intent.schema.json").read_text())
+    intents = [o["Key"] for o in s3.list_objects_v2(Bucket=locked_bucket, Prefix="log/intents/")["Contents"]]
+    assert intents
+    for key in intents:
+        jsonschema.validate(json.loads(s3.get_object(Bucket=locked_bucket, Key=key)["Body"].read()), intent_schema)
     registry_schema = json.loads((SCHEMAS / "archive-proof.schema.json").read_text())
     registry_schema["properties"]["checkpoint"] = cp_schema
     jsonschema.validate(proof, registry_schema)

@@ -329,7 +329,10 @@ def test_key_rotation_old_and_new_keys(golden, tmp_path, s3, bucket_name):
     new_key = signing.generate()
     Archive.init_bucket(s3, bucket_name)
     Archive(s3, bucket_name, signing_key=golden["key"]).append([make_entry(1)])
-    Archive(s3, bucket_name, signing_key=new_key).append([make_entry(2)])
+    # A writer builds only on checkpoints of keys it trusts: the rotated writer names the old key.
+    with pytest.raises(ArchiveError, match="not signed by a trusted archive key"):
+        Archive(s3, bucket_name, signing_key=new_key).append([make_entry(2)])
+    Archive(s3, bucket_name, signing_key=new_key, trusted_keys=[golden["key"].public_key()]).append([make_entry(2)])
     store = S3Store(s3, bucket_name)
     assert "checkpoint-wrong-key" in codes(verify(store, golden["key"].public_key()))
     r = verify(store, [golden["key"].public_key(), new_key.public_key()])

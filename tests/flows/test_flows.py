@@ -313,3 +313,31 @@ def test_archiving_step_reports_an_unreachable_archive_instead_of_failing(prefec
     assert result["problems"] and "the archive could not be opened" in result["problems"][0], result
     assert result["pending"] == {"approval-trail": 0, "payment-run": 0, "posting-record": 0}
     assert result["posting_records"] == 0 and result["entries"] == []
+
+
+@pytest.mark.s3
+@pytest.mark.prefect
+def test_checkpoint_flow_writes_the_witness_and_verify_flow_compares_it(prefect_server, env, monkeypatch):
+    """EINVOICE_ARCHIVE_WITNESS: every checkpoint also goes to the witness; verify-archive compares
+    the log with it, so a log shorter than the witness fails without a saved checkpoint."""
+    from archive import canonical, signing
+    from flows.archive_flows import ArchiveIntegrityError, checkpoint_archive, verify_archive
+    from flows.process_inbox import process_inbox
+
+    monkeypatch.setenv("EINVOICE_ARCHIVE_WITNESS", f"dir:{env / 'witness'}")
+    _samples(env / "inbox")
+    process_inbox(str(env / "inbox"))
+    cp = checkpoint_archive()
+    assert cp["witness"] == f"dir:{env / 'witness'}"
+    witnessed = sorted(p.name for p in (env / "witness" / "checkpoints").iterdir())
+    assert witnessed and witnessed[-1] == f"{cp['tree_size']:012d}.json"
+    assert verify_archive(check_lock=True)["intact"]
+    # The witness saw a longer log (a checkpoint over 10 leaves, signed with the archive key):
+    # the bucket's log of 9 leaves is then a rollback.
+    key = signing.load_private_key(env / "signing.pem")
+    body = {"v": 1, "tree_size": 10, "root_hash": "ab" * 32, "timestamp": "2030-01-01T00:00:00Z",
+            "key_id": signing.key_id(key.public_key())}
+    (env / "witness" / "checkpoints" / "000000000010.json").write_bytes(
+        canonical.dumps({**body, "signature": signing.sign_body(key, body)}))
+    with pytest.raises(ArchiveIntegrityError, match="witness-rollback"):
+        verify_archive()
