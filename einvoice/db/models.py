@@ -71,6 +71,9 @@ class Invoice(Base):
     iban: Mapped[str | None] = mapped_column(sa.String(34))  # BT-84
     skonto_until: Mapped[dt.date | None]  # from BT-20 (#SKONTO#TAGE=n#), counted from BT-2
     skonto_percent: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    # Every usable Skonto term (JSON: until, percent, days, base_amount; einvoice.skonto); the two
+    # columns above hold the term that applies on the issue date, for lists and sorting.
+    skonto_terms: Mapped[str | None] = mapped_column(sa.Text)
 
     # Routing (dezentrale Ressourcenverantwortung).
     department: Mapped[str | None] = mapped_column(sa.String(32), index=True)

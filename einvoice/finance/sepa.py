@@ -48,6 +48,7 @@ from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES, skonto_payment
 from einvoice.finance.tables import FinancePosting, PaymentItem, PaymentRun as PaymentRunRow
+from einvoice.identifiers import find_supplier, iban_key
 from einvoice.organisation import Organisation
 from einvoice.states import InvoiceState, check_transition
 
@@ -251,10 +252,9 @@ def _deadline(inv: Invoice, record: dict | None, execution_date: dt.date) -> dt.
 
 
 def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
-    for sup in org.suppliers:
-        if (sup.vat_id and sup.vat_id == inv.seller_vat_id) or (sup.seller_id and sup.seller_id == inv.seller_id):
-            return (sup.iban or "").replace(" ", "").upper() or None
-    return None
+    """The supplier master data's IBAN (normalised), matched by normalised VAT ID / seller ID."""
+    sup = find_supplier(org, inv.seller_vat_id, inv.seller_id)
+    return (iban_key(sup.iban) or None) if sup is not None else None
 
 
 def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir: Path,
@@ -372,7 +372,7 @@ def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution
     bic, problem = check_bic(payee.get("bic"))
     if problem:
         return None, problem
-    if org.finance.check_supplier_iban and master and master != iban:
+    if org.finance.check_supplier_iban and master and master != iban_key(iban):
         return None, FinanceProblem("SEPA-IBAN-CHANGED", f"the invoice asks for payment to {iban}, but the supplier master data "
                                                          f"has {master}; confirm the new bank details with the supplier "
                                                          "(by phone, not by e-mail) and update the master data first.")
