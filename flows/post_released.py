@@ -47,8 +47,12 @@ def deliver_outbox(limit: int) -> dict:
     report = outbox_for_app(app()).deliver_pending(limit=limit)
     if report.problem is not None:
         raise FinanceConfigurationError(str(report.problem))
+    # Receipt lines with a problem (a second booking number: stored by the outbox as a conflict for a
+    # person; unknown keys, bad status) are kept in the flow's result and artifact, never dropped.
+    receipts = [{"file": r.file, "line": r.line, "idempotency key": r.idempotency_key or "-", "status": r.status or "-",
+                 "problem": str(r.problem)} for r in report.receipts if r.problem is not None]
     return {"delivered": report.delivered, "failed": report.failed, "dead_lettered": report.dead_lettered,
-            "skipped": report.skipped, "results": [_result_row(r) for r in report.results]}
+            "skipped": report.skipped, "results": [_result_row(r) for r in report.results], "receipt_problems": receipts}
 
 
 @flow(name="post-released", flow_run_name=lambda: f"post released {stamp()}")
@@ -59,11 +63,13 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     published = publish_audit_events()
     totals = {"delivered": 0, "failed": 0, "dead_lettered": 0, "skipped": 0}
     rows: list[dict] = []
+    receipt_problems: list[dict] = []
     for _ in range(max_rounds):
         got = deliver_outbox(limit)
         for k in totals:
             totals[k] += got[k]
         rows.extend(got["results"])
+        receipt_problems.extend(got.get("receipt_problems", ()))
         if len(got["results"]) < limit or got["delivered"] == 0:
             break  # nothing more pending, or only records that keep failing (they wait for their backoff)
     for r in rows:
@@ -74,10 +80,15 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     if rows:
         create_table_artifact(key="finance-delivery", table=rows,
                               description=", ".join(f"{v} {k}" for k, v in totals.items()))
+    if receipt_problems:
+        logger.warning("finance receipts with problems (need a person): %s", receipt_problems)
+        create_table_artifact(key="finance-receipt-problems", table=receipt_problems,
+                              description=f"{len(receipt_problems)} receipt line(s) need a person "
+                                          "(`einvoice finance outbox --dead`)")
     # ... then again for what delivery recorded (invoice.posted), with who and when.
     published += publish_audit_events()
     # Approval trails of chains that ended (released or returned) go to the archive.
     archived = archive_records()
     logger.info("finance outbox: %s; %d audit events published; %d approval trails archived", totals, published,
                 archived["approval_trails"])
-    return totals | {"approval_trails_archived": archived["approval_trails"]}
+    return totals | {"approval_trails_archived": archived["approval_trails"], "receipt_problems": len(receipt_problems)}
