@@ -7,8 +7,8 @@ match (routing, posting record, payment run) and the IBAN hold-back of the payme
 through the keys below, so ``DE812345673``, ``de 812 345 673``, ``DE-812.345.673`` and (for a
 German seller) ``812345673`` are the same VAT ID everywhere.
 
-* ``vat_id_key``: ``stdnum.eu.vat.compact`` (separators removed, upper case, ``GR`` → ``EL``
-  handled by stdnum); a number without a country prefix gets the seller's country, by default
+* ``vat_id_key``: ``stdnum.eu.vat.compact`` (separators removed, upper case, the country's own
+  formatting rules); a number without a country prefix gets the seller's country, by default
   ``DE`` (the bodies using this project are German and so are most of their suppliers).
 * ``iban_key``: ``stdnum.iban.compact`` (spaces removed, upper case).
 * ``seller_id_key``: upper case without spaces, dots, hyphens and slashes.

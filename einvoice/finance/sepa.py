@@ -431,10 +431,11 @@ def _remittance(inv: Invoice, bt83: str | None, term: skonto.Term | None, deduct
     supplier matches the payment with — then invoice number and date and the Skonto taken
     (``_net_credit_notes`` appends netted credit notes)."""
     parts = [bt83.strip()] if bt83 and bt83.strip() else []
-    ref = f"RE {inv.invoice_number or '-'}"
+    ref = f"RE {inv.invoice_number or '-'}" if not (parts and inv.invoice_number and inv.invoice_number in parts[0]) else ""
     if inv.issue_date:
         ref += f" vom {inv.issue_date:%d.%m.%Y}"
-    parts.append(ref)
+    if ref.strip():
+        parts.append(ref.strip())
     if deduction and term is not None:
         parts.append(f"abzgl. {term.percent.normalize()} Prozent Skonto {deduction}")
     return sepa_text(" ".join(parts), 140)
