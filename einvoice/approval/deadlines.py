@@ -11,21 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from einvoice import skonto
-
-
-def deadline_of(skonto_until: dt.date | None, due_date: dt.date | None) -> dt.date | None:
-    dates = [d for d in (skonto_until, due_date) if d is not None]
-    return min(dates) if dates else None
-
-
-def skonto_amount(amount_due: Decimal | None, percent: Decimal | None) -> Decimal | None:
-    """The discount that is lost if the invoice is not paid by the Skonto date."""
-    if amount_due is None or percent is None:
-        return None
-    return (Decimal(amount_due) * Decimal(percent) / Decimal(100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def days_left(deadline: dt.date | None, today: dt.date) -> int | None:
