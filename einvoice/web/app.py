@@ -45,6 +45,7 @@ from starlette.datastructures import MutableHeaders
 
 from einvoice.app import App
 from einvoice.approval import ApprovalService, Refusal, Step
+from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
@@ -480,7 +481,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         allowed = svc.allowed(open_task.task_id, v.person_id) if open_task else {}
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
-        return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r,
+        sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
                     report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),
