@@ -45,27 +45,28 @@ def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
 
 def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisation) -> dict[int, list[DuplicateFlag]]:
     """Flags per invoice id (not yet added to the session) for a batch of new invoices, each
-    compared with the invoices of its seller received before it (lower id), one query in all."""
+    compared with the invoices of its seller received before it (lower id), two look-ups in all."""
     rules = org.duplicates
     rows = [r for r in rows if r.invoice_number and (r.seller_vat_id or r.seller_id)]
     if not rules.enabled or not rows:
         return {}
     # Only candidates can match: the same number, or (near duplicates) the same amount and issue
-    # date. Filtering in SQL keeps this one look-up per batch, however many invoices a supplier has
-    # sent. The seller is deliberately not filtered in SQL: the stored VAT IDs are as the suppliers
-    # wrote them ("DE 812 345 673"), so only the normalised comparison in ``_is_candidate`` can
-    # decide "same seller"; it runs on the few rows left.
-    candidates = [Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))]
-    if rules.near_duplicates:
-        candidates.append(sa.and_(Invoice.amount_due.in_({r.amount_due for r in rows if r.amount_due is not None}),
-                                  Invoice.issue_date.in_({r.issue_date for r in rows if r.issue_date is not None})))
-    q = (sa.select(Invoice)
-         .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
-                            Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
-         .where(sa.or_(*candidates), Invoice.id < max(r.id for r in rows)))
+    # date; two indexed look-ups per batch (invoice_number, issue_date), however many invoices a
+    # supplier has sent. The seller is deliberately not filtered in SQL: the stored VAT IDs are as
+    # the suppliers wrote them ("DE 812 345 673"), so only the normalised comparison in
+    # ``_is_candidate`` can decide "same seller"; it runs on the few rows left.
+    base = (sa.select(Invoice)
+            .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
+                               Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
+            .where(Invoice.id < max(r.id for r in rows)))
     if rules.ignore_states:
-        q = q.where(Invoice.state.not_in(rules.ignore_states))
-    others = list(session.scalars(q.order_by(Invoice.id)))
+        base = base.where(Invoice.state.not_in(rules.ignore_states))
+    found = {o.id: o for o in session.scalars(base.where(Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))))}
+    dates = {r.issue_date for r in rows if r.issue_date is not None}
+    amounts = {r.amount_due for r in rows if r.amount_due is not None}
+    if rules.near_duplicates and dates and amounts:
+        found.update((o.id, o) for o in session.scalars(base.where(Invoice.issue_date.in_(dates), Invoice.amount_due.in_(amounts))))
+    others = [found[k] for k in sorted(found)]
     out: dict[int, list[DuplicateFlag]] = {}
     for row in rows:
         flags = [f for f in (_flag(row, o, rules.near_duplicates) for o in others if _is_candidate(row, o, rules.near_duplicates)) if f]

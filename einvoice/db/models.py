@@ -57,7 +57,7 @@ class Invoice(Base):
 
     # Key EN 16931 fields (BT numbers) for routing, search and deadlines.
     invoice_number: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # BT-1
-    issue_date: Mapped[dt.date | None]  # BT-2
+    issue_date: Mapped[dt.date | None] = mapped_column(index=True)  # BT-2 (near-duplicate look-up)
     type_code: Mapped[str | None] = mapped_column(sa.String(8))  # BT-3
     currency: Mapped[str | None] = mapped_column(sa.String(3))  # BT-5
     due_date: Mapped[dt.date | None]  # BT-9
