@@ -82,6 +82,7 @@ def posted(db, tmp_path):
         assert Outbox(db, org, BookingConnector(), archive=archive).deliver_pending().delivered == len(ids)
         return ids
 
+    ingest.archive, ingest.store = archive, store
     return org, ingest
 
 
@@ -268,3 +269,34 @@ def test_changed_iban_is_held_whatever_way_the_vat_id_is_written(db, tmp_path, c
     assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
     assert run.invoices == [same]
     assert posting_record(db, same)["payee"]["supplier_master"]["iban_matches"] is True
+
+
+def test_netted_credit_note_from_the_pipeline_is_archived_with_the_payment_run(db, posted, tmp_path):
+    """A generated UBL credit note (381) of the same supplier, received under the VAT ID written with spaces."""
+    import jsonschema
+    from pathlib import Path
+
+    from einvoice.records import RecordArchiver
+    from einvoice.samples import Line, _tiefbau_invoice, _xml_bytes, build_ubl
+
+    org, ingest = posted
+    supplier = dataclasses.replace(_tiefbau_invoice().supplier, vat_id="DE 812 345 673")
+    cn = dataclasses.replace(_tiefbau_invoice(), number="TBS-GS-2026-0001", type_code="381", issue_date=ISSUE,
+                             due_date=ISSUE + dt.timedelta(days=30), payment_terms=None, supplier=supplier,
+                             preceding=("TBS-2026-94001", ISSUE),
+                             lines=(Line("Gutschrift Minderlieferung Bordstein", Decimal("10"), "MTR", Decimal("27.95"), Decimal("19")),))
+    ids = ingest({"inv.xml": _ubl("TBS-2026-94001", None), "cn.xml": _xml_bytes(build_ubl(cn))})
+    inv_id, cn_id = ids["inv.xml"], ids["cn.xml"]
+    due, credit = _row(db, inv_id).amount_due, _row(db, cn_id).amount_due
+    assert _row(db, cn_id).type_code == "381" and credit == Decimal("332.61")  # 10 × 27.95 + 19 %
+    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
+    assert run.invoices == [inv_id] and run.control_sum == due - credit and run.skipped == []
+    assert list(_txs(run.path.read_bytes())) == [f"MUST-{inv_id}"]
+    report = RecordArchiver(db, ingest.archive).archive_pending()
+    assert report.payment_runs == 1 and report.problems == []
+    entry = ingest.archive.receipt(f"payment-run:{run.message_id}")
+    items = json.loads(ingest.store.get(entry.document_keys["payment-items.json"]))
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "archived-records.schema.json").read_text())
+    jsonschema.validate(items, schema)
+    paid = {it["invoice"]["invoice_id"]: it["amount_paid"] for it in items["items"]}
+    assert paid == {inv_id: f"{due - credit:.2f}", cn_id: f"{-credit:.2f}"}
