@@ -81,10 +81,11 @@ def same_seller(vat_a: str | None, id_a: str | None, vat_b: str | None, id_b: st
     return None
 
 
-def find_supplier(org, vat_id: str | None, seller_ids) -> object | None:
+def find_supplier(org, vat_id: str | None, seller_ids, *, only=None) -> object | None:
     """The supplier of the organisation's master data with this VAT ID or one of these seller IDs, else None.
 
-    ``seller_ids``: one id, or an iterable of ids (routing knows all BT-29 of an invoice).
+    ``seller_ids``: one id, or an iterable of ids (routing knows all BT-29 of an invoice);
+    ``only``: consider only suppliers for which it returns true (routing: those with a department).
     """
     if isinstance(seller_ids, str) or seller_ids is None:
         seller_ids = (seller_ids,)
@@ -92,6 +93,8 @@ def find_supplier(org, vat_id: str | None, seller_ids) -> object | None:
     ids = {seller_id_key(i) for i in seller_ids if i}
     ids.discard("")
     for sup in org.suppliers:
+        if only is not None and not only(sup):
+            continue
         if (vat and vat_id_key(sup.vat_id) == vat) or (sup.seller_id and seller_id_key(sup.seller_id) in ids):
             return sup
     return None

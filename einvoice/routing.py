@@ -70,8 +70,8 @@ def route_by_order_reference(inp: RoutingInput, org: Organisation) -> RoutingDec
 
 def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
     # The same normalised match as the payment run's IBAN check (einvoice.identifiers).
-    s = find_supplier(org, inp.seller_vat_id, inp.seller_ids)
-    if s is None or not s.default_department:
+    s = find_supplier(org, inp.seller_vat_id, inp.seller_ids, only=lambda sup: sup.default_department)
+    if s is None:
         return None
     dept = org.department(s.default_department)
     return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")

@@ -56,3 +56,13 @@ def test_same_number_other_seller_stays_apart_after_normalising(svc, new_invoice
     new_invoice(number="RE-9", seller_vat_id="DE 812 345 673")
     other = new_invoice(number="RE-9", seller_vat_id="de 111 111 111")
     assert svc.duplicates(other) == []
+
+
+def test_routing_finds_the_supplier_by_the_normalised_vat_id(org):
+    from einvoice.routing import RoutingInput, route
+
+    for written in ("de 812 345 673", "812345673"):
+        d = route(RoutingInput(seller_vat_id=written, seller_name="Tiefbau Schmidt GmbH"), org)
+        assert (d.rule, d.department) == ("supplier", "66"), written
+    assert route(RoutingInput(seller_ids=("k 66017",)), org).rule == "supplier"  # seller ID K-66017
+    assert route(RoutingInput(seller_vat_id="DE999999999"), org).rule == "central-desk"
