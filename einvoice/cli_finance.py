@@ -42,8 +42,8 @@ def finance() -> None:
 
 
 @finance.command("outbox")
-@click.option("--dead", is_flag=True, help="only dead letters (need a person)")
-@click.option("--status", type=click.Choice(["pending", "in_flight", "awaiting_confirmation", "delivered", "dead"]))
+@click.option("--dead", is_flag=True, help="only what needs a person: dead letters and booking conflicts")
+@click.option("--status", type=click.Choice(["pending", "in_flight", "awaiting_confirmation", "delivered", "dead", "conflict"]))
 @click.option("--all", "show_all", is_flag=True, help="include delivered records")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -140,7 +140,8 @@ def retry_cmd(outbox_id, person, comment) -> None:
 @click.option("--booking", "booking", required=True, help="booking number shown by the finance system")
 @click.option("--comment", required=True, help="why it was booked by hand")
 def resolve_cmd(outbox_id, person, booking, comment) -> None:
-    """Record that a dead letter was booked by hand in the finance system."""
+    """Record that a dead letter was booked by hand in the finance system, or settle a booking
+    conflict (the finance system reported two booking numbers) with the number that stands."""
     problem = _outbox().resolve_booked(outbox_id, person, booking_number=booking, comment=comment)
     if problem:
         _refuse(problem)

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from einvoice import skonto as _skonto
+
 NS = {
     "ubl": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
     "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
@@ -145,11 +147,8 @@ class PaymentMeans:  # BG-16
     direct_debit: DirectDebit | None = None  # BG-19
 
 
-@dataclass(frozen=True)
-class SkontoTerm:  # cash discount, parsed from BT-20 per BR-DE-18
-    days: int
-    percent: Decimal
-    base_amount: Decimal | None = None  # BASISBETRAG; None means the amount due (BT-115)
+# Cash discount, parsed from BT-20 per BR-DE-18: owned by einvoice.skonto (one parser for all users).
+SkontoTerm = _skonto.SkontoTerm
 
 
 @dataclass(frozen=True)
@@ -317,22 +316,9 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-_SKONTO_LINE = re.compile(
-    r"^#SKONTO#TAGE=([0-9]+)#PROZENT=([0-9]+\.[0-9]{2})(?:#BASISBETRAG=(-?[0-9]+\.[0-9]{2}))?#$"
-)
-
-
 def parse_skonto(payment_terms: str | None) -> tuple[SkontoTerm, ...]:
-    """Skonto terms from BT-20 lines of the BR-DE-18 form; lines that do not match are ignored
-    here (BR-DE-18 reports them)."""
-    if not payment_terms:
-        return ()
-    terms = []
-    for line in payment_terms.splitlines():
-        m = _SKONTO_LINE.match(line.strip())
-        if m:
-            terms.append(SkontoTerm(int(m.group(1)), Decimal(m.group(2)), Decimal(m.group(3)) if m.group(3) else None))
-    return tuple(terms)
+    """Skonto terms from BT-20 (``einvoice.skonto.parse_terms``); BR-DE-18 reports lines that do not match."""
+    return _skonto.parse_terms(payment_terms)
 
 
 _NOTE_SUBJECT = re.compile(r"^#([A-Z]{3})#(.*)$", re.DOTALL)

@@ -142,15 +142,15 @@ def _decimal(value) -> str | None:
     return None if value is None else str(value)
 
 
-def _skonto(model) -> tuple[dt.date | None, object]:
-    terms = list(getattr(model, "skonto", None) or [])
-    if not terms or model.issue_date is None:
-        return None, None
-    first = min(terms, key=lambda t: t.days)
-    try:
-        return model.issue_date + dt.timedelta(days=first.days), first.percent
-    except OverflowError:  # an issue date at the end of the calendar (9999): no Skonto date exists
-        return None, None
+def _skonto(model) -> tuple[dt.date | None, object, str | None]:
+    """(date, percent) of the term that applies on the issue date, and all usable terms as JSON (einvoice.skonto)."""
+    from einvoice import skonto
+
+    terms, _findings = skonto.dated_terms(getattr(model, "skonto", None) or (), model.issue_date)
+    if not terms:
+        return None, None, None
+    first = skonto.applicable(terms, model.issue_date, model.totals.amount_due)
+    return (first.until, first.percent, skonto.to_json(terms)) if first else (None, None, skonto.to_json(terms))
 
 
 def _internal_error_report(name: str, exc: Exception):
@@ -467,7 +467,7 @@ class IntakePipeline:
         )
         if model is not None:
             seller = model.seller
-            skonto_until, skonto_percent = _skonto(model)
+            skonto_until, skonto_percent, skonto_terms = _skonto(model)
             ids = routing_input(model).seller_ids
             row.invoice_number = model.invoice_number
             row.issue_date = model.issue_date
@@ -482,7 +482,7 @@ class IntakePipeline:
             row.amount_due = model.totals.amount_due
             row.tax_inclusive_amount = model.totals.tax_inclusive
             row.iban = model.iban
-            row.skonto_until, row.skonto_percent = skonto_until, skonto_percent
+            row.skonto_until, row.skonto_percent, row.skonto_terms = skonto_until, skonto_percent, skonto_terms
         if p.decision is not None:
             row.department, row.routing_rule, row.routing_reason = p.decision.department, p.decision.rule, p.decision.reason
         return row

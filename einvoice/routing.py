@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from einvoice.identifiers import find_supplier
 from einvoice.organisation import Organisation
 
 
@@ -68,15 +69,12 @@ def route_by_order_reference(inp: RoutingInput, org: Organisation) -> RoutingDec
 
 
 def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
-    vat = _norm(inp.seller_vat_id)
-    ids = {_norm(i) for i in inp.seller_ids if i}
-    for s in org.suppliers:
-        if not s.default_department:
-            continue
-        if (vat and _norm(s.vat_id) == vat) or (s.seller_id and _norm(s.seller_id) in ids):
-            dept = org.department(s.default_department)
-            return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")
-    return None
+    # The same normalised match as the payment run's IBAN check (einvoice.identifiers).
+    s = find_supplier(org, inp.seller_vat_id, inp.seller_ids, only=lambda sup: sup.default_department)
+    if s is None:
+        return None
+    dept = org.department(s.default_department)
+    return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")
 
 
 RULES = (route_by_leitweg_id, route_by_order_reference, route_by_supplier)

@@ -49,6 +49,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "deliveries-failing": ("delivery failing", "deliveries failing", HELD_BACK),
     "released-not-queued": ("released invoice not queued", "released invoices not queued", HELD_BACK),
     "payments-held-back": ("payment held back", "payments held back", HELD_BACK),
+    # a receipt line the outbox could not settle (e.g. a second booking number for one record)
+    "receipt-problems": ("finance receipt problem", "finance receipt problems", HELD_BACK),
     # rejected, not validated, not an e-invoice or unreadable: someone tells the supplier
     "rejected-files": ("file not accepted", "files not accepted", HELD_BACK),
     "records-not-archived": ("record not archived", "records not archived", HELD_BACK),

@@ -57,8 +57,12 @@ def deliver_outbox(limit: int) -> dict:
     report = outbox_for_app(app(), archive=False).deliver_pending(limit=limit)
     if report.problem is not None:
         raise FinanceConfigurationError(str(report.problem))
+    # Receipt lines with a problem (a second booking number: stored by the outbox as a conflict for a
+    # person; unknown keys, bad status) are kept in the flow's result and artifact, never dropped.
+    receipts = [{"file": r.file, "line": r.line, "idempotency key": r.idempotency_key or "-", "status": r.status or "-",
+                 "problem": str(r.problem)} for r in report.receipts if r.problem is not None]
     return {"delivered": report.delivered, "failed": report.failed, "dead_lettered": report.dead_lettered,
-            "skipped": report.skipped, "results": [_result_row(r) for r in report.results]}
+            "skipped": report.skipped, "results": [_result_row(r) for r in report.results], "receipt_problems": receipts}
 
 
 @task(name="outbox-status", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_on_transient)
@@ -106,11 +110,13 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     published = publish_audit_events()
     totals = {"delivered": 0, "failed": 0, "dead_lettered": 0, "skipped": 0}
     rows: list[dict] = []
+    receipt_problems: list[dict] = []
     for _ in range(max_rounds):
         got = deliver_outbox(limit)
         for k in totals:
             totals[k] += got[k]
         rows.extend(got["results"])
+        receipt_problems.extend(got.get("receipt_problems", ()))
         if len(got["results"]) < limit or got["delivered"] == 0:
             break  # nothing more pending, or only records that keep failing (they wait for their backoff)
     for r in rows:
@@ -125,9 +131,17 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     # what it could not archive instead of failing, so an S3 outage never undoes a posted run.
     archived = archive_records_reported()
     attention = attention_of(rows, status, archived)
+    for p in receipt_problems:
+        attention.add("receipt-problems", f"{p['file']}:{p['line']}",
+                      f"{p['file']} line {p['line']} ({p['idempotency key']}): {p['problem']} (`einvoice finance outbox --dead`)")
     if rows:
         create_table_artifact(key="finance-delivery", table=rows,
                               description=attention.describe(", ".join(f"{v} {k}" for k, v in totals.items())))
+    if receipt_problems:
+        logger.warning("finance receipts with problems (need a person): %s", receipt_problems)
+        create_table_artifact(key="finance-receipt-problems", table=receipt_problems,
+                              description=f"{len(receipt_problems)} receipt line(s) need a person "
+                                          "(`einvoice finance outbox --dead`)")
     logger.info("finance outbox: %s; %d audit events published; %d posting records and %d approval trails archived",
                 totals, published, archived["posting_records"], archived["approval_trails"])
     done = f"{totals['delivered']} posted" + (f", {totals['failed']} failed" if totals["failed"] else "") + (
@@ -135,4 +149,5 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     return finish_run(attention, flow_name="post-released", base_name=base, done=done,
                       result=totals | {"approval_trails_archived": archived["approval_trails"],
                                        "posting_records_archived": archived["posting_records"],
+                                       "receipt_problems": len(receipt_problems),
                                        "needs_attention": attention.counts})

@@ -1,7 +1,8 @@
 """Duplicate detection: the same invoice must never be paid twice.
 
 When an invoice enters approval it is compared with every earlier invoice of the same seller
-(VAT ID BT-31 or seller ID BT-29):
+(VAT ID BT-31 or seller ID BT-29, compared in the normalised form of ``einvoice.identifiers``:
+``DE 812 345 673``, ``de812345673`` and ``812345673`` are one seller):
   * ``exact``: same seller and the same invoice number (BT-1);
   * ``near``: same seller, same amount due (BT-115) and issue date (BT-2), and invoice numbers that
     are equal once punctuation, spaces, leading zeros and case are ignored ("RE-0042" / "re 42").
@@ -11,33 +12,19 @@ organisation file (``duplicates:``). This module must never delete or merge invo
 """
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, load_only
 
 from einvoice.approval.tables import DuplicateFlag
 from einvoice.db.models import Invoice
+from einvoice.identifiers import invoice_number_key, same_seller
 from einvoice.organisation import Organisation
 
-_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
-_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
-
-
-def normalise_number(number: str | None) -> str:
-    """Invoice number without punctuation, spaces, case and leading zeros of each digit group."""
-    if not number:
-        return ""
-    # Zeros are stripped per digit group before the separators go, so "2026/0017" equals "2026-17".
-    return "".join(_LEADING_ZEROS.sub("", part) for part in _NON_ALNUM.split(number.upper()))
+normalise_number = invoice_number_key  # the one normalisation of invoice numbers (einvoice.identifiers)
 
 
 def _same_seller(a: Invoice, b: Invoice) -> str | None:
-    if a.seller_vat_id and b.seller_vat_id and a.seller_vat_id.strip().upper() == b.seller_vat_id.strip().upper():
-        return f"VAT ID {a.seller_vat_id}"
-    if a.seller_id and b.seller_id and a.seller_id.strip() == b.seller_id.strip():
-        return f"seller ID {a.seller_id}"
-    return None
+    return same_seller(a.seller_vat_id, a.seller_id, b.seller_vat_id, b.seller_id)
 
 
 def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[DuplicateFlag]:
@@ -46,12 +33,11 @@ def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[D
 
 
 def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
-    """The SQL filter of ``find_duplicates_many`` for one pair: an earlier invoice with exactly
-    the same seller VAT ID or seller ID, and the same number or (near) the same amount and date."""
+    """The filter of ``find_duplicates_many`` for one pair: an earlier invoice of the same seller
+    (normalised VAT ID or seller ID), and the same number or (near) the same amount and date."""
     if other.id is None or row.id is None or other.id >= row.id:
         return False
-    if not ((row.seller_vat_id and other.seller_vat_id == row.seller_vat_id)
-            or (row.seller_id and other.seller_id == row.seller_id)):
+    if _same_seller(row, other) is None:
         return False
     return (other.invoice_number == row.invoice_number.strip()
             or (near and other.amount_due == row.amount_due and other.issue_date == row.issue_date))
@@ -59,33 +45,28 @@ def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
 
 def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisation) -> dict[int, list[DuplicateFlag]]:
     """Flags per invoice id (not yet added to the session) for a batch of new invoices, each
-    compared with the invoices of its seller received before it (lower id), one query in all."""
+    compared with the invoices of its seller received before it (lower id), two look-ups in all."""
     rules = org.duplicates
     rows = [r for r in rows if r.invoice_number and (r.seller_vat_id or r.seller_id)]
     if not rules.enabled or not rows:
         return {}
-    vat_ids = sorted({r.seller_vat_id for r in rows if r.seller_vat_id})
-    seller_ids = sorted({r.seller_id for r in rows if r.seller_id})
-    seller = []
-    if vat_ids:
-        seller.append(Invoice.seller_vat_id.in_(vat_ids))
-    if seller_ids:
-        seller.append(Invoice.seller_id.in_(seller_ids))
     # Only candidates can match: the same number, or (near duplicates) the same amount and issue
-    # date. Filtering in SQL keeps this one indexed look-up per batch, however many invoices a
-    # supplier has sent; ``_is_candidate`` then applies the exact per-invoice filter and the
-    # normalised comparison runs on the few rows left.
-    candidates = [Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))]
-    if rules.near_duplicates:
-        candidates.append(sa.and_(Invoice.amount_due.in_({r.amount_due for r in rows if r.amount_due is not None}),
-                                  Invoice.issue_date.in_({r.issue_date for r in rows if r.issue_date is not None})))
-    q = (sa.select(Invoice)
-         .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
-                            Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
-         .where(sa.or_(*seller), sa.or_(*candidates), Invoice.id < max(r.id for r in rows)))
+    # date; two indexed look-ups per batch (invoice_number, issue_date), however many invoices a
+    # supplier has sent. The seller is deliberately not filtered in SQL: the stored VAT IDs are as
+    # the suppliers wrote them ("DE 812 345 673"), so only the normalised comparison in
+    # ``_is_candidate`` can decide "same seller"; it runs on the few rows left.
+    base = (sa.select(Invoice)
+            .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
+                               Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
+            .where(Invoice.id < max(r.id for r in rows)))
     if rules.ignore_states:
-        q = q.where(Invoice.state.not_in(rules.ignore_states))
-    others = list(session.scalars(q.order_by(Invoice.id)))
+        base = base.where(Invoice.state.not_in(rules.ignore_states))
+    found = {o.id: o for o in session.scalars(base.where(Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))))}
+    dates = {r.issue_date for r in rows if r.issue_date is not None}
+    amounts = {r.amount_due for r in rows if r.amount_due is not None}
+    if rules.near_duplicates and dates and amounts:
+        found.update((o.id, o) for o in session.scalars(base.where(Invoice.issue_date.in_(dates), Invoice.amount_due.in_(amounts))))
+    others = [found[k] for k in sorted(found)]
     out: dict[int, list[DuplicateFlag]] = {}
     for row in rows:
         flags = [f for f in (_flag(row, o, rules.near_duplicates) for o in others if _is_candidate(row, o, rules.near_duplicates)) if f]

@@ -32,7 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.approval import ActionResult, Refusal, Step
 from einvoice.approval import rules
-from einvoice.approval.deadlines import age_days, days_left, deadline_of, skonto_amount
+from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_now
 from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
 from einvoice.db import Database
@@ -157,7 +157,9 @@ def _signed_by(session: Session, invoice_id: int) -> str | None:
 def _open_task(session: Session, invoice: Invoice, step: Step, department: str, *, first: bool = False) -> ApprovalTask:
     task = ApprovalTask(
         invoice_id=invoice.id, step=step.value, department=department, status="open",
-        deadline=deadline_of(invoice.skonto_until, invoice.due_date), amount_due=invoice.amount_due,
+        # The sort key of the inbox: the invoice's first deadline (as of its issue date, so it does not
+        # depend on when the task was opened); the page shows the deadline as of today (TaskView).
+        deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )
@@ -207,7 +209,7 @@ def start_approval_many(session: Session, rows: list[Invoice], org: Organisation
 _INVOICE_COLUMNS = load_only(
     Invoice.id, Invoice.state, Invoice.version, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due,
     Invoice.currency, Invoice.issue_date, Invoice.due_date, Invoice.skonto_until, Invoice.skonto_percent,
-    Invoice.leitweg_id, Invoice.routing_rule, Invoice.routing_reason, Invoice.department,
+    Invoice.skonto_terms, Invoice.leitweg_id, Invoice.routing_rule, Invoice.routing_reason, Invoice.department,
 )
 
 
@@ -381,17 +383,17 @@ class ApprovalService:
                 signed = frozenset(p for p in (task.signed_by or "").split("|") if p)
                 candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                     exclude=signed))
+            sk = skonto_now(inv, today)  # the one Skonto rule (einvoice.skonto), as of today
             out.append(TaskView(
                 task_id=task.id, invoice_id=inv.id, step=step, department=task.department, status=task.status,
                 assignee=None, candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,
                 seller_name=inv.seller_name, amount_due=inv.amount_due, currency=inv.currency, issue_date=inv.issue_date,
-                due_date=inv.due_date, skonto_until=inv.skonto_until, skonto_percent=inv.skonto_percent,
-                skonto_amount=skonto_amount(inv.amount_due, inv.skonto_percent) if inv.skonto_until else None,
-                deadline=task.deadline, days_left=days_left(task.deadline, today),
+                due_date=inv.due_date, skonto_until=sk.until, skonto_percent=sk.percent, skonto_amount=sk.amount,
+                deadline=(dl := invoice_deadline(inv, today)), days_left=days_left(dl, today),
                 duplicate_flags=tuple(flags.get(inv.id, ())), created_at=task.created_at, version=task.version,
                 leitweg_id=inv.leitweg_id, routing_rule=inv.routing_rule, routing_reason=inv.routing_reason,
                 outcome=task.outcome, decided_by=task.decided_by,
-                skonto_lost=bool(inv.skonto_until and inv.skonto_until < today),
+                skonto_lost=sk.lost,
             ))
         return out
 
@@ -778,12 +780,13 @@ class ApprovalService:
                 step = Step(task.step)
                 age = age_days(task.created_at, today)
                 left = days_left(task.deadline, today)
-                lost = skonto_amount(inv.amount_due, inv.skonto_percent) if inv.skonto_until else None
+                sk = skonto_now(inv, today)
+                lost = sk.amount
                 risk = ""
-                if inv.skonto_until and lost is not None:
-                    sk_left = (inv.skonto_until - today).days
-                    risk = (f" Skonto of {lost} EUR is lost after {inv.skonto_until:%d.%m.%Y} ({sk_left} day(s) left)."
-                            if sk_left >= 0 else f" The Skonto date {inv.skonto_until:%d.%m.%Y} has passed: {lost} EUR lost.")
+                if sk.until and lost is not None:
+                    sk_left = (sk.until - today).days
+                    risk = (f" Skonto of {lost} EUR is lost after {sk.until:%d.%m.%Y} ({sk_left} day(s) left)."
+                            if not sk.lost else f" The Skonto date {sk.until:%d.%m.%Y} has passed: {lost} EUR lost.")
                 what = f"{rules.STEP_LABEL[step]} of invoice {inv.invoice_number or inv.id} ({inv.seller_name or '?'}, {inv.amount_due} {inv.currency or 'EUR'})"
                 kind = None
                 if task.escalated_at is None and age >= rules_.escalate_after_days:
@@ -792,7 +795,7 @@ class ApprovalService:
                     message = f"overdue for {age} days in department {task.department}: {what}.{risk}"
                     task.escalated_at = now
                 elif task.reminded_at is None and (age >= rules_.reminder_after_days or
-                                                  (inv.skonto_until is not None and left is not None and left <= rules_.reminder_after_days)):
+                                                  (sk.until is not None and left is not None and left <= rules_.reminder_after_days)):
                     kind = "reminder"
                     recipients = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                         exclude=frozenset(p for so in self._signoffs(s, inv.id) for p in so.involved)))
@@ -806,7 +809,7 @@ class ApprovalService:
                 self._event(s, inv, None, "system", kind, inv.state, comment=message,
                             details={"task_id": task.id, "recipients": list(recipients), "skonto_at_risk": str(lost) if lost else None})
                 out.append(Reminder(kind, task.id, inv.id, step, task.department, tuple(recipients), message,
-                                    inv.skonto_until, lost))
+                                    sk.until, lost))
         return out
 
     def _heads(self, department: str, today: dt.date) -> tuple[str, ...]:

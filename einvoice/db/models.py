@@ -57,7 +57,7 @@ class Invoice(Base):
 
     # Key EN 16931 fields (BT numbers) for routing, search and deadlines.
     invoice_number: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # BT-1
-    issue_date: Mapped[dt.date | None]  # BT-2
+    issue_date: Mapped[dt.date | None] = mapped_column(index=True)  # BT-2 (near-duplicate look-up)
     type_code: Mapped[str | None] = mapped_column(sa.String(8))  # BT-3
     currency: Mapped[str | None] = mapped_column(sa.String(3))  # BT-5
     due_date: Mapped[dt.date | None]  # BT-9
@@ -71,6 +71,9 @@ class Invoice(Base):
     iban: Mapped[str | None] = mapped_column(sa.String(34))  # BT-84
     skonto_until: Mapped[dt.date | None]  # from BT-20 (#SKONTO#TAGE=n#), counted from BT-2
     skonto_percent: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    # Every usable Skonto term (JSON: until, percent, days, base_amount; einvoice.skonto); the two
+    # columns above hold the term that applies on the issue date, for lists and sorting.
+    skonto_terms: Mapped[str | None] = mapped_column(sa.Text)
 
     # Routing (dezentrale Ressourcenverantwortung).
     department: Mapped[str | None] = mapped_column(sa.String(32), index=True)

@@ -13,7 +13,8 @@ Public API (the CLI, the web app and the Prefect flows code against these names)
 * ``finance_status(db, invoice_id)`` — posting/payment state, booking number, last error (for the inbox).
 * ``set_account_assignment(db, org, invoice_id, person_id, lines)`` — an approver splits the
   amount over Sachkonto / Kostenstelle / Produkt before the release.
-* ``einvoice.finance.pull_api.router`` — FastAPI router for the pull connector (token auth).
+* ``einvoice.finance.pull_api.router`` — FastAPI router for the pull connector, mounted by the
+  web app (``einvoice.web.app.create_app``) behind the finance system's own bearer token.
 
 Errors are values (``FinanceProblem``: ID + sentence for a clerk). This package must never
 import Prefect or a web framework outside ``pull_api``, never hold a municipality's accounts,

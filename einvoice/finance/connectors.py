@@ -198,7 +198,16 @@ CSV_COLUMNS = [
 
 
 def csv_rows(record: dict) -> list[dict]:
-    sk = (record["payment_terms"]["skonto"] or [None])[0]
+    # One Skonto term fits the CSV: the one einvoice.skonto's rule applies on the issue date (the
+    # best one); the JSON file carries every term.
+    from decimal import Decimal
+
+    from einvoice import skonto
+
+    terms = skonto.from_dicts(record["payment_terms"]["skonto"])
+    best = skonto.applicable(terms, min(t.until for t in terms), Decimal(record["amount"]["due"])) if terms else None
+    sk = next((t for t in record["payment_terms"]["skonto"] if best and t["until"] == best.until.isoformat()
+               and t["percent"] == str(best.percent)), None)
     out = []
     for i, a in enumerate(record["account_assignment"], 1):
         out.append({

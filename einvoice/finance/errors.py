@@ -17,7 +17,11 @@ IDs:
   FILE-WRITE          the export file could not be written (retried)
   MAX-ATTEMPTS        the record failed too often and went to the dead letters
   NOT-FOUND, NOT-DEAD, NOT-RELEASED, ALREADY-CONFIRMED, BOOKING-REQUIRED  operator actions refused
-  SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa)
+  BOOKING-CONFLICT    the finance system reported a second, different booking number for a confirmed
+                      record: stored on the outbox row (status ``conflict``) for a person
+  PULL-*              the pull API refused a request (token missing/wrong, connector not pull)
+  SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa);
+                      SEPA-CREDIT-NOTE-WAITING / -NOTHING-OPEN: a credit note not netted in this run
 """
 from __future__ import annotations
 

@@ -54,6 +54,8 @@ from einvoice.states import InvoiceState, check_transition
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("pending", "in_flight", "awaiting_confirmation")
+#: ``conflict``: the finance system reported a second, different booking number for a confirmed record.
+NEEDS_A_PERSON = ("dead", "conflict")
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,8 +405,7 @@ class Outbox:
                 ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
                 if p.confirmed_at is not None:
                     if booking_number and p.booking_number and booking_number != p.booking_number:
-                        return FinanceProblem("ALREADY-CONFIRMED", f"{idempotency_key} was already confirmed with booking number "
-                                                                   f"{p.booking_number}, not {booking_number}.")
+                        return self._conflict(s, p, ob, booking_number, via=via or ob.connector or "manual", answer=answer)
                     return None
                 s.add(FinanceAttempt(outbox_id=ob.id, at=self.now(), connector=via or ob.connector or "manual",
                                      outcome=status, message=comment))
@@ -415,6 +416,33 @@ class Outbox:
             return FinanceProblem("STALE", "the record changed while confirming it; try again.")
         self._archive_one(posting_id)
         return None
+
+    def _conflict(self, s: Session, p: FinancePosting, ob: FinanceOutbox, booking_number: str, *, via: str,
+                  answer: dict | None) -> FinanceProblem:
+        """A second, different booking number for a confirmed record: stored as a problem for a person.
+
+        The record may have been booked twice in the finance system (or the receipt is wrong): the
+        outbox row becomes ``conflict`` (listed with the dead letters, shown by ``finance status``)
+        with an audit event, until a person settles it (``einvoice finance resolve``). The first
+        booking number stays until then; the invoice is not paid twice either way.
+        """
+        problem = FinanceProblem("BOOKING-CONFLICT", f"{p.idempotency_key} was already confirmed with booking number "
+                                                     f"{p.booking_number}; the finance system now reports {booking_number} "
+                                                     f"(via {via}). Check for a double booking in the finance system and "
+                                                     "settle it: `einvoice finance resolve`.")
+        now = self.now()
+        s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.code,
+                             message=problem.message))
+        if ob.status == "conflict" and ob.last_error == problem.message:
+            return problem  # the same receipt again: already recorded
+        ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.code, problem.message, now
+        inv = s.get(Invoice, p.invoice_id)
+        s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
+                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
+                                                    "booking_number": p.booking_number, "reported": booking_number,
+                                                    "via": via, "answer": answer}, ensure_ascii=False, default=str)))
+        return problem
 
     def reject(self, idempotency_key: str, message: str, *, actor: str = "finance-system",
                via: str | None = None) -> FinanceProblem | None:
@@ -473,21 +501,31 @@ class Outbox:
 
     # ---- pull ------------------------------------------------------------------------------
     def fetch_for_pull(self, *, limit: int = 100) -> list[dict]:
-        """Records waiting for the finance system: new ones and fetched-but-unacknowledged ones (offered again)."""
+        """Records waiting for the finance system: new ones first, then fetched-but-unacknowledged ones
+        (offered again, the longest unoffered first).
+
+        A record that is never acknowledged never blocks later ones: new records always come first,
+        and every fetch moves the records it hands out to the back of the re-offer queue
+        (``next_attempt_at`` = the time of the fetch), so a page of stuck records rotates.
+        Records exported by another connector (a file batch waiting for its receipt) are not offered.
+        """
         now = self.now()
         out = []
+        waiting_pull = sa.and_(FinanceOutbox.status == "awaiting_confirmation", FinanceOutbox.connector == "pull")
+        new_first = sa.case((FinanceOutbox.status == "pending", 0), else_=1)
         try:
             with self.db.transaction() as s:
                 rows = s.execute(
                     sa.select(FinanceOutbox, FinancePosting).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-                    .where(FinanceOutbox.status.in_(("pending", "awaiting_confirmation")))
-                    .order_by(FinanceOutbox.id).limit(limit)
+                    .where(sa.or_(FinanceOutbox.status == "pending", waiting_pull))
+                    .order_by(new_first, FinanceOutbox.next_attempt_at, FinanceOutbox.id).limit(limit)
                 ).all()
                 for ob, p in rows:
                     if ob.status == "pending":
                         ob.status = "awaiting_confirmation"
                         ob.connector = "pull"
-                        ob.updated_at = now
+                    ob.next_attempt_at = now  # to the back of the re-offer queue
+                    ob.updated_at = now
                     ob.attempts += 1
                     s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector="pull", outcome="fetched"))
                     out.append({"idempotency_key": p.idempotency_key, "record": json.loads(p.record_json)})
@@ -513,7 +551,8 @@ class Outbox:
             inv = s.get(Invoice, p.invoice_id)
             prev = ob.status
             ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
-            ob.batch_id = None  # a retried export goes into a new batch file
+            # A record keeps its batch: a retried export re-offers the same batch (its files are written
+            # again only if they are gone, with the same records), so it never lands in a second batch file.
             ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()
             ob.updated_at = now
             s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_retry", from_state=inv.state,
@@ -527,11 +566,24 @@ class Outbox:
             return FinanceProblem("BOOKING-REQUIRED", "give the booking number the finance system shows for this invoice.")
         if not comment:
             return FinanceProblem("REASON-REQUIRED", "say why the record was booked by hand (it is kept in the audit trail).")
-        with self.db.sessions() as s:
-            ob = s.get(FinanceOutbox, outbox_id)
+        with self.db.transaction() as s:
+            ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
             if ob is None:
                 return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
-            key = s.get(FinancePosting, ob.posting_id).idempotency_key
+            p = s.get(FinancePosting, ob.posting_id)
+            key = p.idempotency_key
+            if ob.status == "conflict":
+                # A person checked the finance system: the booking number that stands is stored.
+                now, before = self.now(), p.booking_number
+                p.booking_number = booking_number
+                ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "delivered", None, None, now
+                ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"booking conflict settled: {comment}"
+                inv = s.get(Invoice, p.invoice_id)
+                s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_conflict_resolved",
+                                   from_state=inv.state, to_state=inv.state, amount=p.amount, comment=comment,
+                                   details_json=json.dumps({"outbox_id": ob.id, "was": before, "booking_number": booking_number},
+                                                           ensure_ascii=False)))
+                return None
         problem = self.confirm(key, booking_number, actor=person_id, status="booked-by-hand", via="manual",
                                comment=f"booked by hand as {booking_number}: {comment}")
         if problem is None:
@@ -588,12 +640,12 @@ class Outbox:
         q = (sa.select(FinanceOutbox, FinancePosting, Invoice)
              .join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
              .join(Invoice, Invoice.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
-        if dead:
-            q = q.where(FinanceOutbox.status == "dead")
+        if dead:  # everything a person must look at: dead letters and booking conflicts
+            q = q.where(FinanceOutbox.status.in_(NEEDS_A_PERSON))
         elif status:
             q = q.where(FinanceOutbox.status == status)
         elif open_only:
-            q = q.where(FinanceOutbox.status.in_(OPEN_STATUSES + ("dead",)))
+            q = q.where(FinanceOutbox.status.in_(OPEN_STATUSES + NEEDS_A_PERSON))
         with self.db.sessions() as s:
             return [self._view(ob, p, inv) for ob, p, inv in s.execute(q).all()]
 
@@ -674,6 +726,7 @@ def finance_status(db: Database, invoice_id: int) -> dict | None:
         run = s.get(PaymentRun, item.run_id) if item else None
         return {
             "idempotency_key": p.idempotency_key, "outbox_id": ob.id, "status": ob.status, "attempts": ob.attempts,
+            "needs_a_person": ob.status in NEEDS_A_PERSON,
             "connector": ob.connector, "last_error_code": ob.last_error_code if ob.status != "delivered" else None,
             "last_error": ob.last_error if ob.status != "delivered" else None,
             "next_attempt_at": as_utc(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,

@@ -1,15 +1,19 @@
 """Pull connector: the finance system fetches pending posting records over HTTP and acknowledges each.
 
-Mount ``router`` in the web app (``app.include_router(pull_api.router)``). Endpoints, both behind
-``Authorization: Bearer <token>`` (the token is read from the environment variable named by
-``finance.pull.token_env``; compared in constant time):
+The web app (``einvoice.web.app.create_app``) mounts ``router``. Endpoints, both behind the
+finance system's own credential ``Authorization: Bearer <token>`` (the token is read from the
+environment variable named by ``finance.pull.token_env``, at least 16 characters; compared in
+constant time; a staff session is never accepted; refused when no token is configured or the
+organisation does not use the pull connector):
 
 * ``GET  /finance/pull/pending?limit=N`` → ``{"count": n, "records": [{"idempotency_key", "record"}]}``.
-  Returns new records and records fetched before but not yet acknowledged (offered again until
-  acknowledged, so a lost response loses nothing); the receiver deduplicates by idempotency key.
+  Returns new records first, then records fetched before but not yet acknowledged (offered again
+  until acknowledged, so a lost response loses nothing; never blocking new ones); the receiver
+  deduplicates by idempotency key.
 * ``POST /finance/pull/ack`` with ``{"idempotency_key", "status": "booked"|"duplicate"|"rejected",
   "booking_number", "message"}`` → stores the confirmation (invoice RELEASED → POSTED) or, for
-  "rejected", makes the record a dead letter for a person. Acknowledging twice is harmless.
+  "rejected", makes the record a dead letter for a person. Acknowledging twice is harmless; a
+  second, different booking number is a conflict stored for a person (409 BOOKING-CONFLICT).
 
 The outbox comes from the dependency ``outbox_dependency`` (default: built from ``App.from_env()``);
 the web app or tests override it with ``app.dependency_overrides``. This module must never hand
@@ -41,15 +45,31 @@ def outbox_dependency() -> Outbox:
     return _default_outbox()
 
 
+#: A shorter token is guessable; the API refuses to run with one.
+MIN_TOKEN_LENGTH = 16
+
+
 def require_token(authorization: str | None = Header(default=None),
                   outbox: Outbox = Depends(outbox_dependency)) -> Outbox:
+    """The finance system's own credential: ``Authorization: Bearer <token>``, nothing else.
+
+    Staff sign-in (session cookies, the proxy header) is never looked at: a clerk's browser cannot
+    fetch or acknowledge posting records. Refused when the organisation does not use the pull
+    connector, when no token (or a too short one) is configured, and on a missing or wrong token
+    (compared in constant time).
+    """
+    if outbox.org.finance.connector != "pull":
+        raise HTTPException(404, detail={"code": "PULL-DISABLED",
+                                         "message": "the organisation does not use the pull connector (finance.connector)."})
     env = outbox.org.finance.pull.token_env
-    expected = os.environ.get(env)
-    if not expected:
+    expected = os.environ.get(env) or ""
+    if len(expected.strip()) < MIN_TOKEN_LENGTH:
         raise HTTPException(503, detail={"code": "PULL-TOKEN-MISSING",
-                                         "message": f"the pull API is not configured: environment variable {env} is not set."})
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not authorization or not hmac.compare_digest(given.encode(), expected.encode()):
+                                         "message": f"the pull API is not configured: environment variable {env} is not set "
+                                                    f"or shorter than {MIN_TOKEN_LENGTH} characters."})
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    ok = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.strip().encode())
+    if not ok:
         raise HTTPException(401, detail={"code": "PULL-UNAUTHORIZED", "message": "missing or wrong bearer token."},
                             headers={"WWW-Authenticate": "Bearer"})
     return outbox

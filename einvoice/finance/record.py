@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance.errors import FinanceProblem
+from einvoice import skonto as _skonto
+from einvoice.identifiers import find_supplier, iban_key
 from einvoice.organisation import Department, Organisation, Role
 
 SCHEMA_ID = "einvoice-posting/1"
@@ -64,15 +66,15 @@ def record_sha256(record: dict) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
-def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
-    """Amount to transfer when the discount is taken: amount × (1 − percent/100), rounded half-up to cents.
+def _sepa_text(text: str, max_len: int) -> str:
+    from einvoice.finance.sepa import sepa_text  # sepa imports this module: import when used
 
-    With a BASISBETRAG (BR-DE-18) only that base is discounted.
-    """
-    amount_due, percent = Decimal(amount_due), Decimal(percent)
-    if base_amount is None:
-        return (amount_due * (1 - percent / 100)).quantize(CENT, rounding=ROUND_HALF_UP)
-    return (amount_due - Decimal(base_amount) * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return sepa_text(text, max_len)
+
+
+def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
+    """Amount to transfer when the discount is taken (``einvoice.skonto.payment``)."""
+    return _skonto.payment(amount_due, percent, base_amount)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,10 +295,7 @@ def _person_name(org: Organisation, pid: str | None) -> str | None:
 # the record
 # --------------------------------------------------------------------------------------------
 def _supplier(org: Organisation, row: Invoice):
-    for sup in org.suppliers:
-        if (sup.vat_id and sup.vat_id == row.seller_vat_id) or (sup.seller_id and sup.seller_id == row.seller_id):
-            return sup
-    return None
+    return find_supplier(org, row.seller_vat_id, row.seller_id)
 
 
 def build_record(session: Session, row: Invoice, org: Organisation, *, model=None, root=None,
@@ -310,18 +309,17 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
     payee_party = model.payee if model is not None and model.payee is not None and model.payee.name else None
     supplier = _supplier(org, row)
     iban = (pm.iban if pm else None) or row.iban
-    iban = iban.replace(" ", "").upper() if iban else None
-    skonto = []
+    iban = iban_key(iban) or None
+    # Every usable term (einvoice.skonto drops out-of-range ones); which one is taken is decided by
+    # the payment run with the same rule (einvoice.skonto.applicable), never here.
     if model is not None and model.skonto and row.issue_date:
-        for term in model.skonto:
-            skonto.append({"days": term.days, "percent": str(term.percent),
-                           "until": (row.issue_date + dt.timedelta(days=term.days)).isoformat(),
-                           "base_amount": money(term.base_amount),
-                           "amount_if_taken": money(skonto_payment(row.amount_due, term.percent, term.base_amount))})
-    elif row.skonto_percent is not None and row.skonto_until is not None:
-        skonto.append({"days": (row.skonto_until - row.issue_date).days if row.issue_date else None,
-                       "percent": str(row.skonto_percent), "until": row.skonto_until.isoformat(), "base_amount": None,
-                       "amount_if_taken": money(skonto_payment(row.amount_due, row.skonto_percent))})
+        terms, _findings = _skonto.dated_terms(model.skonto, row.issue_date)
+    else:
+        terms = _skonto.terms_of_row(row)
+    skonto = [{"days": t.days if t.days is not None else ((t.until - row.issue_date).days if row.issue_date else None),
+               "percent": str(t.percent), "until": t.until.isoformat(), "base_amount": money(t.base_amount),
+               "amount_if_taken": money(t.payment(row.amount_due))} for t in terms]
+    remittance = next((p.remittance_info for p in (model.payment_means if model is not None else ()) if p.remittance_info), None)
     if org.finance.budget_year_from == "issue_date" and row.issue_date:
         budget_year = row.issue_date.year
     elif org.finance.budget_year_from == "due_date" and row.due_date:
@@ -347,8 +345,9 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
             "name": (payee_party.name if payee_party else None) or row.seller_name,
             "seller_name": row.seller_name, "vat_id": row.seller_vat_id, "seller_id": row.seller_id,
             "iban": iban, "bic": (pm.bic if pm and pm.bic else None),
+            "remittance_information": _sepa_text(remittance, 140) if remittance else None,  # BT-83
             "supplier_master": ({"name": supplier.name, "seller_id": supplier.seller_id,
-                                 "iban_matches": (supplier.iban or "").replace(" ", "") == (iban or "") if supplier.iban else None}
+                                 "iban_matches": iban_key(supplier.iban) == (iban or "") if supplier.iban else None}
                                 if supplier else None),
         },
         "amount": {

@@ -2,16 +2,29 @@
 
 Which invoices: state POSTED (the finance system confirmed the booking — the Stadtkasse pays
 booked Anordnungen only, and the state machine allows PAID only after POSTED), not yet in any
-payment run, whose payment deadline is on or before ``due_by``. The deadline is the Skonto date
-while the discount is still open on the execution date, else the due date (BT-9); an invoice
-without a due date is payable at once. The amount is the amount due (BT-115), or with Skonto
-amount × (1 − percent/100) rounded half-up to cents (only a BASISBETRAG is discounted when given).
+payment run, whose payment deadline is on or before ``due_by``. Skonto follows the one rule of
+``einvoice.skonto``: the term that applies on the payment day — the later of today (the day the
+run is made, German calendar) and the execution date, so a past execution date never revives a
+Skonto that ended before today — is the open term with the largest deduction; the deadline is its
+date, else the due date (BT-9); an invoice without a due date is payable at once. The amount is
+the amount due (BT-115), or with Skonto amount − percent/100 × (BASISBETRAG, else the amount due),
+half-up to cents. The Verwendungszweck starts with the supplier's remittance information (BT-83)
+when the invoice gives one, then the invoice number and date (SEPA character set, 140 characters).
+
+Credit notes (type 381 and the other credit-note codes) are never paid out. Each one is netted in
+the run against an invoice of the same creditor (normalised VAT ID / seller ID) that is paid in
+this run and exceeds the credit: that transfer is reduced by the credit, the credit note is
+settled (POSTED → PAID, a payment item with the negative amount, the invoice's Verwendungszweck
+names it). Otherwise it waits (SEPA-CREDIT-NOTE-WAITING: the creditor has open invoices not paid
+in this run) or is held for a person (SEPA-CREDIT-NOTE-NOTHING-OPEN: nothing open to net against;
+ask for a refund).
 
 The creditor account is the invoice's IBAN (BT-84), else the supplier master data's.
-Held back, with a reason (``PaymentRun.skipped``): credit notes and amounts ≤ 0, currencies other
+Held back, with a reason (``PaymentRun.skipped``): amounts ≤ 0, currencies other
 than EUR, invalid IBAN/BIC (python-stdnum), and — when ``finance.check_supplier_iban`` is on — an
 IBAN that differs from the supplier master data (changed bank details are the classic invoice
-fraud; a person must confirm them first).
+fraud; a person must confirm them first). The supplier is found and the IBANs are compared in
+the normalised form of ``einvoice.identifiers`` ("DE 812 345 673" is DE812345673).
 
 Exactly once: the run, its items (``payment_items.invoice_id`` is unique) and every invoice's
 POSTED → PAID transition with its audit event are one transaction. The XML is validated against
@@ -31,9 +44,10 @@ import json
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Callable
 
@@ -46,12 +60,15 @@ from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
-from einvoice.finance.record import CENT, CREDIT_NOTE_CODES, skonto_payment
+from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
 from einvoice.finance.tables import FinancePosting, PaymentItem, PaymentRun as PaymentRunRow
+from einvoice import skonto
+from einvoice.identifiers import find_supplier, iban_key, same_seller
 from einvoice.organisation import Organisation
 from einvoice.states import InvoiceState, check_transition
 
 PAIN_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
+LOCAL_TIME = ZoneInfo("Europe/Berlin")  # Skonto dates are German calendar days
 
 
 @dataclass
@@ -86,6 +103,8 @@ class _Tx:
     iban: str
     bic: str | None
     remittance: str
+    credit: Decimal = Decimal("0.00")  # credit notes netted into this transfer
+    credit_notes: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,34 +246,27 @@ def _sub(parent, tag: str, text: str | None = None, **attrs):
 # --------------------------------------------------------------------------------------------
 # selecting and paying
 # --------------------------------------------------------------------------------------------
-def _best_skonto(record: dict | None, inv: Invoice, execution_date: dt.date) -> tuple[Decimal, Decimal | None, Decimal | None]:
-    """(percent, base_amount, until) of the best discount still open on the execution date, else (0, None, None)."""
-    terms = []
-    if record is not None:
-        for t in record["payment_terms"]["skonto"]:
-            terms.append((dt.date.fromisoformat(t["until"]), Decimal(t["percent"]),
-                          Decimal(t["base_amount"]) if t.get("base_amount") else None))
-    elif inv.skonto_until is not None and inv.skonto_percent is not None:
-        terms.append((inv.skonto_until, Decimal(inv.skonto_percent), None))
-    open_terms = [t for t in terms if t[0] >= execution_date]
-    if not open_terms:
-        return Decimal(0), None, None
-    until, percent, base = max(open_terms, key=lambda t: t[1])
-    return percent, base, until
+def _skonto_term(record: dict | None, inv: Invoice, pay_day: dt.date) -> skonto.Term | None:
+    """The Skonto term that applies on the payment day (einvoice.skonto's rule), or None."""
+    return skonto.applicable(skonto.terms_of(record, inv), pay_day, inv.amount_due)
 
 
-def _deadline(inv: Invoice, record: dict | None, execution_date: dt.date) -> dt.date | None:
-    percent, _base, until = _best_skonto(record, inv, execution_date)
-    if percent and until is not None:
-        return until
-    return inv.due_date
+def _deadline(inv: Invoice, record: dict | None, pay_day: dt.date) -> dt.date | None:
+    term = _skonto_term(record, inv, pay_day)
+    return term.until if term is not None else inv.due_date
+
+
+def run_day(created: dt.datetime) -> dt.date:
+    """The day the run is made, in Germany (Skonto dates are German calendar days)."""
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.timezone.utc)
+    return created.astimezone(LOCAL_TIME).date()
 
 
 def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
-    for sup in org.suppliers:
-        if (sup.vat_id and sup.vat_id == inv.seller_vat_id) or (sup.seller_id and sup.seller_id == inv.seller_id):
-            return (sup.iban or "").replace(" ", "").upper() or None
-    return None
+    """The supplier master data's IBAN (normalised), matched by normalised VAT ID / seller ID."""
+    sup = find_supplier(org, inv.seller_vat_id, inv.seller_id)
+    return (iban_key(sup.iban) or None) if sup is not None else None
 
 
 def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir: Path,
@@ -273,7 +285,10 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
     # is written first: its invoices are already PAID and would otherwise never reach the bank.
     recovered = [export_run(db, rid, output_dir) for rid in unwritten_runs(db)]
     created = now()
-    execution_date = execution_date or created.date()
+    today = run_day(created)
+    execution_date = execution_date or today
+    # Skonto is taken only if still open on the day the money can leave: never before today.
+    pay_day = skonto.payment_day(today, execution_date)
     prefix = org.finance.payment_message_prefix
     message_id = f"{prefix}-{created:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"[:35]
     skipped: list[tuple[int, FinanceProblem]] = []
@@ -288,17 +303,24 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             candidates = s.scalars(q).all()
             postings = {p.invoice_id: p for p in s.scalars(
                 sa.select(FinancePosting).where(FinancePosting.invoice_id.in_([c.id for c in candidates])))} if candidates else {}
+            credit_notes: list[Invoice] = []
             for inv in candidates:
+                if inv.type_code in CREDIT_NOTE_CODES:
+                    credit_notes.append(inv)  # settled against the creditor's invoices below, never paid out
+                    continue
                 p = postings.get(inv.id)
                 record = json.loads(p.record_json) if p else None
-                deadline = _deadline(inv, record, execution_date)
+                deadline = _deadline(inv, record, pay_day)
                 if deadline is not None and deadline > due_by:
                     continue
-                tx, problem = _transaction(org, inv, record, execution_date, prefix)
+                tx, problem = _transaction(org, inv, record, pay_day, prefix)
                 if problem is not None:
                     skipped.append((inv.id, problem))
                     continue
                 txs.append(tx)
+            by_id = {inv.id: inv for inv in candidates}
+            txs, settled, held = _net_credit_notes(credit_notes, txs, by_id, candidates)
+            skipped.extend(held)
             if not txs:
                 return PaymentRun(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped,
                                   recovered)
@@ -319,7 +341,6 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                                 skonto_taken=skonto_taken, xml=xml.decode("utf-8"), xml_sha256=hashlib.sha256(xml).hexdigest())
             s.add(run)
             s.flush()
-            by_id = {inv.id: inv for inv in candidates}
             for t in txs:
                 s.add(PaymentItem(run_id=run.id, invoice_id=t.invoice_id, end_to_end_id=t.end_to_end_id,
                                   amount_due=t.amount_due, amount_paid=t.amount, skonto=t.skonto, creditor_name=t.name,
@@ -331,10 +352,29 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                     invoice_id=inv.id, actor=actor, action="paid", from_state=InvoiceState.POSTED.value,
                     to_state=InvoiceState.PAID.value, amount=t.amount,
                     comment=f"SEPA payment run {message_id}, execution date {execution_date.isoformat()}"
-                            + (f", Skonto {t.skonto} EUR taken" if t.skonto else ""),
+                            + (f", Skonto {t.skonto} EUR taken" if t.skonto else "")
+                            + (f", credit note(s) {', '.join(f'#{c}' for c in t.credit_notes)} netted ({t.credit} EUR)"
+                               if t.credit_notes else ""),
                     details_json=json.dumps({"message_id": message_id, "end_to_end_id": t.end_to_end_id,
-                                             "amount_paid": str(t.amount), "skonto": str(t.skonto), "iban": t.iban},
+                                             "amount_paid": str(t.amount), "skonto": str(t.skonto), "iban": t.iban,
+                                             "credit": str(t.credit), "credit_notes": list(t.credit_notes)},
                                             ensure_ascii=False)))
+            for cn, t, credit in settled:
+                # The credit note is settled by the reduced transfer: recorded as a payment item with the
+                # negative amount (unique invoice_id: it can never be settled twice).
+                s.add(PaymentItem(run_id=run.id, invoice_id=cn.id, end_to_end_id=t.end_to_end_id, amount_due=cn.amount_due,
+                                  amount_paid=-credit, skonto=Decimal("0.00"), creditor_name=t.name, creditor_iban=t.iban,
+                                  creditor_bic=t.bic, remittance=sepa_text(f"Gutschrift {cn.invoice_number or cn.id} "
+                                                                           f"verrechnet mit {t.end_to_end_id}", 140)))
+                check_transition(InvoiceState(cn.state), InvoiceState.PAID)
+                cn.state = InvoiceState.PAID.value
+                s.add(InvoiceEvent(
+                    invoice_id=cn.id, actor=actor, action="paid", from_state=InvoiceState.POSTED.value,
+                    to_state=InvoiceState.PAID.value, amount=-credit,
+                    comment=f"credit note settled in SEPA payment run {message_id}: {credit} EUR deducted from the "
+                            f"transfer for invoice #{t.invoice_id}",
+                    details_json=json.dumps({"message_id": message_id, "end_to_end_id": t.end_to_end_id,
+                                             "netted_with_invoice": t.invoice_id, "credit": str(credit)}, ensure_ascii=False)))
             s.flush()
             run_id = run.id
     except (IntegrityError, OperationalError, StaleDataError) as exc:
@@ -355,9 +395,9 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                       execution_date, skipped, recovered)
 
 
-def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution_date: dt.date,
+def _transaction(org: Organisation, inv: Invoice, record: dict | None, pay_day: dt.date,
                  prefix: str) -> tuple[_Tx | None, FinanceProblem | None]:
-    if inv.type_code in CREDIT_NOTE_CODES:
+    if inv.type_code in CREDIT_NOTE_CODES:  # payment_run nets them; this is the last guard
         return None, FinanceProblem("SEPA-CREDIT-NOTE", "a credit note is a claim against the supplier; it is settled, not paid out.")
     if (inv.currency or "EUR") != "EUR":
         return None, FinanceProblem("SEPA-CURRENCY", f"SEPA transfers are in EUR; this invoice is in {inv.currency}.")
@@ -372,23 +412,89 @@ def _transaction(org: Organisation, inv: Invoice, record: dict | None, execution
     bic, problem = check_bic(payee.get("bic"))
     if problem:
         return None, problem
-    if org.finance.check_supplier_iban and master and master != iban:
+    if org.finance.check_supplier_iban and master and master != iban_key(iban):
         return None, FinanceProblem("SEPA-IBAN-CHANGED", f"the invoice asks for payment to {iban}, but the supplier master data "
                                                          f"has {master}; confirm the new bank details with the supplier "
                                                          "(by phone, not by e-mail) and update the master data first.")
-    percent, base, until = _best_skonto(record, inv, execution_date)
+    term = _skonto_term(record, inv, pay_day)
     amount = Decimal(inv.amount_due).quantize(CENT)
-    if percent:
-        amount = skonto_payment(inv.amount_due, percent, base)
-    skonto = (Decimal(inv.amount_due) - amount).quantize(CENT)
+    if term is not None:
+        amount = term.payment(inv.amount_due)
+    deduction = (Decimal(inv.amount_due) - amount).quantize(CENT)
     name = sepa_text(payee.get("name") or inv.seller_name, 70)
-    remittance = f"RE {inv.invoice_number or '-'}"
+    return _Tx(inv.id, f"{prefix}-{inv.id}"[:35], Decimal(inv.amount_due), amount, deduction, name, iban, bic,
+               _remittance(inv, payee.get("remittance_information"), term, deduction)), None
+
+
+def _remittance(inv: Invoice, bt83: str | None, term: skonto.Term | None, deduction: Decimal) -> str:
+    """The Verwendungszweck: the supplier's remittance information (BT-83) first — it is what the
+    supplier matches the payment with — then invoice number and date and the Skonto taken
+    (``_net_credit_notes`` appends netted credit notes)."""
+    parts = [bt83.strip()] if bt83 and bt83.strip() else []
+    ref = f"RE {inv.invoice_number or '-'}" if not (parts and inv.invoice_number and inv.invoice_number in parts[0]) else ""
     if inv.issue_date:
-        remittance += f" vom {inv.issue_date:%d.%m.%Y}"
-    if skonto:
-        remittance += f" abzgl. {percent.normalize()} Prozent Skonto {skonto}"
-    return _Tx(inv.id, f"{prefix}-{inv.id}"[:35], Decimal(inv.amount_due), amount, skonto, name, iban, bic,
-               sepa_text(remittance, 140)), None
+        ref += f" vom {inv.issue_date:%d.%m.%Y}"
+    if ref.strip():
+        parts.append(ref.strip())
+    if deduction and term is not None:
+        parts.append(f"abzgl. {term.percent.normalize()} Prozent Skonto {deduction}")
+    return sepa_text(" ".join(parts), 140)
+
+
+def _net_credit_notes(credit_notes: list[Invoice], txs: list[_Tx], by_id: dict[int, Invoice],
+                      candidates: list[Invoice]) -> tuple[list[_Tx], list[tuple[Invoice, _Tx, Decimal]],
+                                                          list[tuple[int, FinanceProblem]]]:
+    """Settle credit notes against the same creditor's transfers of this run (see the module docstring).
+
+    Returns the transfers (some reduced), the settled credit notes (credit note, transfer, credit)
+    and the ones held back with the reason.
+    """
+    settled: list[tuple[Invoice, _Tx, Decimal]] = []
+    held: list[tuple[int, FinanceProblem]] = []
+    credits_of: dict[int, list[tuple[Invoice, Decimal]]] = {}
+    txs = list(txs)
+    for cn in credit_notes:
+        if (cn.currency or "EUR") != "EUR":
+            held.append((cn.id, FinanceProblem("SEPA-CURRENCY", f"this credit note is in {cn.currency}; it cannot be netted "
+                                                                "with EUR transfers. A person must settle it.")))
+            continue
+        credit = abs(Decimal(cn.amount_due or 0)).quantize(CENT)
+        if not credit:
+            held.append((cn.id, FinanceProblem("SEPA-AMOUNT", "the credit note has no amount; nothing to settle.")))
+            continue
+        mine = [i for i, t in enumerate(txs)
+                if same_seller(cn.seller_vat_id, cn.seller_id, by_id[t.invoice_id].seller_vat_id, by_id[t.invoice_id].seller_id)]
+        # The oldest transfer that stays positive after the deduction (a SEPA transfer is never 0 or negative).
+        target = next((i for i in mine if txs[i].amount > credit), None)
+        if target is not None:
+            t = txs[target]
+            credits_of.setdefault(t.invoice_id, []).append((cn, credit))
+            t = replace(t, amount=(t.amount - credit).quantize(CENT), credit=(t.credit + credit).quantize(CENT),
+                        credit_notes=t.credit_notes + (cn.id,))
+            txs[target] = t
+            settled.append((cn, t, credit))
+            continue
+        still_open = [o.id for o in candidates if o.type_code not in CREDIT_NOTE_CODES and o.id not in {x.invoice_id for x in txs}
+                      and same_seller(cn.seller_vat_id, cn.seller_id, o.seller_vat_id, o.seller_id)]
+        if mine or still_open:
+            held.append((cn.id, FinanceProblem(
+                "SEPA-CREDIT-NOTE-WAITING", f"credit note of {credit} EUR: no invoice of this creditor paid in this run is "
+                                            "larger than the credit; it is netted in a later run against "
+                                            + (f"open invoice(s) {', '.join(f'#{i}' for i in still_open)}." if still_open
+                                               else "a larger invoice.") + " It is never paid out.")))
+        else:
+            held.append((cn.id, FinanceProblem(
+                "SEPA-CREDIT-NOTE-NOTHING-OPEN", f"credit note of {credit} EUR: the creditor has no open invoice to net it "
+                                                 "against. A person decides (ask the supplier for a refund, or wait for "
+                                                 "the next invoice); it is never paid out.")))
+    # The settled transfers' Verwendungszweck names the credit notes (rebuilt once per transfer).
+    for i, t in enumerate(txs):
+        if t.invoice_id in credits_of:
+            base = t.remittance
+            extra = " ".join(f"abzgl. Gutschrift {cn.invoice_number or cn.id} {c}" for cn, c in credits_of[t.invoice_id])
+            txs[i] = replace(t, remittance=sepa_text(f"{base} {extra}", 140))
+    settled = [(cn, next(t for t in txs if t.invoice_id == tx.invoice_id), c) for cn, tx, c in settled]
+    return txs, settled, held
 
 
 def export_run(db: Database, run_id: int, output_dir: Path) -> Path:

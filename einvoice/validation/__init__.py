@@ -232,6 +232,12 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
             rep.model = invoice_from_xml(root, it.syntax)
         except Exception as exc:
             rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
+        else:
+            # Skonto terms out of range (absurd day counts, percentages) are no usable Skonto: say so.
+            from einvoice import skonto
+
+            for f in skonto.findings(rep.model.skonto, rep.model.issue_date):
+                rep.findings.append(Finding(f.rule, "warning", f.message, None, "model"))
     _finalise(rep, cfg, ran, errored)
 
 

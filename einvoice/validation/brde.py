@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 from lxml import etree
 
+from einvoice import skonto as _skonto
 from einvoice.model import NS
 
 UBL = ("ubl-invoice", "ubl-creditnote")
@@ -180,7 +181,8 @@ _CII_BT91 = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement
 
 
 # ---------------------------------------------------------------- regular expressions
-SKONTO_REGEX = re.compile(r"^#(SKONTO)#TAGE=([0-9]+#PROZENT=[0-9]+\.[0-9]{2})(#BASISBETRAG=-?[0-9]+\.[0-9]{2})?#$")
+# The BR-DE-18 line expression is owned by einvoice.skonto (the same parser the payment run uses).
+SKONTO_REGEX = _skonto.LINE
 EMAIL_REGEX = re.compile(
     r"^[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+(\.[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+)*@([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"
 )
@@ -355,7 +357,7 @@ def skonto_problems(note: str) -> list[str]:
     lines = [ln for ln in re.split(r"\r?\n", note) if nspace(ln).startswith("#")] if note else []
     problems = []
     for ln in lines:
-        if not SKONTO_REGEX.search(nspace(ln)):
+        if _skonto.parse_line(nspace(ln)) is None:
             problems.append(f"line {nspace(ln)!r} does not have the form #SKONTO#TAGE=n#PROZENT=n.nn#[BASISBETRAG=n.nn#]")
     if lines:
         tail = re.split(r"#.+#", note)[-1]

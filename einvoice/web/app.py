@@ -14,6 +14,8 @@ person and duration):
   GET  /invoices/{invoice_id}/attachments/{index}    an embedded attachment (BG-24)
   POST /tasks/{task_id}/approve|reject|send-back|forward
   POST /invoices/{invoice_id}/comment|override-duplicate
+  GET  /finance/pull/pending, POST /finance/pull/ack   the finance system's pull API
+                     (einvoice.finance.pull_api: its own bearer token, no staff session)
 
 Every action goes to ``ApprovalService``, which decides; a refusal is shown with its rule ID.
 Order of checks on a POST: signed in, CSRF token, may this person see the invoice (else 404, so
@@ -27,6 +29,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,7 +37,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import load_only
@@ -42,8 +45,10 @@ from starlette.datastructures import MutableHeaders
 
 from einvoice.app import App
 from einvoice.approval import ApprovalService, Refusal, Step
+from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.db.models import Invoice
+from einvoice.finance import pull_api
 from einvoice.records import RecordArchiver
 from einvoice.web import access, auth, rendering
 
@@ -205,6 +210,22 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     web.add_middleware(AccessLogMiddleware)
 
+    # The pull connector's API for the finance system (einvoice.finance.pull_api): its own bearer
+    # token from the environment, never a staff session; the outbox is this app's (with its archive).
+    outbox_lock = threading.Lock()
+    outbox_box: list = []
+
+    def pull_outbox():
+        with outbox_lock:
+            if not outbox_box:
+                from einvoice.finance.outbox import outbox_for_app
+
+                outbox_box.append(outbox_for_app(app))
+            return outbox_box[0]
+
+    web.include_router(pull_api.router)
+    web.dependency_overrides[pull_api.outbox_dependency] = pull_outbox
+
     def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
         v = getattr(request.state, "viewer", None)
         sess = getattr(request.state, "session", None)
@@ -281,6 +302,10 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
 
     @web.exception_handler(404)
     def _no_route(request: Request, exc):
+        if request.url.path.startswith(pull_api.router.prefix + "/"):
+            # The finance system's API answers in JSON with its rule ID, never with a staff page.
+            return JSONResponse({"detail": getattr(exc, "detail", "not found")}, status_code=404,
+                                headers=getattr(exc, "headers", None))
         identify(request)
         return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
 
@@ -456,7 +481,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         allowed = svc.allowed(open_task.task_id, v.person_id) if open_task else {}
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
-        return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r,
+        sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
                     report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),

@@ -43,7 +43,7 @@ def test_file_export_writes_one_json_and_one_csv_per_batch(db, org, tmp_path, cl
     key = batch["records"][0]["idempotency_key"]
     assert outbox.confirm(key, "FIN-77") is None
     assert outbox.confirm(key, "FIN-77") is None  # confirming twice is harmless
-    assert outbox.confirm(key, "FIN-78").code == "ALREADY-CONFIRMED"
+    assert outbox.confirm(key, "FIN-78").code == "BOOKING-CONFLICT"  # stored for a person (test_pull_api.py)
     assert outbox.confirm("einv-unknown", "FIN-1").code == "NOT-FOUND"
     assert _state(db, batch["records"][0]["invoice"]["id"]) == "posted"
     # a second run exports nothing new

@@ -21,6 +21,11 @@ from tests.finance.conftest import BookingConnector, make_org, org_data, release
 NS = {"p": PAIN_NS}
 
 
+def _on(day: dt.date):
+    """A clock for payment_run: the run is made on ``day`` (10:00 UTC, the same day in Germany)."""
+    return lambda: dt.datetime.combine(day, dt.time(10, 0), tzinfo=dt.timezone.utc)
+
+
 def _tx(xml: bytes) -> dict[str, dict]:
     doc = etree.fromstring(xml)
     out = {}
@@ -60,7 +65,7 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     due_by = max(i01.skonto_until, i03.skonto_until or i03.due_date)
     assert i04.due_date > due_by
 
-    run = payment_run(db, org, due_by=due_by, output_dir=tmp_path / "pay", execution_date=execution)
+    run = payment_run(db, org, due_by=due_by, output_dir=tmp_path / "pay", execution_date=execution, now=_on(execution))
     xml = run.path.read_bytes()
     assert validate_pain001(xml) == []
     tx = _tx(xml)
@@ -78,15 +83,16 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     assert tot["grp_count"] == tot["tx_count"] == run.count == 2
     assert tot["grp_sum"] == tot["tx_sum"] == run.control_sum == sum(expected.values())
     assert run.skonto_taken == sum(inv_.amount_due for inv_ in (i01, i03)) - run.control_sum
-    # the credit note is held back with a reason, 04 is not due yet
-    assert [(i, p.code) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE")]
+    # the credit note (its supplier has nothing else open) is held for a person, never paid; 04 is not due yet
+    assert [(i, p.code) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE-NOTHING-OPEN")]
     with db.sessions() as s:
         assert s.get(Invoice, i01.id).state == "paid" and s.get(Invoice, i04.id).state == "posted"
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == i01.id, InvoiceEvent.action == "paid")).one()
         assert ev.amount == Decimal("7041.48") and run.message_id in ev.comment
 
     # a later run pays 04 in full and never 01/03 again
-    later = payment_run(db, org, due_by=i04.due_date, output_dir=tmp_path / "pay", execution_date=i04.due_date)
+    later = payment_run(db, org, due_by=i04.due_date, output_dir=tmp_path / "pay", execution_date=i04.due_date,
+                        now=_on(i04.due_date))
     assert later.invoices == [i04.id] and later.control_sum == i04.amount_due and later.skonto_taken == 0
     assert validate_pain001(later.path.read_bytes()) == []
     again = payment_run(db, org, due_by=dt.date(2030, 1, 1), output_dir=tmp_path / "pay")
@@ -113,7 +119,8 @@ def test_skonto_expired_pays_the_full_amount_and_rounding_is_half_up(db, tmp_pat
     from einvoice.finance import Outbox
 
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, execution_date=dt.date(2026, 12, 1))
+    run = payment_run(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, execution_date=dt.date(2026, 12, 1),
+                      now=_on(dt.date(2026, 12, 1)))
     tx = _tx(run.path.read_bytes())
     assert tx[f"MUST-{a}"]["amount"] == Decimal("9.88")   # 10.00 × 0.9875 = 9.875 → 9.88 (open on 01.12.)
     assert tx[f"MUST-{b}"]["amount"] == Decimal("100.00")  # Skonto ended 30.11.
