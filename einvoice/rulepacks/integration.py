@@ -187,7 +187,7 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
         rep.not_validated_reason = "the installed rule pack failed its integrity check"
         rep.rules_basis = "rule pack refused (integrity check failed)"
         return True
-    bag = _check.run(it.xml, packs, reference=rep.path, max_bytes=cfg.max_xml_bytes)
+    bag = _check.run(it.xml, packs, reference=rep.path, max_bytes=cfg.max_xml_bytes, root=it.root)
     if bag.definition is None:
         return False  # not readable for the pack (cannot happen after intake parsed it)
     _fill(rep, bag, cfg)

@@ -225,7 +225,7 @@ def install(
             base = _pack_root(src)
         target = Path(tmp) / "pack"
         shutil.copytree(base, target, symlinks=True)
-        for p in target.rglob("*"):  # installed packs are read-only data
+        for p in target.rglob("*"):
             if p.is_symlink():
                 raise PackError(f"{p.relative_to(target)}: symbolic links are not allowed in a rule pack")
         defn = read_definition(target)
@@ -236,6 +236,9 @@ def install(
         manifest = {"pack": pid, "files": files}
         mtext = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
         (target / MANIFEST).write_bytes(mtext)
+        for p in target.rglob("*"):  # installed packs are read-only data
+            if p.is_file():
+                p.chmod(0o444)
         final = root / pid
         if final.exists():
             shutil.rmtree(final)
