@@ -1,0 +1,236 @@
+"""The official KoSIT XRechnung configuration (../shared/rulepacks) on the corpus.
+
+- conformance: with the pack installed, every file of ../shared/corpus/expected-dev-kosit.json
+  (KoSIT's own decisions) gets the same ``valid``, the same accept decision and scenario, and the
+  same rule IDs per layer and effective severity (errors, warnings, information);
+- the native report step equals the pack's own report stylesheet (messages, levels, accept) on
+  every file, and the corpus covers every scenario of the pack;
+- differential: built-in engine vs pack, every divergence listed with the rule that explains it
+  (``DIVERGENCES``); a new divergence fails, and so does one that disappeared (then shrink the
+  list: the built-in rules are being aligned with KoSIT);
+- the pack's stylesheets are compiled once per process, also for workers forked after ``warm``.
+
+Skips with the reason when ../shared (corpus, rule pack) is absent.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from einvoice.validation import ValidationConfig
+from tests.rulepacks.conftest import CORPUS, EXPECTED_KOSIT
+
+CFG = ValidationConfig(build_model=False)
+EXPECTED = json.loads(EXPECTED_KOSIT.read_text(encoding="utf-8")) if EXPECTED_KOSIT.is_file() else {}
+KEYS = sorted(EXPECTED) or ["<expected-dev-kosit.json missing>"]
+_SEV = {"errors": "error", "warnings": "warning", "information": "info"}
+
+
+def _corpus_or_skip():
+    if not EXPECTED_KOSIT.is_file():
+        pytest.skip(f"KoSIT's decisions not found at {EXPECTED_KOSIT} (the corpus is only present beside the project checkout)")
+
+
+def _layers(rep) -> dict[str, list[str]]:
+    out = {}
+    for layer in ("en16931", "xrechnung"):
+        for key, sev in _SEV.items():
+            out[f"{layer}_{key}"] = sorted({f.rule for f in rep.findings if f.stage == layer and f.severity == sev})
+    return out
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("key", KEYS)
+def test_pack_agrees_with_kosit(key, kosit_pack):
+    _corpus_or_skip()
+    from einvoice.validation import validate
+
+    exp = EXPECTED[key]
+    rep = validate((CORPUS / key).read_bytes(), key, config=CFG)
+    assert rep.rule_pack and rep.rule_pack.startswith("xrechnung-3.0.2-kosit-2026-01-31-cen-1.3.16 ")
+    assert rep.accepted is exp["kosit_accept"]
+    assert (rep.scenario if rep.scenario_matched else None) == exp["scenario"]
+    assert rep.stages["xsd"] == ("passed" if exp["xsd_ok"] else "failed")
+    got = _layers(rep)
+    assert got == {k: sorted(set(exp[k])) for k in got}
+    assert rep.valid is exp["valid"], rep.summary()
+    if exp["scenario"] is None:
+        f = next(f for f in rep.findings if f.rule == "KOSIT-NO-SCENARIO")
+        assert repr(exp["customization"]) in f.message
+
+
+@pytest.mark.corpus
+def test_native_report_equals_the_packs_report_stylesheet(kosit_pack):
+    """The report step builds KoSIT's report without running the pack's report stylesheet (whose
+    HTML rendering of the invoice costs more than all Schematron). Same messages, same levels,
+    same custom levels, same acceptMatch result, for every scenario of the pack."""
+    _corpus_or_skip()
+    from einvoice.rulepacks import check, integration
+
+    packs, problem = integration.active()
+    assert problem is None and packs
+    scenarios = set()
+    mismatches = []
+    for key in sorted(EXPECTED):
+        data = (CORPUS / key).read_bytes()
+        results = {}
+        for mode in ("native", "stylesheet"):
+            check.REPORT_MODE = mode
+            try:
+                bag = check.run(data, packs, reference=key)
+            finally:
+                check.REPORT_MODE = "native"
+            assert not bag.errors, bag.errors
+            results[mode] = (bag.accept, check.en16931_verdict(bag),
+                             sorted((m.step, m.rule, m.level, m.effective, m.location or "", m.text) for m in bag.messages))
+            if bag.judged_by:
+                scenarios.add(bag.judged_by.name)
+        if results["native"] != results["stylesheet"]:
+            mismatches.append(key)
+    assert not mismatches
+    assert scenarios == {s.name for s in packs[0][1].scenarios}
+
+
+# Built-in engine vs the pack (file, side, layer, rule) / (file, "valid", built-in, pack).
+# Every rule row is explained in REASONS; a "valid" row follows from the rule rows of its file.
+REASONS = {
+    "BR-CL-10": "KoSIT Extension scenario: customLevel information (DIGA scheme IDs); built-in keeps CEN fatal",
+    "BR-CL-11": "KoSIT Extension scenario: customLevel information (DIGA scheme IDs); built-in keeps CEN fatal",
+    "BR-CL-21": "KoSIT customLevel: warning (XRechnung) / information (Extension); built-in keeps CEN fatal",
+    "BR-CL-24": "KoSIT Extension scenario: customLevel information (MIME codes of BR-DEX-01); built-in keeps CEN fatal",
+    "BR-CL-25": "KoSIT Extension scenario: customLevel information (EAS codes, BR-DEX-07); built-in keeps CEN fatal",
+    "BR-CL-26": "KoSIT Extension scenario: customLevel information (BR-DEX-08); built-in keeps CEN fatal",
+    "BR-CO-16": "KoSIT Extension scenario: customLevel information (third-party payment, BR-DEX-09); built-in keeps CEN fatal",
+    "BR-CL-13": "KoSIT CVD scenario: customLevel information (BT-158 scheme IDs); built-in keeps CEN fatal",
+    "PEPPOL-EN16931-R008": "Peppol BIS rule merged into KoSIT's XRechnung Schematron 2.5.0; not in the built-in BR-DE rules",
+    "PEPPOL-EN16931-R046": "Peppol BIS rule merged into KoSIT's XRechnung Schematron 2.5.0; not in the built-in BR-DE rules",
+    "PEPPOL-EN16931-R053": "Peppol BIS rule merged into KoSIT's XRechnung Schematron 2.5.0; not in the built-in BR-DE rules",
+    "PEPPOL-EN16931-R054": "Peppol BIS rule merged into KoSIT's XRechnung Schematron 2.5.0 (error in CII); not in the built-in BR-DE rules",
+    "BR-TMP-3": "XRechnung Schematron 2.5.0 rule BR-TMP-3; not in the built-in BR-DE rules",
+}
+DIVERGENCES = [
+    ('xrechnung-rule-instances/cii/cii-br-de-24-test-bg-18-with-bg-19-bt-90.xml', 'pack only', 'xrechnung', 'PEPPOL-EN16931-R008'),
+    ('xrechnung-rule-instances/cii/cii-br-de-25-test-bg-19-remove-bt-90.xml', 'pack only', 'xrechnung', 'PEPPOL-EN16931-R008'),
+    ('xrechnung-rule-instances/cii/cii-br-de-cvd-02-test.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-rule-instances/cii/cii-br-de-cvd-02-test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-04-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-10'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-04-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-04-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-04-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-10'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-04-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-05-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-11'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-05-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-05-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-11'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-06-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-06-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-06-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-07-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-25'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-07-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-07-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-25'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-08-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-26'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-08-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/cii/cii-br-dex-08-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-26'),
+    ('xrechnung-rule-instances/cii/cii-br-tmp-3-negative-test.xml', 'pack only', 'xrechnung', 'BR-TMP-3'),
+    ('xrechnung-rule-instances/cii/cii-br-tmp-3-negative-test.xml', 'pack only', 'xrechnung', 'PEPPOL-EN16931-R046'),
+    ('xrechnung-rule-instances/cii/cii-peppol-en16931-r053-2-negative-test.xml', 'pack only', 'xrechnung', 'PEPPOL-EN16931-R053'),
+    ('xrechnung-rule-instances/cii/cii-peppol-en16931-r054-2-negative-test.xml', 'pack only', 'xrechnung', 'PEPPOL-EN16931-R054'),
+    ('xrechnung-rule-instances/cii/cii-peppol-en16931-r054-2-negative-test.xml', 'valid', 'True', 'False'),
+    ('xrechnung-rule-instances/ubl-cn/ubl-cn-br-de-cvd-02-test.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-de-cvd-01-test.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-de-cvd-01-test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-de-cvd-03-04-05-06-test.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-de-cvd-03-04-05-06-test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-01-extension_mime_code_test.xml', 'built-in only', 'en16931', 'BR-CL-24'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-01-extension_mime_code_test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-04-schemeid-test-3.xml', 'built-in only', 'en16931', 'BR-CL-10'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-06-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-06-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-06-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-07-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-25'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-07-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-07-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-25'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-08-schemeid-test-2.xml', 'built-in only', 'en16931', 'BR-CL-26'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-08-schemeid-test-2.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-08-schemeid-test-4.xml', 'built-in only', 'en16931', 'BR-CL-26'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-09-test-3.xml', 'built-in only', 'en16931', 'BR-CO-16'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-09-test-3.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-09-test.xml', 'built-in only', 'en16931', 'BR-CO-16'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-09-test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-14-test.xml', 'built-in only', 'en16931', 'BR-CO-16'),
+    ('xrechnung-rule-instances/ubl-inv/ubl-inv-br-dex-14-test.xml', 'valid', 'False', 'True'),
+    ('xrechnung-testsuite/business-cases/extension/04.05a-INVOICE_uncefact.xml', 'built-in only', 'en16931', 'BR-CL-10'),
+    ('xrechnung-testsuite/business-cases/extension/04.05a-INVOICE_uncefact.xml', 'built-in only', 'en16931', 'BR-CL-21'),
+    ('xrechnung-testsuite/business-cases/extension/04.05a-INVOICE_uncefact.xml', 'valid', 'False', 'True'),
+    ('xrechnung-testsuite/business-cases/extension/05.01a-INVOICE_ubl.xml', 'built-in only', 'en16931', 'BR-CO-16'),
+    ('xrechnung-testsuite/business-cases/extension/05.01a-INVOICE_ubl.xml', 'valid', 'False', 'True'),
+    ('xrechnung-testsuite/technical-cases/cvd/02.01a-cvd_INVOICE_ubl.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-testsuite/technical-cases/cvd/02.01a-cvd_INVOICE_ubl.xml', 'valid', 'False', 'True'),
+    ('xrechnung-testsuite/technical-cases/cvd/02.01a-cvd_INVOICE_uncefact.xml', 'built-in only', 'en16931', 'BR-CL-13'),
+    ('xrechnung-testsuite/technical-cases/cvd/02.01a-cvd_INVOICE_uncefact.xml', 'valid', 'False', 'True'),
+]
+
+
+def _blocking(rep) -> set[tuple[str, str]]:
+    return {(f.stage, f.rule) for f in rep.findings if f.blocking and f.stage in ("xsd", "en16931", "xrechnung")}
+
+
+@pytest.mark.corpus
+def test_differential_built_in_vs_pack(_kosit_installed, tmp_path, monkeypatch):
+    _corpus_or_skip()
+    from einvoice.validation import validate
+
+    monkeypatch.setenv("EINVOICE_RULEPACK_DIR", str(tmp_path / "none"))
+    built = {}
+    for key in sorted(EXPECTED):
+        rep = validate((CORPUS / key).read_bytes(), key, config=CFG)
+        assert rep.rule_pack is None
+        built[key] = (rep.valid, _blocking(rep))
+    monkeypatch.setenv("EINVOICE_RULEPACK_DIR", str(_kosit_installed))
+    found = []
+    for key in sorted(EXPECTED):
+        rep = validate((CORPUS / key).read_bytes(), key, config=CFG)
+        b_valid, b_rules = built[key]
+        found += [(key, "built-in only", st, rule) for st, rule in sorted(b_rules - _blocking(rep))]
+        found += [(key, "pack only", st, rule) for st, rule in sorted(_blocking(rep) - b_rules)]
+        if b_valid is not rep.valid:
+            found.append((key, "valid", str(b_valid), str(rep.valid)))
+    for row in found:
+        print("divergence:", *row, "--", REASONS.get(row[3], "(verdict)"))
+    new = [r for r in found if r not in DIVERGENCES]
+    gone = [r for r in DIVERGENCES if r not in found]
+    assert not new, f"new divergences between built-in rules and the KoSIT pack: {new}"
+    assert not gone, f"divergences that disappeared (shrink DIVERGENCES): {gone}"
+    for key, side, _a, rule in DIVERGENCES:
+        if side == "valid":
+            assert any(r[0] == key and r[1] != "valid" for r in DIVERGENCES), f"{key}: a verdict divergence without a rule"
+        else:
+            assert rule in REASONS, f"{rule} has no documented reason"
+
+
+def _child_compiles(_):
+    from einvoice.rulepacks import pack
+    from einvoice.validation import validate
+
+    before = len(pack._xslts)
+    for key in sorted(EXPECTED)[:20]:
+        validate((CORPUS / key).read_bytes(), key, config=CFG)
+    return before, len(pack._xslts)
+
+
+@pytest.mark.corpus
+def test_stylesheets_compile_once_and_forked_workers_inherit_them(kosit_pack):
+    _corpus_or_skip()
+    from einvoice.rulepacks import pack
+    from einvoice.validation import warm
+
+    warm(facturx=False)
+    compiled = len(pack._xslts)
+    assert compiled >= 4  # CEN UBL + CII, XRechnung UBL + CII
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        before, after = pool.map(_child_compiles, [0])[0]
+    assert before == after == compiled  # the worker compiled nothing
+    _child_compiles(0)
+    assert len(pack._xslts) == compiled
