@@ -68,7 +68,9 @@ def list_cmd(root, verify: bool) -> None:
     families: dict[str, list] = {}
     for p in packs:
         families.setdefault(p.family, []).append(p)
-    today = dt.datetime.now(dt.timezone.utc).date()
+    from einvoice.rulepacks.integration import _today
+
+    today = _today()
     for family, versions in families.items():
         click.echo(family)
         for p in versions:

@@ -32,7 +32,10 @@ _SYNTAXES = ("ubl-invoice", "ubl-creditnote", "cii")
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    # receipt dates are German calendar days (00:30 on 1 January is already the new year there)
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
 
 
 def active(received: dt.date | None = None) -> tuple[list, str | None]:
@@ -191,6 +194,13 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
     if bag.definition is None:
         return False  # not readable for the pack (cannot happen after intake parsed it)
     _fill(rep, bag, cfg)
+    if _intake.is_xrechnung(it.profile):
+        try:  # the advisory Leitweg-ID check digit finding of the built-in engine (info only)
+            from einvoice.validation import _leitweg_finding
+
+            _leitweg_finding(rep, it.root, it.syntax)
+        except ImportError:
+            pass
     if cfg.build_model:
         try:
             from einvoice.model import invoice_from_xml

@@ -234,3 +234,31 @@ def test_stylesheets_compile_once_and_forked_workers_inherit_them(kosit_pack):
     assert before == after == compiled  # the worker compiled nothing
     _child_compiles(0)
     assert len(pack._xslts) == compiled
+
+
+def test_our_xrechnung_fixtures_and_hybrid_pdfs_with_the_pack(kosit_pack):
+    """XML: the pack decides. PDF: built-in profile rules plus the pack's verdict for the
+    embedded XML when it has a scenario; a Factur-X profile without scenario keeps its rules."""
+    from einvoice.validation import validate
+    from tests.validation.fixtures import CII, UBL, mutate  # noqa: F401  (our own documents)
+    from tests.validation.pdfs import hybrid_pdf
+
+    for data, scenario in ((UBL, "EN16931 XRechnung (UBL Invoice)"), (CII, "EN16931 XRechnung (CII)")):
+        rep = validate(data, "x.xml", config=CFG)
+        assert (rep.valid, rep.accepted, rep.scenario) == (True, True, scenario), rep.summary()
+        assert "official KoSIT configuration" in rep.rules_basis
+    rep = validate(hybrid_pdf(CII, level="XRECHNUNG"), "x.pdf", config=CFG)
+    assert rep.container == "pdf" and rep.valid is True and rep.accepted is True
+    assert rep.scenario == "EN16931 XRechnung (CII)" and rep.stages["rulepack"] == "passed" and rep.stages["profile"] == "passed"
+    assert rep.rules_basis.startswith("profile rules (built-in) and official KoSIT configuration")
+    basic = CII.replace(b"urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0",
+                        b"urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic")
+    rep = validate(hybrid_pdf(basic, level="BASIC"), "x.pdf", config=CFG)
+    assert rep.rule_pack is None and rep.rules_basis.startswith("built-in rules, not the official KoSIT configuration")
+    assert any(f.rule == "KOSIT-NO-SCENARIO" and f.severity == "info" for f in rep.findings)
+    # an XRechnung whose XSD fails: invalid, and no Schematron ran (KoSIT stops there)
+    broken = UBL.replace(b"<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>", b"<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode><cbc:Bogus/>")
+    rep = validate(broken, "x.xml", config=CFG)
+    assert rep.valid is False and rep.accepted is False and rep.stages["xsd"] == "failed"
+    assert rep.stages["en16931"] == rep.stages["xrechnung"] == "skipped"
+    assert not [f for f in rep.findings if f.stage in ("en16931", "xrechnung")]
