@@ -136,6 +136,10 @@ def _fill(rep, bag, cfg) -> None:
         if state == "ran":
             state = "failed" if any(f.blocking and f.stage == name for f in rep.findings) else "passed"
         stages[name] = state
+    if bag.selection_problem == "no-scenario":
+        # KoSIT's XRechnung acceptance does not apply to a document of another specification
+        # (its rejection is in ``accepted`` and the warning); the EN 16931 stages still count
+        stages["scenario"] = stages["acceptance"] = "skipped"
     if bag.xsd_errors and bag.judged_by is not None:
         for sch_i, res in enumerate(bag.judged_by.schematrons):
             stages[_check.step_name(res, sch_i)] = "skipped"  # KoSIT stops after a failed XSD
@@ -162,6 +166,10 @@ def _fill(rep, bag, cfg) -> None:
     # the report stylesheet's decision, and never "valid" while an effective error is listed
     # (both come from the same report; this guards against a pack whose acceptMatch says more)
     rep.valid = bool(decided) and not bag.xsd_errors and not any(f.blocking for f in rep.findings)
+    if overrides and rep.stages.get("acceptance") in ("passed", "failed"):
+        rep.stages["acceptance"] = "passed" if rep.valid else "failed"  # KoSIT's own: ``accepted``
+    if rep.valid and any(v in ("failed", "error") for v in rep.stages.values()):
+        rep.valid = False  # never "valid" past a failed stage
 
 
 def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:

@@ -164,6 +164,7 @@ def test_no_scenario_names_the_identifier_found_and_those_supported(toy):
     assert "'urn:example:unknown'" in f.message and TOY_ID in f.message and "urn:cen.eu:en16931:2017" in f.message
     # the EN 16931 verdict comes from the pack's plain EN 16931 scenario for the syntax
     assert rep.scenario == "EN16931 (UBL Invoice)" and rep.valid is True
+    assert rep.stages["scenario"] == rep.stages["acceptance"] == "skipped" and rep.stages["en16931"] == "passed"
     assert validate(toy_invoice(ident="urn:example:unknown", number=False), "t.xml", config=CFG).valid is False
 
 
