@@ -206,7 +206,10 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
         try:  # the advisory Leitweg-ID check digit finding of the built-in engine (info only)
             from einvoice.validation import _leitweg_finding
 
+            n = len(rep.findings)
             _leitweg_finding(rep, it.root, it.syntax)
+            # our own advice, not a rule of the pack's XRechnung layer
+            rep.findings[n:] = [type(f)(f.rule, f.severity, f.message, f.location, "advice") for f in rep.findings[n:]]
         except ImportError:
             pass
     if cfg.build_model:
