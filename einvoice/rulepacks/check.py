@@ -28,8 +28,8 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -107,9 +107,7 @@ def saxon_document(data: bytes, encoding: str):
     enc = (encoding or "UTF-8").upper()
     if not enc.startswith(_NOT_ASCII_COMPATIBLE):
         try:
-            text = data.decode(enc)
-            if text.startswith("\ufeff"):  # an encoding signature, not content
-                text = text[1:]
+            text = data.decode(enc).removeprefix("\ufeff")  # an encoding signature, not content
             return proc.parse_xml(xml_text=text, encoding=enc)
         except (LookupError, UnicodeDecodeError):
             pass
@@ -256,14 +254,16 @@ def _strip_decl(xml: str) -> str:
 def report_input(bag: Bag, scenario: Scenario | None) -> str:
     """KoSIT's report input document (createReportInput) for ``scenario`` (None: no scenario)."""
     digest = base64.b64encode(hashlib.sha256(bag.data).digest()).decode()
-    ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    ts = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     parts = [
         f'<in:createReportInput xmlns:in="{IN_NS}" xmlns:s="{_pack.SCENARIOS_NS}" frameworkVersion="1.0.0">',
         f"<in:engine><in:name>{escape(ENGINE_NAME)}</in:name></in:engine>",
         f"<in:timestamp>{ts}</in:timestamp>",
-        "<in:documentIdentification><in:documentHash><in:hashAlgorithm>SHA-256</in:hashAlgorithm>"
-        f"<in:hashValue>{digest}</in:hashValue></in:documentHash>"
-        f"<in:documentReference>{escape(bag.reference)}</in:documentReference></in:documentIdentification>",
+        (
+            "<in:documentIdentification><in:documentHash><in:hashAlgorithm>SHA-256</in:hashAlgorithm>"
+            f"<in:hashValue>{digest}</in:hashValue></in:documentHash>"
+            f"<in:documentReference>{escape(bag.reference)}</in:documentReference></in:documentIdentification>"
+        ),
     ]
     if scenario is not None:
         parts.append(scenario.xml.decode("utf-8"))
@@ -350,7 +350,7 @@ def native_report(bag: Bag, scenario: Scenario | None) -> str:
     """KoSIT's report (VARL) as the pack's report stylesheet builds it: one validation step
     result per XSD/Schematron step with its messages (level before custom levels, code), and the
     assessment (accept unless a message's custom level is "error"); no HTML explanation."""
-    a = lambda v: escape(v, {'"': "&quot;"})  # noqa: E731
+    a = lambda v: escape(v, {'"': "&quot;"})
     steps: list[tuple[str, list[tuple[str, str, str, dict]]]] = []
     if scenario is not None and bag.xsd_errors is not None:
         msgs = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 SCENARIOS_NS = "http://www.xoev.de/de/validator/framework/1/scenarios"
-_S = "{%s}" % SCENARIOS_NS
+_S = f"{{{SCENARIOS_NS}}}"
 #: the identifier of plain EN 16931 (no CIUS, no extension)
 EN16931_ID = "urn:cen.eu:en16931:2017"
 LEVELS = ("error", "warning", "information")
@@ -213,7 +213,6 @@ class _NoNetworkResolver(etree.Resolver):
     def resolve(self, url, pubid, context):
         if url and re.match(r"^[a-z][a-z0-9+.-]*://", url) and not url.startswith("file:"):
             raise PackError(f"the pack's XSD refers to {url}; rule packs must be self-contained")
-        return None
 
 
 def schema(directory: Path, location: str) -> etree.XMLSchema:

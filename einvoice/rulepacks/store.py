@@ -249,7 +249,7 @@ def install(
         "valid_from": valid_from.isoformat() if valid_from else None,
         "valid_until": valid_until.isoformat() if valid_until else None,
         "manifest_sha256": hashlib.sha256(mtext).hexdigest(),
-        "installed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": str(src.resolve()),
         "identifiers": defn.identifiers,
         "scenarios": [s.name for s in defn.scenarios],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from pathlib import Path
 
 import pytest
 
