@@ -263,3 +263,27 @@ def test_our_xrechnung_fixtures_and_hybrid_pdfs_with_the_pack(kosit_pack):
     assert rep.valid is False and rep.accepted is False and rep.stages["xsd"] == "failed"
     assert rep.stages["en16931"] == rep.stages["xrechnung"] == "skipped"
     assert not [f for f in rep.findings if f.stage in ("en16931", "xrechnung")]
+
+
+@pytest.mark.parametrize("case", ["utf16", "bom", "latin1", "doctype", "truncated", "empty", "junk"])
+def test_encodings_and_hostile_input_with_the_pack(case, kosit_pack):
+    """The pack runs on the bytes as received in any declared encoding; hostile or broken input
+    is refused before any rule runs and is never valid."""
+    from einvoice.validation import validate
+    from tests.validation.fixtures import UBL
+
+    text = UBL.decode("utf-8")
+    data = {
+        "utf16": text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"),
+        "bom": b"\xef\xbb\xbf" + UBL,
+        "latin1": text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace("Lieferant GmbH", "Lieferant Müller GmbH").encode("latin-1"),
+        "doctype": UBL.replace(b"?>\n", b'?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n', 1),
+        "truncated": UBL[:500],
+        "empty": b"",
+        "junk": b"\x00\x01garbage",
+    }[case]
+    rep = validate(data, case, config=CFG)
+    if case in ("utf16", "bom", "latin1"):
+        assert (rep.valid, rep.accepted, rep.scenario) == (True, True, "EN16931 XRechnung (UBL Invoice)"), rep.summary()
+    else:
+        assert rep.valid is not True and rep.accepted is not True and rep.rule_pack is None
