@@ -181,6 +181,7 @@ saxon_lock = threading.RLock()
 _processor = None
 _schemas: dict[str, etree.XMLSchema] = {}
 _xslts: dict[str, object] = {}
+_paths: dict[tuple[Path, str], Path] = {}
 
 
 def processor():
@@ -195,11 +196,15 @@ def processor():
 
 
 def _inside(directory: Path, location: str) -> Path:
+    hit = _paths.get((directory, location))
+    if hit is not None:
+        return hit
     p = (directory / location).resolve()
     if directory.resolve() not in p.parents:
         raise PackError(f"resource {location!r} lies outside the pack directory")
     if not p.is_file():
         raise PackError(f"resource {location!r} is missing from the pack")
+    _paths[(directory, location)] = p
     return p
 
 
