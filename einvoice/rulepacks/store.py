@@ -108,7 +108,8 @@ class InstalledPack:
         return f"{a} .. {b}"
 
     def describe(self) -> str:
-        return f"{self.id} ({self.name}, {self.date})"
+        # the manifest digest pins the exact files that judged (archived with each report)
+        return f"{self.id} ({self.name}, {self.date}; manifest sha256:{self.manifest_sha256[:16]})"
 
 
 # ------------------------------------------------------------------------------------------------
