@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -217,3 +218,14 @@ def test_broken_stylesheet_is_not_validated_never_valid(tmp_path, pack_dir):
     rep = validate(toy_invoice(), "t.xml", config=CFG)
     assert rep.valid is None and rep.accepted is not True
     assert "RULEPACK-ERROR" in {f.rule for f in rep.findings}
+
+
+def test_pack_reports_follow_the_report_json_schema(toy, tmp_path):
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "report.schema.json").read_text())
+    for data in (toy_invoice(), toy_invoice(note=True), toy_invoice(number=False), toy_invoice(bogus=True),
+                 toy_invoice(ident="urn:example:unknown")):
+        rep = validate(data, "t.xml", config=CFG)
+        jsonschema.validate(rep.to_dict(), schema)
+        assert rep.to_dict()["rule_pack"] == rep.rule_pack and "scenario" in rep.to_dict()
