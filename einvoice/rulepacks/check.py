@@ -16,6 +16,9 @@ whether it applies (``skip``), like KoSIT's ``CheckAction.isSkipped``:
   levels are the scenario's ``customLevel`` entries the stylesheet reads.
 - acceptance: the scenario's ``acceptMatch`` XPath over that report.
 
+KoSIT's ``ValidateReportInputAction`` (a schema check of its own intermediate document) has no
+counterpart: the report input is built here, from values this module produced.
+
 Where KoSIT would go on after an internal failure (a stylesheet that cannot run yields an empty
 SVRL result there), this check stops and marks the step as ``error``: the caller reports "not
 validated", never "accepted". This module must never re-serialise the document before a rule
