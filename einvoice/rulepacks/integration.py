@@ -95,7 +95,9 @@ def _findings(bag, overrides: dict[str, str]):
         rule = "XSD" if m.step == "xsd" else m.rule
         text = m.text if m.step == "xsd" else (m.text if m.text.startswith(f"[{m.rule}]") else f"[{m.rule}] {m.text}")
         if m.step == "xsd":
-            text = f"Schema violation ({m.rule}): {text}"
+            schema = ", ".join(r.name for r in bag.judged_by.schema) if bag.judged_by else "XML Schema"
+            code = "" if m.rule == "generic-error" else f" {m.rule}"
+            text = f"Schema violation ({schema}){code}: {text}"
         out.append(Finding(rule, sev, text, m.location, m.step, rule_severity=m.flag or m.level))
     return out
 
