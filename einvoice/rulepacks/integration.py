@@ -234,6 +234,9 @@ def add_to(rep, cfg, received: dt.date | None = None) -> None:
     packs, problem = active(received)
     if not packs and problem is None:
         rep.rules_basis = BUILTIN_BASIS
+        if any_installed():
+            day = (received or _today()).isoformat()
+            rep.rules_basis += f" (no installed rule pack is valid on the receipt date {day}: see einvoice rules list)"
         return
     rep.rules_basis = BUILTIN_BASIS + " (no rule-pack scenario applies to this document)"
     if rep.xml is None or rep.syntax not in _SYNTAXES or rep.valid is None and rep.stages.get("parse") != "passed":

@@ -199,6 +199,11 @@ def test_receipt_date_and_identifier_choose_the_pack(tmp_path, pack_dir):
     assert r.rule_pack.startswith("new ") and r.accepted
     r = validate(old_doc, "t.xml", config=CFG, received=dt.date(2027, 7, 1))
     assert r.rule_pack.startswith("new ") and r.accepted is False
+    store.set_window("new", dt.date(2027, 1, 1), dt.date(2027, 12, 31), root=pack_dir)
+    r = validate(old_doc, "t.xml", config=CFG, received=dt.date(2028, 1, 1))
+    assert r.rule_pack is None  # no pack covers that day: said so, never hidden
+    assert r.rules_basis == ("built-in rules, not the official KoSIT configuration (no installed rule pack is valid "
+                             "on the receipt date 2028-01-01: see einvoice rules list)")
 
 
 def test_without_a_pack_the_report_says_built_in(pack_dir):
