@@ -176,8 +176,12 @@ def read_definition(directory: Path) -> PackDefinition:
 # compiled resources (once per process; workers forked after ``warm`` inherit them)
 # ------------------------------------------------------------------------------------------------
 _lock = threading.RLock()
-#: one Saxon call at a time per process (SaxonC does not promise thread safety); processes scale
-saxon_lock = threading.RLock()
+#: one Saxon call at a time per process (SaxonC does not promise thread safety; processes scale),
+#: shared with the built-in engine's Saxon calls so a threaded caller never runs both at once
+try:
+    from einvoice.validation.schematron import _run_lock as saxon_lock
+except ImportError:  # pragma: no cover - the built-in engine changed: our own lock then
+    saxon_lock = threading.Lock()
 _processor = None
 _schemas: dict[str, etree.XMLSchema] = {}
 _xslts: dict[str, object] = {}
