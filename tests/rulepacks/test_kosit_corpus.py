@@ -7,7 +7,8 @@
   every file, and the corpus covers every scenario of the pack;
 - differential: built-in engine vs pack, every divergence listed with the rule that explains it
   (``DIVERGENCES``); a new divergence fails, and so does one that disappeared (then shrink the
-  list: the built-in rules are being aligned with KoSIT);
+  list: the built-in rules are being aligned with KoSIT). To see the current list:
+  ``pytest tests/rulepacks/test_kosit_corpus.py -k differential -s`` prints every divergence;
 - the pack's stylesheets are compiled once per process, also for workers forked after ``warm``.
 
 Skips with the reason when ../shared (corpus, rule pack) is absent.
