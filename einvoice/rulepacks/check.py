@@ -189,10 +189,15 @@ def parse(bag: Bag) -> None:
 
 
 def select_scenario(bag: Bag) -> None:
+    q = etree.QName(bag.root)
+    doc_root = (q.namespace or "", q.localname)
     with _pack.saxon_lock:
         for inst, defn in bag.packs:
             matched = []
             for s in defn.scenarios:
+                need = s.required_root
+                if need is not None and need != doc_root:
+                    continue  # exists(/p:Other...) is false for this document element
                 try:
                     if xpath_true(s.match, s.namespaces, bag.saxon_doc):
                         matched.append(s)
@@ -213,7 +218,6 @@ def select_scenario(bag: Bag) -> None:
     bag.pack, bag.definition = bag.packs[0]
     bag.selection_problem = "no-scenario"
     bag.steps["scenario"] = "failed"
-    q = etree.QName(bag.root)
     bag.judged_by = bag.definition.en16931_scenario_for(q.namespace or "", q.localname)
 
 

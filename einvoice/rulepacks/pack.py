@@ -63,9 +63,41 @@ class Scenario:
             return None
         return self.namespaces[m.group(1)], m.group(2)
 
+    @property
+    def required_root(self) -> tuple[str, str] | None:
+        """(namespace, local name) the document element must have for ``match`` to be true at all,
+        when the expression is exactly ``exists(/p:Name...)`` with one path (no union, no ``or``
+        outside brackets); None when that cannot be told from the text (then Saxon decides)."""
+        return _required_root(self.match, self.namespaces)
+
     def level_of(self, rule: str, level: str) -> str:
         """The effective level of a message after the scenario's custom levels."""
         return self.custom_levels.get(rule, level)
+
+
+def _required_root(expr: str, namespaces: dict[str, str]) -> tuple[str, str] | None:
+    m = re.fullmatch(r"\s*exists\(\s*/([\w.-]+):([\w.-]+)([\[/].*)\)\s*", expr, re.S)
+    if not m or m.group(1) not in namespaces:
+        return None
+    depth, quote = 0, ""
+    rest = m.group(3)
+    for i, ch in enumerate(rest):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth < 0:
+                return None  # the exists( closes early: more follows at top level
+        elif depth == 0 and (ch in "|," or re.match(r"\s(or|and|union|except|intersect)\s", rest[i:])):
+            return None
+    if depth or quote:
+        return None
+    return namespaces[m.group(1)], m.group(2)
 
 
 @dataclass(frozen=True)

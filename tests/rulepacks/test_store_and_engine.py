@@ -234,3 +234,21 @@ def test_pack_reports_follow_the_report_json_schema(toy, tmp_path):
         rep = validate(data, "t.xml", config=CFG)
         jsonschema.validate(rep.to_dict(), schema)
         assert rep.to_dict()["rule_pack"] == rep.rule_pack and "scenario" in rep.to_dict()
+
+
+@pytest.mark.parametrize(("expr", "root"), [
+    ("exists(/a:X[b:y/text() = 'v'])", ("urn:a", "X")),
+    ("exists(/a:X/b:y[ . = 'a | b or c'])", ("urn:a", "X")),
+    ("exists(/a:X[b:y = 1]) or exists(/b:Y)", None),
+    ("exists(/a:X[1], /b:Y)", None),
+    ("exists(/a:X) | /b:Y", None),
+    ("exists(/a:X[1] | /b:Y)", None),
+    ("exists(//a:X)", None),
+    ("exists(/c:X[1])", None),  # unknown prefix: Saxon decides
+])
+def test_scenario_prefilter_only_skips_what_cannot_match(expr, root):
+    """Scenarios whose match is exactly exists(/p:Root...) are skipped for another document
+    element without asking Saxon; anything else is evaluated."""
+    from einvoice.rulepacks.pack import _required_root
+
+    assert _required_root(expr, {"a": "urn:a", "b": "urn:b"}) == root
