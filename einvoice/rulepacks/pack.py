@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from lxml import etree
@@ -63,7 +64,7 @@ class Scenario:
             return None
         return self.namespaces[m.group(1)], m.group(2)
 
-    @property
+    @cached_property
     def required_root(self) -> tuple[str, str] | None:
         """(namespace, local name) the document element must have for ``match`` to be true at all,
         when the expression is exactly ``exists(/p:Name...)`` with one path (no union, no ``or``
