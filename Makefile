@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-web test bench browser clean
+.PHONY: install rules demo demo-web test bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+# KoSIT's XRechnung configuration as a rule pack, from ../shared/rulepacks when it is there
+# (development machines). Elsewhere: einvoice rules install <official release zip> (README).
+RULEPACK_DIR ?= $(or $(EINVOICE_RULEPACK_DIR),var/rulepacks)
+rules: install
+	@if [ -d ../shared/rulepacks ]; then \
+	  for p in ../shared/rulepacks/*/; do \
+	    [ -f "$$p/scenarios.xml" ] || continue; \
+	    id=$$(basename "$$p"); \
+	    if [ -d "$(RULEPACK_DIR)/$$id" ]; then echo "rule pack $$id already installed"; \
+	    else $(BIN)/python -m einvoice.cli rules install "$$p" --dir "$(RULEPACK_DIR)"; fi; \
+	  done; \
+	else echo "no ../shared/rulepacks here: validation uses the built-in rules (see README, Official rule packs)"; fi
+
+demo: install rules
 	$(BIN)/python -m flows.demo
 
 # The demo, then the web inbox on http://127.0.0.1:8000/ over its data until Ctrl-C.
-demo-web: install
+demo-web: install rules
 	$(BIN)/python -m flows.demo --serve 8000
 
 test: install

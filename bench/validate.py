@@ -4,6 +4,14 @@ Usage (from the repository root):
     .venv/bin/python bench/validate.py                     # testsuite files, jobs 1 and 2
     .venv/bin/python bench/validate.py --set all --repeat 2
     .venv/bin/python bench/validate.py --memory 10000      # RSS over 10,000 validations
+    .venv/bin/python bench/validate.py --set all --pack ../shared/rulepacks/xrechnung-3.0.2-kosit-2026-01-31-cen-1.3.16
+                                                            # with KoSIT's rule pack, and the bare baseline
+
+With ``--pack`` (a release directory or zip; ``auto`` = the one in ../shared/rulepacks when
+present, the default; ``none`` = built-in rules) the pack is installed into a temporary rule-pack
+directory and every run validates with it; a "baseline" run then measures the bare cost of the
+same rules in one process (lxml XSD + Saxon running the pack's CEN and XRechnung stylesheets,
+no scenario selection, no report, no intake) and the ratio of each run to it is printed.
 
 Every configuration runs in a fresh child process so compile time and peak RSS are its own.
 Throughput excludes the one-off start-up (imports, schema loading, stylesheet compiling), which
@@ -107,6 +115,48 @@ def child_run(jobs: int, which: str, repeat: int, model: bool) -> dict:
     }
 
 
+def child_baseline(which: str, repeat: int) -> dict:
+    """lxml XSD + Saxon with the pack's CEN and XRechnung stylesheets, nothing else, one process."""
+    from lxml import etree
+    from saxonche import PySaxonProcessor
+
+    from einvoice.rulepacks import store
+
+    t0 = time.perf_counter()
+    pack = store.installed()[0].directory
+    proc = PySaxonProcessor(license=False)
+
+    def xslt(rel):
+        return proc.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(pack / rel))
+
+    ubl = ("resources/ubl/2.1/xsl/EN16931-UBL-validation.xsl", "resources/xrechnung/3.0.2/xsl/XRechnung-UBL-validation.xsl")
+    cii = ("resources/cii/16b/xsl/EN16931-CII-validation.xsl", "resources/xrechnung/3.0.2/xsl/XRechnung-CII-validation.xsl")
+    sheets = {"Invoice": [xslt(x) for x in ubl]}
+    sheets["CreditNote"] = sheets["Invoice"]
+    sheets["CrossIndustryInvoice"] = [xslt(x) for x in cii]
+    xsd = {
+        "Invoice": etree.XMLSchema(etree.parse(str(pack / "resources/ubl/2.1/xsd/maindoc/UBL-Invoice-2.1.xsd"))),
+        "CreditNote": etree.XMLSchema(etree.parse(str(pack / "resources/ubl/2.1/xsd/maindoc/UBL-CreditNote-2.1.xsd"))),
+        "CrossIndustryInvoice": etree.XMLSchema(etree.parse(str(pack / "resources/cii/16b/xsd/CrossIndustryInvoice_100pD16B.xsd"))),
+    }
+    startup = time.perf_counter() - t0
+    files = [str(p) for p in corpus_files(which)] * repeat
+    cpu0 = time.process_time()
+    t1 = time.perf_counter()
+    for f in files:
+        data = Path(f).read_bytes()
+        root = etree.fromstring(data)
+        kind = etree.QName(root).localname
+        xsd[kind].validate(root)
+        node = proc.parse_xml(xml_text=data.decode(root.getroottree().docinfo.encoding or "utf-8").lstrip("\ufeff"))
+        for ex in sheets[kind]:
+            ex.transform_to_string(xdm_node=node)
+    elapsed = time.perf_counter() - t1
+    return {"jobs": 1, "files": len(files), "seconds": round(elapsed, 3), "per_second": round(len(files) / elapsed, 1),
+            "startup_seconds": round(startup, 2), "cpu_ms_per_invoice": round((time.process_time() - cpu0) / len(files) * 1000, 2),
+            "load_average": os.getloadavg()[0]}
+
+
 def child_memory(n: int, which: str) -> dict:
     from einvoice.validation import validate, warm
 
@@ -138,20 +188,47 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=4, help="validate the set this many times (default 4)")
     ap.add_argument("--model", action="store_true", help="also build the EN 16931 model for every invoice (as the intake pipeline does)")
     ap.add_argument("--memory", type=int, default=0, metavar="N", help="also validate N times in one process and sample RSS")
+    ap.add_argument("--pack", default="auto", help="rule pack release (directory or zip) to validate with; auto = ../shared/rulepacks when present; none = built-in rules")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
         kind, value = args.child.split(":")
-        out = child_memory(int(value), args.which) if kind == "memory" else child_run(int(value), args.which, args.repeat, args.model)
+        if kind == "memory":
+            out = child_memory(int(value), args.which)
+        elif kind == "baseline":
+            out = child_baseline(args.which, args.repeat)
+        else:
+            out = child_run(int(value), args.which, args.repeat, args.model)
         print(json.dumps(out))
         return
+
+    import tempfile
+
+    pack = None
+    if args.pack == "auto":
+        shared = sorted((REPO.parent / "shared" / "rulepacks").glob("*/scenarios.xml"))
+        pack = shared[-1].parent if shared else None
+    elif args.pack != "none":
+        pack = Path(args.pack)
+    tmp = tempfile.TemporaryDirectory(prefix="bench-rulepacks-")
+    os.environ["EINVOICE_RULEPACK_DIR"] = tmp.name  # children inherit it: empty = built-in rules
+    if pack is not None:
+        from einvoice.rulepacks import store
+
+        p = store.install(pack, root=Path(tmp.name))
+        print(f"rule pack: {p.describe()} (installed in a temporary directory)")
+    else:
+        print("rule pack: none (built-in rules, not the official KoSIT configuration)")
 
     if not CORPUS.is_dir():
         raise SystemExit(f"corpus not found at {CORPUS}")
     print(f"cores: os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
     print(f"set: {args.which} ({len(corpus_files(args.which))} files) x {args.repeat}; semantic model {'built' if args.model else 'not built (as einvoice validate)'}")
     runs = [("run", int(j)) for j in args.jobs.split(",")]
+    if pack is not None:
+        runs.insert(0, ("baseline", 1))
+    baseline = baseline_cpu = None
     if args.memory:
         runs.append(("memory", args.memory))
     for kind, value in runs:
@@ -161,10 +238,20 @@ def main() -> None:
             print(res.stderr[-2000:], file=sys.stderr)
             raise SystemExit(f"{kind} {value} failed")
         out = json.loads(res.stdout.strip().splitlines()[-1])
-        if kind == "run":
-            worker = f", worker peak RSS {out['peak_rss_mb_worker']} MB" if out["peak_rss_mb_worker"] else ""
+        if kind == "baseline":
+            baseline, baseline_cpu = out["per_second"], out["cpu_ms_per_invoice"]
             print(
-                f"--jobs {value}: {out['files']} validations in {out['seconds']} s = {out['per_second']} invoices/s "
+                f"baseline (lxml XSD + Saxon, the pack's CEN and XRechnung stylesheets, 1 process): {out['files']} in "
+                f"{out['seconds']} s = {out['per_second']} invoices/s; CPU {out['cpu_ms_per_invoice']} ms/invoice; "
+                f"load average {out['load_average']:.1f}"
+            )
+        elif kind == "run":
+            worker = f", worker peak RSS {out['peak_rss_mb_worker']} MB" if out["peak_rss_mb_worker"] else ""
+            # the CPU ratio does not depend on what else runs on the machine; the throughput one does
+            ratio = (f"; {out['per_second'] / baseline:.2f} x the baseline's invoices/s, "
+                     f"{baseline_cpu / out['cpu_ms_per_invoice']:.2f} x its CPU efficiency") if baseline else ""
+            print(
+                f"--jobs {value}: {out['files']} validations in {out['seconds']} s = {out['per_second']} invoices/s{ratio} "
                 f"(start-up {out['startup_seconds']} s not included); CPU {out['cpu_ms_per_invoice']} ms/invoice; "
                 f"parent peak RSS {out['peak_rss_mb_parent']} MB{worker}; verdicts {out['verdicts']}; load average {out['load_average']:.1f}"
             )

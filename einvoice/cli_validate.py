@@ -110,6 +110,8 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path
         reports.append(rep)
         if fmt == "text":
             click.echo(_text_line(rep))
+            if verbose and rep.rules_basis:
+                click.echo(f"    rules: {rep.rules_basis}")
             shown = rep.findings if verbose else [f for f in rep.findings if f.blocking]
             for f in shown[: None if verbose else 5]:
                 click.echo(f"    {f.severity:7} {f.rule:18} {f.message.splitlines()[0][:200]}" + (f"  @ {f.location}" if verbose and f.location else ""))
@@ -126,6 +128,14 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path
         n_invalid = sum(r.valid is False for r in reports)
         n_none = sum(r.valid is None for r in reports)
         click.echo(f"{len(reports)} file(s): {n_valid} valid, {n_invalid} invalid, {n_none} not validated", err=True)
+    if fmt == "text" and reports:
+        # what the verdicts rest on: the official KoSIT rule pack, or the built-in rules
+        bases: dict[str, int] = {}
+        for r in reports:
+            key = r.rule_pack or "built-in rules, not the official KoSIT configuration"
+            bases[key] = bases.get(key, 0) + 1
+        for key, n in bases.items():
+            click.echo(f"rules: {key}: {n} file(s)", err=True)
     if io_errors:
         sys.exit(2)
     sys.exit(0 if all(r.valid is True for r in reports) else 1)

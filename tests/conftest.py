@@ -68,3 +68,10 @@ def database_url(request, tmp_path) -> str:
 
     with scratch_schema(os.environ["EINVOICE_TEST_DATABASE_URL"], prefix="t") as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_rule_pack(monkeypatch, tmp_path_factory):
+    """Tests see no installed rule pack unless they install one (``rule_pack`` fixtures): a pack
+    in the developer's var/rulepacks must not change what the built-in engine's tests check."""
+    monkeypatch.setenv("EINVOICE_RULEPACK_DIR", str(tmp_path_factory.getbasetemp() / "rulepacks-none"))

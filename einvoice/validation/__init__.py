@@ -52,14 +52,24 @@ def warm(*, facturx: bool = True) -> None:
         schematron.executable("en16931-ubl")
         schematron.executable("en16931-cii-facturx", cen_only=True)
     codelists.lists()
+    from einvoice.rulepacks import integration as rulepacks
+
+    rulepacks.warm()  # the installed rule packs active today (verified, compiled)
 
 
-def validate(data: bytes, path: str = "", *, config: ValidationConfig | None = None) -> Report:
-    """Validate one received file (XML or PDF bytes). Never raises for bad input."""
+def validate(data: bytes, path: str = "", *, config: ValidationConfig | None = None, received=None) -> Report:
+    """Validate one received file (XML or PDF bytes). Never raises for bad input.
+
+    ``received`` (a date, default today) chooses among installed rule packs by validity window."""
     cfg = config or _DEFAULT
     rep = Report(path=path)
     try:
-        _run(data, rep, cfg)
+        from einvoice.rulepacks import integration as rulepacks
+
+        # an installed KoSIT rule pack decides for XRechnung/EN 16931 XML (einvoice.rulepacks)
+        if not rulepacks.decide(data, rep, cfg, received):
+            _run(data, rep, cfg)
+            rulepacks.add_to(rep, cfg, received)
     except Exception as exc:  # last line of defence: a bug must not look like a verdict
         rep.findings.append(
             Finding(

@@ -31,6 +31,12 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <dl>
 <dt>Format</dt><dd>{{ r.container }} / {{ r.syntax }}{% if r.profile_name %} / {{ r.profile_name }}{% endif %}</dd>
 <dt>Profil (BT-24)</dt><dd>{{ r.profile or '–' }}</dd>
+<dt>Regelwerk</dt><dd>{{ r.rules_basis or '–' }}</dd>
+{% if r.rule_pack %}
+<dt>Regelpaket</dt><dd>{{ r.rule_pack }}</dd>
+<dt>Prüfszenario</dt><dd>{{ r.scenario or 'keines' }}{% if r.scenario_matched is sameas false %} (kein Szenario passt zur Kennung; KoSIT weist zurück){% endif %}</dd>
+<dt>KoSIT-Empfehlung</dt><dd>{{ 'annehmen' if r.accepted is sameas true else ('zurückweisen' if r.accepted is sameas false else '–') }}</dd>
+{% endif %}
 {% if r.model %}
 <dt>Rechnungsnummer</dt><dd>{{ r.model.invoice_number or '–' }} vom {{ r.model.issue_date or '–' }}</dd>
 <dt>Verkäufer</dt><dd>{{ r.model.seller.name or '–' }}</dd>
@@ -42,7 +48,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {% if r.findings %}
 <table><thead><tr><th>Regel</th><th>Schwere</th><th>Meldung</th><th>Stufe</th></tr></thead><tbody>
 {% for f in r.findings|sort(attribute='sort_key') %}
-<tr><td>{{ f.rule }}</td><td class="{{ f.severity }}">{{ f.severity }}</td><td>{{ f.message }}{% if f.location %}<div class="loc">{{ f.location }}</div>{% endif %}</td><td>{{ f.stage }}</td></tr>
+<tr><td>{{ f.rule }}</td><td class="{{ f.severity }}">{% if f.rule_severity and f.rule_severity != f.severity %}{{ f.rule_severity }} → {% endif %}{{ f.severity }}</td><td>{{ f.message }}{% if f.location %}<div class="loc">{{ f.location }}</div>{% endif %}</td><td>{{ f.stage }}</td></tr>
 {% endfor %}
 </tbody></table>
 {% endif %}
@@ -62,6 +68,8 @@ class _F:
         from einvoice.validation.report import SEVERITY_ORDER, STAGES
 
         self.rule, self.severity, self.message, self.location, self.stage = f.rule, f.severity, f.message, f.location, f.stage
+        # the rule file's own severity when a custom level or override changed it (rule packs)
+        self.rule_severity = getattr(f, "rule_severity", None)
         self.sort_key = (SEVERITY_ORDER.get(f.severity, 9), STAGES.index(f.stage) if f.stage in STAGES else 99, f.rule)
 
 

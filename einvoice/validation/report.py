@@ -29,9 +29,14 @@ class Finding:
     message: str
     location: str | None
     stage: str
+    #: the severity the rule file gives (e.g. a Schematron flag) when it differs in kind from
+    #: ``severity``, which is the effective one after custom levels (rule packs) and overrides
+    rule_severity: str | None = None
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "severity": self.severity, "message": self.message, "location": self.location, "stage": self.stage}
+        return {"rule": self.rule, "severity": self.severity, "effective_severity": self.severity,
+                "rule_severity": self.rule_severity or self.severity, "message": self.message,
+                "location": self.location, "stage": self.stage}
 
     @property
     def blocking(self) -> bool:
@@ -52,6 +57,13 @@ class Report:
     model: "Invoice | None" = None
     #: why the invoice was not validated (valid is None), in words
     not_validated_reason: str | None = None
+    #: the installed rule pack that decided (einvoice.rulepacks), its scenario, KoSIT's accept
+    #: decision, and what the verdict rests on in words ("built-in rules, ..." without a pack)
+    rule_pack: str | None = None
+    scenario: str | None = None
+    scenario_matched: bool | None = None
+    accepted: bool | None = None
+    rules_basis: str | None = None
 
     # ---------------------------------------------------------------- views
     @property
@@ -94,6 +106,11 @@ class Report:
             "summary": self.summary(),
             "findings": [f.to_dict() for f in self.findings],
             "stages": dict(self.stages),
+            "rule_pack": self.rule_pack,
+            "scenario": self.scenario,
+            "scenario_matched": self.scenario_matched,
+            "accepted": self.accepted,
+            "rules_basis": self.rules_basis,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
