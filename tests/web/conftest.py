@@ -41,7 +41,7 @@ def world(seaweedfs, tmp_path_factory):
     from archive import Archive
     from einvoice.pipeline import list_inbox, read_inbox_file
     from einvoice.samples import write_samples
-    from einvoice.web.auth import seed_demo_accounts
+    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()
     for name, value in seaweedfs.env().items():
@@ -50,6 +50,7 @@ def world(seaweedfs, tmp_path_factory):
     bucket = f"t-{uuid.uuid4().hex[:20]}"
     Archive.init_bucket(seaweedfs.client(), bucket)
     app = make_app(f"sqlite:///{tmp / 'web.sqlite'}", bucket, seaweedfs.endpoint)
+    mark_demo_database(app.db)
     inbox = tmp / "inbox"
     write_samples(inbox)
     wanted = set(SAMPLES.values())
@@ -65,11 +66,20 @@ def world(seaweedfs, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def web(world):
+    """The app with the default sign-in settings (HTTPS: Secure "__Host-" cookies, HSTS)."""
     from einvoice.web import create_app
     from einvoice.web.auth import AuthConfig
 
     app, _, _ = world
-    return create_app(app, auth_config=AuthConfig())
+    # Every TestClient comes from the same address ("testclient"), so the per-client sign-in
+    # limits would count the whole module as one flood; they have their own tests (test_signin.py).
+    return create_app(app, auth_config=AuthConfig(client_attempts_per_minute=100_000, client_failures=100_000))
+
+
+#: TestClient base URL for the default (HTTPS) configuration: Secure cookies are sent over https only.
+HTTPS = "https://testserver"
+SESSION_COOKIE = "__Host-einvoice_session"
+LOGIN_COOKIE = "__Host-einvoice_login"
 
 
 def sign_in(client, person: str, password: str | None = None):
@@ -88,7 +98,7 @@ def client_for(web):
     clients = []
 
     def make(person: str | None = None, app=None):
-        c = TestClient(app or web, follow_redirects=False)
+        c = TestClient(app or web, follow_redirects=False, base_url=HTTPS)
         clients.append(c)
         if person:
             r = sign_in(c, person)
@@ -137,6 +147,11 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(web):
-    with LiveServer(web) as server:
+def live_server(world):
+    """uvicorn over plain HTTP on loopback (as the demo): cookies without Secure, said explicitly."""
+    from einvoice.web import create_app
+    from einvoice.web.auth import AuthConfig
+
+    app, _, _ = world
+    with LiveServer(create_app(app, auth_config=AuthConfig(cookie_secure=False))) as server:
         yield server

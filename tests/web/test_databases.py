@@ -21,10 +21,11 @@ def db_app(database_url):
     from einvoice.app import App
     from einvoice.approval import start_approval
     from einvoice.db.models import Invoice, InvoiceEvent
-    from einvoice.web.auth import seed_demo_accounts
+    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
                        archive_bucket=None, signing_key_file=None))
+    mark_demo_database(app.db)
     ids = {}
     today = dt.date.today()
     with app.db.transaction() as s:
@@ -53,7 +54,7 @@ def test_sign_in_session_expiry_csrf_and_access(db_app):
     from tests.web.conftest import csrf_of, sign_in
 
     app, ids = db_app
-    c = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False)
+    c = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False, base_url="https://testserver")
     assert sign_in(c, "f.becker", "falsch").status_code == 401
     assert sign_in(c, "f.becker").status_code == 303
     inbox = c.get("/inbox").text
