@@ -15,7 +15,7 @@ person and duration):
   POST /tasks/{task_id}/approve|reject|send-back|forward
   POST /invoices/{invoice_id}/comment|override-duplicate
 
-Paths carry ids of 1-18 digits (``{...:dbid}``, einvoice.web.forms); anything longer is "not found".
+Path ids are numbers the id columns can hold (``{...:dbid}``, einvoice.web.forms); others are "not found".
 Every action goes to ``ApprovalService``, which decides; a refusal is shown with its rule ID.
 Order of checks on a POST: signed in, CSRF token, may this person see the invoice (else 404, so
 other departments' invoice numbers do not even leak as "forbidden"), then the service. This

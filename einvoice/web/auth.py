@@ -98,7 +98,7 @@ class AuthConfig:
     client_attempts_per_minute: int = 60  # sign-in attempts (right or wrong) per client address and minute
     throttle_window: dt.timedelta = dt.timedelta(minutes=15)
     hash_parallel: int = 2  # argon2 verifications at once (64 MiB each); more wait briefly, then are refused
-    hash_wait_seconds: float = 3.0
+    hash_wait_seconds: float = 10.0  # waiting holds no worker thread (see throttle.HashSlots)
     _networks: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):

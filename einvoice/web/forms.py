@@ -1,9 +1,9 @@
 """What the web inbox accepts from a request before anything else looks at it: ids in paths,
 the size of a form, the length of free text.
 
-* Ids in paths (``{invoice_id:dbid}``) are 1 to 18 digits, so they always fit the databases'
-  64-bit integers; anything else (a 20-digit number, a sign, letters) matches no route and gets
-  the ordinary "not found" page instead of a database error.
+* Ids in paths (``{invoice_id:dbid}``) are decimal numbers up to ``MAX_ID``, the largest value
+  of the INTEGER primary keys (32 bits on PostgreSQL); anything else (a 20-digit number, a sign,
+  letters) matches no route and gets the ordinary "not found" page instead of a database error.
 * A form body is at most ``MAX_FORM_BYTES``; free-text fields at most ``MAX_TEXT`` characters
   each (``TEXT-TOO-LONG``): comments and reasons end up in the audit trail and the archive, which
   keep them for years.
@@ -27,10 +27,26 @@ MAX_TEXT = {
 }
 
 
-class DbId(Convertor[int]):
-    """A database id: 1 to 18 digits (< 2**63, the range of BIGINT and SQLite INTEGER)."""
+#: Largest id a path may name: invoices.id and approval_tasks.id are INTEGER (32-bit on PostgreSQL).
+MAX_ID = 2**31 - 1
 
-    regex = "[0-9]{1,18}"
+
+def digits_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0..limit (leading zeros allowed, no sign)."""
+    n = str(limit)
+    alternatives = [f"[0-9]{{1,{len(n) - 1}}}"] if len(n) > 1 else []
+    for i, d in enumerate(n):
+        rest = len(n) - i - 1
+        if d != "0":
+            alternatives.append(f"{n[:i]}[0-{int(d) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alternatives.append(n)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+class DbId(Convertor[int]):
+    """A database id in a path: a number from 0 to ``MAX_ID`` (a route matches nothing else)."""
+
+    regex = digits_up_to(MAX_ID)
 
     def convert(self, value: str) -> int:
         return int(value)

@@ -2,15 +2,19 @@
 SeaweedFS archive, SQLite), demo sign-ins, a TestClient per person and a live uvicorn server.
 
 The ingested world is module-scoped (ingesting runs the validator); tests that change approval
-state say so and use invoices no other test in the module relies on.
+state say so and use invoices no other test in the module relies on. ``db_app`` is the same
+without the archive, on every database (SQLite, and PostgreSQL with EINVOICE_TEST_DATABASE_URL);
+``counting_hasher`` counts (and can hold up) the argon2 verifications of ``einvoice.web.auth``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import socket
 import threading
 import time
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -155,3 +159,82 @@ def live_server(world):
     app, _, _ = world
     with LiveServer(create_app(app, auth_config=AuthConfig(cookie_secure=False))) as server:
         yield server
+
+
+def insert_invoice(app, department: str, number: str, amount: str, state: str = "in_approval") -> int:
+    """An invoice as intake would store it (approval started when in_approval); returns its id."""
+    from einvoice.approval import start_approval
+    from einvoice.db.models import Invoice, InvoiceEvent
+
+    today = dt.date.today()
+    with app.db.transaction() as s:
+        row = Invoice(file_sha256=uuid.uuid4().hex + uuid.uuid4().hex, filename=f"{number}.xml", channel="test", size=1,
+                      state=state, verdict="valid", invoice_number=number, seller_name="Muster GmbH", currency="EUR",
+                      amount_due=Decimal(amount), issue_date=today, due_date=today + dt.timedelta(days=20),
+                      skonto_until=today + dt.timedelta(days=3), skonto_percent=Decimal("2.00"), department=department,
+                      leitweg_id=f"05999000-{department}-00")
+        s.add(row)
+        s.flush()
+        s.add(InvoiceEvent(invoice_id=row.id, actor="system", action="received", to_state=state))
+        start_approval(s, row, app.organisation)
+        return row.id
+
+
+@pytest.fixture
+def db_app(database_url):
+    """An App without archive on ``database_url`` (a demo database: demo passwords set), with one
+    invoice in approval in department 66 and one in 10; yields (app, {department: invoice id})."""
+    from einvoice.app import App
+    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
+
+    app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
+                       archive_bucket=None, signing_key_file=None))
+    mark_demo_database(app.db)
+    ids = {dept: insert_invoice(app, dept, f"RE-{dept}-1", "1190.00") for dept in ("66", "10")}
+    seed_demo_accounts(app.db, app.organisation)
+    yield app, ids
+    app.db.dispose()
+
+
+class CountingHasher:
+    """Wraps auth's PasswordHasher: counts verify() calls per hash, the most running at once, and
+    can cap how many run at once (``parallel``: keeps a 30-thread test from taking 30 x 64 MiB)."""
+
+    def __init__(self, inner, parallel: int | None = None):
+        self.inner = inner
+        self.calls: list[str] = []
+        self.active = self.max_active = 0
+        self.hold: threading.Event | None = None  # set by a test: verify() waits for it
+        self._lock = threading.Lock()
+        self._cap = threading.BoundedSemaphore(parallel) if parallel else None
+
+    def verify(self, digest, password):
+        with self._lock:
+            self.calls.append(digest)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.hold is not None:
+                self.hold.wait(30)
+            if self._cap is None:
+                return self.inner.verify(digest, password)
+            with self._cap:
+                return self.inner.verify(digest, password)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def calls_on(self, digest: str) -> int:
+        return sum(1 for d in self.calls if d == digest)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def counting_hasher(monkeypatch):
+    from einvoice.web import auth
+
+    hasher = CountingHasher(auth._hasher)
+    monkeypatch.setattr(auth, "_hasher", hasher)
+    return hasher
