@@ -277,7 +277,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
-                       org=org)
+                       org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
 
     web = FastAPI(title="einvoice Posteingang", docs_url=None, redoc_url=None, openapi_url=None)
     # No "/inbox/" -> "/inbox" redirects: Starlette builds their absolute URL from the Host header.

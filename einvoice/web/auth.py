@@ -125,7 +125,7 @@ class AuthConfig:
             raise ValueError("hash_parallel must be at least 1")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "AuthConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> AuthConfig:
         env = dict(os.environ if env is None else env)
 
         def text(name: str) -> str | None:
@@ -198,9 +198,9 @@ def proxy_claim(cfg: AuthConfig, peer: str | None, values: list[str], secrets_gi
         return ProxyRefusal("untrusted-address")
     if len(values) != 1:
         return ProxyRefusal("header-repeated", bad_request=True)
-    if cfg.proxy_secret is not None:
-        if len(secrets_given) != 1 or not hmac.compare_digest(secrets_given[0].strip().encode(), cfg.proxy_secret.encode()):
-            return ProxyRefusal("proxy-secret-missing-or-wrong", bad_request=True)
+    if cfg.proxy_secret is not None and (
+            len(secrets_given) != 1 or not hmac.compare_digest(secrets_given[0].strip().encode(), cfg.proxy_secret.encode())):
+        return ProxyRefusal("proxy-secret-missing-or-wrong", bad_request=True)
     claimed = values[0].strip().lower()
     if not claimed:
         return None

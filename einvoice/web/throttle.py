@@ -23,7 +23,7 @@ import ipaddress
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Callable
+from collections.abc import Callable
 
 import anyio
 
@@ -83,7 +83,7 @@ class SignInThrottle:
         self._client_attempts = _Windows(client_attempts_per_minute, 60.0, clock)
 
     @classmethod
-    def from_config(cls, cfg) -> "SignInThrottle":
+    def from_config(cls, cfg) -> SignInThrottle:
         return cls(client_failures=cfg.client_failures, account_failures=cfg.account_failures,
                    window_seconds=cfg.throttle_window.total_seconds(),
                    client_attempts_per_minute=cfg.client_attempts_per_minute)

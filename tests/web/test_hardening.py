@@ -44,7 +44,7 @@ def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "EINVOICE_DATABASE_URL": database_url, "EINVOICE_ORGANISATION": str(REPO_EXAMPLE_ORG),
            "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", "from einvoice.cli import main; main()", "web", "seed-demo", *args],
-                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
 
 
 def test_seed_demo_refuses_a_database_in_use(database_url):
