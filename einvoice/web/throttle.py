@@ -110,22 +110,36 @@ class SignInThrottle:
 
 
 class HashSlots:
-    """At most ``n`` argon2 verifications at once in this process.
+    """At most ``n`` argon2 verifications at once in this process, and at most ``16 * n`` waiting.
 
     ``acquire`` polls a threading semaphore from the event loop instead of blocking a worker
-    thread: a flood that waits for slots must not take the threads the pages need.
+    thread: a flood that waits for slots must not take the threads the pages need. Beyond the
+    waiting limit a request is refused at once (polling is cheap, but not for thousands).
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, max_waiting: int | None = None):
         self._sem = threading.BoundedSemaphore(n)
+        self._max_waiting = 16 * n if max_waiting is None else max_waiting
+        self._waiting = 0
+        self._lock = threading.Lock()
 
     async def acquire(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self._sem.acquire(blocking=False):
-            if time.monotonic() >= deadline:
+        if self._sem.acquire(blocking=False):
+            return True
+        with self._lock:
+            if self._waiting >= self._max_waiting:
                 return False
-            await anyio.sleep(0.02)
-        return True
+            self._waiting += 1
+        try:
+            deadline = time.monotonic() + timeout
+            while not self._sem.acquire(blocking=False):
+                if time.monotonic() >= deadline:
+                    return False
+                await anyio.sleep(0.02)
+            return True
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def release(self) -> None:
         self._sem.release()

@@ -325,3 +325,32 @@ def test_proxy_on_another_host_is_believed_only_from_its_address(db_app):
     assert token is None
     proxy.close()
     other.close()
+
+
+def test_hash_slots_bound_the_parallel_checks_and_the_queue():
+    import anyio
+
+    from einvoice.web.throttle import HashSlots
+
+    slots = HashSlots(1, max_waiting=1)
+
+    async def scenario():
+        assert await slots.acquire(0)  # the only slot
+        results = []
+
+        async def wait(timeout):
+            results.append(await slots.acquire(timeout))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, 5)  # waits for the slot
+            await anyio.sleep(0.1)
+            with anyio.fail_after(10):  # a queued caller would wait the full 60 s
+                assert await slots.acquire(60) is False  # the queue is full: refused at once
+            slots.release()
+        assert results == [True]
+        slots.release()
+        assert await slots.acquire(0)
+        assert await slots.acquire(0.05) is False  # nobody releases: refused after the wait
+        slots.release()
+
+    anyio.run(scenario)
