@@ -37,10 +37,10 @@ from urllib.parse import quote, urlsplit
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import load_only
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from einvoice.app import App

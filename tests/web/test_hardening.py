@@ -224,3 +224,31 @@ def test_comment_length_limit_in_german_and_nothing_lost(db_app):
     r = c.post(f"/invoices/{inv}/comment", data={"csrf_token": csrf_of(c), "text": "x" * (MAX_FORM_BYTES + 1)})
     assert r.status_code == 413 and "zu groß" in r.text
     assert _events(app, inv) == before
+
+
+def test_chunked_form_beyond_the_limit_is_cut_off(db_app):
+    """A body without Content-Length (chunked) is counted as it arrives (uvicorn on loopback)."""
+    import httpx
+
+    from einvoice.web import create_app
+    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.forms import MAX_FORM_BYTES
+    from tests.web.conftest import CSRF, LiveServer
+
+    app, ids = db_app
+    inv = ids["10"]
+    before = _events(app, inv)
+    with LiveServer(create_app(app, auth_config=AuthConfig(cookie_secure=False))) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as c:
+        token = CSRF.search(c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "f.becker", "password": DEMO_PASSWORD, "csrf_token": token}).status_code == 303
+        token = CSRF.search(c.get("/inbox").text).group(1)
+
+        def body():
+            yield f"csrf_token={token}&text=".encode()
+            for _ in range(MAX_FORM_BYTES // 1024 + 2):
+                yield b"x" * 1024
+
+        r = c.post(f"/invoices/{inv}/comment", content=body(), headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413 and "zu groß" in r.text
+    assert _events(app, inv) == before
