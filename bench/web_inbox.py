@@ -35,7 +35,7 @@ from einvoice.db import Database  # noqa: E402
 from einvoice.db.scratch import with_search_path  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
-from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts  # noqa: E402
+from einvoice.web.auth import DEMO_PASSWORD, mark_demo_database, seed_demo_accounts  # noqa: E402
 
 
 def _service_bench():
@@ -90,6 +90,7 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         if not args.schema:
+            mark_demo_database(db)  # a fresh schema: the demo password may be given to everybody
             _service_bench().populate(db, org, args.tasks)
         seed_demo_accounts(db, org)
         with db.engine.connect() as conn:
@@ -98,7 +99,8 @@ def main() -> None:
         print(f"PostgreSQL {server_version}, {os.cpu_count()} CPU core(s); {open_n:,} open tasks ready in {time.perf_counter() - t0:.1f} s")
 
         port = free_port()
-        env = {**os.environ, "EINVOICE_DATABASE_URL": url, "EINVOICE_ORGANISATION": str(REPO_EXAMPLE_ORG)}
+        env = {**os.environ, "EINVOICE_DATABASE_URL": url, "EINVOICE_ORGANISATION": str(REPO_EXAMPLE_ORG),
+               "EINVOICE_WEB_PLAIN_HTTP": "true"}  # http on loopback
         server = subprocess.Popen([sys.executable, "-c", "from einvoice.cli import main; main()", "serve", "--port", str(port)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"

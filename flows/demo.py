@@ -123,6 +123,9 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         from einvoice.samples import write_samples
 
         app = App.from_env()
+        from einvoice.web.auth import mark_demo_database
+
+        mark_demo_database(app.db)  # a fresh database: seed-demo may give everyone the demo password later
         Archive.init_bucket(app.s3, app.archive_bucket)
         samples = write_samples(inbox)
         (inbox / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
@@ -163,9 +166,12 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
             import uvicorn
 
             from einvoice.web.app import create_app
+            from einvoice.web.auth import AuthConfig
 
+            # Plain HTTP on loopback, said explicitly: the default (Secure cookies, HSTS) is for HTTPS.
             # access_log=False: the app logs requests itself, without query strings (no invoice content).
-            uvicorn.run(create_app(app), host="127.0.0.1", port=serve_port, access_log=False)
+            uvicorn.run(create_app(app, auth_config=AuthConfig(cookie_secure=False)), host="127.0.0.1", port=serve_port,
+                        access_log=False)
         app.db.dispose()
     print("SeaweedFS stopped.")
     if workdir is None and os.environ.get("EINVOICE_DEMO_KEEP") != "1":

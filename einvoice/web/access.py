@@ -4,8 +4,10 @@ Seeing is not deciding: whether a person may approve, reject, forward ... is dec
 ``ApprovalService`` alone (and the page shows its refusal). This module only keeps invoices of
 other departments out of sight:
 
-* a person sees invoices of every department they hold any grant in (auditors included, read
-  only), and during an absence those of the person they stand in for;
+* a person sees invoices of every department they hold a departmental grant in (sachlich,
+  rechnerisch, anordnen, head; auditors too, read only), and during an absence those of the
+  person they stand in for. A treasury or central-desk grant is not departmental: it names the
+  department the Stadtkasse or the desk belongs to, not invoices it may read (see below);
 * the central desk (zentrale Rechnungseingangsstelle) sees every invoice: it receives all of them
   and the service lets it forward, return or reject in any department;
 * the treasury (Stadtkasse) sees invoices waiting for its Freigabe and everything released,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from einvoice.approval.rules import CENTRAL_ROLES  # treasury, central desk: grants not bound to one department
 from einvoice.organisation import Organisation, Role
 
 TREASURY_STATES = frozenset({"released", "posted", "paid"})
@@ -31,7 +34,7 @@ class Viewer:
 
     person_id: str
     name: str
-    departments: frozenset[str]  # own grants plus, today, the grants of people stood in for
+    departments: frozenset[str]  # departmental grants, own and (today) of people stood in for
     roles: frozenset[Role]
     all_departments: bool  # central desk
     treasury: bool
@@ -59,8 +62,11 @@ def viewer(org: Organisation, person_id: str, today: dt.date) -> Viewer | None:
             except KeyError:
                 continue
     roles = frozenset(g.role for g in grants)
+    # A treasury grant in 20 (Kämmerei) is no licence to read department 20's invoices at every
+    # step: the treasury's reach is the state-bound rule in may_see, in every department alike.
+    departmental = frozenset(g.department for g in grants if g.role not in CENTRAL_ROLES)
     return Viewer(
-        person_id=person.id, name=person.name, departments=frozenset(g.department for g in grants), roles=roles,
+        person_id=person.id, name=person.name, departments=departmental, roles=roles,
         all_departments=Role.CENTRAL_DESK in roles, treasury=Role.TREASURY in roles,
     )
 

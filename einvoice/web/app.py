@@ -17,11 +17,13 @@ person and duration):
   GET  /finance/pull/pending, POST /finance/pull/ack   the finance system's pull API
                      (einvoice.finance.pull_api: its own bearer token, no staff session)
 
+Path ids are numbers the id columns can hold (``{...:dbid}``, einvoice.web.forms); others are "not found".
 Every action goes to ``ApprovalService``, which decides; a refusal is shown with its rule ID.
 Order of checks on a POST: signed in, CSRF token, may this person see the invoice (else 404, so
 other departments' invoice numbers do not even leak as "forbidden"), then the service. This
-module must never decide an approval rule, never log form fields or query strings, and never
-render user-supplied text unescaped.
+module must never decide an approval rule, never log form fields or query strings, never
+render user-supplied text unescaped, and never build a URL from the request's Host header
+(redirects are relative).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ import threading
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
@@ -41,16 +43,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import load_only
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from einvoice.app import App
-from einvoice.approval import ApprovalService, Refusal, Step
+from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
 from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
 from einvoice.records import RecordArchiver
-from einvoice.web import access, auth, rendering
+from einvoice.web import access, auth, forms, rendering
+from einvoice.web.throttle import HashSlots, SignInThrottle
 
 log = logging.getLogger("einvoice.web")
 access_log = logging.getLogger("einvoice.web.access")
@@ -70,6 +74,9 @@ STATE_TITLE = {
     "in_approval": "in Freigabe", "returned": "zurückgegeben", "released": "angeordnet/freigegeben",
     "posted": "gebucht", "paid": "bezahlt",
 }
+THROTTLED = ("Zu viele Anmeldeversuche in kurzer Zeit. Bitte warten Sie einige Minuten und versuchen Sie es dann erneut; "
+             "wenn Sie Ihr Passwort vergessen haben, wenden Sie sich an die IT.")
+BUSY = "Die Anmeldung ist gerade ausgelastet. Bitte versuchen Sie es in einigen Sekunden noch einmal."
 DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing user-supplied in URLs)
     "approve": "Der Schritt wurde bestätigt.",
     "reject": "Die Rechnung wurde zurückgewiesen.",
@@ -89,6 +96,11 @@ class NotFound(Exception):
 
 
 class Forbidden(Exception):
+    def __init__(self, message: str):
+        self.message = message
+
+
+class BadRequest(Exception):
     def __init__(self, message: str):
         self.message = message
 
@@ -140,11 +152,29 @@ SECURITY_HEADERS = {
 }
 
 
-class AccessLogMiddleware:
-    """One log line per request (method, route template, status, person, ms) plus security headers."""
+#: Sent over HTTPS (cfg.cookie_secure): browsers then refuse plain HTTP to this host for a year.
+HSTS = "max-age=31536000"
 
-    def __init__(self, app):
+FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def _relative(location: str) -> str:
+    """An absolute redirect target reduced to path and query: never send a browser to whatever
+    host the request's Host header named (Starlette builds absolute URLs from it)."""
+    parts = urlsplit(location)
+    if not (parts.scheme or parts.netloc):
+        return location
+    path = "/" + parts.path.lstrip("/")  # "//evil.example" would be protocol-relative
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+class AccessLogMiddleware:
+    """One log line per request (method, route template, status, person, ms) plus security headers,
+    relative redirects only, and form bodies of at most ``forms.MAX_FORM_BYTES``."""
+
+    def __init__(self, app, hsts: bool = False):
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -153,6 +183,15 @@ class AccessLogMiddleware:
         state = scope.setdefault("state", {})
         status = [500]
         static = scope.get("path", "").startswith("/static/")
+        request_headers = dict(scope.get("headers") or [])
+        if request_headers.get(b"content-type", b"").split(b";")[0].strip().lower() in FORM_TYPES:
+            try:
+                declared = int(request_headers.get(b"content-length", b"0"))
+            except ValueError:
+                declared = forms.MAX_FORM_BYTES + 1
+            if declared > forms.MAX_FORM_BYTES:
+                return await self._too_large(scope, receive, send, start)
+            receive = self._limited(receive)
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -160,6 +199,10 @@ class AccessLogMiddleware:
                 headers = MutableHeaders(scope=message)
                 for k, v in SECURITY_HEADERS.items():
                     headers.setdefault(k, v)
+                if self.hsts:
+                    headers.setdefault("strict-transport-security", HSTS)
+                if "location" in headers:
+                    headers["location"] = _relative(headers["location"])
                 if not static:
                     headers.setdefault("cache-control", "no-store")  # invoice content must not sit in shared caches
                 for cookie in state.get("set_cookies", ()):
@@ -168,11 +211,48 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except _BodyTooLarge:
+            if status[0] == 500:  # nothing sent yet
+                await self._too_large(scope, receive, send, start, log_it=False)
+                status[0] = 413
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("/static/*" if static else "(no route)")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or ("/static/*" if static else "(no route)")
             access_log.info("%s %s %s user=%s %.1fms", scope.get("method"), template, status[0],
                             state.get("person_id", "-"), (time.perf_counter() - start) * 1000)
+
+    @staticmethod
+    def _limited(receive):
+        """A body that declared less (or chunked) but sends more than the limit is cut off."""
+        seen = [0]
+
+        async def wrapped():
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > forms.MAX_FORM_BYTES:
+                    raise _BodyTooLarge()
+            return message
+
+        return wrapped
+
+    async def _too_large(self, scope, receive, send, start, log_it: bool = True):
+        body = ("<!doctype html><html lang=\"de\"><meta charset=\"utf-8\"><title>Zu groß</title>"
+                "<p>Das Formular ist zu groß und wurde nicht angenommen. Bitte kürzen Sie den Text.</p></html>").encode()
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close"), (b"cache-control", b"no-store")]
+        headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        if self.hsts:
+            headers.append((b"strict-transport-security", HSTS.encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if log_it:
+            access_log.info("%s %s 413 user=- %.1fms", scope.get("method"), "(form too large)",
+                            (time.perf_counter() - start) * 1000)
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 def _cookie(name: str, value: str, *, secure: bool, max_age: int | None = None, delete: bool = False) -> str:
@@ -202,13 +282,17 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
-                       org=org)
+                       org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
 
     web = FastAPI(title="einvoice Posteingang", docs_url=None, redoc_url=None, openapi_url=None)
+    # No "/inbox/" -> "/inbox" redirects: Starlette builds their absolute URL from the Host header.
+    web.router.redirect_slashes = False
     web.state.einvoice = app
     web.state.auth_config = cfg
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    web.add_middleware(AccessLogMiddleware)
+    web.add_middleware(AccessLogMiddleware, hsts=cfg.cookie_secure)
+    throttle = SignInThrottle.from_config(cfg)
+    hash_slots = HashSlots(cfg.hash_parallel)
 
     # The pull connector's API for the finance system (einvoice.finance.pull_api): its own bearer
     # token from the environment, never a staff session; the outbox is this app's (with its archive).
@@ -240,15 +324,26 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         request.state.set_cookies = [*getattr(request.state, "set_cookies", []), _cookie(cfg.cookie_name, token, secure=cfg.cookie_secure)]
         return info
 
+    def peer(request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    def client_address(request: Request) -> str:
+        values = request.headers.getlist(cfg.client_ip_header) if cfg.client_ip_header else []
+        return auth.client_address(cfg, peer(request), values)
+
     def identify(request: Request) -> access.Viewer | None:
         sess = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
         claimed = None
         if cfg.proxy_header:
-            claimed = (request.headers.get(cfg.proxy_header) or "").strip() or None
-            client = request.client.host if request.client else None
-            if claimed and not cfg.trusts(client):
-                log.warning("ignored %s header from untrusted address %s", cfg.proxy_header, client)
-                claimed = None
+            claim = auth.proxy_claim(cfg, peer(request), request.headers.getlist(cfg.proxy_header),
+                                     request.headers.getlist(auth.PROXY_SECRET_HEADER))
+            if isinstance(claim, auth.ProxyRefusal):
+                log.warning("proxy sign-in refused (%s): header %s from %s", claim.reason, cfg.proxy_header, peer(request))
+                if claim.bad_request:
+                    raise BadRequest("Die Anmeldung über das Single Sign-on war nicht eindeutig und wurde abgelehnt. "
+                                     "Bitte wenden Sie sich an die IT, falls das wieder vorkommt.")
+            else:
+                claimed = claim
         if sess is not None and sess.via == "proxy" and claimed != sess.person_id:
             sess = None  # a proxy session lasts only while the proxy vouches for the same person
         if claimed and (sess is None or sess.person_id != claimed):
@@ -300,13 +395,20 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     async def _forbidden(request: Request, exc: Forbidden):
         return page(request, "error.html", 403, title="Nicht erlaubt", message=exc.message)
 
+    @web.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest):
+        return page(request, "error.html", 400, title="Anfrage abgelehnt", message=exc.message, viewer=None, csrf=None)
+
     @web.exception_handler(404)
     def _no_route(request: Request, exc):
         if request.url.path.startswith(pull_api.router.prefix + "/"):
             # The finance system's API answers in JSON with its rule ID, never with a staff page.
             return JSONResponse({"detail": getattr(exc, "detail", "not found")}, status_code=404,
                                 headers=getattr(exc, "headers", None))
-        identify(request)
+        try:
+            identify(request)
+        except BadRequest:
+            pass  # a refused proxy claim: the 404 page is shown as to someone not signed in
         return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
 
     # --- sign-in ------------------------------------------------------------------------------
@@ -323,7 +425,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         return login_page(request)
 
     @web.post("/login")
-    def login(request: Request, form: dict = Depends(form_fields)):
+    async def login(request: Request, form: dict = Depends(form_fields)):
+        # async: the cheap refusals below and the wait for a hash slot hold no worker thread;
+        # the database and argon2 work run in the thread pool.
         # Sign-in CSRF (double submit): the form's token must equal the cookie set with the form.
         if not auth.csrf_ok(request.cookies.get(cfg.login_cookie_name), form.get("csrf_token")):
             raise Forbidden("Das Anmeldeformular ist abgelaufen (CSRF-Schutz). Bitte laden Sie die Anmeldeseite neu.")
@@ -331,10 +435,33 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             raise Forbidden("Die Anmeldung mit Passwort ist abgeschaltet; bitte melden Sie sich über das Single Sign-on an.")
         user = str(form.get("username") or "").strip().lower()[:64]
         password = str(form.get("password") or "")
-        result = auth.check_password(db, org, cfg, user, password)
+        client = client_address(request)
+        wait = throttle.admit(client, user)
+        if wait > 0:
+            log.warning("sign-in refused before the password check (too many attempts): account=%s client=%s",
+                        auth.loggable_account(user), client)
+            r = login_page(request, 429, error=THROTTLED, user=user)
+            r.headers["retry-after"] = str(int(wait) + 1)
+            return r
+        if not await hash_slots.acquire(cfg.hash_wait_seconds):
+            log.warning("sign-in refused: all password checks busy: account=%s client=%s", auth.loggable_account(user), client)
+            r = login_page(request, 503, error=BUSY, user=user)
+            r.headers["retry-after"] = "5"
+            return r
+        try:
+            result = await run_in_threadpool(auth.check_password, db, org, cfg, user, password)
+        finally:
+            hash_slots.release()
         if isinstance(result, auth.SignInFailure):
-            log.warning("sign-in failed (%s)", result.reason)  # the user name is not logged: it may be a mistyped password
+            throttle.failed(client, user)
+            # Never the password; the name only if it looks like one (see auth.loggable_account).
+            log.warning("sign-in failed (%s): account=%s client=%s", result.reason, auth.loggable_account(user), client)
             return login_page(request, 401, error=auth.GENERIC_FAILURE, user=user)
+        throttle.succeeded(user)
+        log.info("signed in with password: account=%s client=%s", result, client)
+        return await run_in_threadpool(signed_in_now, request, result)
+
+    def signed_in_now(request: Request, result: str):
         old = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
         if old is not None:
             auth.end_session(db, old.token_sha256)
@@ -489,7 +616,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                     refusal=refusal, refused_action=refused_action, form=form or {}, done=done,
                     departments=[d for d in org.departments if not open_task or d.code != open_task.department])
 
-    @web.get("/invoices/{invoice_id}", response_class=HTMLResponse)
+    @web.get("/invoices/{invoice_id:dbid}", response_class=HTMLResponse)
     def invoice(request: Request, invoice_id: int):
         v = signed_in(request)
         return invoice_page(request, v, invoice_id)
@@ -501,7 +628,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             "content-security-policy": "default-src 'none'; sandbox",
         })
 
-    @web.get("/invoices/{invoice_id}/original")
+    @web.get("/invoices/{invoice_id:dbid}/original")
     def original(request: Request, invoice_id: int):
         v = signed_in(request)
         row, _ = load_invoice(invoice_id, v)
@@ -516,7 +643,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         media = {"pdf": "application/pdf", "xml": "application/xml"}.get(row.container or "", "application/octet-stream")
         return _download(data, row.filename, media)
 
-    @web.get("/invoices/{invoice_id}/attachments/{index}")
+    @web.get("/invoices/{invoice_id:dbid}/attachments/{index:dbid}")
     def attachment(request: Request, invoice_id: int, index: int):
         v = signed_in(request)
         row, _ = load_invoice(invoice_id, v)
@@ -542,61 +669,66 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         load_invoice(t.invoice_id, v)
         return t
 
+    def too_long(form: dict):
+        """TEXT-TOO-LONG before the service sees the text (the page keeps it, so nothing typed is lost)."""
+        refusal = forms.text_too_long(form)
+        return None if refusal is None else ActionResult(False, refusal, None, None)
+
     def outcome(request: Request, v, invoice_id: int, result, action: str, form: dict):
         if result.ok:
             return RedirectResponse(f"/invoices/{invoice_id}?done={action}", status_code=303)
         return invoice_page(request, v, invoice_id, refusal=result.refusal, refused_action=action, form=form, status=409)
 
-    @web.post("/tasks/{task_id}/approve")
+    @web.post("/tasks/{task_id:dbid}/approve")
     def approve(request: Request, task_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         t = task_for_action(task_id, v)
         raw = form.get("amount", "").strip()
         amount = parse_amount(raw) if raw else None
         if raw and amount is None:
-            from einvoice.approval import ActionResult
             result = ActionResult(False, Refusal("AMOUNT-FORMAT", f"„{raw[:40]}“ ist kein Betrag; bitte z. B. 1.234,56 eingeben."),
                                   t.state, None)
         else:
-            result = svc.approve(task_id, v.person_id, amount=amount, comment=form.get("comment") or None)
+            result = too_long(form) or svc.approve(task_id, v.person_id, amount=amount, comment=form.get("comment") or None)
         return outcome(request, v, t.invoice_id, result, "approve", form)
 
-    @web.post("/tasks/{task_id}/reject")
+    @web.post("/tasks/{task_id:dbid}/reject")
     def reject(request: Request, task_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         t = task_for_action(task_id, v)
-        result = svc.reject(task_id, v.person_id, reason=form.get("reason", ""))
+        result = too_long(form) or svc.reject(task_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, t.invoice_id, result, "reject", form)
 
-    @web.post("/tasks/{task_id}/send-back")
+    @web.post("/tasks/{task_id:dbid}/send-back")
     def send_back(request: Request, task_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         t = task_for_action(task_id, v)
-        result = svc.send_back(task_id, v.person_id, reason=form.get("reason", ""))
+        result = too_long(form) or svc.send_back(task_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, t.invoice_id, result, "send-back", form)
 
-    @web.post("/tasks/{task_id}/forward")
+    @web.post("/tasks/{task_id:dbid}/forward")
     def forward(request: Request, task_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         t = task_for_action(task_id, v)
-        result = svc.forward(task_id, v.person_id, department=form.get("department", ""), comment=form.get("comment") or None)
+        result = too_long(form) or svc.forward(task_id, v.person_id, department=form.get("department", ""),
+                                               comment=form.get("comment") or None)
         if result.ok:
             # The invoice may now be out of this person's sight (another department): back to the inbox.
             return RedirectResponse("/inbox", status_code=303)
         return outcome(request, v, t.invoice_id, result, "forward", form)
 
-    @web.post("/invoices/{invoice_id}/comment")
+    @web.post("/invoices/{invoice_id:dbid}/comment")
     def comment(request: Request, invoice_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         load_invoice(invoice_id, v)
-        result = svc.comment(invoice_id, v.person_id, form.get("text", ""))
+        result = too_long(form) or svc.comment(invoice_id, v.person_id, form.get("text", ""))
         return outcome(request, v, invoice_id, result, "comment", form)
 
-    @web.post("/invoices/{invoice_id}/override-duplicate")
+    @web.post("/invoices/{invoice_id:dbid}/override-duplicate")
     def override_duplicate(request: Request, invoice_id: int, form: dict = Depends(form_fields)):
         v = posted(request, form)
         load_invoice(invoice_id, v)
-        result = svc.override_duplicate(invoice_id, v.person_id, reason=form.get("reason", ""))
+        result = too_long(form) or svc.override_duplicate(invoice_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, invoice_id, result, "override-duplicate", form)
 
     @web.get("/healthz", include_in_schema=False)

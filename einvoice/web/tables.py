@@ -3,7 +3,9 @@
 ``WebAccount`` holds an argon2 hash per person of the organisation file (who a person *is* and
 which grants they hold stays in the organisation file; this table only says how they prove it).
 ``WebSession`` is one signed-in browser: the cookie carries a random token, the table keeps only
-its SHA-256, so a copy of the database does not let anyone take over a session. This module must
+its SHA-256, so a copy of the database does not let anyone take over a session. ``WebDemoMarker``
+says that the database was created empty for a demo, the only kind of database where
+``seed-demo`` may give everybody the published demo password. This module must
 never store a password or a session token in clear text, and holds no business rule.
 """
 from __future__ import annotations
@@ -37,3 +39,14 @@ class WebSession(Base):
     via: Mapped[str] = mapped_column(sa.String(16))  # password | proxy
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WebDemoMarker(Base):
+    """One row (id 1) in a demo database; written only into a fresh, empty database (see auth.mark_demo_database)."""
+
+    __tablename__ = "web_demo_marker"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("id = 1", name="ck_web_demo_marker_single_row"),)

@@ -206,7 +206,7 @@ def test_forged_unsigned_checkpoint_is_refused_by_the_writer(insider):
 @pytest.fixture
 def exported(insider):
     out = insider["tmp"] / "export"
-    export(S3Store(insider["admin"], insider["bucket"]), out)
+    export(S3Store(insider["admin"], insider["bucket"]), out, signing_key=insider["key"])
     return out
 
 

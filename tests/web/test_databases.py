@@ -2,46 +2,15 @@
 EINVOICE_TEST_DATABASE_URL is set), without the archive: invoices are inserted as intake would.
 
 The archive-backed module tests run on SQLite only; this one makes sure the web tables, the
-timezone handling of the idle timeout and the row locks of the sign-in counter work on both.
+timezone handling of the idle timeout work on both (the sign-in counter under parallel guesses:
+test_signin.py). The ``db_app`` fixture is in conftest.py.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
-
-from einvoice.settings import REPO_EXAMPLE_ORG, Settings
-
-
-@pytest.fixture
-def db_app(database_url):
-    from einvoice.app import App
-    from einvoice.approval import start_approval
-    from einvoice.db.models import Invoice, InvoiceEvent
-    from einvoice.web.auth import seed_demo_accounts
-
-    app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
-                       archive_bucket=None, signing_key_file=None))
-    ids = {}
-    today = dt.date.today()
-    with app.db.transaction() as s:
-        for i, dept in enumerate(["66", "10"]):
-            row = Invoice(file_sha256=f"{i:064d}", filename=f"f{i}.xml", channel="test", size=1, state="in_approval",
-                          verdict="valid", invoice_number=f"RE-{dept}-1", seller_name="Muster GmbH", currency="EUR",
-                          amount_due=Decimal("1190.00"), issue_date=today, due_date=today + dt.timedelta(days=20),
-                          skonto_until=today + dt.timedelta(days=3), skonto_percent=Decimal("2.00"), department=dept,
-                          leitweg_id=f"05999000-{dept}-00")
-            s.add(row)
-            s.flush()
-            s.add(InvoiceEvent(invoice_id=row.id, actor="system", action="received", to_state="in_approval"))
-            start_approval(s, row, app.organisation)
-            ids[dept] = row.id
-    seed_demo_accounts(app.db, app.organisation)
-    yield app, ids
-    app.db.dispose()
 
 
 def test_sign_in_session_expiry_csrf_and_access(db_app):
@@ -53,7 +22,7 @@ def test_sign_in_session_expiry_csrf_and_access(db_app):
     from tests.web.conftest import csrf_of, sign_in
 
     app, ids = db_app
-    c = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False)
+    c = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False, base_url="https://testserver")
     assert sign_in(c, "f.becker", "falsch").status_code == 401
     assert sign_in(c, "f.becker").status_code == 303
     inbox = c.get("/inbox").text

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.web.conftest import CSRF, csrf_of, make_app, sign_in
+from tests.web.conftest import CSRF, HTTPS, LOGIN_COOKIE, SESSION_COOKIE, csrf_of, make_app, sign_in
 
 pytestmark = pytest.mark.s3
 
@@ -66,7 +66,7 @@ def test_sign_in_failures_look_the_same_and_lock_the_account(world, client_for):
     assert wrong.status_code == unknown.status_code == 401
     msg = lambda r: r.text.split('role="alert">')[1].split("<")[0]  # noqa: E731
     assert msg(wrong) == msg(unknown) and "Anmeldung fehlgeschlagen" in msg(wrong)
-    assert "einvoice_session" not in c.cookies
+    assert SESSION_COOKIE not in c.cookies
 
     # Without the sign-in form's own CSRF token (cookie + field), nothing is even checked.
     r = c.post("/login", data={"username": "j.krause", "password": DEMO_PASSWORD})
@@ -76,11 +76,11 @@ def test_sign_in_failures_look_the_same_and_lock_the_account(world, client_for):
     for _ in range(4):
         assert sign_in(c, "j.krause", "still wrong").status_code == 401
     assert sign_in(c, "j.krause", DEMO_PASSWORD).status_code == 401
-    seed_demo_accounts(app.db, app.organisation)  # resets the lock
+    seed_demo_accounts(app.db, app.organisation)  # resets the lock (as set-password does)
     assert sign_in(c, "j.krause").status_code == 303
 
 
-def test_session_cookie_is_httponly_lax_and_secure_when_configured(world):
+def test_session_cookie_is_httponly_lax_and_secure_unless_plain_http(world):
     from fastapi.testclient import TestClient
 
     from einvoice.web import create_app
@@ -89,13 +89,17 @@ def test_session_cookie_is_httponly_lax_and_secure_when_configured(world):
     app, _, _ = world
     for secure in (False, True):
         c = TestClient(create_app(app, auth_config=AuthConfig(cookie_secure=secure)), follow_redirects=False,
-                       base_url="https://testserver" if secure else "http://testserver")
+                       base_url=HTTPS if secure else "http://testserver")
         r = sign_in(c, "f.becker")
         cookie = next(h for h in r.headers.get_list("set-cookie") if "einvoice_session=" in h and "Max-Age=0" not in h)
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
         assert ("Secure" in cookie) is secure
         assert cookie.startswith("__Host-") is secure
+        # HSTS only where the cookies are Secure (HTTPS); plain HTTP on loopback must say so explicitly.
+        assert ("max-age=" in r.headers.get("strict-transport-security", "")) is secure
         c.close()
+    assert AuthConfig().cookie_secure and AuthConfig.from_env({}).cookie_secure
+    assert not AuthConfig.from_env({"EINVOICE_WEB_PLAIN_HTTP": "true"}).cookie_secure
 
 
 def test_sign_out_and_idle_timeout_end_the_session(world, client_for):
@@ -112,7 +116,7 @@ def test_sign_out_and_idle_timeout_end_the_session(world, client_for):
 
     c = client_for("f.becker")
     assert c.get("/inbox").status_code == 200
-    token_hash = hashlib.sha256(c.cookies["einvoice_session"].encode()).hexdigest()
+    token_hash = hashlib.sha256(c.cookies[SESSION_COOKIE].encode()).hexdigest()
     with app.db.transaction() as s:  # 31 minutes without a request (idle timeout 30)
         s.execute(sa.update(WebSession).where(WebSession.person_id == "f.becker")
                   .values(last_seen_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=31)))
@@ -138,6 +142,9 @@ def test_password_change_ends_sessions(world, client_for):
     set_password(app.db, app.organisation, "g.richter", DEMO_PASSWORD)
 
 
+PROXY_SECRET = "s" * 40
+
+
 def test_proxy_header_is_believed_only_from_trusted_proxies(world):
     from fastapi.testclient import TestClient
 
@@ -147,9 +154,11 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(world):
     app, ids, _ = world
     with pytest.raises(ValueError):
         AuthConfig(proxy_header="X-Remote-User")  # no trusted proxy: refused at start-up
-    cfg = AuthConfig(proxy_header="X-Remote-User", trusted_proxies=("127.0.0.1/32",), local_accounts=False)
+    cfg = AuthConfig(proxy_header="X-Remote-User", trusted_proxies=("127.0.0.1/32",), proxy_secret=PROXY_SECRET)
+    assert cfg.local_accounts is False  # SSO on: password sign-in is off unless switched on explicitly
     web = create_app(app, auth_config=cfg)
-    proxy = TestClient(web, client=("127.0.0.1", 40000), follow_redirects=False)
+    proxy = TestClient(web, client=("127.0.0.1", 40000), follow_redirects=False, base_url=HTTPS,
+                       headers={"X-Einvoice-Proxy-Secret": PROXY_SECRET})
     r = proxy.get("/inbox", headers={"X-Remote-User": "f.becker"})
     assert r.status_code == 200 and "Frank Becker" in r.text
     # The session follows the header: a different user from the proxy gets a different session.
@@ -161,12 +170,15 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(world):
     assert proxy.get("/inbox").headers["location"] == "/login"
     proxy.cookies.clear()
 
-    outsider = TestClient(web, client=("10.1.2.3", 40000), follow_redirects=False)
+    outsider = TestClient(web, client=("10.1.2.3", 40000), follow_redirects=False, base_url=HTTPS)
     assert outsider.get("/inbox", headers={"X-Remote-User": "f.becker"}).headers["location"] == "/login"
+    # Knowing the secret does not help from an address that is not the proxy's.
+    assert outsider.get("/inbox", headers={"X-Remote-User": "f.becker",
+                                           "X-Einvoice-Proxy-Secret": PROXY_SECRET}).headers["location"] == "/login"
     # With local accounts switched off there is no password form, and posting one is refused.
     login_page = outsider.get("/login")
     assert 'name="password"' not in login_page.text
-    token = outsider.cookies["einvoice_login"]
+    token = outsider.cookies[LOGIN_COOKIE]
     assert outsider.post("/login", data={"username": "f.becker", "password": DEMO_PASSWORD, "csrf_token": token}).status_code == 403
     proxy.close()
     outsider.close()
