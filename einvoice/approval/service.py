@@ -222,8 +222,11 @@ class _Abort(Exception):
 
 
 class ApprovalService:
-    def __init__(self, db: Database, org: Organisation, *, today: Callable[[], dt.date] = dt.date.today,
-                 on_release: Sequence[ReleaseHook] = ()):
+    def __init__(self, db: Database, org: Organisation, *, on_release: Sequence[ReleaseHook],
+                 today: Callable[[], dt.date] = dt.date.today):
+        """``on_release`` is required on purpose: a service without the finance hook releases invoices
+        that are never posted. Get the service from ``App.approval`` (it carries ``App.release_hooks()``);
+        only tests that do not look at finance pass ``on_release=[]``."""
         self.db = db
         self.org = org
         self.today = today
@@ -271,6 +274,10 @@ class ApprovalService:
 
         def scope_filter(dept: str | None, step: Step, lim: Decimal | None):
             c = [t.step == step.value]
+            if dept is None or not rules.step_combines(self.org, dept, step):
+                # Where the organisation file lets one person combine this step with another, a task
+                # this person already signed may still be theirs: ``allowed`` decides, not this filter.
+                c.append(not_signed)
             if dept is not None:
                 c.append(t.department == dept)
             if lim is not None:
@@ -282,7 +289,7 @@ class ApprovalService:
             # A search is selective on the invoice side: let the planner find the matching invoices
             # first and sort the few hits, instead of walking every scope in deadline order.
             q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
-                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), not_signed, self._search(search))
+                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), self._search(search))
                  .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
         else:
             # One small query per scope, each walking its index in deadline order and stopping after
@@ -291,7 +298,7 @@ class ApprovalService:
             parts = []
             for sc in scopes:
                 part = (sa.select(t.id.label("task_id"), t.deadline.label("deadline"))
-                        .where(t.status == "open", scope_filter(*sc), not_signed)
+                        .where(t.status == "open", scope_filter(*sc))
                         .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
                 parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
             found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
@@ -379,6 +386,8 @@ class ApprovalService:
             candidates: tuple[str, ...] = ()
             if task.status == "open":
                 signed = frozenset(p for p in (task.signed_by or "").split("|") if p)
+                if signed and rules.step_combines(self.org, task.department, step):
+                    signed = rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))
                 candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                     exclude=signed))
             out.append(TaskView(
@@ -412,7 +421,7 @@ class ApprovalService:
                              what=f"sign the {rules.STEP_LABEL[step]}")
         if isinstance(cap, Refusal):
             return cap
-        sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org)
+        sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org, task.department)
         if sod is not None:
             return sod
         if rules.next_step(step, self.org) is None:
@@ -795,7 +804,7 @@ class ApprovalService:
                                                   (inv.skonto_until is not None and left is not None and left <= rules_.reminder_after_days)):
                     kind = "reminder"
                     recipients = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
-                                                        exclude=frozenset(p for so in self._signoffs(s, inv.id) for p in so.involved)))
+                                                        exclude=rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))))
                     if not recipients:  # nobody may decide this step today: say so to whom can fix it
                         recipients = self._heads(task.department, today)
                         risk += " Nobody may decide this step today (check roles, limits and deputies in the organisation file)."

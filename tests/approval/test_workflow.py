@@ -99,7 +99,7 @@ def test_one_person_release_when_org_says_so(db, org, clock, new_invoice):
     from einvoice.approval import ApprovalService
 
     org3 = org.model_copy(update={"approval": org.approval.model_copy(update={"two_person_release": False})})
-    svc = ApprovalService(db, org3, today=clock)
+    svc = ApprovalService(db, org3, today=clock, on_release=[])
     inv = new_invoice()
     r = approve_through(svc, inv, ["a.schulz", "b.keller", "c.wagner"], amount=Decimal("1190.00"))
     assert r.invoice_state == "released"
