@@ -136,11 +136,11 @@ def retry_cmd(outbox_id, person, comment) -> None:
 
 @finance.command("resolve")
 @click.argument("outbox_id", type=int)
-@click.option("--by", "person", required=True)
+@click.option("--by", "person", required=True, help="your person id (role bookkeeping in the organisation file)")
 @click.option("--booking", "booking", required=True, help="booking number shown by the finance system")
-@click.option("--comment", required=True, help="why it was booked by hand")
+@click.option("--comment", "--reason", "comment", required=True, help="why it was booked by hand")
 def resolve_cmd(outbox_id, person, booking, comment) -> None:
-    """Record that a dead letter was booked by hand in the finance system."""
+    """Record that a dead letter was booked by hand in the finance system (overrides its refusal; logged)."""
     problem = _outbox().resolve_booked(outbox_id, person, booking_number=booking, comment=comment)
     if problem:
         _refuse(problem)
@@ -150,10 +150,10 @@ def resolve_cmd(outbox_id, person, booking, comment) -> None:
 @finance.command("confirm")
 @click.argument("idempotency_key")
 @click.argument("booking_number")
-@click.option("--by", "person", default="finance-system", show_default=True)
+@click.option("--by", "person", required=True, help="your person id (Finanzbuchhaltung)")
 def confirm_cmd(idempotency_key, booking_number, person) -> None:
     """Store the finance system's booking number for an exported record."""
-    problem = _outbox().confirm(idempotency_key, booking_number, actor=person, via="file")
+    problem = _outbox().confirm_by_person(idempotency_key, booking_number, person)
     if problem:
         _refuse(problem)
     click.echo(f"ok: {idempotency_key} booked as {booking_number}")
