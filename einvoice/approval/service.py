@@ -203,6 +203,49 @@ def start_approval_many(session: Session, rows: list[Invoice], org: Organisation
     session.flush()
 
 
+def account_assignment_changed(session: Session, invoice_row: Invoice, org: Organisation, person_id: str,
+                               reason: str | None) -> Refusal | None:
+    """The Kontierung of an invoice is about to change (``einvoice.finance.set_account_assignment``,
+    in the caller's transaction). The Anordnung orders the payment *with* its account assignment, so
+    once it is given the assignment is frozen: a change needs a reason, voids the Anordnung (and
+    any later sign-off), closes the open task and opens a new Anordnung task, with an audit event
+    ``account_assignment_after_anordnung`` that names who and why. Before the Anordnung nothing
+    happens here. Rule ID: KONTIERUNG-NACH-ANORDNUNG (no reason given)."""
+    order = session.scalar(sa.select(ApprovalTask).where(
+        ApprovalTask.invoice_id == invoice_row.id, ApprovalTask.step == Step.ANORDNUNG.value,
+        ApprovalTask.signoff_valid.is_(True)))
+    if order is None:
+        return None
+    if not (reason or "").strip():
+        return Refusal("KONTIERUNG-NACH-ANORDNUNG",
+                       f"Die Anordnung für diese Rechnung hat {order.decided_by} bereits mit der bisherigen Kontierung "
+                       "gegeben. Eine neue Kontierung braucht eine neue Anordnung: bitte den Grund der Änderung angeben; "
+                       "die Rechnung geht dann zurück zur Anordnung.")
+    later = [st for st in rules.steps(org) if rules.steps(org).index(st) >= rules.steps(org).index(Step.ANORDNUNG)]
+    voided: list[str] = []
+    for t in session.scalars(sa.select(ApprovalTask).where(
+            ApprovalTask.invoice_id == invoice_row.id, ApprovalTask.signoff_valid.is_(True),
+            ApprovalTask.step.in_([st.value for st in later]))):
+        t.signoff_valid = False
+        voided.append(f"{t.step} ({t.decided_by})")
+    open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
+                                                             ApprovalTask.status == "open").with_for_update())
+    from_step = None
+    if open_task is not None:
+        from_step = open_task.step
+        open_task.status, open_task.outcome, open_task.decided_by = "done", "reassigned", person_id
+        open_task.decided_at, open_task.comment, open_task.signoff_valid = utcnow(), reason, False
+    session.flush()
+    _open_task(session, invoice_row, Step.ANORDNUNG, open_task.department if open_task is not None else order.department)
+    session.add(InvoiceEvent(
+        invoice_id=invoice_row.id, actor=person_id, action="account_assignment_after_anordnung",
+        from_state=invoice_row.state, to_state=invoice_row.state, amount=invoice_row.amount_due, comment=reason,
+        details_json=json.dumps({"voided_signoffs": voided, "from_step": from_step, "to_step": Step.ANORDNUNG.value,
+                                 "previous_anordnung_by": order.decided_by}, ensure_ascii=False)))
+    session.flush()
+    return None
+
+
 #: The invoice columns a TaskView shows (the validation report can be large: never load it for a list).
 _INVOICE_COLUMNS = load_only(
     Invoice.id, Invoice.state, Invoice.version, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due,

@@ -687,7 +687,8 @@ def finance_status(db: Database, invoice_id: int) -> dict | None:
             "next_attempt_at": as_utc(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,
             "booking_number": p.booking_number, "confirmed_at": as_utc(p.confirmed_at).isoformat() if p.confirmed_at else None,
             "archive_entry_id": p.archive_entry_id,
-            "payment": ({"run_id": run.id, "message_id": run.message_id, "execution_date": run.execution_date.isoformat(),
+            "payment": ({"run_id": run.id, "run_status": run.status, "message_id": run.message_id,
+                         "execution_date": run.execution_date.isoformat(),
                          "amount_paid": str(item.amount_paid), "skonto": str(item.skonto), "end_to_end_id": item.end_to_end_id}
                         if item else None),
         }
