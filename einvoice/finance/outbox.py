@@ -503,7 +503,7 @@ class Outbox:
         """Put a dead letter (or a waiting row) back into delivery now, with a fresh attempt budget.
         Only the Finanzbuchhaltung (role ``bookkeeping``) may (``einvoice.finance.authority``)."""
         now = self.now()
-        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="eine Buchung erneut senden")
+        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="send a posting again")
         if isinstance(who, FinanceProblem):
             return who
         with self.db.transaction() as s:
@@ -546,7 +546,7 @@ class Outbox:
             key, amount = p.idempotency_key, p.amount
             rejected = (ob.last_error_code, ob.last_error) if ob.status == "dead" else None
         who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, amount=amount,
-                                  what="eine Buchung von Hand erfassen")
+                                  what="record a booking made by hand")
         if isinstance(who, FinanceProblem):
             return who
         problem = self.confirm(key, booking_number, actor=person_id, status="booked-by-hand", via="manual",
@@ -568,7 +568,7 @@ class Outbox:
 
     def confirm_by_person(self, idempotency_key: str, booking_number: str, person_id: str) -> FinanceProblem | None:
         """A clerk enters the booking number the finance system shows for an exported record (role ``bookkeeping``)."""
-        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="eine Buchungsnummer erfassen")
+        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="enter a booking number")
         if isinstance(who, FinanceProblem):
             return who
         return self.confirm(idempotency_key, booking_number, actor=person_id, via="file")

@@ -80,7 +80,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
             problem = authority.release_state(run.status, stage, run_id)
             if problem is None:
                 who = authority.acting_as(org, person_id, Role.TREASURY, amount=run.control_sum, today=today,
-                                          what=f"Zahlungslauf {run_id} freigeben")
+                                          what=f"release payment run {run_id}")
                 problem = who if isinstance(who, FinanceProblem) else None
             items = s.scalars(sa.select(PaymentItem).where(PaymentItem.run_id == run_id).order_by(PaymentItem.id)).all()
             ids = [it.invoice_id for it in items]

@@ -278,7 +278,7 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
         from einvoice.finance import authority
         from einvoice.organisation import Role
 
-        who = authority.acting_as(org, actor, Role.TREASURY, what="einen Zahlungslauf vorbereiten")
+        who = authority.acting_as(org, actor, Role.TREASURY, what="prepare a payment run")
         if isinstance(who, FinanceProblem):
             raise FinanceError(who)
     payer = org.finance.payer
