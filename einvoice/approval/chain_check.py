@@ -94,8 +94,15 @@ def best_chain(org: Organisation, department: str) -> tuple[Decimal | None, tupl
                            f"niemand hat die Rolle '{role.value}' {where} (außer Prüfern), also kann niemand die "
                            f"{rules.STEP_LABEL[step]} geben; keine Rechnung dieser Abteilung kann freigegeben werden.",
                            department, step)
+    # Only the k people with the highest limits per step matter (k = steps in the chain): the other
+    # steps use at most k-1 people, so one of a step's top k is always free and reaches at least as
+    # far as anyone below them. This keeps the search small for a town with hundreds of people.
+    k = len(chain)
+    top = {step: sorted(eligible[step], key=lambda pid: (_top(eligible[step][pid]) is None,
+                                                         _top(eligible[step][pid]) or 0), reverse=True)[:k]
+           for step in chain}
     best: tuple[Decimal | None, tuple[str, ...]] | None = None
-    for people in itertools.product(*(eligible[step].keys() for step in chain)):
+    for people in itertools.product(*(top[step] for step in chain)):
         if not _lawful(org, department, chain, people):
             continue
         reach: Decimal | None = None
@@ -110,7 +117,7 @@ def best_chain(org: Organisation, department: str) -> tuple[Decimal | None, tupl
             break
     if best is None:
         # Every step has someone, but not without one person signing two steps that may not be combined.
-        stuck = _stuck_step(org, department, chain, eligible)
+        stuck = _stuck_step(org, department, chain, top)
         return Finding("ORG-CHAIN-SOD", "error",
                        f"jeder Schritt hat jemanden, aber nur, wenn eine Person zwei Schritte derselben Rechnung zeichnet, "
                        f"die nach der Funktionstrennung getrennt sein müssen (approval.separation_of_duties); für die "
@@ -119,14 +126,18 @@ def best_chain(org: Organisation, department: str) -> tuple[Decimal | None, tupl
     return best
 
 
-def _stuck_step(org, department, chain, eligible) -> Step:
+def _stuck_step(org, department, chain, candidates) -> Step:
     """The first step that cannot be filled once the steps before it are filled lawfully."""
     for k in range(2, len(chain) + 1):
         sub = chain[:k]
         if not any(_lawful(org, department, sub, people)
-                   for people in itertools.product(*(eligible[s].keys() for s in sub))):
+                   for people in itertools.product(*(candidates[s] for s in sub))):
             return chain[k - 1]
     return chain[-1]
+
+
+def _eur(amount: Decimal) -> str:
+    return f"{amount:,.2f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
 
 
 def check_organisation(org: Organisation) -> list[Finding]:
@@ -140,7 +151,7 @@ def check_organisation(org: Organisation) -> list[Finding]:
         elif got[0] is not None:
             findings.append(Finding(
                 "ORG-CHAIN-LIMIT", "warning",
-                f"Rechnungen über {got[0]:,.2f} EUR können nicht freigegeben werden: die Wertgrenzen der "
+                f"Rechnungen über {_eur(got[0])} EUR können nicht freigegeben werden: die Wertgrenzen der "
                 f"Berechtigten reichen nicht weiter (z. B. {', '.join(got[1])}).", d.code))
     for p in org.people:
         held = {g.role for g in p.grants}

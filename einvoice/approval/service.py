@@ -9,7 +9,8 @@ decision and one ``STALE`` refusal. A refused action changes nothing and returns
 Service-level rule IDs (the role/limit/deputy/SoD ones are in ``rules``): NO-SUCH-TASK,
 NO-SUCH-INVOICE, STALE, AMOUNT-REQUIRED, AMOUNT-MISMATCH, REASON-REQUIRED, NO-PREVIOUS-STEP,
 UNKNOWN-DEPARTMENT, SAME-DEPARTMENT, DUPLICATE-BLOCKS, NO-DUPLICATE-FLAG, NOT-IN-APPROVAL,
-NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out).
+NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out),
+KONTIERUNG-NACH-ANORDNUNG (``account_assignment_changed``: a new Kontierung after the Anordnung needs a reason).
 
 This module must never skip a rule because the caller "already checked" it, and never commit a
 half-made decision: the ``on_release`` hooks (finance writes its outbox record there) run inside

@@ -18,6 +18,9 @@ IDs:
   MAX-ATTEMPTS        the record failed too often and went to the dead letters
   NOT-FOUND, NOT-DEAD, NOT-RELEASED, ALREADY-CONFIRMED, BOOKING-REQUIRED  operator actions refused
   SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa)
+  PAY-*, UNKNOWN-PERSON, NOT-AUTHORISED, LIMIT, REASON-REQUIRED  who may act on postings and payments
+                      (see einvoice.finance.authority)
+  KONTIERUNG-NACH-ANORDNUNG  a new account assignment after the Anordnung needs a reason (approval service)
 """
 from __future__ import annotations
 

@@ -260,6 +260,8 @@ def test_org_check_names_the_department_and_step_that_cannot_be_completed(tmp_pa
     runner = CliRunner()
     example = runner.invoke(main, ["org", "check", "examples/musterhausen.yaml"])
     assert example.exit_code == 0 and "every department can complete" in example.output, example.output
+    # Wertgrenzen: in 66 the Anordnung reaches 25,000 EUR (c.wagner), so larger invoices need someone else
+    assert "[ORG-CHAIN-LIMIT] department 66: Rechnungen über 25.000,00 EUR" in example.output
 
     data = org_data()
     data["people"] = [p for p in data["people"] if p["id"] not in ("r.schneider", "t.fin10")]  # 10: only f.becker certifies
