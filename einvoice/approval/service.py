@@ -222,22 +222,26 @@ def account_assignment_changed(session: Session, invoice_row: Invoice, org: Orga
                        f"Die Anordnung für diese Rechnung hat {order.decided_by} bereits mit der bisherigen Kontierung "
                        "gegeben. Eine neue Kontierung braucht eine neue Anordnung: bitte den Grund der Änderung angeben; "
                        "die Rechnung geht dann zurück zur Anordnung.")
-    later = [st for st in rules.steps(org) if rules.steps(org).index(st) >= rules.steps(org).index(Step.ANORDNUNG)]
+    # The caller holds the invoice lock; an approval action locks task then invoice. Waiting for the
+    # open task here could deadlock with it, so a task someone is deciding right now is skipped: STALE.
+    open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
+                                                             ApprovalTask.status == "open")
+                               .with_for_update(skip_locked=True))
+    if open_task is None:
+        return Refusal("STALE", STALE_MESSAGE + "; load the invoice again and repeat the account assignment.")
+    chain = rules.steps(org)
+    later = chain[chain.index(Step.ANORDNUNG):]
     voided: list[str] = []
     for t in session.scalars(sa.select(ApprovalTask).where(
             ApprovalTask.invoice_id == invoice_row.id, ApprovalTask.signoff_valid.is_(True),
             ApprovalTask.step.in_([st.value for st in later]))):
         t.signoff_valid = False
         voided.append(f"{t.step} ({t.decided_by})")
-    open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
-                                                             ApprovalTask.status == "open").with_for_update())
-    from_step = None
-    if open_task is not None:
-        from_step = open_task.step
-        open_task.status, open_task.outcome, open_task.decided_by = "done", "reassigned", person_id
-        open_task.decided_at, open_task.comment, open_task.signoff_valid = utcnow(), reason, False
+    from_step = open_task.step
+    open_task.status, open_task.outcome, open_task.decided_by = "done", "reassigned", person_id
+    open_task.decided_at, open_task.comment, open_task.signoff_valid = utcnow(), reason, False
     session.flush()
-    _open_task(session, invoice_row, Step.ANORDNUNG, open_task.department if open_task is not None else order.department)
+    _open_task(session, invoice_row, Step.ANORDNUNG, open_task.department)
     session.add(InvoiceEvent(
         invoice_id=invoice_row.id, actor=person_id, action="account_assignment_after_anordnung",
         from_state=invoice_row.state, to_state=invoice_row.state, amount=invoice_row.amount_due, comment=reason,
