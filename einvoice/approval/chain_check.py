@@ -20,8 +20,7 @@ import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
-from einvoice.approval import Step
-from einvoice.approval import rules
+from einvoice.approval import Step, rules
 from einvoice.organisation import Organisation, Role
 
 #: Roles one person must never hold together (whatever the Dienstanweisung says): who orders a
@@ -29,8 +28,8 @@ from einvoice.organisation import Organisation, Role
 #: book it by hand in the Finanzbuchhaltung.
 FORBIDDEN_ROLE_PAIRS: tuple[tuple[Role, Role, str], ...] = (
     (Role.ANORDNEN, Role.TREASURY, "die Anordnung und die Kasse (Zahlung) müssen getrennt sein (§ 31 Abs. 3 KomHVO NRW)"),
-    (Role.ANORDNEN, Role.BOOKKEEPING, "wer Zahlungen anordnet, darf sie nicht selbst in der Finanzbuchhaltung buchen "
-                                      "(§ 93 Abs. 3 GO NRW)"),
+    (Role.ANORDNEN, Role.BOOKKEEPING, ("wer Zahlungen anordnet, darf sie nicht selbst in der Finanzbuchhaltung "
+                                       "buchen (Trennung von Anordnung und Ausführung)")),
 )
 
 

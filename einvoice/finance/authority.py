@@ -35,8 +35,7 @@ def acting_as(org: Organisation, person_id: str | None, role: Role, *, what: str
     """May ``person_id`` act in ``role`` (a central role: any department) on ``amount`` today?
     Returns the ``einvoice.approval.rules.Capacity`` it acts in, or the ``FinanceProblem``."""
     # imported here: einvoice.db.models imports the finance package, which the approval package needs
-    from einvoice.approval import Refusal
-    from einvoice.approval import rules
+    from einvoice.approval import Refusal, rules
 
     if not person_id or person_id in SYSTEM_ACTORS:
         return FinanceProblem("UNKNOWN-PERSON", f"{person_id or 'niemand'!r} ist keine Person der Organisationsdatei von "

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
@@ -30,10 +30,19 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
 from einvoice.finance import authority
-from einvoice.finance.errors import FinanceError, FinanceProblem
-from einvoice.finance.tables import FinanceOutbox, FinancePosting, PaymentItem, PaymentRun
+from einvoice.finance.errors import FinanceProblem
+from einvoice.finance.tables import (
+    FinanceOutbox,
+    FinancePosting,
+    PaymentItem,
+    PaymentRun,
+)
 from einvoice.organisation import Organisation, Role
 from einvoice.states import InvoiceState, check_transition
+
+
+class _Conflict(Exception):
+    """Internal: a concurrent release moved the run first; roll back and answer STALE."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,9 @@ class ReleaseResult:
 
 
 def _anordnungen(s, invoice_ids: list[int]) -> dict[int, set[str]]:
-    from einvoice.approval.tables import ApprovalTask  # einvoice.db.models imports this package: import late
+    from einvoice.approval.tables import (
+        ApprovalTask,  # einvoice.db.models imports this package: import late
+    )
 
     out: dict[int, set[str]] = {}
     rows = s.execute(sa.select(ApprovalTask.invoice_id, ApprovalTask.decided_by, ApprovalTask.on_behalf_of).where(
@@ -90,17 +101,22 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
             if problem is not None:
                 return ReleaseResult(False, problem, run_id, run.status)
             at = now()
-            if stage == 1:
-                run.status, run.first_release_by, run.first_released_at = "first_release", person_id, at
-            else:
-                run.status, run.second_release_by, run.second_released_at = "released", person_id, at
+            # Compare-and-set on the status: of two releases at once exactly one moves the run on
+            # (PostgreSQL also holds the row lock taken above; SQLite has no row locks).
+            values = ({"status": "first_release", "first_release_by": person_id, "first_released_at": at} if stage == 1
+                      else {"status": "released", "second_release_by": person_id, "second_released_at": at})
+            moved = s.execute(sa.update(PaymentRun).where(PaymentRun.id == run_id, PaymentRun.status == run.status)
+                              .values(**values).execution_options(synchronize_session=False)).rowcount
+            if moved != 1:
+                raise _Conflict()
+            s.refresh(run)
             invoices = {inv.id: inv for inv in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids)).with_for_update())}
             for it in items:
                 inv = invoices[it.invoice_id]
                 from_state = inv.state
                 if stage == 2:
-                    if inv.state != InvoiceState.POSTED.value:  # programmer error: items are only made for POSTED
-                        raise FinanceError(FinanceProblem("SEPA-STATE", f"invoice {inv.id} is {inv.state}, not posted."))
+                    if inv.state != InvoiceState.POSTED.value:  # a concurrent release paid it: this one loses
+                        raise _Conflict()
                     check_transition(InvoiceState(inv.state), InvoiceState.PAID)
                     inv.state = InvoiceState.PAID.value
                 s.add(InvoiceEvent(
@@ -115,7 +131,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
                                              "end_to_end_id": it.end_to_end_id, "amount_paid": str(it.amount_paid),
                                              "skonto": str(it.skonto), "iban": it.creditor_iban}, ensure_ascii=False)))
             status = run.status
-    except (StaleDataError, OperationalError) as exc:
+    except (StaleDataError, OperationalError, _Conflict) as exc:
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
         return ReleaseResult(False, FinanceProblem("STALE", "Jemand anderes hat diesen Zahlungslauf gerade freigegeben; "

@@ -17,15 +17,29 @@ from click.testing import CliRunner
 from einvoice.approval import ApprovalService, Step
 from einvoice.approval.tables import ApprovalTask
 from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice.finance import (FinanceError, Outbox, enqueue_posting, export_run, payment_run, posting_record,
-                              release_payment_run, set_account_assignment)
+from einvoice.finance import (
+    FinanceError,
+    Outbox,
+    enqueue_posting,
+    export_run,
+    payment_run,
+    posting_record,
+    release_payment_run,
+    set_account_assignment,
+)
 from einvoice.finance.connectors import Outcome
 from einvoice.finance.errors import FinanceProblem
 from einvoice.finance.sepa import unwritten_runs, validate_pain001
 from einvoice.finance.tables import FinanceOutbox, FinancePosting, PaymentRun
 from einvoice.organisation import OrganisationConfigError, parse_organisation
 from tests.approval.conftest import TODAY, add_invoice
-from tests.finance.conftest import SECRET, BookingConnector, org_data, released_invoice, write_org
+from tests.finance.conftest import (
+    SECRET,
+    BookingConnector,
+    org_data,
+    released_invoice,
+    write_org,
+)
 
 
 def _cli(monkeypatch, db, org_file):
@@ -313,3 +327,56 @@ def test_kontierung_change_after_the_anordnung_goes_back_to_the_anordnung(db, or
     rec = posting_record(db, invoice_id)
     assert sorted(a["kostenstelle"] for a in rec["account_assignment"]) == ["6600", "6610"]
     assert [c["person"] for c in rec["certifications"] if c["step"] == "anordnung"] == ["c.wagner"]
+
+
+# --------------------------------------------------------------------------------------------
+# exactly once under concurrency (PostgreSQL: real row locks; SQLite: serialised writers)
+# --------------------------------------------------------------------------------------------
+def _together(fn, n=2):
+    import threading
+
+    results, errors = [], []
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        try:
+            barrier.wait(10)
+            results.append(fn(i))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [], errors
+    return results
+
+
+def test_two_repairs_at_once_queue_each_invoice_once(db, org):
+    from einvoice.finance import queue_missing_postings
+
+    legacy = ApprovalService(db, org, today=lambda: TODAY, on_release=[])
+    ids = [_schmidt_invoice(db, org, amount=f"{n}00.00") for n in range(1, 4)]
+    for invoice_id in ids:
+        for person, amount in (("a.schulz", None), ("b.keller", True), ("c.wagner", None), ("j.krause", None)):
+            task = legacy.open_task_of(invoice_id)
+            assert legacy.approve(task.task_id, person, amount=task.amount_due if amount else None).ok
+    reports = _together(lambda i: queue_missing_postings(db, lambda s, r: enqueue_posting(s, r, org)))
+    assert sorted(i for r in reports for i in r.queued) == ids and all(r.problems == [] for r in reports)
+    for invoice_id in ids:
+        assert _postings(db, invoice_id) == 1 and len(_events(db, invoice_id, "posting_repaired")) == 1
+
+
+def test_two_second_releases_at_once_pay_once(db, org, posted, tmp_path):
+    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, actor="j.krause")
+    assert release_payment_run(db, org, run.run_id, "j.krause", output_dir=tmp_path).ok
+    people = ("v.koenig", "q.fuchs")
+    results = _together(lambda i: release_payment_run(db, org, run.run_id, people[i], output_dir=tmp_path / people[i]))
+    won = [r for r in results if r.ok]
+    assert len(won) == 1 and won[0].status == "released"
+    [lost] = [r for r in results if not r.ok]
+    assert lost.problem.code in ("PAY-RUN-STATE", "STALE")
+    assert _state(db, posted) == "paid" and len(_events(db, posted, "paid")) == 1
+    assert len(list(tmp_path.rglob("*.xml"))) == 1
