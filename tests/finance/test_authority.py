@@ -134,7 +134,7 @@ def test_cli_release_is_posted_and_paid_and_repair_queues_once(db, finance_serve
 
 def test_service_needs_its_release_hooks(db, org):
     with pytest.raises(TypeError):
-        ApprovalService(db, org)  # noqa: the missing on_release is the point
+        ApprovalService(db, org)  # the missing on_release is the point
 
 
 class RejectingConnector(BookingConnector):
