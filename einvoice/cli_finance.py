@@ -318,11 +318,14 @@ def list_cmd() -> None:
 @payments.command("export")
 @click.argument("run_id", type=int)
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def export_cmd(run_id, out) -> None:
-    """Write a recorded run's file again (same MsgId, same content)."""
-    from einvoice.finance import FinanceError, export_run
+@click.option("--by", "person", required=True, help="your person id (role treasury)")
+def export_cmd(run_id, out, person) -> None:
+    """Write a released run's file again (same MsgId, same content)."""
+    from einvoice.finance import FinanceProblem
+    from einvoice.finance.payment_release import export_released_run
 
-    try:
-        click.echo(str(export_run(_app().db, run_id, out)))
-    except FinanceError as exc:
-        _refuse(exc.problem)
+    app = _app()
+    got = export_released_run(app.db, app.organisation, run_id, person, out)
+    if isinstance(got, FinanceProblem):
+        _refuse(got)
+    click.echo(str(got))

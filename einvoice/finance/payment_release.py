@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
 from einvoice.finance import authority
-from einvoice.finance.errors import FinanceProblem
+from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
     FinanceOutbox,
     FinancePosting,
@@ -146,5 +146,19 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
         return ReleaseResult(True, FinanceProblem(
             "SEPA-FILE-WRITE", f"Zahlungslauf {run_id} ist freigegeben und seine Rechnungen sind bezahlt, aber die Datei konnte "
                                f"nicht nach {output_dir} geschrieben werden ({exc.strerror or exc}); der nächste Zahlungslauf "
-                               f"schreibt sie, oder `einvoice payments export {run_id} --out DIR`."), run_id, status)
+                               f"schreibt sie, oder `einvoice payments export {run_id} --out DIR --by PERSON`."), run_id, status)
     return ReleaseResult(True, None, run_id, status, path)
+
+
+def export_released_run(db: Database, org: Organisation, run_id: int, person_id: str, output_dir: Path) -> Path | FinanceProblem:
+    """A person of the Kasse writes a released run's file again (same MsgId, same bytes), e.g. after a
+    lost file; refused for unknown people, other roles and runs not released by two persons."""
+    who = authority.acting_as(org, person_id, Role.TREASURY, what=f"hand payment run {run_id} to the bank again")
+    if isinstance(who, FinanceProblem):
+        return who
+    from einvoice.finance.sepa import export_run
+
+    try:
+        return export_run(db, run_id, output_dir)
+    except FinanceError as exc:
+        return exc.problem

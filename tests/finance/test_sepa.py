@@ -181,7 +181,9 @@ def test_sepa_text_and_cli(db, tmp_path, monkeypatch, clock):
     listed = runner.invoke(main, ["payments", "list"])
     assert res["message_id"] in listed.output
     Path(res["path"]).unlink()
-    exported = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again")])
+    refused = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again"), "--by", "c.wagner"])
+    assert refused.exit_code == 1 and "NOT-AUTHORISED" in refused.output
+    exported = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again"), "--by", "v.koenig"])
     assert exported.exit_code == 0
     assert Path(exported.output.strip()).read_bytes() == _stored_xml(db, res["run_id"])
     assert runner.invoke(main, ["payments", "run", "--date", "2026-12-01", "--out", str(tmp_path / "pay"),
