@@ -11,7 +11,8 @@ Deputies are not counted: an absence must not be what makes a chain possible.
 
 It also flags role combinations the law forbids in one person (``FORBIDDEN_ROLE_PAIRS``).
 
-Rule IDs: ORG-STEP-NOBODY, ORG-CHAIN-SOD, ORG-CHAIN-LIMIT, ORG-ROLE-CONFLICT.
+Rule IDs: ORG-STEP-NOBODY, ORG-CHAIN-SOD (errors), ORG-ROLE-CONFLICT (error), ORG-CHAIN-LIMIT,
+ORG-AUDITOR-ROLES (warnings).
 This module only reads the organisation; it must never touch the database.
 """
 from __future__ import annotations
@@ -158,4 +159,11 @@ def check_organisation(org: Organisation) -> list[Finding]:
             if a in held and b in held:
                 findings.append(Finding("ORG-ROLE-CONFLICT", "error",
                                         f"{p.name} ({p.id}) hat die Rollen '{a.value}' und '{b.value}': {why}."))
+        audited = {g.department for g in p.grants if g.role == Role.AUDITOR}
+        idle = sorted({f"{g.role.value} in {g.department}" for g in p.grants
+                       if g.role != Role.AUDITOR and g.department in audited})
+        if idle:  # the Rechnungsprüfung stays independent: these grants never count (rules.is_auditor)
+            findings.append(Finding("ORG-AUDITOR-ROLES", "warning",
+                                    f"{p.name} ({p.id}) prüft diese Abteilungen und darf dort nur lesen; die Rollen "
+                                    f"{', '.join(idle)} gelten deshalb nicht."))
     return findings
