@@ -380,3 +380,19 @@ def test_two_second_releases_at_once_pay_once(db, org, posted, tmp_path):
     assert lost.problem.code in ("PAY-RUN-STATE", "STALE")
     assert _state(db, posted) == "paid" and len(_events(db, posted, "paid")) == 1
     assert len(list(tmp_path.rglob("*.xml"))) == 1
+
+
+def test_a_booking_number_is_entered_by_the_finanzbuchhaltung_only(db, monkeypatch, tmp_path):
+    data = org_data(tmp_path)  # file connector: the export waits for the finance system's booking number
+    org = parse_organisation(data)
+    invoice_id = released_invoice(db, org, amount="77.00")
+    assert Outbox(db, org).deliver_pending().delivered == 1
+    key = posting_record(db, invoice_id)["idempotency_key"]
+    cli = _cli(monkeypatch, db, write_org(tmp_path / "org.yaml", data))
+    assert "UNKNOWN-PERSON" in cli("finance", "confirm", key, "FIBU-9", "--by", "finance-system", code=1)
+    assert "NOT-AUTHORISED" in cli("finance", "confirm", key, "FIBU-9", "--by", "j.krause", code=1)
+    assert _state(db, invoice_id) == "released"
+    cli("finance", "confirm", key, "FIBU-9", "--by", "w.zimmermann")
+    assert _state(db, invoice_id) == "posted"
+    [ev] = _events(db, invoice_id, "posted")
+    assert ev.actor == "w.zimmermann" and "FIBU-9" in ev.comment
