@@ -174,6 +174,17 @@ def org_check(path: Path) -> None:
         sys.exit(1)
     click.echo(f"{org.name}: {len(org.departments)} departments, {len(org.people)} people, "
                f"{len(org.suppliers)} suppliers, central desk {org.central_desk}")
+    from einvoice.approval.chain_check import check_organisation
+
+    # Valid YAML is not enough: every department must be able to complete its approval chain.
+    findings = check_organisation(org)
+    for f in findings:
+        click.echo(str(f), err=f.severity == "error")
+    errors = sum(1 for f in findings if f.severity == "error")
+    if errors:
+        click.echo(f"{errors} error(s): the organisation file cannot be used as it is", err=True)
+        sys.exit(1)
+    click.echo("ok: every department can complete its approval chain")
 
 
 @org_group.command("schema")
@@ -220,5 +231,6 @@ def _register_subcommands() -> None:
 
 _register_subcommands()
 
-if __name__ == "__main__":  # python -m einvoice.cli
+
+if __name__ == "__main__":  # python -m einvoice.cli (the checkout's code, whatever the console script points at)
     main()

@@ -96,11 +96,36 @@ def status_cmd(invoice_id) -> None:
     """Posting and payment state of an invoice: outbox status, booking number, last error, payment run."""
     from einvoice.finance import finance_status
 
-    st = finance_status(_app().db, invoice_id)
+    app = _app()
+    st = finance_status(app.db, invoice_id)
     if st is None:
+        from einvoice.finance import released_without_posting
+
+        if invoice_id in released_without_posting(app.db):
+            click.echo(f"refused [NO-POSTING-RECORD]: invoice {invoice_id} is released but has no posting record; "
+                       "run `einvoice finance repair-released`", err=True)
+            sys.exit(1)
         click.echo(f"invoice {invoice_id} has no posting record (not released yet?)", err=True)
         sys.exit(2)
     click.echo(_json(st))
+
+
+@finance.command("repair-released")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def repair_released_cmd(fmt) -> None:
+    """Queue the posting of released invoices that have no posting record (idempotent)."""
+    from einvoice.finance import repair_released
+
+    report = repair_released(_app())
+    if fmt == "json":
+        click.echo(_json(report.as_dict()))
+    else:
+        for inv in report.queued:
+            click.echo(f"queued: invoice {inv} (released without a posting record)")
+        for inv, problem in report.problems:
+            click.echo(f"not queued: invoice {inv} [{problem.code}] {problem.message}", err=True)
+        click.echo(f"{len(report.queued)} posting(s) queued, {len(report.problems)} problem(s)")
+    sys.exit(1 if report.problems else 0)
 
 
 @finance.command("deliver")
@@ -136,12 +161,13 @@ def retry_cmd(outbox_id, person, comment) -> None:
 
 @finance.command("resolve")
 @click.argument("outbox_id", type=int)
-@click.option("--by", "person", required=True)
+@click.option("--by", "person", required=True, help="your person id (role bookkeeping in the organisation file)")
 @click.option("--booking", "booking", required=True, help="booking number shown by the finance system")
-@click.option("--comment", required=True, help="why it was booked by hand")
+@click.option("--comment", "--reason", "comment", required=True, help="why it was booked by hand")
 def resolve_cmd(outbox_id, person, booking, comment) -> None:
-    """Record that a dead letter was booked by hand in the finance system, or settle a booking
-    conflict (the finance system reported two booking numbers) with the number that stands."""
+    """Record that a dead letter was booked by hand in the finance system (overrides its refusal;
+    logged), or settle a booking conflict (the finance system reported two booking numbers) with
+    the number that stands."""
     problem = _outbox().resolve_booked(outbox_id, person, booking_number=booking, comment=comment)
     if problem:
         _refuse(problem)
@@ -151,10 +177,10 @@ def resolve_cmd(outbox_id, person, booking, comment) -> None:
 @finance.command("confirm")
 @click.argument("idempotency_key")
 @click.argument("booking_number")
-@click.option("--by", "person", default="finance-system", show_default=True)
+@click.option("--by", "person", required=True, help="your person id (Finanzbuchhaltung)")
 def confirm_cmd(idempotency_key, booking_number, person) -> None:
     """Store the finance system's booking number for an exported record."""
-    problem = _outbox().confirm(idempotency_key, booking_number, actor=person, via="file")
+    problem = _outbox().confirm_by_person(idempotency_key, booking_number, person)
     if problem:
         _refuse(problem)
     click.echo(f"ok: {idempotency_key} booked as {booking_number}")
@@ -204,9 +230,9 @@ def simulate_cmd(host, port) -> None:
 @click.option("--by", "person", required=True)
 @click.option("--line", "lines", multiple=True, required=True,
               help="amount=119.00,sachkonto=5221000,kostenstelle=6600,produkt=12.01.01 (repeat to split)")
-@click.option("--comment")
+@click.option("--comment", "--reason", "comment", help="why; required after the Anordnung (the invoice goes back to it)")
 def assign_cmd(invoice_id, person, lines, comment) -> None:
-    """Split an invoice in approval over Sachkonto / Kostenstelle / Produkt."""
+    """Split an invoice in approval over Sachkonto / Kostenstelle / Produkt (after the Anordnung: back to the Anordnung)."""
     from einvoice.finance import set_account_assignment
 
     parsed = []
@@ -232,10 +258,12 @@ def payments() -> None:
 @click.option("--date", "due_by", required=True, type=click.DateTime(["%Y-%m-%d"]), help="pay what is due by this date")
 @click.option("--execution-date", type=click.DateTime(["%Y-%m-%d"]), help="requested execution date (default: today)")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/payments"), show_default=True)
-@click.option("--by", "person", default="system", show_default=True)
+@click.option("--by", "person", required=True, help="your person id (role treasury in the organisation file)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def run_cmd(due_by, execution_date, out, person, fmt) -> None:
-    """Build, validate and record one payment file for the posted invoices due by --date."""
+    """Build, validate and record one payment file for the posted invoices due by --date.
+
+    The file goes to the bank only after two persons released it (`einvoice payments release`)."""
     from einvoice.finance import FinanceError, payment_run
 
     app = _app()
@@ -249,12 +277,34 @@ def run_cmd(due_by, execution_date, out, person, fmt) -> None:
     elif run.count == 0:
         click.echo("nothing to pay")
     else:
-        click.echo(f"{run.path}: {run.count} transfer(s), {run.control_sum} EUR (Skonto taken {run.skonto_taken} EUR), "
-                   f"MsgId {run.message_id}, execution {run.execution_date}")
+        click.echo(f"payment run {run.run_id}: {run.count} transfer(s), {run.control_sum} EUR (Skonto taken {run.skonto_taken} EUR), "
+                   f"MsgId {run.message_id}, execution {run.execution_date}; waits for two releases: "
+                   f"`einvoice payments release {run.run_id} --by PERSON --out {out}` (two different persons)")
     for path in run.recovered:
         click.echo(f"written now (an earlier run's file was missing): {path}")
     for inv_id, problem in run.skipped:
         click.echo(f"held back: invoice {inv_id} [{problem.code}] {problem.message}", err=True)
+
+
+@payments.command("release")
+@click.argument("run_id", type=int)
+@click.option("--by", "person", required=True, help="your person id (role treasury; not who gave an Anordnung in the run)")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/payments"), show_default=True,
+              help="where the second release writes the file for the bank")
+def release_cmd(run_id, person, out) -> None:
+    """Release a payment run: the first person, then a second one; the second release pays and writes the file."""
+    from einvoice.finance import release_payment_run
+
+    app = _app()
+    result = release_payment_run(app.db, app.organisation, run_id, person, output_dir=out)
+    if not result.ok:
+        _refuse(result.problem)
+    if result.status == "first_release":
+        click.echo(f"ok: payment run {run_id} released by {person} (first release); a second person must release it")
+    else:
+        click.echo(f"ok: payment run {run_id} released by two persons; file for the bank: {result.path or '(not written)'}")
+    if result.problem:
+        _refuse(result.problem)
 
 
 @payments.command("list")
@@ -264,17 +314,20 @@ def list_cmd() -> None:
 
     for r in list_runs(_app().db):
         click.echo(f"{r['id']:>5}  {r['message_id']:<35} {r['execution_date']}  {r['count']:>4} tx  {r['control_sum']:>12} EUR  "
-                   f"Skonto {r['skonto_taken']}  {r['path'] or '(file not written)'}")
+                   f"Skonto {r['skonto_taken']}  {r['status']:<13} {r['path'] or '(file not written)'}")
 
 
 @payments.command("export")
 @click.argument("run_id", type=int)
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def export_cmd(run_id, out) -> None:
-    """Write a recorded run's file again (same MsgId, same content)."""
-    from einvoice.finance import FinanceError, export_run
+@click.option("--by", "person", required=True, help="your person id (role treasury)")
+def export_cmd(run_id, out, person) -> None:
+    """Write a released run's file again (same MsgId, same content)."""
+    from einvoice.finance import FinanceProblem
+    from einvoice.finance.payment_release import export_released_run
 
-    try:
-        click.echo(str(export_run(_app().db, run_id, out)))
-    except FinanceError as exc:
-        _refuse(exc.problem)
+    app = _app()
+    got = export_released_run(app.db, app.organisation, run_id, person, out)
+    if isinstance(got, FinanceProblem):
+        _refuse(got)
+    click.echo(str(got))

@@ -17,10 +17,10 @@ import click
 
 def _service():
     from einvoice.app import App
-    from einvoice.approval import ApprovalService
 
-    app = App.from_env()
-    return ApprovalService(app.db, app.organisation)
+    # App.approval carries the release hooks (finance queues the posting in the release transaction);
+    # a service built here without them released invoices that were never posted.
+    return App.from_env().approval
 
 
 def _json(obj) -> str:

@@ -31,6 +31,7 @@ class Role(StrEnum):
     ANORDNEN = "anordnen"          # gives the Anordnung (payment order), needs Anordnungsbefugnis
     CENTRAL_DESK = "central_desk"  # zentrale Rechnungseingangsstelle: unroutable invoices
     TREASURY = "treasury"          # Stadtkasse: release and payment
+    BOOKKEEPING = "bookkeeping"    # Finanzbuchhaltung: resolves postings the finance system refused
     AUDITOR = "auditor"            # Rechnungsprüfung: read only
     HEAD = "head"                  # department head: receives escalations
 
@@ -101,10 +102,61 @@ class Deputy(_Model):
         return self
 
 
+#: The certification steps one person may be allowed to combine (``approval.separation_of_duties``).
+CERTIFICATION_STEPS = ("sachlich", "rechnerisch", "anordnung")
+
+#: Step pairs no Dienstanweisung can allow one person to combine: who orders the payment must not
+#: have certified the amounts (§ 31 KomHVO NRW, § 42 KomHKVO Nds., VV Nr. 2.3 zu § 70 BHO), and the
+#: Freigabe is by definition a second person.
+FORBIDDEN_STEP_COMBINATIONS = frozenset({frozenset({"rechnerisch", "anordnung"})})
+
+StepName = Literal["sachlich", "rechnerisch", "anordnung"]
+
+
+class StepCombinations(_Model):
+    """Which approval steps of one invoice one person may sign together (the rest: one person, one step)."""
+
+    may_combine: list[Annotated[list[StepName], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list,
+        description="pairs of steps one person may sign on the same invoice, e.g. [[sachlich, rechnerisch]] "
+                    "where the Dienstanweisung allows a combined certification (NRW, Nds., VV-LHO). "
+                    "Empty (the default): every step by another person. rechnerisch+anordnung is never allowed.")
+
+    @field_validator("may_combine")
+    @classmethod
+    def _lawful(cls, pairs: list[list[str]]) -> list[list[str]]:
+        for pair in pairs:
+            if pair[0] == pair[1]:
+                raise ValueError(f"may_combine {pair}: name two different steps")
+            if frozenset(pair) in FORBIDDEN_STEP_COMBINATIONS:
+                raise ValueError(f"may_combine {pair}: whoever gives the Anordnung must not have certified the "
+                                 "rechnerische Richtigkeit (§ 31 KomHVO NRW); no Dienstanweisung can allow this")
+        return pairs
+
+    def pairs(self) -> frozenset[frozenset[str]]:
+        return frozenset(frozenset(p) for p in self.may_combine)
+
+
+class SeparationOfDuties(StepCombinations):
+    """Default combinations for every department, and per-department ones that replace them."""
+
+    departments: dict[str, StepCombinations] = Field(
+        default_factory=dict, description="department code -> its own may_combine (replaces the default there)")
+
+
 class ApprovalRules(_Model):
     two_person_release: bool = Field(default=True, description="NRW § 31 KomHVO: payment order released by two employees")
     reminder_after_days: int = 3
     escalate_after_days: int = 7
+    separation_of_duties: SeparationOfDuties = Field(
+        default_factory=SeparationOfDuties,
+        description="which steps one person may combine (default: none; one person, one step)")
+
+    def combinable(self, department: str | None, step_a: str, step_b: str) -> bool:
+        """May one person sign both ``step_a`` and ``step_b`` of one invoice in ``department``?"""
+        sod = self.separation_of_duties
+        own = sod.departments.get(department or "")
+        return frozenset((str(step_a), str(step_b))) in (own or sod).pairs()
 
 
 class DuplicateRules(_Model):
@@ -289,6 +341,9 @@ class Organisation(_Model):
             for g in p.grants:
                 if g.department not in codes:
                     problems.append(f"person {p.id}: grant for unknown department {g.department!r}")
+        for code in self.approval.separation_of_duties.departments:
+            if code not in codes:
+                problems.append(f"approval.separation_of_duties.departments: unknown department {code!r}")
         for d in self.deputies:
             for who in (d.person, d.deputy):
                 if who not in people:

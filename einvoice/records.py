@@ -278,7 +278,9 @@ class RecordArchiver:
             pass  # a peer created the cursor at the same moment; the next run moves it
 
     def _pending_runs(self):
-        return sa.select(PaymentRun.id).where(self._not_archived(PAYMENT_RUN, PaymentRun.id)).order_by(PaymentRun.id)
+        # Only runs released by two persons: a prepared run has paid nothing and may never reach the bank.
+        return (sa.select(PaymentRun.id).where(self._not_archived(PAYMENT_RUN, PaymentRun.id), PaymentRun.status == "released")
+                .order_by(PaymentRun.id))
 
     def _relation_target(self, inv: Invoice, kind: str, source_id: int, report: ArchiveRecordsReport) -> tuple[bool, str | None]:
         """(usable, relates_to): the invoice's own entry, which the archive must hold."""

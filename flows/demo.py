@@ -75,8 +75,17 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
     print(f"  delivering again: {again.delivered} delivered (nothing is posted twice)")
 
     print("\nSEPA payment run (pain.001.001.09, validated against the XSD):")
-    run = payment_run(app.db, app.organisation, due_by=dt.date.today() + dt.timedelta(days=60), output_dir=base / "payments")
-    print(f"  {run.count} payment(s), control sum {run.control_sum} EUR, Skonto taken {run.skonto_taken} EUR, file {run.path}")
+    run = payment_run(app.db, app.organisation, due_by=dt.date.today() + dt.timedelta(days=60), output_dir=base / "payments",
+                      actor="j.krause")
+    print(f"  {run.count} payment(s), control sum {run.control_sum} EUR, Skonto taken {run.skonto_taken} EUR, "
+          f"prepared by j.krause, waiting for two releases (§ 31 (3) KomHVO NRW)")
+    if run.count:
+        from einvoice.finance import release_payment_run
+
+        for who in ("c.wagner", "j.krause", "j.krause", "v.koenig"):  # c.wagner gave the Anordnung; j.krause twice
+            r = release_payment_run(app.db, app.organisation, run.run_id, who, output_dir=base / "payments")
+            print(f"  {who:10} release: " + (f"done, run {r.status}" + (f", file for the bank {r.path}" if r.path else "")
+                                             if r.ok else f"REFUSED [{r.problem.code}] {r.problem.message}"))
 
     print("\nfollow-up archive entries (approval trail of the released invoice, the pain.001 with its invoices):")
     from einvoice.records import RecordArchiver

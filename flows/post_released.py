@@ -108,6 +108,9 @@ def post_released(limit: int = 100, max_rounds: int = 20) -> dict:
     base = f"post released {stamp()}"
     # First the audit trail (invoice.released shows up even if the finance connector is down) ...
     published = publish_audit_events()
+    from einvoice.finance import repair_released
+
+    repair_released(app())  # released invoices without a posting record get it queued (exactly once)
     totals = {"delivered": 0, "failed": 0, "dead_lettered": 0, "skipped": 0}
     rows: list[dict] = []
     receipt_problems: list[dict] = []

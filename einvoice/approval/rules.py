@@ -8,6 +8,9 @@ return ``True``/``False`` where a clerk needs to know *why*: a refusal names its
 Rule IDs (stable; the web inbox and tests use them):
   UNKNOWN-PERSON, AUDITOR-READ-ONLY, NOT-AUTHORISED, LIMIT, DEPUTY-NOT-ABSENT,
   SOD-ANORDNUNG-RECHNERISCH, SOD-ONE-PERSON-ONE-STEP
+
+Separation of duties is strict by default (one person, one step); the organisation file names the
+steps one person may combine (``approval.separation_of_duties``, per department if needed).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ STEP_ROLE: dict[Step, Role] = {
 
 #: Roles whose grants are not tied to the invoice's department: the Stadtkasse releases the
 #: payment orders of every department, the central desk handles every misrouted invoice.
-CENTRAL_ROLES = frozenset({Role.TREASURY, Role.CENTRAL_DESK})
+CENTRAL_ROLES = frozenset({Role.TREASURY, Role.CENTRAL_DESK, Role.BOOKKEEPING})
 
 STEP_LABEL = {
     Step.SACHLICH: "sachliche Richtigkeit",
@@ -164,8 +167,11 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
     return Refusal("NOT-AUTHORISED", f"{person.name} has no '{role.value}' grant for {where}, so may not {what}.")
 
 
-def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff], org: Organisation) -> Refusal | None:
-    """One person never fills two steps of one invoice; the Anordnung never by who certified the amounts."""
+def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff], org: Organisation,
+                         department: str | None = None) -> Refusal | None:
+    """One person fills one step of an invoice, unless the organisation file lets them combine the two
+    steps in ``department`` (``approval.separation_of_duties``); the Anordnung never by who certified
+    the amounts (the loader refuses any file that would allow it)."""
     for s in signoffs:
         both = cap.involved & s.involved
         if not both:
@@ -176,10 +182,27 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
             return Refusal("SOD-ANORDNUNG-RECHNERISCH",
                            f"{name} certified the rechnerische Richtigkeit of this invoice and therefore may not give "
                            f"the Anordnung (separation of duties, § 31 KomHVO NRW). Another person with Anordnungsbefugnis must do it.")
+        if org.approval.combinable(department, s.step.value, step.value):
+            continue  # the Dienstanweisung allows this combined certification in this department
         return Refusal("SOD-ONE-PERSON-ONE-STEP",
                        f"{name} already signed the {STEP_LABEL[s.step]} of this invoice; one person may fill only one "
                        f"step of an invoice, so someone else must give the {STEP_LABEL[step]}.")
     return None
+
+
+def conflicting_signers(org: Organisation, department: str, step: Step, signoffs: Iterable[SignOff]) -> frozenset[str]:
+    """The people whose sign-offs on an invoice keep them from signing ``step`` (the inverse of
+    ``separation_of_duties``, for candidate lists)."""
+    out: set[str] = set()
+    for s in signoffs:
+        if (step == Step.ANORDNUNG and s.step == Step.RECHNERISCH) or not org.approval.combinable(department, s.step.value, step.value):
+            out |= s.involved
+    return frozenset(out)
+
+
+def step_combines(org: Organisation, department: str, step: Step) -> bool:
+    """Does the organisation file let one person combine ``step`` with any other step in ``department``?"""
+    return any(org.approval.combinable(department, step.value, other.value) for other in Step if other != step)
 
 
 @dataclass(frozen=True)

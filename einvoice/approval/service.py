@@ -9,7 +9,8 @@ decision and one ``STALE`` refusal. A refused action changes nothing and returns
 Service-level rule IDs (the role/limit/deputy/SoD ones are in ``rules``): NO-SUCH-TASK,
 NO-SUCH-INVOICE, STALE, AMOUNT-REQUIRED, AMOUNT-MISMATCH, REASON-REQUIRED, NO-PREVIOUS-STEP,
 UNKNOWN-DEPARTMENT, SAME-DEPARTMENT, DUPLICATE-BLOCKS, NO-DUPLICATE-FLAG, NOT-IN-APPROVAL,
-NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out).
+NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out),
+KONTIERUNG-NACH-ANORDNUNG (``account_assignment_changed``: a new Kontierung after the Anordnung needs a reason).
 
 This module must never skip a rule because the caller "already checked" it, and never commit a
 half-made decision: the ``on_release`` hooks (finance writes its outbox record there) run inside
@@ -205,6 +206,53 @@ def start_approval_many(session: Session, rows: list[Invoice], org: Organisation
     session.flush()
 
 
+def account_assignment_changed(session: Session, invoice_row: Invoice, org: Organisation, person_id: str,
+                               reason: str | None) -> Refusal | None:
+    """The Kontierung of an invoice is about to change (``einvoice.finance.set_account_assignment``,
+    in the caller's transaction). The Anordnung orders the payment *with* its account assignment, so
+    once it is given the assignment is frozen: a change needs a reason, voids the Anordnung (and
+    any later sign-off), closes the open task and opens a new Anordnung task, with an audit event
+    ``account_assignment_after_anordnung`` that names who and why. Before the Anordnung nothing
+    happens here. Rule ID: KONTIERUNG-NACH-ANORDNUNG (no reason given)."""
+    order = session.scalar(sa.select(ApprovalTask).where(
+        ApprovalTask.invoice_id == invoice_row.id, ApprovalTask.step == Step.ANORDNUNG.value,
+        ApprovalTask.signoff_valid.is_(True)))
+    if order is None:
+        return None
+    if not (reason or "").strip():
+        return Refusal("KONTIERUNG-NACH-ANORDNUNG",
+                       f"Die Anordnung für diese Rechnung hat {order.decided_by} bereits mit der bisherigen Kontierung "
+                       "gegeben. Eine neue Kontierung braucht eine neue Anordnung: bitte den Grund der Änderung angeben; "
+                       "die Rechnung geht dann zurück zur Anordnung.")
+    # The caller holds the invoice lock; an approval action locks task then invoice. Waiting for the
+    # open task here could deadlock with it, so a task someone is deciding right now is skipped: STALE.
+    open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
+                                                             ApprovalTask.status == "open")
+                               .with_for_update(skip_locked=True))
+    if open_task is None:
+        return Refusal("STALE", STALE_MESSAGE + "; load the invoice again and repeat the account assignment.")
+    chain = rules.steps(org)
+    later = chain[chain.index(Step.ANORDNUNG):]
+    voided: list[str] = []
+    for t in session.scalars(sa.select(ApprovalTask).where(
+            ApprovalTask.invoice_id == invoice_row.id, ApprovalTask.signoff_valid.is_(True),
+            ApprovalTask.step.in_([st.value for st in later]))):
+        t.signoff_valid = False
+        voided.append(f"{t.step} ({t.decided_by})")
+    from_step = open_task.step
+    open_task.status, open_task.outcome, open_task.decided_by = "done", "reassigned", person_id
+    open_task.decided_at, open_task.comment, open_task.signoff_valid = utcnow(), reason, False
+    session.flush()
+    _open_task(session, invoice_row, Step.ANORDNUNG, open_task.department)
+    session.add(InvoiceEvent(
+        invoice_id=invoice_row.id, actor=person_id, action="account_assignment_after_anordnung",
+        from_state=invoice_row.state, to_state=invoice_row.state, amount=invoice_row.amount_due, comment=reason,
+        details_json=json.dumps({"voided_signoffs": voided, "from_step": from_step, "to_step": Step.ANORDNUNG.value,
+                                 "previous_anordnung_by": order.decided_by}, ensure_ascii=False)))
+    session.flush()
+    return None
+
+
 #: The invoice columns a TaskView shows (the validation report can be large: never load it for a list).
 _INVOICE_COLUMNS = load_only(
     Invoice.id, Invoice.state, Invoice.version, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due,
@@ -224,8 +272,11 @@ class _Abort(Exception):
 
 
 class ApprovalService:
-    def __init__(self, db: Database, org: Organisation, *, today: Callable[[], dt.date] = dt.date.today,
-                 on_release: Sequence[ReleaseHook] = ()):
+    def __init__(self, db: Database, org: Organisation, *, on_release: Sequence[ReleaseHook],
+                 today: Callable[[], dt.date] = dt.date.today):
+        """``on_release`` is required on purpose: a service without the finance hook releases invoices
+        that are never posted. Get the service from ``App.approval`` (it carries ``App.release_hooks()``);
+        only tests that do not look at finance pass ``on_release=[]``."""
         self.db = db
         self.org = org
         self.today = today
@@ -273,6 +324,10 @@ class ApprovalService:
 
         def scope_filter(dept: str | None, step: Step, lim: Decimal | None):
             c = [t.step == step.value]
+            if dept is None or not rules.step_combines(self.org, dept, step):
+                # Where the organisation file lets one person combine this step with another, a task
+                # this person already signed may still be theirs: ``allowed`` decides, not this filter.
+                c.append(not_signed)
             if dept is not None:
                 c.append(t.department == dept)
             if lim is not None:
@@ -284,7 +339,7 @@ class ApprovalService:
             # A search is selective on the invoice side: let the planner find the matching invoices
             # first and sort the few hits, instead of walking every scope in deadline order.
             q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
-                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), not_signed, self._search(search))
+                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), self._search(search))
                  .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
         else:
             # One small query per scope, each walking its index in deadline order and stopping after
@@ -293,7 +348,7 @@ class ApprovalService:
             parts = []
             for sc in scopes:
                 part = (sa.select(t.id.label("task_id"), t.deadline.label("deadline"))
-                        .where(t.status == "open", scope_filter(*sc), not_signed)
+                        .where(t.status == "open", scope_filter(*sc))
                         .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
                 parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
             found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
@@ -381,6 +436,8 @@ class ApprovalService:
             candidates: tuple[str, ...] = ()
             if task.status == "open":
                 signed = frozenset(p for p in (task.signed_by or "").split("|") if p)
+                if signed and rules.step_combines(self.org, task.department, step):
+                    signed = rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))
                 candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                     exclude=signed))
             sk = skonto_now(inv, today)  # the one Skonto rule (einvoice.skonto), as of today
@@ -414,7 +471,7 @@ class ApprovalService:
                              what=f"sign the {rules.STEP_LABEL[step]}")
         if isinstance(cap, Refusal):
             return cap
-        sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org)
+        sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org, task.department)
         if sod is not None:
             return sod
         if rules.next_step(step, self.org) is None:
@@ -798,7 +855,7 @@ class ApprovalService:
                                                   (sk.until is not None and left is not None and left <= rules_.reminder_after_days)):
                     kind = "reminder"
                     recipients = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
-                                                        exclude=frozenset(p for so in self._signoffs(s, inv.id) for p in so.involved)))
+                                                        exclude=rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))))
                     if not recipients:  # nobody may decide this step today: say so to whom can fix it
                         recipients = self._heads(task.department, today)
                         risk += " Nobody may decide this step today (check roles, limits and deputies in the organisation file)."

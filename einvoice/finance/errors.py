@@ -22,6 +22,10 @@ IDs:
   PULL-*              the pull API refused a request (token missing/wrong, connector not pull)
   SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa);
                       SEPA-CREDIT-NOTE-WAITING / -NOTHING-OPEN: a credit note not netted in this run
+  SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa)
+  PAY-*, UNKNOWN-PERSON, NOT-AUTHORISED, LIMIT, REASON-REQUIRED  who may act on postings and payments
+                      (see einvoice.finance.authority)
+  KONTIERUNG-NACH-ANORDNUNG  a new account assignment after the Anordnung needs a reason (approval service)
 """
 from __future__ import annotations
 

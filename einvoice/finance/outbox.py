@@ -43,12 +43,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.finance import authority
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.faults import crash_point
 from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
-from einvoice.organisation import Organisation
+from einvoice.organisation import Organisation, Role
 from einvoice.states import InvoiceState, check_transition
 
 log = logging.getLogger(__name__)
@@ -538,8 +539,12 @@ class Outbox:
 
     # ---- a person resolves -------------------------------------------------------------------
     def retry(self, outbox_id: int, person_id: str, *, comment: str | None = None) -> FinanceProblem | None:
-        """Put a dead letter (or a waiting row) back into delivery now, with a fresh attempt budget."""
+        """Put a dead letter (or a waiting row) back into delivery now, with a fresh attempt budget.
+        Only the Finanzbuchhaltung (role ``bookkeeping``) may (``einvoice.finance.authority``)."""
         now = self.now()
+        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="send a posting again")
+        if isinstance(who, FinanceProblem):
+            return who
         with self.db.transaction() as s:
             ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
             if ob is None:
@@ -555,31 +560,47 @@ class Outbox:
             # again only if they are gone, with the same records), so it never lands in a second batch file.
             ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()
             ob.updated_at = now
-            s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_retry", from_state=inv.state,
+            s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
+                               action="posting_retry", from_state=inv.state,
                                to_state=inv.state, amount=p.amount, comment=comment,
                                details_json=json.dumps({"outbox_id": ob.id, "was": prev}, ensure_ascii=False)))
         return None
 
     def resolve_booked(self, outbox_id: int, person_id: str, *, booking_number: str, comment: str) -> FinanceProblem | None:
-        """A person booked the record by hand in the finance system: store that booking number."""
+        """A person booked the record by hand in the finance system: store that booking number.
+
+        This overrides whatever the finance system answered (a rejection too), so it needs the role
+        ``bookkeeping`` (within its Wertgrenze for the amount) and a reason, and it is logged: the
+        ``posted`` event names the person, and an overridden rejection gets its own
+        ``finance_rejection_overridden`` event with the rejection and the reason."""
         if not booking_number:
             return FinanceProblem("BOOKING-REQUIRED", "give the booking number the finance system shows for this invoice.")
-        if not comment:
-            return FinanceProblem("REASON-REQUIRED", "say why the record was booked by hand (it is kept in the audit trail).")
-        with self.db.transaction() as s:
-            ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
+        problem = authority.reason_required(comment, "eine Buchung von Hand (auch gegen eine Ablehnung des Finanzverfahrens)")
+        if problem:
+            return problem
+        with self.db.sessions() as s:
+            ob = s.get(FinanceOutbox, outbox_id)
             if ob is None:
                 return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
             p = s.get(FinancePosting, ob.posting_id)
-            key = p.idempotency_key
+            key, amount = p.idempotency_key, p.amount
+            rejected = (ob.last_error_code, ob.last_error) if ob.status == "dead" else None
+        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, amount=amount,
+                                  what="record a booking made by hand")
+        if isinstance(who, FinanceProblem):
+            return who
+        with self.db.transaction() as s:
+            ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
             if ob.status == "conflict":
                 # A person checked the finance system: the booking number that stands is stored.
+                p = s.get(FinancePosting, ob.posting_id)
                 now, before = self.now(), p.booking_number
                 p.booking_number = booking_number
                 ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "delivered", None, None, now
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"booking conflict settled: {comment}"
                 inv = s.get(Invoice, p.invoice_id)
-                s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="posting_conflict_resolved",
+                s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
+                                   action="posting_conflict_resolved",
                                    from_state=inv.state, to_state=inv.state, amount=p.amount, comment=comment,
                                    details_json=json.dumps({"outbox_id": ob.id, "was": before, "booking_number": booking_number},
                                                            ensure_ascii=False)))
@@ -590,7 +611,23 @@ class Outbox:
             with self.db.transaction() as s:
                 ob = s.get(FinanceOutbox, outbox_id)
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, self.now(), f"booked by hand: {comment}"
+                if rejected is not None:
+                    p = s.get(FinancePosting, ob.posting_id)
+                    inv = s.get(Invoice, p.invoice_id)
+                    s.add(InvoiceEvent(
+                        invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
+                        action="finance_rejection_overridden", from_state=inv.state, to_state=inv.state, amount=p.amount,
+                        comment=comment, details_json=json.dumps(
+                            {"outbox_id": ob.id, "booking_number": booking_number, "rejection_code": rejected[0],
+                             "rejection": rejected[1]}, ensure_ascii=False)))
         return problem
+
+    def confirm_by_person(self, idempotency_key: str, booking_number: str, person_id: str) -> FinanceProblem | None:
+        """A clerk enters the booking number the finance system shows for an exported record (role ``bookkeeping``)."""
+        who = authority.acting_as(self.org, person_id, Role.BOOKKEEPING, what="enter a booking number")
+        if isinstance(who, FinanceProblem):
+            return who
+        return self.confirm(idempotency_key, booking_number, actor=person_id, via="file")
 
     # ---- archive -----------------------------------------------------------------------------
     def archive_pending(self, *, limit: int = 100) -> int:
@@ -732,7 +769,8 @@ def finance_status(db: Database, invoice_id: int) -> dict | None:
             "next_attempt_at": as_utc(ob.next_attempt_at).isoformat() if ob.status == "pending" else None,
             "booking_number": p.booking_number, "confirmed_at": as_utc(p.confirmed_at).isoformat() if p.confirmed_at else None,
             "archive_entry_id": p.archive_entry_id,
-            "payment": ({"run_id": run.id, "message_id": run.message_id, "execution_date": run.execution_date.isoformat(),
+            "payment": ({"run_id": run.id, "run_status": run.status, "message_id": run.message_id,
+                         "execution_date": run.execution_date.isoformat(),
                          "amount_paid": str(item.amount_paid), "skonto": str(item.skonto), "end_to_end_id": item.end_to_end_id}
                         if item else None),
         }

@@ -255,6 +255,12 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
         if inv.amount_due is None or total != inv.amount_due:
             return FinanceProblem("ASSIGN-SUM", f"the lines add up to {total}, but the invoice asks for {inv.amount_due} "
                                                 f"{inv.currency or 'EUR'}; the lines must add up to the amount due.")
+        # After the Anordnung the Kontierung is frozen: a change needs a reason and a new Anordnung.
+        from einvoice.approval.service import account_assignment_changed
+
+        refusal = account_assignment_changed(s, inv, org, person_id, comment)
+        if refusal is not None:
+            return FinanceProblem(refusal.rule, refusal.message)
         s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, action="account_assignment", from_state=inv.state,
                            to_state=inv.state, amount=total, comment=comment,
                            details_json=json.dumps({"lines": clean}, ensure_ascii=False)))

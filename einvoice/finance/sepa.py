@@ -26,12 +26,18 @@ IBAN that differs from the supplier master data (changed bank details are the cl
 fraud; a person must confirm them first). The supplier is found and the IBANs are compared in
 the normalised form of ``einvoice.identifiers`` ("DE 812 345 673" is DE812345673).
 
-Exactly once: the run, its items (``payment_items.invoice_id`` is unique) and every invoice's
-POSTED → PAID transition with its audit event are one transaction. The XML is validated against
-the pain.001.001.09 XSD shipped in ``sepaxml`` (pinned by SHA-256 in schemas/registry.json) and
-its NbOfTxs/CtrlSum are recomputed from the file before that transaction commits. The file is
-written (atomically) after the commit; the XML is also kept in the database, so a file lost in a
-crash or a full disk is written by the next run (or ``export_run``), never regenerated with new ids.
+Exactly once: the run and its items (``payment_items.invoice_id`` is unique, so an invoice is in
+one run only) are one transaction. The XML is validated against the pain.001.001.09 XSD shipped in
+``sepaxml`` (pinned by SHA-256 in schemas/registry.json) and its NbOfTxs/CtrlSum are recomputed
+from the file before that transaction commits.
+
+Two persons release it (``einvoice.finance.payment_release``, § 31 Abs. 3 KomHVO NRW): the run is
+prepared (``created``), released by a first and by a second person of the Kasse, neither of whom
+gave the Anordnung of an invoice in it; the second release moves every invoice POSTED → PAID with
+its audit event in one transaction, and only then is the file written (atomically) for the bank.
+The XML is also kept in the database, so a file lost in a crash or a full disk is written by the
+next run (or ``export_run``), never regenerated with new ids; ``export_run`` refuses a run that
+is not released by two persons.
 
 This module must never include an invoice twice, never pay an invoice that is not POSTED, and
 never write a file that failed validation.
@@ -57,7 +63,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import Invoice, utcnow
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
@@ -65,7 +71,7 @@ from einvoice.finance.tables import FinancePosting, PaymentItem, PaymentRun as P
 from einvoice import skonto
 from einvoice.identifiers import find_supplier, iban_key, same_seller
 from einvoice.organisation import Organisation
-from einvoice.states import InvoiceState, check_transition
+from einvoice.states import InvoiceState
 
 PAIN_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 LOCAL_TIME = ZoneInfo("Europe/Berlin")  # Skonto dates are German calendar days
@@ -83,13 +89,14 @@ class PaymentRun:
     execution_date: dt.date | None = None
     skipped: list[tuple[int, FinanceProblem]] = field(default_factory=list)
     recovered: list[Path] = field(default_factory=list)  # files of earlier runs written now (see payment_run)
+    status: str | None = None  # created (waits for two releases) | first_release | released
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "path": str(self.path) if self.path else None, "message_id": self.message_id,
                 "count": self.count, "control_sum": str(self.control_sum), "skonto_taken": str(self.skonto_taken),
                 "execution_date": self.execution_date.isoformat() if self.execution_date else None,
                 "invoices": self.invoices, "skipped": [{"invoice_id": i, **p.as_dict()} for i, p in self.skipped],
-                "recovered": [str(p) for p in self.recovered]}
+                "recovered": [str(p) for p in self.recovered], "status": self.status}
 
 
 @dataclass(frozen=True)
@@ -270,13 +277,22 @@ def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
 
 
 def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir: Path,
-                execution_date: dt.date | None = None, actor: str = "system",
+                execution_date: dt.date | None = None, actor: str | None = None,
                 now: Callable[[], dt.datetime] = utcnow) -> PaymentRun:
-    """Build, validate, record and write one pain.001.001.09 file; see the module docstring.
+    """Build, validate and record one pain.001.001.09 file, waiting for its two releases; see the module docstring.
 
-    Raises ``FinanceError`` (nothing recorded, nothing written) when no payer account is configured,
-    the generated file fails the XSD or its totals, or another run took an invoice meanwhile.
+    ``actor``: the person of the Kasse who prepares it (checked: known, role treasury); None when the
+    scheduler prepares it (a prepared run pays nothing: two persons release it).
+    Raises ``FinanceError`` (nothing recorded, nothing written) when the actor may not, no payer account
+    is configured, the generated file fails the XSD or its totals, or another run took an invoice meanwhile.
     """
+    if actor is not None:
+        from einvoice.finance import authority
+        from einvoice.organisation import Role
+
+        who = authority.acting_as(org, actor, Role.TREASURY, what="prepare a payment run")
+        if isinstance(who, FinanceProblem):
+            raise FinanceError(who)
     payer = org.finance.payer
     if payer is None:
         raise FinanceError(FinanceProblem("SEPA-PAYER-MISSING", "finance.payer (the body's own account name, IBAN and BIC) "
@@ -336,45 +352,25 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
                 raise FinanceError(FinanceProblem("SEPA-TOTALS", f"NbOfTxs/CtrlSum in the file do not match: {tot}, "
                                                                  f"expected {len(txs)} / {control_sum}"))
             skonto_taken = sum((t.skonto for t in txs), Decimal(0)).quantize(CENT)
-            run = PaymentRunRow(message_id=message_id, created_at=created, created_by=actor, due_by=due_by,
+            run = PaymentRunRow(message_id=message_id, created_at=created, created_by=actor or "scheduler", due_by=due_by,
                                 execution_date=execution_date, count=len(txs), control_sum=control_sum,
-                                skonto_taken=skonto_taken, xml=xml.decode("utf-8"), xml_sha256=hashlib.sha256(xml).hexdigest())
+                                skonto_taken=skonto_taken, xml=xml.decode("utf-8"), xml_sha256=hashlib.sha256(xml).hexdigest(),
+                                status="created")
             s.add(run)
             s.flush()
             for t in txs:
+                # The item reserves the invoice for this run; it is paid at the second release.
                 s.add(PaymentItem(run_id=run.id, invoice_id=t.invoice_id, end_to_end_id=t.end_to_end_id,
                                   amount_due=t.amount_due, amount_paid=t.amount, skonto=t.skonto, creditor_name=t.name,
                                   creditor_iban=t.iban, creditor_bic=t.bic, remittance=t.remittance))
-                inv = by_id[t.invoice_id]
-                check_transition(InvoiceState(inv.state), InvoiceState.PAID)
-                inv.state = InvoiceState.PAID.value
-                s.add(InvoiceEvent(
-                    invoice_id=inv.id, actor=actor, action="paid", from_state=InvoiceState.POSTED.value,
-                    to_state=InvoiceState.PAID.value, amount=t.amount,
-                    comment=f"SEPA payment run {message_id}, execution date {execution_date.isoformat()}"
-                            + (f", Skonto {t.skonto} EUR taken" if t.skonto else "")
-                            + (f", credit note(s) {', '.join(f'#{c}' for c in t.credit_notes)} netted ({t.credit} EUR)"
-                               if t.credit_notes else ""),
-                    details_json=json.dumps({"message_id": message_id, "end_to_end_id": t.end_to_end_id,
-                                             "amount_paid": str(t.amount), "skonto": str(t.skonto), "iban": t.iban,
-                                             "credit": str(t.credit), "credit_notes": list(t.credit_notes)},
-                                            ensure_ascii=False)))
             for cn, t, credit in settled:
                 # The credit note is settled by the reduced transfer: recorded as a payment item with the
-                # negative amount (unique invoice_id: it can never be settled twice).
+                # negative amount (unique invoice_id: it can never be settled twice). Like the invoices,
+                # it moves POSTED → PAID only at the run's second release (einvoice.finance.payment_release).
                 s.add(PaymentItem(run_id=run.id, invoice_id=cn.id, end_to_end_id=t.end_to_end_id, amount_due=cn.amount_due,
                                   amount_paid=-credit, skonto=Decimal("0.00"), creditor_name=t.name, creditor_iban=t.iban,
                                   creditor_bic=t.bic, remittance=sepa_text(f"Gutschrift {cn.invoice_number or cn.id} "
                                                                            f"verrechnet mit {t.end_to_end_id}", 140)))
-                check_transition(InvoiceState(cn.state), InvoiceState.PAID)
-                cn.state = InvoiceState.PAID.value
-                s.add(InvoiceEvent(
-                    invoice_id=cn.id, actor=actor, action="paid", from_state=InvoiceState.POSTED.value,
-                    to_state=InvoiceState.PAID.value, amount=-credit,
-                    comment=f"credit note settled in SEPA payment run {message_id}: {credit} EUR deducted from the "
-                            f"transfer for invoice #{t.invoice_id}",
-                    details_json=json.dumps({"message_id": message_id, "end_to_end_id": t.end_to_end_id,
-                                             "netted_with_invoice": t.invoice_id, "credit": str(credit)}, ensure_ascii=False)))
             s.flush()
             run_id = run.id
     except (IntegrityError, OperationalError, StaleDataError) as exc:
@@ -384,15 +380,9 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             raise
         raise FinanceError(FinanceProblem("SEPA-CONFLICT", "another payment run included some of these invoices at the same "
                                                            "time; nothing was recorded. Run again.")) from None
-    try:
-        path = export_run(db, run_id, output_dir)
-    except OSError as exc:
-        raise FinanceError(FinanceProblem(
-            "SEPA-FILE-WRITE", f"payment run {run_id} ({message_id}) is recorded and its invoices are marked paid, but the "
-                               f"file could not be written to {output_dir} ({exc.strerror or exc}); the next payment run "
-                               f"writes it, or `einvoice payments export {run_id} --out DIR`.")) from None
-    return PaymentRun(path, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
-                      execution_date, skipped, recovered)
+    # No file yet: it goes to the bank only after two persons released the run (payment_release).
+    return PaymentRun(None, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
+                      execution_date, skipped, recovered, status="created")
 
 
 def _transaction(org: Organisation, inv: Invoice, record: dict | None, pay_day: dt.date,
@@ -498,11 +488,16 @@ def _net_credit_notes(credit_notes: list[Invoice], txs: list[_Tx], by_id: dict[i
 
 
 def export_run(db: Database, run_id: int, output_dir: Path) -> Path:
-    """(Re)write the stored XML of a run to ``output_dir/<MsgId>.xml`` atomically; returns the path."""
+    """(Re)write the stored XML of a released run to ``output_dir/<MsgId>.xml`` atomically; returns the path.
+    A run not yet released by two persons is refused (PAY-NOT-RELEASED): its file must not reach the bank."""
     with db.sessions() as s:
         run = s.get(PaymentRunRow, run_id)
         if run is None:
             raise FinanceError(FinanceProblem("NOT-FOUND", f"there is no payment run {run_id}."))
+        if run.status != "released":
+            from einvoice.finance import authority
+
+            raise FinanceError(authority.not_released(run_id, run.status))
         xml, message_id = run.xml.encode("utf-8"), run.message_id
     path = Path(output_dir) / f"{message_id}.xml"
     write_atomic(path, xml)
@@ -513,7 +508,8 @@ def export_run(db: Database, run_id: int, output_dir: Path) -> Path:
 
 def unwritten_runs(db: Database) -> list[int]:
     with db.sessions() as s:
-        return list(s.scalars(sa.select(PaymentRunRow.id).where(PaymentRunRow.path.is_(None)).order_by(PaymentRunRow.id)))
+        return list(s.scalars(sa.select(PaymentRunRow.id).where(PaymentRunRow.path.is_(None), PaymentRunRow.status == "released")
+                              .order_by(PaymentRunRow.id)))
 
 
 def list_runs(db: Database, limit: int = 50) -> list[dict]:
@@ -521,4 +517,6 @@ def list_runs(db: Database, limit: int = 50) -> list[dict]:
         runs = s.scalars(sa.select(PaymentRunRow).order_by(PaymentRunRow.id.desc()).limit(limit)).all()
         return [{"id": r.id, "message_id": r.message_id, "created_at": r.created_at.isoformat(), "due_by": r.due_by.isoformat(),
                  "execution_date": r.execution_date.isoformat(), "count": r.count, "control_sum": str(r.control_sum),
-                 "skonto_taken": str(r.skonto_taken), "path": r.path, "xml_sha256": r.xml_sha256} for r in runs]
+                 "skonto_taken": str(r.skonto_taken), "path": r.path, "xml_sha256": r.xml_sha256, "status": r.status,
+                 "created_by": r.created_by, "first_release_by": r.first_release_by,
+                 "second_release_by": r.second_release_by} for r in runs]

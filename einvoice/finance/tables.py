@@ -5,7 +5,8 @@
 every delivery of it. ``FinanceOutbox`` is its delivery state (one row per posting): delivery
 never happens inside the release transaction, only from here. ``FinanceAttempt`` logs every
 delivery attempt, so connector errors stay visible after a later success. ``PaymentRun`` and
-``PaymentItem`` record SEPA payment files; the unique ``invoice_id`` on ``PaymentItem`` lets the
+``PaymentItem`` record SEPA payment files (an item reserves its invoice from the moment the run is
+prepared; the invoice is paid at the run's second release); the unique ``invoice_id`` on ``PaymentItem`` lets the
 database itself refuse to pay an invoice twice. Nothing here deletes rows, and this module holds
 no business rule.
 """
@@ -102,6 +103,13 @@ class PaymentRun(Base):
     xml: Mapped[str] = mapped_column(sa.Text)
     xml_sha256: Mapped[str] = mapped_column(sa.String(64))
     path: Mapped[str | None] = mapped_column(sa.String(1024))
+    # Two-person release (§ 31 Abs. 3 KomHVO NRW): created -> first_release -> released. The invoices
+    # are paid and the file is written for the bank only after the second release.
+    status: Mapped[str] = mapped_column(sa.String(16), default="created", server_default="released")
+    first_release_by: Mapped[str | None] = mapped_column(sa.String(64))
+    first_released_at: Mapped[dt.datetime | None]
+    second_release_by: Mapped[str | None] = mapped_column(sa.String(64))
+    second_released_at: Mapped[dt.datetime | None]
 
 
 class PaymentItem(Base):

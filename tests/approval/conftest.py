@@ -67,7 +67,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def svc(db, org, clock) -> ApprovalService:
-    return ApprovalService(db, org, today=clock)
+    return ApprovalService(db, org, today=clock, on_release=[])
 
 
 def add_invoice(db: Database, org, *, department: str | None = "66", amount: str | Decimal = "1190.00",

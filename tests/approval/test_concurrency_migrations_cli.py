@@ -26,7 +26,7 @@ def test_two_approvers_at_once_give_one_decision_and_one_stale_refusal(database_
     db = Database(database_url).migrate()
     try:
         for n in range(rounds):
-            svc = ApprovalService(db, org)
+            svc = ApprovalService(db, org, on_release=[])
             inv = add_invoice(db, org, amount="500.00")
             task = open_task(svc, inv)
             if n % 2:  # also race at a later step: two people with Anordnungsbefugnis
@@ -39,7 +39,7 @@ def test_two_approvers_at_once_give_one_decision_and_one_stale_refusal(database_
             results = {}
 
             def act(person):
-                mine = ApprovalService(db, org)
+                mine = ApprovalService(db, org, on_release=[])
                 barrier.wait()
                 results[person] = mine.approve(task.task_id, person)
 
@@ -95,7 +95,7 @@ def test_cli_list_show_approve_and_refusal(cli_env, db, org):
     from einvoice.cli import main
 
     inv = add_invoice(db, org, number="CLI-1", amount="700.00")
-    task = ApprovalService(db, org).open_task_of(inv)
+    task = ApprovalService(db, org, on_release=[]).open_task_of(inv)
     run = CliRunner().invoke
     r = run(main, ["tasks", "list", "--as", "a.schulz", "--format", "json"], env=cli_env)
     assert r.exit_code == 0, r.output
@@ -108,15 +108,15 @@ def test_cli_list_show_approve_and_refusal(cli_env, db, org):
     assert r.exit_code == 1 and "NOT-AUTHORISED" in r.output
     r = run(main, ["tasks", "approve", str(task.task_id), "--as", "a.schulz", "--comment", "geliefert"], env=cli_env)
     assert r.exit_code == 0 and "next step: rechnerisch" in r.output, r.output
-    nxt = ApprovalService(db, org).open_task_of(inv)
+    nxt = ApprovalService(db, org, on_release=[]).open_task_of(inv)
     r = run(main, ["tasks", "approve", str(nxt.task_id), "--as", "b.keller", "--amount", "700,00"], env=cli_env)
     assert r.exit_code == 0, r.output
-    nxt = ApprovalService(db, org).open_task_of(inv)
+    nxt = ApprovalService(db, org, on_release=[]).open_task_of(inv)
     r = run(main, ["tasks", "show", str(nxt.task_id), "--as", "l.schmitt"], env=cli_env)
     assert r.exit_code == 0 and "sachlich_richtig" in r.output and "approve" in r.output
     r = run(main, ["tasks", "send-back", str(nxt.task_id), "--as", "c.wagner", "--reason", "Betrag prüfen"], env=cli_env)
     assert r.exit_code == 0, r.output
-    nxt = ApprovalService(db, org).open_task_of(inv)
+    nxt = ApprovalService(db, org, on_release=[]).open_task_of(inv)
     r = run(main, ["tasks", "forward", str(nxt.task_id), "--as", "b.keller", "--to", "77"], env=cli_env)
     assert r.exit_code == 1 and "UNKNOWN-DEPARTMENT" in r.output
     r = run(main, ["tasks", "reject", str(nxt.task_id), "--as", "b.keller"], env=cli_env)
@@ -134,13 +134,13 @@ def test_same_task_race_on_every_database(database_url, org):
     db = Database(database_url).migrate()
     try:
         for _ in range(5):
-            svc = ApprovalService(db, org)
+            svc = ApprovalService(db, org, on_release=[])
             task_id = open_task(svc, add_invoice(db, org, amount="500.00")).task_id
             barrier = threading.Barrier(2)
             results = []
 
             def act(person):
-                mine = ApprovalService(db, org)
+                mine = ApprovalService(db, org, on_release=[])
                 barrier.wait()
                 results.append(mine.approve(task_id, person))
 
@@ -158,14 +158,14 @@ def test_writers_on_different_tasks_all_succeed(database_url, org):
     """People deciding *different* invoices at once must all succeed (no false STALE)."""
     db = Database(database_url).migrate()
     try:
-        svc = ApprovalService(db, org)
+        svc = ApprovalService(db, org, on_release=[])
         invoices = [add_invoice(db, org, amount="500.00") for _ in range(6)]
         tasks = [open_task(svc, i).task_id for i in invoices]
         barrier = threading.Barrier(len(tasks))
         results = []
 
         def act(task_id, person):
-            mine = ApprovalService(db, org)
+            mine = ApprovalService(db, org, on_release=[])
             barrier.wait()
             results.append(mine.approve(task_id, person))
 

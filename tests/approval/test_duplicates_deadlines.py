@@ -74,9 +74,9 @@ def test_duplicate_detection_is_configurable(db, org, clock, new_invoice):
     from tests.approval.conftest import add_invoice
 
     add_invoice(db, org, number="X-1")
-    assert ApprovalService(db, org).duplicates(add_invoice(db, off, number="X-1")) == []
-    assert ApprovalService(db, org).duplicates(add_invoice(db, exact_only, number="x1")) == []
-    assert [f.kind for f in ApprovalService(db, org).duplicates(add_invoice(db, exact_only, number="X-1"))] == ["exact", "exact"]  # both earlier X-1
+    assert ApprovalService(db, org, on_release=[]).duplicates(add_invoice(db, off, number="X-1")) == []
+    assert ApprovalService(db, org, on_release=[]).duplicates(add_invoice(db, exact_only, number="x1")) == []
+    assert [f.kind for f in ApprovalService(db, org, on_release=[]).duplicates(add_invoice(db, exact_only, number="X-1"))] == ["exact", "exact"]  # both earlier X-1
 
 
 def test_rejected_original_does_not_count(svc, new_invoice):
@@ -187,7 +187,7 @@ def test_escalation_goes_to_central_desk_without_head(db, org, new_invoice):
     from einvoice.organisation import parse_organisation
 
     headless = parse_organisation(data)
-    svc = ApprovalService(db, headless)
+    svc = ApprovalService(db, headless, on_release=[])
     new_invoice()
     sent = svc.send_reminders(_at(dt.date.today() + dt.timedelta(days=10)))
     assert sent[0].kind == "escalation" and sent[0].recipients == ("h.wolf",)

@@ -112,7 +112,7 @@ def test_random_actions_never_release_a_forbidden_combination(db, org, database_
 def _drive(db, org, spec, steps):
     department, amount, reuse = spec
     clock = {"today": TODAY}
-    svc = ApprovalService(db, org, today=lambda: clock["today"])
+    svc = ApprovalService(db, org, today=lambda: clock["today"], on_release=[])
     invoice_id = add_invoice(db, org, department=department, amount=amount, number="DUP-1" if reuse else None)
     for kind, who, right_amount, target, day in steps:
         clock["today"] = day
@@ -177,7 +177,7 @@ def test_the_checker_catches_forbidden_releases(db, org):
             check_invoice(s, org, inv)
             pytest.fail(f"checker accepted: {what}")  # pragma: no cover
     # and the honest path passes
-    svc = ApprovalService(db, org, today=lambda: TODAY)
+    svc = ApprovalService(db, org, today=lambda: TODAY, on_release=[])
     inv = add_invoice(db, org, amount="900.00")
     for person in ("a.schulz", "b.keller", "c.wagner", "j.krause"):
         t = svc.open_task_of(inv)

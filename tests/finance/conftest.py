@@ -131,6 +131,24 @@ def released_invoice(db, org, **kw) -> int:
     return invoice_id
 
 
+#: Two persons of the Stadtkasse of the example town: a payment run goes to the bank after both released it.
+KASSE = ("j.krause", "v.koenig")
+
+
+def pay(db: Database, org, *, output_dir, releasers=KASSE, **kw):
+    """A payment run as the Kasse makes it: prepared, released by two persons (the second writes the file)."""
+    from einvoice.finance import payment_run, release_payment_run
+
+    run = payment_run(db, org, output_dir=output_dir, **kw)
+    assert run.status in (None, "created") and run.path is None  # nothing goes to the bank before two releases
+    if run.count:
+        for person in releasers:
+            result = release_payment_run(db, org, run.run_id, person, output_dir=output_dir)
+            assert result.ok and result.problem is None, result
+        run.path, run.status = result.path, result.status
+    return run
+
+
 class BookingConnector:
     """In-process stand-in for a finance system that books everything (for payment-run tests)."""
 

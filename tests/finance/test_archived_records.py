@@ -80,6 +80,14 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
         due = max(i.due_date or i.issue_date for i in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids.values()))))
     run = payment_run(db, org, due_by=due, output_dir=tmp_path / "payments", execution_date=TODAY)
     assert run.count >= 1
+    # prepared, not released: nothing paid, nothing for the bank, nothing archived yet
+    assert archiver.archive_pending().payment_runs == 0
+    from einvoice.finance import release_payment_run
+
+    for person in ("j.krause", "v.koenig"):
+        released = release_payment_run(db, org, run.run_id, person, output_dir=tmp_path / "payments")
+        assert released.ok and released.problem is None, released
+    run.path = released.path
     report = archiver.archive_pending()
     assert (report.approval_trails, report.payment_runs, report.problems) == (0, 1, [])
     entry_id = f"payment-run:{run.message_id}"

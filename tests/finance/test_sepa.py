@@ -16,7 +16,7 @@ from einvoice.finance import FinanceError, payment_run, posting_record
 from einvoice.finance.sepa import PAIN_NS, sepa_text, totals_of, validate_pain001
 from einvoice.finance.tables import FinancePosting, PaymentItem
 from tests.finance.test_record import validate as validate_record
-from tests.finance.conftest import BookingConnector, make_org, org_data, released_invoice, write_org
+from tests.finance.conftest import BookingConnector, make_org, org_data, pay, released_invoice, write_org
 
 NS = {"p": PAIN_NS}
 
@@ -65,7 +65,7 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     due_by = max(i01.skonto_until, i03.skonto_until or i03.due_date)
     assert i04.due_date > due_by
 
-    run = payment_run(db, org, due_by=due_by, output_dir=tmp_path / "pay", execution_date=execution, now=_on(execution))
+    run = pay(db, org, due_by=due_by, output_dir=tmp_path / "pay", execution_date=execution, now=_on(execution))
     xml = run.path.read_bytes()
     assert validate_pain001(xml) == []
     tx = _tx(xml)
@@ -91,11 +91,11 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
         assert ev.amount == Decimal("7041.48") and run.message_id in ev.comment
 
     # a later run pays 04 in full and never 01/03 again
-    later = payment_run(db, org, due_by=i04.due_date, output_dir=tmp_path / "pay", execution_date=i04.due_date,
-                        now=_on(i04.due_date))
+    later = pay(db, org, due_by=i04.due_date, output_dir=tmp_path / "pay", execution_date=i04.due_date,
+                now=_on(i04.due_date))
     assert later.invoices == [i04.id] and later.control_sum == i04.amount_due and later.skonto_taken == 0
     assert validate_pain001(later.path.read_bytes()) == []
-    again = payment_run(db, org, due_by=dt.date(2030, 1, 1), output_dir=tmp_path / "pay")
+    again = pay(db, org, due_by=dt.date(2030, 1, 1), output_dir=tmp_path / "pay")
     assert again.count == 0 and again.path is None
     with db.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem)) == 3
@@ -119,8 +119,8 @@ def test_skonto_expired_pays_the_full_amount_and_rounding_is_half_up(db, tmp_pat
     from einvoice.finance import Outbox
 
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, execution_date=dt.date(2026, 12, 1),
-                      now=_on(dt.date(2026, 12, 1)))
+    run = pay(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, execution_date=dt.date(2026, 12, 1),
+              now=_on(dt.date(2026, 12, 1)))
     tx = _tx(run.path.read_bytes())
     assert tx[f"MUST-{a}"]["amount"] == Decimal("9.88")   # 10.00 × 0.9875 = 9.875 → 9.88 (open on 01.12.)
     assert tx[f"MUST-{b}"]["amount"] == Decimal("100.00")  # Skonto ended 30.11.
@@ -138,7 +138,7 @@ def test_released_but_not_posted_changed_iban_and_bad_iban_are_not_paid(db, tmp_
     no_iban = released_invoice(db, org, amount="40.00", due_date=dt.date(2026, 12, 1), iban=None)
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     only_released = released_invoice(db, org, amount="80.00", due_date=dt.date(2026, 12, 1))
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, execution_date=dt.date(2026, 11, 25))
+    run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, execution_date=dt.date(2026, 11, 25))
     assert run.invoices == [posted_ok, no_iban]
     # no IBAN on the invoice: the supplier master data's account is used
     assert _tx(run.path.read_bytes())[f"MUST-{no_iban}"]["iban"] == "DE89370400440532013000"
@@ -172,18 +172,29 @@ def test_sepa_text_and_cli(db, tmp_path, monkeypatch, clock):
     monkeypatch.setenv("EINVOICE_ORGANISATION", write_org(tmp_path / "org.yaml", org_data(tmp_path)))
     runner = CliRunner()
     out = runner.invoke(main, ["payments", "run", "--date", "2026-12-01", "--execution-date", "2026-11-30",
-                               "--out", str(tmp_path / "pay"), "--format", "json"])
+                               "--out", str(tmp_path / "pay"), "--format", "json", "--by", "j.krause"])
     assert out.exit_code == 0, out.output
     res = json.loads(out.output)
     assert res["invoices"] == [invoice_id] and res["control_sum"] == "12.34"
+    assert res["status"] == "created" and res["path"] is None and not (tmp_path / "pay").exists()
+    release = ["payments", "release", str(res["run_id"]), "--out", str(tmp_path / "pay"), "--by"]
+    first = runner.invoke(main, release + ["j.krause"])
+    assert first.exit_code == 0 and "first release" in first.output, first.output
+    assert not (tmp_path / "pay").exists()  # one person released it: nothing for the bank yet
+    second = runner.invoke(main, release + ["v.koenig"])
+    assert second.exit_code == 0 and "two persons" in second.output, second.output
+    res["path"] = second.output.strip().rsplit(": ", 1)[1]
     assert validate_pain001(Path(res["path"]).read_bytes()) == []
     listed = runner.invoke(main, ["payments", "list"])
     assert res["message_id"] in listed.output
     Path(res["path"]).unlink()
-    exported = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again")])
+    refused = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again"), "--by", "c.wagner"])
+    assert refused.exit_code == 1 and "NOT-AUTHORISED" in refused.output
+    exported = runner.invoke(main, ["payments", "export", str(res["run_id"]), "--out", str(tmp_path / "again"), "--by", "v.koenig"])
     assert exported.exit_code == 0
     assert Path(exported.output.strip()).read_bytes() == _stored_xml(db, res["run_id"])
-    assert runner.invoke(main, ["payments", "run", "--date", "2026-12-01", "--out", str(tmp_path / "pay")]).output.strip() == "nothing to pay"
+    assert runner.invoke(main, ["payments", "run", "--date", "2026-12-01", "--out", str(tmp_path / "pay"),
+                                "--by", "j.krause"]).output.strip() == "nothing to pay"
     rec = runner.invoke(main, ["finance", "record", str(invoice_id)])
     assert rec.exit_code == 0 and json.loads(rec.output)["amount"]["due"] == "12.34"
     st = json.loads(runner.invoke(main, ["finance", "status", str(invoice_id)]).output)
@@ -221,6 +232,14 @@ def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
     for t in threads:
         t.join(60)
     assert set(errors) <= {"SEPA-CONFLICT"}
+    from einvoice.finance import release_payment_run
+
+    for n, r in enumerate(results):
+        if r.count:
+            for person in ("j.krause", "v.koenig"):
+                got = release_payment_run(db, org, r.run_id, person, output_dir=tmp_path / f"w{n}")
+                assert got.ok and got.problem is None, got
+            r.path = got.path
     paid = [i for r in results for i in r.invoices]
     assert sorted(paid) == sorted(ids), (paid, errors)
     with db.sessions() as s:
@@ -240,14 +259,18 @@ def test_a_file_that_could_not_be_written_is_written_by_the_next_run(db, tmp_pat
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the output directory should be")
-    with pytest.raises(FinanceError) as exc:
-        payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=blocked, execution_date=dt.date(2026, 11, 30))
-    assert exc.value.problem.code == "SEPA-FILE-WRITE" and "payments export" in exc.value.problem.message
+    from einvoice.finance import release_payment_run
+
+    prepared = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=blocked, execution_date=dt.date(2026, 11, 30))
+    assert release_payment_run(db, org, prepared.run_id, "j.krause", output_dir=blocked).ok
+    got = release_payment_run(db, org, prepared.run_id, "v.koenig", output_dir=blocked)
+    assert got.ok and got.status == "released" and got.path is None
+    assert got.problem.code == "SEPA-FILE-WRITE" and "payments export" in got.problem.message
     with db.sessions() as s:
         assert s.get(Invoice, first).state == "paid"  # recorded: never paid twice
     second = released_invoice(db, org, amount="22.00", due_date=dt.date(2026, 12, 1))
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / "ok", execution_date=dt.date(2026, 11, 30))
+    run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / "ok", execution_date=dt.date(2026, 11, 30))
     assert run.invoices == [second]
     [old] = run.recovered
     assert f"MUST-{first}" in _tx(old.read_bytes()) and validate_pain001(old.read_bytes()) == []

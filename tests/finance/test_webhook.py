@@ -122,10 +122,13 @@ def test_server_errors_back_off_exponentially_then_dead_letter_then_retry_by_a_p
     runner = CliRunner()
     out = runner.invoke(main, ["finance", "outbox", "--dead"])
     assert out.exit_code == 0 and "dead" in out.output and "MAX-ATTEMPTS" in out.output
-    refused = runner.invoke(main, ["finance", "retry", "999", "--by", "j.krause"])
+    refused = runner.invoke(main, ["finance", "retry", "999", "--by", "w.zimmermann"])
     assert refused.exit_code == 2 and "NOT-FOUND" in refused.output
+    # the Kasse pays, the Finanzbuchhaltung handles postings: j.krause (treasury) may not retry
+    refused = runner.invoke(main, ["finance", "retry", str(ob.id), "--by", "j.krause"])
+    assert refused.exit_code == 1 and "NOT-AUTHORISED" in refused.output, refused.output
     finance_server.default = "ok"
-    ok = runner.invoke(main, ["finance", "retry", str(ob.id), "--by", "j.krause", "--comment", "Buchungsdienst wieder da"])
+    ok = runner.invoke(main, ["finance", "retry", str(ob.id), "--by", "w.zimmermann", "--comment", "Buchungsdienst wieder da"])
     assert ok.exit_code == 0, ok.output
     delivered = runner.invoke(main, ["finance", "deliver"])
     assert delivered.exit_code == 0 and "booked" in delivered.output, delivered.output
@@ -133,7 +136,7 @@ def test_server_errors_back_off_exponentially_then_dead_letter_then_retry_by_a_p
     assert finance_server.accepted[p.idempotency_key] == 1
     with db.sessions() as s:
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "posting_retry")).one()
-        assert ev.actor == "j.krause"
+        assert (ev.actor, ev.role) == ("w.zimmermann", "bookkeeping")
 
 
 def test_duplicate_answer_counts_as_success(db, webhook_org, finance_server, clock):
@@ -153,16 +156,25 @@ def test_rejection_is_a_dead_letter_at_once_and_can_be_booked_by_hand(db, webhoo
     assert report.dead_lettered == 1
     ob, p = _outbox_row(db, invoice_id)
     assert ob.status == "dead" and ob.attempts == 1 and "gesperrt" in ob.last_error
-    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="", comment="x").code == "BOOKING-REQUIRED"
-    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="HAND-1", comment="").code == "REASON-REQUIRED"
-    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="HAND-1", comment="manuell gebucht nach Kontoentsperrung") is None
+    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="", comment="x").code == "BOOKING-REQUIRED"
+    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="HAND-1", comment="").code == "REASON-REQUIRED"
+    # nobody else overrules the finance system: unknown names, the Kasse, an approver are refused
+    assert outbox.resolve_booked(ob.id, "mallory", booking_number="HAND-1", comment="x").code == "UNKNOWN-PERSON"
+    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="HAND-1", comment="x").code == "NOT-AUTHORISED"
+    assert outbox.resolve_booked(ob.id, "c.wagner", booking_number="HAND-1", comment="x").code == "NOT-AUTHORISED"
+    assert _outbox_row(db, invoice_id)[0].status == "dead" and _state(db, invoice_id) == "released"
+    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="HAND-1",
+                                 comment="manuell gebucht nach Kontoentsperrung") is None
     ob, p = _outbox_row(db, invoice_id)
-    assert (ob.status, p.booking_number, ob.resolved_by) == ("delivered", "HAND-1", "j.krause")
+    assert (ob.status, p.booking_number, ob.resolved_by) == ("delivered", "HAND-1", "w.zimmermann")
     assert _state(db, invoice_id) == "posted"
     with db.sessions() as s:
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "posted")).one()
-        assert ev.actor == "j.krause" and "HAND-1" in ev.comment
-    assert outbox.retry(ob.id, "j.krause").code == "NOT-DEAD"
+        assert ev.actor == "w.zimmermann" and "HAND-1" in ev.comment
+        over = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "finance_rejection_overridden")).one()
+        assert (over.actor, over.role, over.comment) == ("w.zimmermann", "bookkeeping", "manuell gebucht nach Kontoentsperrung")
+        assert "gesperrt" in json.loads(over.details_json)["rejection"]
+    assert outbox.retry(ob.id, "w.zimmermann").code == "NOT-DEAD"
 
 
 def test_archive_outage_after_the_booking_is_caught_up_later(db, webhook_org, finance_server, clock, tmp_path):
