@@ -23,12 +23,13 @@ def web(database_url, tmp_path, monkeypatch):
     """(App, TestClient of create_app) for an organisation using the pull connector."""
     from einvoice.app import App
     from einvoice.web import create_app
-    from einvoice.web.auth import AuthConfig, seed_demo_accounts
+    from einvoice.web.auth import AuthConfig, mark_demo_database, seed_demo_accounts
 
     monkeypatch.delenv("EINVOICE_FINANCE_PULL_TOKEN", raising=False)
     org_file = write_org(tmp_path / "org.yaml", org_data(tmp_path, connector="pull"))
     app = App(Settings(database_url=database_url, organisation_file=org_file, s3_endpoint=None, archive_bucket=None,
                        signing_key_file=None))
+    mark_demo_database(app.db)
     seed_demo_accounts(app.db, app.organisation)
     client = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False)
     yield app, client
