@@ -111,6 +111,8 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
                 raise _Conflict()
             s.refresh(run)
             invoices = {inv.id: inv for inv in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids)).with_for_update())}
+            # A credit note's item carries the end-to-end id of the transfer it was netted with.
+            netted_with = {it.end_to_end_id: it.invoice_id for it in items if it.amount_paid >= 0}
             for it in items:
                 inv = invoices[it.invoice_id]
                 from_state = inv.state
@@ -125,7 +127,9 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
                     amount=it.amount_paid,
                     comment=(f"SEPA payment run {run.message_id}, execution date {run.execution_date.isoformat()}, "
                              f"second release by {person_id} (first: {run.first_release_by})"
-                             + (f", Skonto {it.skonto} EUR taken" if it.skonto else "")) if stage == 2 else
+                             + (f", Skonto {it.skonto} EUR taken" if it.skonto else "")
+                             + (f", credit note settled: {-it.amount_paid} EUR deducted from the transfer for invoice "
+                                f"#{netted_with.get(it.end_to_end_id)}" if it.amount_paid < 0 else "")) if stage == 2 else
                             f"SEPA payment run {run.message_id}: first release by {person_id}; a second person must release it",
                     details_json=json.dumps({"run_id": run.id, "message_id": run.message_id, "release": stage,
                                              "end_to_end_id": it.end_to_end_id, "amount_paid": str(it.amount_paid),

@@ -31,7 +31,7 @@ def web(database_url, tmp_path, monkeypatch):
                        signing_key_file=None))
     mark_demo_database(app.db)
     seed_demo_accounts(app.db, app.organisation)
-    client = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False)
+    client = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False, base_url="https://testserver")
     yield app, client
     client.close()
     app.db.dispose()
@@ -131,7 +131,7 @@ def test_a_second_booking_number_is_a_stored_conflict_for_a_person(web, monkeypa
         assert s.scalars(sa.select(InvoiceEvent.action).where(InvoiceEvent.invoice_id == invoice_id,
                                                               InvoiceEvent.action == "posting_conflict")).all() == ["posting_conflict"]
     # a person checks the finance system and settles it
-    assert outbox.resolve_booked(listed.id, "c.wagner", booking_number="FIN-2", comment="FIN-1 storniert (Tel. Kasse)") is None
+    assert outbox.resolve_booked(listed.id, "w.zimmermann", booking_number="FIN-2", comment="FIN-1 storniert (Tel. Kasse)") is None
     st = finance_status(app.db, invoice_id)
     assert (st["status"], st["booking_number"], st["needs_a_person"]) == ("delivered", "FIN-2", False)
     assert outbox.list(dead=True) == []
@@ -166,8 +166,8 @@ def test_a_retried_export_never_lands_in_a_second_batch_file(db, tmp_path, clock
     # the finance system rejects one; a person fixes it and retries; another is retried while waiting
     key = views[0].idempotency_key
     assert outbox.reject(key, "Kreditor gesperrt") is None
-    assert outbox.retry(views[0].id, "c.wagner", comment="Kreditor entsperrt") is None
-    assert outbox.retry(views[1].id, "c.wagner", comment="Rückmeldung fehlt") is None
+    assert outbox.retry(views[0].id, "w.zimmermann", comment="Kreditor entsperrt") is None
+    assert outbox.retry(views[1].id, "w.zimmermann", comment="Rückmeldung fehlt") is None
     clock.advance(seconds=5)
     report = Outbox(db, org, now=clock).deliver_pending()
     assert {r.outcome for r in report.results} == {"exported"}
@@ -178,7 +178,7 @@ def test_a_retried_export_never_lands_in_a_second_batch_file(db, tmp_path, clock
     # the importer lost the batch: the retry writes the same batch again, with the same records
     batch.unlink()
     for v in Outbox(db, org, now=clock).list(status="awaiting_confirmation"):
-        assert outbox.retry(v.id, "c.wagner", comment="Datei neu") is None
+        assert outbox.retry(v.id, "w.zimmermann", comment="Datei neu") is None
     clock.advance(seconds=5)
     Outbox(db, org, now=clock).deliver_pending()
     assert list(export.glob("postings-*.json")) == [batch]

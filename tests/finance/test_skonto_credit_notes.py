@@ -22,7 +22,7 @@ from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance import Outbox, payment_run, posting_record
 from einvoice.finance.sepa import PAIN_NS, validate_pain001
 from einvoice.finance.tables import PaymentItem
-from tests.finance.conftest import BookingConnector, approve_all, make_org, released_invoice
+from tests.finance.conftest import BookingConnector, approve_all, make_org, pay, released_invoice
 
 NS = {"p": PAIN_NS}
 ISSUE = dt.date(2026, 10, 1)
@@ -64,7 +64,7 @@ def posted(db, tmp_path):
 
     org = make_org(tmp_path)
     store = DirStore(tmp_path / "archive")
-    archive = Archive.on_store(store, policy=RetentionPolicy(classes={"invoice": 8, "procedure": 10}, default_class="invoice"))
+    archive = Archive.on_store(store, policy=RetentionPolicy())
 
     class _App:
         organisation = org
@@ -146,7 +146,7 @@ def test_several_terms_deadline_and_deduction_come_from_the_same_term(db, posted
         shown = skonto_now(_row(db, paid_id), day)          # what the inbox shows that day
         assert shown.percent == percent and not shown.lost
         assert invoice_deadline(_row(db, paid_id), day) == shown.until
-        run = payment_run(db, org, due_by=shown.until, output_dir=tmp_path / "pay", execution_date=day, now=_on(day))
+        run = pay(db, org, due_by=shown.until, output_dir=tmp_path / "pay", execution_date=day, now=_on(day))
         assert paid_id in run.invoices
         with db.sessions() as s:
             item = s.scalars(sa.select(PaymentItem).where(PaymentItem.invoice_id == paid_id)).one()
@@ -158,7 +158,7 @@ def test_several_terms_deadline_and_deduction_come_from_the_same_term(db, posted
     c = ingest({"sk-3.xml": _ubl("TBS-2026-90003", TERMS)})["sk-3.xml"]
     shown = skonto_now(_row(db, c), late)
     assert shown.lost and shown.percent == Decimal("3.00")
-    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(late))
+    run = pay(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(late))
     assert run.invoices == [c] and run.skonto_taken == 0 and run.control_sum == due
 
 
@@ -168,7 +168,7 @@ def test_a_past_execution_date_never_takes_a_skonto_that_ended_before_today(db, 
     a, b = ids["past-1.xml"], ids["past-2.xml"]
     due = _row(db, a).amount_due
     # made on day 15 with an execution date of day 5: the 3 % term (day 10) has ended; 2 % is open
-    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay",
+    run = pay(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay",
                       execution_date=ISSUE + dt.timedelta(days=5), now=_on(ISSUE + dt.timedelta(days=15)))
     assert a in run.invoices and b in run.invoices
     assert {t["amount"] for t in _txs(run.path.read_bytes()).values()} == {due - (due * Decimal("0.02")).quantize(Decimal("0.01"))}
@@ -186,7 +186,7 @@ def test_absurd_day_count_is_no_skonto_and_a_finding(db, posted, tmp_path):
     row = _row(db, i)
     assert row.skonto_until is None and row.skonto_terms is None
     assert posting_record(db, i)["payment_terms"]["skonto"] == []
-    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
+    run = pay(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
     assert run.invoices == [i] and run.skonto_taken == 0
 
 
@@ -197,7 +197,7 @@ def test_bt83_goes_into_the_verwendungszweck(db, posted, tmp_path):
     org, ingest = posted
     bt83 = "Kd-Nr. 4711 / Vorgang Straße & Gehweg " + "X" * 150
     [i] = ingest({"bt83.xml": _ubl("TBS-2026-93001", None, bt83=bt83)}).values()
-    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
+    run = pay(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
     xml = run.path.read_bytes()
     assert validate_pain001(xml) == []
     ustrd = _txs(xml)[f"MUST-{i}"]["ustrd"]
@@ -219,7 +219,7 @@ def test_credit_note_is_netted_against_an_open_invoice_of_the_same_creditor(db, 
     invoice = released_invoice(db, org, amount="500.00", due_date=dt.date(2026, 12, 1), seller_vat_id="DE812345673")
     credit = _credit_note(db, org, amount="120.00", due_date=None, seller_vat_id="de 812 345 673")
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
+    run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
     xml = run.path.read_bytes()
     assert validate_pain001(xml) == []
     txs = _txs(xml)
@@ -233,7 +233,7 @@ def test_credit_note_is_netted_against_an_open_invoice_of_the_same_creditor(db, 
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == credit, InvoiceEvent.action == "paid")).one()
         assert f"#{invoice}" in ev.comment
     # settled once: the next run has nothing
-    assert payment_run(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, now=_on(dt.date(2026, 11, 26))).count == 0
+    assert pay(db, org, due_by=dt.date(2026, 12, 31), output_dir=tmp_path, now=_on(dt.date(2026, 11, 26))).count == 0
 
 
 def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, clock):
@@ -244,7 +244,7 @@ def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, cloc
     too_big = _credit_note(db, org, amount="900.00", due_date=None, seller_vat_id="DE213456786",
                            seller_name="Bürobedarf Meyer KG")
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
+    run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
     assert run.invoices == [other] and run.control_sum == Decimal("300.00")
     held = {i: p.code for i, p in run.skipped}
     assert held == {alone: "SEPA-CREDIT-NOTE-NOTHING-OPEN", too_big: "SEPA-CREDIT-NOTE-WAITING"}
@@ -265,7 +265,7 @@ def test_changed_iban_is_held_whatever_way_the_vat_id_is_written(db, tmp_path, c
     same = released_invoice(db, org, amount="70.00", due_date=dt.date(2026, 12, 1), seller_vat_id=written,
                             seller_id=None, iban="de89 3704 0044 0532 0130 00")
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
-    run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
+    run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
     assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
     assert run.invoices == [same]
     assert posting_record(db, same)["payee"]["supplier_master"]["iban_matches"] is True
@@ -289,7 +289,7 @@ def test_netted_credit_note_from_the_pipeline_is_archived_with_the_payment_run(d
     inv_id, cn_id = ids["inv.xml"], ids["cn.xml"]
     due, credit = _row(db, inv_id).amount_due, _row(db, cn_id).amount_due
     assert _row(db, cn_id).type_code == "381" and credit == Decimal("332.61")  # 10 × 27.95 + 19 %
-    run = payment_run(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
+    run = pay(db, org, due_by=ISSUE + dt.timedelta(days=30), output_dir=tmp_path / "pay", now=_on(ISSUE))
     assert run.invoices == [inv_id] and run.control_sum == due - credit and run.skipped == []
     assert list(_txs(run.path.read_bytes())) == [f"MUST-{inv_id}"]
     report = RecordArchiver(db, ingest.archive).archive_pending()
