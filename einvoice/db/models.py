@@ -40,6 +40,10 @@ class Invoice(Base):
     file_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
     filename: Mapped[str] = mapped_column(sa.String(512))
     channel: Mapped[str] = mapped_column(sa.String(32))
+    # What the channel said about the file (JSON object): e-mail message id, sender and reply
+    # address; Peppol SBDH sender/receiver participant ids, document type, instance id; uploader.
+    # Kept as evidence and for answering the supplier (notices); never used as invoice content.
+    channel_json: Mapped[str | None] = mapped_column(sa.Text)
     size: Mapped[int]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
