@@ -63,7 +63,7 @@ class Intake:
     xmp_level: str | None = None  # fx:ConformanceLevel from the PDF XMP
     xmp_document_name: str | None = None  # fx:DocumentFileName from the PDF XMP
     #: the Peppol SBDH header when the file was a StandardBusinessDocument (``xml`` is then its payload)
-    envelope: "sbdh.Header | None" = None
+    envelope: sbdh.Header | None = None
     problems: list[IntakeProblem] = field(default_factory=list)
 
 

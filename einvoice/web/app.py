@@ -623,7 +623,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
         sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
         return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
+                    channel_meta=channel_meta if isinstance(channel_meta, dict) else None,
                     report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from einvoice.web.throttle import _Windows, client_key
 
@@ -47,13 +48,13 @@ _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za
 
 STATE_VERDICT = {
     "in_approval": ("angenommen", "Angenommen: Die E-Rechnung ist gültig und wurde zur Bearbeitung weitergeleitet."),
-    "rejected": ("abgewiesen", "Abgewiesen: Die Rechnung verletzt Regeln der E-Rechnung (siehe Hinweise). "
-                               "Bitte korrigieren Sie sie und reichen Sie sie neu ein."),
-    "not_an_invoice": ("keine E-Rechnung", "Keine E-Rechnung: Die Datei enthält keine gültige strukturierte Rechnung "
-                                           "(XRechnung oder ZUGFeRD/Factur-X). Sie wird aufbewahrt, aber nicht als "
-                                           "E-Rechnung bearbeitet. Bitte senden Sie eine XRechnung oder ZUGFeRD-Rechnung."),
-    "not_validated": ("nicht geprüft", "Eingegangen, aber nicht automatisch geprüft (siehe Hinweise); die "
-                                       "Rechnungseingangsstelle prüft die Datei von Hand."),
+    "rejected": ("abgewiesen", ("Abgewiesen: Die Rechnung verletzt Regeln der E-Rechnung (siehe Hinweise). "
+                                "Bitte korrigieren Sie sie und reichen Sie sie neu ein.")),
+    "not_an_invoice": ("keine E-Rechnung", ("Keine E-Rechnung: Die Datei enthält keine gültige strukturierte Rechnung "
+                                            "(XRechnung oder ZUGFeRD/Factur-X). Sie wird aufbewahrt, aber nicht als "
+                                            "E-Rechnung bearbeitet. Bitte senden Sie eine XRechnung oder ZUGFeRD-Rechnung.")),
+    "not_validated": ("nicht geprüft", ("Eingegangen, aber nicht automatisch geprüft (siehe Hinweise); die "
+                                        "Rechnungseingangsstelle prüft die Datei von Hand.")),
 }
 IN_PROGRESS = ("in Bearbeitung", "Die Datei war bereits eingegangen und ist in Bearbeitung.")
 
@@ -77,7 +78,7 @@ class UploadConfig:
     per_hour: int = 30
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> "UploadConfig":
+    def from_env(cls, environ=os.environ) -> UploadConfig:
         def number(name: str, default: int) -> int:
             raw = (environ.get(name) or "").strip()
             if not raw:
@@ -260,8 +261,6 @@ def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str]
         if refusal is not None:
             return api_refusal(refusal)
         name = safe_name(request.headers.get("x-filename"), data)
-        from starlette.concurrency import run_in_threadpool
-
         receipt, refusal = await run_in_threadpool(ingest, name, data, reply_to, "api")
         if refusal is not None:
             return api_refusal(refusal)
@@ -310,8 +309,6 @@ def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str]
         refusal = check_type(data)
         if refusal is not None:
             return form_page(request, refusal.status, refusal, reply_raw)
-        from starlette.concurrency import run_in_threadpool
-
         receipt, refusal = await run_in_threadpool(ingest, safe_name(name, data), data, reply_to, "page")
         if refusal is not None:
             return form_page(request, refusal.status, refusal, reply_raw)

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import make_app
+from tests.web.conftest import make_app, sign_in
 
 pytestmark = pytest.mark.s3
 
@@ -27,6 +27,7 @@ BROKEN = "13-broken-wrong-totals.xml"
 def upload_world(seaweedfs, tmp_path_factory):
     from archive import Archive
     from einvoice.samples import write_samples
+    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()
     for name, value in seaweedfs.env().items():
@@ -36,6 +37,8 @@ def upload_world(seaweedfs, tmp_path_factory):
     bucket = f"t-{uuid.uuid4().hex[:20]}"
     Archive.init_bucket(seaweedfs.client(), bucket)
     app = make_app(f"sqlite:///{tmp / 'upload.sqlite'}", bucket, seaweedfs.endpoint)
+    mark_demo_database(app.db)
+    seed_demo_accounts(app.db, app.organisation)
     write_samples(tmp / "samples")
     files = {p.name: p.read_bytes() for p in (tmp / "samples").iterdir()}
     try:
@@ -149,6 +152,14 @@ def test_the_page_gives_a_receipt_without_any_staff_session(upload_world):
     assert row.channel == "upload" and json.loads(row.channel_json)["reply_to"] == "rechnung@it-service-west.example"
     assert "set-cookie" not in r.headers, "no session for suppliers"
     assert c.get("/inbox").status_code == 303, "the staff inbox still needs a sign-in"
+    assert c.get(f"/invoices/{row.id}").status_code == 303
+
+    # The Hauptamt's clerk sees where it came from and whom to answer.
+    staff = client(app)
+    sign_in(staff, "f.becker")
+    page = staff.get(f"/invoices/{row.id}")
+    assert page.status_code == 200 and "über upload" in page.text
+    assert "reply_to: rechnung@it-service-west.example" in page.text
 
 
 def test_shared_token_when_configured(upload_world):
