@@ -274,3 +274,30 @@ def test_delivery_folder_is_ingested_like_unwrapped_files(environment, plain, tm
     again = app.intake.ingest([pipeline.read_inbox_file(p) for p in pipeline.list_inbox(inbox)])
     assert all(o.already_received for o in again)
     assert len(_rows(app)[0]) == len(files)
+
+
+@pytest.mark.s3
+def test_s3_delivery_prefix_through_the_flow_task(environment, plain, s3, bucket_name):
+    """An access point that delivers into an S3 prefix: the process-inbox flow's own listing and
+    batch task (called as plain functions, without a Prefect server) make it a Peppol delivery."""
+    from flows.process_inbox import ingest_batch, list_entries
+
+    inbox_bucket = f"in-{bucket_name}"[:63]
+    s3.create_bucket(Bucket=inbox_bucket)
+    envelope = samples.sbdh_envelope(plain[CII], receiver="0204:05999000-10-44", instance_id="uuid-s3")
+    s3.put_object(Bucket=inbox_bucket, Key="peppol/in/p-cii.xml", Body=envelope)
+    s3.put_object(Bucket=inbox_bucket, Key="peppol/in/half.xml.part", Body=envelope[:100])  # still being written
+    keys = list_entries(f"s3://{inbox_bucket}/peppol/in/")
+    assert keys == ["peppol/in/p-cii.xml"]
+    [outcome] = ingest_batch.fn(keys, "s3", inbox_bucket)
+    assert (outcome["state"], outcome["department"], outcome["channel"]) == ("in_approval", "10", "peppol")
+
+    from einvoice.app import App
+    from einvoice.db.models import Invoice
+
+    app = App.from_env()
+    with app.db.sessions() as s:
+        row = s.get(Invoice, outcome["invoice_id"])
+    meta = json.loads(row.channel_json)
+    assert (meta["inbox"], meta["instance_id"], meta["receiver"]) == ("s3", "uuid-s3", "0204:05999000-10-44")
+    assert app.original_bytes(row) == envelope
