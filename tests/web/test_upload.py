@@ -194,3 +194,17 @@ def test_config_from_environment():
         UploadConfig.from_env({"EINVOICE_UPLOAD_TOKEN": "short"})
     with pytest.raises(ValueError, match="1 or more"):
         UploadConfig.from_env({"EINVOICE_UPLOAD_PER_HOUR": "0"})
+
+
+def test_an_uploaded_peppol_envelope_keeps_channel_upload_and_its_header(upload_world):
+    from einvoice.samples import sbdh_envelope
+
+    app, files = upload_world
+    envelope = sbdh_envelope(files["02-xrechnung-ubl-creditnote.xml"], receiver="0204:05999000-40-51")
+    r = client(app).post("/api/upload", content=envelope, headers={"x-reply-to": "a@b.example"})
+    assert r.status_code == 201 and r.json()["state"] == "in_approval"
+    assert "SBDH-ENVELOPE" in {f["rule"] for f in r.json()["findings"]}
+    row = rows(app)[r.json()["sha256"]]
+    meta = json.loads(row.channel_json)
+    assert row.channel == "upload" and meta["reply_to"] == "a@b.example"
+    assert meta["sbdh"]["receiver"] == "0204:05999000-40-51" and row.department == "40"
