@@ -218,11 +218,20 @@ def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str]
         meta = {"uploaded_via": via}
         if reply_to:
             meta["reply_to"] = reply_to
-        with ingest_lock:
-            outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]
+        not_stored = Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
+                                                       "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
+        from archive import ArchiveError
+
+        try:
+            with ingest_lock:
+                outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]
+        except ArchiveError as exc:
+            # Storage down or a conflict: the pipeline recorded nothing (the original must be
+            # archived first), so the supplier is told to send it again; operators see the log.
+            log.error("upload not stored: archive %s error: %s", exc.kind, exc)
+            return None, not_stored
         if outcome.invoice_id is None:  # the archive refused this one file: nothing was kept
-            return None, Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
-                                                           "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
+            return None, not_stored
         return receipt_of(app, outcome), None
 
     async def read_body(request: Request) -> tuple[bytes | None, Refusal | None]:

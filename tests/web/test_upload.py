@@ -208,3 +208,22 @@ def test_an_uploaded_peppol_envelope_keeps_channel_upload_and_its_header(upload_
     meta = json.loads(row.channel_json)
     assert row.channel == "upload" and meta["reply_to"] == "a@b.example"
     assert meta["sbdh"]["receiver"] == "0204:05999000-40-51" and row.department == "40"
+
+
+def test_archive_outage_is_a_clear_refusal_and_keeps_nothing(upload_world, monkeypatch):
+    from archive import ArchiveError
+
+    app, files = upload_world
+    c = client(app)
+    before = len(rows(app))
+
+    def down(entries):
+        raise ArchiveError("S3 endpoint unreachable", kind="io")
+
+    monkeypatch.setattr(app.intake.archive, "append", down)
+    data = files[CII].replace(b"ITW-R-2026-3307", b"ITW-R-2026-3399")  # a file not uploaded before
+    r = c.post("/api/upload", content=data)
+    assert r.status_code == 503 and r.json()["rule"] == "UPLOAD-NOT-STORED" and "später erneut" in r.json()["message"]
+    page = c.post("/einreichen", files={"datei": ("r.xml", data, "application/xml")})
+    assert page.status_code == 503 and "UPLOAD-NOT-STORED" in page.text
+    assert len(rows(app)) == before
