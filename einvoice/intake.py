@@ -1,11 +1,13 @@
 """Intake: what did we receive? XML invoice, hybrid PDF, plain PDF, something else.
 
 Given the bytes of one file, this module finds the invoice XML (the file itself, or the XML
-embedded in a Factur-X/ZUGFeRD/XRechnung PDF), parses it safely, names its syntax (UBL Invoice,
-UBL CreditNote, CII, ZUGFeRD 1.0) and reads the specification identifier (BT-24) and, for PDFs,
-the Factur-X conformance level from the XMP metadata.
+embedded in a Factur-X/ZUGFeRD/XRechnung PDF, or the payload of a Peppol SBDH envelope, see
+``einvoice.sbdh``), parses it safely, names its syntax (UBL Invoice, UBL CreditNote, CII, ZUGFeRD
+1.0) and reads the specification identifier (BT-24) and, for PDFs, the Factur-X conformance level
+from the XMP metadata.
 
-It must never change the bytes it extracts (the XML is the legal original, GoBD), never trust the
+It must never change the bytes it extracts (the XML is the legal original, GoBD; an SBDH envelope
+is the original of a Peppol delivery, its payload is serialised from it), never trust the
 file name or extension over the content, and never raise on hostile input: every problem becomes
 an ``IntakeProblem`` with a rule ID and a message a clerk can act on.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from einvoice import sbdh
 from einvoice.xmlsafe import DEFAULT_MAX_XML_BYTES, parse_xml
 
 #: whole input files (PDFs included) above this size are not read at all
@@ -59,6 +62,8 @@ class Intake:
     embedded_name: str | None = None  # attachment name inside the PDF
     xmp_level: str | None = None  # fx:ConformanceLevel from the PDF XMP
     xmp_document_name: str | None = None  # fx:DocumentFileName from the PDF XMP
+    #: the Peppol SBDH header when the file was a StandardBusinessDocument (``xml`` is then its payload)
+    envelope: sbdh.Header | None = None
     problems: list[IntakeProblem] = field(default_factory=list)
 
 
@@ -253,6 +258,19 @@ def detect(
         where = f" (embedded file {intake.embedded_name})" if intake.embedded_name else ""
         intake.problems.append(IntakeProblem(problem.rule, "fatal", problem.message + where, problem.location))
         return intake
+    if intake.container == "xml" and sbdh.is_envelope(root):
+        # A Peppol delivery: the envelope is the received original (archived as such); what is
+        # validated from here on is its payload, serialised as a document of its own (einvoice.sbdh).
+        env = sbdh.unwrap(root)
+        intake.envelope = env.header
+        intake.problems.extend(IntakeProblem(p.rule, p.severity, p.message, p.location) for p in env.problems)
+        if env.payload is None:
+            return intake
+        intake.xml = env.payload
+        root, problem = parse_xml(intake.xml, max_bytes=max_xml_bytes)
+        if problem is not None:  # pragma: no cover - lxml wrote it from a tree it had parsed
+            intake.problems.append(IntakeProblem(problem.rule, "fatal", problem.message + " (Peppol-Nutzdaten)", problem.location))
+            return intake
     intake.root = root
     qn = etree.QName(root)
     syntax = ROOTS.get((qn.namespace, qn.localname))

@@ -10,6 +10,12 @@ never from the supplier's issue date (``einvoice.retention``: an implausible iss
 finding on the outcome, the audit event and the archive entry); if the archive still refuses
 one entry, only that file is left in the inbox with the reason, the rest of the batch goes on.
 
+Peppol: a file that is a Standard Business Document (SBDH envelope, ``einvoice.sbdh``) is the
+received original and is archived as such; intake validates its payload, which is archived beside
+it as a second document. A delivery folder's file in an envelope is recorded with channel
+``peppol``; the header (participants, document type, instance id) goes to ``invoices.channel_json``
+and the receiver ``0204:<Leitweg-ID>`` is routing evidence (``einvoice.routing``).
+
 Validation is CPU-bound (Saxon, lxml): with ``validation_jobs`` > 1 a batch is validated in
 worker processes forked after the stylesheets are compiled, while this process archives and
 records the files validated so far (sub-batches of ``ARCHIVE_CHUNK``). A worker that dies on a
@@ -38,10 +44,12 @@ from sqlalchemy.exc import IntegrityError
 
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice import sbdh
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
 from einvoice import retention
 from einvoice.states import InvoiceState, check_transition
+from einvoice.xmlsafe import parse_xml
 
 #: Files larger than this are refused before reading them whole (they stay in the inbox).
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -55,6 +63,9 @@ POOL_FROM_FILES = 8
 #: and at least MIN_ARCHIVE_CHUNK unless no further file is ready yet.
 ARCHIVE_CHUNK = 50
 MIN_ARCHIVE_CHUNK = 10
+#: Channels that are a folder someone delivers into: an SBDH envelope there is a Peppol delivery
+#: (an access point's delivery folder or S3 prefix), so the file's channel becomes ``peppol``.
+FOLDER_CHANNELS = {"directory", "s3", "peppol"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,9 @@ class InboxItem:
     name: str
     data: bytes
     channel: str = "directory"
+    #: what the channel said about the file (JSON-able dict, e.g. a reply address); stored as
+    #: ``invoices.channel_json``, never read as invoice content
+    channel_meta: dict | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -86,6 +100,7 @@ class IngestOutcome:
     archive_key: str | None = None
     retain_until: str | None = None
     already_received: bool = False
+    channel: str | None = None
     #: findings about the file's dates (rule ID: message); retention counts from receipt regardless
     retention_findings: list[str] = field(default_factory=list)
 
@@ -264,12 +279,45 @@ def default_validation_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@dataclass(frozen=True)
+class Received:
+    """How a file arrived: its channel, the channel's metadata, and for a Peppol envelope its payload."""
+
+    channel: str
+    meta: dict | None = None
+    envelope: sbdh.Unwrapped | None = None
+
+    @property
+    def receiver(self) -> str | None:
+        return self.envelope.header.receiver if self.envelope is not None and self.envelope.header else None
+
+
+def received_via(item: InboxItem) -> Received:
+    """The channel of ``item``: a folder's SBDH envelope makes it a Peppol delivery (never raises).
+
+    Validation unwraps the envelope itself (``einvoice.intake``); this second, cheap look (only for
+    files that name the SBDH namespace) keeps the header as channel metadata, in this process."""
+    meta = dict(item.channel_meta) if item.channel_meta else None
+    if not sbdh.looks_like_sbdh(item.data):
+        return Received(item.channel, meta)
+    root, _problem = parse_xml(item.data)
+    if root is None or not sbdh.is_envelope(root):
+        return Received(item.channel, meta)  # validation reports why it could not be read
+    env = sbdh.unwrap(root)
+    header = env.header.as_dict() if env.header is not None else {}
+    if item.channel in FOLDER_CHANNELS:
+        return Received("peppol", {**header, **({"inbox": item.channel} if item.channel != "peppol" else {}), **(meta or {})}, env)
+    # an envelope that came another way (upload, e-mail) keeps its channel; the header is kept too
+    return Received(item.channel, {**(meta or {}), "sbdh": header}, env)
+
+
 @dataclass
 class _Pending:
     item: InboxItem
     report: object
     state: InvoiceState
     decision: RoutingDecision | None
+    received: Received | None = None
     receipt: object = None
     summary: str = ""
     report_json: str = ""
@@ -374,10 +422,11 @@ class IntakePipeline:
 
     def _assess(self, item: InboxItem, report, summary: str, report_json: str) -> _Pending:
         state = state_for(report)
+        via = received_via(item)
         decision = None
         if state is InvoiceState.IN_APPROVAL and report.model is not None:
-            decision = route(routing_input(report.model), self.organisation)
-        return _Pending(item, report, state, decision, summary=summary, report_json=report_json)
+            decision = route(routing_input(report.model, peppol_receiver=via.receiver), self.organisation)
+        return _Pending(item, report, state, decision, received=via, summary=summary, report_json=report_json)
 
     def _archive(self, batch: list[_Pending]) -> None:
         """Archive a batch in one append; if the archive refuses it, each file alone, so one file
@@ -418,7 +467,7 @@ class IntakePipeline:
         metadata = {
             "kind": "received-document",
             "filename": p.item.name,
-            "channel": p.item.channel,
+            "channel": p.received.channel,
             "received": received.isoformat(),
             "format": p.report.syntax,
             "container": p.report.container,
@@ -442,12 +491,24 @@ class IntakePipeline:
             })
         if p.retention_findings:
             metadata["findings"] = p.retention_findings
+        documents = [
+            ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
+            ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
+        ]
+        env = p.received.envelope
+        if env is not None:
+            # Flat keys: the Z3 export makes a column of every scalar metadata key.
+            header = env.header.as_dict() if env.header is not None else {}
+            for key in ("sender", "receiver", "document_type", "instance_id"):
+                metadata[f"peppol_{key}"] = header.get(key)
+            if env.payload is not None:
+                # The envelope above is the original as received; this is the payload that was
+                # validated (serialised from it, einvoice.sbdh), kept so an auditor sees both.
+                documents.append(ArchiveDocument(name=f"{p.item.name}.payload.xml", media_type="application/xml",
+                                                 data=env.payload))
         return EntryInput(
             entry_id=f"received-{p.item.sha256}",
-            documents=[
-                ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
-                ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
-            ],
+            documents=documents,
             metadata={k: v for k, v in metadata.items() if v is not None},
             retention_class=retention.INVOICE,
             # From receipt, never from the supplier's issue date (einvoice.retention).
@@ -459,7 +520,9 @@ class IntakePipeline:
         model, report, receipt = p.report.model, p.report, p.receipt
         check_transition(None, p.state)
         row = Invoice(
-            file_sha256=p.item.sha256, filename=p.item.name[:512], channel=p.item.channel, size=len(p.item.data),
+            file_sha256=p.item.sha256, filename=p.item.name[:512], channel=p.received.channel[:32],
+            channel_json=json.dumps(p.received.meta, ensure_ascii=False, sort_keys=True) if p.received.meta else None,
+            size=len(p.item.data),
             state=p.state.value, container=report.container, syntax=report.syntax, profile=(report.profile or None),
             valid=report.valid, verdict=p.summary, report_json=p.report_json,
             archive_entry_id=receipt.entry_id, archive_sequence=receipt.sequence,
@@ -542,5 +605,5 @@ class IntakePipeline:
             valid=row.valid, verdict=row.verdict, department=row.department, routing_reason=row.routing_reason,
             archive_key=row.archive_original_key,
             retain_until=row.archive_retain_until.date().isoformat() if row.archive_retain_until else None,
-            already_received=already_received,
+            already_received=already_received, channel=row.channel,
         )

@@ -2,10 +2,15 @@
 
 Precedence (each decision carries the rule that made it and a reason a clerk can read):
   1. ``leitweg-id``  — BT-10 equals a Leitweg-ID (Feinadressierung) of a department
+  1a. ``peppol-receiver`` — BT-10 is missing or names no department, and the invoice came over
+     Peppol to the participant ``0204:<Leitweg-ID>`` of a department (the network addressed it)
   2. ``order-reference`` — BT-13 starts with a department's order-number prefix
   3. ``supplier`` — the seller (BT-31 VAT ID or BT-29 seller ID) has a default department
   4. ``central-desk`` — nothing matched: the zentrale Rechnungseingangsstelle decides by hand
-An invoice is never dropped for being unroutable. This module must never write to the database.
+An invoice is never dropped for being unroutable. A Peppol receiver that differs from BT-10 is
+named in the reason (in German) whichever rule decides, so the clerk sees the disagreement; BT-10
+still wins when it names a department (it is the buyer's own, finer address inside the invoice).
+This module must never write to the database.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 from einvoice.identifiers import find_supplier
 from einvoice.organisation import Organisation
+from einvoice.sbdh import leitweg_id_of
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class RoutingInput:
     seller_vat_id: str | None = None  # BT-31
     seller_ids: tuple[str, ...] = ()  # BT-29
     seller_name: str | None = None  # BT-27
+    #: the Peppol receiver participant ID from the SBDH (channel metadata), e.g. "0204:05999000-66-70"
+    peppol_receiver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,40 @@ def route_by_leitweg_id(inp: RoutingInput, org: Organisation) -> RoutingDecision
         if lw in (_norm(x) for x in d.leitweg_ids):
             return RoutingDecision(d.code, "leitweg-id", f"Leitweg-ID (BT-10) {inp.buyer_reference} belongs to {d.code} {d.name}")
     return None
+
+
+def _department_of_leitweg_id(leitweg_id: str | None, org: Organisation):
+    lw = _norm(leitweg_id)
+    if not lw:
+        return None
+    for d in org.departments:
+        if lw in (_norm(x) for x in d.leitweg_ids):
+            return d
+    return None
+
+
+def route_by_peppol_receiver(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
+    """BT-10 did not route (checked before): the Peppol receiver ``0204:<Leitweg-ID>`` may."""
+    receiver_lw = leitweg_id_of(inp.peppol_receiver)
+    d = _department_of_leitweg_id(receiver_lw, org)
+    if d is None:
+        return None
+    if inp.buyer_reference:
+        why = (f"Peppol-Empfänger {inp.peppol_receiver} weicht von BT-10 {inp.buyer_reference} ab; "
+               f"BT-10 gehört zu keiner Dienststelle, die Empfänger-ID zu {d.code} {d.name}")
+    else:
+        why = f"BT-10 (Leitweg-ID) fehlt; zugeordnet nach dem Peppol-Empfänger {inp.peppol_receiver}: {d.code} {d.name}"
+    return RoutingDecision(d.code, "peppol-receiver", why)
+
+
+def peppol_disagreement(inp: RoutingInput, org: Organisation) -> str | None:
+    """The German note for a Peppol receiver that names another Leitweg-ID than BT-10 (None if it agrees)."""
+    receiver_lw = leitweg_id_of(inp.peppol_receiver)
+    if receiver_lw is None or not inp.buyer_reference or _norm(receiver_lw) == _norm(inp.buyer_reference):
+        return None
+    d = _department_of_leitweg_id(receiver_lw, org)
+    owner = f"gehört zu {d.code} {d.name}" if d is not None else "gehört zu keiner Dienststelle"
+    return f"Peppol-Empfänger {inp.peppol_receiver} weicht von BT-10 {inp.buyer_reference} ab (Empfänger {owner})"
 
 
 def route_by_order_reference(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
@@ -77,24 +119,37 @@ def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision |
     return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")
 
 
-RULES = (route_by_leitweg_id, route_by_order_reference, route_by_supplier)
+RULES = (route_by_leitweg_id, route_by_peppol_receiver, route_by_order_reference, route_by_supplier)
 
 
 def route(inp: RoutingInput, org: Organisation) -> RoutingDecision:
     for rule in RULES:
         decision = rule(inp, org)
         if decision is not None:
-            return decision
+            return _with_peppol_note(decision, inp, org)
+    return _with_peppol_note(_central_desk(inp, org), inp, org)
+
+
+def _with_peppol_note(decision: RoutingDecision, inp: RoutingInput, org: Organisation) -> RoutingDecision:
+    note = peppol_disagreement(inp, org)
+    if note is None or decision.rule == "peppol-receiver":  # that reason says it already
+        return decision
+    return RoutingDecision(decision.department, decision.rule, f"{decision.reason}; {note}")
+
+
+def _central_desk(inp: RoutingInput, org: Organisation) -> RoutingDecision:
     desk = org.department(org.central_desk)
     tried = []
     tried.append(f"Leitweg-ID {inp.buyer_reference!r} unknown" if inp.buyer_reference else "no Leitweg-ID")
+    if inp.peppol_receiver and not inp.buyer_reference:
+        tried.append(f"Peppol-Empfänger {inp.peppol_receiver} gehört zu keiner Dienststelle")
     tried.append(f"order reference {inp.order_reference!r} has no known prefix" if inp.order_reference else "no order reference")
     tried.append(f"supplier {inp.seller_name or inp.seller_vat_id or '?'} has no default department")
     return RoutingDecision(desk.code, "central-desk", "no department found (" + "; ".join(tried) + f"): to {desk.name}")
 
 
-def routing_input(invoice) -> RoutingInput:
-    """Build the routing input from an ``einvoice.model.Invoice``."""
+def routing_input(invoice, peppol_receiver: str | None = None) -> RoutingInput:
+    """Build the routing input from an ``einvoice.model.Invoice`` (and the SBDH receiver, if any)."""
     seller = getattr(invoice, "seller", None)
     ids = getattr(seller, "identifiers", None) or ()
     if isinstance(ids, str):
@@ -105,4 +160,5 @@ def routing_input(invoice) -> RoutingInput:
         seller_vat_id=getattr(seller, "vat_id", None),
         seller_ids=tuple(str(getattr(i, "value", i)) for i in ids),
         seller_name=getattr(seller, "name", None),
+        peppol_receiver=peppol_receiver,
     )

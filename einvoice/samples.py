@@ -907,6 +907,62 @@ def _fixed_samples() -> list[tuple[Sample, bytes]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Peppol: a document as an access point delivers it, wrapped in an SBDH (einvoice.sbdh)
+# ---------------------------------------------------------------------------------------------
+NS_SBDH = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
+PEPPOL_INVOICE_DOCTYPE = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
+                          "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0::2.1")
+PEPPOL_CII_DOCTYPE = ("urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100::CrossIndustryInvoice##"
+                      "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0::D16B")
+
+
+def sbdh_envelope(*payloads: bytes, receiver: str | None = "0204:05999000-66-70",
+                  sender: str | None = "0088:4035811991014", instance_id: str | None = "4c1d0f6e-0000-4000-8000-000000000001",
+                  document_type: str | None = None, created: str = "2026-03-02T10:15:00+01:00",
+                  header: bool = True) -> bytes:
+    """The ``payloads`` (XML documents as bytes, normally one) in a Peppol Standard Business
+    Document, as an access point writes it into its delivery folder. ``None`` leaves a header
+    field out; ``header=False`` leaves out the whole header (both to build broken envelopes)."""
+    def sub(parent, tag, text=None, **attrib):
+        el = etree.SubElement(parent, f"{{{NS_SBDH}}}{tag}", attrib)
+        el.text = text
+        return el
+
+    roots = [etree.fromstring(p) for p in payloads]
+    first = etree.QName(roots[0]) if roots else None
+    if document_type is None and first is not None:
+        document_type = PEPPOL_CII_DOCTYPE if first.localname == "CrossIndustryInvoice" else PEPPOL_INVOICE_DOCTYPE.replace(
+            "Invoice", first.localname, 2) if first.localname != "Invoice" else PEPPOL_INVOICE_DOCTYPE
+    sbd = etree.Element(f"{{{NS_SBDH}}}StandardBusinessDocument", nsmap={None: NS_SBDH})
+    if header:
+        h = sub(sbd, "StandardBusinessDocumentHeader")
+        sub(h, "HeaderVersion", "1.0")
+        for role, value in (("Sender", sender), ("Receiver", receiver)):
+            party = sub(h, role)
+            if value is not None:
+                sub(party, "Identifier", value, Authority="iso6523-actorid-upis")
+        ident = sub(h, "DocumentIdentification")
+        if first is not None:
+            sub(ident, "Standard", first.namespace)
+            sub(ident, "TypeVersion", "2.1" if first.localname != "CrossIndustryInvoice" else "D16B")
+        if instance_id is not None:
+            sub(ident, "InstanceIdentifier", instance_id)
+        if first is not None:
+            sub(ident, "Type", first.localname)
+        sub(ident, "CreationAndOrCreationTime", created)
+        scope = sub(h, "BusinessScope")
+        for kind, value in (("DOCUMENTID", document_type), ("PROCESSID", PEPPOL_BILLING)):
+            if value is not None:
+                sc = sub(scope, "Scope")
+                sub(sc, "Type", kind)
+                sub(sc, "InstanceIdentifier", value)
+                sub(sc, "Identifier", "busdox-docid-qns" if kind == "DOCUMENTID" else "cenbii-procid-ubl")
+    for root in roots:
+        sbd.append(root)
+    return _xml_bytes(sbd)
+
+
+# ---------------------------------------------------------------------------------------------
 # Generated valid invoices for benchmarks
 # ---------------------------------------------------------------------------------------------
 

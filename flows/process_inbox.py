@@ -23,6 +23,9 @@ variable was not set at deploy time the flow gets the bare placeholder and uses 
 ``<inbox>/processed/`` (directory; sub-directories are not part of the inbox) or
 ``processed/<prefix>`` (S3), so a deployed inbox is never read again and again.
 
+A Peppol access point's delivery folder is such an inbox: a file in an SBDH envelope is recorded
+with channel ``peppol`` and its header (``einvoice.pipeline``, ``einvoice.sbdh``); nothing here differs.
+
 Files that need a person (rejected, not validated, not an e-invoice, unreadable) make the run end
 ``Completed`` named ``Needs attention`` with the counts in its name (``flows.attention``).
 """

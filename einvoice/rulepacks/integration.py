@@ -190,6 +190,8 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
     it = _intake.detect(data, rep.path, max_file_bytes=cfg.max_file_bytes, max_xml_bytes=cfg.max_xml_bytes)
     if it.container != "xml" or it.root is None or it.syntax not in _SYNTAXES or _intake.is_facturx(it.profile):
         return False  # malformed, other formats, Factur-X/ZUGFeRD: the built-in rules
+    if any(p.severity in ("fatal", "error") for p in it.problems):
+        return False  # a broken Peppol envelope (einvoice.sbdh): the pack would judge only the payload
     rep.container, rep.syntax, rep.profile, rep.profile_name, rep.xml = it.container, it.syntax, it.profile, it.profile_name, it.xml
     from einvoice.validation.report import Finding
 

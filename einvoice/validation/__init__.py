@@ -31,7 +31,9 @@ __all__ = ["validate", "Finding", "Report", "ValidationConfig", "warm", "STAGES"
 _DEFAULT = ValidationConfig()
 
 # Problems of the input itself: the document is rejected (False), not "not validated" (None).
-_REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPTY", "INTAKE-EMPTY"}
+# A broken Peppol envelope (einvoice.sbdh) is a failed delivery the sender must repeat: rejected too.
+_REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPTY", "INTAKE-EMPTY",
+                          "SBDH-HEADER", "SBDH-NO-PAYLOAD", "SBDH-MULTIPLE-PAYLOADS"}
 
 NOT_INVOICE_PROFILES = ("MINIMUM", "BASIC WL")
 
@@ -157,7 +159,8 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
         else:
             rep.not_validated_reason = "no invoice found"
         return
-    rep.stages["intake"] = "passed"
+    # an envelope problem (einvoice.sbdh) fails intake even though its payload can be checked
+    rep.stages["intake"] = "failed" if any(f.stage == "intake" and f.blocking for f in rep.findings) else "passed"
     rep.stages["parse"] = "passed"
     root = it.root
     # Factur-X/ZUGFeRD rules apply to documents that declare a Factur-X/ZUGFeRD guideline, and to

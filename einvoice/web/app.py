@@ -16,6 +16,8 @@ person and duration):
   POST /invoices/{invoice_id}/comment|override-duplicate
   GET  /finance/pull/pending, POST /finance/pull/ack   the finance system's pull API
                      (einvoice.finance.pull_api: its own bearer token, no staff session)
+  GET  /einreichen, POST /einreichen, POST /api/upload  suppliers hand in one invoice and get an
+                     Eingangsbestätigung (einvoice.web.upload: no staff session, rate limits, optional token)
 
 Path ids are numbers the id columns can hold (``{...:dbid}``, einvoice.web.forms); others are "not found".
 Every action goes to ``ApprovalService``, which decides; a refusal is shown with its rule ID.
@@ -53,7 +55,7 @@ from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
 from einvoice.records import RecordArchiver
-from einvoice.web import access, auth, forms, rendering
+from einvoice.web import access, auth, forms, rendering, upload
 from einvoice.web.throttle import HashSlots, SignInThrottle
 
 log = logging.getLogger("einvoice.web")
@@ -172,9 +174,11 @@ class AccessLogMiddleware:
     """One log line per request (method, route template, status, person, ms) plus security headers,
     relative redirects only, and form bodies of at most ``forms.MAX_FORM_BYTES``."""
 
-    def __init__(self, app, hsts: bool = False):
+    def __init__(self, app, hsts: bool = False, large_forms: dict[str, int] | None = None):
         self.app = app
         self.hsts = hsts
+        #: paths whose form bodies may be larger (the supplier upload page: path -> byte limit)
+        self.large_forms = dict(large_forms or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -185,13 +189,16 @@ class AccessLogMiddleware:
         static = scope.get("path", "").startswith("/static/")
         request_headers = dict(scope.get("headers") or [])
         if request_headers.get(b"content-type", b"").split(b";")[0].strip().lower() in FORM_TYPES:
+            large = scope.get("path", "") in self.large_forms
+            limit = self.large_forms.get(scope.get("path", ""), forms.MAX_FORM_BYTES)
             try:
                 declared = int(request_headers.get(b"content-length", b"0"))
             except ValueError:
-                declared = forms.MAX_FORM_BYTES + 1
-            if declared > forms.MAX_FORM_BYTES:
+                declared = limit + 1
+            # an upload page refuses a declared oversize body itself (with its own message)
+            if declared > limit and not large:
                 return await self._too_large(scope, receive, send, start)
-            receive = self._limited(receive)
+            receive = self._limited(receive, limit)
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -222,7 +229,7 @@ class AccessLogMiddleware:
                             state.get("person_id", "-"), (time.perf_counter() - start) * 1000)
 
     @staticmethod
-    def _limited(receive):
+    def _limited(receive, limit: int = forms.MAX_FORM_BYTES):
         """A body that declared less (or chunked) but sends more than the limit is cut off."""
         seen = [0]
 
@@ -230,7 +237,7 @@ class AccessLogMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen[0] += len(message.get("body", b""))
-                if seen[0] > forms.MAX_FORM_BYTES:
+                if seen[0] > limit:
                     raise _BodyTooLarge()
             return message
 
@@ -267,10 +274,13 @@ def _cookie(name: str, value: str, *, secure: bool, max_age: int | None = None, 
 
 
 # --- application ------------------------------------------------------------------------------
-def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = None) -> FastAPI:
-    """The ASGI app over ``app`` (default ``App.from_env()``) with ``auth_config`` (default from env)."""
+def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = None,
+               upload_config: upload.UploadConfig | None = None) -> FastAPI:
+    """The ASGI app over ``app`` (default ``App.from_env()``) with ``auth_config`` and
+    ``upload_config`` (the supplier upload, einvoice.web.upload; defaults from the environment)."""
     app = app or App.from_env()
     cfg = auth_config or auth.AuthConfig.from_env()
+    upload_cfg = upload_config or upload.UploadConfig.from_env()
     org = app.organisation
     db = app.db
     base = app.approval
@@ -290,7 +300,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     web.state.einvoice = app
     web.state.auth_config = cfg
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    web.add_middleware(AccessLogMiddleware, hsts=cfg.cookie_secure)
+    web.add_middleware(AccessLogMiddleware, hsts=cfg.cookie_secure,
+                       large_forms={upload.PAGE_PATH: upload_cfg.max_bytes + upload.FORM_OVERHEAD})
     throttle = SignInThrottle.from_config(cfg)
     hash_slots = HashSlots(cfg.hash_parallel)
 
@@ -330,6 +341,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     def client_address(request: Request) -> str:
         values = request.headers.getlist(cfg.client_ip_header) if cfg.client_ip_header else []
         return auth.client_address(cfg, peer(request), values)
+
+    # Suppliers' upload page and API (einvoice.web.upload): no staff session, own access rule.
+    web.include_router(upload.make_router(app, upload_cfg, client_address, page))
 
     def identify(request: Request) -> access.Viewer | None:
         sess = auth.load_session(db, cfg, request.cookies.get(cfg.cookie_name))
@@ -609,7 +623,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
         sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
         return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
+                    channel_meta=channel_meta if isinstance(channel_meta, dict) else None,
                     report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),

@@ -1,0 +1,327 @@
+"""Supplier upload: a page (``/einreichen``) and an HTTP API (``/api/upload``) for one invoice per request.
+
+Suppliers have no staff account: this router never looks at a staff session and the staff pages
+never accept an upload. Access rule (``EINVOICE_UPLOAD_*``, see the web README): open to anyone,
+limited per client address (a sliding window per minute and per hour, counted before the body is
+read), or, when ``EINVOICE_UPLOAD_TOKEN`` is set, only with that shared token (API:
+``Authorization: Bearer``, page: field "Zugangscode"). One XML or PDF file per request, at most
+``EINVOICE_UPLOAD_MAX_BYTES``; anything else is refused with a German message and a rule ID
+(UPLOAD-SIZE, UPLOAD-TYPE, UPLOAD-EMPTY, UPLOAD-RATE, UPLOAD-TOKEN, UPLOAD-REPLY-TO).
+
+An accepted file goes through the same intake pipeline as every inbox (``einvoice.pipeline``:
+validation, routing, archive, database) with channel ``upload``; the uploader's reply address, if
+given, is kept in ``invoices.channel_json``. The answer is an Eingangsbestätigung: receipt number,
+the file's SHA-256, time of receipt (Europe/Berlin), verdict and findings (HTML page or JSON).
+
+This module must never decide about an invoice itself (the pipeline does), never keep a file it
+did not hand to the pipeline, and never log file contents or reply addresses.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from einvoice.web.throttle import _Windows, client_key
+
+log = logging.getLogger("einvoice.web.upload")
+
+BERLIN = ZoneInfo("Europe/Berlin")
+PAGE_PATH = "/einreichen"
+API_PATH = "/api/upload"
+#: multipart overhead allowed on top of the file itself (boundaries, the small text fields)
+FORM_OVERHEAD = 64 * 1024
+MAX_REPLY_TO = 254
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+
+STATE_VERDICT = {
+    "in_approval": ("angenommen", "Angenommen: Die E-Rechnung ist gültig und wurde zur Bearbeitung weitergeleitet."),
+    "rejected": ("abgewiesen", ("Abgewiesen: Die Rechnung verletzt Regeln der E-Rechnung (siehe Hinweise). "
+                                "Bitte korrigieren Sie sie und reichen Sie sie neu ein.")),
+    "not_an_invoice": ("keine E-Rechnung", ("Keine E-Rechnung: Die Datei enthält keine gültige strukturierte Rechnung "
+                                            "(XRechnung oder ZUGFeRD/Factur-X). Sie wird aufbewahrt, aber nicht als "
+                                            "E-Rechnung bearbeitet. Bitte senden Sie eine XRechnung oder ZUGFeRD-Rechnung.")),
+    "not_validated": ("nicht geprüft", ("Eingegangen, aber nicht automatisch geprüft (siehe Hinweise); die "
+                                        "Rechnungseingangsstelle prüft die Datei von Hand.")),
+}
+IN_PROGRESS = ("in Bearbeitung", "Die Datei war bereits eingegangen und ist in Bearbeitung.")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    rule: str
+    message: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    """``from_env`` reads ``EINVOICE_UPLOAD_*`` (see the web README)."""
+
+    enabled: bool = True
+    token: str | None = None  # shared upload token; None: open, with the rate limits only
+    max_bytes: int = 15 * 1024 * 1024  # the limit most public invoice portals apply
+    per_minute: int = 5
+    per_hour: int = 30
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> UploadConfig:
+        def number(name: str, default: int) -> int:
+            raw = (environ.get(name) or "").strip()
+            if not raw:
+                return default
+            value = int(raw)
+            if value < 1:
+                raise ValueError(f"{name} must be 1 or more, not {raw!r}")
+            return value
+
+        token = (environ.get("EINVOICE_UPLOAD_TOKEN") or "").strip() or None
+        token_file = (environ.get("EINVOICE_UPLOAD_TOKEN_FILE") or "").strip()
+        if token_file:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip() or None
+        if token is not None and len(token) < 16:
+            raise ValueError("EINVOICE_UPLOAD_TOKEN must have at least 16 characters")
+        return cls(
+            enabled=(environ.get("EINVOICE_UPLOAD_ENABLED") or "true").strip().lower() not in ("false", "0", "no"),
+            token=token,
+            max_bytes=number("EINVOICE_UPLOAD_MAX_BYTES", cls.max_bytes),
+            per_minute=number("EINVOICE_UPLOAD_PER_MINUTE", cls.per_minute),
+            per_hour=number("EINVOICE_UPLOAD_PER_HOUR", cls.per_hour),
+        )
+
+
+def _de(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+class UploadLimits:
+    """Uploads per client address per minute and per hour (this process; thread-safe)."""
+
+    def __init__(self, cfg: UploadConfig, clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._minute = _Windows(cfg.per_minute, 60, clock)
+        self._hour = _Windows(cfg.per_hour, 3600, clock)
+
+    def take(self, address: str) -> Refusal | None:
+        key = client_key(address)
+        with self._lock:
+            wait = max(self._minute.wait(key), self._hour.wait(key))
+            if wait > 0:
+                return Refusal(429, "UPLOAD-RATE", "Zu viele Einreichungen von Ihrer Adresse in kurzer Zeit. Bitte warten "
+                                                   f"Sie etwa {_de(int(wait) + 1)} Sekunden und versuchen Sie es dann erneut.",
+                               retry_after=int(wait) + 1)
+            self._minute.add(key)
+            self._hour.add(key)
+        return None
+
+
+def receipt_number(sha256: str) -> str:
+    """``ER-3F2A-9C1B-77D0``: from the file's SHA-256, so the same file always gets the same number."""
+    s = sha256.upper()
+    return "ER-" + "-".join(s[i:i + 4] for i in (0, 4, 8))
+
+
+def check_type(data: bytes) -> Refusal | None:
+    """UPLOAD-EMPTY / UPLOAD-TYPE: by content, never by name or declared type."""
+    if not data:
+        return Refusal(400, "UPLOAD-EMPTY", "Die Datei ist leer (0 Bytes). Bitte wählen Sie die Rechnungsdatei aus.")
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<") or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"%PDF-" in data[:1024]:
+        return None
+    return Refusal(415, "UPLOAD-TYPE", "Diese Datei ist weder XML noch PDF. Angenommen werden E-Rechnungen als XML "
+                                       "(XRechnung, UBL oder CII) oder als PDF mit eingebetteter XML (ZUGFeRD/Factur-X).")
+
+
+def size_refusal(size: int, cfg: UploadConfig) -> Refusal:
+    return Refusal(413, "UPLOAD-SIZE", f"Die Datei ist zu groß ({_de(size)} Bytes oder mehr); erlaubt sind höchstens "
+                                        f"{_de(cfg.max_bytes)} Bytes je Rechnung. Sie wurde nicht angenommen.")
+
+
+def check_reply_to(value: str | None) -> tuple[str | None, Refusal | None]:
+    v = (value or "").strip()
+    if not v:
+        return None, None
+    if len(v) > MAX_REPLY_TO or not _EMAIL.match(v):
+        return None, Refusal(400, "UPLOAD-REPLY-TO", "Die Antwortadresse ist keine gültige E-Mail-Adresse. Bitte "
+                                                      "korrigieren Sie sie oder lassen Sie das Feld leer.")
+    return v, None
+
+
+def safe_name(name: str | None, data: bytes) -> str:
+    base = re.split(r"[\\/]", (name or "").strip())[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base)[:200]
+    if base and not base.startswith("."):
+        return base
+    return "rechnung.pdf" if b"%PDF-" in data[:1024] else "rechnung.xml"
+
+
+def receipt_of(app, outcome) -> dict:
+    """The Eingangsbestätigung of one ingested upload (from the database row the pipeline wrote)."""
+    from einvoice.db.models import Invoice
+
+    with app.db.sessions() as s:
+        row = s.get(Invoice, outcome.invoice_id)
+        report = json.loads(row.report_json) if row.report_json else {}
+        received = row.received_at
+        channel_meta = json.loads(row.channel_json) if row.channel_json else {}
+        state, size, filename = row.state, row.size, row.filename
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=dt.timezone.utc)  # the database keeps UTC
+    short, text = STATE_VERDICT.get(state, IN_PROGRESS)
+    return {
+        "receipt": receipt_number(outcome.sha256),
+        "sha256": outcome.sha256,
+        "filename": filename,
+        "size": size,
+        "received_at": received.astimezone(BERLIN).isoformat(timespec="seconds"),
+        "received_at_text": received.astimezone(BERLIN).strftime("%d.%m.%Y, %H:%M:%S Uhr (%Z)"),
+        "state": state,
+        "verdict": short,
+        "verdict_text": text,
+        "accepted": state == "in_approval",
+        "already_received": outcome.already_received,
+        "reply_to": channel_meta.get("reply_to") if not outcome.already_received else None,
+        "findings": [{"rule": f.get("rule"), "severity": f.get("severity"), "message": f.get("message"),
+                      "location": f.get("location")} for f in report.get("findings") or []],
+    }
+
+
+def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str],
+                render: Callable[..., HTMLResponse]) -> APIRouter:
+    """The supplier router over ``app`` (einvoice.app.App). ``render(request, template, status, **ctx)``."""
+    from einvoice.pipeline import InboxItem
+
+    router = APIRouter()
+    limits = UploadLimits(cfg)
+    # One upload at a time per process: each is one small batch, and the archive writer appends
+    # in order (ingest is idempotent anyway; this keeps two uploads from racing for a page).
+    ingest_lock = threading.Lock()
+
+    def token_ok(given: str | None) -> bool:
+        return cfg.token is None or (given is not None and secrets.compare_digest(given.encode(), cfg.token.encode()))
+
+    def ingest(name: str, data: bytes, reply_to: str | None, via: str):
+        meta = {"uploaded_via": via}
+        if reply_to:
+            meta["reply_to"] = reply_to
+        not_stored = Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
+                                                       "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
+        from archive import ArchiveError
+
+        try:
+            with ingest_lock:
+                outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]
+        except ArchiveError as exc:
+            # Storage down or a conflict: the pipeline recorded nothing (the original must be
+            # archived first), so the supplier is told to send it again; operators see the log.
+            log.error("upload not stored: archive %s error: %s", exc.kind, exc)
+            return None, not_stored
+        if outcome.invoice_id is None:  # the archive refused this one file: nothing was kept
+            return None, not_stored
+        return receipt_of(app, outcome), None
+
+    async def read_body(request: Request) -> tuple[bytes | None, Refusal | None]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cfg.max_bytes:
+            return None, size_refusal(int(declared), cfg)
+        chunks, seen = [], 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > cfg.max_bytes:
+                return None, size_refusal(seen, cfg)
+            chunks.append(chunk)
+        return b"".join(chunks), None
+
+    def api_refusal(r: Refusal) -> JSONResponse:
+        headers = {"retry-after": str(r.retry_after)} if r.retry_after else None
+        return JSONResponse({"rule": r.rule, "message": r.message}, status_code=r.status, headers=headers)
+
+    def closed() -> Refusal:
+        return Refusal(404, "UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.")
+
+    @router.post(API_PATH)
+    async def api_upload(request: Request):
+        if not cfg.enabled:
+            return api_refusal(closed())
+        auth = request.headers.get("authorization") or ""
+        if not token_ok(auth[7:].strip() if auth.lower().startswith("bearer ") else None):
+            return api_refusal(Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch."))
+        refusal = limits.take(client_address(request))
+        if refusal is None:
+            reply_to, refusal = check_reply_to(request.headers.get("x-reply-to"))
+        if refusal is None:
+            data, refusal = await read_body(request)
+        if refusal is None:
+            refusal = check_type(data)
+        if refusal is not None:
+            return api_refusal(refusal)
+        name = safe_name(request.headers.get("x-filename"), data)
+        receipt, refusal = await run_in_threadpool(ingest, name, data, reply_to, "api")
+        if refusal is not None:
+            return api_refusal(refusal)
+        return JSONResponse(receipt, status_code=200 if receipt["already_received"] else 201)
+
+    def form_page(request: Request, status: int = 200, refusal: Refusal | None = None, reply_to: str = "") -> HTMLResponse:
+        response = render(request, "upload.html", status, title="Rechnung einreichen", refusal=refusal, reply_to=reply_to,
+                          max_bytes=_de(cfg.max_bytes), needs_token=cfg.token is not None)
+        if refusal is not None and refusal.retry_after:
+            response.headers["retry-after"] = str(refusal.retry_after)
+        return response
+
+    @router.get(PAGE_PATH, response_class=HTMLResponse)
+    def upload_page(request: Request):
+        if not cfg.enabled:
+            return render(request, "error.html", 404, title="Nicht gefunden", message=closed().message)
+        return form_page(request)
+
+    @router.post(PAGE_PATH, response_class=HTMLResponse)
+    async def upload_form(request: Request):
+        if not cfg.enabled:
+            return render(request, "error.html", 404, title="Nicht gefunden", message=closed().message)
+        refusal = limits.take(client_address(request))
+        if refusal is not None:
+            return form_page(request, refusal.status, refusal)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cfg.max_bytes + FORM_OVERHEAD:
+            return form_page(request, 413, size_refusal(int(declared) - FORM_OVERHEAD, cfg))
+        # the middleware cuts a body off past max_bytes + FORM_OVERHEAD (AccessLogMiddleware)
+        async with request.form(max_files=1, max_fields=3, max_part_size=4096) as form:
+            upload = form.get("datei")
+            reply_raw = form.get("antwortadresse")
+            reply_raw = reply_raw if isinstance(reply_raw, str) else ""
+            code = form.get("zugangscode")
+            if not token_ok(code if isinstance(code, str) else None):
+                return form_page(request, 401, Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode fehlt oder ist falsch."), reply_raw)
+            reply_to, refusal = check_reply_to(reply_raw)
+            if refusal is not None:
+                return form_page(request, refusal.status, refusal, reply_raw)
+            if upload is None or isinstance(upload, str):
+                return form_page(request, 400, Refusal(400, "UPLOAD-EMPTY", "Bitte wählen Sie eine Rechnungsdatei aus."), reply_raw)
+            data = await upload.read(cfg.max_bytes + 1)
+            name = upload.filename
+        if len(data) > cfg.max_bytes:
+            return form_page(request, 413, size_refusal(len(data), cfg), reply_raw)
+        refusal = check_type(data)
+        if refusal is not None:
+            return form_page(request, refusal.status, refusal, reply_raw)
+        receipt, refusal = await run_in_threadpool(ingest, safe_name(name, data), data, reply_to, "page")
+        if refusal is not None:
+            return form_page(request, refusal.status, refusal, reply_raw)
+        return render(request, "receipt.html", 200 if receipt["already_received"] else 201,
+                      title=f"Eingangsbestätigung {receipt['receipt']}", r=receipt)
+
+    return router

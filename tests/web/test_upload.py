@@ -1,0 +1,229 @@
+"""Supplier upload (einvoice.web.upload) through the real web app: the same intake pipeline as any
+inbox (SeaweedFS archive, SQLite), an Eingangsbestätigung, refusals with German messages and rule
+IDs, rate limits per client, no staff session involved."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import make_app, sign_in
+
+pytestmark = pytest.mark.s3
+
+UBL = "01-xrechnung-ubl-invoice.xml"
+CII = "03-xrechnung-cii-invoice.xml"
+BROKEN = "13-broken-wrong-totals.xml"
+
+
+@pytest.fixture(scope="module")
+def upload_world(seaweedfs, tmp_path_factory):
+    from archive import Archive
+    from einvoice.samples import write_samples
+    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
+
+    mp = pytest.MonkeyPatch()
+    for name, value in seaweedfs.env().items():
+        mp.setenv(name, value)
+    mp.setenv("EINVOICE_VALIDATION_JOBS", "1")
+    tmp = tmp_path_factory.mktemp("upload")
+    bucket = f"t-{uuid.uuid4().hex[:20]}"
+    Archive.init_bucket(seaweedfs.client(), bucket)
+    app = make_app(f"sqlite:///{tmp / 'upload.sqlite'}", bucket, seaweedfs.endpoint)
+    mark_demo_database(app.db)
+    seed_demo_accounts(app.db, app.organisation)
+    write_samples(tmp / "samples")
+    files = {p.name: p.read_bytes() for p in (tmp / "samples").iterdir()}
+    try:
+        yield app, files
+    finally:
+        app.db.dispose()
+        mp.undo()
+
+
+def client(app, **upload):
+    from einvoice.web import create_app
+    from einvoice.web.auth import AuthConfig
+    from einvoice.web.upload import UploadConfig
+
+    cfg = UploadConfig(**{"max_bytes": 200_000, "per_minute": 1000, "per_hour": 1000, **upload})
+    return TestClient(create_app(app, auth_config=AuthConfig(), upload_config=cfg), follow_redirects=False,
+                      base_url="https://testserver")
+
+
+def rows(app) -> dict:
+    from einvoice.db.models import Invoice
+
+    with app.db.sessions() as s:
+        return {r.file_sha256: r for r in s.scalars(sa.select(Invoice))}
+
+
+def test_valid_invoice_through_the_api(upload_world):
+    app, files = upload_world
+    c = client(app)
+    data = files[UBL]
+    r = c.post("/api/upload", content=data, headers={"content-type": "application/xml", "x-filename": "../x/rechnung-4711.xml",
+                                                      "x-reply-to": "buchhaltung@tiefbau-schmidt.example"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    sha = hashlib.sha256(data).hexdigest()
+    assert body["sha256"] == sha and re.fullmatch(r"ER-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", body["receipt"])
+    assert (body["state"], body["verdict"], body["accepted"]) == ("in_approval", "angenommen", True)
+    received = dt.datetime.fromisoformat(body["received_at"])
+    assert received.utcoffset() == received.astimezone(ZoneInfo("Europe/Berlin")).utcoffset()
+    assert abs((received - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 300
+    row = rows(app)[sha]
+    assert (row.channel, row.filename, row.department) == ("upload", "rechnung-4711.xml", "66")
+    assert json.loads(row.channel_json) == {"reply_to": "buchhaltung@tiefbau-schmidt.example", "uploaded_via": "api"}
+    assert app.original_bytes(row) == data, "archived exactly as uploaded"
+
+    count = len(rows(app))
+    again = c.post("/api/upload", content=data, headers={"content-type": "application/xml"})
+    assert again.status_code == 200 and again.json()["already_received"] is True
+    assert again.json()["receipt"] == body["receipt"] and len(rows(app)) == count, "one row per file"
+
+
+def test_rejected_invoice_through_the_api_names_the_rule(upload_world):
+    app, files = upload_world
+    r = client(app).post("/api/upload", content=files[BROKEN], headers={"content-type": "application/xml"})
+    assert r.status_code == 201
+    body = r.json()
+    assert (body["state"], body["verdict"], body["accepted"]) == ("rejected", "abgewiesen", False)
+    assert "BR-CO-10" in {f["rule"] for f in body["findings"]}
+    assert rows(app)[body["sha256"]].state == "rejected"
+
+
+def test_oversize_and_wrong_type_are_refused_in_german_and_nothing_is_kept(upload_world):
+    app, files = upload_world
+    c = client(app, max_bytes=1000)
+    before = len(rows(app))
+    big = c.post("/api/upload", content=files[UBL], headers={"content-type": "application/xml"})
+    assert big.status_code == 413 and big.json()["rule"] == "UPLOAD-SIZE"
+    assert "zu groß" in big.json()["message"] and "1.000 Bytes" in big.json()["message"]
+    gif = c.post("/api/upload", content=b"GIF89a\x01\x00\x01\x00", headers={"content-type": "image/gif"})
+    assert gif.status_code == 415 and gif.json()["rule"] == "UPLOAD-TYPE"
+    assert "weder XML noch PDF" in gif.json()["message"]
+    empty = c.post("/api/upload", content=b"")
+    assert empty.status_code == 400 and empty.json()["rule"] == "UPLOAD-EMPTY"
+    bad_reply = c.post("/api/upload", content=b"<a/>", headers={"x-reply-to": "nicht-mail"})
+    assert bad_reply.status_code == 400 and bad_reply.json()["rule"] == "UPLOAD-REPLY-TO"
+    page = c.post("/einreichen", files={"datei": ("bild.gif", b"GIF89a....", "image/gif")})
+    assert page.status_code == 415 and "UPLOAD-TYPE" in page.text and "weder XML noch PDF" in page.text
+    page_big = c.post("/einreichen", files={"datei": ("r.xml", files[UBL], "application/xml")})
+    assert page_big.status_code == 413 and "UPLOAD-SIZE" in page_big.text and "zu groß" in page_big.text
+    assert len(rows(app)) == before
+
+
+def test_rate_limit_per_client_holds(upload_world):
+    app, _ = upload_world
+    c = client(app, per_minute=3, per_hour=100)
+    codes = [c.post("/api/upload", content=b"GIF89a").status_code for _ in range(3)]
+    assert codes == [415, 415, 415], "refused uploads count too"
+    r = c.post("/api/upload", content=b"<a/>")
+    assert r.status_code == 429 and r.json()["rule"] == "UPLOAD-RATE" and int(r.headers["retry-after"]) >= 1
+    assert "Zu viele Einreichungen" in r.json()["message"]
+    page = c.post("/einreichen", files={"datei": ("r.xml", b"<a/>", "application/xml")})
+    assert page.status_code == 429 and "UPLOAD-RATE" in page.text
+    # another process/app (fresh counters) is not affected: the limit is per client and per process
+    assert client(app, per_minute=3).post("/api/upload", content=b"GIF89a").status_code == 415
+
+
+def test_the_page_gives_a_receipt_without_any_staff_session(upload_world):
+    app, files = upload_world
+    c = client(app)
+    form = c.get("/einreichen")
+    assert form.status_code == 200 and 'name="datei"' in form.text and "Zugangscode" not in form.text
+    r = c.post("/einreichen", files={"datei": ("hauptamt.xml", files[CII], "application/xml")},
+               data={"antwortadresse": "rechnung@it-service-west.example"})
+    assert r.status_code == 201, r.text
+    sha = hashlib.sha256(files[CII]).hexdigest()
+    assert "Eingangsbestätigung" in r.text and sha in r.text and "angenommen" in r.text
+    number = re.search(r'id="receipt-number"><strong>(ER-[0-9A-F-]+)<', r.text).group(1)
+    assert number.replace("-", "")[2:].lower() == sha[:12]
+    assert re.search(r"\d\d\.\d\d\.\d{4}, \d\d:\d\d:\d\d Uhr \(CES?T\)", r.text)
+    row = rows(app)[sha]
+    assert row.channel == "upload" and json.loads(row.channel_json)["reply_to"] == "rechnung@it-service-west.example"
+    assert "set-cookie" not in r.headers, "no session for suppliers"
+    assert c.get("/inbox").status_code == 303, "the staff inbox still needs a sign-in"
+    assert c.get(f"/invoices/{row.id}").status_code == 303
+
+    # The Hauptamt's clerk sees where it came from and whom to answer.
+    staff = client(app)
+    sign_in(staff, "f.becker")
+    page = staff.get(f"/invoices/{row.id}")
+    assert page.status_code == 200 and "über upload" in page.text
+    assert "reply_to: rechnung@it-service-west.example" in page.text
+
+
+def test_shared_token_when_configured(upload_world):
+    app, _ = upload_world
+    c = client(app, token="s3cret-upload-token-2026")
+    assert "Zugangscode" in c.get("/einreichen").text
+    r = c.post("/api/upload", content=b"GIF89a")
+    assert r.status_code == 401 and r.json()["rule"] == "UPLOAD-TOKEN"
+    wrong = c.post("/api/upload", content=b"GIF89a", headers={"authorization": "Bearer falsch-falsch-falsch"})
+    assert wrong.status_code == 401
+    ok = c.post("/api/upload", content=b"GIF89a", headers={"authorization": "Bearer s3cret-upload-token-2026"})
+    assert ok.status_code == 415, "past the token check"
+    page = c.post("/einreichen", files={"datei": ("r.xml", b"<a/>", "application/xml")}, data={"zugangscode": "nein"})
+    assert page.status_code == 401 and "UPLOAD-TOKEN" in page.text
+
+
+def test_upload_can_be_switched_off(upload_world):
+    app, _ = upload_world
+    c = client(app, enabled=False)
+    assert c.get("/einreichen").status_code == 404
+    assert c.post("/api/upload", content=b"<a/>").status_code == 404
+
+
+def test_config_from_environment():
+    from einvoice.web.upload import UploadConfig
+
+    cfg = UploadConfig.from_env({"EINVOICE_UPLOAD_MAX_BYTES": "1000", "EINVOICE_UPLOAD_PER_MINUTE": "2",
+                                 "EINVOICE_UPLOAD_TOKEN": "0123456789abcdef"})
+    assert (cfg.max_bytes, cfg.per_minute, cfg.token, cfg.enabled) == (1000, 2, "0123456789abcdef", True)
+    assert UploadConfig.from_env({}).token is None
+    with pytest.raises(ValueError, match="at least 16"):
+        UploadConfig.from_env({"EINVOICE_UPLOAD_TOKEN": "short"})
+    with pytest.raises(ValueError, match="1 or more"):
+        UploadConfig.from_env({"EINVOICE_UPLOAD_PER_HOUR": "0"})
+
+
+def test_an_uploaded_peppol_envelope_keeps_channel_upload_and_its_header(upload_world):
+    from einvoice.samples import sbdh_envelope
+
+    app, files = upload_world
+    envelope = sbdh_envelope(files["02-xrechnung-ubl-creditnote.xml"], receiver="0204:05999000-40-51")
+    r = client(app).post("/api/upload", content=envelope, headers={"x-reply-to": "a@b.example"})
+    assert r.status_code == 201 and r.json()["state"] == "in_approval"
+    assert "SBDH-ENVELOPE" in {f["rule"] for f in r.json()["findings"]}
+    row = rows(app)[r.json()["sha256"]]
+    meta = json.loads(row.channel_json)
+    assert row.channel == "upload" and meta["reply_to"] == "a@b.example"
+    assert meta["sbdh"]["receiver"] == "0204:05999000-40-51" and row.department == "40"
+
+
+def test_archive_outage_is_a_clear_refusal_and_keeps_nothing(upload_world, monkeypatch):
+    from archive import ArchiveError
+
+    app, files = upload_world
+    c = client(app)
+    before = len(rows(app))
+
+    def down(entries):
+        raise ArchiveError("S3 endpoint unreachable", kind="io")
+
+    monkeypatch.setattr(app.intake.archive, "append", down)
+    data = files[CII].replace(b"ITW-R-2026-3307", b"ITW-R-2026-3399")  # a file not uploaded before
+    r = c.post("/api/upload", content=data)
+    assert r.status_code == 503 and r.json()["rule"] == "UPLOAD-NOT-STORED" and "später erneut" in r.json()["message"]
+    page = c.post("/einreichen", files={"datei": ("r.xml", data, "application/xml")})
+    assert page.status_code == 503 and "UPLOAD-NOT-STORED" in page.text
+    assert len(rows(app)) == before
