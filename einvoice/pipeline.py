@@ -64,6 +64,15 @@ class InboxItem:
     name: str
     data: bytes
     channel: str = "directory"
+    #: what the channel said about the file (e-mail message id, sender ...): ``invoices.channel_json``
+    channel_json: dict | None = field(default=None, compare=False)
+    #: channel evidence archived in the same entry as the file: (name, media type, bytes), e.g. the
+    #: e-mail the file came in
+    evidence: tuple[tuple[str, str, bytes], ...] = field(default=(), compare=False)
+    #: the channel already knows this is no invoice it accepts: (rule ID, state, message). The file
+    #: is then not validated; it is archived and recorded in that state (not_an_invoice or rejected)
+    #: with the finding, so the supplier can be told why.
+    refusal: tuple[str, str, str] | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -162,6 +171,16 @@ def _internal_error_report(name: str, exc: Exception):
         path=name, syntax="unknown", valid=None, stages={"intake": "error"}, not_validated_reason=reason,
         findings=[Finding(rule="EINVOICE-INTERNAL", severity="fatal", stage="intake", location=None, message=reason)],
     )
+
+
+def _refusal_report(name: str, rule: str, state: str, message: str):
+    """The report of a file its channel refused (``InboxItem.refusal``): no stage ran on it."""
+    from einvoice.validation import Finding, Report
+
+    report = Report(path=name, syntax="none", valid=False if state == InvoiceState.REJECTED.value else None,
+                    stages={"intake": "failed"}, not_validated_reason=f"{rule} {message}",
+                    findings=[Finding(rule=rule, severity="fatal", stage="intake", location=None, message=message)])
+    return report, report.summary(), report.to_json()
 
 
 def _validated(name: str, data: bytes, config) -> tuple[object, str, str]:
@@ -363,6 +382,10 @@ class IntakePipeline:
         """Validate and route ``items``, yielding them in order as they are done, each with
         whether the next one is ready too (in this process: it is, once asked for; archiving
         the batch in one go then costs one archive page)."""
+        refused = [it for it in items if it.refusal is not None]
+        for it in refused:
+            yield self._assess(it, *_refusal_report(it.name, *it.refusal)), True
+        items = [it for it in items if it.refusal is None]
         if self._uses_pool(len(items)):
             if self._pool is None:
                 self._pool = ValidatorPool(self.validation_jobs, self.validation_config)
@@ -442,11 +465,16 @@ class IntakePipeline:
             })
         if p.retention_findings:
             metadata["findings"] = p.retention_findings
+        # The channel's facts as flat text columns (the Z3 export makes a column of each key).
+        for key, value in (p.item.channel_json or {}).items():
+            if isinstance(value, str) and value:
+                metadata.setdefault(f"{p.item.channel}_{key}", value)
         return EntryInput(
             entry_id=f"received-{p.item.sha256}",
             documents=[
                 ArchiveDocument(name=p.item.name, media_type=_media_type(p.item.name, p.report), data=p.item.data),
                 ArchiveDocument(name="validation-report.json", media_type="application/json", data=p.report_json.encode()),
+                *(ArchiveDocument(name=n, media_type=m, data=d) for n, m, d in p.item.evidence),
             ],
             metadata={k: v for k, v in metadata.items() if v is not None},
             retention_class=retention.INVOICE,
@@ -464,6 +492,7 @@ class IntakePipeline:
             valid=report.valid, verdict=p.summary, report_json=p.report_json,
             archive_entry_id=receipt.entry_id, archive_sequence=receipt.sequence,
             archive_original_key=receipt.document_keys.get(p.item.name), archive_retain_until=receipt.retain_until,
+            channel_json=json.dumps(p.item.channel_json, ensure_ascii=False) if p.item.channel_json is not None else None,
         )
         if model is not None:
             seller = model.seller
