@@ -306,6 +306,14 @@ class MailFolders(_Model):
                                                                             "(e-mail channels take one invoice per mail)")
     too_large: str = Field(default="Zu-gross", description="messages above max_message_mb (not read)")
 
+    @field_validator("inbox", "processed", "no_invoice", "several_invoices", "too_large")
+    @classmethod
+    def _ascii(cls, value: str) -> str:
+        # IMAP folder names outside ASCII need modified UTF-7 (RFC 3501 5.1.3), which the reader does not do.
+        if not value or not all(" " <= ch <= "~" for ch in value):
+            raise ValueError(f"mail folder {value!r}: use ASCII letters, digits and -_. (e.g. Zu-gross, not Zu-groß)")
+        return value
+
     @model_validator(mode="after")
     def _distinct(self) -> "MailFolders":
         names = [self.inbox, self.processed, self.no_invoice, self.several_invoices, self.too_large]

@@ -468,7 +468,7 @@ class IntakePipeline:
         # The channel's facts as flat text columns (the Z3 export makes a column of each key).
         for key, value in (p.item.channel_json or {}).items():
             if isinstance(value, str) and value:
-                metadata.setdefault(f"{p.item.channel}_{key}", value)
+                metadata.setdefault(f"{p.item.channel}_{key}", value[:1000])
         return EntryInput(
             entry_id=f"received-{p.item.sha256}",
             documents=[
