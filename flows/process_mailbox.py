@@ -10,15 +10,16 @@ A mailbox that cannot be read (unreachable, TLS, login, connection lost) turns t
 handled stay in the mailbox for the next run. Messages whose files need a person (rejected, not an
 e-invoice) make the run ``Completed`` named ``Needs attention`` (flows.attention), like
 process-inbox. The task is not retried by Prefect: the next scheduled run reads the mailbox again,
-and reading is idempotent.
+and reading is idempotent. While the archive writers are paused (``flows.common.ARCHIVE_GATE``,
+after an integrity failure) the mailbox is not read at all and the run says so.
 """
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.attention import finish_run
-from flows.common import ARCHIVE_WRITER, app, intake, stamp
+from flows.attention import Attention, finish_run
+from flows.common import ARCHIVE_GATE, ARCHIVE_WRITER, app, archive_writes_paused, intake, stamp
 from flows.process_inbox import _emit, attention_of, done_text
 
 
@@ -63,6 +64,13 @@ def process_mailbox(limit: int | None = None) -> list[dict]:
     none), then move it to the folder that says so. ``limit``: at most this many messages."""
     logger = get_run_logger()
     base = f"mailbox {stamp()}"
+    if archive_writes_paused():
+        # After an archive integrity failure nothing new is archived (flows.common.ARCHIVE_GATE): the
+        # messages wait in the mailbox, unread, until the operators resume the archive writers.
+        attention = Attention()
+        attention.add("records-not-archived", "mailbox", f"mailbox not read: {ARCHIVE_GATE} is paused after an "
+                      "archive integrity failure (resume: python -m flows.setup --resume-archive-writers)")
+        return finish_run(attention, flow_name="process-mailbox", base_name=base, done="not read", result=[])
     result = fetch_mailbox_task(limit)
     outcomes = [f for m in result["messages"] for f in m["files"]]
     _emit(outcomes)

@@ -67,3 +67,15 @@ def test_flow_reads_the_mailbox_and_fails_red_when_it_is_unreachable(prefect_ser
     found = asyncio.run(artifacts())
     assert any("FAILED: MAIL-CONNECT" in (a.description or "") for a in found)
     assert any("2 messages" in (a.description or "") for a in found)
+
+
+def test_flow_leaves_the_mailbox_unread_while_archive_writers_are_paused(prefect_server, app, mailbox, samples,
+                                                                        tmp_path, monkeypatch):
+    import flows.process_mailbox as pm
+
+    _organisation(tmp_path, monkeypatch, mailbox, mailbox.imaps_port)
+    append(mailbox, message(("rechnung.xml", samples["03-xrechnung-cii-invoice.xml"])).as_bytes())
+    monkeypatch.setattr(pm, "archive_writes_paused", lambda: True)
+    state = pm.process_mailbox(return_state=True)
+    assert state.is_completed() and state.name == "Needs attention" and "not archived" in state.message
+    assert state.result() == [] and len(folder_contents(mailbox)["INBOX"]) == 1
