@@ -338,3 +338,23 @@ def test_unreachable_mailbox_and_wrong_password_are_problems_with_reasons(app, m
     monkeypatch.delenv("TEST_MAIL_PASSWORD", raising=False)
     run = fetch_mailbox(settings(mailbox), app.intake, app.db)
     assert run.problem.rule == "MAIL-PASSWORD" and "TEST_MAIL_PASSWORD" in run.problem.message
+
+
+def test_server_without_move_gets_copy_deleted_expunge_after_storing(app, mailbox, samples, monkeypatch):
+    from einvoice import intake_mail
+
+    real_move, seen = intake_mail._move, []
+
+    def without_move(conn, uid, folder):
+        conn.capabilities = tuple(c for c in conn.capabilities if c != "MOVE")
+        # stored before it is moved: the row exists when the message leaves the inbox
+        seen.append(len(rows(app)))
+        real_move(conn, uid, folder)
+
+    monkeypatch.setattr(intake_mail, "_move", without_move)
+    append(mailbox, message(("rechnung.xml", samples["02-xrechnung-ubl-creditnote.xml"]), msgid="<cn@meyer.example>").as_bytes())
+    run = fetch(app, mailbox, monkeypatch)
+    assert run.problem is None and [m.folder for m in run.messages] == ["Verarbeitet"]
+    assert seen == [1]
+    where = folder_contents(mailbox)
+    assert where["INBOX"] == [] and where["Verarbeitet"] == [b"Message-ID: <cn@meyer.example>"]
