@@ -28,6 +28,7 @@ password, never connect without TLS, and never import Prefect.
 """
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import email.utils
@@ -431,10 +432,8 @@ def fetch_mailbox(settings: MailSettings, pipeline, db, *, password: str | None 
                                                           "bleiben für den nächsten Lauf im Postfach.")
     finally:
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone already; the outcome stands
                 conn.logout()
-            except Exception:  # noqa: BLE001 - the connection is gone anyway
-                pass
     return run
 
 

@@ -19,7 +19,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.attention import Attention, finish_run
-from flows.common import ARCHIVE_GATE, ARCHIVE_WRITER, app, archive_writes_paused, intake, stamp
+from flows.common import (
+    ARCHIVE_GATE,
+    ARCHIVE_WRITER,
+    app,
+    archive_writes_paused,
+    intake,
+    stamp,
+)
 from flows.process_inbox import _emit, attention_of, done_text
 
 

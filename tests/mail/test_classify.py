@@ -8,7 +8,7 @@ import pytest
 
 from einvoice.intake import detect
 from einvoice.intake_mail import classify, known_message_ids
-from tests.mail.test_mail_intake import message, samples  # noqa: F401
+from tests.mail.helpers import message
 
 
 def raw(msg) -> bytes:

@@ -2,153 +2,33 @@
 
 Every message ends in exactly one folder and one record; nothing is deleted before it is stored;
 a second run (and a re-delivery) ingests nothing twice; a dropped connection loses nothing.
-Fixtures come from the project's sample generator (einvoice.samples).
+Fixtures come from the project's sample generator (einvoice.samples); see conftest.py.
 """
 from __future__ import annotations
 
 import email.policy
-import email.utils
+import hashlib
 import imaplib
 import json
 import os
 import socket
 import threading
-from email.message import EmailMessage
 
 import pytest
-import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.mail.dovecot import DOVECOT, Dovecot
+from tests.mail.dovecot import DOVECOT
+from tests.mail.helpers import (
+    append,
+    archived,
+    fetch,
+    folder_contents,
+    message,
+    rows,
+    settings,
+)
 
 pytestmark = [pytest.mark.s3, pytest.mark.skipif(DOVECOT is None, reason="Dovecot is not installed (Debian package "
                                                  "dovecot-imapd: `make mailserver`); the IMAP tests need a real server")]
-
-FOLDERS = ("INBOX", "Verarbeitet", "Keine-Rechnung", "Mehrere-Rechnungen", "Zu-gross")
-
-
-@pytest.fixture(scope="module")
-def dovecot():
-    server = Dovecot().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory):
-    from einvoice.samples import write_samples
-
-    directory = tmp_path_factory.mktemp("samples")
-    write_samples(directory)
-    return {p.name: p.read_bytes() for p in directory.iterdir()}
-
-
-@pytest.fixture
-def app(tmp_path, monkeypatch, seaweedfs, database_url, bucket_name):
-    from archive import Archive
-    from einvoice.app import App
-
-    key_file = tmp_path / "signing.pem"
-    key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    for name, value in seaweedfs.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("EINVOICE_DATABASE_URL", database_url)
-    monkeypatch.setenv("EINVOICE_ARCHIVE_BUCKET", bucket_name)
-    monkeypatch.setenv("EINVOICE_ARCHIVE_SIGNING_KEY", str(key_file))
-    monkeypatch.setenv("EINVOICE_VALIDATION_JOBS", "1")
-    Archive.init_bucket(seaweedfs.client(), bucket_name)
-    a = App.from_env()
-    yield a
-    a.db.dispose()
-
-
-@pytest.fixture
-def mailbox(dovecot):
-    """A clean mailbox: every folder emptied before the test."""
-    conn = _imap(dovecot)
-    for folder in FOLDERS:
-        typ, data = conn.select(folder)
-        if typ == "OK" and int(data[0]) > 0:
-            conn.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
-            conn.expunge()
-    conn.logout()
-    return dovecot
-
-
-def _imap(dovecot) -> imaplib.IMAP4_SSL:
-    conn = imaplib.IMAP4_SSL("127.0.0.1", dovecot.imaps_port, ssl_context=dovecot.ssl_context())
-    conn.login(dovecot.user, dovecot.password)
-    return conn
-
-
-def settings(dovecot, port: int | None = None, tls: str = "imaps", **kw):
-    from einvoice.organisation import MailSettings
-
-    return MailSettings(server="127.0.0.1", port=port or (dovecot.imaps_port if tls == "imaps" else dovecot.imap_port),
-                        tls=tls, ca_file=str(dovecot.cert), user=dovecot.user, password_env="TEST_MAIL_PASSWORD", **kw)
-
-
-def message(*attachments: tuple[str, bytes], subject: str = "Rechnung", msgid: str | None = None,
-            reply_to: str | None = None) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "Tiefbau Meyer GmbH <buchhaltung@meyer.example>"
-    msg["To"] = "rechnungseingang@musterhausen.example"
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate()
-    msg["Message-ID"] = msgid or email.utils.make_msgid(domain="meyer.example")
-    msg.set_content("Sehr geehrte Damen und Herren,\nanbei unsere Rechnung.\n")
-    for name, data in attachments:
-        maintype, subtype = ("application", "pdf") if name.endswith(".pdf") else (
-            ("application", "xml") if name.endswith(".xml") else ("application", "octet-stream"))
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return msg
-
-
-def append(dovecot, raw: bytes, folder: str = "INBOX") -> None:
-    conn = _imap(dovecot)
-    typ, data = conn.append(folder, None, None, raw)
-    assert typ == "OK", data
-    conn.logout()
-
-
-def folder_contents(dovecot) -> dict[str, list[bytes]]:
-    conn = _imap(dovecot)
-    out = {}
-    for folder in FOLDERS:
-        out[folder] = []
-        if conn.select(folder, readonly=True)[0] != "OK":
-            continue
-        _, data = conn.search(None, "ALL")
-        for num in data[0].split():
-            _, parts = conn.fetch(num, "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-            out[folder].append(parts[0][1].strip())
-    conn.logout()
-    return out
-
-
-def rows(app):
-    from einvoice.db.models import Invoice
-
-    with app.db.sessions() as s:
-        return list(s.scalars(sa.select(Invoice).order_by(Invoice.id)))
-
-
-def fetch(app, dovecot, monkeypatch, **kw):
-    from einvoice.intake_mail import fetch_mailbox
-
-    monkeypatch.setenv("TEST_MAIL_PASSWORD", dovecot.password)
-    return fetch_mailbox(settings(dovecot, **kw), app.intake, app.db)
-
-
-def archived(app, row, name: str) -> bytes:
-    key = app.archive.receipt(row.archive_entry_id).document_keys[name]
-    return app.s3.get_object(Bucket=app.archive_bucket, Key=key)["Body"].read()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -201,7 +81,6 @@ def test_each_kind_of_message_ends_in_one_folder_and_one_record(app, mailbox, sa
     assert json.loads(r.channel_json)["reply_to"] == "rw@meyer.example"
     assert archived(app, r, r.filename) == raw["two"]
     shas = {x.file_sha256 for x in rows(app)}
-    import hashlib
     assert hashlib.sha256(cii).hexdigest() not in shas, "no invoice of a refused message is ingested"
 
     r = by_msgid[mails["none"]["Message-ID"]]
@@ -256,7 +135,7 @@ class CuttingProxy:
             server = socket.create_connection(("127.0.0.1", self.target))
             sent = [0]
 
-            def pump(src, dst, counted):
+            def pump(src, dst, counted, sent):
                 try:
                     while data := src.recv(65536):
                         if counted:
@@ -276,8 +155,8 @@ class CuttingProxy:
                         pass
                     s.close()
 
-            threading.Thread(target=pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=pump, args=(server, client, True), daemon=True).start()
+            threading.Thread(target=pump, args=(client, server, False, sent), daemon=True).start()
+            threading.Thread(target=pump, args=(server, client, True, sent), daemon=True).start()
 
     def close(self) -> None:
         self.sock.close()

@@ -7,8 +7,8 @@ import socket
 import pytest
 import yaml
 
-from tests.mail.test_mail_intake import app, dovecot, mailbox, message, samples, append, folder_contents  # noqa: F401
 from tests.mail.dovecot import DOVECOT
+from tests.mail.helpers import append, folder_contents, message
 
 pytestmark = [pytest.mark.s3, pytest.mark.prefect,
               pytest.mark.skipif(DOVECOT is None, reason="Dovecot is not installed (`make mailserver`)")]
