@@ -81,3 +81,18 @@ def fetch(app, dovecot, monkeypatch, **kw):
 def archived(app, row, name: str) -> bytes:
     key = app.archive.receipt(row.archive_entry_id).document_keys[name]
     return app.s3.get_object(Bucket=app.archive_bucket, Key=key)["Body"].read()
+
+
+def organisation_file(tmp_path, monkeypatch, dovecot, port: int) -> None:
+    """An organisation file (the example's, with a mail section for ``dovecot`` at ``port``) in the environment."""
+    import yaml
+
+    from einvoice.settings import REPO_EXAMPLE_ORG
+
+    data = yaml.safe_load(REPO_EXAMPLE_ORG.read_text(encoding="utf-8"))
+    data["mail"] = {"server": "127.0.0.1", "port": port, "tls": "imaps", "ca_file": str(dovecot.cert),
+                    "user": dovecot.user, "password_env": "TEST_MAIL_PASSWORD"}
+    path = tmp_path / f"org-{port}.yaml"  # flows.common caches one App per environment
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("EINVOICE_ORGANISATION", str(path))
+    monkeypatch.setenv("TEST_MAIL_PASSWORD", dovecot.password)

@@ -237,3 +237,25 @@ def test_server_without_move_gets_copy_deleted_expunge_after_storing(app, mailbo
     assert seen == [1]
     where = folder_contents(mailbox)
     assert where["INBOX"] == [] and where["Verarbeitet"] == [b"Message-ID: <cn@meyer.example>"]
+
+
+def test_cli_mail_fetch(app, mailbox, samples, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from einvoice.cli import main
+    from tests.mail.helpers import organisation_file
+
+    organisation_file(tmp_path, monkeypatch, mailbox, mailbox.imaps_port)
+    append(mailbox, message(("rechnung.xml", samples["03-xrechnung-cii-invoice.xml"]), msgid="<cli@meyer.example>").as_bytes())
+    result = CliRunner().invoke(main, ["mail", "fetch", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [m] = json.loads(result.output)["messages"]
+    assert (m["message_id"], m["kind"], m["folder"]) == ("<cli@meyer.example>", "invoice", "Verarbeitet")
+    assert m["files"][0]["state"] == "in_approval"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    organisation_file(tmp_path, monkeypatch, mailbox, dead)
+    result = CliRunner().invoke(main, ["mail", "fetch"])
+    assert result.exit_code == 2 and "MAIL-CONNECT" in result.output

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-import yaml
 
 from tests.mail.dovecot import DOVECOT
 from tests.mail.helpers import append, folder_contents, message
+from tests.mail.helpers import organisation_file as _organisation
 
 pytestmark = [pytest.mark.s3, pytest.mark.prefect,
               pytest.mark.skipif(DOVECOT is None, reason="Dovecot is not installed (`make mailserver`)")]
@@ -21,17 +21,6 @@ def prefect_server():
     with prefect_test_harness(server_startup_timeout=120):
         yield
 
-
-def _organisation(tmp_path, monkeypatch, dovecot, port: int) -> None:
-    from einvoice.settings import REPO_EXAMPLE_ORG
-
-    data = yaml.safe_load(REPO_EXAMPLE_ORG.read_text(encoding="utf-8"))
-    data["mail"] = {"server": "127.0.0.1", "port": port, "tls": "imaps", "ca_file": str(dovecot.cert),
-                    "user": dovecot.user, "password_env": "TEST_MAIL_PASSWORD"}
-    path = tmp_path / f"org-{port}.yaml"  # flows.common caches one App per environment
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("EINVOICE_ORGANISATION", str(path))
-    monkeypatch.setenv("TEST_MAIL_PASSWORD", dovecot.password)
 
 
 def test_flow_reads_the_mailbox_and_fails_red_when_it_is_unreachable(prefect_server, app, mailbox, samples,
