@@ -381,7 +381,8 @@ class IntakePipeline:
     def _assess_all(self, items: list[InboxItem]) -> Iterator[tuple[_Pending, bool]]:
         """Validate and route ``items``, yielding them in order as they are done, each with
         whether the next one is ready too (in this process: it is, once asked for; archiving
-        the batch in one go then costs one archive page)."""
+        the batch in one go then costs one archive page). Files their channel refused
+        (``InboxItem.refusal``) come first: they are not validated."""
         refused = [it for it in items if it.refusal is not None]
         for it in refused:
             yield self._assess(it, *_refusal_report(it.name, *it.refusal)), True
