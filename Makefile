@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install rules demo demo-web test bench browser clean
+.PHONY: install rules demo demo-web test bench browser mailserver clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: install
 # Headless Chromium for the web inbox's end-to-end tests (Debian packages; no browser download).
 browser:
 	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium chromium-driver)
+
+# Dovecot IMAP server for the e-mail intake tests (Debian package; the tests start their own
+# instance on loopback with a config in a temp dir and skip with a reason when it is missing).
+mailserver:
+	command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || (apt-get update && apt-get install -y dovecot-imapd)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -295,6 +295,56 @@ class FinanceSettings(_Model):
         return self
 
 
+class MailFolders(_Model):
+    """Where the mailbox reader moves each message once its files are archived and recorded."""
+
+    inbox: str = Field(default="INBOX", description="folder read for new messages")
+    processed: str = Field(default="Verarbeitet", description="messages with exactly one e-invoice")
+    no_invoice: str = Field(default="Keine-Rechnung", description="messages without an e-invoice (or whose MIME "
+                                                                  "structure could not be read)")
+    several_invoices: str = Field(default="Mehrere-Rechnungen", description="messages with more than one e-invoice "
+                                                                            "(e-mail channels take one invoice per mail)")
+    too_large: str = Field(default="Zu-gross", description="messages above max_message_mb (not read)")
+
+    @field_validator("inbox", "processed", "no_invoice", "several_invoices", "too_large")
+    @classmethod
+    def _ascii(cls, value: str) -> str:
+        # IMAP folder names outside ASCII need modified UTF-7 (RFC 3501 5.1.3), which the reader does not do.
+        if not value or not all(" " <= ch <= "~" for ch in value):
+            raise ValueError(f"mail folder {value!r}: use ASCII letters, digits and -_. (e.g. Zu-gross, not Zu-groß)")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "MailFolders":
+        names = [self.inbox, self.processed, self.no_invoice, self.several_invoices, self.too_large]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mail folders must all differ (the inbox is read again each run): {names}")
+        return self
+
+
+class MailSettings(_Model):
+    """The e-mail intake channel: one IMAP mailbox, read over TLS (einvoice.intake_mail)."""
+
+    server: str = Field(description="IMAP server host name")
+    port: int | None = Field(default=None, ge=1, le=65535, description="default 993 (imaps) or 143 (starttls)")
+    tls: Literal["imaps", "starttls"] = Field(default="imaps", description="TLS from the first byte (imaps) or "
+                                              "upgraded with STARTTLS; plaintext IMAP is not offered")
+    ca_file: str | None = Field(default=None, description="PEM file of the CA that signed the server's certificate "
+                                "(an internal CA); default: the system's trusted CAs")
+    user: str
+    password_env: str = Field(default="EINVOICE_MAIL_PASSWORD", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                              description="NAME of the environment variable holding the password (never the password)")
+    folders: MailFolders = MailFolders()
+    max_message_mb: float = Field(default=70, gt=0, le=1024, description="larger messages are not downloaded: "
+                                  "moved to folders.too_large and recorded (base64 makes a 50 MB file a ~68 MB message)")
+    timeout_seconds: float = Field(default=60, gt=0, description="per network operation")
+    batch_size: int = Field(default=20, ge=1, le=500, description="messages archived and recorded together")
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "imaps" else 143)
+
+
 class Organisation(_Model):
     name: str
     leitweg_grob: str = Field(description="Grobadressierung of the body, e.g. '05999000'")
@@ -307,6 +357,7 @@ class Organisation(_Model):
     duplicates: DuplicateRules = DuplicateRules()
     archive: ArchiveSettings = ArchiveSettings()
     finance: FinanceSettings = FinanceSettings()
+    mail: MailSettings | None = Field(default=None, description="the e-mail intake mailbox (einvoice mail fetch)")
     validation_severity_overrides: dict[str, str] = Field(
         default_factory=dict, description="rule ID -> fatal|error|warning|info, e.g. {'BR-DE-21': 'info'}")
 

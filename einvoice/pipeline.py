@@ -75,9 +75,16 @@ class InboxItem:
     name: str
     data: bytes
     channel: str = "directory"
-    #: what the channel said about the file (JSON-able dict, e.g. a reply address); stored as
-    #: ``invoices.channel_json``, never read as invoice content
+    #: what the channel said about the file (JSON-able dict: e-mail message id, sender, reply
+    #: address ...); stored as ``invoices.channel_json``, never read as invoice content
     channel_meta: dict | None = field(default=None, compare=False)
+    #: channel evidence archived in the same entry as the file: (name, media type, bytes), e.g. the
+    #: e-mail the file came in
+    evidence: tuple[tuple[str, str, bytes], ...] = field(default=(), compare=False)
+    #: the channel already knows this is no invoice it accepts: (rule ID, state, message). The file
+    #: is then not validated; it is archived and recorded in that state (not_an_invoice or rejected)
+    #: with the finding, so the supplier can be told why.
+    refusal: tuple[str, str, str] | None = field(default=None, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -177,6 +184,16 @@ def _internal_error_report(name: str, exc: Exception):
         path=name, syntax="unknown", valid=None, stages={"intake": "error"}, not_validated_reason=reason,
         findings=[Finding(rule="EINVOICE-INTERNAL", severity="fatal", stage="intake", location=None, message=reason)],
     )
+
+
+def _refusal_report(name: str, rule: str, state: str, message: str):
+    """The report of a file its channel refused (``InboxItem.refusal``): no stage ran on it."""
+    from einvoice.validation import Finding, Report
+
+    report = Report(path=name, syntax="none", valid=False if state == InvoiceState.REJECTED.value else None,
+                    stages={"intake": "failed"}, not_validated_reason=f"{rule} {message}",
+                    findings=[Finding(rule=rule, severity="fatal", stage="intake", location=None, message=message)])
+    return report, report.summary(), report.to_json()
 
 
 def _validated(name: str, data: bytes, config) -> tuple[object, str, str]:
@@ -410,7 +427,12 @@ class IntakePipeline:
     def _assess_all(self, items: list[InboxItem]) -> Iterator[tuple[_Pending, bool]]:
         """Validate and route ``items``, yielding them in order as they are done, each with
         whether the next one is ready too (in this process: it is, once asked for; archiving
-        the batch in one go then costs one archive page)."""
+        the batch in one go then costs one archive page). Files their channel refused
+        (``InboxItem.refusal``) come first: they are not validated."""
+        refused = [it for it in items if it.refusal is not None]
+        for it in refused:
+            yield self._assess(it, *_refusal_report(it.name, *it.refusal)), True
+        items = [it for it in items if it.refusal is None]
         if self._uses_pool(len(items)):
             if self._pool is None:
                 self._pool = ValidatorPool(self.validation_jobs, self.validation_config)
@@ -506,6 +528,12 @@ class IntakePipeline:
                 # validated (serialised from it, einvoice.sbdh), kept so an auditor sees both.
                 documents.append(ArchiveDocument(name=f"{p.item.name}.payload.xml", media_type="application/xml",
                                                  data=env.payload))
+        # The channel's evidence (e.g. the e-mail the file came in) in the same entry.
+        documents += [ArchiveDocument(name=n, media_type=m, data=d) for n, m, d in p.item.evidence]
+        # The channel's facts as flat text columns (the Z3 export makes a column of each key).
+        for key, value in ((p.received.meta or {}) if p.received else {}).items():
+            if isinstance(value, str) and value:
+                metadata.setdefault(f"{p.received.channel}_{key}", value[:1000])
         return EntryInput(
             entry_id=f"received-{p.item.sha256}",
             documents=documents,
