@@ -200,8 +200,8 @@ def build_message(*, settings, organisation_name: str, notice_id: int, kind: str
     msg.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
     if kind != RECEIVED or findings:
         if "html" in settings.attach and invoice.report_json:
-            msg.add_attachment(report_html(invoice.report_json), maintype="text", subtype="html",
-                               filename="pruefbericht.html")
+            msg.add_attachment(report_html(invoice.report_json).decode("utf-8"), subtype="html", charset="utf-8",
+                               cte="base64", filename="pruefbericht.html")
         if "json" in settings.attach and invoice.report_json:
             msg.add_attachment(invoice.report_json.encode("utf-8"), maintype="application", subtype="json",
                                filename="pruefbericht.json")
