@@ -218,13 +218,14 @@ def _register_subcommands() -> None:
     """Sub-commands are defined beside the modules they drive; this only mounts them."""
     from archive.cli import archive_cli
     from einvoice.cli_finance import finance, payments
+    from einvoice.cli_notices import notices
     from einvoice.cli_rules import rules
     from einvoice.cli_tasks import tasks
     from einvoice.cli_validate import validate_cmd
     from einvoice.samples import samples_cmd
     from einvoice.web.cli import serve_cmd, web_cli
 
-    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules):
+    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules, notices):
         main.add_command(command)
     main.add_command(archive_cli, name="archive")
 

@@ -350,12 +350,28 @@ class NoticeOutbox:
                            comment=comment, details_json=json.dumps(details, ensure_ascii=False)))
 
     # ---- a person resolves ---------------------------------------------------------------------
+    def _allowed(self, person_id: str) -> NoticeProblem | None:
+        """Only the zentrale Rechnungseingangsstelle (role ``central_desk``) answers suppliers."""
+        from einvoice.organisation import Role
+
+        try:
+            person = self.org.person(person_id)
+        except KeyError:
+            return NoticeProblem("UNKNOWN-PERSON", f"{person_id!r} is not a person of the organisation file.")
+        if not any(g.role == Role.CENTRAL_DESK for g in person.grants):
+            return NoticeProblem("NOTICE-ROLE", f"{person.name} has no role central_desk: only the zentrale "
+                                                "Rechnungseingangsstelle resolves supplier notices.")
+        return None
+
     def retry(self, notice_id: int, person_id: str, *, to: str | None = None, comment: str | None = None) -> NoticeProblem | None:
         """Send a dead, uncertain or address-less notice again (``to``: a new address; the message
         is then built afresh for it). An uncertain notice may reach the supplier twice: the person
         decides that after checking the mail server."""
         if to is not None and not msg.is_address(to):
             return NoticeProblem("NOTICE-ADDRESS", f"{to!r} is not an e-mail address.")
+        refused = self._allowed(person_id)
+        if refused:
+            return refused
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)
@@ -383,6 +399,9 @@ class NoticeOutbox:
         """A person found the message in the mail server's log (or told the supplier otherwise): sent."""
         if not (comment or "").strip():
             return NoticeProblem("REASON-REQUIRED", "say how you know the supplier got it (e.g. the mail server log line).")
+        refused = self._allowed(person_id)
+        if refused:
+            return refused
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)

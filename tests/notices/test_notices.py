@@ -134,7 +134,9 @@ def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
     assert set(waiting) == {by[MALFORMED].invoice_id, by[PLAIN_PDF].invoice_id}
     # a person gives the address: it is sent (once) to that address
     nid = waiting[by[PLAIN_PDF].invoice_id].id
-    assert outbox.retry(nid, "h.wolf", to="not an address") is not None
+    assert outbox.retry(nid, "h.wolf", to="not an address").code == "NOTICE-ADDRESS"
+    assert outbox.retry(nid, "a.schulz", to="buchhaltung@lieferant.example").code == "NOTICE-ROLE"
+    assert outbox.retry(nid, "h.wolf").code == "NOTICE-NO-ADDRESS"
     assert outbox.retry(nid, "h.wolf", to="buchhaltung@lieferant.example", comment="telefonisch erfragt") is None
     third = outbox.send_pending()
     assert third.sent == 1 and len(sink.messages) == 2 and sink.messages[1].rcpt_tos == ["buchhaltung@lieferant.example"]
