@@ -63,6 +63,10 @@ def smtp_server():
 
 
 def notice_org(port: int, **notices):
+    return parse_organisation(notice_org_data(port, **notices), "musterhausen+notices-test")
+
+
+def notice_org_data(port: int, **notices) -> dict:
     data = org_data()
     cfg = {"from_address": FROM, "contact": "Zentrale Rechnungseingangsstelle, 02999 123-456",
            "smtp": {"host": "127.0.0.1", "port": port, "security": "none", "timeout_seconds": 5},
@@ -71,7 +75,7 @@ def notice_org(port: int, **notices):
     for k, v in notices.items():
         cfg[k] = {**cfg.get(k, {}), **v} if isinstance(v, dict) else v
     data["notices"] = cfg
-    return parse_organisation(data, "musterhausen+notices-test")
+    return data
 
 
 @pytest.fixture
