@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from einvoice import retention
@@ -231,40 +232,61 @@ class NoticeOutbox:
         return report
 
     def _recover(self, report: SendReport) -> None:
-        """Rows whose lease ran out (a crashed worker): pending again, or uncertain after a hand-over."""
+        """Rows whose lease ran out (a crashed worker): pending again, or uncertain after a hand-over.
+
+        Each row is taken by a conditional UPDATE, so two workers recovering at once record it once.
+        """
         now = self.now()
-        with self.db.transaction() as s:
-            rows = s.scalars(sa.select(SupplierNotice).where(SupplierNotice.status == "in_flight",
-                                                             SupplierNotice.lease_until < now).with_for_update()).all()
-            for n in rows:
-                n.lease_until, n.leased_by, n.updated_at = None, None, now
-                if n.handed_over_at is None:
-                    n.status, n.next_attempt_at = "pending", now  # provably nothing went out
-                    continue
-                n.status = "uncertain"
-                n.last_error_code = "NOTICE-SMTP-UNCERTAIN"
-                n.last_error = (f"a worker stopped after handing message {n.message_id} to the mail server and before "
-                                "recording the answer; it may have been delivered. Check the mail server's log for the "
-                                "Message-ID, then `einvoice notices settle --sent` or `einvoice notices retry`.")
-                self._event(s, n, "notice_uncertain", n.last_error)
-                report.uncertain += 1
-                report.results.append(NoticeResult(n.id, n.invoice_id, n.kind, "uncertain", n.recipient, n.message_id,
-                                                   n.attempts, n.last_error))
+        expired = (SupplierNotice.status == "in_flight", SupplierNotice.lease_until < now)
+        try:
+            with self.db.transaction() as s:
+                ids = s.scalars(sa.select(SupplierNotice.id).where(*expired)).all()
+                for nid in ids:
+                    taken = s.execute(sa.update(SupplierNotice).where(SupplierNotice.id == nid, *expired).values(
+                        status=sa.case((SupplierNotice.handed_over_at.is_(None), "pending"), else_="uncertain"),
+                        next_attempt_at=now, lease_until=None, leased_by=None, updated_at=now)).rowcount
+                    if taken != 1:
+                        continue
+                    n = s.get(SupplierNotice, nid)
+                    s.refresh(n)
+                    if n.status == "pending":
+                        continue  # provably nothing went out: it is sent on a later attempt
+                    n.last_error_code = "NOTICE-SMTP-UNCERTAIN"
+                    n.last_error = (f"a worker stopped after handing message {n.message_id} to the mail server and "
+                                    "before recording the answer; it may have been delivered. Check the mail server's "
+                                    "log for the Message-ID, then `einvoice notices settle --sent` or "
+                                    "`einvoice notices retry`.")
+                    self._event(s, n, "notice_uncertain", n.last_error)
+                    report.uncertain += 1
+                    report.results.append(NoticeResult(n.id, n.invoice_id, n.kind, "uncertain", n.recipient,
+                                                       n.message_id, n.attempts, n.last_error))
+        except OperationalError as exc:  # a peer is recovering the same rows (SQLite): its run records them
+            if "lock" not in str(exc).lower():
+                raise
+            log.info("notice recovery lost a race; the peer records the rows")
 
     def _claim(self, limit: int) -> list[int]:
+        """Lease up to ``limit`` due rows to this worker; each by a conditional UPDATE (status still
+        pending), so two workers never both hold one row."""
         now = self.now()
         lease = dt.timedelta(seconds=self.cfg.retry.lease_seconds)
-        with self.db.transaction() as s:
-            q = (sa.select(SupplierNotice).where(SupplierNotice.status == "pending", SupplierNotice.next_attempt_at <= now)
-                 .order_by(SupplierNotice.next_attempt_at, SupplierNotice.id).limit(limit))
-            if s.bind.dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            rows = s.scalars(q).all()
-            for n in rows:
-                n.status, n.lease_until, n.leased_by = "in_flight", now + lease, self.worker_id
-                n.attempts += 1
-                n.updated_at = now
-            return [n.id for n in rows]
+        due = (SupplierNotice.status == "pending", SupplierNotice.next_attempt_at <= now)
+        mine: list[int] = []
+        try:
+            with self.db.transaction() as s:
+                ids = s.scalars(sa.select(SupplierNotice.id).where(*due)
+                                .order_by(SupplierNotice.next_attempt_at, SupplierNotice.id).limit(limit)).all()
+                for nid in ids:
+                    taken = s.execute(sa.update(SupplierNotice).where(SupplierNotice.id == nid, *due).values(
+                        status="in_flight", lease_until=now + lease, leased_by=self.worker_id,
+                        attempts=SupplierNotice.attempts + 1, updated_at=now)).rowcount
+                    if taken == 1:
+                        mine.append(nid)
+        except OperationalError as exc:  # SQLite: a peer claimed at the same moment; its rows are its own
+            if "lock" not in str(exc).lower():
+                raise
+            return []
+        return mine
 
     def _prepare(self, notice_id: int) -> NoticeResult | tuple[str, str, bytes]:
         """Build the message once (or take the stored one): (recipient, Message-ID, bytes), or the
@@ -272,6 +294,9 @@ class NoticeOutbox:
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)
+            if n.status != "in_flight" or n.leased_by != self.worker_id:
+                return NoticeResult(n.id, n.invoice_id, n.kind, "skipped", n.recipient, n.message_id, n.attempts,
+                                    "another worker took this notice over")
             if n.message is not None:
                 return n.recipient, n.message_id, n.message
             inv = s.get(Invoice, n.invoice_id)
@@ -301,12 +326,11 @@ class NoticeOutbox:
 
         def hand_over() -> bool:
             # Durably noted before the content goes out: from here on a crash means "maybe delivered".
+            # Only while this worker still holds the lease (a conditional UPDATE).
             with self.db.transaction() as s:
-                n = s.get(SupplierNotice, notice_id, with_for_update=True)
-                if n.status != "in_flight" or n.leased_by != self.worker_id:
-                    return False
-                n.handed_over_at = self.now()
-                return True
+                return s.execute(sa.update(SupplierNotice).where(
+                    SupplierNotice.id == notice_id, SupplierNotice.status == "in_flight",
+                    SupplierNotice.leased_by == self.worker_id).values(handed_over_at=self.now())).rowcount == 1
 
         outcome = self.sender.send(self.cfg.from_address, recipient, data, before_data=hand_over)
         return self._record(notice_id, outcome)
@@ -315,6 +339,11 @@ class NoticeOutbox:
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)
+            mine = n.status == "in_flight" and n.leased_by == self.worker_id
+            if outcome.kind not in ("sent", "uncertain") and not mine and n.status != "uncertain":
+                # Another worker took the row over (our lease ran out before the hand-over): its outcome counts.
+                return NoticeResult(n.id, n.invoice_id, n.kind, "skipped", n.recipient, n.message_id, n.attempts,
+                                    f"{outcome.code}: {outcome.message}")
             n.lease_until, n.leased_by, n.updated_at = None, None, now
             if outcome.kind == "sent":
                 n.status, n.sent_at = "sent", now
