@@ -310,3 +310,76 @@ def test_two_workers_sending_at_once_send_each_notice_once(db, archive, samples,
     assert {n.status for n in _notices(db).values() if n.id in {a.id for a in addressed}} == {"sent"}
     for n in addressed:
         assert len(_events(db, n.invoice_id, "notice_sent")) == 1
+
+
+def _self_signed(tmp_path):
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    return tmp_path / "cert.pem", tmp_path / "key.pem"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login_with_the_password_from_the_environment(db, archive, samples, clock, tmp_path, monkeypatch, security):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.notices.conftest import MailSink
+
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password, session.ssl is not None))
+        ok = auth_data.login == b"eingang" and auth_data.password == b"geheim-aus-env"
+        return AuthResult(success=ok, handled=False)
+
+    sink = MailSink()
+    port = free_port()
+    # (aiosmtpd's auth_require_tls only knows STARTTLS; with implicit TLS the whole connection is TLS)
+    tls = ({"tls_context": ctx, "require_starttls": True, "auth_require_tls": True} if security == "starttls"
+           else {"ssl_context": ctx, "auth_require_tls": False})
+    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator, **tls)
+    controller.start()
+    try:
+        org = notice_org(port, smtp={"security": security, "username": "eingang", "password_env": "TEST_NOTICE_SMTP_PW",
+                                     "ca_file": str(cert)})
+        by = _ingest(db, org, archive, samples, [REJECTED])
+        # the password variable is missing: nothing is tried, the run says why
+        monkeypatch.delenv("TEST_NOTICE_SMTP_PW", raising=False)
+        report = NoticeOutbox(db, org, now=clock).send_pending()
+        assert report.problem.code == "NOTICE-SMTP-CONFIG" and "TEST_NOTICE_SMTP_PW" in report.problem.message
+        # a wrong password: refused login, retried later
+        monkeypatch.setenv("TEST_NOTICE_SMTP_PW", "falsch")
+        report = NoticeOutbox(db, org, now=clock).send_pending()
+        assert report.failed == 1 and report.results[0].problem.startswith("NOTICE-SMTP-LOGIN"), report.results
+        clock.advance(seconds=61)
+        monkeypatch.setenv("TEST_NOTICE_SMTP_PW", "geheim-aus-env")
+        assert NoticeOutbox(db, org, now=clock).send_pending().sent == 1
+        assert len(sink.messages) == 1 and logins[-1][:2] == (b"eingang", b"geheim-aus-env")
+        if security == "starttls":
+            assert logins[-1][2]  # the login came after STARTTLS
+        assert _notices(db)[by[REJECTED].invoice_id].status == "sent"
+    finally:
+        controller.stop()
