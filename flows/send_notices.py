@@ -42,8 +42,12 @@ def send_due(limit: int) -> dict:
     from einvoice.db.models import utcnow
     from einvoice.notices import notice_outbox_for_app, queue_missing
 
+    from einvoice.finance.outbox import load_model
+
     a = app()
-    queued = queue_missing(a.db, a.organisation, since=utcnow() - CATCH_UP)
+    # The seller's addresses (BT-34, BT-43) come from the archived original; S3 down: only the channel's.
+    queued = queue_missing(a.db, a.organisation, since=utcnow() - CATCH_UP,
+                           model_of=lambda row: load_model(a.original_bytes(row))[0] if row.archive_original_key else None)
     report = notice_outbox_for_app(a, archive=False).send_pending(limit=limit)
     if report.problem is not None:
         raise NoticeConfigurationError(str(report.problem))

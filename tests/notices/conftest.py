@@ -90,12 +90,19 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+def archive_key():
+    from archive import signing
+
+    return signing.generate()
+
+
 @pytest.fixture
-def archive(s3, bucket_name):
-    from archive import Archive, RetentionPolicy, signing
+def archive(s3, bucket_name, archive_key):
+    from archive import Archive, RetentionPolicy
 
     Archive.init_bucket(s3, bucket_name)
-    arch = Archive(s3, bucket_name, signing_key=signing.generate(), policy=RetentionPolicy())
+    arch = Archive(s3, bucket_name, signing_key=archive_key, policy=RetentionPolicy())
     yield arch
     arch.close()
 

@@ -55,7 +55,7 @@ class Crash(BaseException):
 
 
 def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
-        db, archive, samples, smtp_server, clock, s3, bucket_name):
+        db, archive, samples, smtp_server, clock, s3, bucket_name, archive_key):
     controller, sink = smtp_server
     org = notice_org(controller.port)
     by = _ingest(db, org, archive, samples, [REJECTED, MALFORMED, PLAIN_PDF, VALID])
@@ -124,6 +124,9 @@ def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
     assert leaf["metadata"]["message_id"] == row.message_id and leaf["retention"]["class"] == "invoice"
     key = archive.receipt(row.archive_entry_id).document_keys["notice.eml"]
     assert S3Store(s3, bucket_name).get(key) == row.message
+    from archive.verify import verify
+
+    assert verify(S3Store(s3, bucket_name), archive_key.public_key(), check_lock=True).ok
 
     # no address: recorded for a person, never dropped
     for name in (MALFORMED, PLAIN_PDF):
@@ -383,3 +386,23 @@ def test_tls_and_login_with_the_password_from_the_environment(db, archive, sampl
         assert _notices(db)[by[REJECTED].invoice_id].status == "sent"
     finally:
         controller.stop()
+
+
+def test_catch_up_scan_queues_recent_files_without_a_notice_once(db, archive, samples, clock):
+    import datetime as dt
+
+    off = notice_org(free_port(), enabled=False)
+    by = _ingest(db, off, archive, samples, [REJECTED, PLAIN_PDF, VALID])
+    assert _notices(db) == {}
+    with db.transaction() as s:  # received long ago: turning notices on must not write to it
+        s.get(Invoice, by[PLAIN_PDF].invoice_id).received_at = clock() - dt.timedelta(days=30)
+    on = notice_org(free_port())
+    since = clock() - dt.timedelta(days=3)
+    from einvoice.finance.outbox import load_model
+
+    originals = {by[REJECTED].invoice_id: samples[REJECTED]}
+    assert queue_missing(db, on, since=since, model_of=lambda row: load_model(originals[row.id])[0]) == 1
+    assert queue_missing(db, on, since=since) == 0
+    notices = _notices(db)
+    assert list(notices) == [by[REJECTED].invoice_id] and notices[by[REJECTED].invoice_id].kind == "rejected"
+    assert json.loads(notices[by[REJECTED].invoice_id].addresses_json)["electronic_address_scheme"] == "EM"
