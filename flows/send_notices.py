@@ -90,8 +90,9 @@ def attention_of(sent: dict, waiting: list[dict], archived: dict) -> Attention:
 
 def server_down(sent: dict) -> str | None:
     """The reason when every send of this run failed at the mail server itself (None otherwise)."""
-    tried = [r for r in sent["results"] if r["outcome"] not in ("no_address", "uncertain")]
-    if tried and all(r["outcome"] == "retry" and (r["problem"] or "").startswith(SERVER_DOWN) for r in tried):
+    tried = [r for r in sent["results"] if r["outcome"] not in ("no_address", "uncertain", "skipped")]
+    if tried and all(r["outcome"] in ("retry", "dead") and any(c in (r["problem"] or "") for c in SERVER_DOWN)
+                     for r in tried):
         return f"the mail server cannot be used: {tried[-1]['problem']}"
     return None
 

@@ -250,6 +250,14 @@ class NoticeOutbox:
                     n = s.get(SupplierNotice, nid)
                     s.refresh(n)
                     if n.status == "pending":
+                        if n.attempts >= self.cfg.retry.max_attempts:
+                            # Workers keep dying while sending this one (nothing went out): a person looks.
+                            n.status, n.last_error_code = "dead", "NOTICE-WORKER-STOPPED"
+                            n.last_error = (f"the worker stopped {n.attempts} times while sending this notice, each "
+                                            "time before the message went out. A person must look at it, then "
+                                            "`einvoice notices retry`.")
+                            self._event(s, n, "notice_dead_letter", n.last_error)
+                            report.dead += 1
                         continue  # provably nothing went out: it is sent on a later attempt
                     n.last_error_code = "NOTICE-SMTP-UNCERTAIN"
                     n.last_error = (f"a worker stopped after handing message {n.message_id} to the mail server and "
@@ -319,7 +327,14 @@ class NoticeOutbox:
             return recipient, message_id, data
 
     def _send_one(self, notice_id: int) -> NoticeResult:
-        prepared = self._prepare(notice_id)
+        try:
+            prepared = self._prepare(notice_id)
+        except Exception as exc:  # noqa: BLE001 - a template or report that cannot be rendered: counted, then dead
+            log.exception("building notice %s failed", notice_id)
+            from einvoice.notices.smtp import SendOutcome
+
+            return self._record(notice_id, SendOutcome("retry", "NOTICE-BUILD", f"the message could not be built "
+                                                                                 f"({type(exc).__name__}: {exc})"))
         if isinstance(prepared, NoticeResult):
             return prepared
         recipient, message_id, data = prepared

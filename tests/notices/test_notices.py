@@ -406,3 +406,19 @@ def test_catch_up_scan_queues_recent_files_without_a_notice_once(db, archive, sa
     notices = _notices(db)
     assert list(notices) == [by[REJECTED].invoice_id] and notices[by[REJECTED].invoice_id].kind == "rejected"
     assert json.loads(notices[by[REJECTED].invoice_id].addresses_json)["electronic_address_scheme"] == "EM"
+
+
+def test_a_template_that_cannot_be_rendered_ends_as_a_dead_letter_with_the_reason(db, archive, samples, smtp_server,
+                                                                                   clock, tmp_path):
+    controller, sink = smtp_server
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "rejected.body.txt.j2").write_text("{{ no_such_variable }}\n", encoding="utf-8")
+    org = notice_org(controller.port, templates_directory=str(tmp_path / "tpl"))
+    by = _ingest(db, org, archive, samples, [REJECTED])
+    outbox = NoticeOutbox(db, org, now=clock)
+    for _ in range(3):
+        outbox.send_pending()
+        clock.advance(hours=1)
+    n = _notices(db)[by[REJECTED].invoice_id]
+    assert n.status == "dead" and "NOTICE-BUILD" in n.last_error and "no_such_variable" in n.last_error
+    assert sink.messages == [] and len(_events(db, n.invoice_id, "notice_dead_letter")) == 1
