@@ -55,6 +55,38 @@ def list_cmd(attention, status, invoice_id, limit, fmt) -> None:
             click.echo(f"       [{v.last_error_code}] {v.last_error}")
 
 
+@notices.command("show")
+@click.argument("notice_id", type=int)
+@click.option("--raw", is_flag=True, help="the exact message bytes (RFC 5322), as sent and archived")
+def show_cmd(notice_id, raw) -> None:
+    """What a notice says: headers and text (attachments named), or the raw message."""
+    import email
+    import email.policy
+
+    outbox = _outbox(archive=False)
+    views = [v for v in outbox.list(limit=1_000_000) if v.id == notice_id]
+    if not views:
+        click.echo(f"there is no notice {notice_id}", err=True)
+        sys.exit(2)
+    v, data = views[0], outbox.message(notice_id)
+    if raw and data is not None:
+        sys.stdout.buffer.write(data)
+        return
+    click.echo(f"notice {v.id}: invoice {v.invoice_id} ({v.filename}), {v.kind}, {v.status}, attempts {v.attempts}")
+    if v.last_error and v.status != "sent":
+        click.echo(f"[{v.last_error_code}] {v.last_error}")
+    if data is None:
+        click.echo("(the message is built on the first attempt to send it)")
+        return
+    m = email.message_from_bytes(data, policy=email.policy.default)
+    for h in ("From", "To", "Subject", "Date", "Message-ID"):
+        click.echo(f"{h}: {m[h]}")
+    click.echo("")
+    click.echo(m.get_body(("plain",)).get_content())
+    for part in m.iter_attachments():
+        click.echo(f"[attachment {part.get_filename()} ({part.get_content_type()})]")
+
+
 @notices.command("send")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--no-archive", is_flag=True, help="send without archiving (the sent messages wait for a later run)")

@@ -514,6 +514,12 @@ class NoticeOutbox:
         with self.db.sessions() as s:
             return [_view(n, inv) for n, inv in s.execute(q).all()]
 
+    def message(self, notice_id: int) -> bytes | None:
+        """The exact bytes of a notice's message (None before it was built)."""
+        with self.db.sessions() as s:
+            n = s.get(SupplierNotice, notice_id)
+            return None if n is None else n.message
+
     def unarchived(self) -> int:
         with self.db.sessions() as s:
             return s.scalar(sa.select(sa.func.count()).select_from(SupplierNotice).where(

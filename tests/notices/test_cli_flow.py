@@ -59,6 +59,11 @@ def test_notices_cli_send_list_retry(env, monkeypatch, samples, smtp_server):
     assert r.exit_code == 1, r.output  # one notice has no address: a person must act
     assert "1 sent" in r.output and "1 without address" in r.output and "1 archived" in r.output
     assert len(sink.messages) == 1
+    sent = json.loads(_cli("notices", "list", "--status", "sent", "--format", "json").output)
+    shown = _cli("notices", "show", str(sent[0]["id"])).output
+    assert "Subject: Rechnung nicht angenommen" in shown and "English version" in shown
+    assert "[attachment pruefbericht.html (text/html)]" in shown
+    assert _cli("notices", "show", "999").exit_code == 2
     waiting = json.loads(_cli("notices", "list", "--attention", "--format", "json").output)
     assert [(w["kind"], w["status"], w["filename"]) for w in waiting] == [("not_an_invoice", "no_address", PLAIN_PDF)]
     r = _cli("notices", "retry", str(waiting[0]["id"]), "--person", "a.schulz", "--to", "x@lieferant.example")
