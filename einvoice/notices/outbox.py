@@ -162,7 +162,10 @@ def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[
     if not cfg.enabled:
         return 0
     states = [s for s, k in msg.KIND_FOR_STATE.items() if k != msg.RECEIVED or cfg.acknowledge_received]
-    has = sa.exists().where(SupplierNotice.invoice_id == Invoice.id)
+    # "Has the notice of its current state": a file held as not validated that an operator later
+    # rejects gets the rejection notice too (one per file and kind).
+    kind_of_state = sa.case({state: kind for state, kind in msg.KIND_FOR_STATE.items()}, value=Invoice.state)
+    has = sa.exists().where(SupplierNotice.invoice_id == Invoice.id, SupplierNotice.kind == kind_of_state)
     with db.sessions() as s:
         rows = s.scalars(sa.select(Invoice).where(Invoice.state.in_(states), Invoice.received_at >= since, ~has)
                          .order_by(Invoice.id).limit(limit)).all()

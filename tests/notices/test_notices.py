@@ -406,6 +406,18 @@ def test_catch_up_scan_queues_recent_files_without_a_notice_once(db, archive, sa
     notices = _notices(db)
     assert list(notices) == [by[REJECTED].invoice_id] and notices[by[REJECTED].invoice_id].kind == "rejected"
     assert json.loads(notices[by[REJECTED].invoice_id].addresses_json)["electronic_address_scheme"] == "EM"
+    # a file held as not validated that later ends rejected gets the rejection notice as well
+    with db.transaction() as s:
+        s.add(Invoice(file_sha256="f" * 64, filename="held.xml", channel="directory", size=1, state="not_validated",
+                      received_at=clock()))
+    assert queue_missing(db, on, since=since) == 1
+    with db.transaction() as s:
+        s.scalars(sa.select(Invoice).where(Invoice.filename == "held.xml")).one().state = "rejected"
+    assert queue_missing(db, on, since=since) == 1 and queue_missing(db, on, since=since) == 0
+    with db.sessions() as s:
+        held = s.scalars(sa.select(SupplierNotice.kind).join(Invoice, Invoice.id == SupplierNotice.invoice_id)
+                         .where(Invoice.filename == "held.xml").order_by(SupplierNotice.id)).all()
+    assert held == ["not_validated", "rejected"]
 
 
 def test_a_template_that_cannot_be_rendered_ends_as_a_dead_letter_with_the_reason(db, archive, samples, smtp_server,
