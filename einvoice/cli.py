@@ -219,13 +219,14 @@ def _register_subcommands() -> None:
     from archive.cli import archive_cli
     from einvoice.cli_finance import finance, payments
     from einvoice.cli_mail import mail
+    from einvoice.cli_notices import notices
     from einvoice.cli_rules import rules
     from einvoice.cli_tasks import tasks
     from einvoice.cli_validate import validate_cmd
     from einvoice.samples import samples_cmd
     from einvoice.web.cli import serve_cmd, web_cli
 
-    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules, mail):
+    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules, mail, notices):
         main.add_command(command)
     main.add_command(archive_cli, name="archive")
 

@@ -343,6 +343,43 @@ class MailSettings(_Model):
     @property
     def effective_port(self) -> int:
         return self.port or (993 if self.tls == "imaps" else 143)
+class SmtpSettings(_Model):
+    """The mail server supplier notices are sent through (the password comes from the environment)."""
+
+    host: str | None = Field(default=None, description="SMTP server; none: notices are queued but not sent "
+                                                       "(the send step says so and they wait)")
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (implicit TLS, port 465) or none (only for a "
+                                        "relay on the same host)")
+    username: str | None = Field(default=None, description="login; none: no authentication")
+    password_env: str = Field(default="EINVOICE_SMTP_PASSWORD", pattern=r"^[A-Z_][A-Z0-9_]*$",
+                              description="NAME of the environment variable holding the SMTP password (never the password)")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    ca_file: str | None = Field(default=None, description="CA certificate(s) to trust for the server (default: the system's)")
+
+
+class NoticeSettings(_Model):
+    """Supplier notices (einvoice.notices): telling the supplier that a file was not accepted, and why."""
+
+    enabled: bool = Field(default=True, description="queue a notice for every received file that is rejected, "
+                                                    "not validated or not an e-invoice")
+    acknowledge_received: bool = Field(default=False, description="also send an acknowledgement of receipt for "
+                                                                  "files accepted into approval")
+    from_address: str | None = Field(default=None, description="sender address of the notices, e.g. "
+                                                               "rechnungseingang@musterhausen.example; required to send")
+    from_name: str | None = Field(default=None, description="display name of the sender (default: the organisation's name)")
+    reply_to: str | None = Field(default=None, description="where the supplier's answers go (default: from_address)")
+    contact: str | None = Field(default=None, description="who the supplier can ask (phone, e-mail), quoted in the notice")
+    attach: list[Literal["html", "json"]] = Field(default_factory=lambda: ["html", "json"],
+                                                  description="validation report formats attached to the notice")
+    templates_directory: str | None = Field(
+        default=None, description="directory with own Jinja2 templates (subject.txt.j2, body.txt.j2, or "
+                                  "<kind>.subject.txt.j2 / <kind>.body.txt.j2); missing ones fall back to the shipped defaults")
+    message_id_domain: str | None = Field(default=None, description="domain of the Message-ID (default: from_address's)")
+    smtp: SmtpSettings = SmtpSettings()
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings(max_attempts=6, backoff_initial_seconds=60,
+                                                                       backoff_max_seconds=3600, lease_seconds=300))
 
 
 class Organisation(_Model):
@@ -358,6 +395,7 @@ class Organisation(_Model):
     archive: ArchiveSettings = ArchiveSettings()
     finance: FinanceSettings = FinanceSettings()
     mail: MailSettings | None = Field(default=None, description="the e-mail intake mailbox (einvoice mail fetch)")
+    notices: NoticeSettings = NoticeSettings()
     validation_severity_overrides: dict[str, str] = Field(
         default_factory=dict, description="rule ID -> fatal|error|warning|info, e.g. {'BR-DE-21': 'info'}")
 

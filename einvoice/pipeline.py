@@ -582,6 +582,7 @@ class IntakePipeline:
         """Add new files' rows, their 'received' audit events and (in approval) their first tasks
         to ``s``: one INSERT per table for the batch, not a round trip per file."""
         from einvoice.approval import start_approval_many
+        from einvoice.notices import queue_for_intake
 
         rows = [self._row(p) for p in batch]
         s.add_all(rows)
@@ -598,6 +599,8 @@ class IntakePipeline:
             ))
         # Same transaction: an invoice in approval never exists without its first task and duplicate check.
         start_approval_many(s, rows, self.organisation)
+        # Same transaction: a rejected (not validated, not an invoice) file never exists without its supplier notice.
+        queue_for_intake(s, [(row, p.report.model) for p, row in zip(batch, rows)], self.organisation)
 
     def _store(self, batch: list[_Pending]) -> None:
         """Record a batch in one transaction (one commit instead of one per file).

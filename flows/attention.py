@@ -54,6 +54,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     # rejected, not validated, not an e-invoice or unreadable: someone tells the supplier
     "rejected-files": ("file not accepted", "files not accepted", HELD_BACK),
     "records-not-archived": ("record not archived", "records not archived", HELD_BACK),
+    # a supplier notice that could not be sent and waits for a person (dead, no address, uncertain)
+    "notices-need-a-person": ("supplier notice for a person", "supplier notices for a person", DEAD_LETTERS),
+    # a supplier notice whose sending failed this run and will be retried
+    "notices-failing": ("supplier notice failing", "supplier notices failing", HELD_BACK),
 }
 #: Items listed per kind in the artifact and the event payload (the counts are always complete).
 LISTED = 50
