@@ -89,23 +89,32 @@ def _order_stages(rep: Report) -> None:
     rep.stages = {k: rep.stages[k] for k in sorted(rep.stages, key=lambda s: STAGES.index(s) if s in STAGES else 99)}
 
 
-def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str]) -> None:
-    """Apply overrides, set stage states from the findings, decide the verdict."""
+def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str], scenario=None) -> None:
+    """Apply the scenario's custom levels and the overrides, set stage states from the findings,
+    decide the verdict."""
+    from einvoice.validation.scenarios import apply_custom_levels
+
+    rep.findings = apply_custom_levels(rep.findings, scenario)
     _apply_overrides(rep, cfg)
     for st in ran:
         rep.stages[st] = "failed" if any(f.blocking and f.stage == st for f in rep.findings) else "passed"
     for st in errored:
         rep.stages[st] = "error"
     _order_stages(rep)
-    if errored:
+    # A rule broken in a stage that ran decides "invalid" even when a later stage could not run
+    # (KoSIT stops after a failed XSD and rejects); the errored stage's own finding does not count.
+    broken = any(f.blocking and f.stage not in errored and f.stage != "engine" for f in rep.findings)
+    if errored and not broken:
         rep.valid = None
         rep.not_validated_reason = rep.not_validated_reason or f"stage {', '.join(errored)} could not run"
     else:
-        rep.valid = not any(f.blocking for f in rep.findings)
+        rep.valid = not any(f.blocking for f in rep.findings if f.stage not in errored)
+        if rep.valid is False:
+            rep.not_validated_reason = None
 
 
 def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
-    from einvoice.validation import brde, en16931, xsd
+    from einvoice.validation import brde, en16931, scenarios, xsd
 
     ran: list[str] = []
     errored: list[str] = []
@@ -155,6 +164,16 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
     # plain "urn:cen.eu:en16931:2017", so the container is the only hint there).
     facturx = _intake.is_facturx(it.profile) or (it.container == "pdf" and not _intake.is_xrechnung(it.profile))
 
+    # ---- scenario: the exact specification identifier (BT-24) decides, as in KoSIT's validator
+    choice = scenarios.select(root, it.syntax, facturx=facturx)
+    scenario = choice.scenario
+    rep.scenario = scenario.name if scenario else None
+    if choice.outcome != "matched" and it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        rep.findings.append(Finding("KOSIT-SCENARIO", "error" if choice.rejects else "info",
+                                    scenarios.message(choice, it.syntax), "BT-24", "intake"))
+        if choice.rejects:
+            rep.stages["intake"] = "failed"
+
     # ---- XSD
     key = xsd.xsd_key(it.syntax, it.profile_name, facturx)
     try:
@@ -195,10 +214,12 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
 
     # ---- XRechnung CIUS (BR-DE), native
     if it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
-        declared = _intake.is_xrechnung(it.profile)
+        # an XRechnung scenario, or an identifier that claims XRechnung without matching one
+        # (rejected by KOSIT-SCENARIO; the rules still tell the sender what else is wrong)
+        declared = scenario.xrechnung if scenario is not None else _intake.is_xrechnung(it.profile)
         if declared or cfg.xrechnung_rules_for_all:
             try:
-                extension = (it.profile or "").strip() == brde.XR_EXTENSION_ID
+                extension = scenario.extension if scenario is not None else False
                 for v in brde.check(root, it.syntax, extension=extension):
                     sev = v.severity if declared else "info"
                     rep.findings.append(Finding(v.rule, sev, v.message, v.location, "xrechnung"))
@@ -232,7 +253,7 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
             rep.model = invoice_from_xml(root, it.syntax)
         except Exception as exc:
             rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
-    _finalise(rep, cfg, ran, errored)
+    _finalise(rep, cfg, ran, errored, scenario)
 
 
 def _leitweg_finding(rep: Report, root, syntax: str) -> None:

@@ -52,6 +52,10 @@ class Report:
     model: "Invoice | None" = None
     #: why the invoice was not validated (valid is None), in words
     not_validated_reason: str | None = None
+    #: the KoSIT scenario the document matched (None: no scenario, see finding KOSIT-SCENARIO)
+    scenario: str | None = None
+    #: which rules judged the document; the built-in engine always says so
+    rules: str = "built-in rules, not the official KoSIT configuration"
 
     # ---------------------------------------------------------------- views
     @property
@@ -94,6 +98,8 @@ class Report:
             "summary": self.summary(),
             "findings": [f.to_dict() for f in self.findings],
             "stages": dict(self.stages),
+            "scenario": self.scenario,
+            "rules": self.rules,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
