@@ -114,7 +114,7 @@ def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[
 
 
 def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
-    from einvoice.validation import brde, en16931, scenarios, xsd
+    from einvoice.validation import brde, en16931, peppol, scenarios, xsd
 
     ran: list[str] = []
     errored: list[str] = []
@@ -223,6 +223,9 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
                 for v in brde.check(root, it.syntax, extension=extension):
                     sev = v.severity if declared else "info"
                     rep.findings.append(Finding(v.rule, sev, v.message, v.location, "xrechnung"))
+                # the Peppol BIS rules KoSIT merged into its XRechnung schematron
+                for f in peppol.check(root, it.syntax):
+                    rep.findings.append(f if declared else Finding(f.rule, "info", f.message, f.location, f.stage))
                 if declared:
                     ran.append("xrechnung")
                     _leitweg_finding(rep, root, it.syntax)
