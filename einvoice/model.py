@@ -331,7 +331,10 @@ def parse_skonto(payment_terms: str | None) -> tuple[SkontoTerm, ...]:
     for line in payment_terms.splitlines():
         m = _SKONTO_LINE.match(line.strip())
         if m:
-            terms.append(SkontoTerm(int(m.group(1)), Decimal(m.group(2)), Decimal(m.group(3)) if m.group(3) else None))
+            # more than 9 digits is no day count (and int() refuses > 4300 digits): kept as
+            # "too many days" so the range check (validation.plausibility) reports it
+            days = int(m.group(1)) if len(m.group(1)) <= 9 else 10**9
+            terms.append(SkontoTerm(days, Decimal(m.group(2)), Decimal(m.group(3)) if m.group(3) else None))
     return tuple(terms)
 
 

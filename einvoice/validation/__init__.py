@@ -204,8 +204,16 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
             rep.findings.extend(en16931.run(it.xml, root, it.syntax, facturx=facturx, profile_name=it.profile_name))
             ran.append("en16931")
         except Exception as exc:
+            from einvoice.xmlsafe import limits_problem
+
+            # A document beyond the rule processor's parser limits is rejected as a format error
+            # with the reason (KoSIT's parser refuses it too); anything else is "not validated".
+            limit = limits_problem(root)
+            if limit is not None:
+                rep.findings.append(Finding(limit.rule, "fatal", limit.message, limit.location, "parse"))
+                rep.stages["parse"] = "failed"
             rep.findings.append(
-                Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {exc}", None, "en16931")
+                Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {str(exc)[:500]}", None, "en16931")
             )
             errored.append("en16931")
     else:
@@ -248,14 +256,27 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
     elif not_invoice:
         ran.append("profile")
 
-    # ---- semantic model (not a verdict stage; a failure is reported, never hidden)
+    # ---- semantic model: later steps read the invoice through it, so an invoice whose model
+    # cannot be built, or whose dates/amounts/Skonto terms are out of range, is never "valid"
     if cfg.build_model and it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        from einvoice.validation import plausibility
+
         try:
             from einvoice.model import invoice_from_xml
 
             rep.model = invoice_from_xml(root, it.syntax)
-        except Exception as exc:
-            rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
+        except Exception as exc:  # noqa: BLE001 - reported as a finding, the verdict says "not validated"
+            rep.findings.append(Finding(
+                "MODEL", "fatal",
+                f"[MODEL] Die Rechnungsdaten konnten nicht gelesen werden ({type(exc).__name__}: {str(exc)[:200]}); "
+                "die Rechnung wurde nicht angenommen.", None, "model"))
+            errored.append("model")
+            rep.not_validated_reason = "the invoice data could not be read into the model"
+        else:
+            found = plausibility.check(rep.model)
+            rep.findings.extend(found)
+            if found:
+                ran.append("model")
     _finalise(rep, cfg, ran, errored, scenario)
 
 

@@ -343,12 +343,42 @@ def _source_node(data: bytes, encoding: str):
             return proc.parse_xml(xml_text=text, encoding=enc), None
         except (LookupError, UnicodeDecodeError):
             pass
-    # UTF-16/32 (NUL bytes cannot pass through the C string API) or unknown codecs: let Saxon
-    # read the original bytes from a private temporary file.
+    else:
+        # UTF-16/32 (NUL bytes cannot pass through the C string API): decode here and hand Saxon
+        # the characters; its string parser reads characters, so the declared encoding does not
+        # matter any more (a temporary file made Saxon refuse UTF-32, and UTF-16 without BOM).
+        text = _decode_wide(data, enc)
+        if text is not None:
+            try:
+                return proc.parse_xml(xml_text=text, encoding="UTF-8"), None
+            except Exception:  # noqa: BLE001 - fall back to Saxon reading the bytes itself
+                pass
+    # unknown codecs: let Saxon read the original bytes from a private temporary file.
     fd, name = tempfile.mkstemp(suffix=".xml")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     return None, name
+
+
+_WIDE_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_WIDE_STARTS = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
+
+
+def _decode_wide(data: bytes, enc: str) -> str | None:
+    """The characters of a UTF-16/UTF-32 document (byte order from the BOM or the first '<')."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            data, found = data[len(bom):], codec
+            break
+    else:
+        found = next((codec for start, codec in _WIDE_STARTS if data.startswith(start)), None)
+    if found is None:
+        return None
+    try:
+        return data.decode(found)
+    except UnicodeDecodeError:
+        return None
 
 
 def run(key: str, data: bytes, encoding: str = "UTF-8", *, cen_only: bool = False, optimise: bool = True) -> list[SvrlResult]:
