@@ -71,7 +71,4 @@ def run(data: bytes, root: etree._Element, syntax: str, *, facturx: bool, profil
         if rule == "BR-17" or (not facturx and rule in cii_cen.RULE_IDS):
             continue  # cii_cen has the CEN versions (the Factur-X BR-17 tests a path that never exists)
         out.append(_finding(rule, r.flag, r.message, r.location))
-    native = cii_cen.check(root)
-    if facturx:
-        native = [f for f in native if f.rule == "BR-17"]
-    return out + codelists.check_cii(root) + native
+    return out + codelists.check_cii(root) + cii_cen.check(root, syntax_rules=not facturx)

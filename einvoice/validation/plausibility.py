@@ -37,25 +37,32 @@ def sane_decimal(value, limit: Decimal = MAX_MAGNITUDE) -> bool:
     return isinstance(value, Decimal) and value.is_finite() and abs(value) < limit
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _walk(obj, path: str = "") -> Iterator[tuple[str, object]]:
-    """(field path, value) of every leaf of the model's dataclasses and tuples."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            yield from _walk(getattr(obj, f.name), f"{path}.{f.name}" if path else f.name)
-    elif isinstance(obj, (tuple, list)):
-        for i, item in enumerate(obj):
-            yield from _walk(item, f"{path}[{i}]")
-    else:
-        yield path, obj
+    """(field path, value) of every date and Decimal in the model's dataclasses and tuples."""
+    stack = [(path, obj)]
+    while stack:
+        path, obj = stack.pop()
+        if isinstance(obj, (date, Decimal)):
+            yield path, obj
+        elif isinstance(obj, (tuple, list)):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(obj))
+        elif obj is not None and not isinstance(obj, (str, int, bool)):
+            names = _FIELDS.get(type(obj))
+            if names is None:
+                names = _FIELDS[type(obj)] = tuple(f.name for f in dataclasses.fields(obj)) if dataclasses.is_dataclass(obj) else ()
+            stack.extend((f"{path}.{n}" if path else n, getattr(obj, n)) for n in names)
 
 
-def de_plaus_date(model) -> list[Finding]:
+def de_plaus_date(model, leaves=None) -> list[Finding]:
     out = []
     if model.issue_date is None:
         out.append(Finding("DE-PLAUS-DATE", "error",
                            "[DE-PLAUS-DATE] Das Rechnungsdatum (BT-2) fehlt oder ist kein gültiges Kalenderdatum; "
                            "die Rechnung kann so nicht bearbeitet werden.", "BT-2", STAGE))
-    for path, value in _walk(model):
+    for path, value in leaves if leaves is not None else _walk(model):
         if isinstance(value, date) and not sane_date(value):
             out.append(Finding("DE-PLAUS-DATE", "error",
                                f"[DE-PLAUS-DATE] Das Datum {value.isoformat()} ({path}) liegt außerhalb des plausiblen "
@@ -64,9 +71,9 @@ def de_plaus_date(model) -> list[Finding]:
     return out
 
 
-def de_plaus_amount(model) -> list[Finding]:
+def de_plaus_amount(model, leaves=None) -> list[Finding]:
     out = []
-    for path, value in _walk(model):
+    for path, value in leaves if leaves is not None else _walk(model):
         if isinstance(value, Decimal) and not sane_decimal(value) and not path.startswith("skonto"):
             shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
             out.append(Finding("DE-PLAUS-AMOUNT", "error",
@@ -75,7 +82,7 @@ def de_plaus_amount(model) -> list[Finding]:
     return out
 
 
-def de_plaus_skonto(model) -> list[Finding]:
+def de_plaus_skonto(model, leaves=None) -> list[Finding]:
     out = []
     for i, term in enumerate(getattr(model, "skonto", None) or ()):
         days_ok = isinstance(term.days, int) and 0 <= term.days <= SKONTO_MAX_DAYS
@@ -89,7 +96,7 @@ def de_plaus_skonto(model) -> list[Finding]:
     return out
 
 
-def de_model_incomplete(model) -> list[Finding]:
+def de_model_incomplete(model, leaves=None) -> list[Finding]:
     missing = []
     if not (model.invoice_number or "").strip():
         missing.append("Rechnungsnummer (BT-1)")
@@ -107,6 +114,7 @@ RULES = (de_plaus_date, de_plaus_amount, de_plaus_skonto, de_model_incomplete)
 
 def check(model) -> list[Finding]:
     out: list[Finding] = []
+    leaves = list(_walk(model))  # one walk for all rules
     for rule in RULES:
-        out.extend(rule(model))
+        out.extend(rule(model, leaves))
     return out
