@@ -1,12 +1,17 @@
 """The validation engine: one call turns the bytes of a received file into a ``Report``.
 
-Layers, in order: intake (what is it, find the XML) → safe parse → XSD → EN 16931 Schematron →
-XRechnung CIUS rules (BR-DE, native) → ZUGFeRD profile check (XML vs PDF XMP) → semantic model.
+Layers, in order: intake (what is it, find the XML) → safe parse → scenario (exact BT-24 match,
+as KoSIT's validator; ``scenarios``) → XSD → EN 16931 Schematron (+ native CEN CII rules) →
+XRechnung CIUS rules (BR-DE and the merged Peppol rules, native) → ZUGFeRD profile check (XML vs
+PDF XMP) → semantic model with range checks (``plausibility``). The scenario's custom levels are
+applied before the verdict. These are the *built-in* rules, and every report says so; the
+official KoSIT rule pack is a separate engine.
 
 Verdict (``Report.valid``):
 - ``True``  every applicable stage ran and no finding of severity fatal/error remains;
-- ``False`` the document was read and breaks at least one rule (or is not well-formed XML, or
-  is a Factur-X MINIMUM / BASIC WL document, which is no invoice under § 14 UStG);
+- ``False`` the document was read and breaks at least one rule in a stage that ran (even when a
+  later stage could not run), or is not well-formed XML, or matches no scenario, or is a
+  Factur-X MINIMUM / BASIC WL document (no invoice under § 14 UStG);
 - ``None``  not validated: not an e-invoice we can check (plain PDF, unsupported or legacy
   format, too large) or a stage could not run (e.g. Saxon failed). Never "valid".
 
