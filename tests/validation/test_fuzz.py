@@ -168,3 +168,32 @@ def test_model_that_cannot_be_built_is_never_valid(engine, monkeypatch):
     monkeypatch.setattr(einvoice.model, "invoice_from_xml", boom)
     rep = engine.validate(UBL, "x.xml")
     assert rep.valid is None and rep.stages.get("model") == "error" and "MODEL" in {f.rule for f in rep.findings}
+
+
+@pytest.mark.timeout(120)
+def test_time_budget_ends_a_pathological_file_and_keeps_the_others(engine, monkeypatch):
+    """A file that takes longer than the budget is recorded as not validated (VALIDATION-TIMEOUT);
+    the files before and after it keep their own verdicts. The slow file is simulated: the
+    workers are forked after the patch, so they validate 'slow.xml' by sleeping."""
+    import einvoice.validation
+    from einvoice.pipeline import InboxItem, ValidatorPool
+
+    real = einvoice.validation.validate
+
+    def slow_for_one(data, path="", **kw):
+        if path == "slow.xml":
+            time.sleep(60)
+        return real(data, path, **kw)
+
+    monkeypatch.setattr(einvoice.validation, "validate", slow_for_one)
+    pool = ValidatorPool(2, None, time_budget=3)
+    try:
+        items = [InboxItem("a.xml", UBL), InboxItem("slow.xml", CII), InboxItem("b.xml", CII), InboxItem("c.xml", UBL)]
+        t0 = time.monotonic()
+        results = [r for (r, _summary, _json), _next in pool.validate(items)]
+        assert time.monotonic() - t0 < 40
+    finally:
+        pool.close()
+    assert [r.valid for r in results] == [True, None, True, True], [r.summary() for r in results]
+    assert "VALIDATION-TIMEOUT" in {f.rule for f in results[1].findings}
+    assert "3 s" in results[1].findings[0].message
