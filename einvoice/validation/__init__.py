@@ -94,6 +94,10 @@ def _order_stages(rep: Report) -> None:
     rep.stages = {k: rep.stages[k] for k in sorted(rep.stages, key=lambda s: STAGES.index(s) if s in STAGES else 99)}
 
 
+#: findings that say a stage could not run (not that the invoice broke a rule)
+_STAGE_ERROR_RULES = frozenset({"XSD-ERROR", "EN16931-ERROR", "XRECHNUNG-ERROR", "MODEL", "ENGINE-ERROR", "VALIDATION-TIMEOUT"})
+
+
 def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str], scenario=None) -> None:
     """Apply the scenario's custom levels and the overrides, set stage states from the findings,
     decide the verdict."""
@@ -108,12 +112,12 @@ def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[
     _order_stages(rep)
     # A rule broken in a stage that ran decides "invalid" even when a later stage could not run
     # (KoSIT stops after a failed XSD and rejects); the errored stage's own finding does not count.
-    broken = any(f.blocking and f.stage not in errored and f.stage != "engine" for f in rep.findings)
+    broken = any(f.blocking and f.rule not in _STAGE_ERROR_RULES for f in rep.findings)
     if errored and not broken:
         rep.valid = None
         rep.not_validated_reason = rep.not_validated_reason or f"stage {', '.join(errored)} could not run"
     else:
-        rep.valid = not any(f.blocking for f in rep.findings if f.stage not in errored)
+        rep.valid = not any(f.blocking for f in rep.findings if f.rule not in _STAGE_ERROR_RULES)
         if rep.valid is False:
             rep.not_validated_reason = None
 
@@ -221,6 +225,11 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
                 Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {str(exc)[:500]}", None, "en16931")
             )
             errored.append("en16931")
+            if it.syntax == "cii":
+                try:  # our own CII rules still run: their violations decide "invalid"
+                    rep.findings.extend(en16931.native_cii(root, facturx=facturx))
+                except Exception:  # noqa: BLE001 - the stage is already marked as not run
+                    pass
     else:
         errored.append("en16931")
         rep.not_validated_reason = "EN 16931 rules switched off in the configuration"

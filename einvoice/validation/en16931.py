@@ -71,4 +71,13 @@ def run(data: bytes, root: etree._Element, syntax: str, *, facturx: bool, profil
         if rule == "BR-17" or (not facturx and rule in cii_cen.RULE_IDS):
             continue  # cii_cen has the CEN versions (the Factur-X BR-17 tests a path that never exists)
         out.append(_finding(rule, r.flag, r.message, r.location))
-    return out + codelists.check_cii(root) + cii_cen.check(root, syntax_rules=not facturx)
+    return out + native_cii(root, facturx=facturx)
+
+
+def native_cii(root: etree._Element, *, facturx: bool) -> list[Finding]:
+    """The CII rules we run in our own code (code lists, CEN syntax rules, BR-17). They also run
+    when Saxon fails on a document (a duplicated element can make the Factur-X stylesheet raise
+    a type error), so the violations that explain the failure are still reported."""
+    from einvoice.validation import cii_cen, codelists
+
+    return codelists.check_cii(root) + cii_cen.check(root, syntax_rules=not facturx)

@@ -197,3 +197,13 @@ def test_time_budget_ends_a_pathological_file_and_keeps_the_others(engine, monke
     assert [r.valid for r in results] == [True, None, True, True], [r.summary() for r in results]
     assert "VALIDATION-TIMEOUT" in {f.rule for f in results[1].findings}
     assert "3 s" in results[1].findings[0].message
+
+
+def test_native_cii_rules_decide_when_the_stylesheet_raises(engine):
+    """A duplicated total made the Factur-X stylesheet raise a type error ('not validated'); the
+    native CEN rule that forbids the duplicate still runs and rejects the invoice."""
+    data = CII.replace(b"<ram:TaxBasisTotalAmount>100.00</ram:TaxBasisTotalAmount>",
+                       b"<ram:TaxBasisTotalAmount>100.00</ram:TaxBasisTotalAmount>" * 2)
+    rep = engine.validate(data, "dup.xml")
+    assert rep.stages["xsd"] == "passed"
+    assert rep.valid is False and "CII-SR-480" in _rules(rep), rep.summary()
