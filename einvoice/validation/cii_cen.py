@@ -24,8 +24,8 @@ scenario's custom levels do that), and never look at anything but the parsed tre
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from lxml import etree
 

@@ -17,9 +17,9 @@ never look at anything but the parsed tree it is given.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable
 
 from lxml import etree
 

@@ -15,9 +15,9 @@ This module must never change the model and never raise for any model the builde
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Iterator
 
 from einvoice.validation.report import Finding
 

@@ -47,7 +47,7 @@ def seeds(corpus: Path | None = None, limit_corpus: int = 40) -> list[tuple[str,
         out.append((f"gen-{build}-{inv.number}.xml", samples._xml_bytes(root)))
     base = samples._jugendamt_facturx_invoice()
     many = dataclasses.replace(base, lines=tuple(
-        samples.Line(f"Position {i}", Decimal("2"), "C62", Decimal("10.00"), Decimal("19")) for i in range(40)))
+        samples.Line(f"Position {i}", Decimal(2), "C62", Decimal("10.00"), Decimal(19)) for i in range(40)))
     out.append(("gen-cii-40-lines.xml", samples._xml_bytes(samples.build_cii(many))))
     out.append(("gen-facturx.pdf", samples.make_facturx_pdf(base, check_xsd=False)))
     if corpus is not None and corpus.is_dir():

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
+from tests.validation import fuzzing
 from tests.validation.conftest import CORPUS
 from tests.validation.fixtures import CII, UBL
-from tests.validation import fuzzing
 
 SEED = 20261206
 BUDGET_S = 45.0  # inputs are generated until this much time has passed (plus one input)
@@ -57,7 +57,7 @@ def test_fuzz_batch_is_ingested_whole(database_url, tmp_path, engine):
     seeds = fuzzing.seeds(None)
     items = [InboxItem(f"repro-{i}.xml", data) for i, data in enumerate(REPRODUCERS_FOR_INGEST)]
     while len(items) < 40:
-        name, data = rng.choice(seeds)
+        _name, data = rng.choice(seeds)
         how, mutated = fuzzing.mutate(rng, data)
         items.append(InboxItem(f"fuzz-{len(items)}-{how}{'.pdf' if data.startswith(b'%PDF') else '.xml'}"[:200], mutated))
     db = Database(database_url).migrate()
