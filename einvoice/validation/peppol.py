@@ -8,9 +8,9 @@ XRechnung stage, like KoSIT.
 Each rule is one entry with its rule ID and a test on the context node (XPath 1.0 or a small
 Python function). Schematron semantics are kept: rules of one pattern are tried in order and a
 node is checked only by the first context that matches it (e.g. an allowance with a percentage
-but no base amount gets R041, not R040/R043). Implemented: R001, R005, R008, R010, R020, R041,
-R042, R043(-1/-2), R044, R046, R053, R054, R061, R101, R110/R111 (CII), R121, R130.
-Not yet: R040, R055, R120 (amount arithmetic with slack), R110/R111 for UBL.
+but no base amount gets R041, not R040/R043). Implemented: R001, R005, R008, R010, R020, R040,
+R041, R042, R043(-1/-2), R044, R046, R053, R054, R061, R101, R110/R111 (CII), R121, R130.
+Not yet: R055 (sign of the tax totals), R120 (a warning: line amount arithmetic), R110/R111 for UBL.
 
 This module must never report a Peppol rule for a document outside the XRechnung scenarios and
 never look at anything but the parsed tree it is given.
@@ -97,6 +97,25 @@ def _positive_or_absent(path: str) -> Callable:
     return ok
 
 
+def _r040(amount_path: str, base_path: str, pct_path: str, currency_path: str) -> Callable:
+    """Allowance/charge amount = base amount x percentage / 100, within 0.02 (0.5 for HUF)."""
+    def ok(ac) -> bool:
+        pct, base = ac.xpath(pct_path, namespaces=_NS), ac.xpath(base_path, namespaces=_NS)
+        if not (pct and base):
+            return True
+        amounts = ac.xpath(amount_path, namespaces=_NS)
+        amount = _dec("".join(amounts[0].itertext())) if amounts else Decimal(0)
+        p, b = _dec("".join(pct[0].itertext())), _dec("".join(base[0].itertext()))
+        if None in (amount, p, b):
+            return False
+        slack = Decimal("0.5") if _doc_currency(ac, currency_path) == "HUF" else Decimal("0.02")
+        return abs(amount - b * p / 100) <= slack
+    return ok
+
+
+_R040_MSG = "Der Betrag eines Ab-/Zuschlags muss Grundbetrag x Prozentsatz / 100 sein (auf 0,02 genau)."
+
+
 def _ubl_r046(ac) -> bool:
     if not ac.xpath("cbc:BaseAmount", namespaces=_NS):
         return True
@@ -136,6 +155,9 @@ _CII_MAIN = (
     ("//ram:SpecifiedTradeAllowanceCharge[not(ram:CalculationPercent) and ram:BasisAmount]",
      (PRule("PEPPOL-EN16931-R042", "fatal", lambda n: False, "Zu einem Grundbetrag eines Ab-/Zuschlags muss der Prozentsatz angegeben sein."),)),
     ("//ram:SpecifiedTradeAllowanceCharge", (
+        PRule("PEPPOL-EN16931-R040", "fatal", _r040("ram:ActualAmount", "ram:BasisAmount", "ram:CalculationPercent",
+                                                   "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"),
+              _R040_MSG),
         PRule("PEPPOL-EN16931-R043-1", "fatal", _xp_ok("normalize-space(ram:ChargeIndicator/udt:Indicator/text()) = 'true' or normalize-space(ram:ChargeIndicator/udt:Indicator/text()) = 'false'"),
               "Der Ab-/Zuschlagsindikator muss 'true' oder 'false' sein."),)),
     ("//ram:AppliedTradeAllowanceCharge", (
@@ -201,7 +223,8 @@ _UBL_MAIN = (
      (PRule("PEPPOL-EN16931-R041", "fatal", lambda n: False, "Zu einem Prozentsatz eines Ab-/Zuschlags muss der Grundbetrag angegeben sein."),)),
     (_ac_sel("not(cbc:MultiplierFactorNumeric) and cbc:BaseAmount"),
      (PRule("PEPPOL-EN16931-R042", "fatal", lambda n: False, "Zu einem Grundbetrag eines Ab-/Zuschlags muss der Prozentsatz angegeben sein."),)),
-    (_UBL_AC, (PRule("PEPPOL-EN16931-R043", "fatal", _xp_ok("normalize-space(cbc:ChargeIndicator/text()) = 'true' or normalize-space(cbc:ChargeIndicator/text()) = 'false'"),
+    (_UBL_AC, (PRule("PEPPOL-EN16931-R040", "fatal", _r040("cbc:Amount", "cbc:BaseAmount", "cbc:MultiplierFactorNumeric", "/*/cbc:DocumentCurrencyCode"), _R040_MSG),
+               PRule("PEPPOL-EN16931-R043", "fatal", _xp_ok("normalize-space(cbc:ChargeIndicator/text()) = 'true' or normalize-space(cbc:ChargeIndicator/text()) = 'false'"),
                      "Der Ab-/Zuschlagsindikator muss 'true' oder 'false' sein."),)),
     ("//cac:PaymentMeans[normalize-space(cbc:PaymentMeansCode) = '49' or normalize-space(cbc:PaymentMeansCode) = '59']",
      (PRule("PEPPOL-EN16931-R061", "fatal", _xp_ok("cac:PaymentMandate/cbc:ID"), "Bei Lastschrift muss die Mandatsreferenz (BT-89) angegeben sein."),)),

@@ -75,3 +75,15 @@ def test_peppol_identifier_is_judged_by_en16931_with_a_note(engine):
     rep = engine.validate(data, "peppol.xml")
     assert rep.scenario is None and rep.valid is True, rep.summary()
     assert _sev(rep, "KOSIT-SCENARIO") == {"info"}
+
+
+def test_allowance_amount_must_match_base_and_percentage_in_xrechnung(engine):
+    allowance = ("<ram:SpecifiedTradeAllowanceCharge><ram:ChargeIndicator><udt:Indicator>false</udt:Indicator></ram:ChargeIndicator>"
+                 "<ram:CalculationPercent>10</ram:CalculationPercent><ram:BasisAmount>100.00</ram:BasisAmount>"
+                 "<ram:ActualAmount>{}</ram:ActualAmount><ram:CategoryTradeTax><ram:TypeCode>VAT</ram:TypeCode>"
+                 "<ram:CategoryCode>S</ram:CategoryCode><ram:RateApplicablePercent>19</ram:RateApplicablePercent></ram:CategoryTradeTax>"
+                 "</ram:SpecifiedTradeAllowanceCharge>")
+    for amount, fires in (("10.00", False), ("10.02", False), ("12.00", True)):
+        data = mutate(CII, ("before", "//ram:SpecifiedTradePaymentTerms", allowance.format(amount)))
+        rep = engine.validate(data, "ac.xml")
+        assert ("PEPPOL-EN16931-R040" in {f.rule for f in rep.findings if f.blocking}) is fires, (amount, rep.summary())
