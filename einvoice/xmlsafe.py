@@ -81,7 +81,7 @@ def _bom_conflict(data: bytes) -> str | None:
             declared = m.group(1).decode("ascii", "replace").strip()
             try:
                 name = codecs.lookup(declared).name
-            except LookupError:
+            except (LookupError, ValueError):  # unknown name, or one with a NUL byte in it
                 return f"byte-order mark of {family.upper()} but encoding {declared!r}, which is not a known encoding"
             if not name.replace("_", "-").startswith(family):
                 return f"byte-order mark of {family.upper()} but declared encoding {declared!r}"

@@ -207,3 +207,12 @@ def test_native_cii_rules_decide_when_the_stylesheet_raises(engine):
     rep = engine.validate(data, "dup.xml")
     assert rep.stages["xsd"] == "passed"
     assert rep.valid is False and "CII-SR-480" in _rules(rep), rep.summary()
+
+
+def test_nul_byte_in_the_declared_encoding_of_a_wide_document(engine):
+    """Found by bench/fuzz.py (seed 7, input 95,691): a UTF-16 document whose declared encoding
+    name contains a NUL byte made the BOM check raise (ENGINE-ERROR)."""
+    data = UBL.decode().replace('encoding="UTF-8"', 'encoding="UTF-\x0016"').encode("utf-16")
+    rep = engine.validate(data, "nul.xml")
+    assert "ENGINE-ERROR" not in _rules(rep, blocking=False)
+    assert rep.valid is False and "XML-ENCODING" in _rules(rep), rep.summary()
