@@ -12,6 +12,12 @@ present, the default; ``none`` = built-in rules) the pack is installed into a te
 directory and every run validates with it; a "baseline" run then measures the bare cost of the
 same rules in one process (lxml XSD + Saxon running the pack's CEN and XRechnung stylesheets,
 no scenario selection, no report, no intake) and the ratio of each run to it is printed.
+    .venv/bin/python bench/validate.py --jobs '' --lines 1000,2000,4000   # only the line scaling
+
+It also prints seconds per 1,000 invoice lines for generated invoices of 1,000 to 16,000 lines
+(``--lines``): XRechnung UBL, XRechnung CII, a CII whose every line breaks a rule (reverse-charge
+category without VAT IDs: each line produces findings with locations) and a Factur-X EN 16931
+(COMFORT) PDF. Cost per 1,000 lines that stays flat as the size doubles means linear cost.
 
 Every configuration runs in a fresh child process so compile time and peak RSS are its own.
 Throughput excludes the one-off start-up (imports, schema loading, stylesheet compiling), which
@@ -155,6 +161,39 @@ def child_baseline(which: str, repeat: int) -> dict:
     return {"jobs": 1, "files": len(files), "seconds": round(elapsed, 3), "per_second": round(len(files) / elapsed, 1),
             "startup_seconds": round(startup, 2), "cpu_ms_per_invoice": round((time.process_time() - cpu0) / len(files) * 1000, 2),
             "load_average": os.getloadavg()[0]}
+def _line_invoices(n: int) -> dict[str, bytes]:
+    import dataclasses
+    from decimal import Decimal
+
+    from einvoice import samples
+
+    base = samples._jugendamt_facturx_invoice()
+    lines = tuple(samples.Line(f"Position {i}", Decimal("2"), "C62", Decimal("10.00"), Decimal("19")) for i in range(n))
+    inv = dataclasses.replace(base, lines=lines)
+    cii = samples._xml_bytes(samples.build_cii(inv))
+    return {
+        "ubl": samples._xml_bytes(samples.build_ubl(inv)),
+        "cii": cii,
+        "cii-every-line-fails": cii.replace(b"<ram:CategoryCode>S</ram:CategoryCode>", b"<ram:CategoryCode>K</ram:CategoryCode>"),
+        "facturx-pdf": samples.make_facturx_pdf(inv, check_xsd=False),
+    }
+
+
+def child_lines(sizes: list[int]) -> dict:
+    from einvoice.validation import validate, warm
+
+    warm()
+    for data in _line_invoices(10).values():  # first calls of each path outside the timing
+        validate(data, "warm-up")
+    out = {}
+    for n in sizes:
+        for kind, data in _line_invoices(n).items():
+            t0 = time.perf_counter()
+            rep = validate(data, f"{kind}-{n}")
+            secs = time.perf_counter() - t0
+            out[f"{kind}:{n}"] = {"seconds": round(secs, 2), "per_1000_lines": round(secs / n * 1000, 3),
+                                  "bytes": len(data), "valid": rep.valid}
+    return out
 
 
 def child_memory(n: int, which: str) -> dict:
@@ -189,11 +228,16 @@ def main() -> None:
     ap.add_argument("--model", action="store_true", help="also build the EN 16931 model for every invoice (as the intake pipeline does)")
     ap.add_argument("--memory", type=int, default=0, metavar="N", help="also validate N times in one process and sample RSS")
     ap.add_argument("--pack", default="auto", help="rule pack release (directory or zip) to validate with; auto = ../shared/rulepacks when present; none = built-in rules")
+    ap.add_argument("--lines", default="1000,2000,4000,8000,16000",
+                    help="invoice sizes (lines) for the cost-per-line table; empty to skip")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
         kind, value = args.child.split(":")
+        if kind == "lines":
+            print(json.dumps(child_lines([int(v) for v in value.split(",")])))
+            return
         if kind == "memory":
             out = child_memory(int(value), args.which)
         elif kind == "baseline":
@@ -225,8 +269,8 @@ def main() -> None:
         raise SystemExit(f"corpus not found at {CORPUS}")
     print(f"cores: os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}; python {sys.version.split()[0]}")
     print(f"set: {args.which} ({len(corpus_files(args.which))} files) x {args.repeat}; semantic model {'built' if args.model else 'not built (as einvoice validate)'}")
-    runs = [("run", int(j)) for j in args.jobs.split(",")]
-    if pack is not None:
+    runs = [("run", int(j)) for j in args.jobs.split(",") if j.strip()]
+    if pack is not None and runs:
         runs.insert(0, ("baseline", 1))
     baseline = baseline_cpu = None
     if args.memory:
@@ -260,6 +304,19 @@ def main() -> None:
                 f"memory: {out['validations']} validations at {out['per_second']}/s; RSS MB by count {out['rss_mb_samples']}; "
                 f"growth over the second half {out['rss_growth_second_half_mb']} MB"
             )
+    if args.lines.strip():
+        res = subprocess.run([sys.executable, __file__, "--child", f"lines:{args.lines}"], capture_output=True, text=True, cwd=REPO)
+        if res.returncode != 0:
+            print(res.stderr[-2000:], file=sys.stderr)
+            raise SystemExit("lines run failed")
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        sizes = [int(v) for v in args.lines.split(",")]
+        kinds = sorted({k.split(":")[0] for k in out}, key=["ubl", "cii", "cii-every-line-fails", "facturx-pdf"].index)
+        print("seconds per 1,000 lines (one validation, model built; total seconds in brackets):")
+        print(f"  {'lines':>7} " + " ".join(f"{k:>24}" for k in kinds))
+        for n in sizes:
+            cells = [f"{out[f'{k}:{n}']['per_1000_lines']:>10.3f} ({out[f'{k}:{n}']['seconds']:>7.2f} s)" for k in kinds]
+            print(f"  {n:>7} " + " ".join(f"{c:>24}" for c in cells))
 
 
 if __name__ == "__main__":

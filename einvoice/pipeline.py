@@ -27,12 +27,15 @@ This module must never import Prefect: ``flows/`` calls it in batches.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import hashlib
 import json
 import mimetypes
 import multiprocessing
 import os
+import time
 import weakref
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -43,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from einvoice.db import Database
+from einvoice.validation.plausibility import SKONTO_MAX_DAYS, sane_date, sane_decimal
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice import sbdh
 from einvoice.organisation import Organisation
@@ -165,7 +169,9 @@ def _decimal(value) -> str | None:
 
 
 def _skonto(model) -> tuple[dt.date | None, object, str | None]:
-    """(date, percent) of the term that applies on the issue date, and all usable terms as JSON (einvoice.skonto)."""
+    """(date, percent) of the term that applies on the issue date, and all usable terms as JSON
+    (einvoice.skonto: out-of-range terms, e.g. 3 million days or a date past 9999, are not usable
+    and never reach the calendar arithmetic)."""
     from einvoice import skonto
 
     terms, _findings = skonto.dated_terms(getattr(model, "skonto", None) or (), model.issue_date)
@@ -173,6 +179,26 @@ def _skonto(model) -> tuple[dt.date | None, object, str | None]:
         return None, None, None
     first = skonto.applicable(terms, model.issue_date, model.totals.amount_due)
     return (first.until, first.percent, skonto.to_json(terms)) if first else (None, None, skonto.to_json(terms))
+
+
+def _sane(value):
+    """A model value the database can hold (rejected invoices may carry absurd ones)."""
+    if isinstance(value, Decimal):
+        return value if sane_decimal(value) else None
+    if isinstance(value, dt.date):
+        return value if sane_date(value) else None
+    return value
+
+
+def _clip_strings(row: Invoice) -> None:
+    """Cut values read from the invoice to their column's length: a rejected invoice may carry a
+    4-letter currency or a 300-character number, and PostgreSQL refuses the whole batch for it.
+    The archived original and the report keep the full values."""
+    for col in Invoice.__table__.columns:
+        length = getattr(col.type, "length", None)
+        value = getattr(row, col.key, None)
+        if length and isinstance(value, str) and len(value) > length:
+            setattr(row, col.key, value[: length - 1] + "…")
 
 
 def _internal_error_report(name: str, exc: Exception):
@@ -225,8 +251,11 @@ class ValidatorPool:
     """Worker processes that validate the files of one batch; forked after compiling the
     stylesheets so each worker starts warm (``einvoice validate --jobs`` does the same)."""
 
-    def __init__(self, jobs: int, config) -> None:
+    def __init__(self, jobs: int, config, time_budget: float | None = None) -> None:
         self.jobs, self.config = jobs, config
+        #: seconds one file may take (counted from when the previous result arrived); a file over
+        #: it is ended by stopping the workers and recorded as not validated (VALIDATION-TIMEOUT)
+        self.time_budget = default_time_budget() if time_budget is None else time_budget
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self, facturx: bool = False) -> ProcessPoolExecutor:
@@ -243,6 +272,16 @@ class ValidatorPool:
             weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
         return self._executor
 
+    def _kill(self) -> None:
+        """Stop the worker processes now (their running calls cannot be cancelled)."""
+        if self._executor is not None:
+            for proc in list(getattr(self._executor, "_processes", {}).values()):
+                try:
+                    proc.kill()
+                except (OSError, AttributeError):
+                    pass
+            self._reset()
+
     def _reset(self, wait: bool = False) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=wait, cancel_futures=True)
@@ -257,10 +296,32 @@ class ValidatorPool:
         ``next_ready`` says whether the next item's result is already there."""
         pool = self._pool(facturx=any(it.data[:1024].lstrip().startswith(b"%PDF") for it in items))
         futures = [pool.submit(_validated_in_worker, it.name, it.data) for it in items]
+        since = time.monotonic()
         for i, fut in enumerate(futures):
             try:
-                result = fut.result()
+                timeout = None
+                if self.time_budget and self.time_budget > 0:
+                    timeout = max(0.01, self.time_budget - (time.monotonic() - since))
+                result = fut.result(timeout=timeout)
+                since = time.monotonic()
                 yield result, i + 1 < len(futures) and futures[i + 1].done()
+            except FuturesTimeout:
+                # A pathological file: stop the workers (a Saxon call cannot be interrupted
+                # otherwise), record it, keep the results already there and validate the rest
+                # in fresh workers.
+                self._kill()
+                report = _timeout_report(items[i].name, self.time_budget)
+                yield (report, report.summary(), report.to_json()), True
+                rest = list(zip(items[i + 1:], futures[i + 1:]))
+                again = [item for item, f in rest if not (f.done() and not f.cancelled() and f.exception() is None)]
+                redone = self.validate(again) if again else iter(())
+                for item, other in rest:
+                    if other.done() and not other.cancelled() and other.exception() is None:
+                        yield other.result(), True
+                    else:
+                        result, _ = next(redone)
+                        yield result, True
+                return
             except BrokenProcessPool:
                 # Some file killed a worker, and the pool with it. Files whose result is in
                 # stand; the others are validated one at a time in fresh workers, so the file
@@ -283,6 +344,30 @@ class ValidatorPool:
             self._reset()
             report = _internal_error_report(item.name, RuntimeError("the validator process died on this file"))
             return report, report.summary(), report.to_json()
+
+
+def default_time_budget() -> float:
+    """Seconds one file may take in the validation workers: ``EINVOICE_VALIDATION_TIMEOUT``
+    (0 switches the budget off), else 120 s (a 14 MB ZUGFeRD invoice of 10,000 lines takes a few)."""
+    value = os.environ.get("EINVOICE_VALIDATION_TIMEOUT", "").strip()
+    if not value:
+        return 120.0
+    budget = float(value)
+    if budget < 0:
+        raise ValueError(f"EINVOICE_VALIDATION_TIMEOUT must be 0 or more seconds, not {value!r}")
+    return budget
+
+
+def _timeout_report(name: str, budget: float):
+    """Report of a file that took longer than the time budget: not validated, with the reason."""
+    from einvoice.validation import Finding, Report
+
+    reason = (f"Die Prüfung dauerte länger als {budget:g} s und wurde abgebrochen; die Datei wurde nicht geprüft "
+              "(ungewöhnlich groß oder verschachtelt). Ein Operator muss sie ansehen.")
+    return Report(
+        path=name, syntax="unknown", valid=None, stages={"engine": "error"}, not_validated_reason="validation time budget exceeded",
+        findings=[Finding(rule="VALIDATION-TIMEOUT", severity="fatal", stage="engine", location=None, message="[VALIDATION-TIMEOUT] " + reason)],
+    )
 
 
 def default_validation_jobs() -> int:
@@ -341,6 +426,18 @@ class _Pending:
     retention_findings: list[str] = field(default_factory=list)
     #: why the archive refused this file (it is then not recorded and stays in the inbox)
     archive_problem: str | None = None
+
+
+def _without_model(p: _Pending, exc: Exception) -> _Pending:
+    """The file's record without anything read from it, when its row could not be stored:
+    'not validated' with the reason, so an operator looks at it; the original stays archived."""
+    reason = f"the invoice data could not be recorded ({type(exc).__name__}); an operator must look at it"
+    p.report.model = None
+    p.report.valid = None
+    p.report.not_validated_reason = reason
+    state = InvoiceState.NOT_VALIDATED
+    return _Pending(p.item, p.report, state, None, receipt=p.receipt, summary="not validated: " + reason,
+                    report_json=p.report_json)
 
 
 @dataclass
@@ -561,21 +658,22 @@ class IntakePipeline:
             skonto_until, skonto_percent, skonto_terms = _skonto(model)
             ids = routing_input(model).seller_ids
             row.invoice_number = model.invoice_number
-            row.issue_date = model.issue_date
+            row.issue_date = _sane(model.issue_date)
             row.type_code = model.type_code
             row.currency = model.currency
-            row.due_date = model.due_date
+            row.due_date = _sane(model.due_date)
             row.leitweg_id = model.buyer_reference
             row.order_reference = model.order_reference
             row.seller_name = seller.name
             row.seller_vat_id = seller.vat_id
             row.seller_id = ids[0] if ids else None
-            row.amount_due = model.totals.amount_due
-            row.tax_inclusive_amount = model.totals.tax_inclusive
+            row.amount_due = _sane(model.totals.amount_due)
+            row.tax_inclusive_amount = _sane(model.totals.tax_inclusive)
             row.iban = model.iban
             row.skonto_until, row.skonto_percent, row.skonto_terms = skonto_until, skonto_percent, skonto_terms
         if p.decision is not None:
             row.department, row.routing_rule, row.routing_reason = p.decision.department, p.decision.rule, p.decision.reason
+        _clip_strings(row)
         return row
 
     def _insert(self, s, batch: list[_Pending]) -> None:
@@ -619,6 +717,8 @@ class IntakePipeline:
             return
         except IntegrityError:
             pass
+        except Exception:  # noqa: BLE001 - one file's data must not stop the batch: store one by one
+            pass
         for p in batch:
             try:
                 with self.db.transaction() as s:
@@ -627,6 +727,9 @@ class IntakePipeline:
                 if p.item.sha256 not in self._known([p.item.sha256]):
                     raise  # not the peer case: a real constraint violation must not be swallowed
                 # a peer stored this file first: its row is the one record of it
+            except Exception as exc:  # noqa: BLE001 - this file's values broke its row: keep the file
+                with self.db.transaction() as s:
+                    self._insert(s, [_without_model(p, exc)])
 
     def _outcome(self, item: InboxItem, row: Invoice | None, already_received: bool) -> IngestOutcome:
         if row is None:  # pragma: no cover - _store either inserted it or a peer did

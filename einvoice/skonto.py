@@ -82,7 +82,10 @@ def parse_line(line: str) -> SkontoTerm | None:
     m = LINE.match(line)
     if not m:
         return None
-    return SkontoTerm(int(m.group(1)), Decimal(m.group(2)), Decimal(m.group(3)) if m.group(3) else None)
+    # More than 9 digits is no day count (and int() refuses over 4,300 digits): kept as "too many
+    # days", so the range checks (SKONTO-RANGE, validation.plausibility) report it.
+    days = int(m.group(1)) if len(m.group(1)) <= 9 else 10**9
+    return SkontoTerm(days, Decimal(m.group(2)), Decimal(m.group(3)) if m.group(3) else None)
 
 
 def parse_terms(payment_terms: str | None) -> tuple[SkontoTerm, ...]:

@@ -10,6 +10,7 @@ This module must never return a parse of a document it refused, never raise on m
 """
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 
@@ -59,6 +60,35 @@ def _has_doctype(data: bytes) -> bool:
     return any(p in head for p in _DOCTYPE_PATTERNS[1:]) or bool(_ENTITY_PATTERN.search(head))
 
 
+_DECLARED = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8", b""), (b"\xff\xfe\x00\x00", "utf-32", b"\x00\x00\x00"),
+         (b"\x00\x00\xfe\xff", "utf-32", b"\x00\x00\x00"), (b"\xff\xfe", "utf-16", b"\x00"), (b"\xfe\xff", "utf-16", b"\x00"))
+
+
+def _bom_conflict(data: bytes) -> str | None:
+    """A byte-order mark that contradicts the declared encoding (XML 1.0 §4.3.3: a fatal error).
+
+    libxml2 follows the BOM and ignores such a declaration, so a UTF-8 BOM followed by
+    ``encoding="bogus"`` would otherwise pass as a well-formed document."""
+    for bom, family, pad in _BOMS:
+        if data.startswith(bom):
+            head = data[len(bom):len(bom) + 400]
+            if pad:  # wide encodings: look at the ASCII bytes of the declaration
+                head = head.replace(pad, b"") if family == "utf-32" else head[::2] if head[:1] != b"\x00" else head[1::2]
+            m = _DECLARED.match(head)
+            if not m:
+                return None
+            declared = m.group(1).decode("ascii", "replace").strip()
+            try:
+                name = codecs.lookup(declared).name
+            except (LookupError, ValueError):  # unknown name, or one with a NUL byte in it
+                return f"byte-order mark of {family.upper()} but encoding {declared!r}, which is not a known encoding"
+            if not name.replace("_", "-").startswith(family):
+                return f"byte-order mark of {family.upper()} but declared encoding {declared!r}"
+            return None
+    return None
+
+
 def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> tuple[etree._Element | None, ParseProblem | None]:
     """Parse ``data``; return ``(root, None)`` or ``(None, problem)``. Never raises for bad input."""
     if not data or not data.strip():
@@ -74,6 +104,14 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> tuple[e
             "XML-DOCTYPE",
             "The XML contains a DOCTYPE/entity declaration. E-invoices never need one and it is a known attack "
             "vector (XXE, entity expansion), so the document was rejected without being read.",
+        )
+    conflict = _bom_conflict(data)
+    if conflict:
+        return None, ParseProblem(
+            "XML-ENCODING",
+            f"The XML text does not say consistently how it is encoded ({conflict}); the document was not read. "
+            "Ask the sender to declare the encoding the file really uses.",
+            "line 1",
         )
     try:
         root = etree.fromstring(data, _parser())
@@ -103,3 +141,35 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> tuple[e
 def declared_encoding(root: etree._Element) -> str:
     """The encoding the parser used for ``root``'s document (UTF-8 when none was declared)."""
     return (root.getroottree().docinfo.encoding or "UTF-8").upper()
+
+
+#: limits of the XML parser inside Saxon (SaxonC's JAXP defaults, as in current JDKs): documents
+#: beyond them cannot be checked by the rule stylesheets at all
+MAX_DEPTH = 100
+MAX_ATTRIBUTES = 200
+MAX_NAME_LENGTH = 1000
+
+
+def limits_problem(root: etree._Element) -> ParseProblem | None:
+    """Why the rule processor refuses a document lxml could parse (depth, attributes per element,
+    length of a namespace URI), or None. One pass over the tree."""
+    depth = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        if depth > MAX_DEPTH:
+            return ParseProblem("XML-LIMITS", f"The XML nests elements {depth} levels deep; more than {MAX_DEPTH} levels cannot be checked "
+                                "(no e-invoice needs that). The document was rejected.", el.getroottree().getpath(el.getparent()))
+        parent = el.getparent()
+        own_ns = len(el.nsmap) - (len(parent.nsmap) if parent is not None else 0)
+        if len(el.attrib) + max(own_ns, 0) > MAX_ATTRIBUTES:
+            return ParseProblem("XML-LIMITS", f"An element carries more than {MAX_ATTRIBUTES} attributes; such a document cannot be "
+                                "checked and was rejected.", el.getroottree().getpath(el))
+        for uri in el.nsmap.values() if own_ns > 0 or parent is None else ():
+            if uri and len(uri) > MAX_NAME_LENGTH:
+                return ParseProblem("XML-LIMITS", f"A namespace name is {len(uri):,} characters long, more than "
+                                    f"{MAX_NAME_LENGTH:,}; such a document cannot be checked and was rejected.",
+                                    el.getroottree().getpath(el))
+    return None

@@ -1,12 +1,17 @@
 """The validation engine: one call turns the bytes of a received file into a ``Report``.
 
-Layers, in order: intake (what is it, find the XML) → safe parse → XSD → EN 16931 Schematron →
-XRechnung CIUS rules (BR-DE, native) → ZUGFeRD profile check (XML vs PDF XMP) → semantic model.
+Layers, in order: intake (what is it, find the XML) → safe parse → scenario (exact BT-24 match,
+as KoSIT's validator; ``scenarios``) → XSD → EN 16931 Schematron (+ native CEN CII rules) →
+XRechnung CIUS rules (BR-DE and the merged Peppol rules, native) → ZUGFeRD profile check (XML vs
+PDF XMP) → semantic model with range checks (``plausibility``). The scenario's custom levels are
+applied before the verdict. These are the *built-in* rules, and every report says so; the
+official KoSIT rule pack is a separate engine.
 
 Verdict (``Report.valid``):
 - ``True``  every applicable stage ran and no finding of severity fatal/error remains;
-- ``False`` the document was read and breaks at least one rule (or is not well-formed XML, or
-  is a Factur-X MINIMUM / BASIC WL document, which is no invoice under § 14 UStG);
+- ``False`` the document was read and breaks at least one rule in a stage that ran (even when a
+  later stage could not run), or is not well-formed XML, or matches no scenario, or is a
+  Factur-X MINIMUM / BASIC WL document (no invoice under § 14 UStG);
 - ``None``  not validated: not an e-invoice we can check (plain PDF, unsupported or legacy
   format, too large) or a stage could not run (e.g. Saxon failed). Never "valid".
 
@@ -101,23 +106,36 @@ def _order_stages(rep: Report) -> None:
     rep.stages = {k: rep.stages[k] for k in sorted(rep.stages, key=lambda s: STAGES.index(s) if s in STAGES else 99)}
 
 
-def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str]) -> None:
-    """Apply overrides, set stage states from the findings, decide the verdict."""
+#: findings that say a stage could not run (not that the invoice broke a rule)
+_STAGE_ERROR_RULES = frozenset({"XSD-ERROR", "EN16931-ERROR", "XRECHNUNG-ERROR", "MODEL", "ENGINE-ERROR", "VALIDATION-TIMEOUT"})
+
+
+def _finalise(rep: Report, cfg: ValidationConfig, ran: list[str], errored: list[str], scenario=None) -> None:
+    """Apply the scenario's custom levels and the overrides, set stage states from the findings,
+    decide the verdict."""
+    from einvoice.validation.scenarios import apply_custom_levels
+
+    rep.findings = apply_custom_levels(rep.findings, scenario)
     _apply_overrides(rep, cfg)
     for st in ran:
         rep.stages[st] = "failed" if any(f.blocking and f.stage == st for f in rep.findings) else "passed"
     for st in errored:
         rep.stages[st] = "error"
     _order_stages(rep)
-    if errored:
+    # A rule broken in a stage that ran decides "invalid" even when a later stage could not run
+    # (KoSIT stops after a failed XSD and rejects); the errored stage's own finding does not count.
+    broken = any(f.blocking and f.rule not in _STAGE_ERROR_RULES for f in rep.findings)
+    if errored and not broken:
         rep.valid = None
         rep.not_validated_reason = rep.not_validated_reason or f"stage {', '.join(errored)} could not run"
     else:
-        rep.valid = not any(f.blocking for f in rep.findings)
+        rep.valid = not any(f.blocking for f in rep.findings if f.rule not in _STAGE_ERROR_RULES)
+        if rep.valid is False:
+            rep.not_validated_reason = None
 
 
 def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
-    from einvoice.validation import brde, en16931, xsd
+    from einvoice.validation import brde, en16931, peppol, scenarios, xsd
 
     ran: list[str] = []
     errored: list[str] = []
@@ -168,6 +186,16 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
     # plain "urn:cen.eu:en16931:2017", so the container is the only hint there).
     facturx = _intake.is_facturx(it.profile) or (it.container == "pdf" and not _intake.is_xrechnung(it.profile))
 
+    # ---- scenario: the exact specification identifier (BT-24) decides, as in KoSIT's validator
+    choice = scenarios.select(root, it.syntax, facturx=facturx)
+    scenario = choice.scenario
+    rep.scenario = scenario.name if scenario else None
+    if choice.outcome != "matched" and it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        rep.findings.append(Finding("KOSIT-SCENARIO", "error" if choice.rejects else "info",
+                                    scenarios.message(choice, it.syntax), "BT-24", "intake"))
+        if choice.rejects:
+            rep.stages["intake"] = "failed"
+
     # ---- XSD
     key = xsd.xsd_key(it.syntax, it.profile_name, facturx)
     try:
@@ -198,23 +226,41 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
             rep.findings.extend(en16931.run(it.xml, root, it.syntax, facturx=facturx, profile_name=it.profile_name))
             ran.append("en16931")
         except Exception as exc:
+            from einvoice.xmlsafe import limits_problem
+
+            # A document beyond the rule processor's parser limits is rejected as a format error
+            # with the reason (KoSIT's parser refuses it too); anything else is "not validated".
+            limit = limits_problem(root)
+            if limit is not None:
+                rep.findings.append(Finding(limit.rule, "fatal", limit.message, limit.location, "parse"))
+                rep.stages["parse"] = "failed"
             rep.findings.append(
-                Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {exc}", None, "en16931")
+                Finding("EN16931-ERROR", "fatal", f"The EN 16931 business rules could not be run: {str(exc)[:500]}", None, "en16931")
             )
             errored.append("en16931")
+            if it.syntax == "cii":
+                try:  # our own CII rules still run: their violations decide "invalid"
+                    rep.findings.extend(en16931.native_cii(root, facturx=facturx))
+                except Exception:  # noqa: BLE001 - the stage is already marked as not run
+                    pass
     else:
         errored.append("en16931")
         rep.not_validated_reason = "EN 16931 rules switched off in the configuration"
 
     # ---- XRechnung CIUS (BR-DE), native
     if it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
-        declared = _intake.is_xrechnung(it.profile)
+        # an XRechnung scenario, or an identifier that claims XRechnung without matching one
+        # (rejected by KOSIT-SCENARIO; the rules still tell the sender what else is wrong)
+        declared = scenario.xrechnung if scenario is not None else _intake.is_xrechnung(it.profile)
         if declared or cfg.xrechnung_rules_for_all:
             try:
-                extension = (it.profile or "").strip() == brde.XR_EXTENSION_ID
+                extension = scenario.extension if scenario is not None else False
                 for v in brde.check(root, it.syntax, extension=extension):
                     sev = v.severity if declared else "info"
                     rep.findings.append(Finding(v.rule, sev, v.message, v.location, "xrechnung"))
+                # the Peppol BIS rules KoSIT merged into its XRechnung schematron
+                for f in peppol.check(root, it.syntax):
+                    rep.findings.append(f if declared else Finding(f.rule, "info", f.message, f.location, f.stage))
                 if declared:
                     ran.append("xrechnung")
                     _leitweg_finding(rep, root, it.syntax)
@@ -237,21 +283,34 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
     elif not_invoice:
         ran.append("profile")
 
-    # ---- semantic model (not a verdict stage; a failure is reported, never hidden)
+    # ---- semantic model: later steps read the invoice through it, so an invoice whose model
+    # cannot be built, or whose dates/amounts/Skonto terms are out of range, is never "valid"
     if cfg.build_model and it.syntax in ("ubl-invoice", "ubl-creditnote", "cii"):
+        from einvoice.validation import plausibility
+
         try:
             from einvoice.model import invoice_from_xml
 
             rep.model = invoice_from_xml(root, it.syntax)
-        except Exception as exc:
-            rep.findings.append(Finding("MODEL", "warning", f"The invoice data could not be read into the model: {exc}", None, "model"))
+        except Exception as exc:  # noqa: BLE001 - reported as a finding, the verdict says "not validated"
+            rep.findings.append(Finding(
+                "MODEL", "fatal",
+                f"[MODEL] Die Rechnungsdaten konnten nicht gelesen werden ({type(exc).__name__}: {str(exc)[:200]}); "
+                "die Rechnung wurde nicht angenommen.", None, "model"))
+            errored.append("model")
+            rep.not_validated_reason = "the invoice data could not be read into the model"
         else:
-            # Skonto terms out of range (absurd day counts, percentages) are no usable Skonto: say so.
+            found = plausibility.check(rep.model)
+            rep.findings.extend(found)
+            if found:
+                ran.append("model")
+            # Skonto terms that cannot be used (over a year, percentages out of range) are no Skonto
+            # the payment run takes (einvoice.skonto): say so; absurd ones are blocking above.
             from einvoice import skonto
 
             for f in skonto.findings(rep.model.skonto, rep.model.issue_date):
                 rep.findings.append(Finding(f.rule, "warning", f.message, None, "model"))
-    _finalise(rep, cfg, ran, errored)
+    _finalise(rep, cfg, ran, errored, scenario)
 
 
 def _leitweg_finding(rep: Report, root, syntax: str) -> None:

@@ -575,6 +575,25 @@ def br_de_31(d: Doc):
 # ---------------------------------------------------------------- XRechnung extension (BR-DEX)
 # Only the extension rule that changes a verdict on its own is implemented natively: BR-DEX-09
 # replaces BR-CO-16 for invoices that declare the XRechnung extension (third-party payments).
+_LA = "ram:SpecifiedLineTradeAgreement/"
+_BR_TMP_3 = etree.XPath(
+    f"not({_LA}ram:GrossPriceProductTradePrice/ram:BasisQuantity and {_LA}ram:NetPriceProductTradePrice/ram:BasisQuantity)"
+    f" or ({_LA}ram:GrossPriceProductTradePrice/ram:BasisQuantity = {_LA}ram:NetPriceProductTradePrice/ram:BasisQuantity"
+    f" and (not({_LA}ram:NetPriceProductTradePrice/ram:BasisQuantity/@unitCode and {_LA}ram:GrossPriceProductTradePrice/ram:BasisQuantity/@unitCode)"
+    f" or {_LA}ram:GrossPriceProductTradePrice/ram:BasisQuantity/@unitCode = {_LA}ram:NetPriceProductTradePrice/ram:BasisQuantity/@unitCode))",
+    namespaces=NS,
+)
+
+
+@rule("BR-TMP-3", "error", 'If the item price base quantity (BT-149) is given for both the gross and the net price (CII), both must be equal, with equal units.')
+def br_tmp_3(d: Doc):
+    if d.ubl:
+        return
+    for line in d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem"):
+        if not _BR_TMP_3(line):
+            yield _path(line)
+
+
 EXTENSION_RULES: list[Rule] = []
 
 

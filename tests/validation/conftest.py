@@ -12,7 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
-EXPECTED = CORPUS / "expected-dev.json"
+# KoSIT's decisions (scenario, custom levels, merged Peppol rules); replaces expected-dev.json
+EXPECTED = CORPUS / "expected-dev-kosit.json"
 
 
 def corpus_or_skip() -> Path:

@@ -219,3 +219,6 @@ def mutate(data: bytes, *ops) -> bytes:
             else:
                 raise ValueError(kind)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+#: the example organisation file of the repository (routing of the generated invoices)
+REPO_EXAMPLE_ORG = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "musterhausen.yaml")
