@@ -210,7 +210,8 @@ def test_without_a_pack_the_report_says_built_in(pack_dir):
     from tests.validation.fixtures import UBL
 
     rep = validate(UBL, "t.xml", config=CFG)
-    assert rep.rule_pack is None and rep.scenario is None
+    # the built-in engine names the KoSIT scenario its rules followed (einvoice.validation.scenarios)
+    assert rep.rule_pack is None and rep.scenario == "EN16931 XRechnung (UBL Invoice)"
     assert rep.rules_basis == "built-in rules, not the official KoSIT configuration"
     assert rep.to_dict()["rules_basis"] == rep.rules_basis
     assert "built-in rules, not the official KoSIT configuration" in rep.to_html()
