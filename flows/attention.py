@@ -49,6 +49,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "deliveries-failing": ("delivery failing", "deliveries failing", HELD_BACK),
     "released-not-queued": ("released invoice not queued", "released invoices not queued", HELD_BACK),
     "payments-held-back": ("payment held back", "payments held back", HELD_BACK),
+    # a prepared payment run goes to the bank only after two persons of the Kasse released it
+    "payment-runs-awaiting-release": ("payment run awaiting release", "payment runs awaiting release", HELD_BACK),
     # a receipt line the outbox could not settle (e.g. a second booking number for one record)
     "receipt-problems": ("finance receipt problem", "finance receipt problems", HELD_BACK),
     # rejected, not validated, not an e-invoice or unreadable: someone tells the supplier

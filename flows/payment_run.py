@@ -30,8 +30,11 @@ def make_payment_run(due_by: str, output_dir: str, execution_date: str | None) -
     a = app()
     run = build(a.db, a.organisation, due_by=dt.date.fromisoformat(due_by), output_dir=Path(output_dir),
                 execution_date=dt.date.fromisoformat(execution_date) if execution_date else None)
+    from einvoice.finance.sepa import runs_awaiting_release
+
     return run.as_dict() | {"invoices": list(run.invoices),
-                            "skipped": [{"invoice id": i, "problem": str(p)} for i, p in run.skipped]}
+                            "skipped": [{"invoice id": i, "problem": str(p)} for i, p in run.skipped],
+                            "awaiting_release": runs_awaiting_release(a.db)}
 
 
 def attention_of(result: dict, archived: dict | None) -> Attention:
@@ -39,6 +42,12 @@ def attention_of(result: dict, archived: dict | None) -> Attention:
     att = Attention()
     for x in result.get("skipped") or []:
         att.add("payments-held-back", x["invoice id"], f"invoice {x['invoice id']}: {x['problem']}")
+    for r in result.get("awaiting_release") or []:
+        who = f"first release by {r['first_release_by']}; a second person must release it" if r["first_release_by"] \
+            else "two persons of the Kasse must release it"
+        att.add("payment-runs-awaiting-release", r["id"],
+                f"payment run {r['id']} ({r['message_id']}, {r['count']} transfers, {r['control_sum']} EUR): {who} "
+                f"(`einvoice payments release {r['id']} --by PERSON`)")
     if archived and archived["problems"]:
         att.add_count("records-not-archived", "records", sum(archived.get("pending", {}).values()) or 1,
                       "; ".join(archived["problems"][:3]))
@@ -47,7 +56,9 @@ def attention_of(result: dict, archived: dict | None) -> Attention:
 
 @flow(name="payment-run", flow_run_name=lambda: f"payment run {stamp()}")
 def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None = None) -> dict:
-    """Pay what is due within ``days_ahead`` days (Berlin date), writing the pain.001 file to ``output_dir``."""
+    """Prepare the payment of what is due within ``days_ahead`` days (Berlin date). The pain.001 file
+    is written to ``output_dir`` only after two persons of the Kasse released the run
+    (``einvoice payments release``, § 31 (3) KomHVO NRW); until then the run needs attention."""
     base = f"payment run {stamp()}"
     due_by = (dt.datetime.now(BERLIN).date() + dt.timedelta(days=days_ahead)).isoformat()
     result = make_payment_run(due_by, output_dir, execution_date)
@@ -64,7 +75,7 @@ def payment_run(output_dir: str, days_ahead: int = 3, execution_date: str | None
     attention = attention_of(result, archived)
     create_markdown_artifact(
         key="payment-run",
-        markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | `{result['path']}` |\n"
+        markdown=(f"### Payment run {stamp()}\n\n| | |\n|---|---|\n| due by | {due_by} |\n| file | {('`' + str(result['path']) + '`') if result['path'] else 'written after the second release (`einvoice payments release ' + str(result['run_id']) + ' --by PERSON`, two persons of the Kasse)'} |\n"
                   f"| message id | `{result['message_id']}` |\n| transfers | {result['count']} |\n"
                   f"| control sum | {result['control_sum']} EUR |\n| Skonto taken | {result['skonto_taken']} EUR |\n\n"
                   f"Invoices: {', '.join(str(i) for i in result['invoices'])}" + held),

@@ -512,6 +512,16 @@ def unwritten_runs(db: Database) -> list[int]:
                               .order_by(PaymentRunRow.id)))
 
 
+def runs_awaiting_release(db: Database) -> list[dict]:
+    """Prepared payment runs whose file has not gone to the bank: they wait for a first or a
+    second person's release (``einvoice payments release``)."""
+    with db.sessions() as s:
+        runs = s.scalars(sa.select(PaymentRunRow).where(PaymentRunRow.status.in_(("created", "first_release")))
+                         .order_by(PaymentRunRow.id)).all()
+        return [{"id": r.id, "message_id": r.message_id, "status": r.status, "count": r.count,
+                 "control_sum": str(r.control_sum), "first_release_by": r.first_release_by} for r in runs]
+
+
 def list_runs(db: Database, limit: int = 50) -> list[dict]:
     with db.sessions() as s:
         runs = s.scalars(sa.select(PaymentRunRow).order_by(PaymentRunRow.id.desc()).limit(limit)).all()
