@@ -75,7 +75,7 @@ def run_all(files: list[Path], jobs: int, config: ValidationConfig | None):
 def _text_line(rep: Report) -> str:
     mark = {True: "VALID  ", False: "INVALID", None: "NOT VALIDATED"}[rep.valid]
     what = rep.syntax + (f" {rep.profile_name}" if rep.profile_name else "")
-    return f"{mark} {rep.path} [{what}; {rep.rules_basis or "built-in rules"}]: {rep.summary()}"
+    return f"{mark} {rep.path} [{what}; {rep.rules_basis or 'built-in rules'}]: {rep.summary()}"
 
 
 @click.command("validate")
