@@ -861,6 +861,7 @@ def _worker_main() -> None:
             name, args = _receive(inp)
         except EOFError:
             return
+        result: tuple[bool, Any]  # (True, the task's result) or (False, the exception it raised)
         try:
             result = (True, _TASKS[name](*args))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
