@@ -9,8 +9,9 @@ never accept a proof whose checkpoint is unsigned or signed by another key.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import canonical, merkle
 from .errors import ArchiveError

@@ -35,10 +35,11 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from . import canonical, formats, log, merkle, signing
 from .dirreader import DirReader
