@@ -64,13 +64,18 @@ def _make_fast_encode():
     Python (per-call set-up, a circular-reference memo) than the C encoder spends encoding a leaf.
     No memo is needed for values that came out of ``loads`` (they cannot be circular). None if
     this Python has no C encoder or it disagrees with ``_ENCODER`` on a sample."""
+    from json import encoder as json_encoder
+
+    # Undocumented (None without the C extension) and absent from the standard library's stubs.
+    c_make_encoder = getattr(json_encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return None
     try:
-        from json.encoder import c_make_encoder, encode_basestring
-        enc = c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", True, False, False)
+        enc = c_make_encoder(None, _ENCODER.default, json_encoder.encode_basestring, None, ":", ",", True, False, False)
         sample = {"b": [1, "ä\n\u2028\"", None, True, {"y": -12345678901234567890, "x": ""}], "a": {}}
         if "".join(enc(sample, 0)) != _ENCODER.encode(sample):
             return None
-    except (ImportError, TypeError):
+    except TypeError:
         return None
     return lambda value: "".join(enc(value, 0))
 

@@ -68,14 +68,38 @@ def parse_page_key(key: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def page_first(key: str) -> int:
+    """The first sequence number of ``key``, which the caller already knows to be a page key."""
+    first = parse_page_key(key)
+    if first is None:
+        raise ValueError(f"{key!r} is not a page key")  # a caller's bug: pages are listed by parse_page_key
+    return first
+
+
 def parse_checkpoint_key(key: str) -> int | None:
     m = _CP_RE.fullmatch(key)
     return int(m.group(1)) if m else None
 
 
+def checkpoint_size(key: str) -> int:
+    """The tree size of ``key``, which the caller already knows to be a checkpoint key."""
+    size = parse_checkpoint_key(key)
+    if size is None:
+        raise ValueError(f"{key!r} is not a checkpoint key")  # a caller's bug: listed by parse_checkpoint_key
+    return size
+
+
 def parse_segment_key(key: str) -> tuple[int, int] | None:
     m = _SEG_RE.fullmatch(key)
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def segment_bounds(key: str) -> tuple[int, int]:
+    """(first, end) of ``key``, which the caller already knows to be an index segment key."""
+    bounds = parse_segment_key(key)
+    if bounds is None:
+        raise ValueError(f"{key!r} is not an index segment key")  # a caller's bug: listed by parse_segment_key
+    return bounds
 
 
 def encode_page(leaves: list[bytes]) -> bytes:

@@ -45,7 +45,8 @@ def sign(private_key, body: dict[str, Any]) -> bytes:
 
 
 def _valid(ring: dict[str, Any], body: dict[str, Any], signature: str | None) -> bool:
-    key = ring.get(body.get("key_id"))
+    key_id = body.get("key_id")
+    key = ring.get(key_id) if isinstance(key_id, str) else None  # ring keys are key ids (str)
     if key is None or not isinstance(signature, str):
         return False
     try:

@@ -9,6 +9,7 @@ never accept a proof whose checkpoint is unsigned or signed by another key.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def build_proof(reader, entry_id: str) -> dict[str, Any]:
             "inclusion_path": [h.hex() for h in path], "checkpoint": canonical.loads(cp.raw)}
 
 
-def verify_proof(proof: dict[str, Any], public_key, documents: list[Path] = ()) -> list[Problem]:
+def verify_proof(proof: dict[str, Any], public_key, documents: Sequence[Path] = ()) -> list[Problem]:
     """Every problem of a proof file; no failure means the proof holds. ``public_key``: one or a list."""
     from . import signing
 

@@ -153,7 +153,8 @@ def extend_retention(arch, classes: list[str], base_years: list[int], counted_fr
     probe = Decision(1 << 62, frozenset(classes), frozenset(base_years), until)
 
     def scan(first: int, end: int) -> tuple[list[tuple[int, str]], set[str]]:
-        affected, keys = [], set()
+        affected: list[tuple[int, str]] = []
+        keys: set[str] = set()
         for seq, _, rec in _leaves(arch, first, end):
             if probe.covers(seq, rec["retention"]):
                 affected.append((seq, rec["entry_id"]))
@@ -202,7 +203,7 @@ def apply_extensions(store, ordered_pages: list[str], entry_ids: list[str | None
     leaves: list[tuple[int, str, dict[str, Any]]] = []
     decisions: list[Decision] = []
     for key in ordered_pages:
-        first = log.parse_page_key(key)
+        first = log.page_first(key)
         raw = store.get(key)
         if raw is None:
             continue  # reported by the verifier already
@@ -220,7 +221,7 @@ def apply_extensions(store, ordered_pages: list[str], entry_ids: list[str | None
                 decisions.append(decision)
     if not decisions:
         return 0
-    page_first = {key: log.parse_page_key(key) for key in ordered_pages}
+    page_first = {key: log.page_first(key) for key in ordered_pages}
     for d in decisions:
         raised: dict[int, datetime] = {}
         for seq, key, rec in leaves:
@@ -231,6 +232,6 @@ def apply_extensions(store, ordered_pages: list[str], entry_ids: list[str | None
                 if pos in raised and isinstance(until, datetime) and until < d.until:
                     refs[i] = (pos, name, size, d.until)
         for key, first in page_first.items():
-            if first is not None and first < d.seq and (key not in page_until or page_until[key] < d.until):
+            if first < d.seq and (key not in page_until or page_until[key] < d.until):
                 page_until[key] = d.until
     return len(decisions)

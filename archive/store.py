@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Iterator, Literal
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -205,7 +205,7 @@ class S3Store:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
-        self._direct: _DirectPut | None | bool = False  # False: not looked at yet
+        self._direct: _DirectPut | None | Literal[False] = False  # False: not looked at yet
         self._first: dict[str, str] = {}    # relative key -> id of its first version (listed or created)
         self._created: dict[str, str | None] = {}  # relative key -> version id put_new created
         self._direct_lock = threading.Lock()
@@ -224,22 +224,29 @@ class S3Store:
             return ArchiveError(f"bucket {self.bucket!r} does not exist", kind="usage")
         return ArchiveError(f"S3 {op} {self.bucket}/{key} failed: {code or type(exc).__name__}: {exc}", kind="io")
 
+    def _direct_put(self) -> _DirectPut | None:
+        """The direct PUT for this client (looked at once), None if puts go through boto3."""
+        direct = self._direct
+        if direct is False:
+            with self._direct_lock:  # the writer's threads arrive together
+                direct = self._direct
+                if direct is False:
+                    direct = self._direct = _DirectPut.for_client(self.client, self.bucket)
+        return direct
+
     def put_new(self, key: str, data: bytes, retain_until: datetime | None, sha256: bytes | None = None,
                 content_type: str = "application/octet-stream") -> bool:
         """Create ``key`` with COMPLIANCE retention; False if it already exists (412), never overwrite."""
         digest = sha256 or hashlib.sha256(data).digest()
-        if self._direct is False:
-            with self._direct_lock:  # the writer's threads arrive together
-                if self._direct is False:
-                    self._direct = _DirectPut.for_client(self.client, self.bucket)
-        if self._direct is not None:
+        direct = self._direct_put()
+        if direct is not None:
             headers = {"If-None-Match": "*", "Content-Type": content_type,
                        # The server checks the bytes it stored against our hash.
                        "x-amz-checksum-sha256": base64.b64encode(digest).decode("ascii")}
             if retain_until is not None:
                 headers["x-amz-object-lock-mode"] = "COMPLIANCE"
                 headers["x-amz-object-lock-retain-until-date"] = _iso8601(retain_until)
-            status, code, message, version_id = self._direct.send(self.prefix + key, bytes(data), headers, digest)
+            status, code, message, version_id = direct.send(self.prefix + key, bytes(data), headers, digest)
             if 200 <= status < 300:
                 self._created[key] = version_id
                 return True

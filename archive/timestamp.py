@@ -184,4 +184,6 @@ class TimestampAuthority:
             # A TSA that answers with a token we cannot verify is misconfigured (or not the TSA).
             raise ArchiveError(f"time-stamping authority {self.url} sent a token that does not verify: {problem}",
                                kind="io")
+        if info is None:  # check_token returns either the token's information or a problem
+            raise RuntimeError("check_token returned neither token information nor a problem")
         return token, info

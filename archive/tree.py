@@ -113,7 +113,8 @@ class TreeStore:
         t = cls()
         t.levels = []
         for s in sizes:
-            # memoryview slices of the mmap: read-only and loaded lazily by the OS.
+            # memoryview slices of the mmap: read-only and loaded lazily by the OS. Only read, never
+            # appended to (a loaded tree serves proofs), so the bytearray type of ``levels`` holds for use.
             t.levels.append(memoryview(mm)[pos:pos + s])  # type: ignore[arg-type]
             pos += s
         return t

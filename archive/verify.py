@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -129,7 +130,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
            workers: int = 16, scope_years: set[int] | None = None, processes: int | None = None,
            as_of: datetime | None = None, tsa_roots: list | None = None,
            max_anchor_lag: timedelta = DEFAULT_MAX_ANCHOR_LAG,
-           accept_late: list[tuple[int, int]] = (), witness=None,
+           accept_late: Sequence[tuple[int, int]] = (), witness=None,
            key_periods: dict[str, tuple[datetime | None, datetime | None]] | None = None) -> Report:
     """Verify everything in ``store`` (S3Store or DirStore) against ``public_key``.
 
@@ -211,12 +212,12 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     max_until: datetime | None = None
     expected_seq = 0
     prev_key = None
-    prev_hex = None  # hex of hashes[-1]
-    ordered = sorted(page_keys, key=lambda k: log.parse_page_key(k))
+    prev_hex: str | None = None  # hex of hashes[-1]
+    ordered = sorted(page_keys, key=log.page_first)
     pool = _Pool.start(store, processes, ordered, obj_keys, scope_years)
     try:
         for key, parsed in (pool.pages() if pool else _parsed_pages(store, ordered, workers, scope_years)):
-            first = log.parse_page_key(key)
+            first = log.page_first(key)
             if parsed is None:
                 report.add(FAILURE, "page-unreadable", f"{key} was listed but cannot be read", key=key)
                 continue
@@ -352,7 +353,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
     # -- 5. tree and checkpoints
     tree = TreeStore.from_leaf_hashes(hashes)
     cps = []
-    for key in sorted(cp_keys, key=lambda k: log.parse_checkpoint_key(k)):
+    for key in sorted(cp_keys, key=log.checkpoint_size):
         raw = store.get(key)
         if raw is None:
             report.add(FAILURE, "checkpoint-unreadable", f"{key} was listed but cannot be read", key=key)
@@ -443,7 +444,7 @@ def verify(store, public_key, *, check_lock: bool = False, trusted_checkpoint: b
 
     # -- 6. index segments (derived data the writer and prover rely on)
     for key in sorted(seg_keys):
-        first, end = log.parse_segment_key(key)
+        first, end = log.segment_bounds(key)
         raw = store.get(key)
         try:
             seg = canonical.loads(raw or b"")
@@ -572,7 +573,7 @@ def _object_findings(store, key: str, refs: list[tuple], size: int | None, compu
 
     A missing object that no entry needs any more at ``as_of`` gives ``(EXPIRED, EXPIRED, until)``
     instead, for the caller to count."""
-    found = []
+    found: list[tuple] = []
     hexd = key[len(OBJECT_PREFIX):]
     if size is None:
         # Out-of-scope references (entries of other years in a year export) need nothing here.
@@ -659,7 +660,9 @@ def _parsed_pages(store, ordered: list[str], workers: int, scope_years: set[int]
 
 def _pages_task(root: str, keys: list[str], scope_years: set[int] | None) -> list:
     """Worker process: read and parse pages of the directory ``root``."""
-    store, cache, out = DirReader(root), {}, []
+    store = DirReader(root)
+    cache: dict = {}
+    out: list[tuple[bool, list[tuple], str] | None] = []
     for key in keys:
         raw = store.get(key)
         out.append(None if raw is None else _parse_page(raw, scope_years, cache))
@@ -672,7 +675,8 @@ def _objects_task(root: str, keys: list[str]) -> list[tuple]:
     A read error is returned as (None, error), not raised: the object may be an orphan, which
     verify never reads, so only verify decides whether the error matters.
     """
-    store, out = DirReader(root), []
+    store = DirReader(root)
+    out: list[tuple[int | None, str | ArchiveError | None]] = []
     for key in keys:
         try:
             data = store.get(key)
@@ -683,7 +687,7 @@ def _objects_task(root: str, keys: list[str]) -> list[tuple]:
     return out
 
 
-_TASKS = {"pages": _pages_task, "objects": _objects_task}
+_TASKS: dict[str, Callable[..., list]] = {"pages": _pages_task, "objects": _objects_task}
 
 
 class _WorkerBroken(Exception):
@@ -818,7 +822,8 @@ class _Pool:
             self.queue.put(None)
         for proc in self.procs:
             try:
-                proc.stdin.close()  # the worker exits at end of input
+                if proc.stdin is not None:  # always a pipe (Popen(stdin=PIPE))
+                    proc.stdin.close()  # the worker exits at end of input
             except OSError:
                 pass
         for t in self.threads:
@@ -829,7 +834,8 @@ class _Pool:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()
+            if proc.stdout is not None:  # always a pipe (Popen(stdout=PIPE))
+                proc.stdout.close()
 
 
 def _send(pipe, obj) -> None:
@@ -856,6 +862,7 @@ def _worker_main() -> None:
             name, args = _receive(inp)
         except EOFError:
             return
+        result: tuple[bool, Any]  # (True, the task's result) or (False, the exception it raised)
         try:
             result = (True, _TASKS[name](*args))
         except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
@@ -925,6 +932,8 @@ def _check_timestamps(report: Report, store, ts_keys: list[str], checkpoints: li
             report.add(FAILURE, problem.code, f"{key}: {problem.message}", key=key, expected=problem.expected,
                        computed=problem.computed)
             continue
+        if info is None:  # check_token returns either the token's information or a problem
+            raise RuntimeError(f"{key}: check_token returned neither token information nor a problem")
         if info.gen_time < parse_utc(cp.timestamp) - CLOCK_SKEW:
             report.add(FAILURE, "timestamp-before-checkpoint", f"{key}: the TSA stamped the checkpoint before the "
                        f"time the checkpoint claims (its timestamp was forged, or the writer's clock is wrong)",
@@ -1005,6 +1014,8 @@ def _anchor_findings(times: list[int | None], anchors: list[tuple[int, datetime]
 
 
 def _epoch(text: str | None) -> int | None:
+    if text is None:  # an unreadable leaf has no appended_at
+        return None
     try:
         return int(parse_utc(text).timestamp())
     except (TypeError, ValueError):

@@ -10,6 +10,7 @@ and the version id, and shows the original beside the forgery. This module must 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from . import log
 from .problems import FAILURE, NOTE
@@ -41,7 +42,8 @@ def _line_difference(x: bytes, y: bytes) -> str:
     import json
 
     try:
-        a, b = {}, {}
+        a: dict[str, Any] = {}
+        b: dict[str, Any] = {}
         _flatten(json.loads(x), "", a)
         _flatten(json.loads(y), "", b)
         diffs = [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}" for k in sorted(set(a) | set(b))

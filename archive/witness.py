@@ -140,7 +140,7 @@ def witness_findings(witness, tree, ring: dict[str, Any], log_checkpoints: dict[
         except ArchiveError as exc:
             out.append((FAILURE, "witness-checkpoint-invalid", f"{where}: {key}: {exc}", key, None, None))
             continue
-        pub = ring.get(cp.key_id)
+        pub = ring.get(cp.key_id) if cp.key_id is not None else None
         if pub is None or not signing.signature_valid(pub, cp.body(), cp.signature) or cp.tree_size != int(m.group(1)):
             out.append((FAILURE, "witness-checkpoint-invalid", f"{where}: {key} is not a checkpoint signed by a key "
                         f"you gave for that tree size", key, None, None))

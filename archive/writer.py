@@ -88,7 +88,7 @@ class Archive:
         intents the writer accepts besides its own. ``witness``: where every checkpoint is also
         written (``archive.witness``; credentials the archive's own cannot change)."""
         self.store = S3Store(s3_client, bucket, prefix)
-        self.bucket = bucket
+        self.bucket: str | None = bucket  # None for a reader on a store without a bucket (DirStore)
         self.read_only = False
         self.segment_size = log.SEGMENT_SIZE
         self._set_key(signing_key, trusted_keys)
@@ -247,17 +247,19 @@ class Archive:
             size = log.parse_checkpoint_key(key)
             if size is not None and (latest is None or size > latest[0]):
                 latest = (size, key)
-        cp = None
+        cp: Checkpoint | None = None
+        cp_key = ""
         if latest is not None:
-            raw = self.store.get(latest[1])
+            cp_key = latest[1]
+            raw = self.store.get(cp_key)
             if raw is None:
-                raise ArchiveError(f"checkpoint {latest[1]} listed but not readable", kind="io")
+                raise ArchiveError(f"checkpoint {cp_key} listed but not readable", kind="io")
             cp = decode_checkpoint(raw)
-            self._check_checkpoint_signed(cp, latest[1])
+            self._check_checkpoint_signed(cp, cp_key)
             st.auth_floor = cp.tree_size
         self._read_new_pages(st)
         if cp is not None:
-            self._check_checkpoint_matches(st, cp, latest[1])
+            self._check_checkpoint_matches(st, cp, cp_key)
             st.checkpoint = cp
         return st
 
@@ -266,7 +268,7 @@ class Archive:
         PUT objects could otherwise add pages and an unsigned (or self-signed) checkpoint over them."""
         if not self._ring:
             return
-        pub = self._ring.get(cp.key_id)
+        pub = self._ring.get(cp.key_id) if cp.key_id is not None else None
         if pub is None or not signing.signature_valid(pub, cp.body(), cp.signature):
             raise ArchiveError(f"{key} is not signed by a trusted archive key (key id {cp.key_id}): a forged "
                                f"checkpoint; the archive refuses to append until an auditor has run `archive verify`",
@@ -296,7 +298,7 @@ class Archive:
 
     def _read_new_pages(self, st: _State) -> list[list[dict[str, Any]]]:
         """Read pages from the current head on (other writers' batches); check their chain."""
-        new_pages = []
+        new_pages: list[list[dict[str, Any]]] = []
         while True:
             key = log.page_key(st.size)
             raw = self.store.get(key)
@@ -448,7 +450,9 @@ class Archive:
             st = self._sync()
             # Documents first: a leaf must never point at bytes that are not stored.
             docs: dict[str, tuple[ArchiveDocument, datetime]] = {}
-            prepared = []
+            # (entry, retention record, retain-until, (document, SHA-256 hex)); None, None on a re-append
+            prepared: list[tuple[EntryInput, dict[str, Any] | None, datetime | None,
+                                 list[tuple[ArchiveDocument, str]]]] = []
             for e in entries:
                 hashes = [(d, hashlib.sha256(d.data).hexdigest()) for d in e.documents]
                 if e.entry_id in st.entries:  # re-append: the first version is the record
@@ -466,7 +470,12 @@ class Archive:
                 pending = [p for p in prepared if p[0].entry_id not in st.entries]
                 # The same entry_id twice in one batch is archived once.
                 seen: set[str] = set()
-                pending = [p for p in pending if not (p[0].entry_id in seen or seen.add(p[0].entry_id))]
+                unique = []
+                for p in pending:
+                    if p[0].entry_id not in seen:
+                        seen.add(p[0].entry_id)
+                        unique.append(p)
+                pending = unique
                 if not pending:
                     break
                 leaves, batch_until, new_ids = self._build_leaves(st, pending)
@@ -587,6 +596,10 @@ class Archive:
             end = min(bounds)
             if end - first < self.segment_size or st.checkpoint is None or st.checkpoint.tree_size < end:
                 return
+            max_retain = st.max_retain
+            if max_retain is None:  # every leaf has a retain-until, and a segment has leaves
+                raise ArchiveError(f"segment {first}..{end}: the writer knows no retain-until of its leaves",
+                                   kind="integrity")
             ids = [""] * (end - first)
             for entry_id, seq in st.entries.items():
                 if first <= seq < end:
@@ -594,7 +607,7 @@ class Archive:
             seg = {"v": 1, "first": first, "end": end, "entries": ids,
                    "leaf_hashes": b"".join(st.tree.leaf_hash(i) for i in range(first, end)).hex(),
                    "page_starts": [p for p in st.page_starts if first <= p < end],
-                   "max_retain_until": utc_iso(st.max_retain)}
+                   "max_retain_until": utc_iso(max_retain)}
             key = log.segment_key(first, end)
             if not self.store.put_new(key, canonical.dumps(seg), st.max_retain, content_type="application/json"):
                 # Another writer wrote it first: it must say the same about the leaves (its

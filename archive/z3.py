@@ -148,8 +148,9 @@ def _meta_type(values: list[Any]) -> tuple[str, int | None]:
     if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return "Numeric", None
     if all(isinstance(v, str) for v in present):
-        if all(_DECIMAL.fullmatch(v) for v in present):
-            return "Numeric", max(len(_DECIMAL.fullmatch(v).group(1)) for v in present)
+        decimals = [_DECIMAL.fullmatch(v) for v in present]
+        if all(m is not None for m in decimals):
+            return "Numeric", max(len(m.group(1)) for m in decimals if m is not None)
         if all(_ISO_DATE.fullmatch(v) for v in present):
             return "Date", None
     return "AlphaNumeric", None
@@ -185,6 +186,7 @@ def tables(leaves: list[tuple[dict[str, Any], str]], years: list[int] | None, su
                                                           d.get("media_type", "")),
                              "../" + object_key(d.get("sha256", ""))])
     entry_cols = ENTRY_COLUMNS + [(f"meta_{k}", f"Metadatum {k}", types[k][0], types[k][1]) for k in meta_keys]
+    validity: tuple[str, str] | None  # (from, to) of the data, None when no entry says
     if years:
         validity = (f"01.01.{min(years)}", f"31.12.{max(years)}")
     else:
