@@ -33,7 +33,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.approval import ActionResult, Refusal, Step
 from einvoice.approval import rules
-from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_now
+from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_dates, skonto_now
 from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
 from einvoice.db import Database
@@ -161,6 +161,7 @@ def _open_task(session: Session, invoice: Invoice, step: Step, department: str, 
         # The sort key of the inbox: the invoice's first deadline (as of its issue date, so it does not
         # depend on when the task was opened); the page shows the deadline as of today (TaskView).
         deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
+        due_date=invoice.due_date, **dict(zip(("skonto_first", "skonto_second", "skonto_last"), skonto_dates(invoice))),
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )
@@ -264,6 +265,65 @@ _INVOICE_COLUMNS = load_only(
 _HAS_FLAGS = sa.exists().where(DuplicateFlag.invoice_id == Invoice.id).label("has_flags")
 
 
+#: The groups of the inbox order, in order (``inbox_order``): open Skonto, due (not yet overdue),
+#: overdue without open Skonto, neither due date nor open Skonto.
+GROUPS = ("skonto", "faellig", "ueberfaellig", "ohne_frist")
+#: The orders a list can be sorted by (the web's ``sort`` query parameter); "frist" is the inbox order.
+SORTS = ("frist", "faellig", "betrag", "lieferant", "eingang")
+
+
+def inbox_order(today: dt.date):
+    """(group, key) as SQL expressions over ``approval_tasks`` for ``today``: money at stake first.
+
+    Group 0: a Skonto is still open; key = the date of the Skonto shown today (the first of the
+    task's Skonto dates on or after today), so a Skonto ending today comes first. Group 1: due date
+    today or later; key = due date. Group 2: overdue (due date passed) and no open Skonto; key =
+    due date. Group 3: no due date and no open Skonto. Within a key the larger amount first.
+    """
+    t = ApprovalTask
+    open_skonto = t.skonto_last >= today
+    group = sa.case((open_skonto, 0), (t.due_date >= today, 1), (t.due_date < today, 2), else_=3)
+    key = sa.case((open_skonto, sa.case((t.skonto_first >= today, t.skonto_first),
+                                        (t.skonto_second >= today, t.skonto_second), else_=t.skonto_last)),
+                  else_=t.due_date)
+    return group, key
+
+
+def sort_order(sort: str, today: dt.date) -> list:
+    """ORDER BY of a task list (tasks joined with their invoices) for one of ``SORTS``."""
+    t = ApprovalTask
+    if sort == "faellig":
+        return [t.due_date.asc().nulls_last(), t.id]
+    if sort == "betrag":
+        return [t.amount_due.desc().nulls_last(), t.id]
+    if sort == "lieferant":
+        return [sa.func.lower(Invoice.seller_name).asc().nulls_last(), t.id]
+    if sort == "eingang":
+        return [t.invoice_id, t.id]  # invoice ids are given in the order files were received
+    group, key = inbox_order(today)
+    return [group, key.asc().nulls_last(), t.amount_due.desc().nulls_last(), t.id]
+
+
+def _group_parts(where, today: dt.date, n: int) -> list:
+    """The inbox order of one scope as small queries, each reading one index in order (``inbox_order``)."""
+    t = ApprovalTask
+    no_open_skonto = sa.or_(t.skonto_last.is_(None), t.skonto_last < today)
+    later = sa.case((t.skonto_second >= today, t.skonto_second), else_=t.skonto_last)
+
+    def part(grp: int, key, cond, order):
+        return (sa.select(t.id.label("task_id"), sa.literal(grp).label("grp"), key.label("key"), t.amount_due.label("amount"))
+                .where(t.status == "open", where, cond).order_by(*order, t.amount_due.desc().nulls_last(), t.id).limit(n))
+
+    return [
+        part(0, t.skonto_first, t.skonto_first >= today, [t.skonto_first]),
+        # Several Skonto dates and the first has passed (rare; a partial index holds them).
+        part(0, later, sa.and_(t.skonto_second.is_not(None), t.skonto_first < today, t.skonto_last >= today), [later]),
+        part(1, t.due_date, sa.and_(t.due_date >= today, no_open_skonto), [t.due_date]),
+        part(2, t.due_date, sa.and_(t.due_date < today, no_open_skonto), [t.due_date]),
+        part(3, sa.cast(sa.null(), sa.Date), sa.and_(t.due_date.is_(None), no_open_skonto), []),
+    ]
+
+
 class _Abort(Exception):
     """Internal: roll the transaction back and return this refusal."""
 
@@ -283,16 +343,8 @@ class ApprovalService:
         self.on_release: list[ReleaseHook] = list(on_release)
 
     # --- reading ------------------------------------------------------------------------------
-    def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
-              state: str | None = None, limit: int = 50, offset: int = 0) -> list[TaskView]:
-        """Open tasks ``person_id`` may decide today, earliest deadline (Skonto/due date) first.
-
-        Covers own grants (within their limits) and, during an absence, the grants of the person
-        stood in for. ``state`` filters by step ("sachlich", "rechnerisch", "anordnung", "freigabe").
-        Tasks on invoices this person already signed are left out (separation of duties); the
-        authoritative check is still ``allowed``/the action itself.
-        """
-        today = self.today()
+    def _inbox_scopes(self, person_id: str, department: str | None, state: str | None, today: dt.date) -> list:
+        """The WHERE clause of every capacity ``person_id`` has today (empty: nothing to decide)."""
         person = rules.find_person(self.org, person_id)
         if person is None:
             return []
@@ -317,8 +369,6 @@ class ApprovalService:
             scopes = [(department if d is None else d, st, lim) for d, st, lim in scopes if d in (None, department)]
         if state:
             scopes = [s for s in scopes if s[1].value == state]
-        if not scopes:
-            return []
         t = ApprovalTask
         not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
 
@@ -334,35 +384,86 @@ class ApprovalService:
                 c.append(t.amount_due <= lim)
             return sa.and_(*c)
 
-        scopes = sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0))
-        if search:
+        return [scope_filter(*sc) for sc in sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0))]
+
+    def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
+              state: str | None = None, limit: int = 50, offset: int = 0, sort: str = "frist") -> list[TaskView]:
+        """Open tasks ``person_id`` may decide today, in the inbox order (``inbox_order``): open
+        Skonto ending soonest first, then by due date, overdue without open Skonto after them;
+        ``sort`` picks another order (``SORTS``).
+
+        Covers own grants (within their limits) and, during an absence, the grants of the person
+        stood in for. ``state`` filters by step ("sachlich", "rechnerisch", "anordnung", "freigabe").
+        Tasks on invoices this person already signed are left out (separation of duties); the
+        authoritative check is still ``allowed``/the action itself.
+        """
+        today = self.today()
+        filters = self._inbox_scopes(person_id, department, state, today)
+        if not filters:
+            return []
+        t = ApprovalTask
+        if search or sort != "frist":
             # A search is selective on the invoice side: let the planner find the matching invoices
-            # first and sort the few hits, instead of walking every scope in deadline order.
+            # first and sort the few hits. The other orders are chosen now and then, not the page's default.
             q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
-                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), self._search(search))
-                 .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
+                 .where(t.status == "open", sa.or_(*filters)))
+            if search:
+                q = q.where(self._search(search))
+            q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         else:
-            # One small query per scope, each walking its index in deadline order and stopping after
+            # Per scope and per group one small query walking an index in order and stopping after
             # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
             # every open task of those departments (tens of thousands) just to return 50.
+            n = offset + limit
             parts = []
-            for sc in scopes:
-                part = (sa.select(t.id.label("task_id"), t.deadline.label("deadline"))
-                        .where(t.status == "open", scope_filter(*sc))
-                        .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
-                parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
+            for f in filters:
+                for part in _group_parts(f, today, n):
+                    parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
             found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
             q = (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
-                 .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id)
+                 .options(_INVOICE_COLUMNS)
+                 .order_by(found.c.grp, found.c.key.asc().nulls_last(), found.c.amount.desc().nulls_last(), found.c.task_id)
                  .limit(limit).offset(offset))
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
 
-    def open_tasks(self, *, department: str | None = None, search: str | None = None, state: str | None = None,
-                   limit: int = 50, offset: int = 0) -> list[TaskView]:
-        """All open tasks (central desk overview, auditors), earliest deadline first."""
+    def inbox_counts(self, person_id: str, *, department: str | None = None, search: str | None = None,
+                     state: str | None = None) -> dict[str, int]:
+        """How many of the tasks ``inbox`` lists fall into each group (``GROUPS``)."""
+        today = self.today()
+        filters = self._inbox_scopes(person_id, department, state, today)
+        if not filters:
+            return dict.fromkeys(GROUPS, 0)
+        return self._counts(sa.or_(*filters), search, today)
+
+    def open_task_counts(self, *, department: str | None = None, search: str | None = None,
+                         state: str | None = None) -> dict[str, int]:
+        """``inbox_counts`` for ``open_tasks``."""
         t = ApprovalTask
+        c = [t.step == state] if state else []
+        if department:
+            c.append(t.department == department)
+        return self._counts(sa.and_(sa.true(), *c), search, self.today())
+
+    def _counts(self, where, search: str | None, today: dt.date) -> dict[str, int]:
+        t = ApprovalTask
+        group, _key = inbox_order(today)
+        q = sa.select(group.label("grp"), sa.func.count()).where(t.status == "open", where)
+        if search:
+            q = q.join(Invoice, Invoice.id == t.invoice_id).where(self._search(search))
+        q = q.group_by(group)
+        out = dict.fromkeys(GROUPS, 0)
+        with self.db.sessions() as s:
+            for grp, n in s.execute(q):
+                out[GROUPS[grp]] = n
+        return out
+
+    def open_tasks(self, *, department: str | None = None, search: str | None = None, state: str | None = None,
+                   limit: int = 50, offset: int = 0, sort: str = "frist") -> list[TaskView]:
+        """All open tasks (central desk overview, auditors), in the inbox order (or ``sort``)."""
+        t = ApprovalTask
+        today = self.today()
         q = sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
         if department:
             q = q.where(t.department == department)
@@ -370,9 +471,9 @@ class ApprovalService:
             q = q.where(t.step == state)
         if search:
             q = q.where(self._search(search))
-        q = q.options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+        q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         with self.db.sessions() as s:
-            return self._views(s, s.execute(q).all(), self.today())
+            return self._views(s, s.execute(q).all(), today)
 
     @staticmethod
     def _search(text: str):

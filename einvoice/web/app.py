@@ -50,6 +50,7 @@ from einvoice.app import App
 from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
 from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
+from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
 from einvoice.records import RecordArchiver
@@ -77,6 +78,20 @@ STATE_TITLE = {
 THROTTLED = ("Zu viele Anmeldeversuche in kurzer Zeit. Bitte warten Sie einige Minuten und versuchen Sie es dann erneut; "
              "wenn Sie Ihr Passwort vergessen haben, wenden Sie sich an die IT.")
 BUSY = "Die Anmeldung ist gerade ausgelastet. Bitte versuchen Sie es in einigen Sekunden noch einmal."
+#: The list orders (?sort=..., einvoice.approval.service.SORTS) as the column headers and the caption name them.
+SORT_TITLE = {
+    "frist": "Frist (Skonto zuerst)",
+    "faellig": "Fälligkeit",
+    "betrag": "Betrag (höchster zuerst)",
+    "lieferant": "Lieferant (A–Z)",
+    "eingang": "Eingang (älteste zuerst)",
+}
+GROUP_TITLE = {
+    "skonto": "mit offenem Skonto",
+    "faellig": "fällig",
+    "ueberfaellig": "überfällig",
+    "ohne_frist": "ohne Fälligkeit",
+}
 DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing user-supplied in URLs)
     "approve": "Der Schritt wurde bestätigt.",
     "reject": "Die Rechnung wurde zurückgewiesen.",
@@ -487,14 +502,16 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             pg = max(1, min(10_000, int(request.query_params.get("page") or 1)))
         except ValueError:
             pg = 1
+        sort = request.query_params.get("sort") or "frist"
         return {"q": q, "step": step if step in chain else "", "department": dept if any(d.code == dept for d in org.departments) else "",
-                "page": pg}
+                "page": pg, "sort": sort if sort in SORTS else "frist"}
 
     def task_list(request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str, intro: str,
-                  department_choices, extra=None) -> HTMLResponse:
+                  department_choices, counts: dict, extra=None) -> HTMLResponse:
         more = len(tasks) > PAGE_SIZE
         return page(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
-                    more=more, chain=chain, department_choices=department_choices, extra=extra or {})
+                    more=more, chain=chain, department_choices=department_choices, extra=extra or {}, counts=counts,
+                    SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
 
     @web.get("/", include_in_schema=False)
     def root(request: Request):
@@ -505,12 +522,14 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     def inbox(request: Request):
         v = signed_in(request)
         p = list_params(request, v)
-        tasks = svc.inbox(v.person_id, department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
-                          limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.inbox(v.person_id, **where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if v.all_departments or v.treasury or d.code in v.departments]
         return task_list(request, v, title="Posteingang", tasks=tasks, params=p, view="inbox", department_choices=choices,
-                         intro="Ihre offenen Aufgaben (auch als Vertretung), die früheste Frist zuerst. "
-                               "Die Frist ist das Skonto-Datum, wenn es eines gibt: verpasstes Skonto ist verlorenes Geld.")
+                         counts=svc.inbox_counts(v.person_id, **where),
+                         intro="Ihre offenen Aufgaben (auch als Vertretung). Zuerst Rechnungen mit offenem Skonto, das "
+                               "am frühesten endet (verpasstes Skonto ist verlorenes Geld), dann nach Fälligkeit; "
+                               "überfällige Rechnungen ohne offenes Skonto danach.")
 
     @web.get("/desk", response_class=HTMLResponse)
     def desk(request: Request):
@@ -518,15 +537,15 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         if not v.central_desk:
             raise Forbidden("Die Warteschlange der zentralen Rechnungseingangsstelle sehen nur deren Mitarbeitende.")
         p = list_params(request, v)
-        tasks = svc.open_tasks(department=org.central_desk, search=p["q"] or None, state=p["step"] or None,
-                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=org.central_desk, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         with db.sessions() as s:
             returned = s.scalars(sa.select(Invoice).options(load_only(
                 Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency,
                 Invoice.department, Invoice.updated_at)).where(Invoice.state == "returned")
                 .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
         return task_list(request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
-                         department_choices=[], extra={"returned": returned},
+                         department_choices=[], extra={"returned": returned}, counts=svc.open_task_counts(**where),
                          intro=f"Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
                                f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
 
@@ -540,11 +559,11 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                 raise Forbidden("Sie sind für kein Amt freigeschaltet.")
             if p["department"] not in visible:
                 p["department"] = visible[0]
-        tasks = svc.open_tasks(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
-                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if visible is None or d.code in visible]
         return task_list(request, v, title="Übersicht offener Aufgaben", tasks=tasks, params=p, view="overview",
-                         department_choices=choices,
+                         department_choices=choices, counts=svc.open_task_counts(**where),
                          intro="Alle offenen Aufgaben der Ämter, für die Sie freigeschaltet sind (nur lesen; entscheiden "
                                "kann nur, wer im Posteingang die Aufgabe hat).")
 
