@@ -39,12 +39,15 @@ from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import load_only
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from einvoice.app import App
 from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
@@ -91,6 +94,23 @@ GROUP_TITLE = {
     "faellig": "fällig",
     "ueberfaellig": "überfällig",
     "ohne_frist": "ohne Fälligkeit",
+}
+#: The error pages (German: staff pages never answer with a framework's English JSON).
+HTTP_ERROR = {
+    400: ("Anfrage abgelehnt", "Diese Anfrage kann nicht bearbeitet werden. Bitte gehen Sie zurück und versuchen Sie es erneut."),
+    401: ("Nicht angemeldet", "Bitte melden Sie sich an."),
+    403: ("Nicht erlaubt", "Das dürfen Sie nicht."),
+    404: ("Nicht gefunden", "Diese Seite gibt es nicht."),
+    405: ("Nicht möglich", "Diese Seite kann so nicht aufgerufen werden (z. B. ein Formular als Link geöffnet). "
+                           "Bitte gehen Sie zurück und benutzen Sie die Schaltflächen der Seite."),
+    413: ("Zu groß", "Das Formular ist zu groß und wurde nicht angenommen. Bitte kürzen Sie den Text."),
+    429: ("Zu viele Anfragen", "Zu viele Anfragen in kurzer Zeit. Bitte warten Sie einen Moment."),
+    500: ("Fehler", "Bei der Bearbeitung ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut; "
+                    "wenn es wieder vorkommt, wenden Sie sich an die IT."),
+    503: ("Nicht erreichbar", "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut."),
+    "invalid": ("Ungültige Adresse oder Eingabe", "Die Adresse oder eine Eingabe hat nicht das erwartete Format "
+                                                  "(z. B. eine Rechnungsnummer statt der internen Nummer). Bitte gehen "
+                                                  "Sie zum Posteingang zurück."),
 }
 DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing user-supplied in URLs)
     "approve": "Der Schritt wurde bestätigt.",
@@ -414,17 +434,44 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     async def _bad_request(request: Request, exc: BadRequest):
         return page(request, "error.html", 400, title="Anfrage abgelehnt", message=exc.message, viewer=None, csrf=None)
 
-    @web.exception_handler(404)
-    def _no_route(request: Request, exc):
-        if request.url.path.startswith(pull_api.router.prefix + "/"):
-            # The finance system's API answers in JSON with its rule ID, never with a staff page.
-            return JSONResponse({"detail": getattr(exc, "detail", "not found")}, status_code=404,
-                                headers=getattr(exc, "headers", None))
+    def _api(request: Request) -> bool:
+        # The finance system's API answers in JSON with its rule ID, never with a staff page.
+        return request.url.path.startswith(pull_api.router.prefix + "/")
+
+    def _error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
         try:
             identify(request)
         except BadRequest:
-            pass  # a refused proxy claim: the 404 page is shown as to someone not signed in
-        return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
+            pass  # a refused proxy claim: the page is shown as to someone not signed in
+        except Exception:  # noqa: BLE001 - an error page must render even when the database is down
+            log.warning("error page without a session (%s)", status)
+        return page(request, "error.html", status, title=title, message=message)
+
+    @web.exception_handler(StarletteHTTPException)
+    def _http_error(request: Request, exc: StarletteHTTPException):
+        if _api(request):
+            return JSONResponse({"detail": getattr(exc, "detail", "error")}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        title, message = HTTP_ERROR.get(exc.status_code, HTTP_ERROR[400])
+        r = _error_page(request, exc.status_code, title, message)
+        if exc.status_code == 405 and exc.headers:
+            r.headers.update(exc.headers)  # "Allow"
+        return r
+
+    @web.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError):
+        if _api(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return _error_page(request, 400, *HTTP_ERROR["invalid"])
+
+    @web.exception_handler(Exception)
+    def _crash(request: Request, exc: Exception):
+        # Starlette logs the exception itself; the person gets a German page, never a traceback.
+        if _api(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        title, message = HTTP_ERROR[500]
+        return HTMLResponse(env.get_template("error.html").render(request=request, title=title, message=message,
+                                                                   viewer=None, csrf=None, today=None), status_code=500)
 
     # --- sign-in ------------------------------------------------------------------------------
     def login_page(request: Request, status: int = 200, error: str | None = None, user: str = "") -> HTMLResponse:

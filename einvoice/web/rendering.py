@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from einvoice.db.models import as_utc
 from einvoice.intake import detect
+from einvoice.language import local
 from einvoice.model import NS, Invoice, invoice_from_xml
 
 log = logging.getLogger(__name__)
@@ -132,5 +133,6 @@ def date(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, dt.datetime):
-        return as_utc(value).astimezone().strftime("%d.%m.%Y %H:%M")
+        # Stored in UTC; people read Europe/Berlin (summer and winter time), whatever the server's zone.
+        return local(as_utc(value)).strftime("%d.%m.%Y %H:%M")
     return value.strftime("%d.%m.%Y")
