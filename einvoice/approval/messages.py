@@ -158,6 +158,16 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "reminder": ("Erinnerung", "reminder"),
     "escalation": ("Eskalation", "escalation"),
     "account_assignment_after_anordnung": ("Kontierung nach Anordnung geändert", "account assignment changed after the Anordnung"),
+    # Written by finance (einvoice.finance), shown in the same trail.
+    "account_assignment": ("Kontierung", "account assignment"),
+    "posted": ("gebucht", "posted"),
+    "paid": ("bezahlt", "paid"),
+    "posting_retry": ("Buchung erneut gesendet", "posting sent again"),
+    "posting_repaired": ("Buchung nachgetragen", "posting repaired"),
+    "posting_dead_letter": ("Buchung gescheitert", "posting failed"),
+    "posting_conflict": ("Buchungskonflikt", "posting conflict"),
+    "posting_conflict_resolved": ("Buchungskonflikt gelöst", "posting conflict resolved"),
+    "finance_rejection_overridden": ("Ablehnung der Finanzsoftware übergangen", "finance system's refusal overridden"),
 }
 
 #: Invoice states (einvoice.states) as people read them.

@@ -52,6 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from einvoice.app import App
 from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
 from einvoice.approval.deadlines import skonto_now
+from einvoice.approval import messages as approval_messages
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice
@@ -73,11 +74,7 @@ STEP_TITLE = {  # what staff call the steps (German labels on the pages)
     "anordnung": "Anordnung",
     "freigabe": "Freigabe",
 }
-STATE_TITLE = {
-    "not_validated": "nicht geprüft", "not_an_invoice": "keine E-Rechnung", "rejected": "abgewiesen",
-    "in_approval": "in Freigabe", "returned": "zurückgegeben", "released": "angeordnet/freigegeben",
-    "posted": "gebucht", "paid": "bezahlt",
-}
+STATE_TITLE = {k: de for k, (de, _en) in approval_messages.STATES.items()}  # the pages are German
 THROTTLED = ("Zu viele Anmeldeversuche in kurzer Zeit. Bitte warten Sie einige Minuten und versuchen Sie es dann erneut; "
              "wenn Sie Ihr Passwort vergessen haben, wenden Sie sich an die IT.")
 BUSY = "Die Anmeldung ist gerade ausgelastet. Bitte versuchen Sie es in einigen Sekunden noch einmal."
@@ -315,7 +312,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
 
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
+    env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date,
+                       action_name=approval_messages.action_name, role_name=approval_messages.role_name,
+                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
 
