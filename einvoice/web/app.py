@@ -57,6 +57,7 @@ from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
+from einvoice.finance.record import account_assignment
 from einvoice.records import RecordArchiver
 from einvoice.web import access, auth, forms, rendering
 from einvoice.web.throttle import HashSlots, SignInThrottle
@@ -674,8 +675,15 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
         sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        kontierung = None
+        if row.amount_due is not None and row.department:
+            try:  # the Kontierung as finance builds the posting record from it (einvoice.finance.record)
+                with db.sessions() as s:
+                    kontierung = account_assignment(s, row, org, r.model, r.root)
+            except Exception as exc:  # noqa: BLE001 - the page still shows the invoice
+                log.warning("Kontierung of invoice %s not computable: %s", row.id, type(exc).__name__)
         return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
-                    report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
+                    report=report, task=open_task, kontierung=kontierung, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),
                     refusal=refusal, refused_action=refused_action, form=form or {}, done=done,

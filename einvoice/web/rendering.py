@@ -31,6 +31,7 @@ class Rendered:
     problem: str | None  # why there is no model (archive unreachable, legacy format ...)
     syntax: str | None = None
     embedded_name: str | None = None  # the XML's name inside a hybrid PDF
+    root: object | None = None  # the parsed XML (line-level BT-133 for the Kontierung)
 
 
 class ModelCache:
@@ -62,7 +63,7 @@ def render_original(data: bytes, name: str = "") -> Rendered:
         why = "; ".join(p.message for p in it.problems) or "the file holds no structured invoice data"
         return Rendered(None, why, it.syntax, it.embedded_name)
     try:
-        return Rendered(invoice_from_xml(it.root, it.syntax), None, it.syntax, it.embedded_name)
+        return Rendered(invoice_from_xml(it.root, it.syntax), None, it.syntax, it.embedded_name, it.root)
     except ValueError as exc:
         return Rendered(None, str(exc), it.syntax, it.embedded_name)
 

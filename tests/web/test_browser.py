@@ -163,3 +163,36 @@ def test_skonto_ending_today_is_first_in_the_inbox(browser, live_server, world):
         assert page.locator("#sort").input_value() == "lieferant"
     finally:
         ctx.close()
+
+
+def test_no_horizontal_overflow_at_390_px(browser, live_server, world):
+    """Issue #17: on a 390 px phone the inbox and the invoice page never scroll sideways (wide tables
+    scroll inside their own box); the invoice page shows the Kontierung."""
+    from einvoice.web.auth import DEMO_PASSWORD
+
+    _, ids, _ = world
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="de-DE", device_scale_factor=1)
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(live_server.url + "/login")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.get_by_label("Benutzername").fill("f.becker")
+        page.get_by_label("Passwort").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Anmelden").click()
+        page.wait_for_url("**/inbox")
+        widths = {"/inbox": page.evaluate("document.documentElement.scrollWidth")}
+        for path in (f"/invoices/{ids['hauptamt']}", f"/invoices/{ids['jugendamt']}", "/overview"):
+            page.goto(live_server.url + path)
+            widths[path] = page.evaluate("document.documentElement.scrollWidth")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.goto(live_server.url + f"/invoices/{ids['hauptamt']}")
+        page.screenshot(path=str(ARTIFACTS / "invoice-page-390px.png"), full_page=True)
+        wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391
+              && !(e.parentElement && e.parentElement.closest('table.list, table.totals, .scroll')))
+            .map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right) + ' ' + (e.textContent || '').slice(0, 40))""")
+        assert all(w <= 390 for w in widths.values()), (widths, wide[:15])
+        kontierung = page.locator("#kontierung").inner_text()
+        assert "Sachkonto" in kontierung and "Kostenstelle" in kontierung
+    finally:
+        ctx.close()
