@@ -301,6 +301,22 @@ def sort_order(sort: str, today: dt.date) -> list:
     return [group, key.asc().nulls_last(), t.amount_due.desc().nulls_last(), t.id]
 
 
+def _merged(filters: list, today: dt.date, limit: int, offset: int):
+    """The inbox order over several scopes: per scope and per group one small query walking an index
+    in order and stopping after offset+limit rows, then merged. An OR over all scopes would make
+    PostgreSQL read and sort every open task of those departments (tens of thousands) to return 50."""
+    t = ApprovalTask
+    parts = []
+    for f in filters:
+        for part in _group_parts(f, today, offset + limit):
+            parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
+    found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
+    return (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+            .options(_INVOICE_COLUMNS)
+            .order_by(found.c.grp, found.c.key.asc().nulls_last(), found.c.amount.desc().nulls_last(), found.c.task_id)
+            .limit(limit).offset(offset))
+
+
 def _group_parts(where, today: dt.date, n: int) -> list:
     """The inbox order of one scope as small queries, each reading one index in order (``inbox_order``)."""
     t = ApprovalTask
@@ -408,19 +424,7 @@ class ApprovalService:
                 q = q.where(self._search(search))
             q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         else:
-            # Per scope and per group one small query walking an index in order and stopping after
-            # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
-            # every open task of those departments (tens of thousands) just to return 50.
-            n = offset + limit
-            parts = []
-            for f in filters:
-                for part in _group_parts(f, today, n):
-                    parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
-            found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
-            q = (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
-                 .options(_INVOICE_COLUMNS)
-                 .order_by(found.c.grp, found.c.key.asc().nulls_last(), found.c.amount.desc().nulls_last(), found.c.task_id)
-                 .limit(limit).offset(offset))
+            q = _merged(filters, today, limit, offset)
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
@@ -461,14 +465,20 @@ class ApprovalService:
         """All open tasks (central desk overview, auditors), in the inbox order (or ``sort``)."""
         t = ApprovalTask
         today = self.today()
-        q = sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
-        if department:
-            q = q.where(t.department == department)
-        if state:
-            q = q.where(t.step == state)
-        if search:
-            q = q.where(self._search(search))
-        q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
+        if not search and sort == "frist":
+            # One scope per step, so each walk follows an index in order (see ``inbox``).
+            chain = [st.value for st in rules.steps(self.org)] if not state else [state]
+            filters = [sa.and_(t.step == st, *([t.department == department] if department else [])) for st in chain]
+            q = _merged(filters, today, limit, offset)
+        else:
+            q = sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
+            if department:
+                q = q.where(t.department == department)
+            if state:
+                q = q.where(t.step == state)
+            if search:
+                q = q.where(self._search(search))
+            q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         with self.db.sessions() as s:
             return self._views(s, s.execute(q).all(), today)
 

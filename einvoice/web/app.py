@@ -554,7 +554,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                 "page": pg, "sort": sort if sort in SORTS else "frist"}
 
     def task_list(request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str, intro: str,
-                  department_choices, counts: dict, extra=None) -> HTMLResponse:
+                  department_choices, counts: dict | None, extra=None) -> HTMLResponse:
+        # counts: tasks per group of the inbox order; None for a search (its hits are few, and counting
+        # them would search every invoice a second time).
         more = len(tasks) > PAGE_SIZE
         return page(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
                     more=more, chain=chain, department_choices=department_choices, extra=extra or {}, counts=counts,
@@ -573,7 +575,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         tasks = svc.inbox(v.person_id, **where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if v.all_departments or v.treasury or d.code in v.departments]
         return task_list(request, v, title="Posteingang", tasks=tasks, params=p, view="inbox", department_choices=choices,
-                         counts=svc.inbox_counts(v.person_id, **where),
+                         counts=None if p["q"] else svc.inbox_counts(v.person_id, **where),
                          intro="Ihre offenen Aufgaben (auch als Vertretung). Zuerst Rechnungen mit offenem Skonto, das "
                                "am frühesten endet (verpasstes Skonto ist verlorenes Geld), dann nach Fälligkeit; "
                                "überfällige Rechnungen ohne offenes Skonto danach.")
@@ -592,7 +594,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                 Invoice.department, Invoice.updated_at)).where(Invoice.state == "returned")
                 .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
         return task_list(request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
-                         department_choices=[], extra={"returned": returned}, counts=svc.open_task_counts(**where),
+                         department_choices=[], extra={"returned": returned},
+                         counts=None if p["q"] else svc.open_task_counts(**where),
                          intro=f"Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
                                f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
 
@@ -610,7 +613,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if visible is None or d.code in visible]
         return task_list(request, v, title="Übersicht offener Aufgaben", tasks=tasks, params=p, view="overview",
-                         department_choices=choices, counts=svc.open_task_counts(**where),
+                         department_choices=choices, counts=None if p["q"] else svc.open_task_counts(**where),
                          intro="Alle offenen Aufgaben der Ämter, für die Sie freigeschaltet sind (nur lesen; entscheiden "
                                "kann nur, wer im Posteingang die Aufgabe hat).")
 
