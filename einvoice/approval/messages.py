@@ -13,6 +13,7 @@ German texts (and German words in the English ones).
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from einvoice.approval import Refusal, Step
@@ -207,6 +208,20 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "reopen": ("diese Rechnung wieder aufnehmen", "diese Rechnung wieder aufzunehmen", "reopen this invoice"),
 }
 
+#: What finance asks ``rules.capacity`` about (einvoice.finance passes these English phrases as
+#: ``what``; worded here so its refusals read in one language). Pattern -> (de, de with "zu", en).
+WHAT_PATTERNS: list[tuple[str, str, str, str]] = [
+    (r"send a posting again", "eine Buchung erneut senden", "eine Buchung erneut zu senden", "send a posting again"),
+    (r"record a booking made by hand", "eine von Hand gemachte Buchung eintragen",
+     "eine von Hand gemachte Buchung einzutragen", "record a booking made by hand"),
+    (r"enter a booking number", "eine Buchungsnummer eintragen", "eine Buchungsnummer einzutragen", "enter a booking number"),
+    (r"prepare a payment run", "einen Zahlungslauf vorbereiten", "einen Zahlungslauf vorzubereiten", "prepare a payment run"),
+    (r"release payment run (?P<run>\d+)", "den Zahlungslauf {run} freigeben", "den Zahlungslauf {run} freizugeben",
+     "release payment run {run}"),
+    (r"hand payment run (?P<run>\d+) to the bank again", "den Zahlungslauf {run} erneut an die Bank geben",
+     "den Zahlungslauf {run} erneut an die Bank zu geben", "hand payment run {run} to the bank again"),
+]
+
 #: Other texts the approval layer writes for people (trail comments, reminders, routing by hand).
 TEXTS: dict[str, tuple[str, str]] = {
     "unknown-amount": ("ein unbekannter Betrag", "an unknown amount"),
@@ -277,6 +292,10 @@ def outcome_name(outcome: str | None, lang: str | None = None) -> str:
 def what(key: str, lang: str | None = None, *, zu: bool = False) -> str:
     """The action named in a refusal; a free text (callers outside this layer) is used as it is."""
     if key not in WHAT:
+        for pattern, de, de_zu, en in WHAT_PATTERNS:
+            m = re.fullmatch(pattern, key)
+            if m:
+                return (en if _lang(lang) == "en" else (de_zu if zu else de)).format(**m.groupdict())
         return key
     de, de_zu, en = WHAT[key]
     return en if _lang(lang) == "en" else (de_zu if zu else de)

@@ -163,6 +163,23 @@ def test_routing_reasons_follow_the_setting(monkeypatch, org):
     assert lost.reason.startswith("kein Amt gefunden") and not foreign_words(lost.reason, "de")
 
 
+def test_finance_questions_are_worded_too(monkeypatch, org):
+    """einvoice.finance asks ``rules.capacity`` with English phrases; the refusal reads in one language."""
+    import datetime as dt
+
+    from einvoice.approval import rules
+    from einvoice.organisation import Role
+
+    for lang in ("de", "en"):
+        monkeypatch.setenv("EINVOICE_LANGUAGE", lang)
+        for what in ("send a posting again", "release payment run 17", "hand payment run 17 to the bank again",
+                     "prepare a payment run", "enter a booking number", "record a booking made by hand"):
+            r = rules.capacity(org, "a.schulz", Role.TREASURY, org.central_desk, Decimal(0), dt.date(2026, 11, 23), what=what)
+            assert r.rule == "NOT-AUTHORISED" and not foreign_words(r.message, lang), r.message
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
+    assert M.what("release payment run 17") == "den Zahlungslauf 17 freigeben"
+
+
 def test_unknown_language_falls_back_to_german(monkeypatch):
     monkeypatch.setenv("EINVOICE_LANGUAGE", "fr")
     assert M.refusal("NO-SUCH-TASK", task_id=5).message == "Es gibt keine Freigabeaufgabe 5."
