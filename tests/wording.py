@@ -23,9 +23,10 @@ jemand niemand heute gerade noch sie ihr ihre wenn weil oder auch schon zum zur 
 
 WORD = re.compile(r"[A-Za-zÄÖÜäöüß']+")
 RULE_ID = re.compile(r"\b[A-Z0-9]+(?:-[A-Z0-9]+)+\b")  # NOT-AUTHORISED, BR-DE-18: codes, not words
+WITH_DIGIT = re.compile(r"[^\s,;()]*\d[^\s,;()]*")  # invoice numbers, ids (RE-af611be1): data, not words
 
 
 def foreign_words(text: str, lang: str) -> set[str]:
     """Words of the *other* language in ``text`` (lang = the language the text should be in)."""
-    words = {w.lower() for w in WORD.findall(RULE_ID.sub(" ", text))}
+    words = {w.lower() for w in WORD.findall(WITH_DIGIT.sub(" ", RULE_ID.sub(" ", text)))}
     return words & (ENGLISH if lang == "de" else GERMAN)
