@@ -76,10 +76,13 @@ def populate(db: Database, org, n: int, seed: int = 7) -> None:
                 used.add(who)
                 tasks.append(dict(id=next_id, invoice_id=invoice_id, step=done.value, department=dept, status="done",
                                   deadline=deadline, amount_due=amount, created_at=now, version=2, outcome="approved", signed_by=None,
+                                  due_date=due, skonto_first=skonto, skonto_second=None, skonto_last=skonto,
                                   decided_by=who, decided_at=now, decided_on=today, signoff_valid=True))
                 next_id += 1
             tasks.append(dict(id=next_id, invoice_id=invoice_id, step=chain[at].value, department=dept, status="open",
                               deadline=deadline, amount_due=amount, created_at=now, version=1, outcome=None,
+                              # The inbox order's columns, as _open_task writes them (one Skonto term here).
+                              due_date=due, skonto_first=skonto, skonto_second=None, skonto_last=skonto,
                               signed_by="|" + "|".join(sorted(used)) + "|" if used else None,
                               decided_by=None, decided_at=None, decided_on=None, signoff_valid=False))
             next_id += 1

@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from einvoice.language import local
+
 
 def _service():
     from einvoice.app import App
@@ -123,7 +125,7 @@ def show_cmd(task_id, person, fmt) -> None:
     for e in history:
         who = e.actor + (f" for {e.on_behalf_of}" if e.on_behalf_of else "") + (f" ({e.role})" if e.role else "")
         amount = f" {e.amount}" if e.amount is not None else ""
-        click.echo(f"  {e.at:%Y-%m-%d %H:%M} {who}: {e.action} {e.from_state or 'new'}→{e.to_state}{amount}"
+        click.echo(f"  {local(e.at):%Y-%m-%d %H:%M} {who}: {e.action} {e.from_state or 'new'}→{e.to_state}{amount}"
                    + (f" — {e.comment}" if e.comment else ""))
 
 

@@ -17,8 +17,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from einvoice.identifiers import find_supplier
+from einvoice.language import pick
 from einvoice.organisation import Organisation
 from einvoice.sbdh import leitweg_id_of
+
+#: Every routing reason a clerk reads (the invoice page's "Zuordnung"), German and English, defined
+#: once; written in the language set by EINVOICE_LANGUAGE when the invoice is routed.
+REASONS: dict[str, tuple[str, str]] = {
+    "leitweg-id": ("Leitweg-ID (BT-10) {leitweg_id} gehört zu {code} {name}",
+                   "Leitweg-ID (BT-10) {leitweg_id} belongs to {code} {name}"),
+    "order-reference": ("Bestellnummer (BT-13) {ref} hat das Präfix {prefix} von {code} {name}",
+                        "order reference (BT-13) {ref} has prefix {prefix} of {code} {name}"),
+    "supplier": ("Lieferant {supplier} ist {code} {name} zugeordnet", "supplier {supplier} is assigned to {code} {name}"),
+    "central-desk": ("kein Amt gefunden ({tried}): an {name}", "no department found ({tried}): to {name}"),
+    "tried-leitweg-unknown": ("Leitweg-ID „{value}“ unbekannt", "Leitweg-ID '{value}' unknown"),
+    "tried-no-leitweg": ("keine Leitweg-ID", "no Leitweg-ID"),
+    "tried-peppol-unknown": ("Peppol-Empfänger {value} gehört zu keiner Dienststelle",
+                             "Peppol receiver {value} belongs to no department"),
+    "tried-order-unknown": ("Bestellnummer „{value}“ hat kein bekanntes Präfix", "order reference '{value}' has no known prefix"),
+    "tried-no-order": ("keine Bestellnummer", "no order reference"),
+    "tried-supplier": ("Lieferant {value} hat kein Standard-Amt", "supplier {value} has no default department"),
+}
+
+
+def reason(key: str, **params) -> str:
+    return pick(REASONS[key]).format(**params)
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,7 @@ def route_by_leitweg_id(inp: RoutingInput, org: Organisation) -> RoutingDecision
         return None
     for d in org.departments:
         if lw in (_norm(x) for x in d.leitweg_ids):
-            return RoutingDecision(d.code, "leitweg-id", f"Leitweg-ID (BT-10) {inp.buyer_reference} belongs to {d.code} {d.name}")
+            return RoutingDecision(d.code, "leitweg-id", reason("leitweg-id", leitweg_id=inp.buyer_reference, code=d.code, name=d.name))
     return None
 
 
@@ -107,7 +130,7 @@ def route_by_order_reference(inp: RoutingInput, org: Organisation) -> RoutingDec
     if best is None:
         return None
     dept = org.department(best[1])
-    return RoutingDecision(dept.code, "order-reference", f"order reference (BT-13) {inp.order_reference} has prefix {best[2]} of {dept.code} {dept.name}")
+    return RoutingDecision(dept.code, "order-reference", reason("order-reference", ref=inp.order_reference, prefix=best[2], code=dept.code, name=dept.name))
 
 
 def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision | None:
@@ -116,7 +139,7 @@ def route_by_supplier(inp: RoutingInput, org: Organisation) -> RoutingDecision |
     if s is None:
         return None
     dept = org.department(s.default_department)
-    return RoutingDecision(dept.code, "supplier", f"supplier {s.name} is assigned to {dept.code} {dept.name}")
+    return RoutingDecision(dept.code, "supplier", reason("supplier", supplier=s.name, code=dept.code, name=dept.name))
 
 
 RULES = (route_by_leitweg_id, route_by_peppol_receiver, route_by_order_reference, route_by_supplier)
@@ -140,12 +163,12 @@ def _with_peppol_note(decision: RoutingDecision, inp: RoutingInput, org: Organis
 def _central_desk(inp: RoutingInput, org: Organisation) -> RoutingDecision:
     desk = org.department(org.central_desk)
     tried = []
-    tried.append(f"Leitweg-ID {inp.buyer_reference!r} unknown" if inp.buyer_reference else "no Leitweg-ID")
+    tried.append(reason("tried-leitweg-unknown", value=inp.buyer_reference) if inp.buyer_reference else reason("tried-no-leitweg"))
     if inp.peppol_receiver and not inp.buyer_reference:
-        tried.append(f"Peppol-Empfänger {inp.peppol_receiver} gehört zu keiner Dienststelle")
-    tried.append(f"order reference {inp.order_reference!r} has no known prefix" if inp.order_reference else "no order reference")
-    tried.append(f"supplier {inp.seller_name or inp.seller_vat_id or '?'} has no default department")
-    return RoutingDecision(desk.code, "central-desk", "no department found (" + "; ".join(tried) + f"): to {desk.name}")
+        tried.append(reason("tried-peppol-unknown", value=inp.peppol_receiver))
+    tried.append(reason("tried-order-unknown", value=inp.order_reference) if inp.order_reference else reason("tried-no-order"))
+    tried.append(reason("tried-supplier", value=inp.seller_name or inp.seller_vat_id or "?"))
+    return RoutingDecision(desk.code, "central-desk", reason("central-desk", tried="; ".join(tried), name=desk.name))
 
 
 def routing_input(invoice, peppol_receiver: str | None = None) -> RoutingInput:

@@ -50,3 +50,41 @@ def test_concurrent_migrations_on_a_fresh_database_do_not_collide(database_url):
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         db.dispose()
+
+
+def test_inbox_order_migration_fills_open_tasks(database_url):
+    """0012_inbox_order copies the due date and the Skonto dates onto tasks that are open when it runs."""
+    import datetime as dt
+    import json
+
+    import sqlalchemy as sa
+
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0011_supplier_notices")
+    engine = sa.create_engine(database_url)
+    terms = json.dumps([{"until": "2026-11-10", "percent": "3.00", "days": 10, "base_amount": None},
+                        {"until": "2026-11-20", "percent": "2.00", "days": 20, "base_amount": None}])
+    try:
+        with engine.begin() as conn:
+            for i, (skonto_terms, until, percent) in enumerate(((terms, None, None), (None, "2026-11-14", "2.00"), (None, None, None)), 1):
+                conn.execute(sa.text(
+                    "INSERT INTO invoices (id, file_sha256, filename, channel, size, received_at, updated_at, state, version, "
+                    "verdict, amount_due, due_date, skonto_until, skonto_percent, skonto_terms) VALUES (:id, :sha, 'x.xml', 'test', 1, "
+                    ":now, :now, 'in_approval', 1, 'valid', 1000.00, '2026-12-01', :until, :percent, :terms)"),
+                    {"id": i, "sha": f"{i:064d}", "now": dt.datetime(2026, 11, 1), "until": until, "percent": percent,
+                     "terms": skonto_terms})
+                conn.execute(sa.text("INSERT INTO approval_tasks (id, invoice_id, step, department, status, created_at, version, "
+                                     "signoff_valid) VALUES (:id, :id, 'sachlich', '66', 'open', :now, 1, false)"),
+                             {"id": i, "now": dt.datetime(2026, 11, 1)})
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, due_date, skonto_first, skonto_second, skonto_last FROM approval_tasks "
+                                        "ORDER BY id")).all()
+        as_date = lambda v: None if v is None else (v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v)[:10]))  # noqa: E731
+        got = [tuple(as_date(v) for v in r[1:]) for r in rows]
+        d = dt.date
+        assert got == [(d(2026, 12, 1), d(2026, 11, 10), None, d(2026, 11, 20)),
+                       (d(2026, 12, 1), d(2026, 11, 14), None, d(2026, 11, 14)),
+                       (d(2026, 12, 1), None, None, None)]
+    finally:
+        engine.dispose()

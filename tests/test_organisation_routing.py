@@ -90,7 +90,7 @@ def test_order_reference_then_supplier_then_central_desk(raw):
     assert by_seller_id.rule == "supplier"
     nowhere = route(RoutingInput(buyer_reference="99-1", order_reference="Z-9", seller_name="Unbekannt AG"), org)
     assert (nowhere.department, nowhere.rule) == ("20", "central-desk")
-    assert "Leitweg-ID '99-1' unknown" in nowhere.reason and "Unbekannt AG" in nowhere.reason
+    assert "Leitweg-ID „99-1“ unbekannt" in nowhere.reason and "Unbekannt AG" in nowhere.reason
 
 
 def test_grobadressierung_goes_to_central_desk_by_leitweg(org):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, load_only
 
+from einvoice.approval import messages as M
 from einvoice.approval.tables import DuplicateFlag
 from einvoice.db.models import Invoice
 from einvoice.identifiers import invoice_number_key, same_seller
@@ -25,6 +26,14 @@ normalise_number = invoice_number_key  # the one normalisation of invoice number
 
 def _same_seller(a: Invoice, b: Invoice) -> str | None:
     return same_seller(a.seller_vat_id, a.seller_id, b.seller_vat_id, b.seller_id)
+
+
+def _seller_words(by: str) -> str:
+    """``identifiers.same_seller``'s match ("VAT ID …" / "seller ID …") in the reader's language."""
+    for prefix, key in (("VAT ID ", "seller-vat"), ("seller ID ", "seller-id")):
+        if by.startswith(prefix):
+            return M.text(key, id=by[len(prefix):])
+    return by
 
 
 def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[DuplicateFlag]:
@@ -82,13 +91,14 @@ def _flag(row: Invoice, other: Invoice, near: bool) -> DuplicateFlag | None:
     if other.invoice_number and other.invoice_number.strip() == row.invoice_number.strip():
         return DuplicateFlag(
             invoice_id=row.id, other_invoice_id=other.id, kind="exact",
-            reason=f"invoice number {row.invoice_number} from the seller with {by} was already received "
-                   f"as invoice #{other.id} ({other.filename}, state {other.state})")
+            reason=M.text("duplicate-exact", number=row.invoice_number, by=_seller_words(by), other=other.id, filename=other.filename,
+                          state=M.state_name(other.state)))
     key = normalise_number(row.invoice_number)
     if (near and key and normalise_number(other.invoice_number) == key
             and other.amount_due == row.amount_due and other.issue_date == row.issue_date):
         return DuplicateFlag(
             invoice_id=row.id, other_invoice_id=other.id, kind="near",
-            reason=f"invoice #{other.id} from the seller with {by} has number {other.invoice_number} "
-                   f"(this one: {row.invoice_number}), the same amount {row.amount_due} and the same issue date {row.issue_date}")
+            reason=M.text("duplicate-near", other=other.id, by=_seller_words(by), other_number=other.invoice_number,
+                          number=row.invoice_number, amount=M.money(row.amount_due, row.currency),
+                          date=M.date(row.issue_date) if row.issue_date else "–"))
     return None

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from einvoice.approval import Refusal, Step
+from einvoice.approval import messages as M
 from einvoice.organisation import Organisation, Person, Role, RoleGrant
 
 #: Which role of the organisation file fills which step. Freigabe is the second person's release
@@ -35,11 +36,12 @@ STEP_ROLE: dict[Step, Role] = {
 #: payment orders of every department, the central desk handles every misrouted invoice.
 CENTRAL_ROLES = frozenset({Role.TREASURY, Role.CENTRAL_DESK, Role.BOOKKEEPING})
 
+#: The steps' German names (einvoice.approval.messages holds both languages).
 STEP_LABEL = {
     Step.SACHLICH: "sachliche Richtigkeit",
     Step.RECHNERISCH: "rechnerische Richtigkeit",
     Step.ANORDNUNG: "Anordnung",
-    Step.FREIGABE: "Freigabe (second person's release)",
+    Step.FREIGABE: "Freigabe (Zweitfreigabe der Zahlung)",
 }
 
 
@@ -117,22 +119,19 @@ def absent_on(org: Organisation, person_id: str, day: dt.date) -> bool:
     return any(d.person == person_id and d.absent_from <= day <= d.absent_to for d in org.deputies)
 
 
-def _money(amount: Decimal | None) -> str:
-    return "an unknown amount" if amount is None else f"{amount:,.2f} EUR".replace(",", "\u202f")
-
-
 def capacity(org: Organisation, person_id: str, role: Role, department: str, amount: Decimal | None,
              today: dt.date, *, what: str) -> Capacity | Refusal:
     """May ``person_id`` act in ``role`` for ``department`` on ``amount`` today? In which capacity?
 
     Own grants come first; a deputy entry counts only while the absent person's absence lasts, and
-    then with the absent person's grant and limit. ``what`` names the action for the message.
+    then with the absent person's grant and limit. ``what`` names the action for the message (a key
+    of ``messages.WHAT``; a free text is used as it is).
     """
     person = find_person(org, person_id)
     if person is None:
-        return Refusal("UNKNOWN-PERSON", f"{person_id!r} is not a person in the organisation file of {org.name}.")
+        return M.refusal("UNKNOWN-PERSON", person=person_id, org=org.name)
     if is_auditor(person, department):
-        return Refusal("AUDITOR-READ-ONLY", f"{person.name} audits department {department} (Rechnungsprüfung) and may only read, not {what}.")
+        return M.refusal("AUDITOR-READ-ONLY", name=person.name, department=department, what=M.what(what))
     own = _grants(person, role, department)
     for g in own:
         if within_limit(g, amount):
@@ -146,25 +145,24 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
         if not theirs:
             continue
         if not (d.absent_from <= today <= d.absent_to):
-            deputy_refusal = deputy_refusal or Refusal(
-                "DEPUTY-NOT-ABSENT",
-                f"{person.name} stands in for {absent.name} only while {absent.name} is absent "
-                f"({d.absent_from:%d.%m.%Y}–{d.absent_to:%d.%m.%Y}); today ({today:%d.%m.%Y}) {absent.name} is not absent.")
+            deputy_refusal = deputy_refusal or M.refusal(
+                "DEPUTY-NOT-ABSENT", name=person.name, absent=absent.name, start=M.date(d.absent_from),
+                end=M.date(d.absent_to), today=M.date(today))
             continue
         for g in theirs:
             if within_limit(g, amount):
                 return Capacity(person.id, role, g, on_behalf_of=absent.id)
-        deputy_refusal = Refusal(
-            "LIMIT", f"{absent.name}'s limit for {role.value} in department {department} is {_money(theirs[0].limit_eur)}; "
-                     f"this invoice is for {_money(amount)}, so {person.name} cannot {what} as deputy either.")
+        deputy_refusal = M.refusal(
+            "LIMIT/deputy", absent=absent.name, role=M.role_name(role), department=department,
+            limit=M.money(theirs[0].limit_eur), amount=M.money(amount), name=person.name, what=M.what(what))
     if own:
-        limits = ", ".join(_money(g.limit_eur) for g in own)
-        return Refusal("LIMIT", f"{person.name} may {what} in department {department} only up to {limits} (Wertgrenze); "
-                                f"this invoice is for {_money(amount)}. Someone with a higher limit must do it.")
+        limits = ", ".join(M.money(g.limit_eur) for g in own)
+        return M.refusal("LIMIT", name=person.name, what=M.what(what), department=department, limits=limits,
+                         amount=M.money(amount))
     if deputy_refusal is not None:
         return deputy_refusal
-    where = "any department" if role in CENTRAL_ROLES else f"department {department}"
-    return Refusal("NOT-AUTHORISED", f"{person.name} has no '{role.value}' grant for {where}, so may not {what}.")
+    return M.refusal("NOT-AUTHORISED/central" if role in CENTRAL_ROLES else "NOT-AUTHORISED", name=person.name,
+                     role=M.role_name(role), department=department, what=M.what(what))
 
 
 def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff], org: Organisation,
@@ -179,14 +177,10 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
         who = find_person(org, next(iter(sorted(both))))
         name = who.name if who else next(iter(both))
         if step == Step.ANORDNUNG and s.step == Step.RECHNERISCH:
-            return Refusal("SOD-ANORDNUNG-RECHNERISCH",
-                           f"{name} certified the rechnerische Richtigkeit of this invoice and therefore may not give "
-                           f"the Anordnung (separation of duties, § 31 KomHVO NRW). Another person with Anordnungsbefugnis must do it.")
+            return M.refusal("SOD-ANORDNUNG-RECHNERISCH", name=name)
         if org.approval.combinable(department, s.step.value, step.value):
             continue  # the Dienstanweisung allows this combined certification in this department
-        return Refusal("SOD-ONE-PERSON-ONE-STEP",
-                       f"{name} already signed the {STEP_LABEL[s.step]} of this invoice; one person may fill only one "
-                       f"step of an invoice, so someone else must give the {STEP_LABEL[step]}.")
+        return M.refusal("SOD-ONE-PERSON-ONE-STEP", name=name, signed=M.step_name(s.step), step=M.step_name(step))
     return None
 
 

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.approval import ActionResult, Refusal, Step
+from einvoice.approval import messages as M
 from einvoice.approval import rules
-from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_now
+from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_dates, skonto_now
 from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
 from einvoice.db import Database
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 ReleaseHook = Callable[[Session, Invoice], None]
 
-STALE_MESSAGE = "someone else decided this task a moment ago"
 
 #: InvoiceEvent.action per approved step (the names of the certifications in the audit trail).
 STEP_ACTION = {
@@ -161,6 +161,7 @@ def _open_task(session: Session, invoice: Invoice, step: Step, department: str, 
         # The sort key of the inbox: the invoice's first deadline (as of its issue date, so it does not
         # depend on when the task was opened); the page shows the deadline as of today (TaskView).
         deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
+        due_date=invoice.due_date, **dict(zip(("skonto_first", "skonto_second", "skonto_last"), skonto_dates(invoice))),
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )
@@ -200,7 +201,7 @@ def start_approval_many(session: Session, rows: list[Invoice], org: Organisation
         session.add(InvoiceEvent(
             invoice_id=row.id, actor="system", action="duplicate_flagged",
             from_state=row.state, to_state=row.state, amount=row.amount_due,
-            comment="; ".join(f.reason for f in flags) + ". Release is blocked until a person overrides this with a reason.",
+            comment="; ".join(f.reason for f in flags) + ". " + M.text("duplicate-blocks-release"),
             details_json=json.dumps({"flags": [{"kind": f.kind, "other_invoice_id": f.other_invoice_id} for f in flags]}),
         ))
     session.flush()
@@ -220,17 +221,14 @@ def account_assignment_changed(session: Session, invoice_row: Invoice, org: Orga
     if order is None:
         return None
     if not (reason or "").strip():
-        return Refusal("KONTIERUNG-NACH-ANORDNUNG",
-                       f"Die Anordnung für diese Rechnung hat {order.decided_by} bereits mit der bisherigen Kontierung "
-                       "gegeben. Eine neue Kontierung braucht eine neue Anordnung: bitte den Grund der Änderung angeben; "
-                       "die Rechnung geht dann zurück zur Anordnung.")
+        return M.refusal("KONTIERUNG-NACH-ANORDNUNG", by=order.decided_by)
     # The caller holds the invoice lock; an approval action locks task then invoice. Waiting for the
     # open task here could deadlock with it, so a task someone is deciding right now is skipped: STALE.
     open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
                                                              ApprovalTask.status == "open")
                                .with_for_update(skip_locked=True))
     if open_task is None:
-        return Refusal("STALE", STALE_MESSAGE + "; load the invoice again and repeat the account assignment.")
+        return M.refusal("STALE/kontierung")
     chain = rules.steps(org)
     later = chain[chain.index(Step.ANORDNUNG):]
     voided: list[str] = []
@@ -264,6 +262,81 @@ _INVOICE_COLUMNS = load_only(
 _HAS_FLAGS = sa.exists().where(DuplicateFlag.invoice_id == Invoice.id).label("has_flags")
 
 
+#: The groups of the inbox order, in order (``inbox_order``): open Skonto, due (not yet overdue),
+#: overdue without open Skonto, neither due date nor open Skonto.
+GROUPS = ("skonto", "faellig", "ueberfaellig", "ohne_frist")
+#: The orders a list can be sorted by (the web's ``sort`` query parameter); "frist" is the inbox order.
+SORTS = ("frist", "faellig", "betrag", "lieferant", "eingang")
+
+
+def inbox_order(today: dt.date):
+    """(group, key) as SQL expressions over ``approval_tasks`` for ``today``: money at stake first.
+
+    Group 0: a Skonto is still open; key = the date of the Skonto shown today (the first of the
+    task's Skonto dates on or after today), so a Skonto ending today comes first. Group 1: due date
+    today or later; key = due date. Group 2: overdue (due date passed) and no open Skonto; key =
+    due date. Group 3: no due date and no open Skonto. Within a key the larger amount first.
+    """
+    t = ApprovalTask
+    open_skonto = t.skonto_last >= today
+    group = sa.case((open_skonto, 0), (t.due_date >= today, 1), (t.due_date < today, 2), else_=3)
+    key = sa.case((open_skonto, sa.case((t.skonto_first >= today, t.skonto_first),
+                                        (t.skonto_second >= today, t.skonto_second), else_=t.skonto_last)),
+                  else_=t.due_date)
+    return group, key
+
+
+def sort_order(sort: str, today: dt.date) -> list:
+    """ORDER BY of a task list (tasks joined with their invoices) for one of ``SORTS``."""
+    t = ApprovalTask
+    if sort == "faellig":
+        return [t.due_date.asc().nulls_last(), t.id]
+    if sort == "betrag":
+        return [t.amount_due.desc().nulls_last(), t.id]
+    if sort == "lieferant":
+        return [sa.func.lower(Invoice.seller_name).asc().nulls_last(), t.id]
+    if sort == "eingang":
+        return [t.invoice_id, t.id]  # invoice ids are given in the order files were received
+    group, key = inbox_order(today)
+    return [group, key.asc().nulls_last(), t.amount_due.desc().nulls_last(), t.id]
+
+
+def _merged(filters: list, today: dt.date, limit: int, offset: int):
+    """The inbox order over several scopes: per scope and per group one small query walking an index
+    in order and stopping after offset+limit rows, then merged. An OR over all scopes would make
+    PostgreSQL read and sort every open task of those departments (tens of thousands) to return 50."""
+    t = ApprovalTask
+    parts = []
+    for f in filters:
+        for part in _group_parts(f, today, offset + limit):
+            parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
+    found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
+    return (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+            .options(_INVOICE_COLUMNS)
+            .order_by(found.c.grp, found.c.key.asc().nulls_last(), found.c.amount.desc().nulls_last(), found.c.task_id)
+            .limit(limit).offset(offset))
+
+
+def _group_parts(where, today: dt.date, n: int) -> list:
+    """The inbox order of one scope as small queries, each reading one index in order (``inbox_order``)."""
+    t = ApprovalTask
+    no_open_skonto = sa.or_(t.skonto_last.is_(None), t.skonto_last < today)
+    later = sa.case((t.skonto_second >= today, t.skonto_second), else_=t.skonto_last)
+
+    def part(grp: int, key, cond, order):
+        return (sa.select(t.id.label("task_id"), sa.literal(grp).label("grp"), key.label("key"), t.amount_due.label("amount"))
+                .where(t.status == "open", where, cond).order_by(*order, t.amount_due.desc().nulls_last(), t.id).limit(n))
+
+    return [
+        part(0, t.skonto_first, t.skonto_first >= today, [t.skonto_first]),
+        # Several Skonto dates and the first has passed (rare; a partial index holds them).
+        part(0, later, sa.and_(t.skonto_second.is_not(None), t.skonto_first < today, t.skonto_last >= today), [later]),
+        part(1, t.due_date, sa.and_(t.due_date >= today, no_open_skonto), [t.due_date]),
+        part(2, t.due_date, sa.and_(t.due_date < today, no_open_skonto), [t.due_date]),
+        part(3, sa.cast(sa.null(), sa.Date), sa.and_(t.due_date.is_(None), no_open_skonto), []),
+    ]
+
+
 class _Abort(Exception):
     """Internal: roll the transaction back and return this refusal."""
 
@@ -283,16 +356,8 @@ class ApprovalService:
         self.on_release: list[ReleaseHook] = list(on_release)
 
     # --- reading ------------------------------------------------------------------------------
-    def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
-              state: str | None = None, limit: int = 50, offset: int = 0) -> list[TaskView]:
-        """Open tasks ``person_id`` may decide today, earliest deadline (Skonto/due date) first.
-
-        Covers own grants (within their limits) and, during an absence, the grants of the person
-        stood in for. ``state`` filters by step ("sachlich", "rechnerisch", "anordnung", "freigabe").
-        Tasks on invoices this person already signed are left out (separation of duties); the
-        authoritative check is still ``allowed``/the action itself.
-        """
-        today = self.today()
+    def _inbox_scopes(self, person_id: str, department: str | None, state: str | None, today: dt.date) -> list:
+        """The WHERE clause of every capacity ``person_id`` has today (empty: nothing to decide)."""
         person = rules.find_person(self.org, person_id)
         if person is None:
             return []
@@ -317,8 +382,6 @@ class ApprovalService:
             scopes = [(department if d is None else d, st, lim) for d, st, lim in scopes if d in (None, department)]
         if state:
             scopes = [s for s in scopes if s[1].value == state]
-        if not scopes:
-            return []
         t = ApprovalTask
         not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
 
@@ -334,45 +397,90 @@ class ApprovalService:
                 c.append(t.amount_due <= lim)
             return sa.and_(*c)
 
-        scopes = sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0))
-        if search:
+        return [scope_filter(*sc) for sc in sorted(set(scopes), key=lambda x: (x[0] or "", x[1].value, x[2] or 0))]
+
+    def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
+              state: str | None = None, limit: int = 50, offset: int = 0, sort: str = "frist") -> list[TaskView]:
+        """Open tasks ``person_id`` may decide today, in the inbox order (``inbox_order``): open
+        Skonto ending soonest first, then by due date, overdue without open Skonto after them;
+        ``sort`` picks another order (``SORTS``).
+
+        Covers own grants (within their limits) and, during an absence, the grants of the person
+        stood in for. ``state`` filters by step ("sachlich", "rechnerisch", "anordnung", "freigabe").
+        Tasks on invoices this person already signed are left out (separation of duties); the
+        authoritative check is still ``allowed``/the action itself.
+        """
+        today = self.today()
+        filters = self._inbox_scopes(person_id, department, state, today)
+        if not filters:
+            return []
+        t = ApprovalTask
+        if search or sort != "frist":
             # A search is selective on the invoice side: let the planner find the matching invoices
-            # first and sort the few hits, instead of walking every scope in deadline order.
+            # first and sort the few hits. The other orders are chosen now and then, not the page's default.
             q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
-                 .where(t.status == "open", sa.or_(*(scope_filter(*sc) for sc in scopes)), self._search(search))
-                 .options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset))
+                 .where(t.status == "open", sa.or_(*filters)))
+            if search:
+                q = q.where(self._search(search))
+            q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         else:
-            # One small query per scope, each walking its index in deadline order and stopping after
-            # offset+limit rows, then merged: an OR over all scopes would make PostgreSQL read and sort
-            # every open task of those departments (tens of thousands) just to return 50.
-            parts = []
-            for sc in scopes:
-                part = (sa.select(t.id.label("task_id"), t.deadline.label("deadline"))
-                        .where(t.status == "open", scope_filter(*sc))
-                        .order_by(t.deadline.asc().nulls_last(), t.id).limit(offset + limit))
-                parts.append(sa.select(part.subquery()))  # wrapped: SQLite allows no LIMIT inside a compound member
-            found = (parts[0] if len(parts) == 1 else sa.union(*parts)).subquery("found")
-            q = (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
-                 .options(_INVOICE_COLUMNS).order_by(found.c.deadline.asc().nulls_last(), found.c.task_id)
-                 .limit(limit).offset(offset))
+            q = _merged(filters, today, limit, offset)
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
 
-    def open_tasks(self, *, department: str | None = None, search: str | None = None, state: str | None = None,
-                   limit: int = 50, offset: int = 0) -> list[TaskView]:
-        """All open tasks (central desk overview, auditors), earliest deadline first."""
+    def inbox_counts(self, person_id: str, *, department: str | None = None, search: str | None = None,
+                     state: str | None = None) -> dict[str, int]:
+        """How many of the tasks ``inbox`` lists fall into each group (``GROUPS``)."""
+        today = self.today()
+        filters = self._inbox_scopes(person_id, department, state, today)
+        if not filters:
+            return dict.fromkeys(GROUPS, 0)
+        return self._counts(sa.or_(*filters), search, today)
+
+    def open_task_counts(self, *, department: str | None = None, search: str | None = None,
+                         state: str | None = None) -> dict[str, int]:
+        """``inbox_counts`` for ``open_tasks``."""
         t = ApprovalTask
-        q = sa.select(t, Invoice).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
+        c = [t.step == state] if state else []
         if department:
-            q = q.where(t.department == department)
-        if state:
-            q = q.where(t.step == state)
+            c.append(t.department == department)
+        return self._counts(sa.and_(sa.true(), *c), search, self.today())
+
+    def _counts(self, where, search: str | None, today: dt.date) -> dict[str, int]:
+        t = ApprovalTask
+        group, _key = inbox_order(today)
+        q = sa.select(group.label("grp"), sa.func.count()).where(t.status == "open", where)
         if search:
-            q = q.where(self._search(search))
-        q = q.options(_INVOICE_COLUMNS).order_by(t.deadline.asc().nulls_last(), t.id).limit(limit).offset(offset)
+            q = q.join(Invoice, Invoice.id == t.invoice_id).where(self._search(search))
+        q = q.group_by(group)
+        out = dict.fromkeys(GROUPS, 0)
         with self.db.sessions() as s:
-            return self._views(s, s.execute(q).all(), self.today())
+            for grp, n in s.execute(q):
+                out[GROUPS[grp]] = n
+        return out
+
+    def open_tasks(self, *, department: str | None = None, search: str | None = None, state: str | None = None,
+                   limit: int = 50, offset: int = 0, sort: str = "frist") -> list[TaskView]:
+        """All open tasks (central desk overview, auditors), in the inbox order (or ``sort``)."""
+        t = ApprovalTask
+        today = self.today()
+        if not search and sort == "frist":
+            # One scope per step, so each walk follows an index in order (see ``inbox``).
+            chain = [st.value for st in rules.steps(self.org)] if not state else [state]
+            filters = [sa.and_(t.step == st, *([t.department == department] if department else [])) for st in chain]
+            q = _merged(filters, today, limit, offset)
+        else:
+            q = sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
+            if department:
+                q = q.where(t.department == department)
+            if state:
+                q = q.where(t.step == state)
+            if search:
+                q = q.where(self._search(search))
+            q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
+        with self.db.sessions() as s:
+            return self._views(s, s.execute(q).all(), today)
 
     @staticmethod
     def _search(text: str):
@@ -468,7 +576,7 @@ class ApprovalService:
     def _check_approve(self, s: Session, task: ApprovalTask, inv: Invoice, person_id: str) -> rules.Capacity | Refusal:
         step = Step(task.step)
         cap = rules.capacity(self.org, person_id, rules.STEP_ROLE[step], task.department, inv.amount_due, self.today(),
-                             what=f"sign the {rules.STEP_LABEL[step]}")
+                             what=f"approve:{step.value}")
         if isinstance(cap, Refusal):
             return cap
         sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org, task.department)
@@ -477,9 +585,7 @@ class ApprovalService:
         if rules.next_step(step, self.org) is None:
             flags = self._open_flags(s, inv.id)
             if flags:
-                return Refusal("DUPLICATE-BLOCKS",
-                               f"this invoice may be a duplicate ({flags[0].reason}); it cannot be released until someone "
-                               f"with Anordnungsbefugnis, the department head or the central desk overrides the flag with a reason.")
+                return M.refusal("DUPLICATE-BLOCKS", reason=flags[0].reason)
         return cap
 
     def _check_handle(self, task: ApprovalTask, inv: Invoice, person_id: str, what: str) -> rules.Capacity | Refusal:
@@ -512,47 +618,48 @@ class ApprovalService:
         if over_limit is not None:
             return over_limit
         person = rules.find_person(self.org, person_id)
-        names = ", ".join(r.value for r in roles)
-        return Refusal("NOT-AUTHORISED", f"{person.name if person else person_id} needs one of the roles {names} "
-                                         f"for department {department} to {what}.")
+        names = ", ".join(M.role_name(r) for r in roles)
+        return M.refusal("NOT-AUTHORISED/roles", name=person.name if person else person_id, roles=names,
+                         department=department, what=M.what(what), what_zu=M.what(what, zu=True))
 
     def allowed(self, task_id: int, person_id: str) -> dict[str, Refusal | None]:
         """For the web page: which actions ``person_id`` may take on this task now, and why not."""
         with self.db.sessions() as s:
             task = s.get(ApprovalTask, task_id)
             if task is None:
-                r = Refusal("NO-SUCH-TASK", f"there is no approval task {task_id}")
+                r = M.refusal("NO-SUCH-TASK", task_id=task_id)
                 return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate"), r)
             inv = s.get(Invoice, task.invoice_id)
             out: dict[str, Refusal | None] = {}
-            stale = None if task.status == "open" else Refusal("STALE", f"this task is closed ({task.outcome} by {task.decided_by})")
+            stale = None if task.status == "open" else M.refusal("STALE/closed", outcome=M.outcome_name(task.outcome),
+                                                                                 by=task.decided_by)
 
             def verdict(x):
                 return x if isinstance(x, Refusal) else None
 
             out["approve"] = stale or verdict(self._check_approve(s, task, inv, person_id))
-            out["reject"] = stale or verdict(self._check_handle(task, inv, person_id, "return this invoice"))
+            out["reject"] = stale or verdict(self._check_handle(task, inv, person_id, "reject"))
             prev = rules.previous_step(Step(task.step), self.org)
-            out["send_back"] = stale or (Refusal("NO-PREVIOUS-STEP", "this is the first step; reject or forward instead")
-                                         if prev is None else verdict(self._check_handle(task, inv, person_id, "send this invoice back")))
-            out["forward"] = stale or verdict(self._check_handle(task, inv, person_id, "forward this invoice"))
+            out["send_back"] = stale or (M.refusal("NO-PREVIOUS-STEP")
+                                         if prev is None else verdict(self._check_handle(task, inv, person_id, "send_back")))
+            out["forward"] = stale or verdict(self._check_handle(task, inv, person_id, "forward"))
             out["comment"] = verdict(self._check_comment(inv, person_id))
-            out["override_duplicate"] = (Refusal("NO-DUPLICATE-FLAG", "this invoice has no open duplicate flag")
+            out["override_duplicate"] = (M.refusal("NO-DUPLICATE-FLAG")
                                          if not self._open_flags(s, inv.id) else verdict(self._check_override(inv, person_id)))
             return out
 
     def _check_comment(self, inv: Invoice, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD,
-                                                         Role.CENTRAL_DESK, Role.TREASURY], "comment on this invoice",
+                                                         Role.CENTRAL_DESK, Role.TREASURY], "comment",
                                        value_limited=False)
 
     def _check_override(self, inv: Invoice, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.ANORDNEN, Role.HEAD, Role.CENTRAL_DESK],
-                                        "override a duplicate flag", value_limited=True)
+                                        "override_duplicate", value_limited=True)
 
     # --- running an action ---------------------------------------------------------------------
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
-        stale = Refusal("STALE", STALE_MESSAGE + "; reload the task and look again.")
+        stale = M.refusal("STALE")
         for attempt in range(4):
             try:
                 with self.db.transaction() as s:
@@ -575,8 +682,7 @@ class ApprovalService:
                 if "locked" not in str(exc).lower():
                     raise
                 time.sleep(0.05 * (attempt + 1))
-        return ActionResult(False, Refusal("BUSY", "the database is busy with other decisions; nothing was changed, "
-                                                   "please try again in a moment."), self._state_of(invoice_id), None)
+        return ActionResult(False, M.refusal("BUSY"), self._state_of(invoice_id), None)
 
     def _state_of(self, invoice_id: int | None) -> str:
         if invoice_id is None:
@@ -588,11 +694,11 @@ class ApprovalService:
     def _lock_task(self, s: Session, task_id: int) -> tuple[ApprovalTask, Invoice]:
         task = s.get(ApprovalTask, task_id, with_for_update=True)
         if task is None:
-            raise _Abort(Refusal("NO-SUCH-TASK", f"there is no approval task {task_id}"))
+            raise _Abort(M.refusal("NO-SUCH-TASK", task_id=task_id))
         inv = s.get(Invoice, task.invoice_id, with_for_update=True)
         if task.status != "open":
-            who = f" ({task.outcome} by {task.decided_by})" if task.decided_by else ""
-            raise _Abort(Refusal("STALE", f"{STALE_MESSAGE}{who}; the invoice is now {inv.state}."))
+            who = M.text("stale-who", outcome=M.outcome_name(task.outcome), by=task.decided_by) if task.decided_by else ""
+            raise _Abort(M.refusal("STALE/decided", who=who, state=M.state_name(inv.state)))
         return task, inv
 
     def _task_invoice_id(self, task_id: int) -> int | None:
@@ -643,11 +749,10 @@ class ApprovalService:
             certified = inv.amount_due
             if step == Step.RECHNERISCH:
                 if amount is None:
-                    raise _Abort(Refusal("AMOUNT-REQUIRED", f"rechnerische Richtigkeit is certified with an amount: confirm "
-                                                            f"the amount due ({inv.amount_due} {inv.currency or 'EUR'})."))
+                    raise _Abort(M.refusal("AMOUNT-REQUIRED", amount=M.money(inv.amount_due, inv.currency)))
                 if inv.amount_due is None or Decimal(str(amount)) != inv.amount_due:
-                    raise _Abort(Refusal("AMOUNT-MISMATCH", f"you confirmed {amount}, but the invoice asks for {inv.amount_due} "
-                                                            f"{inv.currency or 'EUR'}; if the invoice is wrong, reject it or send it back."))
+                    raise _Abort(M.refusal("AMOUNT-MISMATCH", confirmed=M.money(Decimal(str(amount)), inv.currency),
+                                           amount=M.money(inv.amount_due, inv.currency)))
                 certified = Decimal(str(amount))
             nxt = rules.next_step(step, self.org)
             from_state = inv.state
@@ -668,8 +773,7 @@ class ApprovalService:
                         hook(s, inv)
                     except Exception as exc:  # the hook's failure must undo the release, and say why
                         log.exception("on_release hook %r failed for invoice %s", hook, inv.id)
-                        raise _Abort(Refusal("RELEASE-FAILED", f"the release could not be completed ({type(exc).__name__}: {exc}); "
-                                                               "nothing was changed, try again or call the operator.")) from exc
+                        raise _Abort(M.refusal("RELEASE-FAILED", error=f"{type(exc).__name__}: {exc}")) from exc
             return ActionResult(True, None, inv.state, nxt)
 
         return self._run(act, invoice_id=self._task_invoice_id(task_id))
@@ -679,8 +783,8 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             task, inv = self._lock_task(s, task_id)
             if not (reason or "").strip():
-                raise _Abort(Refusal("REASON-REQUIRED", "say why the invoice is returned; the supplier and the central desk read it."))
-            cap = self._check_handle(task, inv, person_id, "return this invoice")
+                raise _Abort(M.refusal("REASON-REQUIRED/reject"))
+            cap = self._check_handle(task, inv, person_id, "reject")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
             from_state = inv.state
@@ -701,11 +805,10 @@ class ApprovalService:
             task, inv = self._lock_task(s, task_id)
             prev = rules.previous_step(Step(task.step), self.org)
             if prev is None:
-                raise _Abort(Refusal("NO-PREVIOUS-STEP", "this is the first step (sachliche Richtigkeit): reject the invoice "
-                                                         "or forward it to the right department instead."))
+                raise _Abort(M.refusal("NO-PREVIOUS-STEP"))
             if not (reason or "").strip():
-                raise _Abort(Refusal("REASON-REQUIRED", "say why the invoice goes back, so the previous step knows what to check."))
-            cap = self._check_handle(task, inv, person_id, "send this invoice back")
+                raise _Abort(M.refusal("REASON-REQUIRED/send_back"))
+            cap = self._check_handle(task, inv, person_id, "send_back")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
             self._close(task, cap, person_id, "sent_back", comment=reason)
@@ -726,10 +829,10 @@ class ApprovalService:
                 target = self.org.department(department)
             except KeyError:
                 codes = ", ".join(f"{d.code} {d.name}" for d in self.org.departments)
-                raise _Abort(Refusal("UNKNOWN-DEPARTMENT", f"there is no department {department!r}; choose one of: {codes}.")) from None
+                raise _Abort(M.refusal("UNKNOWN-DEPARTMENT", department=department, codes=codes)) from None
             if target.code == task.department:
-                raise _Abort(Refusal("SAME-DEPARTMENT", f"the invoice is already with department {target.code} {target.name}."))
-            cap = self._check_handle(task, inv, person_id, "forward this invoice")
+                raise _Abort(M.refusal("SAME-DEPARTMENT", code=target.code, name=target.name))
+            cap = self._check_handle(task, inv, person_id, "forward")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
             source = task.department
@@ -737,7 +840,8 @@ class ApprovalService:
             voided = self._void_signoffs(s, inv.id)  # the new department certifies for itself
             inv.department = target.code
             inv.routing_rule = "forwarded"
-            inv.routing_reason = f"forwarded by {person_id} from {source} to {target.code} {target.name}" + (f": {comment}" if comment else "")
+            inv.routing_reason = M.text("forwarded-reason", person=person_id, source=source, code=target.code,
+                                        name=target.name) + (f": {comment}" if comment else "")
             _open_task(s, inv, Step.SACHLICH, target.code)
             s.flush()
             self._event(s, inv, cap, person_id, "forwarded", inv.state, comment=comment,
@@ -750,7 +854,7 @@ class ApprovalService:
     def _lock_invoice(self, s: Session, invoice_id: int) -> Invoice:
         inv = s.get(Invoice, invoice_id, with_for_update=True)
         if inv is None:
-            raise _Abort(Refusal("NO-SUCH-INVOICE", f"there is no invoice {invoice_id}"))
+            raise _Abort(M.refusal("NO-SUCH-INVOICE", invoice_id=invoice_id))
         return inv
 
     def comment(self, invoice_id: int, person_id: str, text: str) -> ActionResult:
@@ -758,7 +862,7 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             inv = self._lock_invoice(s, invoice_id)
             if not (text or "").strip():
-                raise _Abort(Refusal("REASON-REQUIRED", "the comment is empty."))
+                raise _Abort(M.refusal("REASON-REQUIRED/comment"))
             cap = self._check_comment(inv, person_id)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -773,9 +877,9 @@ class ApprovalService:
             inv = self._lock_invoice(s, invoice_id)
             flags = self._open_flags(s, inv.id)
             if not flags:
-                raise _Abort(Refusal("NO-DUPLICATE-FLAG", "this invoice has no open duplicate flag."))
+                raise _Abort(M.refusal("NO-DUPLICATE-FLAG"))
             if not (reason or "").strip():
-                raise _Abort(Refusal("REASON-REQUIRED", "say why this is not a duplicate; the Rechnungsprüfung reads it."))
+                raise _Abort(M.refusal("REASON-REQUIRED/override"))
             cap = self._check_override(inv, person_id)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -793,8 +897,8 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             inv = self._lock_invoice(s, invoice_id)
             if inv.state != InvoiceState.RETURNED.value:
-                raise _Abort(Refusal("NOT-RETURNED", f"only a returned invoice can be reopened; this one is {inv.state}."))
-            cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen this invoice",
+                raise _Abort(M.refusal("NOT-RETURNED", state=M.state_name(inv.state)))
+            cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen",
                                            value_limited=False)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -802,7 +906,8 @@ class ApprovalService:
             try:
                 self.org.department(dept)
             except KeyError:
-                raise _Abort(Refusal("UNKNOWN-DEPARTMENT", f"there is no department {dept!r}.")) from None
+                codes = ", ".join(f"{d.code} {d.name}" for d in self.org.departments)
+                raise _Abort(M.refusal("UNKNOWN-DEPARTMENT", department=dept, codes=codes)) from None
             from_state = inv.state
             check_transition(InvoiceState(inv.state), InvoiceState.IN_APPROVAL)
             inv.state = InvoiceState.IN_APPROVAL.value
@@ -842,14 +947,15 @@ class ApprovalService:
                 risk = ""
                 if sk.until and lost is not None:
                     sk_left = (sk.until - today).days
-                    risk = (f" Skonto of {lost} EUR is lost after {sk.until:%d.%m.%Y} ({sk_left} day(s) left)."
-                            if not sk.lost else f" The Skonto date {sk.until:%d.%m.%Y} has passed: {lost} EUR lost.")
-                what = f"{rules.STEP_LABEL[step]} of invoice {inv.invoice_number or inv.id} ({inv.seller_name or '?'}, {inv.amount_due} {inv.currency or 'EUR'})"
+                    risk = (M.text("reminder-skonto-open", amount=M.money(lost), until=M.date(sk.until), left=sk_left)
+                            if not sk.lost else M.text("reminder-skonto-lost", until=M.date(sk.until), amount=M.money(lost)))
+                what = M.text("reminder-what", step=M.step_name(step), number=inv.invoice_number or inv.id,
+                              seller=inv.seller_name or "?", amount=M.money(inv.amount_due, inv.currency))
                 kind = None
                 if task.escalated_at is None and age >= rules_.escalate_after_days:
                     kind = "escalation"
                     recipients = self._heads(task.department, today)
-                    message = f"overdue for {age} days in department {task.department}: {what}.{risk}"
+                    message = M.text("escalation", age=age, department=task.department, what=what, risk=risk)
                     task.escalated_at = now
                 elif task.reminded_at is None and (age >= rules_.reminder_after_days or
                                                   (sk.until is not None and left is not None and left <= rules_.reminder_after_days)):
@@ -858,8 +964,9 @@ class ApprovalService:
                                                         exclude=rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))))
                     if not recipients:  # nobody may decide this step today: say so to whom can fix it
                         recipients = self._heads(task.department, today)
-                        risk += " Nobody may decide this step today (check roles, limits and deputies in the organisation file)."
-                    message = f"waiting for {age} days: {what}." + (f" Deadline {task.deadline:%d.%m.%Y}." if task.deadline else "") + risk
+                        risk += M.text("reminder-nobody")
+                    message = M.text("reminder", age=age, what=what, risk=risk,
+                                     deadline=M.text("reminder-deadline", date=M.date(task.deadline)) if task.deadline else "")
                     task.reminded_at = now
                 if kind is None:
                     continue

@@ -35,6 +35,12 @@ class ApprovalTask(Base):
     # (deputies and the person they stood in for). Lets the inbox drop tasks a person may not take
     # (one person, one step) without probing the sign-offs row by row. ``allowed`` stays authoritative.
     signed_by: Mapped[str | None] = mapped_column(sa.String(1024))
+    # The inbox order (migration 0011): the invoice's due date, and the dates the Skonto shown takes
+    # as the days pass (deadlines.skonto_dates); no Skonto is open once skonto_last has passed.
+    due_date: Mapped[dt.date | None]
+    skonto_first: Mapped[dt.date | None]
+    skonto_second: Mapped[dt.date | None]
+    skonto_last: Mapped[dt.date | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Optimistic locking: a decision is UPDATE ... WHERE version = n, so two approvers cannot both win.
     version: Mapped[int] = mapped_column(default=1)
@@ -60,6 +66,13 @@ class ApprovalTask(Base):
         sa.Index("ix_approval_tasks_inbox", "status", "department", "step", "deadline", "id"),
         # ... and of one step in every department (Freigabe by the Stadtkasse).
         sa.Index("ix_approval_tasks_inbox_step", "status", "step", "deadline", "id"),
+        # The inbox order (einvoice.approval.service.inbox_order): each group read in order.
+        sa.Index("ix_approval_tasks_skonto", "status", "department", "step", "skonto_first", "id"),
+        sa.Index("ix_approval_tasks_skonto_step", "status", "step", "skonto_first", "id"),
+        sa.Index("ix_approval_tasks_due", "status", "department", "step", "due_date", "id"),
+        sa.Index("ix_approval_tasks_due_step", "status", "step", "due_date", "id"),
+        sa.Index("ix_approval_tasks_skonto_later", "status", "skonto_last",
+                 sqlite_where=sa.text("skonto_second IS NOT NULL"), postgresql_where=sa.text("skonto_second IS NOT NULL")),
         # Separation of duties in the inbox query: "has this person signed this invoice already?"
         sa.Index("ix_approval_tasks_decided_by", "decided_by", "invoice_id"),
         sa.Index("ix_approval_tasks_on_behalf_of", "on_behalf_of", "invoice_id"),

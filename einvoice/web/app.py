@@ -41,19 +41,25 @@ from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import load_only
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from einvoice.app import App
 from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
 from einvoice.approval.deadlines import skonto_now
+from einvoice.approval import messages as approval_messages
 from einvoice.approval.rules import STEP_LABEL, steps
+from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
+from einvoice.finance.record import account_assignment
 from einvoice.records import RecordArchiver
 from einvoice.web import access, auth, forms, rendering, upload
 from einvoice.web.throttle import HashSlots, SignInThrottle
@@ -71,14 +77,41 @@ STEP_TITLE = {  # what staff call the steps (German labels on the pages)
     "anordnung": "Anordnung",
     "freigabe": "Freigabe",
 }
-STATE_TITLE = {
-    "not_validated": "nicht geprüft", "not_an_invoice": "keine E-Rechnung", "rejected": "abgewiesen",
-    "in_approval": "in Freigabe", "returned": "zurückgegeben", "released": "angeordnet/freigegeben",
-    "posted": "gebucht", "paid": "bezahlt",
-}
+STATE_TITLE = {k: de for k, (de, _en) in approval_messages.STATES.items()}  # the pages are German
 THROTTLED = ("Zu viele Anmeldeversuche in kurzer Zeit. Bitte warten Sie einige Minuten und versuchen Sie es dann erneut; "
              "wenn Sie Ihr Passwort vergessen haben, wenden Sie sich an die IT.")
 BUSY = "Die Anmeldung ist gerade ausgelastet. Bitte versuchen Sie es in einigen Sekunden noch einmal."
+#: The list orders (?sort=..., einvoice.approval.service.SORTS) as the column headers and the caption name them.
+SORT_TITLE = {
+    "frist": "Frist (Skonto zuerst)",
+    "faellig": "Fälligkeit",
+    "betrag": "Betrag (höchster zuerst)",
+    "lieferant": "Lieferant (A–Z)",
+    "eingang": "Eingang (älteste zuerst)",
+}
+GROUP_TITLE = {
+    "skonto": "mit offenem Skonto",
+    "faellig": "fällig",
+    "ueberfaellig": "überfällig",
+    "ohne_frist": "ohne Fälligkeit",
+}
+#: The error pages (German: staff pages never answer with a framework's English JSON).
+HTTP_ERROR = {
+    400: ("Anfrage abgelehnt", "Diese Anfrage kann nicht bearbeitet werden. Bitte gehen Sie zurück und versuchen Sie es erneut."),
+    401: ("Nicht angemeldet", "Bitte melden Sie sich an."),
+    403: ("Nicht erlaubt", "Das dürfen Sie nicht."),
+    404: ("Nicht gefunden", "Diese Seite gibt es nicht."),
+    405: ("Nicht möglich", "Diese Seite kann so nicht aufgerufen werden (z. B. ein Formular als Link geöffnet). "
+                           "Bitte gehen Sie zurück und benutzen Sie die Schaltflächen der Seite."),
+    413: ("Zu groß", "Das Formular ist zu groß und wurde nicht angenommen. Bitte kürzen Sie den Text."),
+    429: ("Zu viele Anfragen", "Zu viele Anfragen in kurzer Zeit. Bitte warten Sie einen Moment."),
+    500: ("Fehler", "Bei der Bearbeitung ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut; "
+                    "wenn es wieder vorkommt, wenden Sie sich an die IT."),
+    503: ("Nicht erreichbar", "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut."),
+    "invalid": ("Ungültige Adresse oder Eingabe", "Die Adresse oder eine Eingabe hat nicht das erwartete Format "
+                                                  "(z. B. eine Rechnungsnummer statt der internen Nummer). Bitte gehen "
+                                                  "Sie zum Posteingang zurück."),
+}
 DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing user-supplied in URLs)
     "approve": "Der Schritt wurde bestätigt.",
     "reject": "Die Rechnung wurde zurückgewiesen.",
@@ -290,7 +323,9 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
 
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-    env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date)
+    env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date,
+                       action_name=approval_messages.action_name, role_name=approval_messages.role_name,
+                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
 
@@ -413,17 +448,44 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     async def _bad_request(request: Request, exc: BadRequest):
         return page(request, "error.html", 400, title="Anfrage abgelehnt", message=exc.message, viewer=None, csrf=None)
 
-    @web.exception_handler(404)
-    def _no_route(request: Request, exc):
-        if request.url.path.startswith(pull_api.router.prefix + "/"):
-            # The finance system's API answers in JSON with its rule ID, never with a staff page.
-            return JSONResponse({"detail": getattr(exc, "detail", "not found")}, status_code=404,
-                                headers=getattr(exc, "headers", None))
+    def _api(request: Request) -> bool:
+        # The finance system's API answers in JSON with its rule ID, never with a staff page.
+        return request.url.path.startswith(pull_api.router.prefix + "/")
+
+    def _error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
         try:
             identify(request)
         except BadRequest:
-            pass  # a refused proxy claim: the 404 page is shown as to someone not signed in
-        return page(request, "error.html", 404, title="Nicht gefunden", message="Diese Seite gibt es nicht.")
+            pass  # a refused proxy claim: the page is shown as to someone not signed in
+        except Exception:  # noqa: BLE001 - an error page must render even when the database is down
+            log.warning("error page without a session (%s)", status)
+        return page(request, "error.html", status, title=title, message=message)
+
+    @web.exception_handler(StarletteHTTPException)
+    def _http_error(request: Request, exc: StarletteHTTPException):
+        if _api(request):
+            return JSONResponse({"detail": getattr(exc, "detail", "error")}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        title, message = HTTP_ERROR.get(exc.status_code, HTTP_ERROR[400])
+        r = _error_page(request, exc.status_code, title, message)
+        if exc.status_code == 405 and exc.headers:
+            r.headers.update(exc.headers)  # "Allow"
+        return r
+
+    @web.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError):
+        if _api(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return _error_page(request, 400, *HTTP_ERROR["invalid"])
+
+    @web.exception_handler(Exception)
+    def _crash(request: Request, exc: Exception):
+        # Starlette logs the exception itself; the person gets a German page, never a traceback.
+        if _api(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        title, message = HTTP_ERROR[500]
+        return HTMLResponse(env.get_template("error.html").render(request=request, title=title, message=message,
+                                                                   viewer=None, csrf=None, today=None), status_code=500)
 
     # --- sign-in ------------------------------------------------------------------------------
     def login_page(request: Request, status: int = 200, error: str | None = None, user: str = "") -> HTMLResponse:
@@ -501,14 +563,18 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             pg = max(1, min(10_000, int(request.query_params.get("page") or 1)))
         except ValueError:
             pg = 1
+        sort = request.query_params.get("sort") or "frist"
         return {"q": q, "step": step if step in chain else "", "department": dept if any(d.code == dept for d in org.departments) else "",
-                "page": pg}
+                "page": pg, "sort": sort if sort in SORTS else "frist"}
 
     def task_list(request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str, intro: str,
-                  department_choices, extra=None) -> HTMLResponse:
+                  department_choices, counts: dict | None, extra=None) -> HTMLResponse:
+        # counts: tasks per group of the inbox order; None for a search (its hits are few, and counting
+        # them would search every invoice a second time).
         more = len(tasks) > PAGE_SIZE
         return page(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
-                    more=more, chain=chain, department_choices=department_choices, extra=extra or {})
+                    more=more, chain=chain, department_choices=department_choices, extra=extra or {}, counts=counts,
+                    SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
 
     @web.get("/", include_in_schema=False)
     def root(request: Request):
@@ -519,12 +585,14 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     def inbox(request: Request):
         v = signed_in(request)
         p = list_params(request, v)
-        tasks = svc.inbox(v.person_id, department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
-                          limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.inbox(v.person_id, **where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if v.all_departments or v.treasury or d.code in v.departments]
         return task_list(request, v, title="Posteingang", tasks=tasks, params=p, view="inbox", department_choices=choices,
-                         intro="Ihre offenen Aufgaben (auch als Vertretung), die früheste Frist zuerst. "
-                               "Die Frist ist das Skonto-Datum, wenn es eines gibt: verpasstes Skonto ist verlorenes Geld.")
+                         counts=None if p["q"] else svc.inbox_counts(v.person_id, **where),
+                         intro="Ihre offenen Aufgaben (auch als Vertretung). Zuerst Rechnungen mit offenem Skonto, das "
+                               "am frühesten endet (verpasstes Skonto ist verlorenes Geld), dann nach Fälligkeit; "
+                               "überfällige Rechnungen ohne offenes Skonto danach.")
 
     @web.get("/desk", response_class=HTMLResponse)
     def desk(request: Request):
@@ -532,8 +600,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         if not v.central_desk:
             raise Forbidden("Die Warteschlange der zentralen Rechnungseingangsstelle sehen nur deren Mitarbeitende.")
         p = list_params(request, v)
-        tasks = svc.open_tasks(department=org.central_desk, search=p["q"] or None, state=p["step"] or None,
-                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=org.central_desk, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         with db.sessions() as s:
             returned = s.scalars(sa.select(Invoice).options(load_only(
                 Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency,
@@ -541,6 +609,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                 .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
         return task_list(request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
                          department_choices=[], extra={"returned": returned},
+                         counts=None if p["q"] else svc.open_task_counts(**where),
                          intro=f"Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
                                f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
 
@@ -554,11 +623,11 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
                 raise Forbidden("Sie sind für kein Amt freigeschaltet.")
             if p["department"] not in visible:
                 p["department"] = visible[0]
-        tasks = svc.open_tasks(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None,
-                               limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE)
+        where = dict(department=p["department"] or None, search=p["q"] or None, state=p["step"] or None)
+        tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         choices = [d for d in org.departments if visible is None or d.code in visible]
         return task_list(request, v, title="Übersicht offener Aufgaben", tasks=tasks, params=p, view="overview",
-                         department_choices=choices,
+                         department_choices=choices, counts=None if p["q"] else svc.open_task_counts(**where),
                          intro="Alle offenen Aufgaben der Ämter, für die Sie freigeschaltet sind (nur lesen; entscheiden "
                                "kann nur, wer im Posteingang die Aufgabe hat).")
 
@@ -624,9 +693,16 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
         sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
         channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
+        kontierung = None
+        if row.amount_due is not None and row.department:
+            try:  # the Kontierung as finance builds the posting record from it (einvoice.finance.record)
+                with db.sessions() as s:
+                    kontierung = account_assignment(s, row, org, r.model, r.root)
+            except Exception as exc:  # noqa: BLE001 - the page still shows the invoice
+                log.warning("Kontierung of invoice %s not computable: %s", row.id, type(exc).__name__)
         return page(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
                     channel_meta=channel_meta if isinstance(channel_meta, dict) else None,
-                    report=report, task=open_task, allowed=allowed, tasks=svc.tasks_of(invoice_id),
+                    report=report, task=open_task, kontierung=kontierung, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                     history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                     follow_ups=RecordArchiver(db, None).records_of(invoice_id),
                     refusal=refusal, refused_action=refused_action, form=form or {}, done=done,

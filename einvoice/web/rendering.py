@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from einvoice.db.models import as_utc
 from einvoice.intake import detect
+from einvoice.language import local
 from einvoice.model import NS, Invoice, invoice_from_xml
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Rendered:
     problem: str | None  # why there is no model (archive unreachable, legacy format ...)
     syntax: str | None = None
     embedded_name: str | None = None  # the XML's name inside a hybrid PDF
+    root: object | None = None  # the parsed XML (line-level BT-133 for the Kontierung)
 
 
 class ModelCache:
@@ -61,7 +63,7 @@ def render_original(data: bytes, name: str = "") -> Rendered:
         why = "; ".join(p.message for p in it.problems) or "the file holds no structured invoice data"
         return Rendered(None, why, it.syntax, it.embedded_name)
     try:
-        return Rendered(invoice_from_xml(it.root, it.syntax), None, it.syntax, it.embedded_name)
+        return Rendered(invoice_from_xml(it.root, it.syntax), None, it.syntax, it.embedded_name, it.root)
     except ValueError as exc:
         return Rendered(None, str(exc), it.syntax, it.embedded_name)
 
@@ -132,5 +134,6 @@ def date(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, dt.datetime):
-        return as_utc(value).astimezone().strftime("%d.%m.%Y %H:%M")
+        # Stored in UTC; people read Europe/Berlin (summer and winter time), whatever the server's zone.
+        return local(as_utc(value)).strftime("%d.%m.%Y %H:%M")
     return value.strftime("%d.%m.%Y")

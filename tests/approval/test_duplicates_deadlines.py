@@ -176,7 +176,7 @@ def test_skonto_close_triggers_reminder_with_money_at_risk(svc, new_invoice):
     sent = svc.send_reminders(_at(created))
     assert len(sent) == 1 and sent[0].kind == "reminder" and sent[0].invoice_id == inv
     assert sent[0].skonto_amount == Decimal("600.00")
-    assert "600.00 EUR" in sent[0].message
+    assert "Skonto von 600,00 EUR verfällt" in sent[0].message  # German by default (EINVOICE_LANGUAGE)
 
 
 def test_escalation_goes_to_central_desk_without_head(db, org, new_invoice):
@@ -233,7 +233,7 @@ def test_reminder_goes_to_head_when_nobody_may_decide(svc, new_invoice):
     assert open_task(svc, inv).candidates == ()
     sent = svc.send_reminders(_at(dt.date.today() + dt.timedelta(days=3)))
     mine = [r for r in sent if r.invoice_id == inv]
-    assert mine and mine[0].kind == "reminder" and mine[0].recipients and "Nobody may decide" in mine[0].message
+    assert mine and mine[0].kind == "reminder" and mine[0].recipients and "Heute darf niemand diesen Schritt entscheiden" in mine[0].message
 
 
 def test_passed_skonto_is_shown_as_lost(svc, clock, new_invoice):

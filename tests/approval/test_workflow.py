@@ -314,7 +314,7 @@ def test_stale_task_and_unknown_task(svc, new_invoice):
     assert svc.approve(t.task_id, "a.schulz").ok
     r = svc.approve(t.task_id, "m.vogel")
     refused(r, "STALE")
-    assert "someone else decided this task" in r.refusal.message
+    assert "Jemand anderes hat diese Aufgabe gerade entschieden" in r.refusal.message
     refused(svc.approve(123456789, "a.schulz"), "NO-SUCH-TASK")
 
 

@@ -1,0 +1,104 @@
+"""The inbox order: money at stake and urgency first (issue #17).
+
+Open Skonto ending soonest first (today first), then by due date, overdue invoices whose Skonto
+is long lost after them; counts per group; the other sort orders. Runs on SQLite and, with
+EINVOICE_TEST_DATABASE_URL, on PostgreSQL (the ``db`` fixture).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from einvoice import skonto
+from einvoice.approval.deadlines import skonto_dates, skonto_now
+from einvoice.approval.tables import ApprovalTask
+from einvoice.db.models import Invoice
+from tests.approval.conftest import TODAY
+
+
+def test_skonto_today_comes_before_long_overdue_invoices(svc, new_invoice):
+    # Invoices 300 days overdue, their Skonto long lost, issued long before the one whose Skonto ends today.
+    old = [new_invoice(issue_date=TODAY - dt.timedelta(days=330), due_date=TODAY - dt.timedelta(days=300),
+                       skonto_until=TODAY - dt.timedelta(days=320), skonto_percent="2.00") for _ in range(3)]
+    today = new_invoice(issue_date=TODAY - dt.timedelta(days=10), due_date=TODAY + dt.timedelta(days=20),
+                        skonto_until=TODAY, skonto_percent="2.00", amount="6250.00")  # 125 € Skonto
+    later = new_invoice(due_date=TODAY + dt.timedelta(days=30), skonto_until=TODAY + dt.timedelta(days=5), skonto_percent="3.00")
+    due_soon = new_invoice(due_date=TODAY + dt.timedelta(days=2))
+    no_date = new_invoice(due_date=None)
+    overdue_recent = new_invoice(due_date=TODAY - dt.timedelta(days=1))
+    box = svc.inbox("a.schulz")
+    assert [v.invoice_id for v in box] == [today, later, due_soon, *old, overdue_recent, no_date]
+    assert box[0].skonto_amount == Decimal("125.00") and box[0].skonto_until == TODAY and not box[0].skonto_lost
+    assert svc.inbox_counts("a.schulz") == {"skonto": 2, "faellig": 1, "ueberfaellig": 4, "ohne_frist": 1}
+    # Pages cut the same order.
+    assert [v.invoice_id for v in svc.inbox("a.schulz", limit=3, offset=2)] == [due_soon, *old[:2]]
+    # The overview (open_tasks) uses the same order.
+    assert [v.invoice_id for v in svc.open_tasks(department="66")] == [v.invoice_id for v in box]
+    assert svc.open_task_counts(department="66") == svc.inbox_counts("a.schulz")
+
+
+def test_same_day_larger_amount_first_and_search_keeps_order(svc, new_invoice):
+    small = new_invoice(amount="100.00", skonto_until=TODAY, skonto_percent="2.00", seller_name="Kanal AG")
+    big = new_invoice(amount="9000.00", skonto_until=TODAY, skonto_percent="2.00", seller_name="Kanal AG")
+    assert [v.invoice_id for v in svc.inbox("a.schulz")] == [big, small]
+    assert [v.invoice_id for v in svc.inbox("a.schulz", search="kanal")] == [big, small]
+    assert svc.inbox_counts("a.schulz", search="kanal") == {"skonto": 2, "faellig": 0, "ueberfaellig": 0, "ohne_frist": 0}
+
+
+def test_other_sort_orders(svc, new_invoice):
+    a = new_invoice(amount="500.00", seller_name="Zement Nord", due_date=TODAY + dt.timedelta(days=9))
+    b = new_invoice(amount="900.00", seller_name="asphalt Süd", due_date=TODAY + dt.timedelta(days=3))
+    c = new_invoice(amount="700.00", seller_name="Beton West", due_date=None)
+    ids = lambda sort: [v.invoice_id for v in svc.inbox("a.schulz", sort=sort)]  # noqa: E731
+    assert ids("betrag") == [b, c, a]
+    assert ids("lieferant") == [b, c, a]
+    assert ids("faellig") == [b, a, c]
+    assert ids("eingang") == [a, b, c]
+    assert [v.invoice_id for v in svc.open_tasks(department="66", sort="betrag")] == [b, c, a]
+
+
+@dataclass
+class _Row:
+    skonto_terms: str | None
+    amount_due: Decimal
+    skonto_until: dt.date | None = None
+    skonto_percent: Decimal | None = None
+
+
+def _terms(*pairs) -> str:
+    issue = dt.date(2026, 11, 1)
+    return skonto.to_json([skonto.Term(issue + dt.timedelta(days=d), Decimal(p), None, d) for d, p in pairs])
+
+
+def test_stored_skonto_dates_give_the_date_shown_on_every_day():
+    """The SQL key (first stored date on or after the day) is the date ``skonto_now`` shows, day by day."""
+    cases = [
+        _terms((10, "3.00"), (20, "2.00")),  # both shown in turn
+        _terms((10, "2.00"), (20, "3.00")),  # the earlier term gives less: never shown
+        _terms((7, "3.00"), (14, "2.00"), (30, "1.00")),
+        _terms((14, "2.00")),
+    ]
+    for raw in cases:
+        row = _Row(raw, Decimal("1000.00"))
+        first, second, last = skonto_dates(row)
+        for offset in range(-3, 40):
+            day = dt.date(2026, 11, 1) + dt.timedelta(days=offset)
+            shown = skonto_now(row, day)
+            if shown.lost:
+                assert last < day, (raw, day)
+                continue
+            key = next(d for d in (first, second, last) if d is not None and d >= day)
+            assert key == shown.until, (json.loads(raw), day)
+
+
+def test_task_rows_carry_due_date_and_skonto_dates(db, svc, new_invoice):
+    inv = new_invoice(due_date=TODAY + dt.timedelta(days=4), skonto_until=TODAY + dt.timedelta(days=1), skonto_percent="2.00")
+    with db.sessions() as s:
+        t = s.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == inv))
+        row = s.get(Invoice, inv)
+    assert (t.due_date, t.skonto_first, t.skonto_second, t.skonto_last) == (
+        row.due_date, TODAY + dt.timedelta(days=1), None, TODAY + dt.timedelta(days=1))
