@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install rules demo demo-web test bench browser mailserver clean
+.PHONY: install rules demo demo-web test lint bench browser mailserver clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: install rules
 # The demo, then the web inbox on http://127.0.0.1:8000/ over its data until Ctrl-C.
 demo-web: install rules
 	$(BIN)/python -m flows.demo --serve 8000
+
+# Guardrails: ruff (E, F, I, B), the import contracts in .importlinter, mypy on archive/.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

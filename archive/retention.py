@@ -224,10 +224,10 @@ def apply_extensions(store, ordered_pages: list[str], entry_ids: list[str | None
     page_first = {key: log.page_first(key) for key in ordered_pages}
     for d in decisions:
         raised: dict[int, datetime] = {}
-        for seq, key, rec in leaves:
+        for seq, _key, rec in leaves:
             if d.covers(seq, rec["retention"]):
                 raised[seq] = d.until
-        for sha, refs in referenced.items():
+        for _sha, refs in referenced.items():
             for i, (pos, name, size, until) in enumerate(refs):
                 if pos in raised and isinstance(until, datetime) and until < d.until:
                     refs[i] = (pos, name, size, d.until)

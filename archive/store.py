@@ -28,8 +28,6 @@ from xml.etree import ElementTree
 
 from .dirreader import DirReader
 from .errors import ArchiveError
-
-
 from .versions import LockInfo, get_version, head_lock, list_versions  # noqa: E402,F401 - LockInfo re-exported
 
 
@@ -155,7 +153,8 @@ class _DirectPut:
 
     def send(self, key: str, data: bytes, headers: dict[str, str], digest: bytes) -> tuple[int, str, str, str | None]:
         """(HTTP status, error code, message, version id the server created) of the PUT."""
-        from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
 
         for attempt in range(self.attempts):
             try:

@@ -45,11 +45,12 @@ from . import canonical, formats, log, merkle, signing
 from .dirreader import DirReader
 from .errors import ArchiveError
 from .formats import decode_checkpoint
-from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
 from .manifest import check_export
+from .model import OBJECT_PREFIX, RetentionPolicy, object_key, parse_utc, utc_iso
 from .problems import FAILURE, NOTE, ORPHAN, Problem  # noqa: F401 - Problem is part of this module's API
 from .retention import apply_extensions
 from .tree import TreeStore
+
 EXPIRED = "expired"  # internal marker: a document deleted after its retention ended (summed up as a note)
 #: How long after its append a batch may first be time-stamped. The checkpoint-archive flow stamps
 #: hourly; three days leave room for a TSA outage over a weekend, not for a history written later.

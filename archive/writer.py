@@ -35,8 +35,17 @@ from typing import Any, Sequence
 from . import canonical, formats, log, signing
 from .errors import ArchiveError
 from .formats import decode_checkpoint  # noqa: F401 - the codec lives in formats; kept importable here
-from .model import (LEAF_VERSION, ArchiveDocument, Checkpoint, EntryInput, EntryReceipt, RetentionPolicy,
-                    object_key, parse_utc, utc_iso)
+from .model import (
+    LEAF_VERSION,
+    ArchiveDocument,
+    Checkpoint,
+    EntryInput,
+    EntryReceipt,
+    RetentionPolicy,
+    object_key,
+    parse_utc,
+    utc_iso,
+)
 from .store import S3Store
 from .tree import TreeStore
 
@@ -466,7 +475,7 @@ class Archive:
             self._put_documents(docs)
 
             receipts: dict[str, EntryReceipt] = {}
-            for attempt in range(MAX_RACE_RETRIES):
+            for _attempt in range(MAX_RACE_RETRIES):
                 pending = [p for p in prepared if p[0].entry_id not in st.entries]
                 # The same entry_id twice in one batch is archived once.
                 seen: set[str] = set()

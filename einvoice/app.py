@@ -111,7 +111,6 @@ class App:
     @cached_property
     def intake(self):
         from einvoice.pipeline import IntakePipeline, default_validation_jobs
-
         from einvoice.validation.config import ValidationConfig
 
         config = ValidationConfig(severity_overrides=dict(self.organisation.validation_severity_overrides))

@@ -110,9 +110,8 @@ def archive_records_cmd(limit: int, pending: bool, fmt: str) -> None:
     The post-released and payment-run flows do this on their own; this is for catching up by hand.
     Exit 1 when a record could not be archived (it stays pending, the message says why).
     """
-    from einvoice.records import RecordArchiver
-
     from archive import ArchiveError
+    from einvoice.records import RecordArchiver
 
     app = _app()
     try:

@@ -18,7 +18,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
-
 class OrganisationConfigError(ValueError):
     """The organisation file cannot be used; the message lists every problem with its location."""
 

@@ -27,7 +27,6 @@ This module must never import Prefect: ``flows/`` calls it in batches.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 import hashlib
 import json
 import mimetypes
@@ -35,24 +34,24 @@ import multiprocessing
 import os
 import time
 import weakref
-from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from einvoice import retention, sbdh
 from einvoice.db import Database
-from einvoice.validation.plausibility import SKONTO_MAX_DAYS, sane_date, sane_decimal
 from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice import sbdh
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
-from einvoice import retention
 from einvoice.states import InvoiceState, check_transition
+from einvoice.validation.plausibility import sane_date, sane_decimal
 from einvoice.xmlsafe import parse_xml
 
 #: Files larger than this are refused before reading them whole (they stay in the inbox).
@@ -315,7 +314,7 @@ class ValidatorPool:
                 rest = list(zip(items[i + 1:], futures[i + 1:]))
                 again = [item for item, f in rest if not (f.done() and not f.cancelled() and f.exception() is None)]
                 redone = self.validate(again) if again else iter(())
-                for item, other in rest:
+                for _item, other in rest:
                     if other.done() and not other.cancelled() and other.exception() is None:
                         yield other.result(), True
                     else:

@@ -27,8 +27,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from flows.common import (ARCHIVE_GATE, ARCHIVE_WRITER, app, archive_writes_paused, resource_id, resource_key,
-                          retry_on_transient, stamp)
+from flows.common import (
+    ARCHIVE_GATE,
+    ARCHIVE_WRITER,
+    app,
+    archive_writes_paused,
+    resource_id,
+    resource_key,
+    retry_on_transient,
+    stamp,
+)
 
 
 class ArchiveIntegrityError(RuntimeError):
@@ -52,10 +60,9 @@ def _public_key(public_key_file: str | None):
 @task(name="verify-archive", retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=retry_on_transient)
 def run_verifier(public_key_file: str | None, check_lock: bool, prefix: str, workers: int) -> dict:
     """The verifier's report as plain data (problem list, counts, latest checkpoint)."""
+    from archive.cli import parse_seq_range
     from archive.store import S3Store
     from archive.verify import verify
-
-    from archive.cli import parse_seq_range
 
     a = app()
     tsa = a.timestamp_authority

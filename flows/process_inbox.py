@@ -35,16 +35,29 @@ import shutil
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.futures import as_completed
-from prefect.task_runners import ProcessPoolTaskRunner
-from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
-                               update_progress_artifact)
 from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from einvoice.pipeline import list_inbox, read_inbox_file
 from flows.attention import Attention, finish_run
-from flows.common import (ARCHIVE_WRITER, app, emit_events, intake, invoice_resource, resource_id, resource_key,
-                          retry_on_transient, stamp)
+from flows.common import (
+    ARCHIVE_WRITER,
+    app,
+    emit_events,
+    intake,
+    invoice_resource,
+    resource_id,
+    resource_key,
+    retry_on_transient,
+    stamp,
+)
 
 EVENT_FOR_STATE = {
     "in_approval": "invoice.received",

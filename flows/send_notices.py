@@ -40,9 +40,8 @@ class NoticeConfigurationError(RuntimeError):
 @task(name="send-notices", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient)
 def send_due(limit: int) -> dict:
     from einvoice.db.models import utcnow
-    from einvoice.notices import notice_outbox_for_app, queue_missing
-
     from einvoice.finance.outbox import load_model
+    from einvoice.notices import notice_outbox_for_app, queue_missing
 
     a = app()
     # The seller's addresses (BT-34, BT-43) come from the archived original; S3 down: only the channel's.

@@ -127,9 +127,8 @@ def test_process_inbox_flow_end_to_end(prefect_server, environment, inbox, s3):
 def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     """A validator crash, an oversized file and garbage are each recorded with a reason."""
     import einvoice.pipeline as pipeline
-    from einvoice.app import App
-
     import einvoice.validation
+    from einvoice.app import App
 
     real_validate = einvoice.validation.validate
 

@@ -153,5 +153,5 @@ class ArchiveCursor(Base):
 
 from einvoice.approval import tables as _approval_tables  # noqa: E402,F401
 from einvoice.finance import tables as _finance_tables  # noqa: E402,F401
-from einvoice.web import tables as _web_tables  # noqa: E402,F401
 from einvoice.notices import tables as _notice_tables  # noqa: E402,F401
+from einvoice.web import tables as _web_tables  # noqa: E402,F401

@@ -27,10 +27,19 @@ URLs or secrets in code (organisation file and environment), and never post or p
 from __future__ import annotations
 
 from einvoice.finance.errors import FinanceError, FinanceProblem
-from einvoice.finance.outbox import (DeliveryReport, DeliveryResult, Outbox, OutboxView, enqueue_posting, finance_status,
-                                     outbox_for_app, posting_record, release_hook)
-from einvoice.finance.record import build_record, set_account_assignment
+from einvoice.finance.outbox import (
+                                     DeliveryReport,
+                                     DeliveryResult,
+                                     Outbox,
+                                     OutboxView,
+                                     enqueue_posting,
+                                     finance_status,
+                                     outbox_for_app,
+                                     posting_record,
+                                     release_hook,
+)
 from einvoice.finance.payment_release import ReleaseResult, release_payment_run
+from einvoice.finance.record import build_record, set_account_assignment
 from einvoice.finance.repair import RepairReport, queue_missing_postings, released_without_posting, repair_released
 from einvoice.finance.sepa import PaymentRun, export_run, list_runs, payment_run
 

@@ -35,7 +35,6 @@ from einvoice.finance.outbox import Outbox
 @lru_cache(maxsize=1)
 def _default_outbox() -> Outbox:
     from einvoice.app import App
-
     from einvoice.finance.outbox import outbox_for_app
 
     return outbox_for_app(App.from_env())  # with the archive, so acknowledged records are archived at once

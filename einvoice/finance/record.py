@@ -32,9 +32,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from einvoice import skonto as _skonto
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance.errors import FinanceProblem
-from einvoice import skonto as _skonto
 from einvoice.identifiers import find_supplier, iban_key
 from einvoice.organisation import Department, Organisation, Role
 

@@ -53,22 +53,23 @@ import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from einvoice import skonto
 from einvoice.db import Database
 from einvoice.db.models import Invoice, utcnow
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
-from einvoice.finance.tables import FinancePosting, PaymentItem, PaymentRun as PaymentRunRow
-from einvoice import skonto
+from einvoice.finance.tables import FinancePosting, PaymentItem
+from einvoice.finance.tables import PaymentRun as PaymentRunRow
 from einvoice.identifiers import find_supplier, iban_key, same_seller
 from einvoice.organisation import Organisation
 from einvoice.states import InvoiceState

@@ -8,8 +8,17 @@ import Prefect.
 """
 from __future__ import annotations
 
-from einvoice.notices.outbox import (NEEDS_A_PERSON, NoticeOutbox, NoticeProblem, NoticeResult, NoticeView, SendReport,
-                                     notice_outbox_for_app, queue_for_intake, queue_missing)
+from einvoice.notices.outbox import (
+                                     NEEDS_A_PERSON,
+                                     NoticeOutbox,
+                                     NoticeProblem,
+                                     NoticeResult,
+                                     NoticeView,
+                                     SendReport,
+                                     notice_outbox_for_app,
+                                     queue_for_intake,
+                                     queue_missing,
+)
 
 __all__ = ["NEEDS_A_PERSON", "NoticeOutbox", "NoticeProblem", "NoticeResult", "NoticeView", "SendReport",
            "notice_outbox_for_app", "queue_for_intake", "queue_missing"]

@@ -124,7 +124,8 @@ def report_html(report_json: str | None) -> bytes | None:
     """The project's HTML validation report, rebuilt from the stored JSON report."""
     if not report_json:
         return None
-    from einvoice.validation import Finding as VFinding, Report
+    from einvoice.validation import Finding as VFinding
+    from einvoice.validation import Report
     from einvoice.validation.html import render_reports
 
     d = json.loads(report_json)

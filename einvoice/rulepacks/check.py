@@ -357,7 +357,8 @@ def native_report(bag: Bag, scenario: Scenario | None) -> str:
     """KoSIT's report (VARL) as the pack's report stylesheet builds it: one validation step
     result per XSD/Schematron step with its messages (level before custom levels, code), and the
     assessment (accept unless a message's custom level is "error"); no HTML explanation."""
-    a = lambda v: escape(v, {'"': "&quot;"})
+    def a(v: str) -> str:
+        return escape(v, {'"': "&quot;"})
     steps: list[tuple[str, list[tuple[str, str, str, dict]]]] = []
     if scenario is not None and bag.xsd_errors is not None:
         msgs = []

@@ -29,7 +29,7 @@ import traceback
 
 from einvoice import intake as _intake
 from einvoice.validation.config import ValidationConfig
-from einvoice.validation.report import Finding, Report, STAGES
+from einvoice.validation.report import STAGES, Finding, Report
 
 __all__ = ["validate", "Finding", "Report", "ValidationConfig", "warm", "STAGES"]
 

@@ -52,9 +52,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from einvoice.app import App
-from einvoice.approval import ActionResult, ApprovalService, Refusal, Step
-from einvoice.approval.deadlines import skonto_now
+from einvoice.approval import ActionResult, ApprovalService, Refusal
 from einvoice.approval import messages as approval_messages
+from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from einvoice import routing
-from einvoice.approval import ApprovalService, messages as M
+from einvoice.approval import ApprovalService
+from einvoice.approval import messages as M
 from tests.wording import foreign_words
 
 ROOT = Path(__file__).resolve().parents[2]

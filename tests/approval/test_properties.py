@@ -147,7 +147,6 @@ def _drive(db, org, spec, steps):
 def test_the_checker_catches_forbidden_releases(db, org):
     """The property above is only as good as its checker: forge released invoices that break each
     rule behind the service's back and make sure the checker objects to every one of them."""
-    import datetime as dt
 
     import pytest
 

@@ -337,11 +337,15 @@ def test_every_action_writes_exactly_one_event(svc, new_invoice, db):
             return s.scalar(sa.select(sa.func.count()).select_from(InvoiceEvent).where(InvoiceEvent.invoice_id == inv))
     n = count()
     t = open_task(svc, inv)
-    svc.approve(t.task_id, "a.schulz"); assert count() == n + 1
+    svc.approve(t.task_id, "a.schulz")
+    assert count() == n + 1
     t = open_task(svc, inv)
-    svc.approve(t.task_id, "b.keller"); assert count() == n + 1  # refused: AMOUNT-REQUIRED writes nothing
-    svc.send_back(t.task_id, "b.keller", reason="check"); assert count() == n + 2
-    svc.comment(inv, "a.schulz", "checked"); assert count() == n + 3
+    svc.approve(t.task_id, "b.keller")
+    assert count() == n + 1  # refused: AMOUNT-REQUIRED writes nothing
+    svc.send_back(t.task_id, "b.keller", reason="check")
+    assert count() == n + 2
+    svc.comment(inv, "a.schulz", "checked")
+    assert count() == n + 3
 
 
 def test_override_is_value_limited_but_comments_are_not(svc, new_invoice):

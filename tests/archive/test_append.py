@@ -7,9 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from archive import Archive, ArchiveDocument, ArchiveError, EntryInput, log, merkle
+from archive import Archive, ArchiveDocument, ArchiveError, EntryInput, log, merkle, signing
 from archive.writer import decode_checkpoint
-from archive import signing
 
 from .conftest import make_entry
 

@@ -138,7 +138,7 @@ def test_losing_writer_rereads_and_retries_after_the_winner(s3, locked_bucket, s
     a = Archive(s3, locked_bucket, signing_key=signing_key)
     b = Archive(s3, locked_bucket, signing_key=signing_key)
     a.append([make_entry(0), make_entry(1)])
-    b.size  # B has read the log (2 leaves)
+    assert b.size == 2  # B has read the log (2 leaves)
     real = b._read_new_pages
     calls = []
 

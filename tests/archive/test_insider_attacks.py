@@ -151,7 +151,7 @@ def test_forged_page_version_then_writer_appends(insider):
     assert hashlib.sha256(original).hexdigest() in extra[0]["expected"]
     assert hashlib.sha256(log.encode_page(lines)).hexdigest() in extra[0]["computed"]
     forged_sha = hashlib.sha256(forged_doc).hexdigest()
-    assert f"line 2 differs: documents[0].sha256: " in extra[0]["message"] and forged_sha in extra[0]["message"]
+    assert "line 2 differs: documents[0].sha256: " in extra[0]["message"] and forged_sha in extra[0]["message"]
     # The forged document is not named by any verified leaf.
     assert any(p["code"] == "orphan-object" for p in report["problems"])
     assert report["leaves"] == 8 and report["latest_checkpoint"]["tree_size"] == 8

@@ -125,7 +125,8 @@ def test_archive_runs_without_the_rest_of_the_project():
     assert r.returncode == 0 and "verify-proof" in r.stdout
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,7 +18,8 @@ from einvoice.finance import enqueue_posting
 from einvoice.finance.connectors import Outcome
 from einvoice.finance.simulator import FinanceSimulator
 from einvoice.organisation import parse_organisation
-from tests.approval.conftest import TODAY, add_invoice, org_data as approval_org_data
+from tests.approval.conftest import TODAY, add_invoice
+from tests.approval.conftest import org_data as approval_org_data
 
 SECRET = "test-hmac-secret-not-for-production"
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from archive import Archive, RetentionPolicy, signing
 from archive.store import DirStore, S3Store
 from archive.verify import verify
-from einvoice.approval import ApprovalService, Step
+from einvoice.approval import ApprovalService
 from einvoice.db.models import ArchivedRecord, Invoice, InvoiceEvent
 from einvoice.finance import payment_run
 from einvoice.records import RecordArchiver, approval_trail_entry_id
@@ -342,7 +342,7 @@ def test_a_trail_counts_from_receipt_not_from_the_suppliers_issue_date(db, tmp_p
     from tests.finance.conftest import released_invoice
 
     org = make_org(tmp_path)
-    inv = released_invoice(db, org, issue_date=dt.date(2150, 5, 1), due_date=dt.date(2150, 6, 1))
+    released_invoice(db, org, issue_date=dt.date(2150, 5, 1), due_date=dt.date(2150, 6, 1))
     archive = Archive.on_store(DirStore(tmp_path / "a"))
     [entry] = RecordArchiver(db, archive).archive_pending().entries
     ret = _leaf(archive, entry["entry_id"])["retention"]

@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from einvoice.db.models import Invoice
-from einvoice.finance import Outbox
-from einvoice.finance import connectors
+from einvoice.finance import Outbox, connectors
 from einvoice.finance.tables import FinanceOutbox
 from tests.finance.conftest import make_org, released_invoice
 
@@ -52,7 +51,7 @@ def test_file_export_writes_one_json_and_one_csv_per_batch(db, org, tmp_path, cl
 
 
 def test_file_write_failure_leaves_no_partial_file_and_is_retried(db, org, tmp_path, clock, monkeypatch):
-    invoice_id = released_invoice(db, org)
+    released_invoice(db, org)
     real_replace = os.replace
 
     def failing_replace(src, dst):

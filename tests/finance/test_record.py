@@ -59,8 +59,8 @@ def test_a_failing_hook_rolls_the_release_back(db, org):
 
 
 def test_incomplete_record_refuses_the_release_with_a_readable_reason(db, tmp_path):
-    from tests.finance.conftest import org_data
     from einvoice.organisation import parse_organisation
+    from tests.finance.conftest import org_data
 
     data = org_data(tmp_path)
     data["finance"]["default_account"] = None
@@ -165,7 +165,8 @@ def test_posting_schema_is_a_valid_json_schema():
 
 
 try:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover
     given = None
 

@@ -15,8 +15,8 @@ from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance import FinanceError, payment_run, posting_record
 from einvoice.finance.sepa import PAIN_NS, sepa_text, totals_of, validate_pain001
 from einvoice.finance.tables import FinancePosting, PaymentItem
-from tests.finance.test_record import validate as validate_record
 from tests.finance.conftest import BookingConnector, make_org, org_data, pay, released_invoice, write_org
+from tests.finance.test_record import validate as validate_record
 
 NS = {"p": PAIN_NS}
 

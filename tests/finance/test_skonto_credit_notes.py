@@ -19,7 +19,7 @@ from lxml import etree
 from einvoice import skonto
 from einvoice.approval.deadlines import invoice_deadline, skonto_now
 from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice.finance import Outbox, payment_run, posting_record
+from einvoice.finance import Outbox, posting_record
 from einvoice.finance.sepa import PAIN_NS, validate_pain001
 from einvoice.finance.tables import PaymentItem
 from tests.finance.conftest import BookingConnector, approve_all, make_org, pay, released_invoice
@@ -277,8 +277,9 @@ def test_changed_iban_is_held_whatever_way_the_vat_id_is_written(db, tmp_path, c
 
 def test_netted_credit_note_from_the_pipeline_is_archived_with_the_payment_run(db, posted, tmp_path):
     """A generated UBL credit note (381) of the same supplier, received under the VAT ID written with spaces."""
-    import jsonschema
     from pathlib import Path
+
+    import jsonschema
 
     from einvoice.records import RecordArchiver
     from einvoice.samples import Line, _tiefbau_invoice, _xml_bytes, build_ubl

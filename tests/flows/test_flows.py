@@ -68,9 +68,10 @@ def test_resource_ids_never_prefix_each_other():
 
 def test_attention_summary_run_name_and_events():
     from flows.attention import ATTENTION_EVENT, Attention
-    from flows.post_released import attention_of as post_attention
     from flows.payment_run import attention_of as pay_attention
-    from flows.process_inbox import attention_of as inbox_attention, done_text
+    from flows.post_released import attention_of as post_attention
+    from flows.process_inbox import attention_of as inbox_attention
+    from flows.process_inbox import done_text
 
     quiet = Attention()
     assert not quiet and quiet.summary() == "" and quiet.events("post-released", "x") == []

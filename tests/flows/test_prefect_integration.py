@@ -486,7 +486,12 @@ def test_release_leads_to_posting_without_human_action(stack, inbox_run):
     from flows.triggers import announce_release
 
     assert announce_release(invoice_id)
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter, FlowRunFilterStartTime
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
 
     def posted():
         with _client() as c:
@@ -543,6 +548,7 @@ def test_release_leads_to_posting_without_human_action(stack, inbox_run):
 def _archived_records(stack, invoice_id, kind="approval-trail"):
     """The follow-up archive entries (einvoice.records) noted for an invoice, or of a kind."""
     import sqlalchemy as sa
+
     from einvoice.db.models import ArchivedRecord
 
     app = _db(stack)
@@ -608,8 +614,13 @@ def test_runs_that_need_a_person_say_so_and_posting_survives_s3_outage(stack, in
         c.pause_deployment(post.id)  # only this test's runs now (the schedule would race them)
     try:
         def idle():
-            from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
-                                                        FlowRunFilterState, FlowRunFilterStateType)
+            from prefect.client.schemas.filters import (
+                DeploymentFilter,
+                DeploymentFilterId,
+                FlowRunFilter,
+                FlowRunFilterState,
+                FlowRunFilterStateType,
+            )
             from prefect.client.schemas.objects import StateType
 
             with _client() as c:

@@ -287,7 +287,7 @@ def test_two_workers_sending_at_once_send_each_notice_once(db, archive, samples,
     controller, sink = smtp_server
     org = notice_org(controller.port)
     names = ["11-broken-xsd.xml", REJECTED, "13-broken-wrong-totals.xml"]
-    by = _ingest(db, org, archive, samples, names)
+    _ingest(db, org, archive, samples, names)
     addressed = [n for n in _notices(db).values() if json.loads(n.addresses_json).get("electronic_address")]
     assert len(addressed) >= 2, [n.addresses_json for n in _notices(db).values()]
     barrier = threading.Barrier(2)

@@ -5,7 +5,7 @@ import pytest
 from lxml import etree
 
 from einvoice.validation import brde
-from tests.validation.fixtures import CII, DOCS, UBL, XR, mutate
+from tests.validation.fixtures import DOCS, UBL, XR, mutate
 
 SELLER_UBL = "/ubl:Invoice/cac:AccountingSupplierParty/cac:Party"
 SELLER_CII = "//ram:SellerTradeParty"

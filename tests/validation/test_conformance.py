@@ -146,11 +146,9 @@ def test_optimised_stylesheets_report_exactly_what_the_originals_report(path, en
     parameter, one shared document walk or a direct select per pattern, Factur-X-only patterns
     left out for non-Factur-X documents). They must not change a single assertion."""
     corpus_or_skip()
-    from einvoice.intake import detect
+    from einvoice.intake import detect, is_facturx, is_xrechnung
     from einvoice.validation import schematron
     from einvoice.validation.en16931 import schematron_key
-
-    from einvoice.intake import is_facturx, is_xrechnung
     from einvoice.xmlsafe import declared_encoding
 
     it = detect(Path(path).read_bytes(), path)

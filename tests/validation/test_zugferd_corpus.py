@@ -8,8 +8,6 @@ invalid (the other two fail on PDF/A properties, which we do not check).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.validation.conftest import CORPUS, corpus_or_skip

@@ -50,8 +50,15 @@ def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
 def test_seed_demo_refuses_a_database_in_use(database_url):
     from einvoice.app import App
     from einvoice.settings import Settings
-    from einvoice.web.auth import (DEMO_PASSWORD, AuthConfig, NotADemoDatabase, check_password, mark_demo_database,
-                                   seed_demo_accounts, set_password)
+    from einvoice.web.auth import (
+        DEMO_PASSWORD,
+        AuthConfig,
+        NotADemoDatabase,
+        check_password,
+        mark_demo_database,
+        seed_demo_accounts,
+        set_password,
+    )
 
     app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
                        archive_bucket=None, signing_key_file=None))

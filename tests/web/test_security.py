@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.web.conftest import CSRF, HTTPS, LOGIN_COOKIE, SESSION_COOKIE, csrf_of, make_app, sign_in
+from tests.web.conftest import HTTPS, LOGIN_COOKIE, SESSION_COOKIE, csrf_of, make_app, sign_in
 
 pytestmark = pytest.mark.s3
 
@@ -261,9 +261,9 @@ def test_treasury_view_is_for_the_treasury(world, client_for):
 
 def test_deputy_sees_absent_colleagues_tasks(world, client_for, tmp_path):
     """b.keller stands in for a.schulz (Tiefbauamt, sachlich) while she is away."""
+    from einvoice.settings import REPO_EXAMPLE_ORG
     from einvoice.web import create_app
     from einvoice.web.auth import AuthConfig
-    from einvoice.settings import REPO_EXAMPLE_ORG
 
     app, ids, _ = world
     data = yaml.safe_load(REPO_EXAMPLE_ORG.read_text(encoding="utf-8"))

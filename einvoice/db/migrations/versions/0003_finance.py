@@ -9,9 +9,8 @@ per invoice, unique idempotency key, booking number once confirmed), finance_out
 state, one row per posting, leased while in flight), finance_attempts (every delivery attempt),
 payment_runs and payment_items (SEPA pain.001 files; invoice_id unique so an invoice is paid once).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'

@@ -8,9 +8,8 @@ Tables of einvoice.web (see einvoice/web/tables.py): web_accounts (argon2 hash p
 organisation file, failed sign-in counter and lock) and web_sessions (SHA-256 of the session
 token, the person, the per-session CSRF token, last activity for the idle timeout).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"

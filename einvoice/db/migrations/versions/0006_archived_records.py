@@ -8,8 +8,8 @@ each payment run; ``archived_records`` notes which row went into which archive e
 kind and source row), ``archive_cursors`` how far every source row is archived, so the poller
 reads only the audit events after it instead of the whole trail.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"

@@ -7,8 +7,8 @@ Revises: 0007
 database that carries this one-row marker, which ``einvoice.web.auth.mark_demo_database`` writes
 only into a fresh database (no invoice, no sign-in account).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0008_web_demo_marker"
 down_revision = "0007"

@@ -8,8 +8,8 @@ the Kasse (§ 31 Abs. 3 KomHVO NRW: ``first_release`` → ``released``); only th
 paid and its file written for the bank. Runs recorded before this migration were paid and written
 at once, so they count as ``released``.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008_web_demo_marker"

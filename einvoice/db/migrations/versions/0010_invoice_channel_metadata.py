@@ -8,8 +8,8 @@ sender and reply address; Peppol SBDH participant ids, document type and instanc
 uploader), kept as evidence and to answer the supplier. Nullable: files received before this
 revision, and directory/S3 inboxes, have none.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0010"
 down_revision = "0009"

@@ -6,8 +6,8 @@ Revises: 0010
 One row per received file and kind (rejected, not_validated, not_an_invoice, received), unique,
 so each notice is queued and sent at most once; the exact message bytes and Message-ID are kept.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0011_supplier_notices"
 down_revision = "0010"

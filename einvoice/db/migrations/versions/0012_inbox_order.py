@@ -12,8 +12,8 @@ in order per (department, step) and per step (Stadtkasse). Open tasks are filled
 import datetime as dt
 from decimal import Decimal
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0012_inbox_order"
 down_revision = "0011_supplier_notices"
