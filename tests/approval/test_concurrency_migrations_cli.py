@@ -51,7 +51,7 @@ def test_two_approvers_at_once_give_one_decision_and_one_stale_refusal(database_
             oks = [r for r in results.values() if r.ok]
             refusals = [r.refusal for r in results.values() if not r.ok]
             assert len(oks) == 1 and len(refusals) == 1, results
-            assert refusals[0].rule == "STALE" and "someone else decided this task a moment ago" in refusals[0].message
+            assert refusals[0].rule == "STALE" and "Jemand anderes hat diese Aufgabe gerade entschieden" in refusals[0].message
             decided = [e for e in svc.history(inv) if e.action in ("sachlich_richtig", "anordnung")]
             assert len([e for e in decided if e.actor in people]) == 1
             nxt = open_task(svc, inv)
