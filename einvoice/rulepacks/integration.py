@@ -229,26 +229,20 @@ def _model_checks(rep, it) -> None:
     an invoice whose data cannot be read into the model is never valid (not validated), and the
     values later steps need are range-checked (validation.plausibility). Like local severity
     overrides, they act on ``valid``; ``accepted`` stays KoSIT's recommendation."""
-    from einvoice import skonto
     from einvoice.model import invoice_from_xml
     from einvoice.validation import plausibility
-    from einvoice.validation.report import Finding
 
     try:
         rep.model = invoice_from_xml(it.root, it.syntax)
     except Exception as exc:  # noqa: BLE001 - reported as a finding, the verdict says "not validated"
-        rep.findings.append(Finding(
-            "MODEL", "fatal",
-            f"[MODEL] Die Rechnungsdaten konnten nicht gelesen werden ({type(exc).__name__}: {str(exc)[:200]}); "
-            "die Rechnung wurde nicht angenommen.", None, "model"))
+        rep.findings.append(plausibility.unreadable_model(exc))
         rep.stages["model"] = "error"
         rep.valid = None
-        rep.not_validated_reason = "the invoice data could not be read into the model"
+        rep.not_validated_reason = plausibility.MODEL_UNREADABLE
         return
     found = plausibility.check(rep.model)
     rep.findings.extend(found)
-    for f in skonto.findings(rep.model.skonto, rep.model.issue_date):
-        rep.findings.append(Finding(f.rule, "warning", f.message, None, "model"))
+    rep.findings.extend(plausibility.skonto_warnings(rep.model))
     if found:
         rep.stages["model"] = "failed" if any(f.blocking for f in found) else "passed"
         if any(f.blocking for f in found) and rep.valid:

@@ -293,23 +293,15 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
 
             rep.model = invoice_from_xml(root, it.syntax)
         except Exception as exc:  # noqa: BLE001 - reported as a finding, the verdict says "not validated"
-            rep.findings.append(Finding(
-                "MODEL", "fatal",
-                f"[MODEL] Die Rechnungsdaten konnten nicht gelesen werden ({type(exc).__name__}: {str(exc)[:200]}); "
-                "die Rechnung wurde nicht angenommen.", None, "model"))
+            rep.findings.append(plausibility.unreadable_model(exc))
             errored.append("model")
-            rep.not_validated_reason = "the invoice data could not be read into the model"
+            rep.not_validated_reason = plausibility.MODEL_UNREADABLE
         else:
             found = plausibility.check(rep.model)
             rep.findings.extend(found)
             if found:
                 ran.append("model")
-            # Skonto terms that cannot be used (over a year, percentages out of range) are no Skonto
-            # the payment run takes (einvoice.skonto): say so; absurd ones are blocking above.
-            from einvoice import skonto
-
-            for f in skonto.findings(rep.model.skonto, rep.model.issue_date):
-                rep.findings.append(Finding(f.rule, "warning", f.message, None, "model"))
+            rep.findings.extend(plausibility.skonto_warnings(rep.model))
     _finalise(rep, cfg, ran, errored, scenario)
 
 

@@ -118,3 +118,22 @@ def check(model) -> list[Finding]:
     for rule in RULES:
         out.extend(rule(model, leaves))
     return out
+
+
+#: why a report is "not validated" when the model could not be built (built-in engine and rule pack)
+MODEL_UNREADABLE = "the invoice data could not be read into the model"
+
+
+def unreadable_model(exc: Exception) -> Finding:
+    """The blocking finding when the invoice data cannot be read into the model: never valid."""
+    return Finding("MODEL", "fatal",
+                   f"[MODEL] Die Rechnungsdaten konnten nicht gelesen werden ({type(exc).__name__}: {str(exc)[:200]}); "
+                   "die Rechnung wurde nicht angenommen.", None, "model")
+
+
+def skonto_warnings(model) -> list[Finding]:
+    """Skonto terms that cannot be used (over a year, percentages out of range) are no Skonto the
+    payment run takes (einvoice.skonto): said as warnings; absurd ones are blocking in ``check``."""
+    from einvoice import skonto
+
+    return [Finding(f.rule, "warning", f.message, None, "model") for f in skonto.findings(model.skonto, model.issue_date)]
