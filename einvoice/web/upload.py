@@ -1,6 +1,8 @@
 """Supplier upload: a page (``/einreichen``) and an HTTP API (``/api/upload``) for one invoice per request.
+This module holds the settings, the checks, the limits and the receipt; the routes themselves are
+``einvoice.web.routes.upload``.
 
-Suppliers have no staff account: this router never looks at a staff session and the staff pages
+Suppliers have no staff account: the upload router never looks at a staff session and the staff pages
 never accept an upload. Access rule (``EINVOICE_UPLOAD_*``, see the web README): open to anyone,
 limited per client address (a sliding window per minute and per hour, counted before the body is
 read), or, when ``EINVOICE_UPLOAD_TOKEN`` is set, only with that shared token (API:
@@ -30,9 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi import Request
 
 from einvoice.web.throttle import _Windows, client_key
 
@@ -200,128 +200,48 @@ def receipt_of(app, outcome) -> dict:
     }
 
 
-def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str],
-                render: Callable[..., HTMLResponse]) -> APIRouter:
-    """The supplier router over ``app`` (einvoice.app.App). ``render(request, template, status, **ctx)``."""
+def token_ok(cfg: UploadConfig, given: str | None) -> bool:
+    """True when no token is required, or ``given`` is the token (compared in constant time)."""
+    return cfg.token is None or (given is not None and secrets.compare_digest(given.encode(), cfg.token.encode()))
+
+
+def closed() -> Refusal:
+    return Refusal(404, "UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.")
+
+
+def ingest(app, lock: threading.Lock, name: str, data: bytes, reply_to: str | None,
+           via: str) -> tuple[dict | None, Refusal | None]:
+    """Hand one file to the intake pipeline (channel ``upload``): its receipt, or UPLOAD-NOT-STORED."""
+    from archive import ArchiveError
     from einvoice.pipeline import InboxItem
 
-    router = APIRouter()
-    limits = UploadLimits(cfg)
-    # One upload at a time per process: each is one small batch, and the archive writer appends
-    # in order (ingest is idempotent anyway; this keeps two uploads from racing for a page).
-    ingest_lock = threading.Lock()
+    meta = {"uploaded_via": via}
+    if reply_to:
+        meta["reply_to"] = reply_to
+    not_stored = Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
+                                                   "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
+    try:
+        with lock:
+            outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]
+    except ArchiveError as exc:
+        # Storage down or a conflict: the pipeline recorded nothing (the original must be
+        # archived first), so the supplier is told to send it again; operators see the log.
+        log.error("upload not stored: archive %s error: %s", exc.kind, exc)
+        return None, not_stored
+    if outcome.invoice_id is None:  # the archive refused this one file: nothing was kept
+        return None, not_stored
+    return receipt_of(app, outcome), None
 
-    def token_ok(given: str | None) -> bool:
-        return cfg.token is None or (given is not None and secrets.compare_digest(given.encode(), cfg.token.encode()))
 
-    def ingest(name: str, data: bytes, reply_to: str | None, via: str):
-        meta = {"uploaded_via": via}
-        if reply_to:
-            meta["reply_to"] = reply_to
-        not_stored = Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
-                                                       "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
-        from archive import ArchiveError
-
-        try:
-            with ingest_lock:
-                outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]
-        except ArchiveError as exc:
-            # Storage down or a conflict: the pipeline recorded nothing (the original must be
-            # archived first), so the supplier is told to send it again; operators see the log.
-            log.error("upload not stored: archive %s error: %s", exc.kind, exc)
-            return None, not_stored
-        if outcome.invoice_id is None:  # the archive refused this one file: nothing was kept
-            return None, not_stored
-        return receipt_of(app, outcome), None
-
-    async def read_body(request: Request) -> tuple[bytes | None, Refusal | None]:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cfg.max_bytes:
-            return None, size_refusal(int(declared), cfg)
-        chunks, seen = [], 0
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen > cfg.max_bytes:
-                return None, size_refusal(seen, cfg)
-            chunks.append(chunk)
-        return b"".join(chunks), None
-
-    def api_refusal(r: Refusal) -> JSONResponse:
-        headers = {"retry-after": str(r.retry_after)} if r.retry_after else None
-        return JSONResponse({"rule": r.rule, "message": r.message}, status_code=r.status, headers=headers)
-
-    def closed() -> Refusal:
-        return Refusal(404, "UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.")
-
-    @router.post(API_PATH)
-    async def api_upload(request: Request):
-        if not cfg.enabled:
-            return api_refusal(closed())
-        auth = request.headers.get("authorization") or ""
-        if not token_ok(auth[7:].strip() if auth.lower().startswith("bearer ") else None):
-            return api_refusal(Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch."))
-        refusal = limits.take(client_address(request))
-        if refusal is None:
-            reply_to, refusal = check_reply_to(request.headers.get("x-reply-to"))
-        if refusal is None:
-            data, refusal = await read_body(request)
-        if refusal is None:
-            refusal = check_type(data)
-        if refusal is not None:
-            return api_refusal(refusal)
-        name = safe_name(request.headers.get("x-filename"), data)
-        receipt, refusal = await run_in_threadpool(ingest, name, data, reply_to, "api")
-        if refusal is not None:
-            return api_refusal(refusal)
-        return JSONResponse(receipt, status_code=200 if receipt["already_received"] else 201)
-
-    def form_page(request: Request, status: int = 200, refusal: Refusal | None = None, reply_to: str = "") -> HTMLResponse:
-        response = render(request, "upload.html", status, title="Rechnung einreichen", refusal=refusal, reply_to=reply_to,
-                          max_bytes=_de(cfg.max_bytes), needs_token=cfg.token is not None)
-        if refusal is not None and refusal.retry_after:
-            response.headers["retry-after"] = str(refusal.retry_after)
-        return response
-
-    @router.get(PAGE_PATH, response_class=HTMLResponse)
-    def upload_page(request: Request):
-        if not cfg.enabled:
-            return render(request, "error.html", 404, title="Nicht gefunden", message=closed().message)
-        return form_page(request)
-
-    @router.post(PAGE_PATH, response_class=HTMLResponse)
-    async def upload_form(request: Request):
-        if not cfg.enabled:
-            return render(request, "error.html", 404, title="Nicht gefunden", message=closed().message)
-        refusal = limits.take(client_address(request))
-        if refusal is not None:
-            return form_page(request, refusal.status, refusal)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cfg.max_bytes + FORM_OVERHEAD:
-            return form_page(request, 413, size_refusal(int(declared) - FORM_OVERHEAD, cfg))
-        # the middleware cuts a body off past max_bytes + FORM_OVERHEAD (AccessLogMiddleware)
-        async with request.form(max_files=1, max_fields=3, max_part_size=4096) as form:
-            upload = form.get("datei")
-            reply_raw = form.get("antwortadresse")
-            reply_raw = reply_raw if isinstance(reply_raw, str) else ""
-            code = form.get("zugangscode")
-            if not token_ok(code if isinstance(code, str) else None):
-                return form_page(request, 401, Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode fehlt oder ist falsch."), reply_raw)
-            reply_to, refusal = check_reply_to(reply_raw)
-            if refusal is not None:
-                return form_page(request, refusal.status, refusal, reply_raw)
-            if upload is None or isinstance(upload, str):
-                return form_page(request, 400, Refusal(400, "UPLOAD-EMPTY", "Bitte wählen Sie eine Rechnungsdatei aus."), reply_raw)
-            data = await upload.read(cfg.max_bytes + 1)
-            name = upload.filename
-        if len(data) > cfg.max_bytes:
-            return form_page(request, 413, size_refusal(len(data), cfg), reply_raw)
-        refusal = check_type(data)
-        if refusal is not None:
-            return form_page(request, refusal.status, refusal, reply_raw)
-        receipt, refusal = await run_in_threadpool(ingest, safe_name(name, data), data, reply_to, "page")
-        if refusal is not None:
-            return form_page(request, refusal.status, refusal, reply_raw)
-        return render(request, "receipt.html", 200 if receipt["already_received"] else 201,
-                      title=f"Eingangsbestätigung {receipt['receipt']}", r=receipt)
-
-    return router
+async def read_body(request: Request, cfg: UploadConfig) -> tuple[bytes | None, Refusal | None]:
+    """The API's body, refused as UPLOAD-SIZE as soon as it is declared or seen to be too large."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cfg.max_bytes:
+        return None, size_refusal(int(declared), cfg)
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > cfg.max_bytes:
+            return None, size_refusal(seen, cfg)
+        chunks.append(chunk)
+    return b"".join(chunks), None

@@ -54,7 +54,7 @@ def test_every_error_is_a_german_html_page(client, web_app, monkeypatch):
 
     _german_page(client.get("/probe/abc"), 400, "Ungültige Adresse oder Eingabe")
     # A crash inside a page: a German page, never a traceback or JSON.
-    from einvoice.web.app import WebApprovalService
+    from einvoice.web.search import WebApprovalService
 
     def boom(*a, **kw):
         raise RuntimeError("database gone")

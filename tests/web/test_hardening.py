@@ -167,7 +167,7 @@ def test_host_header_is_never_reflected(db_app):
 
 
 def test_location_headers_are_made_relative():
-    from einvoice.web.app import _relative
+    from einvoice.web.middleware import _relative
 
     assert _relative("/inbox?done=approve") == "/inbox?done=approve"
     assert _relative("https://evil.example/inbox?x=1") == "/inbox?x=1"

@@ -1,0 +1,26 @@
+"""Every router of the web app, one module per resource, in the order ``create_app`` includes them.
+
+Adding a router: write ``einvoice/web/routes/<resource>.py`` with a module-level
+``router = APIRouter()`` (dependencies from ``einvoice.web.deps``) and add one line to ``ROUTERS``.
+Order matters only where two routers' paths overlap (the first match wins). This module must
+never hold a route itself and never build per-app state (that is ``einvoice.web.context``).
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from einvoice.finance import pull_api
+from einvoice.web.routes import auth, decisions, desk, health, inbox, invoices, overview, treasury, upload
+
+ROUTERS: tuple[APIRouter, ...] = (
+    pull_api.router,  # the finance system's pull API: its own bearer token, never a staff session
+    upload.router,  # suppliers: no staff session, own access rule
+    auth.router,
+    inbox.router,
+    desk.router,
+    overview.router,
+    treasury.router,
+    invoices.router,
+    decisions.router,
+    health.router,
+)
