@@ -1,7 +1,8 @@
 """Every router of the web app, one module per resource, in the order ``create_app`` includes them.
 
 Adding a router: write ``einvoice/web/routes/<resource>.py`` with a module-level
-``router = APIRouter()`` (dependencies from ``einvoice.web.deps``) and add one line to ``ROUTERS``.
+``router = APIRouter()`` (dependencies from ``einvoice.web.deps``), name the module in the import
+below and add one line to ``ROUTERS``.
 Order matters only where two routers' paths overlap (the first match wins). This module must
 never hold a route itself and never build per-app state (that is ``einvoice.web.context``).
 """
@@ -10,7 +11,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from einvoice.finance import pull_api
-from einvoice.web.routes import auth, decisions, desk, health, inbox, invoices, overview, treasury, upload
+from einvoice.web.routes import (  # one module per line, so that adding one is one line here
+    auth,
+    decisions,
+    desk,
+    health,
+    inbox,
+    invoices,
+    overview,
+    treasury,
+    upload,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     pull_api.router,  # the finance system's pull API: its own bearer token, never a staff session
