@@ -2,11 +2,16 @@
 
 Starts a throw-away SeaweedFS (S3 with Object Lock) on free loopback ports, uses SQLite and
 Prefect's ephemeral API, generates the project's sample invoices, runs the ``process-inbox`` flow
-over them twice (the second run shows idempotency), prints a summary and stops what it started.
+over them twice (the second run shows idempotency), lets a supplier e-mail one invoice through a
+loopback SMTP server into the mailbox that ``process-mailbox`` reads (``flows.demo_mail``: Dovecot
+when installed, else a local Maildir read through the same intake path), sends the supplier notices
+through that SMTP server (``send-notices``), prints a summary and stops what it started.
 """
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import os
 import secrets
 import shutil
@@ -18,13 +23,23 @@ import yaml
 
 from einvoice.settings import REPO_EXAMPLE_ORG
 from flows.demo_finance import DemoFinanceSystem
+from flows.demo_mail import INTAKE_ADDRESS, DemoMail, describe_notice
+
+#: the sample that arrives by e-mail instead of through the inbox directory (a hybrid PDF, as
+#: suppliers typically mail them)
+MAILED_SAMPLE = "04-facturx-en16931.pdf"
 
 
-def _demo_organisation(base: Path, webhook_url: str) -> Path:
-    """The example town's organisation file, posting to the demo's loopback finance system."""
+def _demo_organisation(base: Path, webhook_url: str, mail: DemoMail) -> Path:
+    """The example town's organisation file, posting to the demo's loopback finance system and
+    sending notices through (and, with Dovecot, reading its mailbox from) the demo's mail servers."""
     data = yaml.safe_load(REPO_EXAMPLE_ORG.read_text(encoding="utf-8"))
     data["finance"]["connector"] = "webhook"
     data["finance"]["webhook"]["url"] = webhook_url
+    data["notices"]["smtp"] = {**data["notices"]["smtp"], "host": "127.0.0.1", "port": mail.smtp_port,
+                               "security": "none", "username": None}  # loopback only
+    if mail.mail_settings() is not None:
+        data["mail"] = {**data["mail"], **mail.mail_settings()}
     path = base / "organisation.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -98,6 +113,54 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
         print(f"  NOT archived: {p}")
 
 
+def email_intake(app, mail: DemoMail, filename: str, data: bytes) -> None:
+    """One invoice arrives by e-mail: SMTP on loopback, then the mailbox's intake path."""
+    print(f"\ne-mail intake: a supplier mails {filename} to {INTAKE_ADDRESS} ...", flush=True)
+    message_id = mail.send_invoice(filename, data)
+    print(f"  SMTP server (aiosmtpd, 127.0.0.1:{mail.smtp_port}) accepted {message_id} and delivered it to "
+          f"{mail.imap_description()}")
+    if mail.dovecot is not None:
+        from flows.process_mailbox import process_mailbox
+
+        print("  running flow process-mailbox (reads the mailbox over IMAPS, as it reads the town's) ...", flush=True)
+        messages = process_mailbox()
+    else:
+        from einvoice.intake_mail import classify
+
+        print("  Dovecot (IMAP) is not installed here (`make mailserver`): the demo reads the message from the "
+              "Maildir and hands it to the mailbox's intake path (einvoice.intake_mail.classify, then the pipeline) "
+              "without IMAP; tests/mail run the IMAP part against a real Dovecot")
+        messages = []
+        for raw in mail.maildir_messages():
+            c = classify(raw)
+            files = app.intake.ingest(c.items)
+            messages.append({"message_id": c.message_id, "sender": c.meta.get("from"), "kind": c.kind,
+                             "folder": None, "files": [f.as_dict() for f in files]})
+    for m in messages:
+        print(f"  message {m['message_id']} from {m['sender']}: {m['kind']}"
+              + (f", moved to folder {m['folder']}" if m["folder"] else ""))
+        for f in m["files"]:
+            print(f"    {f['name']} (channel {f['channel']}): {f['state']}, {f['verdict']}; archived as "
+                  f"{f['archive_key']} together with the raw message (e-mail.eml)")
+
+
+def supplier_notices(mail: DemoMail) -> None:
+    """The notices to suppliers of rejected files and of files that are not e-invoices go out."""
+    from flows.send_notices import send_notices
+
+    print("\nsupplier notices: running flow send-notices (SMTP to the loopback server; each notice at most once) ...",
+          flush=True)
+    result = send_notices()
+    print(f"  sent {result['sent']}, no address known {result['no_address']} (they wait for a person in the web "
+          f"inbox), failing {result['failed']}")
+    for recipients, raw in mail.sent_to_suppliers:
+        subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
+        print(f"  to {', '.join(recipients)}: {subject}")
+    if mail.sent_to_suppliers:
+        print("  what the first supplier received:")
+        print("\n".join(describe_notice(mail.sent_to_suppliers[0][1])))
+
+
 def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -121,8 +184,11 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     print("starting SeaweedFS (S3 with Object Lock) on free loopback ports ...", flush=True)
     secret = secrets.token_hex(16)
     os.environ["EINVOICE_FINANCE_HMAC_SECRET"] = secret
-    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, DemoFinanceSystem(secret.encode()) as finance_system:
-        os.environ["EINVOICE_ORGANISATION"] = str(_demo_organisation(base, finance_system.url))
+    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, DemoFinanceSystem(secret.encode()) as finance_system, \
+            DemoMail(base) as mail:
+        os.environ["EINVOICE_ORGANISATION"] = str(_demo_organisation(base, finance_system.url, mail))
+        if mail.password is not None:
+            os.environ["EINVOICE_MAIL_PASSWORD"] = mail.password
         os.environ.update(s3server.env())
         os.environ["EINVOICE_DATABASE_URL"] = f"sqlite:///{base / 'einvoice.sqlite'}"
         os.environ["EINVOICE_ARCHIVE_SIGNING_KEY"] = str(key_file)
@@ -138,7 +204,10 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         Archive.init_bucket(app.s3, app.archive_bucket)
         samples = write_samples(inbox)
         (inbox / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
-        print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples)} sample files in {inbox}")
+        mailed = (inbox / MAILED_SAMPLE).read_bytes()
+        (inbox / MAILED_SAMPLE).unlink()  # it comes by e-mail below
+        print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples) - 1} sample files in {inbox} "
+              f"({MAILED_SAMPLE} comes by e-mail)")
 
         from einvoice.cli import print_outcomes
         from einvoice.pipeline import IngestOutcome
@@ -151,7 +220,9 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         again = [IngestOutcome(**o) for o in process_inbox(str(inbox))]
         repeated = sum(o.already_received for o in again)
         print(f"second run: {repeated} of {len(again)} files already received, nothing stored twice")
+        email_intake(app, mail, MAILED_SAMPLE, mailed)
         approval_and_payment(app, outcomes, base)
+        supplier_notices(mail)
 
         from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts
 

@@ -159,7 +159,7 @@ def test_shipped_automations_load():
                 raise ObjectNotFound(None)
             return type("D", (), {"id": self.known[name]})()
 
-    names = ["process-inbox/process-inbox", "checkpoint-archive/checkpoint-archive"]
+    names = ["process-inbox/process-inbox", "process-mailbox/process-mailbox", "checkpoint-archive/checkpoint-archive"]
     assert ARCHIVE_GATE in archive_writer_deployments() and set(archive_writer_deployments()) == set(names)
     ids = {n: uuid.uuid4() for n in names}
     block = str(uuid.uuid4())
@@ -186,7 +186,7 @@ def test_shipped_automations_load():
     # without a webhook: no notification actions; notification-only automations are left out
     assert load_automation(AUTOMATIONS / "dead-letters.yaml", None, Client(ids)) is None
     assert [a.type for a in load_automation(AUTOMATIONS / "archive-pause-writers.yaml", None, Client(ids)).actions] == \
-        ["pause-deployment", "pause-deployment"]
+        ["pause-deployment"] * 3
     with pytest.raises(MissingDeployment):
         load_automation(AUTOMATIONS / "archive-pause-writers.yaml", block, Client({}))
 

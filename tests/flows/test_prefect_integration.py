@@ -254,7 +254,8 @@ def stack(tmp_path_factory, seaweedfs):
                 return r.stdout
 
             run([sys.executable, "-m", "flows.setup"])
-            names = ["process-inbox", "send-reminders", "verify-archive", "checkpoint-archive"]
+            # process-mailbox too: the pause automation names it (flows.setup skips it otherwise)
+            names = ["process-inbox", "process-mailbox", "send-reminders", "verify-archive", "checkpoint-archive"]
             if FINANCE:
                 names += ["post-released", "payment-run"]
             deploy = [str(BIN / "prefect"), "--no-prompt", "deploy"]
@@ -380,6 +381,7 @@ def test_server_is_prepared_from_the_repository(stack):
         [pause] = c.read_automations_by_name("einvoice-archive-pause-writers")
         paused = {a.deployment_id for a in pause.actions if a.type == "pause-deployment"}
         assert paused == {c.read_deployment_by_name(n).id for n in ("process-inbox/process-inbox",
+                                                                     "process-mailbox/process-mailbox",
                                                                      "checkpoint-archive/checkpoint-archive")}
 
 
@@ -719,7 +721,7 @@ def test_archive_verification_checkpoint_and_alert(stack, inbox_run):
     # ... and the archive writers were paused (and said so); the flows' archive gate sees it
     from flows.common import archive_writes_paused
 
-    writers = ("process-inbox/process-inbox", "checkpoint-archive/checkpoint-archive")
+    writers = ("process-inbox/process-inbox", "process-mailbox/process-mailbox", "checkpoint-archive/checkpoint-archive")
 
     def paused():
         with _client() as c:
