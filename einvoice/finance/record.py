@@ -72,11 +72,6 @@ def _sepa_text(text: str, max_len: int) -> str:
     return sepa_text(text, max_len)
 
 
-def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
-    """Amount to transfer when the discount is taken (``einvoice.skonto.payment``)."""
-    return _skonto.payment(amount_due, percent, base_amount)
-
-
 # --------------------------------------------------------------------------------------------
 # account assignment
 # --------------------------------------------------------------------------------------------
@@ -322,7 +317,7 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
         terms, _findings = _skonto.dated_terms(model.skonto, row.issue_date)
     else:
         terms = _skonto.terms_of_row(row)
-    skonto = [{"days": t.days if t.days is not None else ((t.until - row.issue_date).days if row.issue_date else None),
+    skonto = [{"days": t.days_from(row.issue_date),
                "percent": str(t.percent), "until": t.until.isoformat(), "base_amount": money(t.base_amount),
                "amount_if_taken": money(t.payment(row.amount_due))} for t in terms]
     remittance = next((p.remittance_info for p in (model.payment_means if model is not None else ()) if p.remittance_info), None)

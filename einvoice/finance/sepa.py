@@ -254,13 +254,8 @@ def _sub(parent, tag: str, text: str | None = None, **attrs):
 # --------------------------------------------------------------------------------------------
 # selecting and paying
 # --------------------------------------------------------------------------------------------
-def _skonto_term(record: dict | None, inv: Invoice, pay_day: dt.date) -> skonto.Term | None:
-    """The Skonto term that applies on the payment day (einvoice.skonto's rule), or None."""
-    return skonto.applicable(skonto.terms_of(record, inv), pay_day, inv.amount_due)
-
-
 def _deadline(inv: Invoice, record: dict | None, pay_day: dt.date) -> dt.date | None:
-    term = _skonto_term(record, inv, pay_day)
+    term = skonto.payment_term(record, inv, pay_day)
     return term.until if term is not None else inv.due_date
 
 
@@ -407,7 +402,7 @@ def _transaction(org: Organisation, inv: Invoice, record: dict | None, pay_day: 
         return None, FinanceProblem("SEPA-IBAN-CHANGED", f"the invoice asks for payment to {iban}, but the supplier master data "
                                                          f"has {master}; confirm the new bank details with the supplier "
                                                          "(by phone, not by e-mail) and update the master data first.")
-    term = _skonto_term(record, inv, pay_day)
+    term = skonto.payment_term(record, inv, pay_day)
     amount = Decimal(inv.amount_due).quantize(CENT)
     if term is not None:
         amount = term.payment(inv.amount_due)
