@@ -46,7 +46,8 @@ from einvoice.validation import (
     xsd,
 )
 from einvoice.validation.config import ValidationConfig
-from einvoice.validation.report import STAGES, Finding, Report
+from einvoice.validation.report import Finding, Report
+from einvoice.validation.stages import STAGES
 
 #: the rule of the finding that says the validator itself failed on a file (never a verdict)
 ENGINE_ERROR = "ENGINE-ERROR"
