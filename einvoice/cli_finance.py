@@ -32,8 +32,10 @@ def _json(obj) -> str:
 
 
 def _refuse(problem) -> None:
+    from einvoice.finance import errors
+
     click.echo(f"refused [{problem.code}]: {problem.message}", err=True)
-    sys.exit(2 if problem.code == "NOT-FOUND" else 1)
+    sys.exit(2 if problem.code == errors.NOT_FOUND else 1)
 
 
 @click.group("finance")

@@ -94,6 +94,16 @@ def profile_name(spec_id: str | None) -> str | None:
     return None
 
 
+#: Factur-X/ZUGFeRD profiles that carry too little data to be an invoice under § 14 UStG: such a
+#: document is kept as a document only (validation: DE-USTG-14; pipeline: state not_an_invoice)
+NOT_INVOICE_PROFILES = frozenset({"MINIMUM", "BASIC WL"})
+
+
+def not_an_invoice(profile: str | None) -> bool:
+    """Whether a profile name (``profile_name``) is one of the ``NOT_INVOICE_PROFILES``."""
+    return (profile or "").upper() in NOT_INVOICE_PROFILES
+
+
 def is_xrechnung(spec_id: str | None) -> bool:
     return bool(spec_id) and "xrechnung" in spec_id.lower()
 

@@ -48,16 +48,17 @@ from sqlalchemy.exc import IntegrityError
 from einvoice import retention, sbdh
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.intake import DEFAULT_MAX_FILE_BYTES, not_an_invoice
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
 from einvoice.states import InvoiceState, check_transition
 from einvoice.validation.plausibility import sane_date, sane_decimal
 from einvoice.xmlsafe import parse_xml
 
-#: Files larger than this are refused before reading them whole (they stay in the inbox).
-MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Files larger than this are refused before reading them whole (they stay in the inbox): the
+#: one file size limit of intake, also the validator's default
+MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES
 NOT_INVOICE_SYNTAXES = {"none", "unsupported", "zugferd1"}
-NOT_INVOICE_PROFILES = {"MINIMUM", "BASIC WL"}
 #: Batches with fewer files to validate than this are validated in this process (forking and
 #: feeding workers would cost more than it saves).
 POOL_FROM_FILES = 8
@@ -144,7 +145,7 @@ def state_for(report) -> InvoiceState:
     back to the supplier; a file that is no e-invoice at all (plain PDF, foreign format, ZUGFeRD
     1.0, MINIMUM/BASIC WL which are no invoices under § 14 UStG) is kept as a document only.
     """
-    if (report.profile_name or "").upper() in NOT_INVOICE_PROFILES:
+    if not_an_invoice(report.profile_name):
         return InvoiceState.NOT_AN_INVOICE
     if report.valid is True:
         return InvoiceState.IN_APPROVAL
@@ -173,11 +174,7 @@ def _skonto(model) -> tuple[dt.date | None, object, str | None]:
     and never reach the calendar arithmetic)."""
     from einvoice import skonto
 
-    terms, _findings = skonto.dated_terms(getattr(model, "skonto", None) or (), model.issue_date)
-    if not terms:
-        return None, None, None
-    first = skonto.applicable(terms, model.issue_date, model.totals.amount_due)
-    return (first.until, first.percent, skonto.to_json(terms)) if first else (None, None, skonto.to_json(terms))
+    return skonto.on_receipt(getattr(model, "skonto", None) or (), model.issue_date, model.totals.amount_due)
 
 
 def _sane(value):
@@ -203,11 +200,12 @@ def _clip_strings(row: Invoice) -> None:
 def _internal_error_report(name: str, exc: Exception):
     """A report for a file the validator crashed on: 'not validated', never 'valid'."""
     from einvoice.validation import Finding, Report
+    from einvoice.validation.engine import ENGINE_ERROR
 
     reason = f"the validator failed on this file ({type(exc).__name__}: {exc}); an operator must look at it"
     return Report(
         path=name, syntax="unknown", valid=None, stages={"intake": "error"}, not_validated_reason=reason,
-        findings=[Finding(rule="EINVOICE-INTERNAL", severity="fatal", stage="intake", location=None, message=reason)],
+        findings=[Finding(rule=ENGINE_ERROR, severity="fatal", stage="intake", location=None, message=reason)],
     )
 
 
@@ -360,12 +358,13 @@ def default_time_budget() -> float:
 def _timeout_report(name: str, budget: float):
     """Report of a file that took longer than the time budget: not validated, with the reason."""
     from einvoice.validation import Finding, Report
+    from einvoice.validation.engine import VALIDATION_TIMEOUT
 
     reason = (f"Die Prüfung dauerte länger als {budget:g} s und wurde abgebrochen; die Datei wurde nicht geprüft "
               "(ungewöhnlich groß oder verschachtelt). Ein Operator muss sie ansehen.")
     return Report(
         path=name, syntax="unknown", valid=None, stages={"engine": "error"}, not_validated_reason="validation time budget exceeded",
-        findings=[Finding(rule="VALIDATION-TIMEOUT", severity="fatal", stage="engine", location=None, message="[VALIDATION-TIMEOUT] " + reason)],
+        findings=[Finding(rule=VALIDATION_TIMEOUT, severity="fatal", stage="engine", location=None, message=f"[{VALIDATION_TIMEOUT}] " + reason)],
     )
 
 

@@ -68,6 +68,12 @@ class Term:
     def deduction(self, amount_due: Decimal) -> Decimal:
         return (Decimal(amount_due) - self.payment(amount_due)).quantize(CENT, rounding=ROUND_HALF_UP)
 
+    def days_from(self, issue_date: dt.date | None) -> int | None:
+        """TAGE of the term: as written, else counted from the issue date (terms stored as a date only)."""
+        if self.days is not None:
+            return self.days
+        return (self.until - issue_date).days if issue_date is not None else None
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -169,9 +175,43 @@ def deadline(terms: Iterable[Term], due_date: dt.date | None, today: dt.date, am
     return min(dates) if dates else None
 
 
+def shown_dates(terms: Iterable[Term], amount_due: Decimal | None) -> list[dt.date]:
+    """Every date ``shown`` gives as the days pass, ascending (without the lost one after the last).
+
+    The term that applies only changes the day after a term ends, so the first day of the first
+    term and the day after each term's date are all the days to look at."""
+    terms = list(terms)
+    if not terms:
+        return []
+    days = [min(t.until for t in terms)] + [t.until + dt.timedelta(days=1) for t in terms]
+    seen: list[dt.date] = []
+    for d in sorted(days):
+        t = applicable(terms, d, amount_due)
+        if t is not None and t.until not in seen:
+            seen.append(t.until)
+    return sorted(seen)
+
+
 def payment_day(today: dt.date, execution_date: dt.date | None) -> dt.date:
     """The day whose open term a payment run takes: never before today, whatever the execution date."""
     return max(today, execution_date) if execution_date is not None else today
+
+
+def payment_term(record: dict | None, row, pay_day: dt.date) -> Term | None:
+    """The term a payment on ``pay_day`` takes: of the posting record's terms (else the row's), the one
+    that applies that day; None when no term is open."""
+    return applicable(terms_of(record, row), pay_day, row.amount_due)
+
+
+def on_receipt(terms: Iterable[SkontoTerm], issue_date: dt.date | None,
+               amount_due: Decimal | None) -> tuple[dt.date | None, Decimal | None, str | None]:
+    """What intake stores on the invoice row: (date, percent) of the term that applies on the issue
+    date, and every usable term as JSON (``to_json``). Out-of-range terms never reach the arithmetic."""
+    dated, _findings = dated_terms(terms or (), issue_date)
+    if not dated or issue_date is None:
+        return None, None, None
+    first = applicable(dated, issue_date, amount_due)
+    return (first.until, first.percent, to_json(dated)) if first else (None, None, to_json(dated))
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,23 +51,14 @@ def skonto_dates(invoice) -> tuple[dt.date | None, dt.date | None, dt.date | Non
     """(first, second, last): the dates the Skonto shown by ``skonto_now`` takes as the days pass.
 
     The term that applies on a day is the one with the largest deduction among the terms still
-    open (``einvoice.skonto.applicable``), so as time goes on the date shown only moves forward,
+    open (``einvoice.skonto.applicable``, ``shown_dates``), so as time goes on the date shown only moves forward,
     through a few distinct dates. These are stored on the task (migration 0011) so the inbox can
     order by "open Skonto ending soonest" in SQL: on a day ``d`` the date shown is the first of
     them on or after ``d``; no Skonto is open once ``last`` has passed. An invoice with more than
     three such dates (never seen in practice) sorts by ``last`` after its second date has passed;
     the page still shows the exact term.
     """
-    terms = skonto.terms_of_row(invoice)
-    if not terms:
-        return None, None, None
-    days = [min(t.until for t in terms)] + [t.until + dt.timedelta(days=1) for t in terms]
-    seen: list[dt.date] = []
-    for d in sorted(days):
-        t = skonto.applicable(terms, d, invoice.amount_due)
-        if t is not None and t.until not in seen:
-            seen.append(t.until)
-    seen.sort()
+    seen = skonto.shown_dates(skonto.terms_of_row(invoice), invoice.amount_due)
     if not seen:
         return None, None, None
     return seen[0], (seen[1] if len(seen) > 2 else None), seen[-1]

@@ -7,9 +7,10 @@ inside a refusal ("… may not sign the Anordnung"), duplicate reasons, reminder
 reasons. The language is ``EINVOICE_LANGUAGE`` (``einvoice.language``; German by default).
 
 This module must never decide anything: it only words what ``rules`` and ``service`` decided.
-A new refusal gets its entry here (both languages); ``tests/approval/test_language.py`` fails
-on any ``Refusal(...)`` built elsewhere in the approval package and on English words in the
-German texts (and German words in the English ones).
+A new refusal gets its constant and its entry here (both languages); ``tests/approval/test_language.py``
+fails on any ``Refusal(...)`` built elsewhere in the approval package and on English words in the
+German texts (and German words in the English ones), ``tests/approval/test_refusal_ids.py`` on a
+refusal ID spelled as a string outside this module.
 """
 from __future__ import annotations
 
@@ -20,104 +21,138 @@ from einvoice.approval import Refusal, Step
 from einvoice.language import language, pick
 from einvoice.organisation import Role
 
+# Refusal IDs (``Refusal.rule``) and the keys of their variants (``RULE/variant``): raise sites
+# name these constants, never a string; each has its German and English text in ``REFUSALS``.
+UNKNOWN_PERSON = "UNKNOWN-PERSON"
+AUDITOR_READ_ONLY = "AUDITOR-READ-ONLY"
+DEPUTY_NOT_ABSENT = "DEPUTY-NOT-ABSENT"
+LIMIT_DEPUTY = "LIMIT/deputy"
+LIMIT = "LIMIT"
+NOT_AUTHORISED = "NOT-AUTHORISED"
+NOT_AUTHORISED_CENTRAL = "NOT-AUTHORISED/central"
+NOT_AUTHORISED_ROLES = "NOT-AUTHORISED/roles"
+SOD_ANORDNUNG_RECHNERISCH = "SOD-ANORDNUNG-RECHNERISCH"
+SOD_ONE_PERSON_ONE_STEP = "SOD-ONE-PERSON-ONE-STEP"
+STALE = "STALE"
+STALE_DECIDED = "STALE/decided"
+STALE_CLOSED = "STALE/closed"
+STALE_KONTIERUNG = "STALE/kontierung"
+KONTIERUNG_NACH_ANORDNUNG = "KONTIERUNG-NACH-ANORDNUNG"
+DUPLICATE_BLOCKS = "DUPLICATE-BLOCKS"
+NO_SUCH_TASK = "NO-SUCH-TASK"
+NO_SUCH_INVOICE = "NO-SUCH-INVOICE"
+NO_PREVIOUS_STEP = "NO-PREVIOUS-STEP"
+NO_DUPLICATE_FLAG = "NO-DUPLICATE-FLAG"
+AMOUNT_REQUIRED = "AMOUNT-REQUIRED"
+AMOUNT_MISMATCH = "AMOUNT-MISMATCH"
+REASON_REQUIRED_REJECT = "REASON-REQUIRED/reject"
+REASON_REQUIRED_SEND_BACK = "REASON-REQUIRED/send_back"
+REASON_REQUIRED_COMMENT = "REASON-REQUIRED/comment"
+REASON_REQUIRED_OVERRIDE = "REASON-REQUIRED/override"
+UNKNOWN_DEPARTMENT = "UNKNOWN-DEPARTMENT"
+SAME_DEPARTMENT = "SAME-DEPARTMENT"
+NOT_RETURNED = "NOT-RETURNED"
+RELEASE_FAILED = "RELEASE-FAILED"
+BUSY = "BUSY"
+
 REFUSALS: dict[str, tuple[str, str]] = {
-    "UNKNOWN-PERSON": (
+    UNKNOWN_PERSON: (
         "„{person}“ ist keine Person in der Organisationsdatei von {org}.",
         "'{person}' is not a person in the organisation file of {org}."),
-    "AUDITOR-READ-ONLY": (
+    AUDITOR_READ_ONLY: (
         "{name} prüft das Amt {department} (Rechnungsprüfung) und darf nur lesen, nicht {what}.",
         "{name} audits department {department} (Rechnungsprüfung) and may only read, not {what}."),
-    "DEPUTY-NOT-ABSENT": (
+    DEPUTY_NOT_ABSENT: (
         "{name} vertritt {absent} nur während der Abwesenheit ({start}–{end}); heute ({today}) ist {absent} nicht abwesend.",
         "{name} stands in for {absent} only while {absent} is absent ({start}–{end}); today ({today}) {absent} is not absent."),
-    "LIMIT/deputy": (
+    LIMIT_DEPUTY: (
         "Die Wertgrenze von {absent} für {role} im Amt {department} beträgt {limit}; diese Rechnung lautet über {amount}, "
         "daher kann {name} auch in Vertretung nicht {what}.",
         "{absent}'s limit for {role} in department {department} is {limit}; this invoice is for {amount}, "
         "so {name} cannot {what} as deputy either."),
-    "LIMIT": (
+    LIMIT: (
         "{name} darf im Amt {department} nur bis {limits} {what} (Wertgrenze); diese Rechnung lautet über {amount}. "
         "Das muss jemand mit höherer Wertgrenze tun.",
         "{name} may {what} in department {department} only up to {limits} (Wertgrenze); this invoice is for {amount}. "
         "Someone with a higher limit must do it."),
-    "NOT-AUTHORISED": (
+    NOT_AUTHORISED: (
         "{name} hat die Rolle „{role}“ für das Amt {department} nicht und darf daher nicht {what}.",
         "{name} has no '{role}' grant for department {department}, so may not {what}."),
-    "NOT-AUTHORISED/central": (
+    NOT_AUTHORISED_CENTRAL: (
         "{name} hat die Rolle „{role}“ nicht (für alle Ämter) und darf daher nicht {what}.",
         "{name} has no '{role}' grant for any department, so may not {what}."),
-    "NOT-AUTHORISED/roles": (
+    NOT_AUTHORISED_ROLES: (
         "{name} braucht eine der Rollen {roles} für das Amt {department}, um {what_zu}.",
         "{name} needs one of the roles {roles} for department {department} to {what}."),
-    "SOD-ANORDNUNG-RECHNERISCH": (
+    SOD_ANORDNUNG_RECHNERISCH: (
         "{name} hat die rechnerische Richtigkeit dieser Rechnung bescheinigt und darf deshalb nicht die Anordnung geben "
         "(Funktionstrennung, § 31 KomHVO NRW). Das muss eine andere Person mit Anordnungsbefugnis tun.",
         "{name} certified the rechnerische Richtigkeit of this invoice and therefore may not give the Anordnung "
         "(separation of duties, § 31 KomHVO NRW). Another person with Anordnungsbefugnis must do it."),
-    "SOD-ONE-PERSON-ONE-STEP": (
+    SOD_ONE_PERSON_ONE_STEP: (
         "{name} hat bereits {signed} dieser Rechnung bescheinigt; eine Person darf nur einen Schritt einer Rechnung "
         "übernehmen, daher muss jemand anderes {step} übernehmen.",
         "{name} already signed the {signed} of this invoice; one person may fill only one step of an invoice, "
         "so someone else must give the {step}."),
-    "STALE": (
+    STALE: (
         "Jemand anderes hat diese Aufgabe gerade entschieden; bitte laden Sie die Aufgabe neu und sehen Sie sie sich noch einmal an.",
         "Someone else decided this task a moment ago; reload the task and look again."),
-    "STALE/decided": (
+    STALE_DECIDED: (
         "Jemand anderes hat diese Aufgabe gerade entschieden{who}; die Rechnung ist jetzt „{state}“.",
         "Someone else decided this task a moment ago{who}; the invoice is now '{state}'."),
-    "STALE/closed": (
+    STALE_CLOSED: (
         "Diese Aufgabe ist abgeschlossen ({outcome} durch {by}).",
         "This task is closed ({outcome} by {by})."),
-    "STALE/kontierung": (
+    STALE_KONTIERUNG: (
         "Jemand anderes entscheidet diese Rechnung gerade; bitte laden Sie sie neu und ändern Sie die Kontierung dann noch einmal.",
         "Someone else is deciding this invoice right now; load the invoice again and repeat the account assignment."),
-    "KONTIERUNG-NACH-ANORDNUNG": (
+    KONTIERUNG_NACH_ANORDNUNG: (
         "Die Anordnung für diese Rechnung hat {by} bereits mit der bisherigen Kontierung gegeben. Eine neue Kontierung "
         "braucht eine neue Anordnung: bitte den Grund der Änderung angeben; die Rechnung geht dann zurück zur Anordnung.",
         "{by} already gave the Anordnung for this invoice with the previous account assignment. A new account "
         "assignment needs a new Anordnung: give the reason for the change; the invoice then goes back to the Anordnung."),
-    "DUPLICATE-BLOCKS": (
+    DUPLICATE_BLOCKS: (
         "Diese Rechnung ist möglicherweise eine Dublette ({reason}); sie kann erst freigegeben werden, wenn jemand mit "
         "Anordnungsbefugnis, die Amtsleitung oder die Rechnungseingangsstelle den Verdacht mit Begründung aufhebt.",
         "This invoice may be a duplicate ({reason}); it cannot be released until someone with Anordnungsbefugnis, "
         "the department head or the central desk overrides the flag with a reason."),
-    "NO-SUCH-TASK": ("Es gibt keine Freigabeaufgabe {task_id}.", "There is no approval task {task_id}."),
-    "NO-SUCH-INVOICE": ("Es gibt keine Rechnung {invoice_id}.", "There is no invoice {invoice_id}."),
-    "NO-PREVIOUS-STEP": (
+    NO_SUCH_TASK: ("Es gibt keine Freigabeaufgabe {task_id}.", "There is no approval task {task_id}."),
+    NO_SUCH_INVOICE: ("Es gibt keine Rechnung {invoice_id}.", "There is no invoice {invoice_id}."),
+    NO_PREVIOUS_STEP: (
         "Dies ist der erste Schritt (sachliche Richtigkeit): bitte die Rechnung zurückweisen oder an das richtige Amt weiterleiten.",
         "This is the first step (sachliche Richtigkeit): reject the invoice or forward it to the right department instead."),
-    "NO-DUPLICATE-FLAG": ("Diese Rechnung hat keinen offenen Dublettenverdacht.", "This invoice has no open duplicate flag."),
-    "AMOUNT-REQUIRED": (
+    NO_DUPLICATE_FLAG: ("Diese Rechnung hat keinen offenen Dublettenverdacht.", "This invoice has no open duplicate flag."),
+    AMOUNT_REQUIRED: (
         "Die rechnerische Richtigkeit wird mit einem Betrag bescheinigt: bitte den Zahlbetrag ({amount}) bestätigen.",
         "Rechnerische Richtigkeit is certified with an amount: confirm the amount due ({amount})."),
-    "AMOUNT-MISMATCH": (
+    AMOUNT_MISMATCH: (
         "Sie haben {confirmed} bestätigt, die Rechnung verlangt aber {amount}; ist die Rechnung falsch, bitte "
         "zurückweisen oder zurückgeben.",
         "You confirmed {confirmed}, but the invoice asks for {amount}; if the invoice is wrong, reject it or send it back."),
-    "REASON-REQUIRED/reject": (
+    REASON_REQUIRED_REJECT: (
         "Bitte begründen Sie die Zurückweisung; der Lieferant und die Rechnungseingangsstelle lesen die Begründung.",
         "Say why the invoice is returned; the supplier and the central desk read it."),
-    "REASON-REQUIRED/send_back": (
+    REASON_REQUIRED_SEND_BACK: (
         "Bitte begründen Sie die Rückgabe, damit der vorige Schritt weiß, was zu prüfen ist.",
         "Say why the invoice goes back, so the previous step knows what to check."),
-    "REASON-REQUIRED/comment": ("Der Kommentar ist leer.", "The comment is empty."),
-    "REASON-REQUIRED/override": (
+    REASON_REQUIRED_COMMENT: ("Der Kommentar ist leer.", "The comment is empty."),
+    REASON_REQUIRED_OVERRIDE: (
         "Bitte begründen Sie, warum das keine Dublette ist; die Rechnungsprüfung liest die Begründung.",
         "Say why this is not a duplicate; the Rechnungsprüfung reads it."),
-    "UNKNOWN-DEPARTMENT": (
+    UNKNOWN_DEPARTMENT: (
         "Es gibt kein Amt „{department}“; bitte eines davon wählen: {codes}.",
         "There is no department '{department}'; choose one of: {codes}."),
-    "SAME-DEPARTMENT": (
+    SAME_DEPARTMENT: (
         "Die Rechnung liegt bereits beim Amt {code} {name}.",
         "The invoice is already with department {code} {name}."),
-    "NOT-RETURNED": (
+    NOT_RETURNED: (
         "Nur eine zurückgewiesene Rechnung kann wieder aufgenommen werden; diese ist „{state}“.",
         "Only a returned invoice can be reopened; this one is '{state}'."),
-    "RELEASE-FAILED": (
+    RELEASE_FAILED: (
         "Die Freigabe konnte nicht abgeschlossen werden ({error}); es wurde nichts geändert. Bitte erneut versuchen "
         "oder den Betrieb verständigen.",
         "The release could not be completed ({error}); nothing was changed, try again or call the operator."),
-    "BUSY": (
+    BUSY: (
         "Die Datenbank ist gerade mit anderen Entscheidungen beschäftigt; es wurde nichts geändert. Bitte gleich noch einmal versuchen.",
         "The database is busy with other decisions; nothing was changed, please try again in a moment."),
 }

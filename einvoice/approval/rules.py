@@ -129,9 +129,9 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
     """
     person = find_person(org, person_id)
     if person is None:
-        return M.refusal("UNKNOWN-PERSON", person=person_id, org=org.name)
+        return M.refusal(M.UNKNOWN_PERSON, person=person_id, org=org.name)
     if is_auditor(person, department):
-        return M.refusal("AUDITOR-READ-ONLY", name=person.name, department=department, what=M.what(what))
+        return M.refusal(M.AUDITOR_READ_ONLY, name=person.name, department=department, what=M.what(what))
     own = _grants(person, role, department)
     for g in own:
         if within_limit(g, amount):
@@ -146,22 +146,22 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
             continue
         if not (d.absent_from <= today <= d.absent_to):
             deputy_refusal = deputy_refusal or M.refusal(
-                "DEPUTY-NOT-ABSENT", name=person.name, absent=absent.name, start=M.date(d.absent_from),
+                M.DEPUTY_NOT_ABSENT, name=person.name, absent=absent.name, start=M.date(d.absent_from),
                 end=M.date(d.absent_to), today=M.date(today))
             continue
         for g in theirs:
             if within_limit(g, amount):
                 return Capacity(person.id, role, g, on_behalf_of=absent.id)
         deputy_refusal = M.refusal(
-            "LIMIT/deputy", absent=absent.name, role=M.role_name(role), department=department,
+            M.LIMIT_DEPUTY, absent=absent.name, role=M.role_name(role), department=department,
             limit=M.money(theirs[0].limit_eur), amount=M.money(amount), name=person.name, what=M.what(what))
     if own:
         limits = ", ".join(M.money(g.limit_eur) for g in own)
-        return M.refusal("LIMIT", name=person.name, what=M.what(what), department=department, limits=limits,
+        return M.refusal(M.LIMIT, name=person.name, what=M.what(what), department=department, limits=limits,
                          amount=M.money(amount))
     if deputy_refusal is not None:
         return deputy_refusal
-    return M.refusal("NOT-AUTHORISED/central" if role in CENTRAL_ROLES else "NOT-AUTHORISED", name=person.name,
+    return M.refusal(M.NOT_AUTHORISED_CENTRAL if role in CENTRAL_ROLES else M.NOT_AUTHORISED, name=person.name,
                      role=M.role_name(role), department=department, what=M.what(what))
 
 
@@ -177,10 +177,10 @@ def separation_of_duties(step: Step, cap: Capacity, signoffs: Iterable[SignOff],
         who = find_person(org, next(iter(sorted(both))))
         name = who.name if who else next(iter(both))
         if step == Step.ANORDNUNG and s.step == Step.RECHNERISCH:
-            return M.refusal("SOD-ANORDNUNG-RECHNERISCH", name=name)
+            return M.refusal(M.SOD_ANORDNUNG_RECHNERISCH, name=name)
         if org.approval.combinable(department, s.step.value, step.value):
             continue  # the Dienstanweisung allows this combined certification in this department
-        return M.refusal("SOD-ONE-PERSON-ONE-STEP", name=name, signed=M.step_name(s.step), step=M.step_name(step))
+        return M.refusal(M.SOD_ONE_PERSON_ONE_STEP, name=name, signed=M.step_name(s.step), step=M.step_name(step))
     return None
 
 

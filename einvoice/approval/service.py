@@ -220,14 +220,14 @@ def account_assignment_changed(session: Session, invoice_row: Invoice, org: Orga
     if order is None:
         return None
     if not (reason or "").strip():
-        return M.refusal("KONTIERUNG-NACH-ANORDNUNG", by=order.decided_by)
+        return M.refusal(M.KONTIERUNG_NACH_ANORDNUNG, by=order.decided_by)
     # The caller holds the invoice lock; an approval action locks task then invoice. Waiting for the
     # open task here could deadlock with it, so a task someone is deciding right now is skipped: STALE.
     open_task = session.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == invoice_row.id,
                                                              ApprovalTask.status == "open")
                                .with_for_update(skip_locked=True))
     if open_task is None:
-        return M.refusal("STALE/kontierung")
+        return M.refusal(M.STALE_KONTIERUNG)
     chain = rules.steps(org)
     later = chain[chain.index(Step.ANORDNUNG):]
     voided: list[str] = []
@@ -584,7 +584,7 @@ class ApprovalService:
         if rules.next_step(step, self.org) is None:
             flags = self._open_flags(s, inv.id)
             if flags:
-                return M.refusal("DUPLICATE-BLOCKS", reason=flags[0].reason)
+                return M.refusal(M.DUPLICATE_BLOCKS, reason=flags[0].reason)
         return cap
 
     def _check_handle(self, task: ApprovalTask, inv: Invoice, person_id: str, what: str) -> rules.Capacity | Refusal:
@@ -592,7 +592,7 @@ class ApprovalService:
         step = Step(task.step)
         today = self.today()
         cap = rules.capacity(self.org, person_id, rules.STEP_ROLE[step], task.department, inv.amount_due, today, what=what)
-        if isinstance(cap, rules.Capacity) or cap.rule in ("UNKNOWN-PERSON", "AUDITOR-READ-ONLY"):
+        if isinstance(cap, rules.Capacity) or cap.rule in (M.UNKNOWN_PERSON, M.AUDITOR_READ_ONLY):
             return cap
         for role in (Role.HEAD, Role.CENTRAL_DESK):
             other = rules.capacity(self.org, person_id, role, task.department, None, today, what=what)
@@ -611,14 +611,14 @@ class ApprovalService:
             cap = rules.capacity(self.org, person_id, role, department, amount, self.today(), what=what)
             if isinstance(cap, rules.Capacity):
                 return cap
-            if cap.rule in ("UNKNOWN-PERSON", "AUDITOR-READ-ONLY"):
+            if cap.rule in (M.UNKNOWN_PERSON, M.AUDITOR_READ_ONLY):
                 return cap
-            over_limit = over_limit or (cap if cap.rule == "LIMIT" else None)
+            over_limit = over_limit or (cap if cap.rule == M.LIMIT else None)
         if over_limit is not None:
             return over_limit
         person = rules.find_person(self.org, person_id)
         names = ", ".join(M.role_name(r) for r in roles)
-        return M.refusal("NOT-AUTHORISED/roles", name=person.name if person else person_id, roles=names,
+        return M.refusal(M.NOT_AUTHORISED_ROLES, name=person.name if person else person_id, roles=names,
                          department=department, what=M.what(what), what_zu=M.what(what, zu=True))
 
     def allowed(self, task_id: int, person_id: str) -> dict[str, Refusal | None]:
@@ -626,11 +626,11 @@ class ApprovalService:
         with self.db.sessions() as s:
             task = s.get(ApprovalTask, task_id)
             if task is None:
-                r = M.refusal("NO-SUCH-TASK", task_id=task_id)
+                r = M.refusal(M.NO_SUCH_TASK, task_id=task_id)
                 return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate"), r)
             inv = s.get(Invoice, task.invoice_id)
             out: dict[str, Refusal | None] = {}
-            stale = None if task.status == "open" else M.refusal("STALE/closed", outcome=M.outcome_name(task.outcome),
+            stale = None if task.status == "open" else M.refusal(M.STALE_CLOSED, outcome=M.outcome_name(task.outcome),
                                                                                  by=task.decided_by)
 
             def verdict(x):
@@ -639,11 +639,11 @@ class ApprovalService:
             out["approve"] = stale or verdict(self._check_approve(s, task, inv, person_id))
             out["reject"] = stale or verdict(self._check_handle(task, inv, person_id, "reject"))
             prev = rules.previous_step(Step(task.step), self.org)
-            out["send_back"] = stale or (M.refusal("NO-PREVIOUS-STEP")
+            out["send_back"] = stale or (M.refusal(M.NO_PREVIOUS_STEP)
                                          if prev is None else verdict(self._check_handle(task, inv, person_id, "send_back")))
             out["forward"] = stale or verdict(self._check_handle(task, inv, person_id, "forward"))
             out["comment"] = verdict(self._check_comment(inv, person_id))
-            out["override_duplicate"] = (M.refusal("NO-DUPLICATE-FLAG")
+            out["override_duplicate"] = (M.refusal(M.NO_DUPLICATE_FLAG)
                                          if not self._open_flags(s, inv.id) else verdict(self._check_override(inv, person_id)))
             return out
 
@@ -658,7 +658,7 @@ class ApprovalService:
 
     # --- running an action ---------------------------------------------------------------------
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
-        stale = M.refusal("STALE")
+        stale = M.refusal(M.STALE)
         for attempt in range(4):
             try:
                 with self.db.transaction() as s:
@@ -681,7 +681,7 @@ class ApprovalService:
                 if "locked" not in str(exc).lower():
                     raise
                 time.sleep(0.05 * (attempt + 1))
-        return ActionResult(False, M.refusal("BUSY"), self._state_of(invoice_id), None)
+        return ActionResult(False, M.refusal(M.BUSY), self._state_of(invoice_id), None)
 
     def _state_of(self, invoice_id: int | None) -> str:
         if invoice_id is None:
@@ -693,11 +693,11 @@ class ApprovalService:
     def _lock_task(self, s: Session, task_id: int) -> tuple[ApprovalTask, Invoice]:
         task = s.get(ApprovalTask, task_id, with_for_update=True)
         if task is None:
-            raise _Abort(M.refusal("NO-SUCH-TASK", task_id=task_id))
+            raise _Abort(M.refusal(M.NO_SUCH_TASK, task_id=task_id))
         inv = s.get(Invoice, task.invoice_id, with_for_update=True)
         if task.status != "open":
             who = M.text("stale-who", outcome=M.outcome_name(task.outcome), by=task.decided_by) if task.decided_by else ""
-            raise _Abort(M.refusal("STALE/decided", who=who, state=M.state_name(inv.state)))
+            raise _Abort(M.refusal(M.STALE_DECIDED, who=who, state=M.state_name(inv.state)))
         return task, inv
 
     def _task_invoice_id(self, task_id: int) -> int | None:
@@ -748,9 +748,9 @@ class ApprovalService:
             certified = inv.amount_due
             if step == Step.RECHNERISCH:
                 if amount is None:
-                    raise _Abort(M.refusal("AMOUNT-REQUIRED", amount=M.money(inv.amount_due, inv.currency)))
+                    raise _Abort(M.refusal(M.AMOUNT_REQUIRED, amount=M.money(inv.amount_due, inv.currency)))
                 if inv.amount_due is None or Decimal(str(amount)) != inv.amount_due:
-                    raise _Abort(M.refusal("AMOUNT-MISMATCH", confirmed=M.money(Decimal(str(amount)), inv.currency),
+                    raise _Abort(M.refusal(M.AMOUNT_MISMATCH, confirmed=M.money(Decimal(str(amount)), inv.currency),
                                            amount=M.money(inv.amount_due, inv.currency)))
                 certified = Decimal(str(amount))
             nxt = rules.next_step(step, self.org)
@@ -772,7 +772,7 @@ class ApprovalService:
                         hook(s, inv)
                     except Exception as exc:  # the hook's failure must undo the release, and say why
                         log.exception("on_release hook %r failed for invoice %s", hook, inv.id)
-                        raise _Abort(M.refusal("RELEASE-FAILED", error=f"{type(exc).__name__}: {exc}")) from exc
+                        raise _Abort(M.refusal(M.RELEASE_FAILED, error=f"{type(exc).__name__}: {exc}")) from exc
             return ActionResult(True, None, inv.state, nxt)
 
         return self._run(act, invoice_id=self._task_invoice_id(task_id))
@@ -782,7 +782,7 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             task, inv = self._lock_task(s, task_id)
             if not (reason or "").strip():
-                raise _Abort(M.refusal("REASON-REQUIRED/reject"))
+                raise _Abort(M.refusal(M.REASON_REQUIRED_REJECT))
             cap = self._check_handle(task, inv, person_id, "reject")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -804,9 +804,9 @@ class ApprovalService:
             task, inv = self._lock_task(s, task_id)
             prev = rules.previous_step(Step(task.step), self.org)
             if prev is None:
-                raise _Abort(M.refusal("NO-PREVIOUS-STEP"))
+                raise _Abort(M.refusal(M.NO_PREVIOUS_STEP))
             if not (reason or "").strip():
-                raise _Abort(M.refusal("REASON-REQUIRED/send_back"))
+                raise _Abort(M.refusal(M.REASON_REQUIRED_SEND_BACK))
             cap = self._check_handle(task, inv, person_id, "send_back")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -828,9 +828,9 @@ class ApprovalService:
                 target = self.org.department(department)
             except KeyError:
                 codes = ", ".join(f"{d.code} {d.name}" for d in self.org.departments)
-                raise _Abort(M.refusal("UNKNOWN-DEPARTMENT", department=department, codes=codes)) from None
+                raise _Abort(M.refusal(M.UNKNOWN_DEPARTMENT, department=department, codes=codes)) from None
             if target.code == task.department:
-                raise _Abort(M.refusal("SAME-DEPARTMENT", code=target.code, name=target.name))
+                raise _Abort(M.refusal(M.SAME_DEPARTMENT, code=target.code, name=target.name))
             cap = self._check_handle(task, inv, person_id, "forward")
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -853,7 +853,7 @@ class ApprovalService:
     def _lock_invoice(self, s: Session, invoice_id: int) -> Invoice:
         inv = s.get(Invoice, invoice_id, with_for_update=True)
         if inv is None:
-            raise _Abort(M.refusal("NO-SUCH-INVOICE", invoice_id=invoice_id))
+            raise _Abort(M.refusal(M.NO_SUCH_INVOICE, invoice_id=invoice_id))
         return inv
 
     def comment(self, invoice_id: int, person_id: str, text: str) -> ActionResult:
@@ -861,7 +861,7 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             inv = self._lock_invoice(s, invoice_id)
             if not (text or "").strip():
-                raise _Abort(M.refusal("REASON-REQUIRED/comment"))
+                raise _Abort(M.refusal(M.REASON_REQUIRED_COMMENT))
             cap = self._check_comment(inv, person_id)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -876,9 +876,9 @@ class ApprovalService:
             inv = self._lock_invoice(s, invoice_id)
             flags = self._open_flags(s, inv.id)
             if not flags:
-                raise _Abort(M.refusal("NO-DUPLICATE-FLAG"))
+                raise _Abort(M.refusal(M.NO_DUPLICATE_FLAG))
             if not (reason or "").strip():
-                raise _Abort(M.refusal("REASON-REQUIRED/override"))
+                raise _Abort(M.refusal(M.REASON_REQUIRED_OVERRIDE))
             cap = self._check_override(inv, person_id)
             if isinstance(cap, Refusal):
                 raise _Abort(cap)
@@ -896,7 +896,7 @@ class ApprovalService:
         def act(s: Session) -> ActionResult:
             inv = self._lock_invoice(s, invoice_id)
             if inv.state != InvoiceState.RETURNED.value:
-                raise _Abort(M.refusal("NOT-RETURNED", state=M.state_name(inv.state)))
+                raise _Abort(M.refusal(M.NOT_RETURNED, state=M.state_name(inv.state)))
             cap = self._check_invoice_role(inv, person_id, [Role.CENTRAL_DESK, Role.HEAD], "reopen",
                                            value_limited=False)
             if isinstance(cap, Refusal):
@@ -906,7 +906,7 @@ class ApprovalService:
                 self.org.department(dept)
             except KeyError:
                 codes = ", ".join(f"{d.code} {d.name}" for d in self.org.departments)
-                raise _Abort(M.refusal("UNKNOWN-DEPARTMENT", department=dept, codes=codes)) from None
+                raise _Abort(M.refusal(M.UNKNOWN_DEPARTMENT, department=dept, codes=codes)) from None
             from_state = inv.state
             check_transition(InvoiceState(inv.state), InvoiceState.IN_APPROVAL)
             inv.state = InvoiceState.IN_APPROVAL.value

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
 from einvoice.organisation import Organisation, Role
 
@@ -38,7 +39,7 @@ def acting_as(org: Organisation, person_id: str | None, role: Role, *, what: str
     from einvoice.approval import Refusal, rules
 
     if not person_id or person_id in SYSTEM_ACTORS:
-        return FinanceProblem("UNKNOWN-PERSON", f"{person_id or 'niemand'!r} ist keine Person der Organisationsdatei von "
+        return FinanceProblem(errors.UNKNOWN_PERSON, f"{person_id or 'niemand'!r} ist keine Person der Organisationsdatei von "
                                                 f"{org.name}; {what} darf nur eine namentlich bekannte Person.")
     got = rules.capacity(org, person_id, role, org.central_desk, amount, today or dt.date.today(), what=what)
     if isinstance(got, Refusal):
@@ -49,7 +50,7 @@ def acting_as(org: Organisation, person_id: str | None, role: Role, *, what: str
 def reason_required(reason: str | None, what: str) -> FinanceProblem | None:
     if (reason or "").strip():
         return None
-    return FinanceProblem("REASON-REQUIRED", f"Bitte den Grund angeben: {what} wird mit Begründung im Prüfpfad festgehalten.")
+    return FinanceProblem(errors.REASON_REQUIRED, f"Bitte den Grund angeben: {what} wird mit Begründung im Prüfpfad festgehalten.")
 
 
 def release_state(status: str, stage: int, run_id: int) -> FinanceProblem | None:
@@ -58,13 +59,13 @@ def release_state(status: str, stage: int, run_id: int) -> FinanceProblem | None
     if status == want:
         return None
     if status == "released":
-        return FinanceProblem("PAY-RUN-STATE", f"Zahlungslauf {run_id} ist bereits von zwei Personen freigegeben.")
-    return FinanceProblem("PAY-RUN-STATE", f"Zahlungslauf {run_id} wartet nicht auf die {stage}. Freigabe (Stand: {status}).")
+        return FinanceProblem(errors.PAY_RUN_STATE, f"Zahlungslauf {run_id} ist bereits von zwei Personen freigegeben.")
+    return FinanceProblem(errors.PAY_RUN_STATE, f"Zahlungslauf {run_id} wartet nicht auf die {stage}. Freigabe (Stand: {status}).")
 
 
 def four_eyes(first_by: str | None, person_id: str, run_id: int) -> FinanceProblem | None:
     if first_by is not None and first_by == person_id:
-        return FinanceProblem("PAY-FOUR-EYES", f"{person_id} hat Zahlungslauf {run_id} bereits als erste Person freigegeben; "
+        return FinanceProblem(errors.PAY_FOUR_EYES, f"{person_id} hat Zahlungslauf {run_id} bereits als erste Person freigegeben; "
                                                "die zweite Freigabe muss eine andere Person der Kasse geben "
                                                "(Vier-Augen-Prinzip, § 31 Abs. 3 KomHVO NRW).")
     return None
@@ -74,7 +75,7 @@ def not_anordnender(person_id: str, anordnungen: dict[int, set[str]], run_id: in
     """``anordnungen``: invoice id -> the people involved in its valid Anordnung (signer and absent principal)."""
     own = sorted(inv for inv, people in anordnungen.items() if person_id in people)
     if own:
-        return FinanceProblem("PAY-RELEASE-ANORDNUNG",
+        return FinanceProblem(errors.PAY_RELEASE_ANORDNUNG,
                               f"{person_id} hat die Anordnung für Rechnung {', '.join(map(str, own))} in Zahlungslauf {run_id} "
                               "gegeben und darf die Zahlung daher nicht freigeben: Anordnung und Kasse sind getrennt "
                               "(§ 31 Abs. 3 KomHVO NRW).")
@@ -85,12 +86,12 @@ def not_booker(person_id: str, booked_by_hand: dict[int, str], run_id: int) -> F
     """``booked_by_hand``: invoice id -> who recorded a manual booking for it."""
     own = sorted(inv for inv, who in booked_by_hand.items() if who == person_id)
     if own:
-        return FinanceProblem("PAY-RELEASE-BOOKED",
+        return FinanceProblem(errors.PAY_RELEASE_BOOKED,
                               f"{person_id} hat Rechnung {', '.join(map(str, own))} in Zahlungslauf {run_id} von Hand gebucht "
                               "und darf die Zahlung daher nicht freigeben: Buchung und Zahlung sind getrennt.")
     return None
 
 
 def not_released(run_id: int, status: str) -> FinanceProblem:
-    return FinanceProblem("PAY-NOT-RELEASED", f"Zahlungslauf {run_id} ist noch nicht von zwei Personen freigegeben (Stand: "
+    return FinanceProblem(errors.PAY_NOT_RELEASED, f"Zahlungslauf {run_id} ist noch nicht von zwei Personen freigegeben (Stand: "
                                               f"{status}); die Datei geht erst nach der zweiten Freigabe an die Bank.")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
+from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
 from einvoice.organisation import Organisation
 
@@ -115,9 +116,9 @@ class WebhookConnector:
 
     def check(self) -> FinanceProblem | None:
         if not self.cfg.url:
-            return FinanceProblem("WEBHOOK-URL-MISSING", "finance.webhook.url is not set in the organisation file.")
+            return FinanceProblem(errors.WEBHOOK_URL_MISSING, "finance.webhook.url is not set in the organisation file.")
         if self._key() is None:
-            return FinanceProblem("HMAC-SECRET-MISSING", f"the environment variable {self.cfg.hmac_secret_env} (the webhook "
+            return FinanceProblem(errors.HMAC_SECRET_MISSING, f"the environment variable {self.cfg.hmac_secret_env} (the webhook "
                                                          "signing key) is not set; nothing was sent.")
         return None
 
@@ -144,11 +145,11 @@ class WebhookConnector:
             resp = self._http().post(self.cfg.url, content=body, headers=headers, timeout=self.cfg.timeout_seconds)
         except httpx.TimeoutException:
             return Outcome("retry", problem=FinanceProblem(
-                "HTTP-TIMEOUT", f"the finance system did not answer within {self.cfg.timeout_seconds:g} s; will retry "
+                errors.HTTP_TIMEOUT, f"the finance system did not answer within {self.cfg.timeout_seconds:g} s; will retry "
                                 "(the idempotency key prevents a double booking)."), duration_ms=_ms(started))
         except httpx.TransportError as exc:
             return Outcome("retry", problem=FinanceProblem(
-                "HTTP-CONNECT", f"the finance system could not be reached ({type(exc).__name__}); will retry."),
+                errors.HTTP_CONNECT, f"the finance system could not be reached ({type(exc).__name__}); will retry."),
                 duration_ms=_ms(started))
         ms = _ms(started)
         try:
@@ -162,7 +163,7 @@ class WebhookConnector:
         booking = str(booking) if booking not in (None, "") else None
         if resp.status_code >= 500:
             return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-                "HTTP-5XX", f"the finance system answered HTTP {resp.status_code}"
+                errors.HTTP_5XX, f"the finance system answered HTTP {resp.status_code}"
                             f"{': ' + str(answer.get('message')) if answer and answer.get('message') else ''}; will retry."))
         if status == "duplicate" or (resp.status_code == 409 and status in (None, "duplicate")):
             return Outcome("duplicate", booking_number=booking, http_status=resp.status_code, answer=answer, duration_ms=ms)
@@ -171,9 +172,9 @@ class WebhookConnector:
         if 400 <= resp.status_code < 500 or status == "failed":
             msg = (answer or {}).get("message") or resp.text[:300] or f"HTTP {resp.status_code}"
             return Outcome("rejected", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-                "HTTP-REJECTED", f"the finance system refused the record: {msg}"))
+                errors.HTTP_REJECTED, f"the finance system refused the record: {msg}"))
         return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-            "HTTP-BAD-ANSWER", f"the finance system answered HTTP {resp.status_code} without a booking number or a "
+            errors.HTTP_BAD_ANSWER, f"the finance system answered HTTP {resp.status_code} without a booking number or a "
                                "known status; will retry."))
 
     def close(self) -> None:
@@ -275,7 +276,7 @@ class FileConnector:
                         w.writerows(csv_rows(it.record))
                     write_atomic(path, buf.getvalue().encode("utf-8"))
         except OSError as exc:
-            return Outcome("retry", problem=FinanceProblem("FILE-WRITE", f"the export file in {self.directory} could not be "
+            return Outcome("retry", problem=FinanceProblem(errors.FILE_WRITE, f"the export file in {self.directory} could not be "
                                                                          f"written ({exc.strerror or exc}); will retry."))
         return Outcome("exported")
 

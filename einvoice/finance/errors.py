@@ -4,32 +4,82 @@ Delivery, confirmation and payment-run code returns ``FinanceProblem`` values in
 a failing record is reported, stored on its outbox row and shown in the CLI, never swallowed.
 Exceptions stay reserved for programmer errors. This module must never hold business rules.
 
-IDs:
-  RECORD-INCOMPLETE   the posting record lacks something the finance system needs
-  RECORD-SOURCE       the original invoice could not be read from the archive to build the record
-  ASSIGN-*            an account assignment given by an approver is not usable
-  HTTP-TIMEOUT        the finance system did not answer in time (retried)
-  HTTP-CONNECT        the finance system could not be reached (retried)
-  HTTP-5XX            the finance system answered with a server error (retried)
-  HTTP-REJECTED       the finance system refused the record (4xx / status "failed"): a person must look
-  HTTP-BAD-ANSWER     the answer could not be understood (retried)
-  HMAC-SECRET-MISSING the environment variable with the signing key is not set
-  FILE-WRITE          the export file could not be written (retried)
-  MAX-ATTEMPTS        the record failed too often and went to the dead letters
-  NOT-FOUND, NOT-DEAD, NOT-RELEASED, ALREADY-CONFIRMED, BOOKING-REQUIRED  operator actions refused
-  BOOKING-CONFLICT    the finance system reported a second, different booking number for a confirmed
-                      record: stored on the outbox row (status ``conflict``) for a person
-  PULL-*              the pull API refused a request (token missing/wrong, connector not pull)
-  SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa);
-                      SEPA-CREDIT-NOTE-WAITING / -NOTHING-OPEN: a credit note not netted in this run
-  SEPA-*              a payment could not be included in a payment run (see einvoice.finance.sepa)
-  PAY-*, UNKNOWN-PERSON, NOT-AUTHORISED, LIMIT, REASON-REQUIRED  who may act on postings and payments
-                      (see einvoice.finance.authority)
-  KONTIERUNG-NACH-ANORDNUNG  a new account assignment after the Anordnung needs a reason (approval service)
+Every ID is a constant below, defined once; raise sites name the constant, never a string
+(``tests/finance/test_problem_ids.py``). IDs the approval layer also uses (UNKNOWN-PERSON,
+REASON-REQUIRED, STALE; NOT-AUTHORISED, LIMIT, … reach finance as ``Refusal.rule`` from
+``einvoice.approval.rules``) carry the same value as there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# -- the posting record
+RECORD_INCOMPLETE = "RECORD-INCOMPLETE"  # the record lacks something the finance system needs
+RECORD_SOURCE = "RECORD-SOURCE"  # the original invoice could not be read from the archive to build the record
+RECORD_NOT_QUEUED = "RECORD-NOT-QUEUED"  # repair: the release hook queued no posting record
+RECORD_OUTCOME = "RECORD-OUTCOME"  # the finance system's answer could not be stored (the record is sent again)
+# -- an account assignment given by an approver is not usable
+ASSIGN_AMOUNT = "ASSIGN-AMOUNT"
+ASSIGN_DEPARTMENT = "ASSIGN-DEPARTMENT"
+ASSIGN_EMPTY = "ASSIGN-EMPTY"
+ASSIGN_KOSTENSTELLE = "ASSIGN-KOSTENSTELLE"
+ASSIGN_PERSON = "ASSIGN-PERSON"
+ASSIGN_PRODUKT = "ASSIGN-PRODUKT"
+ASSIGN_ROLE = "ASSIGN-ROLE"
+ASSIGN_SACHKONTO = "ASSIGN-SACHKONTO"
+ASSIGN_STATE = "ASSIGN-STATE"
+ASSIGN_SUM = "ASSIGN-SUM"
+# -- delivery to the finance system (HTTP-TIMEOUT, -CONNECT, -5XX, -BAD-ANSWER and FILE-WRITE are retried)
+HTTP_TIMEOUT = "HTTP-TIMEOUT"  # the finance system did not answer in time
+HTTP_CONNECT = "HTTP-CONNECT"  # the finance system could not be reached
+HTTP_5XX = "HTTP-5XX"  # the finance system answered with a server error
+HTTP_REJECTED = "HTTP-REJECTED"  # the finance system refused the record (4xx / status "failed"): a person must look
+HTTP_BAD_ANSWER = "HTTP-BAD-ANSWER"  # the answer could not be understood
+HMAC_SECRET_MISSING = "HMAC-SECRET-MISSING"  # the environment variable with the signing key is not set
+WEBHOOK_URL_MISSING = "WEBHOOK-URL-MISSING"  # finance.webhook.url is not set in the organisation file
+FILE_WRITE = "FILE-WRITE"  # the export file could not be written
+UNKNOWN = "UNKNOWN"  # a delivery failed without naming its problem
+MAX_ATTEMPTS = "MAX-ATTEMPTS"  # the record failed too often and went to the dead letters
+LEASE_LOST = "LEASE-LOST"  # another worker took over the outbox row while it was being delivered
+REJECTED = "REJECTED"  # the finance system confirmed the record as refused
+# -- confirmations (receipt files, the pull API) and operator actions refused
+RECEIPT_STATUS = "RECEIPT-STATUS"  # a receipt file names a status the outbox does not know
+RECEIPT_UNREADABLE = "RECEIPT-UNREADABLE"  # a receipt file cannot be read
+NOT_FOUND = "NOT-FOUND"
+NOT_DEAD = "NOT-DEAD"
+ALREADY_CONFIRMED = "ALREADY-CONFIRMED"
+BOOKING_REQUIRED = "BOOKING-REQUIRED"
+#: the finance system reported a second, different booking number for a confirmed record: stored on
+#: the outbox row (status ``conflict``) for a person
+BOOKING_CONFLICT = "BOOKING-CONFLICT"
+STALE = "STALE"  # someone else changed the row or run meanwhile (the approval layer's ID)
+# -- the pull API refused a request
+PULL_DISABLED = "PULL-DISABLED"  # the organisation does not use the pull connector
+PULL_TOKEN_MISSING = "PULL-TOKEN-MISSING"  # the pull token's environment variable is not set or too short
+PULL_UNAUTHORIZED = "PULL-UNAUTHORIZED"  # the bearer token is missing or wrong
+# -- a payment could not be included in a payment run (einvoice.finance.sepa)
+SEPA_AMOUNT = "SEPA-AMOUNT"
+SEPA_BIC = "SEPA-BIC"
+SEPA_CONFLICT = "SEPA-CONFLICT"
+SEPA_CREDIT_NOTE = "SEPA-CREDIT-NOTE"
+SEPA_CREDIT_NOTE_WAITING = "SEPA-CREDIT-NOTE-WAITING"  # a credit note not netted in this run (no invoice paid)
+SEPA_CREDIT_NOTE_NOTHING_OPEN = "SEPA-CREDIT-NOTE-NOTHING-OPEN"  # a credit note with nothing open to net it against
+SEPA_CURRENCY = "SEPA-CURRENCY"
+SEPA_FILE_WRITE = "SEPA-FILE-WRITE"
+SEPA_IBAN = "SEPA-IBAN"
+SEPA_IBAN_CHANGED = "SEPA-IBAN-CHANGED"
+SEPA_PAYER_MISSING = "SEPA-PAYER-MISSING"
+SEPA_TOTALS = "SEPA-TOTALS"
+SEPA_XSD = "SEPA-XSD"
+# -- who may act on postings and payments (einvoice.finance.authority; NOT-AUTHORISED, LIMIT,
+# DEPUTY-NOT-ABSENT and AUDITOR-READ-ONLY come from the approval rules as they are)
+UNKNOWN_PERSON = "UNKNOWN-PERSON"  # the approval layer's ID
+REASON_REQUIRED = "REASON-REQUIRED"  # the approval layer's ID
+PAY_FOUR_EYES = "PAY-FOUR-EYES"
+PAY_NOT_RELEASED = "PAY-NOT-RELEASED"
+PAY_RELEASE_ANORDNUNG = "PAY-RELEASE-ANORDNUNG"
+PAY_RELEASE_BOOKED = "PAY-RELEASE-BOOKED"
+PAY_RUN_STATE = "PAY-RUN-STATE"
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
-from einvoice.finance import authority
+from einvoice.finance import authority, errors
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
@@ -109,7 +109,7 @@ def release_hook(app) -> Callable[[Session, Invoice], None]:
                 model, root = load_model(app.original_bytes(row))
             except Exception as exc:  # an incomplete record must not be queued: the release waits
                 raise FinanceError(FinanceProblem(
-                    "RECORD-SOURCE", f"the original of invoice {row.id} could not be read from the archive "
+                    errors.RECORD_SOURCE, f"the original of invoice {row.id} could not be read from the archive "
                                      f"({type(exc).__name__}: {exc}); the posting record needs it. Try again later.")) from exc
         enqueue_posting(session, row, app.organisation, model=model, root=root)
     return hook
@@ -262,7 +262,7 @@ class Outbox:
         except Exception as exc:  # the lease runs out and the row is taken again: nothing is lost
             log.exception("recording the outcome of outbox row %s failed", it.outbox_id)
             result = DeliveryResult(it.outbox_id, it.invoice_id, it.idempotency_key, "error", outcome.booking_number,
-                                    FinanceProblem("RECORD-OUTCOME", f"the answer could not be stored ({type(exc).__name__}); "
+                                    FinanceProblem(errors.RECORD_OUTCOME, f"the answer could not be stored ({type(exc).__name__}); "
                                                                      "the record will be sent again and answered as a duplicate."),
                                     it.attempts)
         crash_point("recorded")
@@ -333,7 +333,7 @@ class Outbox:
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, outcome.kind, p.booking_number, None, ob.attempts)
             if not mine:
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "skipped", p.booking_number,
-                                      FinanceProblem("LEASE-LOST", "another worker took this record over; its outcome counts."),
+                                      FinanceProblem(errors.LEASE_LOST, "another worker took this record over; its outcome counts."),
                                       ob.attempts)
             ob.lease_until = None
             ob.updated_at = now
@@ -341,11 +341,11 @@ class Outbox:
                 ob.status = "awaiting_confirmation"
                 ob.last_error_code = ob.last_error = None
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "exported", None, None, ob.attempts)
-            ob.last_error_code = outcome.problem.code if outcome.problem else "UNKNOWN"
+            ob.last_error_code = outcome.problem.code if outcome.problem else errors.UNKNOWN
             ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
             if outcome.kind == "rejected" or ob.attempts >= self.retry_cfg.max_attempts:
                 self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
-                    "MAX-ATTEMPTS", f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
+                    errors.MAX_ATTEMPTS, f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
                                     "it: `einvoice finance retry` once the cause is fixed."), now)
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "dead", None,
                                       FinanceProblem(ob.last_error_code, ob.last_error), ob.attempts)
@@ -402,7 +402,7 @@ class Outbox:
             with self.db.transaction() as s:
                 p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
                 if p is None:
-                    return FinanceProblem("NOT-FOUND", f"no posting record has the idempotency key {idempotency_key!r}.")
+                    return FinanceProblem(errors.NOT_FOUND, f"no posting record has the idempotency key {idempotency_key!r}.")
                 ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
                 if p.confirmed_at is not None:
                     if booking_number and p.booking_number and booking_number != p.booking_number:
@@ -414,7 +414,7 @@ class Outbox:
                                  via=via or ob.connector or "manual", comment=comment)
                 posting_id = p.id
         except StaleDataError:
-            return FinanceProblem("STALE", "the record changed while confirming it; try again.")
+            return FinanceProblem(errors.STALE, "the record changed while confirming it; try again.")
         self._archive_one(posting_id)
         return None
 
@@ -427,7 +427,7 @@ class Outbox:
         with an audit event, until a person settles it (``einvoice finance resolve``). The first
         booking number stays until then; the invoice is not paid twice either way.
         """
-        problem = FinanceProblem("BOOKING-CONFLICT", f"{p.idempotency_key} was already confirmed with booking number "
+        problem = FinanceProblem(errors.BOOKING_CONFLICT, f"{p.idempotency_key} was already confirmed with booking number "
                                                      f"{p.booking_number}; the finance system now reports {booking_number} "
                                                      f"(via {via}). Check for a double booking in the finance system and "
                                                      "settle it: `einvoice finance resolve`.")
@@ -451,13 +451,13 @@ class Outbox:
         with self.db.transaction() as s:
             p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
             if p is None:
-                return FinanceProblem("NOT-FOUND", f"no posting record has the idempotency key {idempotency_key!r}.")
+                return FinanceProblem(errors.NOT_FOUND, f"no posting record has the idempotency key {idempotency_key!r}.")
             ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
             if p.confirmed_at is not None:
-                return FinanceProblem("ALREADY-CONFIRMED", f"{idempotency_key} was already confirmed as {p.booking_number}.")
+                return FinanceProblem(errors.ALREADY_CONFIRMED, f"{idempotency_key} was already confirmed as {p.booking_number}.")
             s.add(FinanceAttempt(outbox_id=ob.id, at=self.now(), connector=via or ob.connector or "manual",
-                                 outcome="rejected", error_code="REJECTED", message=message))
-            self._dead(s, ob, p, FinanceProblem("REJECTED", f"the finance system refused the record: {message}"), self.now())
+                                 outcome="rejected", error_code=errors.REJECTED, message=message))
+            self._dead(s, ob, p, FinanceProblem(errors.REJECTED, f"the finance system refused the record: {message}"), self.now())
         return None
 
     # ---- receipts of the file connector ---------------------------------------------------------
@@ -478,7 +478,7 @@ class Outbox:
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 results.append(ReceiptResult(path.name, 0, None, None, FinanceProblem(
-                    "RECEIPT-UNREADABLE", f"receipt file {path.name} cannot be read ({exc}); it was left in place.")))
+                    errors.RECEIPT_UNREADABLE, f"receipt file {path.name} cannot be read ({exc}); it was left in place.")))
                 continue
             rows = list(csv.reader(io.StringIO(text), delimiter=delim))
             if rows and rows[0] and rows[0][0].strip().lower() == "idempotency_key":
@@ -492,7 +492,7 @@ class Outbox:
                 elif status == "rejected":
                     problem = self.reject(key, message or "no reason given", via="file")
                 else:
-                    problem = FinanceProblem("RECEIPT-STATUS", f"{path.name} line {n}: status {status!r} is not booked, "
+                    problem = FinanceProblem(errors.RECEIPT_STATUS, f"{path.name} line {n}: status {status!r} is not booked, "
                                                                "duplicate or rejected.")
                 results.append(ReceiptResult(path.name, n, key, status, problem))
             done = folder / "processed"
@@ -548,9 +548,9 @@ class Outbox:
         with self.db.transaction() as s:
             ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
             if ob is None:
-                return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
+                return FinanceProblem(errors.NOT_FOUND, f"there is no outbox entry {outbox_id}.")
             if ob.status not in ("dead", "pending", "awaiting_confirmation"):
-                return FinanceProblem("NOT-DEAD", f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
+                return FinanceProblem(errors.NOT_DEAD, f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
                                                   "entries can be retried.")
             p = s.get(FinancePosting, ob.posting_id)
             inv = s.get(Invoice, p.invoice_id)
@@ -574,14 +574,14 @@ class Outbox:
         ``posted`` event names the person, and an overridden rejection gets its own
         ``finance_rejection_overridden`` event with the rejection and the reason."""
         if not booking_number:
-            return FinanceProblem("BOOKING-REQUIRED", "give the booking number the finance system shows for this invoice.")
+            return FinanceProblem(errors.BOOKING_REQUIRED, "give the booking number the finance system shows for this invoice.")
         problem = authority.reason_required(comment, "eine Buchung von Hand (auch gegen eine Ablehnung des Finanzverfahrens)")
         if problem:
             return problem
         with self.db.sessions() as s:
             ob = s.get(FinanceOutbox, outbox_id)
             if ob is None:
-                return FinanceProblem("NOT-FOUND", f"there is no outbox entry {outbox_id}.")
+                return FinanceProblem(errors.NOT_FOUND, f"there is no outbox entry {outbox_id}.")
             p = s.get(FinancePosting, ob.posting_id)
             key, amount = p.idempotency_key, p.amount
             rejected = (ob.last_error_code, ob.last_error) if ob.status == "dead" else None

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
-from einvoice.finance import authority
+from einvoice.finance import authority, errors
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
     FinanceOutbox,
@@ -86,7 +86,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
         with db.transaction() as s:
             run = s.get(PaymentRun, run_id, with_for_update=True)
             if run is None:
-                return ReleaseResult(False, FinanceProblem("NOT-FOUND", f"Es gibt keinen Zahlungslauf {run_id}."), run_id, None)
+                return ReleaseResult(False, FinanceProblem(errors.NOT_FOUND, f"Es gibt keinen Zahlungslauf {run_id}."), run_id, None)
             stage = 1 if run.status == "created" else 2
             problem = authority.release_state(run.status, stage, run_id)
             if problem is None:
@@ -138,7 +138,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
     except (StaleDataError, OperationalError, _Conflict) as exc:
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
-        return ReleaseResult(False, FinanceProblem("STALE", "Jemand anderes hat diesen Zahlungslauf gerade freigegeben; "
+        return ReleaseResult(False, FinanceProblem(errors.STALE, "Jemand anderes hat diesen Zahlungslauf gerade freigegeben; "
                                                             "bitte neu laden."), run_id, None)
     if stage == 1:
         return ReleaseResult(True, None, run_id, status)
@@ -148,7 +148,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
         path = export_run(db, run_id, output_dir)
     except OSError as exc:
         return ReleaseResult(True, FinanceProblem(
-            "SEPA-FILE-WRITE", f"Zahlungslauf {run_id} ist freigegeben und seine Rechnungen sind bezahlt, aber die Datei konnte "
+            errors.SEPA_FILE_WRITE, f"Zahlungslauf {run_id} ist freigegeben und seine Rechnungen sind bezahlt, aber die Datei konnte "
                                f"nicht nach {output_dir} geschrieben werden ({exc.strerror or exc}); der nächste Zahlungslauf "
                                f"schreibt sie, oder `einvoice payments export {run_id} --out DIR --by PERSON`."), run_id, status)
     return ReleaseResult(True, None, run_id, status, path)

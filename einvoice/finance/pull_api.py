@@ -29,6 +29,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from einvoice.finance import errors
 from einvoice.finance.outbox import Outbox
 
 
@@ -58,18 +59,18 @@ def require_token(authorization: str | None = Header(default=None),
     (compared in constant time).
     """
     if outbox.org.finance.connector != "pull":
-        raise HTTPException(404, detail={"code": "PULL-DISABLED",
+        raise HTTPException(404, detail={"code": errors.PULL_DISABLED,
                                          "message": "the organisation does not use the pull connector (finance.connector)."})
     env = outbox.org.finance.pull.token_env
     expected = os.environ.get(env) or ""
     if len(expected.strip()) < MIN_TOKEN_LENGTH:
-        raise HTTPException(503, detail={"code": "PULL-TOKEN-MISSING",
+        raise HTTPException(503, detail={"code": errors.PULL_TOKEN_MISSING,
                                          "message": f"the pull API is not configured: environment variable {env} is not set "
                                                     f"or shorter than {MIN_TOKEN_LENGTH} characters."})
     scheme, _, given = (authorization or "").strip().partition(" ")
     ok = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.strip().encode())
     if not ok:
-        raise HTTPException(401, detail={"code": "PULL-UNAUTHORIZED", "message": "missing or wrong bearer token."},
+        raise HTTPException(401, detail={"code": errors.PULL_UNAUTHORIZED, "message": "missing or wrong bearer token."},
                             headers={"WWW-Authenticate": "Bearer"})
     return outbox
 
@@ -96,10 +97,10 @@ def ack(body: Ack, outbox: Outbox = Depends(require_token)) -> dict:
         problem = outbox.reject(body.idempotency_key, body.message or "no reason given", via="pull")
     else:
         if body.status == "booked" and not body.booking_number:
-            raise HTTPException(422, detail={"code": "BOOKING-REQUIRED", "message": "status 'booked' needs a booking_number."})
+            raise HTTPException(422, detail={"code": errors.BOOKING_REQUIRED, "message": "status 'booked' needs a booking_number."})
         problem = outbox.confirm(body.idempotency_key, body.booking_number, status=body.status, via="pull",
                                  answer=body.model_dump())
     if problem is not None:
-        code = 404 if problem.code == "NOT-FOUND" else 409
+        code = 404 if problem.code == errors.NOT_FOUND else 409
         raise HTTPException(code, detail=problem.as_dict())
     return {"ok": True, "idempotency_key": body.idempotency_key}

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from einvoice import skonto as _skonto
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
 from einvoice.identifiers import find_supplier, iban_key
 from einvoice.organisation import Department, Organisation, Role
@@ -70,11 +71,6 @@ def _sepa_text(text: str, max_len: int) -> str:
     from einvoice.finance.sepa import sepa_text  # sepa imports this module: import when used
 
     return sepa_text(text, max_len)
-
-
-def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
-    """Amount to transfer when the discount is taken (``einvoice.skonto.payment``)."""
-    return _skonto.payment(amount_due, percent, base_amount)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,43 +213,43 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
     with db.transaction() as s:
         inv = s.get(Invoice, invoice_id, with_for_update=True)
         if inv is None:
-            return FinanceProblem("NOT-FOUND", f"there is no invoice {invoice_id}")
+            return FinanceProblem(errors.NOT_FOUND, f"there is no invoice {invoice_id}")
         if inv.state != "in_approval":
-            return FinanceProblem("ASSIGN-STATE", f"invoice {invoice_id} is {inv.state}; the account assignment can only "
+            return FinanceProblem(errors.ASSIGN_STATE, f"invoice {invoice_id} is {inv.state}; the account assignment can only "
                                                   "be changed while the invoice is in approval (before the release).")
         dept = _dept(org, inv.department)
         if dept is None:
-            return FinanceProblem("ASSIGN-DEPARTMENT", f"invoice {invoice_id} has no known department; route it first.")
+            return FinanceProblem(errors.ASSIGN_DEPARTMENT, f"invoice {invoice_id} has no known department; route it first.")
         try:
             person = org.person(person_id)
         except KeyError:
-            return FinanceProblem("ASSIGN-PERSON", f"{person_id!r} is not a person of {org.name}.")
+            return FinanceProblem(errors.ASSIGN_PERSON, f"{person_id!r} is not a person of {org.name}.")
         allowed_roles = {Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD}
         if not any(g.department == dept.code and g.role in allowed_roles for g in person.grants):
-            return FinanceProblem("ASSIGN-ROLE", f"{person.name} may not assign accounts in department {dept.code} "
+            return FinanceProblem(errors.ASSIGN_ROLE, f"{person.name} may not assign accounts in department {dept.code} "
                                                  "(needs sachlich, rechnerisch, anordnen or head there).")
         if not lines:
-            return FinanceProblem("ASSIGN-EMPTY", "give at least one line with an amount.")
+            return FinanceProblem(errors.ASSIGN_EMPTY, "give at least one line with an amount.")
         clean = []
         for i, ln in enumerate(lines, 1):
             try:
                 amount = Decimal(str(ln["amount"])).quantize(CENT, rounding=ROUND_HALF_UP)
             except Exception:
-                return FinanceProblem("ASSIGN-AMOUNT", f"line {i}: {ln.get('amount')!r} is not an amount.")
+                return FinanceProblem(errors.ASSIGN_AMOUNT, f"line {i}: {ln.get('amount')!r} is not an amount.")
             kst, prod = ln.get("kostenstelle"), ln.get("produkt")
             if kst and kst not in dept.cost_centres:
-                return FinanceProblem("ASSIGN-KOSTENSTELLE", f"line {i}: Kostenstelle {kst} does not belong to department "
+                return FinanceProblem(errors.ASSIGN_KOSTENSTELLE, f"line {i}: Kostenstelle {kst} does not belong to department "
                                                              f"{dept.code} ({', '.join(dept.cost_centres) or 'none configured'}).")
             if prod and prod not in dept.products:
-                return FinanceProblem("ASSIGN-PRODUKT", f"line {i}: Produkt {prod} does not belong to department "
+                return FinanceProblem(errors.ASSIGN_PRODUKT, f"line {i}: Produkt {prod} does not belong to department "
                                                         f"{dept.code} ({', '.join(dept.products) or 'none configured'}).")
             sk = ln.get("sachkonto")
             if sk and not re.fullmatch(r"\d{4,10}", str(sk)):
-                return FinanceProblem("ASSIGN-SACHKONTO", f"line {i}: Sachkonto {sk!r} must be 4 to 10 digits.")
+                return FinanceProblem(errors.ASSIGN_SACHKONTO, f"line {i}: Sachkonto {sk!r} must be 4 to 10 digits.")
             clean.append({"sachkonto": sk, "kostenstelle": kst, "produkt": prod, "amount": money(amount), "text": ln.get("text")})
         total = sum(Decimal(c["amount"]) for c in clean)
         if inv.amount_due is None or total != inv.amount_due:
-            return FinanceProblem("ASSIGN-SUM", f"the lines add up to {total}, but the invoice asks for {inv.amount_due} "
+            return FinanceProblem(errors.ASSIGN_SUM, f"the lines add up to {total}, but the invoice asks for {inv.amount_due} "
                                                 f"{inv.currency or 'EUR'}; the lines must add up to the amount due.")
         # After the Anordnung the Kontierung is frozen: a change needs a reason and a new Anordnung.
         from einvoice.approval.service import account_assignment_changed
@@ -322,7 +318,7 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
         terms, _findings = _skonto.dated_terms(model.skonto, row.issue_date)
     else:
         terms = _skonto.terms_of_row(row)
-    skonto = [{"days": t.days if t.days is not None else ((t.until - row.issue_date).days if row.issue_date else None),
+    skonto = [{"days": t.days_from(row.issue_date),
                "percent": str(t.percent), "until": t.until.isoformat(), "base_amount": money(t.base_amount),
                "amount_if_taken": money(t.payment(row.amount_due))} for t in terms]
     remittance = next((p.remittance_info for p in (model.payment_means if model is not None else ()) if p.remittance_info), None)
@@ -390,14 +386,14 @@ def completeness(record: dict) -> list[FinanceProblem]:
     """What the finance system cannot do without; the release is refused while any is missing."""
     problems = []
     if not record["amount"]["due"]:
-        problems.append(FinanceProblem("RECORD-INCOMPLETE", "the invoice has no amount due (BT-115)."))
+        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "the invoice has no amount due (BT-115)."))
     if not record["payee"]["name"]:
-        problems.append(FinanceProblem("RECORD-INCOMPLETE", "the invoice names no seller or payee (BT-27/BT-59)."))
+        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "the invoice names no seller or payee (BT-27/BT-59)."))
     for i, a in enumerate(record["account_assignment"], 1):
         if not a["sachkonto"]:
-            problems.append(FinanceProblem("RECORD-INCOMPLETE", f"account line {i} has no Sachkonto: set default_account for "
+            problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, f"account line {i} has no Sachkonto: set default_account for "
                                                                 f"department {record['department']['code']} or finance.default_account "
                                                                 "in the organisation file, or assign accounts before the release."))
     if record["ordering_person"] is None:
-        problems.append(FinanceProblem("RECORD-INCOMPLETE", "no valid Anordnung is recorded for this invoice."))
+        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "no valid Anordnung is recorded for this invoice."))
     return problems

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.finance import errors
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import FinancePosting
 from einvoice.states import InvoiceState
@@ -69,7 +70,7 @@ def queue_missing_postings(db: Database, hook: Callable[[Session, Invoice], None
                 hook(s, inv)
                 s.flush()
                 if s.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_id)) is None:
-                    raise FinanceError(FinanceProblem("RECORD-NOT-QUEUED", f"the release hook queued no posting "
+                    raise FinanceError(FinanceProblem(errors.RECORD_NOT_QUEUED, f"the release hook queued no posting "
                                                                            f"record for invoice {invoice_id}."))
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=actor, action="posting_repaired", from_state=inv.state, to_state=inv.state,

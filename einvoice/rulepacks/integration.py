@@ -210,22 +210,20 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
         return False  # not readable for the pack (cannot happen after intake parsed it)
     _fill(rep, bag, cfg)
     if _intake.is_xrechnung(it.profile):
-        try:  # the advisory Leitweg-ID check digit finding of the built-in engine (info only)
-            from einvoice.validation import _leitweg_finding
+        from einvoice.validation import leitweg_check
 
-            n = len(rep.findings)
-            _leitweg_finding(rep, it.root, it.syntax)
-            # our own advice, not a rule of the pack's XRechnung layer
-            rep.findings[n:] = [type(f)(f.rule, f.severity, f.message, f.location, "advice") for f in rep.findings[n:]]
-        except ImportError:
-            pass
+        # the advisory Leitweg-ID check digit finding of the built-in engine (info only): our own
+        # advice, not a rule of the pack's XRechnung layer
+        advice = leitweg_check.finding(it.root, it.syntax, stage="advice")
+        if advice is not None:
+            rep.findings.append(advice)
     if cfg.build_model:
         _model_checks(rep, it)
     return True
 
 
 def _model_checks(rep, it) -> None:
-    """The same local checks after the pack as after the built-in rules (einvoice.validation):
+    """The same local checks after the pack as after the built-in rules (einvoice.validation.engine):
     an invoice whose data cannot be read into the model is never valid (not validated), and the
     values later steps need are range-checked (validation.plausibility). Like local severity
     overrides, they act on ``valid``; ``accepted`` stays KoSIT's recommendation."""

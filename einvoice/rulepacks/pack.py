@@ -20,6 +20,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from einvoice.validation import xpath
+
 SCENARIOS_NS = "http://www.xoev.de/de/validator/framework/1/scenarios"
 _S = f"{{{SCENARIOS_NS}}}"
 #: the identifier of plain EN 16931 (no CIUS, no extension)
@@ -80,23 +82,12 @@ def _required_root(expr: str, namespaces: dict[str, str]) -> tuple[str, str] | N
     m = re.fullmatch(r"\s*exists\(\s*/([\w.-]+):([\w.-]+)([\[/].*)\)\s*", expr, re.S)
     if not m or m.group(1) not in namespaces:
         return None
-    depth, quote = 0, ""
     rest = m.group(3)
-    for i, ch in enumerate(rest):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-            if depth < 0:
-                return None  # the exists( closes early: more follows at top level
-        elif depth == 0 and (ch in "|," or re.match(r"\s(or|and|union|except|intersect)\s", rest[i:])):
-            return None
-    if depth or quote:
+    # unbalanced: among others, the exists( closes early and more follows at top level
+    positions, balanced = xpath.top_level(rest)
+    if not balanced:
+        return None
+    if any(rest[i] in "|," or re.match(r"\s(or|and|union|except|intersect)\s", rest[i:]) for i in positions):
         return None
     return namespaces[m.group(1)], m.group(2)
 

@@ -66,7 +66,7 @@ class _F:
     """Finding view with a sort key (blocking first, then by stage order)."""
 
     def __init__(self, f):
-        from einvoice.validation.report import SEVERITY_ORDER, STAGES
+        from einvoice.validation.stages import SEVERITY_ORDER, STAGES
 
         self.rule, self.severity, self.message, self.location, self.stage = f.rule, f.severity, f.message, f.location, f.stage
         # the rule file's own severity when a custom level or override changed it (rule packs)

@@ -11,15 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from einvoice.validation.stages import SEVERITY_ORDER, STAGES
+
 if TYPE_CHECKING:  # pragma: no cover
     from einvoice.model import Invoice
 
 Severity = Literal["fatal", "error", "warning", "info"]
 StageState = Literal["passed", "failed", "skipped", "error"]
-
-SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "info": 3}
-#: stages in the order they run; reports list them in this order
-STAGES = ("intake", "parse", "xsd", "en16931", "xrechnung", "profile")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from einvoice.validation import xpath
 from schemas import resolve
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
@@ -161,22 +162,12 @@ _KIND_TESTS = ("element(", "attribute(", "text(", "node(", "comment(", "processi
 def _pattern_branches(match: str) -> list[str] | None:
     """Split an XSLT match pattern at its top-level ``|`` (outside quotes, brackets, parens).
     None when the pattern uses syntax we do not rewrite (``union`` keyword)."""
-    branches, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(match):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            branches.append(match[start:i])
-            start = i + 1
-    branches.append(match[start:])
-    if quote or depth or any(re.search(r"\bunion\b|\bintersect\b|\bexcept\b", b) for b in branches):
+    positions, balanced = xpath.top_level(match)
+    if not balanced:
+        return None
+    cuts = [i for i in positions if match[i] == "|"]
+    branches = [match[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(match)])]
+    if any(re.search(r"\bunion\b|\bintersect\b|\bexcept\b", b) for b in branches):
         return None
     return [b.strip() for b in branches]
 

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance import enqueue_posting, posting_record, set_account_assignment
-from einvoice.finance.record import allocate, parse_reference, skonto_payment
+from einvoice.finance.record import allocate, parse_reference
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
+from einvoice.skonto import payment as skonto_payment
 from tests.approval.conftest import add_invoice
 from tests.finance.conftest import approve_all, released_invoice
 

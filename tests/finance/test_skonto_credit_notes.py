@@ -162,6 +162,31 @@ def test_several_terms_deadline_and_deduction_come_from_the_same_term(db, posted
     assert run.invoices == [c] and run.skonto_taken == 0 and run.control_sum == due
 
 
+def test_intake_inbox_and_payment_run_pick_the_same_of_two_terms(db, posted, tmp_path):
+    """Two terms where the shortest term and the highest percent are the smaller deduction (5 % of a
+    100.00 base within 10 days) and the larger one comes later (2 % of the whole amount within 20
+    days): the row intake writes, the inbox deadline and the payment run all take the 2 % term."""
+    from einvoice.approval.deadlines import skonto_dates
+
+    org, ingest = posted
+    terms = "#SKONTO#TAGE=10#PROZENT=5.00#BASISBETRAG=100.00#\n#SKONTO#TAGE=20#PROZENT=2.00#\n"
+    a = ingest({"two.xml": _ubl("TBS-2026-93001", terms)})["two.xml"]
+    row = _row(db, a)
+    due, later = row.amount_due, ISSUE + dt.timedelta(days=20)
+    deduction = (due * Decimal("0.02")).quantize(Decimal("0.01"))
+    assert deduction > Decimal("5.00")  # the later term really is worth more
+    # intake (einvoice.pipeline): the row's single term is the one that applies on the issue date
+    assert (row.skonto_until, row.skonto_percent) == (later, Decimal("2.00"))
+    # the inbox (einvoice.approval.deadlines): the same term, deadline and money at risk
+    shown = skonto_now(row, ISSUE)
+    assert (shown.until, shown.percent, shown.amount, shown.lost) == (later, Decimal("2.00"), deduction, False)
+    assert invoice_deadline(row, ISSUE) == later and skonto_dates(row) == (later, None, later)
+    # the payment run (einvoice.finance.sepa) on the issue date takes that term
+    run = pay(db, org, due_by=later, output_dir=tmp_path / "pay", execution_date=ISSUE, now=_on(ISSUE))
+    assert run.invoices == [a] and run.skonto_taken == deduction
+    assert _txs(run.path.read_bytes())[f"MUST-{a}"]["amount"] == due - deduction
+
+
 def test_a_past_execution_date_never_takes_a_skonto_that_ended_before_today(db, posted, tmp_path):
     org, ingest = posted
     ids = ingest({f"past-{n}.xml": _ubl(f"TBS-2026-9100{n}", TERMS) for n in (1, 2)})

@@ -154,7 +154,7 @@ def test_optimised_stylesheets_report_exactly_what_the_originals_report(path, en
     it = detect(Path(path).read_bytes(), path)
     if it.root is None or it.syntax not in ("ubl-invoice", "ubl-creditnote", "cii"):
         pytest.skip(f"no UBL/CII document to run the Schematron on ({it.syntax})")
-    # the same choice of stylesheet as the engine (einvoice.validation._run / en16931.run)
+    # the same choice of stylesheet as the engine (einvoice.validation.engine.detect_profile / en16931.run)
     facturx = is_facturx(it.profile) or (it.container == "pdf" and not is_xrechnung(it.profile))
     key = schematron_key(it.syntax, it.profile_name, facturx)
     cen_only = it.syntax == "cii" and not facturx and key == "en16931-cii-facturx"
