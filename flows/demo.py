@@ -88,7 +88,7 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
                                              if r.ok else f"REFUSED [{r.problem.code}] {r.problem.message}"))
 
     print("\nfollow-up archive entries (approval trail of the released invoice, the pain.001 with its invoices):")
-    from einvoice.records import RecordArchiver
+    from einvoice.followups.records import RecordArchiver
 
     archived = RecordArchiver(app.db, app.archive).archive_pending()
     for e in archived.entries:
@@ -106,7 +106,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from einvoice.seaweedfs import SeaweedFS
+    from devtools.seaweedfs import SeaweedFS
 
     base = Path(workdir or tempfile.mkdtemp(prefix="einvoice-demo-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -128,8 +128,8 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         os.environ["EINVOICE_ARCHIVE_SIGNING_KEY"] = str(key_file)
         os.environ["PREFECT_HOME"] = str(base / "prefect")
         from archive import Archive
+        from devtools.samples import write_samples
         from einvoice.app import App
-        from einvoice.samples import write_samples
 
         app = App.from_env()
         from einvoice.web.auth import mark_demo_database
@@ -141,7 +141,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples)} sample files in {inbox}")
 
         from einvoice.cli import print_outcomes
-        from einvoice.pipeline import IngestOutcome
+        from einvoice.intake.inbox import IngestOutcome
         from flows.process_inbox import process_inbox
 
         print("running flow process-inbox (Prefect ephemeral API) ...", flush=True)

@@ -107,7 +107,7 @@ def test_longest_order_prefix_wins(raw):
 
 
 def test_severity_overrides_are_checked_on_load_and_reach_the_validator(raw, tmp_path):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
     from einvoice.validation import validate
     from einvoice.validation.config import ValidationConfig
 

@@ -1,6 +1,6 @@
 """Peppol intake: SBDH envelopes from an access point's delivery folder.
 
-Fixtures are the project's own samples (einvoice.samples) wrapped by ``samples.sbdh_envelope``.
+Fixtures are the project's own samples (devtools.samples) wrapped by ``samples.sbdh_envelope``.
 Unit tests check unwrapping, validation and routing; the pipeline tests ingest a directory into a
 real database and a real SeaweedFS archive (Object Lock) and read back rows and archived objects.
 """
@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lxml import etree
 
-from einvoice import samples, sbdh
-from einvoice.intake import detect
+from devtools import samples
+from einvoice.intake import detect, sbdh
 from einvoice.organisation import load_organisation
 from einvoice.routing import RoutingInput, route
 from einvoice.settings import REPO_EXAMPLE_ORG
@@ -196,8 +196,8 @@ def _rows(app) -> dict:
 
 @pytest.mark.s3
 def test_delivery_folder_is_ingested_like_unwrapped_files(environment, plain, tmp_path, s3):
-    import einvoice.pipeline as pipeline
     from einvoice.app import App
+    from einvoice.intake.inbox import list_inbox, read_inbox_file
 
     inbox = tmp_path / "peppol-in"
     inbox.mkdir()
@@ -218,7 +218,7 @@ def test_delivery_folder_is_ingested_like_unwrapped_files(environment, plain, tm
         (inbox / name).write_bytes(data)
 
     app = App.from_env()
-    outcomes = {o.name: o for o in app.intake.ingest([pipeline.read_inbox_file(p) for p in pipeline.list_inbox(inbox)])}
+    outcomes = {o.name: o for o in app.intake.ingest([read_inbox_file(p) for p in list_inbox(inbox)])}
     rows, events = _rows(app)
     assert set(rows) == set(files) == set(outcomes), "every file is exactly one row"
     for name, row in rows.items():
@@ -271,7 +271,7 @@ def test_delivery_folder_is_ingested_like_unwrapped_files(environment, plain, tm
     assert set(app.archive.receipt(bare.archive_entry_id).document_keys) == {"plain-ubl.xml", "validation-report.json"}
 
     # Idempotent as any inbox: the same envelopes again change nothing.
-    again = app.intake.ingest([pipeline.read_inbox_file(p) for p in pipeline.list_inbox(inbox)])
+    again = app.intake.ingest([read_inbox_file(p) for p in list_inbox(inbox)])
     assert all(o.already_received for o in again)
     assert len(_rows(app)[0]) == len(files)
 

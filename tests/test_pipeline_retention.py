@@ -29,10 +29,11 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     from archive import Archive, RetentionPolicy, signing
     from archive.store import S3Store
     from archive.verify import verify
+    from devtools.samples import write_samples
     from einvoice.db import Database
     from einvoice.db.models import Invoice, InvoiceEvent
-    from einvoice.pipeline import InboxItem, IntakePipeline
-    from einvoice.samples import write_samples
+    from einvoice.intake.inbox import InboxItem
+    from einvoice.pipeline import IntakePipeline
     from tests.finance.conftest import make_org
 
     key = signing.generate()
@@ -90,11 +91,12 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
     """If the archive refuses one entry (a usage error), the others are archived and recorded; the
     refused file is not recorded and stays in the inbox with the reason."""
     from archive import Archive, RetentionPolicy, signing
+    from devtools.samples import write_samples
     from einvoice import pipeline
     from einvoice.db import Database
     from einvoice.db.models import Invoice
-    from einvoice.pipeline import InboxItem, IntakePipeline
-    from einvoice.samples import write_samples
+    from einvoice.intake.inbox import InboxItem
+    from einvoice.pipeline import IntakePipeline
     from tests.finance.conftest import make_org
 
     Archive.init_bucket(s3, bucket_name)
@@ -136,7 +138,7 @@ def test_einvoice_ingest_cli_does_not_stop_on_absurd_issue_dates(tmp_path, seawe
     from pathlib import Path
 
     from archive import Archive, signing
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     repo = Path(__file__).resolve().parents[1]
     Archive.init_bucket(seaweedfs.client(), bucket_name)
@@ -174,10 +176,10 @@ def test_einvoice_extend_retention_uses_the_organisations_classes(tmp_path, seaw
     from archive import signing
     from archive.store import S3Store
     from archive.verify import verify
+    from devtools.samples import write_samples
     from einvoice.app import App
     from einvoice.cli import main
-    from einvoice.pipeline import InboxItem
-    from einvoice.samples import write_samples
+    from einvoice.intake.inbox import InboxItem
 
     key = signing.generate()
     key_file = tmp_path / "archive.key"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from einvoice.samples import DEPARTMENTS, SUPPLIERS, Sample, generate, samples_cmd, write_samples
+from devtools.samples import DEPARTMENTS, SUPPLIERS, Sample, generate, samples_cmd, write_samples
 
 FIXED = [
     "01-xrechnung-ubl-invoice.xml",
@@ -464,10 +464,8 @@ def test_cli_command(tmp_path):
     result = CliRunner().invoke(samples_cmd, [str(tmp_path), "--count", "3", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert len(json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["samples"]) == len(FIXED) + 3
-    try:
-        from einvoice.cli import main
-    except ImportError:  # the CLI group lives elsewhere; the command itself is tested above
-        return
+    from devtools.cli import main
+
     assert "samples" in main.commands
 
 

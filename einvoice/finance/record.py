@@ -32,21 +32,16 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from einvoice import skonto as _skonto
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance.errors import FinanceProblem
 from einvoice.identifiers import find_supplier, iban_key
+from einvoice.model import skonto as _skonto
 from einvoice.organisation import Department, Organisation, Role
+from einvoice.xml.namespaces import NS
 
 SCHEMA_ID = "einvoice-posting/1"
 CENT = Decimal("0.01")
 CREDIT_NOTE_CODES = {"381", "396", "81", "83", "261", "262", "296", "308", "532"}
-
-NS = {
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-}
 
 
 def money(v: Decimal | None) -> str | None:
@@ -73,7 +68,7 @@ def _sepa_text(text: str, max_len: int) -> str:
 
 
 def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
-    """Amount to transfer when the discount is taken (``einvoice.skonto.payment``)."""
+    """Amount to transfer when the discount is taken (``einvoice.model.skonto.payment``)."""
     return _skonto.payment(amount_due, percent, base_amount)
 
 
@@ -316,8 +311,8 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
     supplier = _supplier(org, row)
     iban = (pm.iban if pm else None) or row.iban
     iban = iban_key(iban) or None
-    # Every usable term (einvoice.skonto drops out-of-range ones); which one is taken is decided by
-    # the payment run with the same rule (einvoice.skonto.applicable), never here.
+    # Every usable term (einvoice.model.skonto drops out-of-range ones); which one is taken is decided by
+    # the payment run with the same rule (einvoice.model.skonto.applicable), never here.
     if model is not None and model.skonto and row.issue_date:
         terms, _findings = _skonto.dated_terms(model.skonto, row.issue_date)
     else:

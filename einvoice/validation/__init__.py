@@ -36,7 +36,7 @@ __all__ = ["validate", "Finding", "Report", "ValidationConfig", "warm", "STAGES"
 _DEFAULT = ValidationConfig()
 
 # Problems of the input itself: the document is rejected (False), not "not validated" (None).
-# A broken Peppol envelope (einvoice.sbdh) is a failed delivery the sender must repeat: rejected too.
+# A broken Peppol envelope (einvoice.intake.sbdh) is a failed delivery the sender must repeat: rejected too.
 _REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPTY", "INTAKE-EMPTY",
                           "SBDH-HEADER", "SBDH-NO-PAYLOAD", "SBDH-MULTIPLE-PAYLOADS"}
 
@@ -177,7 +177,7 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
         else:
             rep.not_validated_reason = "no invoice found"
         return
-    # an envelope problem (einvoice.sbdh) fails intake even though its payload can be checked
+    # an envelope problem (einvoice.intake.sbdh) fails intake even though its payload can be checked
     rep.stages["intake"] = "failed" if any(f.stage == "intake" and f.blocking for f in rep.findings) else "passed"
     rep.stages["parse"] = "passed"
     root = it.root
@@ -226,7 +226,7 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
             rep.findings.extend(en16931.run(it.xml, root, it.syntax, facturx=facturx, profile_name=it.profile_name))
             ran.append("en16931")
         except Exception as exc:
-            from einvoice.xmlsafe import limits_problem
+            from einvoice.xml.safe import limits_problem
 
             # A document beyond the rule processor's parser limits is rejected as a format error
             # with the reason (KoSIT's parser refuses it too); anything else is "not validated".
@@ -308,7 +308,7 @@ def _run(data: bytes, rep: Report, cfg: ValidationConfig) -> None:
 def _leitweg_finding(rep: Report, root, syntax: str) -> None:
     """BT-10 of an XRechnung is normally a Leitweg-ID; a wrong check digit means misrouting.
     KoSIT has no rule for this, so it is advisory (info) unless the configuration raises it."""
-    from einvoice.leitweg import check_leitweg_id
+    from einvoice.identifiers.leitweg import check_leitweg_id
     from einvoice.model import NS
 
     path = "cbc:BuyerReference" if syntax != "cii" else "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"

@@ -60,7 +60,7 @@ from einvoice.approval.service import SORTS
 from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
 from einvoice.finance.record import account_assignment
-from einvoice.records import RecordArchiver
+from einvoice.followups.records import RecordArchiver
 from einvoice.web import access, auth, forms, rendering, upload
 from einvoice.web.throttle import HashSlots, SignInThrottle
 
@@ -691,7 +691,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         allowed = svc.allowed(open_task.task_id, v.person_id) if open_task else {}
         dups = svc.duplicates(invoice_id)
         done = DONE_MESSAGE.get(request.query_params.get("done") or "")
-        sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+        sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.model.skonto's rule, as the inbox shows it
         channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
         kontierung = None
         if row.amount_due is not None and row.department:

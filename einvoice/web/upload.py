@@ -203,7 +203,7 @@ def receipt_of(app, outcome) -> dict:
 def make_router(app, cfg: UploadConfig, client_address: Callable[[Request], str],
                 render: Callable[..., HTMLResponse]) -> APIRouter:
     """The supplier router over ``app`` (einvoice.app.App). ``render(request, template, status, **ctx)``."""
-    from einvoice.pipeline import InboxItem
+    from einvoice.intake.inbox import InboxItem
 
     router = APIRouter()
     limits = UploadLimits(cfg)

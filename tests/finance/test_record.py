@@ -119,9 +119,9 @@ def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path)
     """BT-133 on the lines (UBL cbc:AccountingCost) decides Kostenstelle/Produkt/Sachkonto per line."""
     from lxml import etree
 
+    from devtools.samples import write_samples
     from einvoice.finance.outbox import load_model
     from einvoice.finance.record import build_record
-    from einvoice.samples import write_samples
 
     write_samples(tmp_path / "s")
     xml = (tmp_path / "s" / "01-xrechnung-ubl-invoice.xml").read_bytes()

@@ -21,7 +21,7 @@ def dovecot():
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     directory = tmp_path_factory.mktemp("samples")
     write_samples(directory)

@@ -72,7 +72,7 @@ def rows(app):
 
 
 def fetch(app, dovecot, monkeypatch, **kw):
-    from einvoice.intake_mail import fetch_mailbox
+    from einvoice.intake.mail import fetch_mailbox
 
     monkeypatch.setenv("TEST_MAIL_PASSWORD", dovecot.password)
     return fetch_mailbox(settings(dovecot, **kw), app.intake, app.db)

@@ -1,4 +1,4 @@
-"""What a message is (einvoice.intake_mail.classify) and the mailbox settings: no server needed."""
+"""What a message is (einvoice.intake.mail.classify) and the mailbox settings: no server needed."""
 from __future__ import annotations
 
 import email.policy
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from einvoice.intake import detect
-from einvoice.intake_mail import classify, known_message_ids
+from einvoice.intake.mail import classify, known_message_ids
 from tests.mail.helpers import message
 
 

@@ -2,7 +2,7 @@
 
 Every message ends in exactly one folder and one record; nothing is deleted before it is stored;
 a second run (and a re-delivery) ingests nothing twice; a dropped connection loses nothing.
-Fixtures come from the project's sample generator (einvoice.samples); see conftest.py.
+Fixtures come from the project's sample generator (devtools.samples); see conftest.py.
 """
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def test_connection_dropped_mid_fetch_loses_nothing_and_ingests_nothing_twice(ap
     assert len(where["INBOX"]) == 2
 
     # Stored but not moved (the connection is lost between the two): the next run moves it, once.
-    from einvoice import intake_mail
+    from einvoice.intake import mail as intake_mail
 
     real_move = intake_mail._move
 
@@ -205,7 +205,7 @@ def test_connection_dropped_mid_fetch_loses_nothing_and_ingests_nothing_twice(ap
 
 
 def test_unreachable_mailbox_and_wrong_password_are_problems_with_reasons(app, mailbox, monkeypatch):
-    from einvoice.intake_mail import fetch_mailbox
+    from einvoice.intake.mail import fetch_mailbox
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -220,7 +220,7 @@ def test_unreachable_mailbox_and_wrong_password_are_problems_with_reasons(app, m
 
 
 def test_server_without_move_gets_copy_deleted_expunge_after_storing(app, mailbox, samples, monkeypatch):
-    from einvoice import intake_mail
+    from einvoice.intake import mail as intake_mail
 
     real_move, seen = intake_mail._move, []
 

@@ -1,7 +1,7 @@
 """Leitweg-ID format and ISO 7064 MOD 97-10 check digits."""
 import pytest
 
-from einvoice.leitweg import check_leitweg_id, is_valid_leitweg_id, mod97_10
+from einvoice.identifiers.leitweg import check_leitweg_id, is_valid_leitweg_id, mod97_10
 
 
 @pytest.mark.parametrize("value", ["04011000-1234512345-06", "992-90009-96", "09564000-NUE0001-49"])

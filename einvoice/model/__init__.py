@@ -19,18 +19,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from einvoice import skonto as _skonto
-
-NS = {
-    "ubl": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
-    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
-}
+from einvoice.model import skonto as _skonto
+from einvoice.xml.namespaces import NS
 
 
 # lxml's find()/findtext() interpret the path in Python on every call (~11 us each, over 100 calls
@@ -147,7 +137,7 @@ class PaymentMeans:  # BG-16
     direct_debit: DirectDebit | None = None  # BG-19
 
 
-# Cash discount, parsed from BT-20 per BR-DE-18: owned by einvoice.skonto (one parser for all users).
+# Cash discount, parsed from BT-20 per BR-DE-18: owned by einvoice.model.skonto (one parser for all users).
 SkontoTerm = _skonto.SkontoTerm
 
 
@@ -317,7 +307,7 @@ def _date(value: str | None) -> date | None:
 
 
 def parse_skonto(payment_terms: str | None) -> tuple[SkontoTerm, ...]:
-    """Skonto terms from BT-20 (``einvoice.skonto.parse_terms``); BR-DE-18 reports lines that do not match."""
+    """Skonto terms from BT-20 (``einvoice.model.skonto.parse_terms``); BR-DE-18 reports lines that do not match."""
     return _skonto.parse_terms(payment_terms)
 
 
@@ -833,7 +823,7 @@ def invoice_from_xml(root_or_bytes, syntax: str | None = None) -> Invoice:
     """
     root = root_or_bytes
     if isinstance(root_or_bytes, (bytes, bytearray)):
-        from einvoice.xmlsafe import parse_xml
+        from einvoice.xml.safe import parse_xml
 
         root, problem = parse_xml(bytes(root_or_bytes))
         if problem is not None:

@@ -1,6 +1,6 @@
 """The project's own sample invoices: valid XRechnung/Factur-X documents and deliberately broken ones.
 
-``einvoice samples DIR [--count N] [--seed S]`` (and :func:`write_samples`) writes a fixed set of
+``einvoice-dev samples DIR [--count N] [--seed S]`` (and :func:`write_samples`) writes a fixed set of
 files with stable names for the demo and the tests, plus N varied valid invoices for benchmarks,
 and a ``manifest.json`` saying what each file is and what the pipeline must make of it.
 
@@ -34,6 +34,8 @@ from typing import Literal
 
 import click
 from lxml import etree
+
+from einvoice.xml import namespaces
 
 __all__ = [
     "BUYER",
@@ -209,10 +211,10 @@ def skonto_terms(days: int, percent: Decimal, text: str | None = None) -> str:
 # UBL 2.1 (Invoice / CreditNote). Element order follows the UBL 2.1 XSD sequences.
 # ---------------------------------------------------------------------------------------------
 
-NS_INV = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
-NS_CN = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
-NS_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-NS_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+NS_INV = namespaces.UBL_INVOICE
+NS_CN = namespaces.UBL_CREDIT_NOTE
+NS_CAC = namespaces.CAC
+NS_CBC = namespaces.CBC
 
 
 def _cac(name: str) -> str:
@@ -368,10 +370,10 @@ def build_ubl(inv: Invoice) -> etree._Element:
 # UN/CEFACT CII D16B (XRechnung CII and Factur-X EN16931). Element order follows the XSDs.
 # ---------------------------------------------------------------------------------------------
 
-NS_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
-NS_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
-NS_QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+NS_RSM = namespaces.CII_RSM
+NS_RAM = namespaces.CII_RAM
+NS_UDT = namespaces.CII_UDT
+NS_QDT = namespaces.CII_QDT
 
 
 def _ram(name: str) -> str:
@@ -907,9 +909,9 @@ def _fixed_samples() -> list[tuple[Sample, bytes]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Peppol: a document as an access point delivers it, wrapped in an SBDH (einvoice.sbdh)
+# Peppol: a document as an access point delivers it, wrapped in an SBDH (einvoice.intake.sbdh)
 # ---------------------------------------------------------------------------------------------
-NS_SBDH = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
+NS_SBDH = namespaces.SBDH
 PEPPOL_INVOICE_DOCTYPE = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
                           "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0::2.1")
 PEPPOL_CII_DOCTYPE = ("urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100::CrossIndustryInvoice##"
@@ -1075,7 +1077,7 @@ def write_samples(directory: Path, count: int = 0, seed: int = 0) -> list[Sample
     for path in directory.iterdir():
         if path.name not in written and _GENERATED_NAME.fullmatch(path.name) and path.is_file():
             path.unlink()
-    manifest = {"generator": "einvoice.samples", "count": count, "seed": seed,
+    manifest = {"generator": "devtools.samples", "count": count, "seed": seed,
                 "samples": [{f: getattr(s, f) for f in _SAMPLE_FIELDS} for s in samples]}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")

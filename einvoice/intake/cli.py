@@ -1,4 +1,4 @@
-"""``einvoice mail``: read the e-mail intake mailbox of the organisation file once (einvoice.intake_mail).
+"""``einvoice mail``: read the e-mail intake mailbox of the organisation file once (einvoice.intake.mail).
 
 Only parses options, calls the mailbox reader and prints; exit code 2 when the mailbox could not
 be read (the reason is printed), 0 otherwise (messages that need a person are in the output).
@@ -23,7 +23,7 @@ def fetch_cmd(limit: int | None, fmt: str) -> None:
     """Read each message once: archive + record its invoice (or why it has none), then move it to its folder."""
     from einvoice.app import App
     from einvoice.cli import print_outcomes
-    from einvoice.intake_mail import fetch_mailbox
+    from einvoice.intake.mail import fetch_mailbox
 
     app = App.from_env()
     settings = app.organisation.mail

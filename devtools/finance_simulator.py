@@ -5,7 +5,7 @@ It verifies the HMAC signature and timestamp, books each idempotency key once (a
 (``script``/``default`` modes: ok, slow:<seconds>, 500, reject, duplicate). The counters
 (``accepted``, ``requests``, ``bad_signatures``) let tests prove exactly-once delivery.
 
-Run it with ``einvoice finance simulate`` and point ``finance.webhook.url`` at it. This module is
+Run it with ``einvoice-dev finance-simulator`` and point ``finance.webhook.url`` at it. This module is
 never used by the production delivery path and must never listen on anything but the address
 it is given (loopback by default).
 """

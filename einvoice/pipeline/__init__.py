@@ -6,11 +6,11 @@ file never stops the others. Re-ingesting the same bytes is idempotent: the SHA-
 is the key in the database and the archive entry id. Originals are archived exactly as received,
 before the database row exists, so a crash in between is healed by the next run (the archive
 returns the existing entry for the same id). Their retention counts from the date of receipt,
-never from the supplier's issue date (``einvoice.retention``: an implausible issue date is a
+never from the supplier's issue date (``einvoice.followups.retention``: an implausible issue date is a
 finding on the outcome, the audit event and the archive entry); if the archive still refuses
 one entry, only that file is left in the inbox with the reason, the rest of the batch goes on.
 
-Peppol: a file that is a Standard Business Document (SBDH envelope, ``einvoice.sbdh``) is the
+Peppol: a file that is a Standard Business Document (SBDH envelope, ``einvoice.intake.sbdh``) is the
 received original and is archived as such; intake validates its payload, which is archived beside
 it as a second document. A delivery folder's file in an envelope is recorded with channel
 ``peppol``; the header (participants, document type, instance id) goes to ``invoices.channel_json``
@@ -27,7 +27,6 @@ This module must never import Prefect: ``flows/`` calls it in batches.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import mimetypes
 import multiprocessing
@@ -37,25 +36,24 @@ import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from einvoice import retention, sbdh
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.followups import retention
+from einvoice.intake import sbdh
+from einvoice.intake.inbox import InboxItem, IngestOutcome
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
 from einvoice.states import InvoiceState, check_transition
 from einvoice.validation.plausibility import sane_date, sane_decimal
-from einvoice.xmlsafe import parse_xml
+from einvoice.xml.safe import parse_xml
 
-#: Files larger than this are refused before reading them whole (they stay in the inbox).
-MAX_FILE_BYTES = 50 * 1024 * 1024
 NOT_INVOICE_SYNTAXES = {"none", "unsupported", "zugferd1"}
 NOT_INVOICE_PROFILES = {"MINIMUM", "BASIC WL"}
 #: Batches with fewer files to validate than this are validated in this process (forking and
@@ -69,72 +67,6 @@ MIN_ARCHIVE_CHUNK = 10
 #: Channels that are a folder someone delivers into: an SBDH envelope there is a Peppol delivery
 #: (an access point's delivery folder or S3 prefix), so the file's channel becomes ``peppol``.
 FOLDER_CHANNELS = {"directory", "s3", "peppol"}
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    """One file offered to the pipeline: its name, bytes and where it came from."""
-
-    name: str
-    data: bytes
-    channel: str = "directory"
-    #: what the channel said about the file (JSON-able dict: e-mail message id, sender, reply
-    #: address ...); stored as ``invoices.channel_json``, never read as invoice content
-    channel_meta: dict | None = field(default=None, compare=False)
-    #: channel evidence archived in the same entry as the file: (name, media type, bytes), e.g. the
-    #: e-mail the file came in
-    evidence: tuple[tuple[str, str, bytes], ...] = field(default=(), compare=False)
-    #: the channel already knows this is no invoice it accepts: (rule ID, state, message). The file
-    #: is then not validated; it is archived and recorded in that state (not_an_invoice or rejected)
-    #: with the finding, so the supplier can be told why.
-    refusal: tuple[str, str, str] | None = field(default=None, compare=False)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-@dataclass
-class IngestOutcome:
-    """What happened to one offered file (printed by the CLI, shown as a Prefect artifact)."""
-
-    name: str
-    sha256: str | None
-    state: str  # an InvoiceState value, or "unreadable"
-    invoice_id: int | None = None
-    syntax: str | None = None
-    valid: bool | None = None
-    verdict: str = ""
-    department: str | None = None
-    routing_reason: str | None = None
-    archive_key: str | None = None
-    retain_until: str | None = None
-    already_received: bool = False
-    channel: str | None = None
-    #: findings about the file's dates (rule ID: message); retention counts from receipt regardless
-    retention_findings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def read_inbox_file(path: Path, channel: str = "directory") -> InboxItem | IngestOutcome:
-    """Read one inbox file, or say why it cannot be read (the file is left where it is)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return IngestOutcome(path.name, None, "unreadable", verdict=f"file is {size} bytes, larger than the limit of {MAX_FILE_BYTES}; left in the inbox")
-        return InboxItem(path.name, path.read_bytes(), channel)
-    except OSError as exc:
-        return IngestOutcome(path.name, None, "unreadable", verdict=f"cannot read file: {exc.strerror or exc}; left in the inbox")
-
-
-def list_inbox(directory: Path) -> list[Path]:
-    """Regular files of an inbox directory, oldest name first; hidden and partial files are skipped."""
-    return sorted(
-        p for p in Path(directory).iterdir()
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".part", ".tmp"))
-    )
 
 
 def state_for(report) -> InvoiceState:
@@ -169,9 +101,9 @@ def _decimal(value) -> str | None:
 
 def _skonto(model) -> tuple[dt.date | None, object, str | None]:
     """(date, percent) of the term that applies on the issue date, and all usable terms as JSON
-    (einvoice.skonto: out-of-range terms, e.g. 3 million days or a date past 9999, are not usable
+    (einvoice.model.skonto: out-of-range terms, e.g. 3 million days or a date past 9999, are not usable
     and never reach the calendar arithmetic)."""
-    from einvoice import skonto
+    from einvoice.model import skonto
 
     terms, _findings = skonto.dated_terms(getattr(model, "skonto", None) or (), model.issue_date)
     if not terms:
@@ -621,7 +553,7 @@ class IntakePipeline:
                 metadata[f"peppol_{key}"] = header.get(key)
             if env.payload is not None:
                 # The envelope above is the original as received; this is the payload that was
-                # validated (serialised from it, einvoice.sbdh), kept so an auditor sees both.
+                # validated (serialised from it, einvoice.intake.sbdh), kept so an auditor sees both.
                 documents.append(ArchiveDocument(name=f"{p.item.name}.payload.xml", media_type="application/xml",
                                                  data=env.payload))
         # The channel's evidence (e.g. the e-mail the file came in) in the same entry.
@@ -635,7 +567,7 @@ class IntakePipeline:
             documents=documents,
             metadata={k: v for k, v in metadata.items() if v is not None},
             retention_class=retention.INVOICE,
-            # From receipt, never from the supplier's issue date (einvoice.retention).
+            # From receipt, never from the supplier's issue date (einvoice.followups.retention).
             retention_base=retention.retention_base(received, issue_date),
         )
 

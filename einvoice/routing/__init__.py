@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from einvoice.identifiers import find_supplier
+from einvoice.intake.sbdh import leitweg_id_of
 from einvoice.language import pick
 from einvoice.organisation import Organisation
-from einvoice.sbdh import leitweg_id_of
 
 #: Every routing reason a clerk reads (the invoice page's "Zuordnung"), German and English, defined
 #: once; written in the language set by EINVOICE_LANGUAGE when the invoice is routed.

@@ -198,33 +198,6 @@ def receipts_cmd(directory) -> None:
     sys.exit(1 if any(r.problem for r in results) else 0)
 
 
-@finance.command("simulate")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8099, show_default=True)
-def simulate_cmd(host, port) -> None:
-    """Run a stand-in finance system for demos (webhook receiver; books each key once)."""
-    import os
-    import time
-
-    from einvoice.finance.simulator import FinanceSimulator
-
-    cfg = _app().organisation.finance.webhook
-    secret = os.environ.get(cfg.hmac_secret_env)
-    if not secret:
-        click.echo(f"refused [HMAC-SECRET-MISSING]: set {cfg.hmac_secret_env} (the same value the sender uses)", err=True)
-        sys.exit(1)
-    sim = FinanceSimulator(secret, host, port, signature_header=cfg.signature_header,
-                           timestamp_header=cfg.timestamp_header, idempotency_header=cfg.idempotency_header).start()
-    click.echo(f"finance system simulator on {sim.url} (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(5)
-            click.echo(f"bookings {len(sim.bookings)}, requests {sum(sim.requests.values())}, "
-                       f"bad signatures {sim.bad_signatures}")
-    except KeyboardInterrupt:
-        sim.stop()
-
-
 @finance.command("assign")
 @click.argument("invoice_id", type=int)
 @click.option("--by", "person", required=True)

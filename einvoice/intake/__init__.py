@@ -2,7 +2,7 @@
 
 Given the bytes of one file, this module finds the invoice XML (the file itself, or the XML
 embedded in a Factur-X/ZUGFeRD/XRechnung PDF, or the payload of a Peppol SBDH envelope, see
-``einvoice.sbdh``), parses it safely, names its syntax (UBL Invoice, UBL CreditNote, CII, ZUGFeRD
+``einvoice.intake.sbdh``), parses it safely, names its syntax (UBL Invoice, UBL CreditNote, CII, ZUGFeRD
 1.0) and reads the specification identifier (BT-24) and, for PDFs, the Factur-X conformance level
 from the XMP metadata.
 
@@ -19,18 +19,17 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from einvoice import sbdh
-from einvoice.xmlsafe import DEFAULT_MAX_XML_BYTES, parse_xml
+from einvoice.intake import sbdh
+from einvoice.xml.namespaces import CBC as NS_CBC
+from einvoice.xml.namespaces import CII_RAM as NS_RAM
+from einvoice.xml.namespaces import CII_RSM as NS_CII
+from einvoice.xml.namespaces import UBL_CREDIT_NOTE as NS_UBL_CN
+from einvoice.xml.namespaces import UBL_INVOICE as NS_UBL_INV
+from einvoice.xml.namespaces import ZUGFERD1 as NS_ZF1
+from einvoice.xml.safe import DEFAULT_MAX_XML_BYTES, parse_xml
 
 #: whole input files (PDFs included) above this size are not read at all
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
-
-NS_UBL_INV = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
-NS_UBL_CN = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
-NS_CII = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-NS_ZF1 = "urn:ferd:CrossIndustryDocument:invoice:1p0"
-NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
-NS_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 
 ROOTS = {
     (NS_UBL_INV, "Invoice"): "ubl-invoice",
@@ -260,7 +259,7 @@ def detect(
         return intake
     if intake.container == "xml" and sbdh.is_envelope(root):
         # A Peppol delivery: the envelope is the received original (archived as such); what is
-        # validated from here on is its payload, serialised as a document of its own (einvoice.sbdh).
+        # validated from here on is its payload, serialised as a document of its own (einvoice.intake.sbdh).
         env = sbdh.unwrap(root)
         intake.envelope = env.header
         intake.problems.extend(IntakeProblem(p.rule, p.severity, p.message, p.location) for p in env.problems)

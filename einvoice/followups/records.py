@@ -41,10 +41,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
+from einvoice.followups import retention
 from einvoice.states import InvoiceState
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ class RecordArchiver:
                     retention_class=retention.APPROVAL_TRAIL,
                     # Kept from the end of the year of the decision (§ 147 (4) AO: the year the
                     # record was made), never shorter than the original it belongs to, which counts
-                    # from receipt. Never from the supplier's issue date (einvoice.retention).
+                    # from receipt. Never from the supplier's issue date (einvoice.followups.retention).
                     retention_base=max(decided.date(), retention.local_date(inv.received_at)),
                     relates_to=relates_to, relation=APPROVAL_TRAIL if relates_to else None,
                 )

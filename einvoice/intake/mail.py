@@ -44,8 +44,8 @@ from email.header import decode_header, make_header
 import sqlalchemy as sa
 
 from einvoice.intake import detect
+from einvoice.intake.inbox import MAX_FILE_BYTES, InboxItem, IngestOutcome
 from einvoice.organisation import MailSettings
-from einvoice.pipeline import MAX_FILE_BYTES, InboxItem, IngestOutcome
 from einvoice.states import InvoiceState
 
 CHANNEL = "email"

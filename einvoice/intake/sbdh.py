@@ -4,7 +4,7 @@ A Peppol access point hands over each document wrapped in a ``StandardBusinessDo
 ``StandardBusinessDocumentHeader`` (sender and receiver participant IDs, document type, process,
 instance identifier, creation time) followed by exactly one payload element, here a UBL
 Invoice/CreditNote or a CII CrossIndustryInvoice. This module reads the header and takes the
-payload out of an envelope that ``einvoice.xmlsafe`` has already parsed (size limits, no DTD).
+payload out of an envelope that ``einvoice.xml.safe`` has already parsed (size limits, no DTD).
 
 The envelope is the received original: it is archived byte for byte as it came. Only the payload
 is validated, so it is serialised here from the parsed envelope (see :func:`payload_bytes`).
@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 from lxml import etree
 
-NS_SBDH = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
+from einvoice.xml.namespaces import SBDH as NS_SBDH
+
 ROOT = f"{{{NS_SBDH}}}StandardBusinessDocument"
 HEADER = f"{{{NS_SBDH}}}StandardBusinessDocumentHeader"
 #: ISO 6523 ICD of the Leitweg-ID: German public buyers are Peppol participants ``0204:<Leitweg-ID>``
