@@ -7,7 +7,7 @@ never travel through Prefect parameters or results: tasks get file paths or S3 k
 outcomes (name, hash, state, verdict, ids).
 
 Files are batched, never one task per invoice: a task run costs Prefect bookkeeping on both sides
-(client ~11 ms, see docs/stack.md; server CPU too), and inside a batch the validation workers
+(client ~11 ms, see ../shared/docs/stack.md; server CPU too), and inside a batch the validation workers
 run ahead of archiving (einvoice.pipeline). Batches of 250 rather than 100 measured ~10 % more
 invoices/s end to end (bench/pipeline.py); a batch is also the unit a retry repeats, which costs
 little because ingest is idempotent.

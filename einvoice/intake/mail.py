@@ -1,6 +1,7 @@
 """E-mail intake channel: read an IMAP mailbox over TLS and feed each message to the intake pipeline.
 
-E-mail channels to public bodies take one e-invoice per mail (docs/domain.md, "Channels"). For each
+E-mail channels to public bodies take one e-invoice per mail (README, "E-mail intake";
+../shared/docs/domain.md, "Channels to public bodies"). For each
 message of the configured inbox folder this module decides what the message is (``classify``):
 
 * exactly one e-invoice attached (XRechnung UBL/CII XML, ZUGFeRD/Factur-X PDF; a separate copy of
