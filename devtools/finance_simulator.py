@@ -5,8 +5,9 @@ It verifies the HMAC signature and timestamp, books each idempotency key once (a
 (``script``/``default`` modes: ok, slow:<seconds>, 500, reject, duplicate). The counters
 (``accepted``, ``requests``, ``bad_signatures``) let tests prove exactly-once delivery.
 
-Run it with ``einvoice-dev finance-simulator`` and point ``finance.webhook.url`` at it. This module is
-never used by the production delivery path and must never listen on anything but the address
+The one fake finance system of the project: ``make demo`` (flows/demo.py) and the tests use it
+(as a context manager or with ``start``/``stop``); run it alone with ``einvoice-dev
+finance-simulator`` and point ``finance.webhook.url`` at it. This module is never used by the production delivery path and must never listen on anything but the address
 it is given (loopback by default).
 """
 from __future__ import annotations
@@ -101,3 +102,9 @@ class FinanceSimulator:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def __enter__(self) -> "FinanceSimulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

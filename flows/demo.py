@@ -17,7 +17,6 @@ from pathlib import Path
 import yaml
 
 from einvoice.settings import REPO_EXAMPLE_ORG
-from flows.demo_finance import DemoFinanceSystem
 
 
 def _demo_organisation(base: Path, webhook_url: str) -> Path:
@@ -106,6 +105,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from devtools.finance_simulator import FinanceSimulator
     from devtools.seaweedfs import SeaweedFS
 
     base = Path(workdir or tempfile.mkdtemp(prefix="einvoice-demo-"))
@@ -121,7 +121,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     print("starting SeaweedFS (S3 with Object Lock) on free loopback ports ...", flush=True)
     secret = secrets.token_hex(16)
     os.environ["EINVOICE_FINANCE_HMAC_SECRET"] = secret
-    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, DemoFinanceSystem(secret.encode()) as finance_system:
+    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, FinanceSimulator(secret) as finance_system:
         os.environ["EINVOICE_ORGANISATION"] = str(_demo_organisation(base, finance_system.url))
         os.environ.update(s3server.env())
         os.environ["EINVOICE_DATABASE_URL"] = f"sqlite:///{base / 'einvoice.sqlite'}"
