@@ -309,7 +309,7 @@ def _leitweg_finding(rep: Report, root, syntax: str) -> None:
     """BT-10 of an XRechnung is normally a Leitweg-ID; a wrong check digit means misrouting.
     KoSIT has no rule for this, so it is advisory (info) unless the configuration raises it."""
     from einvoice.identifiers.leitweg import check_leitweg_id
-    from einvoice.model import NS
+    from einvoice.xml.namespaces import NS
 
     path = "cbc:BuyerReference" if syntax != "cii" else "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
     value = root.findtext(path, namespaces=NS)

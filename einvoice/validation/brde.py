@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 from lxml import etree
 
-from einvoice.model import NS
 from einvoice.model import skonto as _skonto
+from einvoice.xml.namespaces import NS
 
 UBL = ("ubl-invoice", "ubl-creditnote")
 
