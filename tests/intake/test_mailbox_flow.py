@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from tests.mail.dovecot import DOVECOT
-from tests.mail.helpers import append, folder_contents, message
-from tests.mail.helpers import organisation_file as _organisation
+from tests.intake.dovecot import DOVECOT
+from tests.intake.helpers import append, folder_contents, message
+from tests.intake.helpers import organisation_file as _organisation
 
 pytestmark = [pytest.mark.s3, pytest.mark.prefect,
               pytest.mark.skipif(DOVECOT is None, reason="Dovecot is not installed (`make mailserver`)")]

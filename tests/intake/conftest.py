@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.mail.dovecot import Dovecot
-from tests.mail.helpers import FOLDERS, _imap
+from tests.intake.dovecot import Dovecot
+from tests.intake.helpers import FOLDERS, _imap
 
 
 @pytest.fixture(scope="module")

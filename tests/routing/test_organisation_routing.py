@@ -12,7 +12,7 @@ from einvoice.organisation import OrganisationConfigError, json_schema, load_org
 from einvoice.routing import RoutingInput, route
 from einvoice.settings import REPO_EXAMPLE_ORG
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

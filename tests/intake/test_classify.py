@@ -8,7 +8,7 @@ import pytest
 
 from einvoice.intake import detect
 from einvoice.intake.mail import classify, known_message_ids
-from tests.mail.helpers import message
+from tests.intake.helpers import message
 
 
 def raw(msg) -> bytes:

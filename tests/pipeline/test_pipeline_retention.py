@@ -140,7 +140,7 @@ def test_einvoice_ingest_cli_does_not_stop_on_absurd_issue_dates(tmp_path, seawe
     from archive import Archive, signing
     from devtools.samples import write_samples
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     Archive.init_bucket(seaweedfs.client(), bucket_name)
     key_file = tmp_path / "archive.key"
     key_file.write_bytes(signing.private_pem(signing.generate()))

@@ -16,8 +16,8 @@ import threading
 
 import pytest
 
-from tests.mail.dovecot import DOVECOT
-from tests.mail.helpers import (
+from tests.intake.dovecot import DOVECOT
+from tests.intake.helpers import (
     append,
     archived,
     fetch,
@@ -243,7 +243,7 @@ def test_cli_mail_fetch(app, mailbox, samples, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from einvoice.cli import main
-    from tests.mail.helpers import organisation_file
+    from tests.intake.helpers import organisation_file
 
     organisation_file(tmp_path, monkeypatch, mailbox, mailbox.imaps_port)
     append(mailbox, message(("rechnung.xml", samples["03-xrechnung-cii-invoice.xml"]), msgid="<cli@meyer.example>").as_bytes())
