@@ -60,7 +60,7 @@ def children_cpu() -> float:
 
 
 def start_seaweedfs():
-    from einvoice.seaweedfs import SeaweedFS
+    from devtools.seaweedfs import SeaweedFS
 
     return SeaweedFS().start()
 
@@ -69,7 +69,7 @@ def s3_client(sw, pool: int):
     import boto3
     from botocore.config import Config
 
-    from einvoice.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY
+    from devtools.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY
 
     return boto3.client("s3", endpoint_url=sw.endpoint, aws_access_key_id=ACCESS_KEY,
                         aws_secret_access_key=SECRET_KEY, region_name=REGION,

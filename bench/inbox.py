@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from devtools.scratch import with_search_path  # noqa: E402
 from einvoice.approval import ApprovalService, Step  # noqa: E402
 from einvoice.approval.rules import STEP_ROLE, steps  # noqa: E402
 from einvoice.approval.tables import ApprovalTask  # noqa: E402
 from einvoice.db import Database  # noqa: E402
 from einvoice.db.models import Invoice  # noqa: E402
-from einvoice.db.scratch import with_search_path  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
 

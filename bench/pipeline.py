@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from einvoice.db.scratch import scratch_database, scratch_schema
+from devtools.scratch import scratch_database, scratch_schema
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -159,7 +159,7 @@ def _direct_batch(paths: list[str]) -> int:
     """One batch straight through IntakePipeline in a pool process (one App per process, like the flow's tasks)."""
     global _APP
     from einvoice.app import App
-    from einvoice.pipeline import read_inbox_file
+    from einvoice.intake.inbox import read_inbox_file
 
     if _APP is None:
         _APP = App.from_env()
@@ -179,7 +179,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="einvoice-bench-pipeline-"))
     inbox = tmp / "inbox"
     t = time.perf_counter()
-    subprocess.run([str(BIN / "einvoice"), "samples", str(inbox), "--count", str(args.count)], check=True,
+    subprocess.run([sys.executable, "-m", "devtools", "samples", str(inbox), "--count", str(args.count)], check=True,
                    stdout=subprocess.DEVNULL)
     (inbox / "manifest.json").unlink(missing_ok=True)
     files = sorted(p for p in inbox.iterdir() if p.is_file())
@@ -196,9 +196,9 @@ def main() -> int:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
     from archive import Archive
+    from devtools.seaweedfs import SeaweedFS
     from einvoice.app import App
-    from einvoice.pipeline import list_inbox, read_inbox_file
-    from einvoice.seaweedfs import SeaweedFS
+    from einvoice.intake.inbox import list_inbox, read_inbox_file
     from einvoice.settings import Settings
 
     with SeaweedFS(data_dir=tmp / "seaweedfs") as s3server, prefect_server(args.database_url, tmp) as api:

@@ -1,4 +1,4 @@
-"""Follow-up records benchmark (not a timed test): what one poll of ``einvoice.records`` costs on
+"""Follow-up records benchmark (not a timed test): what one poll of ``einvoice.followups.records`` costs on
 PostgreSQL when years of approval decisions are already archived.
 
     EINVOICE_BENCH_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test .venv/bin/python bench/records.py --invoices 300000
@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
 
+from devtools.scratch import scratch_schema  # noqa: E402
 from einvoice.db import Database  # noqa: E402
-from einvoice.db.scratch import scratch_schema  # noqa: E402
-from einvoice.records import RecordArchiver  # noqa: E402
+from einvoice.followups.records import RecordArchiver  # noqa: E402
 
 EVENTS = """(VALUES ('received', NULL, 'in_approval'), ('sachlich_richtig', 'in_approval', 'in_approval'),
                     ('rechnerisch_richtig', 'in_approval', 'in_approval'), ('anordnung', 'in_approval', 'in_approval'),

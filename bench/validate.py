@@ -165,7 +165,7 @@ def _line_invoices(n: int) -> dict[str, bytes]:
     import dataclasses
     from decimal import Decimal
 
-    from einvoice import samples
+    from devtools import samples
 
     base = samples._jugendamt_facturx_invoice()
     lines = tuple(samples.Line(f"Position {i}", Decimal("2"), "C62", Decimal("10.00"), Decimal("19")) for i in range(n))

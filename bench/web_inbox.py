@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from devtools.scratch import with_search_path  # noqa: E402
 from einvoice.db import Database  # noqa: E402
-from einvoice.db.scratch import with_search_path  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
 from einvoice.web.auth import DEMO_PASSWORD, mark_demo_database, seed_demo_accounts  # noqa: E402

@@ -53,7 +53,7 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None:
     """Ingest every file of DIRECTORY: validate, route, archive, record (idempotent)."""
-    from einvoice.pipeline import list_inbox, read_inbox_file
+    from einvoice.intake.inbox import list_inbox, read_inbox_file
 
     app = _app()
     paths = list_inbox(directory)
@@ -86,7 +86,7 @@ def extend_retention_cmd(classes, years, counted_from, period, reason, reference
     bucket, key and retention classes come from the settings and the organisation file.
     """
     from archive import ArchiveError
-    from einvoice import retention
+    from einvoice.followups import retention
 
     app = _app()
     chosen = list(classes) or [retention.INVOICE, retention.APPROVAL_TRAIL, retention.PAYMENT_FILE]
@@ -111,7 +111,7 @@ def archive_records_cmd(limit: int, pending: bool, fmt: str) -> None:
     Exit 1 when a record could not be archived (it stays pending, the message says why).
     """
     from archive import ArchiveError
-    from einvoice.records import RecordArchiver
+    from einvoice.followups.records import RecordArchiver
 
     app = _app()
     try:
@@ -216,16 +216,15 @@ def schemas_verify() -> None:
 def _register_subcommands() -> None:
     """Sub-commands are defined beside the modules they drive; this only mounts them."""
     from archive.cli import archive_cli
-    from einvoice.cli_finance import finance, payments
-    from einvoice.cli_mail import mail
-    from einvoice.cli_notices import notices
-    from einvoice.cli_rules import rules
-    from einvoice.cli_tasks import tasks
-    from einvoice.cli_validate import validate_cmd
-    from einvoice.samples import samples_cmd
+    from einvoice.approval.cli import tasks
+    from einvoice.finance.cli import finance, payments
+    from einvoice.intake.cli import mail
+    from einvoice.notices.cli import notices
+    from einvoice.rulepacks.cli import rules
+    from einvoice.validation.cli import validate_cmd
     from einvoice.web.cli import serve_cmd, web_cli
 
-    for command in (samples_cmd, validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules, mail, notices):
+    for command in (validate_cmd, tasks, finance, payments, serve_cmd, web_cli, rules, mail, notices):
         main.add_command(command)
     main.add_command(archive_cli, name="archive")
 

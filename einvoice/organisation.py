@@ -54,7 +54,7 @@ class Department(_Model):
     @field_validator("leitweg_ids")
     @classmethod
     def _check_leitweg_ids(cls, values: list[str]) -> list[str]:
-        from einvoice.leitweg import check_leitweg_id
+        from einvoice.identifiers.leitweg import check_leitweg_id
 
         for v in values:
             problems = check_leitweg_id(v)
@@ -177,7 +177,7 @@ class DuplicateRules(_Model):
 
 
 def _default_retention_years() -> dict[str, int]:
-    from einvoice.retention import DEFAULT_YEARS
+    from einvoice.followups.retention import DEFAULT_YEARS
 
     return dict(DEFAULT_YEARS)
 
@@ -322,7 +322,7 @@ class MailFolders(_Model):
 
 
 class MailSettings(_Model):
-    """The e-mail intake channel: one IMAP mailbox, read over TLS (einvoice.intake_mail)."""
+    """The e-mail intake channel: one IMAP mailbox, read over TLS (einvoice.intake.mail)."""
 
     server: str = Field(description="IMAP server host name")
     port: int | None = Field(default=None, ge=1, le=65535, description="default 993 (imaps) or 143 (starttls)")

@@ -170,7 +170,7 @@ def checkpoint_archive() -> dict:
       tags=[ARCHIVE_WRITER])
 def archive_records(limit: int = 200) -> dict:
     """Follow-up entries not archived yet: posting records with their confirmation
-    (``einvoice.finance``), approval trails and payment runs (``einvoice.records``).
+    (``einvoice.finance``), approval trails and payment runs (``einvoice.followups.records``).
 
     The only step of post-released and payment-run that opens the archive, so posting and paying
     never wait for S3. A record that cannot be archived (S3 down, or archive writes paused after a
@@ -178,7 +178,7 @@ def archive_records(limit: int = 200) -> dict:
     ``problems`` (artifact ``archived-records``, and the run needs attention); the others are
     archived, and the next run tries again. ``pending`` counts what is left per kind.
     """
-    from einvoice.records import ArchiveRecordsReport, RecordArchiver, RecordProblem, unreachable_errors
+    from einvoice.followups.records import ArchiveRecordsReport, RecordArchiver, RecordProblem, unreachable_errors
 
     a = app()
     postings_archived, posting_problem = 0, None
@@ -257,7 +257,7 @@ class _NoConnector:
 
 def _pending(a) -> dict[str, int]:
     """Follow-up records still waiting for the archive, per kind (database only, no S3)."""
-    from einvoice.records import RecordArchiver
+    from einvoice.followups.records import RecordArchiver
 
     out = dict(RecordArchiver(a.db, None).pending_counts())
     try:

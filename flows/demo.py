@@ -22,7 +22,6 @@ from pathlib import Path
 import yaml
 
 from einvoice.settings import REPO_EXAMPLE_ORG
-from flows.demo_finance import DemoFinanceSystem
 from flows.demo_mail import INTAKE_ADDRESS, DemoMail, describe_notice
 
 #: the sample that arrives by e-mail instead of through the inbox directory (a hybrid PDF, as
@@ -103,7 +102,7 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
                                              if r.ok else f"REFUSED [{r.problem.code}] {r.problem.message}"))
 
     print("\nfollow-up archive entries (approval trail of the released invoice, the pain.001 with its invoices):")
-    from einvoice.records import RecordArchiver
+    from einvoice.followups.records import RecordArchiver
 
     archived = RecordArchiver(app.db, app.archive).archive_pending()
     for e in archived.entries:
@@ -125,11 +124,11 @@ def email_intake(app, mail: DemoMail, filename: str, data: bytes) -> None:
         print("  running flow process-mailbox (reads the mailbox over IMAPS, as it reads the town's) ...", flush=True)
         messages = process_mailbox()
     else:
-        from einvoice.intake_mail import classify
+        from einvoice.intake.mail import classify
 
         print("  Dovecot (IMAP) is not installed here (`make mailserver`): the demo reads the message from the "
-              "Maildir and hands it to the mailbox's intake path (einvoice.intake_mail.classify, then the pipeline) "
-              "without IMAP; tests/mail run the IMAP part against a real Dovecot")
+              "Maildir and hands it to the mailbox's intake path (einvoice.intake.mail.classify, then the pipeline) "
+              "without IMAP; tests/intake run the IMAP part against a real Dovecot")
         messages = []
         for raw in mail.maildir_messages():
             c = classify(raw)
@@ -169,7 +168,8 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from einvoice.seaweedfs import SeaweedFS
+    from devtools.finance_simulator import FinanceSimulator
+    from devtools.seaweedfs import SeaweedFS
 
     base = Path(workdir or tempfile.mkdtemp(prefix="einvoice-demo-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -184,7 +184,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
     print("starting SeaweedFS (S3 with Object Lock) on free loopback ports ...", flush=True)
     secret = secrets.token_hex(16)
     os.environ["EINVOICE_FINANCE_HMAC_SECRET"] = secret
-    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, DemoFinanceSystem(secret.encode()) as finance_system, \
+    with SeaweedFS(data_dir=base / "seaweedfs") as s3server, FinanceSimulator(secret) as finance_system, \
             DemoMail(base) as mail:
         os.environ["EINVOICE_ORGANISATION"] = str(_demo_organisation(base, finance_system.url, mail))
         if mail.password is not None:
@@ -194,8 +194,8 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         os.environ["EINVOICE_ARCHIVE_SIGNING_KEY"] = str(key_file)
         os.environ["PREFECT_HOME"] = str(base / "prefect")
         from archive import Archive
+        from devtools.samples import write_samples
         from einvoice.app import App
-        from einvoice.samples import write_samples
 
         app = App.from_env()
         from einvoice.web.auth import mark_demo_database
@@ -210,7 +210,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
               f"({MAILED_SAMPLE} comes by e-mail)")
 
         from einvoice.cli import print_outcomes
-        from einvoice.pipeline import IngestOutcome
+        from einvoice.intake.inbox import IngestOutcome
         from flows.process_inbox import process_inbox
 
         print("running flow process-inbox (Prefect ephemeral API) ...", flush=True)

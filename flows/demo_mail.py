@@ -4,7 +4,7 @@ an IMAP mailbox on loopback.
 Mail to the town's intake address is delivered into the mailbox: by IMAP APPEND into Dovecot
 (``process-mailbox`` then reads it exactly as it reads a municipal mailbox, over IMAPS), or, on a
 machine without Dovecot, into a local Maildir whose messages the demo hands to the mailbox's own
-intake path (``einvoice.intake_mail.classify`` and the pipeline) without IMAP. Every other mail
+intake path (``einvoice.intake.mail.classify`` and the pipeline) without IMAP. Every other mail
 the server accepts is kept as sent to a supplier (the notices). The demo prints which of the two
 happened. Only the demo uses this module; it must never listen on anything but 127.0.0.1.
 """
@@ -34,7 +34,7 @@ def _free_port() -> int:
 def _dovecot_class():
     """The Dovecot harness the e-mail intake tests use (one harness, not two), if Dovecot is installed."""
     try:
-        from tests.mail.dovecot import DOVECOT, Dovecot
+        from devtools.dovecot import DOVECOT, Dovecot
     except ImportError:  # a copy of the project without its tests
         return None
     return Dovecot if DOVECOT else None

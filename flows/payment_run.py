@@ -2,7 +2,7 @@
 
 Which invoices are paid, Skonto, the file itself: ``einvoice.finance.payment_run``. The flow passes
 a date and an output directory, archives the new pain.001 with the invoices it pays
-(``einvoice.records``) and shows the result (file path, message id, count, control sum) as a
+(``einvoice.followups.records``) and shows the result (file path, message id, count, control sum) as a
 markdown artifact; the payment file never goes through Prefect.
 
 Invoices the payment run holds back (``PaymentRun.skipped``: credit notes, a missing IBAN ...)

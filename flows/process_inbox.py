@@ -1,12 +1,13 @@
 """Prefect flow ``process-inbox``: drain an inbox (a directory, or an S3 prefix) through the intake pipeline.
 
-Orchestration only: listing, batching, retries, artifacts and events. Every decision about a
-file (validation, state, routing, archiving) is made by ``einvoice.pipeline``. Invoice bytes
+Orchestration only: batching, retries, artifacts and events. Listing, reading and moving inbox
+files is ``einvoice.intake.inbox``; every decision about a file (validation, state, routing,
+archiving) is made by ``einvoice.pipeline``. Invoice bytes
 never travel through Prefect parameters or results: tasks get file paths or S3 keys and return
 outcomes (name, hash, state, verdict, ids).
 
 Files are batched, never one task per invoice: a task run costs Prefect bookkeeping on both sides
-(client ~11 ms, see docs/stack.md; server CPU too), and inside a batch the validation workers
+(client ~11 ms, see ../shared/docs/stack.md; server CPU too), and inside a batch the validation workers
 run ahead of archiving (einvoice.pipeline). Batches of 250 rather than 100 measured ~10 % more
 invoices/s end to end (bench/pipeline.py); a batch is also the unit a retry repeats, which costs
 little because ingest is idempotent.
@@ -24,14 +25,13 @@ variable was not set at deploy time the flow gets the bare placeholder and uses 
 ``processed/<prefix>`` (S3), so a deployed inbox is never read again and again.
 
 A Peppol access point's delivery folder is such an inbox: a file in an SBDH envelope is recorded
-with channel ``peppol`` and its header (``einvoice.pipeline``, ``einvoice.sbdh``); nothing here differs.
+with channel ``peppol`` and its header (``einvoice.pipeline``, ``einvoice.intake.sbdh``); nothing here differs.
 
 Files that need a person (rejected, not validated, not an e-invoice, unreadable) make the run end
 ``Completed`` named ``Needs attention`` with the counts in its name (``flows.attention``).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -45,7 +45,9 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from einvoice.pipeline import list_inbox, read_inbox_file
+from einvoice.intake.inbox import list_entries as _list_entries
+from einvoice.intake.inbox import move_processed as _move_processed
+from einvoice.intake.inbox import read_inbox_file, read_s3_object, split_s3
 from flows.attention import Attention, finish_run
 from flows.common import (
     ARCHIVE_WRITER,
@@ -74,30 +76,10 @@ MAX_PARALLEL = 8
 NEEDS_A_PERSON = ("rejected", "not_validated", "not_an_invoice", "unreadable")
 
 
-# --- inbox listing ------------------------------------------------------------------------------------
-def _split_s3(url: str) -> tuple[str, str]:
-    rest = url[len("s3://"):]
-    bucket, _, prefix = rest.partition("/")
-    return bucket, prefix
-
-
-def _list_s3(bucket: str, prefix: str) -> list[str]:
-    """Object keys directly under ``prefix`` (sub-"folders" such as processed/ are not the inbox)."""
-    s3 = app().s3
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix):]
-            if name and "/" not in name and not name.startswith(".") and not name.endswith((".part", ".tmp")):
-                keys.append(obj["Key"])
-    return sorted(keys)
-
-
+# --- inbox listing (einvoice.intake.inbox) ------------------------------------------------------------
 def list_entries(inbox: str) -> list[str]:
     """File paths (directory inbox) or object keys (S3 inbox), oldest name first."""
-    if inbox.startswith("s3://"):
-        return _list_s3(*_split_s3(inbox))
-    return [str(p) for p in list_inbox(Path(inbox))]
+    return _list_entries(inbox, app().s3 if inbox.startswith("s3://") else None)
 
 
 def _base_name(inbox: str) -> str:
@@ -122,7 +104,7 @@ def processed_target(inbox: str, processed: str | None) -> str | None:
     if processed is not None and processed.strip().startswith("{{"):
         processed = None if s3 else str(Path(inbox) / "processed")
     if s3 and not processed:
-        return f"processed/{_split_s3(inbox)[1]}"
+        return f"processed/{split_s3(inbox)[1]}"
     return processed or None
 
 
@@ -148,18 +130,6 @@ def done_text(outcomes: list[dict]) -> str:
 
 
 # --- the batch task -----------------------------------------------------------------------------------
-def _read_s3(bucket: str, key: str, channel: str):
-    from einvoice.pipeline import MAX_FILE_BYTES, InboxItem, IngestOutcome
-
-    name = key.rsplit("/", 1)[-1]
-    s3 = app().s3
-    head = s3.head_object(Bucket=bucket, Key=key)
-    if head["ContentLength"] > MAX_FILE_BYTES:
-        return IngestOutcome(name, None, "unreadable", verdict=f"object is {head['ContentLength']} bytes, larger than "
-                                                                f"the limit of {MAX_FILE_BYTES}; left in the inbox")
-    return InboxItem(name, s3.get_object(Bucket=bucket, Key=key)["Body"].read(), channel)
-
-
 @task(name="ingest-batch", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_on_transient,
       tags=[ARCHIVE_WRITER])
 def ingest_batch(paths: list[str], channel: str = "directory", bucket: str | None = None) -> list[dict]:
@@ -168,33 +138,14 @@ def ingest_batch(paths: list[str], channel: str = "directory", bucket: str | Non
     Safe to retry: the pipeline is idempotent on the file's SHA-256 (archive entry id and database
     key), so a batch that failed half-way is completed, not duplicated.
     """
-    items = [_read_s3(bucket, p, channel) if bucket else read_inbox_file(Path(p), channel) for p in paths]
+    items = [read_s3_object(app().s3, bucket, p, channel) if bucket else read_inbox_file(Path(p), channel) for p in paths]
     return [o.as_dict() for o in intake().ingest(items)]
 
 
 @task(name="move-processed", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_on_transient)
 def move_processed(sources: list[str], processed: str, bucket: str | None = None, prefix: str = "") -> int:
     """Move files that reached a state out of the inbox (idempotent: a missing source is already moved)."""
-    moved = 0
-    if bucket:
-        s3 = app().s3
-        for key in sources:
-            target = processed + key[len(prefix):]
-            try:
-                s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
-            except s3.exceptions.NoSuchKey:
-                continue
-            s3.delete_object(Bucket=bucket, Key=key)
-            moved += 1
-        return moved
-    target_dir = Path(processed)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    for src in sources:
-        p = Path(src)
-        if p.exists():
-            shutil.move(str(p), target_dir / p.name)
-            moved += 1
-    return moved
+    return _move_processed(sources, processed, s3=app().s3 if bucket else None, bucket=bucket, prefix=prefix)
 
 
 # --- UI: events and artifacts -------------------------------------------------------------------------
@@ -279,7 +230,7 @@ def process_inbox(inbox: str, batch_size: int = 250, channel: str = "directory",
     """
     logger = get_run_logger()
     base = _base_name(inbox)
-    bucket, prefix = _split_s3(inbox) if inbox.startswith("s3://") else (None, "")
+    bucket, prefix = split_s3(inbox) if inbox.startswith("s3://") else (None, "")
     if bucket and channel == "directory":
         channel = "s3"
     processed = processed_target(inbox, processed)

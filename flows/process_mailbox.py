@@ -1,7 +1,7 @@
-"""Prefect flow ``process-mailbox``: read the e-mail intake mailbox once (einvoice.intake_mail).
+"""Prefect flow ``process-mailbox``: read the e-mail intake mailbox once (einvoice.intake.mail).
 
 Orchestration only: which message is an invoice, what is recorded, archived and where a message
-is moved is decided by ``einvoice.intake_mail`` and ``einvoice.pipeline``. Message bytes never
+is moved is decided by ``einvoice.intake.mail`` and ``einvoice.pipeline``. Message bytes never
 travel through Prefect parameters or results: the task returns outcomes (ids, states, verdicts,
 folders).
 
@@ -37,7 +37,7 @@ class MailboxUnreadable(RuntimeError):
 @task(name="fetch-mailbox", tags=[ARCHIVE_WRITER])
 def fetch_mailbox_task(limit: int | None = None) -> dict:
     """Read the mailbox of the organisation file once; returns message outcomes and the problem, if any."""
-    from einvoice.intake_mail import fetch_mailbox
+    from einvoice.intake.mail import fetch_mailbox
 
     a = app()
     settings = a.organisation.mail

@@ -28,7 +28,7 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def seaweedfs():
     """One real SeaweedFS S3 server for the whole test session, on free loopback ports."""
-    from einvoice.seaweedfs import SeaweedFS
+    from devtools.seaweedfs import SeaweedFS
 
     server = SeaweedFS().start()
     try:
@@ -64,7 +64,7 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'einvoice.sqlite'}"
         return
-    from einvoice.db.scratch import scratch_schema
+    from devtools.scratch import scratch_schema
 
     with scratch_schema(os.environ["EINVOICE_TEST_DATABASE_URL"], prefix="t") as url:
         yield url

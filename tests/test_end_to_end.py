@@ -62,7 +62,7 @@ def environment(tmp_path, monkeypatch, seaweedfs, database_url, bucket_name):
 
 @pytest.fixture
 def inbox(tmp_path):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     directory = tmp_path / "inbox"
     write_samples(directory)
@@ -129,6 +129,7 @@ def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     import einvoice.pipeline as pipeline
     import einvoice.validation
     from einvoice.app import App
+    from einvoice.intake import inbox as intake_inbox
 
     real_validate = einvoice.validation.validate
 
@@ -144,11 +145,11 @@ def test_bad_files_never_stop_the_others(environment, inbox, monkeypatch):
     monkeypatch.setenv("EINVOICE_VALIDATION_JOBS", "2")
     (inbox / "99-garbage.bin").write_bytes(b"\x00\xffnot an invoice at all")
     (inbox / "98-huge.xml").write_bytes(b"<a>" + b"x" * 600_000 + b"</a>")
-    monkeypatch.setattr(pipeline, "MAX_FILE_BYTES", 500_000)
+    monkeypatch.setattr(intake_inbox, "MAX_FILE_BYTES", 500_000)
 
     app = App.from_env()
-    paths = pipeline.list_inbox(inbox)
-    outcomes = {o.name: o for o in app.intake.ingest([pipeline.read_inbox_file(p) for p in paths])}
+    paths = intake_inbox.list_inbox(inbox)
+    outcomes = {o.name: o for o in app.intake.ingest([intake_inbox.read_inbox_file(p) for p in paths])}
     assert len(outcomes) == len(paths)
     assert len(paths) >= pipeline.POOL_FROM_FILES and app.intake.validation_jobs == 2
     assert outcomes["03-xrechnung-cii-invoice.xml"].state == "not_validated"
@@ -170,8 +171,9 @@ def test_a_peer_storing_the_same_file_first_costs_nothing(environment, inbox, mo
     one 'received' event."""
     import einvoice.pipeline as pipeline
     from einvoice.app import App
+    from einvoice.intake.inbox import read_inbox_file
 
-    first, second = (pipeline.read_inbox_file(inbox / n) for n in ("01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml"))
+    first, second = (read_inbox_file(inbox / n) for n in ("01-xrechnung-ubl-invoice.xml", "02-xrechnung-ubl-creditnote.xml"))
     peer = App.from_env()
     assert peer.intake.ingest([first])[0].state == "in_approval"
 

@@ -15,10 +15,7 @@ PACKAGES = ("einvoice", "archive")
 MAX_LINES = 120
 
 #: "path/from/repo/root.py::qualified.name" of the functions still over MAX_LINES.
-TOO_LONG_TODAY = {
-    "einvoice/model.py::_invoice_from_cii",
-    "einvoice/model.py::_invoice_from_ubl",
-}
+TOO_LONG_TODAY: set[str] = set()
 
 
 def _functions(tree: ast.AST, prefix: str = ""):

@@ -3,7 +3,7 @@
 The deadline of an invoice is the earlier of its Skonto date (from BT-20 ``#SKONTO#TAGE=n#``,
 counted from BT-2) and its due date (BT-9): a lost cash discount is lost money, so the Skonto date
 is the real deadline. With several Skonto terms the term is chosen by the one rule of
-``einvoice.skonto`` (the term that applies today: still open, largest deduction), the same term a
+``einvoice.model.skonto`` (the term that applies today: still open, largest deduction), the same term a
 payment run made today would take. This module only computes; it must never write to the
 database or send anything (``ApprovalService.send_reminders`` records what was sent).
 """
@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from einvoice import skonto
+from einvoice.model import skonto
 
 
 def days_left(deadline: dt.date | None, today: dt.date) -> int | None:
@@ -26,7 +26,7 @@ def age_days(created_at: dt.datetime, today: dt.date) -> int:
 
 @dataclass(frozen=True)
 class SkontoNow:
-    """The Skonto an invoice offers as of ``today`` (einvoice.skonto's rule)."""
+    """The Skonto an invoice offers as of ``today`` (einvoice.model.skonto's rule)."""
 
     until: dt.date | None
     percent: Decimal | None
@@ -51,7 +51,7 @@ def skonto_dates(invoice) -> tuple[dt.date | None, dt.date | None, dt.date | Non
     """(first, second, last): the dates the Skonto shown by ``skonto_now`` takes as the days pass.
 
     The term that applies on a day is the one with the largest deduction among the terms still
-    open (``einvoice.skonto.applicable``, ``shown_dates``), so as time goes on the date shown only moves forward,
+    open (``einvoice.model.skonto.applicable``, ``shown_dates``), so as time goes on the date shown only moves forward,
     through a few distinct dates. These are stored on the task (migration 0011) so the inbox can
     order by "open Skonto ending soonest" in SQL: on a day ``d`` the date shown is the first of
     them on or after ``d``; no Skonto is open once ``last`` has passed. An invoice with more than

@@ -547,7 +547,7 @@ class ApprovalService:
                     signed = rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))
                 candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                     exclude=signed))
-            sk = skonto_now(inv, today)  # the one Skonto rule (einvoice.skonto), as of today
+            sk = skonto_now(inv, today)  # the one Skonto rule (einvoice.model.skonto), as of today
             out.append(TaskView(
                 task_id=task.id, invoice_id=inv.id, step=step, department=task.department, status=task.status,
                 assignee=None, candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,

@@ -75,7 +75,7 @@ class Invoice(Base):
     iban: Mapped[str | None] = mapped_column(sa.String(34))  # BT-84
     skonto_until: Mapped[dt.date | None]  # from BT-20 (#SKONTO#TAGE=n#), counted from BT-2
     skonto_percent: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
-    # Every usable Skonto term (JSON: until, percent, days, base_amount; einvoice.skonto); the two
+    # Every usable Skonto term (JSON: until, percent, days, base_amount; einvoice.model.skonto); the two
     # columns above hold the term that applies on the issue date, for lists and sorting.
     skonto_terms: Mapped[str | None] = mapped_column(sa.Text)
 
@@ -117,7 +117,7 @@ class InvoiceEvent(Base):
 
 
 class ArchivedRecord(Base):
-    """A follow-up archive entry written for a database record (``einvoice.records``).
+    """A follow-up archive entry written for a database record (``einvoice.followups.records``).
 
     ``kind`` says what was archived and ``source_id`` which row: ``approval-trail`` and the
     ``invoice_events.id`` of the decision that ended the approval chain, or ``payment-run`` and the
@@ -139,7 +139,7 @@ class ArchivedRecord(Base):
 
 
 class ArchiveCursor(Base):
-    """How far ``einvoice.records`` has settled a kind: every source row up to ``through_id`` is archived.
+    """How far ``einvoice.followups.records`` has settled a kind: every source row up to ``through_id`` is archived.
 
     Lets the poller look only at rows after the cursor instead of the whole audit trail.
     """

@@ -199,11 +199,11 @@ CSV_COLUMNS = [
 
 
 def csv_rows(record: dict) -> list[dict]:
-    # One Skonto term fits the CSV: the one einvoice.skonto's rule applies on the issue date (the
+    # One Skonto term fits the CSV: the one einvoice.model.skonto's rule applies on the issue date (the
     # best one); the JSON file carries every term.
     from decimal import Decimal
 
-    from einvoice import skonto
+    from einvoice.model import skonto
 
     terms = skonto.from_dicts(record["payment_terms"]["skonto"])
     best = skonto.applicable(terms, min(t.until for t in terms), Decimal(record["amount"]["due"])) if terms else None

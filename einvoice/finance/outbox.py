@@ -40,7 +40,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance import authority, errors
@@ -49,6 +48,7 @@ from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.faults import crash_point
 from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
+from einvoice.followups import retention
 from einvoice.organisation import Organisation, Role
 from einvoice.states import InvoiceState, check_transition
 

@@ -32,22 +32,16 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from einvoice import skonto as _skonto
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
 from einvoice.identifiers import find_supplier, iban_key
+from einvoice.model import skonto as _skonto
 from einvoice.organisation import Department, Organisation, Role
 
 SCHEMA_ID = "einvoice-posting/1"
 CENT = Decimal("0.01")
 CREDIT_NOTE_CODES = {"381", "396", "81", "83", "261", "262", "296", "308", "532"}
-
-NS = {
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-}
 
 
 def money(v: Decimal | None) -> str | None:
@@ -101,27 +95,6 @@ def parse_reference(text: str | None, dept: Department | None) -> dict | None:
     return found or None
 
 
-def _line_references(root, syntax: str | None) -> dict[str, str]:
-    """BT-126 line id → BT-133 buyer accounting reference (the model does not carry BT-133)."""
-    refs: dict[str, str] = {}
-    if root is None:
-        return refs
-    if syntax and syntax.startswith("ubl"):
-        for line in root.xpath("cac:InvoiceLine|cac:CreditNoteLine", namespaces=NS):
-            lid = line.findtext(f"{{{NS['cbc']}}}ID")
-            ref = line.findtext(f"{{{NS['cbc']}}}AccountingCost")
-            if lid and ref and ref.strip():
-                refs[lid.strip()] = ref.strip()
-    elif syntax == "cii":
-        for item in root.xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=NS):
-            lid = item.xpath("string(ram:AssociatedDocumentLineDocument/ram:LineID)", namespaces=NS)
-            ref = item.xpath("string(ram:SpecifiedLineTradeSettlement/ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID)",
-                             namespaces=NS)
-            if lid and ref and ref.strip():
-                refs[lid.strip()] = ref.strip()
-    return refs
-
-
 def allocate(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
     """Split ``total`` in proportion to ``weights``; the rounding rest goes to the largest share."""
     s = sum(weights)
@@ -147,6 +120,7 @@ def _approver_assignment(session: Session, invoice_id: int) -> tuple[list[dict],
 
 
 def account_assignment(session: Session, row: Invoice, org: Organisation, model=None, root=None) -> list[dict]:
+    # ``root`` is no longer read: the model carries BT-133 on its lines (callers still pass it).
     dept = _dept(org, row.department)
     default = _default_account(dept, org)
     total = Decimal(row.amount_due)
@@ -160,7 +134,7 @@ def account_assignment(session: Session, row: Invoice, org: Organisation, model=
                         "assigned_by": who["by"], "invoice_lines": [], "reference": ln.get("text")})
         return out
     if model is not None and model.lines:
-        refs = _line_references(root, row.syntax)
+        refs = {ln.id: ln.buyer_accounting_reference for ln in model.lines if ln.id and ln.buyer_accounting_reference}
         doc_ref = parse_reference(getattr(model, "buyer_accounting_reference", None), dept)
         if refs and all(ln.net_amount is not None for ln in model.lines):
             groups: dict[tuple, dict] = {}
@@ -312,8 +286,8 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
     supplier = _supplier(org, row)
     iban = (pm.iban if pm else None) or row.iban
     iban = iban_key(iban) or None
-    # Every usable term (einvoice.skonto drops out-of-range ones); which one is taken is decided by
-    # the payment run with the same rule (einvoice.skonto.applicable), never here.
+    # Every usable term (einvoice.model.skonto drops out-of-range ones); which one is taken is decided by
+    # the payment run with the same rule (einvoice.model.skonto.applicable), never here.
     if model is not None and model.skonto and row.issue_date:
         terms, _findings = _skonto.dated_terms(model.skonto, row.issue_date)
     else:

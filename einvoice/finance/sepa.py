@@ -3,7 +3,7 @@
 Which invoices: state POSTED (the finance system confirmed the booking — the Stadtkasse pays
 booked Anordnungen only, and the state machine allows PAID only after POSTED), not yet in any
 payment run, whose payment deadline is on or before ``due_by``. Skonto follows the one rule of
-``einvoice.skonto``: the term that applies on the payment day — the later of today (the day the
+``einvoice.model.skonto``: the term that applies on the payment day — the later of today (the day the
 run is made, German calendar) and the execution date, so a past execution date never revives a
 Skonto that ended before today — is the open term with the largest deduction; the deadline is its
 date, else the due date (BT-9); an invoice without a due date is payable at once. The amount is
@@ -62,7 +62,6 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from einvoice import skonto
 from einvoice.db import Database
 from einvoice.db.models import Invoice, utcnow
 from einvoice.finance import errors
@@ -72,6 +71,7 @@ from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
 from einvoice.finance.tables import FinancePosting, PaymentItem
 from einvoice.finance.tables import PaymentRun as PaymentRunRow
 from einvoice.identifiers import find_supplier, iban_key, same_seller
+from einvoice.model import skonto
 from einvoice.organisation import Organisation
 from einvoice.states import InvoiceState
 

@@ -39,9 +39,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.followups import retention
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice

@@ -4,7 +4,7 @@
 XSD → each Schematron → report → acceptance. Each step reads and writes one ``Bag`` and says
 whether it applies (``skip``), like KoSIT's ``CheckAction.isSkipped``:
 
-- parse: ``einvoice.xmlsafe`` (no DTD, no entities, size limit) and the same bytes once more for
+- parse: ``einvoice.xml.safe`` (no DTD, no entities, size limit) and the same bytes once more for
   Saxon: every stylesheet runs on the bytes as received, never on a re-serialised tree.
 - scenario: each scenario's ``match`` XPath with the scenario's namespaces; exactly one must
   match. Several installed packs are tried newest first; the first pack with a match decides.
@@ -39,11 +39,12 @@ from lxml import etree
 
 from einvoice.rulepacks import pack as _pack
 from einvoice.rulepacks.pack import PackDefinition, Scenario
-from einvoice.xmlsafe import DEFAULT_MAX_XML_BYTES, declared_encoding, parse_xml
+from einvoice.xml.namespaces import NS
+from einvoice.xml.namespaces import SVRL as SVRL_NS
+from einvoice.xml.safe import DEFAULT_MAX_XML_BYTES, declared_encoding, parse_xml
 
 IN_NS = "http://www.xoev.de/de/validator/framework/1/createreportinput"
 REP_NS = "http://www.xoev.de/de/validator/varl/1"
-SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 ENGINE_NAME = "einvoice rule-pack engine (KoSIT validator steps)"
 
 
@@ -152,15 +153,10 @@ def step_name(res: _pack.Resource, index: int) -> str:
 
 def _identifier(root: etree._Element) -> str | None:
     """BT-24 as written (UBL CustomizationID, CII guideline ID), for messages only."""
-    ns = {
-        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-        "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-        "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-    }
     v = root.xpath(
         "string((/*/cbc:CustomizationID | /rsm:CrossIndustryInvoice/rsm:ExchangedDocumentContext"
         "/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID)[1])",
-        namespaces=ns,
+        namespaces=NS,
     )
     return v if v else None
 
@@ -169,7 +165,7 @@ def _identifier(root: etree._Element) -> str | None:
 # steps
 # ------------------------------------------------------------------------------------------------
 def parse(bag: Bag) -> None:
-    # the caller may have parsed the same bytes with xmlsafe already (intake)
+    # the caller may have parsed the same bytes with einvoice.xml.safe already (intake)
     root, problem = (bag.root, None) if bag.root is not None else parse_xml(bag.data, max_bytes=bag.max_bytes)
     if problem is not None:
         bag.parse_problem = problem
@@ -488,7 +484,7 @@ STEPS: list[Step] = [
 
 def run(data: bytes, packs: list, *, reference: str = "", max_bytes: int = DEFAULT_MAX_XML_BYTES, root=None) -> Bag:
     """Run the steps on ``data`` with the active ``packs`` ([(InstalledPack, PackDefinition)],
-    newest first). ``root``: the same bytes already parsed by ``einvoice.xmlsafe`` (optional).
+    newest first). ``root``: the same bytes already parsed by ``einvoice.xml.safe`` (optional).
     Never raises for bad input; internal failures are steps in state ``error``."""
     bag = Bag(data, reference, packs, max_bytes=max_bytes, root=root)
     for name, action, skip in STEPS:

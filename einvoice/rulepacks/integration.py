@@ -191,7 +191,7 @@ def decide(data: bytes, rep, cfg, received: dt.date | None = None) -> bool:
     if it.container != "xml" or it.root is None or it.syntax not in _SYNTAXES or _intake.is_facturx(it.profile):
         return False  # malformed, other formats, Factur-X/ZUGFeRD: the built-in rules
     if any(p.severity in ("fatal", "error") for p in it.problems):
-        return False  # a broken Peppol envelope (einvoice.sbdh): the pack would judge only the payload
+        return False  # a broken Peppol envelope (einvoice.intake.sbdh): the pack would judge only the payload
     rep.container, rep.syntax, rep.profile, rep.profile_name, rep.xml = it.container, it.syntax, it.profile, it.profile_name, it.xml
     from einvoice.validation.report import Finding
 

@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 from lxml import etree
 
-from einvoice import skonto as _skonto
-from einvoice.model import NS
+from einvoice.model import skonto as _skonto
+from einvoice.xml.namespaces import NS
 
 UBL = ("ubl-invoice", "ubl-creditnote")
 
@@ -181,7 +181,7 @@ _CII_BT91 = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement
 
 
 # ---------------------------------------------------------------- regular expressions
-# The BR-DE-18 line expression is owned by einvoice.skonto (the same parser the payment run uses).
+# The BR-DE-18 line expression is owned by einvoice.model.skonto (the same parser the payment run uses).
 SKONTO_REGEX = _skonto.LINE
 EMAIL_REGEX = re.compile(
     r"^[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+(\.[a-zA-Z0-9!#\$%&\"*+/=?^_`{|}~-]+)*@([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$"

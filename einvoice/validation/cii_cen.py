@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from einvoice.model import NS
 from einvoice.validation.report import Finding
+from einvoice.xml.namespaces import NS
 
 _TX = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
 _LINE = _TX + "/ram:IncludedSupplyChainTradeLineItem"

@@ -17,8 +17,8 @@ from functools import lru_cache
 
 from lxml import etree
 
-from einvoice.model import NS
 from einvoice.validation.report import Finding
+from einvoice.xml.namespaces import NS
 from schemas import resolve
 
 #: rules of the Factur-X CII XSLT that we drop because CEN defines them differently; the CEN

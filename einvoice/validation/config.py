@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from einvoice.intake import DEFAULT_MAX_FILE_BYTES
-from einvoice.xmlsafe import DEFAULT_MAX_XML_BYTES
+from einvoice.xml.safe import DEFAULT_MAX_XML_BYTES
 
 SEVERITIES = ("fatal", "error", "warning", "info")
 

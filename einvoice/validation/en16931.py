@@ -18,7 +18,7 @@ from lxml import etree
 
 from einvoice.validation import schematron
 from einvoice.validation.report import Finding
-from einvoice.xmlsafe import declared_encoding
+from einvoice.xml.safe import declared_encoding
 
 _FLAG = {"fatal": "fatal", "error": "fatal", "warning": "warning", "information": "info", "info": "info"}
 # the BASIC XSLT reports CEN rules under FX-SCH-* IDs with the CEN ID in brackets in the text

@@ -57,7 +57,7 @@ VALIDATION_TIMEOUT = "VALIDATION-TIMEOUT"
 _DEFAULT = ValidationConfig()
 
 # Problems of the input itself: the document is rejected (False), not "not validated" (None).
-# A broken Peppol envelope (einvoice.sbdh) is a failed delivery the sender must repeat: rejected too.
+# A broken Peppol envelope (einvoice.intake.sbdh) is a failed delivery the sender must repeat: rejected too.
 _REJECTING_PARSE_RULES = {"XML-SYNTAX", "XML-ENCODING", "XML-DOCTYPE", "XML-EMPTY", "INTAKE-EMPTY",
                           "SBDH-HEADER", "SBDH-NO-PAYLOAD", "SBDH-MULTIPLE-PAYLOADS"}
 
@@ -197,7 +197,7 @@ def _why_not_validated(it: _intake.Intake) -> str:
 def detect_profile(c: Check) -> None:
     """Intake and parse passed; decide whether the Factur-X/ZUGFeRD profile rules apply."""
     rep, it = c.rep, c.it
-    # an envelope problem (einvoice.sbdh) fails intake even though its payload can be checked
+    # an envelope problem (einvoice.intake.sbdh) fails intake even though its payload can be checked
     rep.stages["intake"] = "failed" if any(f.stage == "intake" and f.blocking for f in rep.findings) else "passed"
     rep.stages["parse"] = "passed"
     # Factur-X/ZUGFeRD rules apply to documents that declare a Factur-X/ZUGFeRD guideline, and to
@@ -268,7 +268,7 @@ def check_en16931(c: Check) -> None:
 
 
 def _en16931_could_not_run(c: Check, exc: Exception) -> None:
-    from einvoice.xmlsafe import limits_problem
+    from einvoice.xml.safe import limits_problem
 
     rep, it = c.rep, c.it
     # A document beyond the rule processor's parser limits is rejected as a format error

@@ -7,7 +7,7 @@ built-in engine and the rule-pack path add it. This module must never report a m
 """
 from __future__ import annotations
 
-from einvoice.leitweg import check_leitweg_id
+from einvoice.identifiers.leitweg import check_leitweg_id
 from einvoice.model import NS
 from einvoice.validation.report import Finding
 

@@ -23,8 +23,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from einvoice.model import NS
 from einvoice.validation.report import Finding
+from einvoice.xml.namespaces import NS
 
 _NS = dict(NS, **{"ubl-invoice": NS["ubl"], "ubl-creditnote": NS["cn"]})
 

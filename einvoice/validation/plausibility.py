@@ -133,7 +133,7 @@ def unreadable_model(exc: Exception) -> Finding:
 
 def skonto_warnings(model) -> list[Finding]:
     """Skonto terms that cannot be used (over a year, percentages out of range) are no Skonto the
-    payment run takes (einvoice.skonto): said as warnings; absurd ones are blocking in ``check``."""
-    from einvoice import skonto
+    payment run takes (einvoice.model.skonto): said as warnings; absurd ones are blocking in ``check``."""
+    from einvoice.model import skonto
 
     return [Finding(f.rule, "warning", f.message, None, "model") for f in skonto.findings(model.skonto, model.issue_date)]

@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 from lxml import etree
 
-from einvoice.model import NS
+from einvoice.xml.namespaces import NS
 
 #: said by every report of the built-in engine (report JSON, HTML, CLI)
 BUILTIN_RULES_NOTE = "built-in rules, not the official KoSIT configuration"

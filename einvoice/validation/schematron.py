@@ -38,10 +38,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from einvoice.validation import xpath
+from einvoice.xml.namespaces import SVRL, XSL
 from schemas import resolve
 
-SVRL = "http://purl.oclc.org/dsdl/svrl"
-XSL = "http://www.w3.org/1999/XSL/Transform"
 CODEDB_PARAM = "einvoice-codedb"
 
 
@@ -508,7 +507,7 @@ def run(key: str, data: bytes, encoding: str = "UTF-8", *, cen_only: bool = Fals
     try:
         # One Saxon call at a time per process: the pipeline may call us from worker threads and
         # SaxonC does not promise that a shared executable is thread-safe. (Processes, not
-        # threads, are how we scale: see cli_validate --jobs.)
+        # threads, are how we scale: see einvoice.validation.cli --jobs.)
         with _run_lock:
             node, tmp = _source_node(data, encoding)
             if node is not None:

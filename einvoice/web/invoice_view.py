@@ -20,7 +20,7 @@ from einvoice.approval import Refusal
 from einvoice.approval.deadlines import skonto_now
 from einvoice.db.models import Invoice
 from einvoice.finance.record import account_assignment
-from einvoice.records import RecordArchiver
+from einvoice.followups.records import RecordArchiver
 from einvoice.web import access, rendering
 from einvoice.web.context import WebContext
 from einvoice.web.errors import NotFound
@@ -80,7 +80,7 @@ def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id
     allowed = svc.allowed(open_task.task_id, v.person_id) if open_task else {}
     dups = svc.duplicates(invoice_id)
     done = DONE_MESSAGE.get(request.query_params.get("done") or "")
-    sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.skonto's rule, as the inbox shows it
+    sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.model.skonto's rule, as the inbox shows it
     channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
     kontierung = _kontierung(ctx, row, r)
     return ctx.render(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,

@@ -20,7 +20,8 @@ from decimal import Decimal
 from einvoice.db.models import as_utc
 from einvoice.intake import detect
 from einvoice.language import local
-from einvoice.model import NS, Invoice, invoice_from_xml
+from einvoice.model import Invoice, invoice_from_xml
+from einvoice.xml.namespaces import NS
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from einvoice import skonto
 from einvoice.approval.deadlines import skonto_dates, skonto_now
 from einvoice.approval.tables import ApprovalTask
 from einvoice.db.models import Invoice
+from einvoice.model import skonto
 from tests.approval.conftest import TODAY
 
 

@@ -330,7 +330,7 @@ def test_s3_witness_in_a_second_bucket(seaweedfs, tmp_path):
     # Witness and log agree; a CLI run with the witness's own credentials says so.
     pub = tmp_path / "pub.pem"
     pub.write_bytes(signing.public_pem(key.public_key()))
-    from einvoice.seaweedfs import ACCESS_KEY, SECRET_KEY, WRITER_ACCESS_KEY, WRITER_SECRET_KEY
+    from devtools.seaweedfs import ACCESS_KEY, SECRET_KEY, WRITER_ACCESS_KEY, WRITER_SECRET_KEY
 
     env = {**seaweedfs.env(), "AWS_ACCESS_KEY_ID": WRITER_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": WRITER_SECRET_KEY,
            "ARCHIVE_WITNESS_ACCESS_KEY_ID": ACCESS_KEY, "ARCHIVE_WITNESS_SECRET_ACCESS_KEY": SECRET_KEY}

@@ -73,7 +73,7 @@ def _batch():
 
 
 def _run_child(seaweedfs, bucket, prefix, key_file, crash_at, when):
-    from einvoice.seaweedfs import ACCESS_KEY, SECRET_KEY
+    from devtools.seaweedfs import ACCESS_KEY, SECRET_KEY
 
     return subprocess.run([sys.executable, "-c", CHILD, seaweedfs.endpoint, bucket, prefix, str(key_file),
                            str(crash_at), when], capture_output=True, text=True, timeout=120,

@@ -11,12 +11,12 @@ import json
 import pytest
 import yaml
 
+from devtools.finance_simulator import FinanceSimulator
 from einvoice.approval import ApprovalService, Step
 from einvoice.db import Database
 from einvoice.db.models import Invoice, utcnow
 from einvoice.finance import enqueue_posting
 from einvoice.finance.connectors import Outcome
-from einvoice.finance.simulator import FinanceSimulator
 from einvoice.organisation import parse_organisation
 from tests.approval.conftest import TODAY, add_invoice
 from tests.approval.conftest import org_data as approval_org_data
@@ -172,7 +172,7 @@ class BookingConnector:
 # the finance system on loopback
 # --------------------------------------------------------------------------------------------
 class FinanceServer(FinanceSimulator):
-    """The finance system on loopback (einvoice.finance.simulator) with the tests' shared secret."""
+    """The finance system on loopback (devtools.finance_simulator) with the tests' shared secret."""
 
     def __init__(self, secret: str = SECRET):
         super().__init__(secret)
@@ -204,9 +204,10 @@ def samples_released(db, tmp_path):
 
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
+    from devtools.samples import write_samples
     from einvoice.finance import release_hook
-    from einvoice.pipeline import InboxItem, IntakePipeline
-    from einvoice.samples import write_samples
+    from einvoice.intake.inbox import InboxItem
+    from einvoice.pipeline import IntakePipeline
 
     org = make_org(tmp_path)
     inbox = tmp_path / "inbox"

@@ -1,4 +1,4 @@
-"""Follow-up archive entries (einvoice.records): the approval trail when a chain ends, each payment run.
+"""Follow-up archive entries (einvoice.followups.records): the approval trail when a chain ends, each payment run.
 
 The samples go through the real intake, approval and finance code; the trail and payment entries
 must point at the invoice's own archive entry, hold exactly what the database says, be written
@@ -21,7 +21,7 @@ from archive.verify import verify
 from einvoice.approval import ApprovalService
 from einvoice.db.models import ArchivedRecord, Invoice, InvoiceEvent
 from einvoice.finance import payment_run
-from einvoice.records import RecordArchiver, approval_trail_entry_id
+from einvoice.followups.records import RecordArchiver, approval_trail_entry_id
 from tests.approval.conftest import TODAY
 from tests.finance.conftest import approve_all, make_org
 
@@ -106,8 +106,9 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
 
 def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db, tmp_path, s3, bucket_name):
     """Against a real locked bucket: both trails link the original, are COMPLIANCE-locked, the archive verifies."""
-    from einvoice.pipeline import InboxItem, IntakePipeline
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
+    from einvoice.intake.inbox import InboxItem
+    from einvoice.pipeline import IntakePipeline
 
     key = signing.generate()
     Archive.init_bucket(s3, bucket_name)
@@ -263,7 +264,7 @@ def test_cli_counts_archives_and_says_what_stays_pending(db, tmp_path, monkeypat
 def test_cursor_passes_only_settled_and_archived_decisions(db, samples_released, tmp_path):
     """The poller reads only audit events after its cursor; the cursor never passes a pending decision."""
     from einvoice.db.models import ArchiveCursor
-    from einvoice.records import SETTLE
+    from einvoice.followups.records import SETTLE
     from tests.finance.conftest import released_invoice
 
     archive, org = samples_released["archive"], samples_released["org"]

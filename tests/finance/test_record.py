@@ -12,7 +12,7 @@ from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance import enqueue_posting, posting_record, set_account_assignment
 from einvoice.finance.record import allocate, parse_reference
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
-from einvoice.skonto import payment as skonto_payment
+from einvoice.model.skonto import payment as skonto_payment
 from tests.approval.conftest import add_invoice
 from tests.finance.conftest import approve_all, released_invoice
 
@@ -120,9 +120,9 @@ def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path)
     """BT-133 on the lines (UBL cbc:AccountingCost) decides Kostenstelle/Produkt/Sachkonto per line."""
     from lxml import etree
 
+    from devtools.samples import write_samples
     from einvoice.finance.outbox import load_model
     from einvoice.finance.record import build_record
-    from einvoice.samples import write_samples
 
     write_samples(tmp_path / "s")
     xml = (tmp_path / "s" / "01-xrechnung-ubl-invoice.xml").read_bytes()

@@ -219,7 +219,7 @@ def env(tmp_path, monkeypatch, seaweedfs, bucket_name):
 
 
 def _samples(directory):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     write_samples(directory)
     (directory / "manifest.json").unlink(missing_ok=True)

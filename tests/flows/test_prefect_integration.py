@@ -157,7 +157,7 @@ def _prefect_database(tmp: Path):
     if not base.startswith("postgresql"):
         yield f"sqlite+aiosqlite:///{tmp / 'prefect.db'}"
         return
-    from einvoice.db.scratch import scratch_database
+    from devtools.scratch import scratch_database
 
     with scratch_database(base, "prefect", extensions=("pg_trgm",)) as url:
         yield url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
@@ -203,7 +203,7 @@ def stack(tmp_path_factory, seaweedfs):
         with eng.begin() as c:
             c.execute(sa.text(f'CREATE SCHEMA "{pg_schema}"'))
         eng.dispose()
-        from einvoice.db.scratch import with_search_path
+        from devtools.scratch import with_search_path
 
         database_url = with_search_path(base, pg_schema)
     else:
@@ -356,7 +356,7 @@ def _db(stack):
 # --- the tests -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def inbox_run(stack):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     write_samples(stack["inbox"])
     (stack["inbox"] / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
@@ -548,7 +548,7 @@ def test_release_leads_to_posting_without_human_action(stack, inbox_run):
 
 
 def _archived_records(stack, invoice_id, kind="approval-trail"):
-    """The follow-up archive entries (einvoice.records) noted for an invoice, or of a kind."""
+    """The follow-up archive entries (einvoice.followups.records) noted for an invoice, or of a kind."""
     import sqlalchemy as sa
 
     from einvoice.db.models import ArchivedRecord
@@ -598,7 +598,7 @@ def test_runs_that_need_a_person_say_so_and_posting_survives_s3_outage(stack, in
     S3 endpoint on a closed port, post-released still posts and says what it could not archive."""
     if not FINANCE:
         pytest.skip("einvoice.finance is not there yet")
-    from einvoice.samples import _fixed_samples
+    from devtools.samples import _fixed_samples
 
     # Two more invoices of the Tiefbauamt (copies of sample 01 with their own invoice numbers).
     [(sample, data)] = [(s, d) for s, d in _fixed_samples() if s.filename == "01-xrechnung-ubl-invoice.xml"]

@@ -109,7 +109,7 @@ def archive(s3, bucket_name, archive_key):
 
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory):
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
 
     d = tmp_path_factory.mktemp("samples")
     write_samples(d)

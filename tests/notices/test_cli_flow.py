@@ -95,7 +95,7 @@ def test_send_notices_flow_needs_attention_and_fails_when_the_mail_server_is_dow
 
     controller, sink = smtp_server
     _use_org(env, monkeypatch, controller.port)
-    app().intake.ingest([__import__("einvoice.pipeline", fromlist=["InboxItem"]).InboxItem(n, samples[n])
+    app().intake.ingest([__import__("einvoice.intake.inbox", fromlist=["InboxItem"]).InboxItem(n, samples[n])
                          for n in (REJECTED, PLAIN_PDF)])
     state = send_notices(return_state=True)
     assert state.is_completed() and state.name == "Needs attention", state
@@ -107,7 +107,7 @@ def test_send_notices_flow_needs_attention_and_fails_when_the_mail_server_is_dow
 
     # the mail server goes away: a new rejected file cannot be told, the run is red with the reason
     _use_org(env, monkeypatch, free_port(), name="org-down.yaml")
-    from einvoice.pipeline import InboxItem
+    from einvoice.intake.inbox import InboxItem
 
     other = samples[REJECTED].replace(b"</cbc:Note>", b" (2)</cbc:Note>", 1)
     if other == samples[REJECTED]:

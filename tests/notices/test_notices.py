@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.intake.inbox import InboxItem
 from einvoice.notices import NoticeOutbox, queue_missing
 from einvoice.notices.tables import SupplierNotice
-from einvoice.pipeline import InboxItem, IntakePipeline
+from einvoice.pipeline import IntakePipeline
 from tests.notices.conftest import FROM, free_port, notice_org
 
 pytestmark = pytest.mark.s3

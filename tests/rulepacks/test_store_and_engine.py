@@ -19,7 +19,7 @@ CFG = ValidationConfig(build_model=False)
 
 
 def _rules(*args):
-    from einvoice.cli_rules import rules
+    from einvoice.rulepacks.cli import rules
 
     return CliRunner().invoke(rules, list(args), catch_exceptions=False)
 

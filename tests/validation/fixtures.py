@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from einvoice.model import NS
+from einvoice.xml.namespaces import NS
 
 XR = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 IBAN = "DE02120300000000202051"  # a published test IBAN with a correct checksum

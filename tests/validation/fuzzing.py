@@ -1,6 +1,6 @@
 """Mutation fuzzing of the validation engine: seeds, mutators and the invariants every input must keep.
 
-Seeds are our own generated invoices (einvoice.samples: UBL, CII, a Factur-X PDF, a 40-line CII)
+Seeds are our own generated invoices (devtools.samples: UBL, CII, a Factur-X PDF, a 40-line CII)
 plus, when present, corpus files. Mutators: byte flips, truncation, duplicated elements, extreme
 amounts and dates, Skonto day counts, odd encodings (UTF-16/32 with and without BOM, BOM with a
 bogus encoding name, Latin-1 under a UTF-8 declaration), specification identifiers that match no
@@ -38,7 +38,7 @@ EXTREME_DAYS = (b"3650", b"3651", b"3000000", b"9" * 12, b"9" * 5000, b"0")
 
 def seeds(corpus: Path | None = None, limit_corpus: int = 40) -> list[tuple[str, bytes]]:
     """(name, bytes) of the inputs the mutators start from."""
-    from einvoice import samples
+    from devtools import samples
 
     out = []
     for inv, build in ((samples._tiefbau_invoice(), "ubl"), (samples._hauptamt_cii_invoice(), "cii"),
@@ -168,7 +168,7 @@ def mutate(rng: random.Random, data: bytes) -> tuple[str, bytes]:
 
 # ------------------------------------------------------------------------------------ invariants
 def well_formed(data: bytes) -> bool:
-    from einvoice.xmlsafe import parse_xml
+    from einvoice.xml.safe import parse_xml
 
     return parse_xml(data, max_bytes=len(data) + 1)[0] is not None
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from einvoice.cli_validate import validate_cmd
+from einvoice.validation.cli import validate_cmd
 from tests.validation.fixtures import CII, UBL, mutate
 
 

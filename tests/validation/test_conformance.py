@@ -64,7 +64,7 @@ def test_expected_dev(key, engine):
 
 
 def rep_root(rep):
-    from einvoice.xmlsafe import parse_xml
+    from einvoice.xml.safe import parse_xml
 
     root, problem = parse_xml(rep.xml)
     assert problem is None
@@ -149,7 +149,7 @@ def test_optimised_stylesheets_report_exactly_what_the_originals_report(path, en
     from einvoice.intake import detect, is_facturx, is_xrechnung
     from einvoice.validation import schematron
     from einvoice.validation.en16931 import schematron_key
-    from einvoice.xmlsafe import declared_encoding
+    from einvoice.xml.safe import declared_encoding
 
     it = detect(Path(path).read_bytes(), path)
     if it.root is None or it.syntax not in ("ubl-invoice", "ubl-creditnote", "cii"):

@@ -49,8 +49,9 @@ def test_fuzz_batch_is_ingested_whole(database_url, tmp_path, engine):
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
     from einvoice.db import Database
+    from einvoice.intake.inbox import InboxItem
     from einvoice.organisation import load_organisation
-    from einvoice.pipeline import InboxItem, IntakePipeline
+    from einvoice.pipeline import IntakePipeline
     from tests.validation.fixtures import REPO_EXAMPLE_ORG
 
     rng = random.Random(SEED + 1)
@@ -176,7 +177,8 @@ def test_time_budget_ends_a_pathological_file_and_keeps_the_others(engine, monke
     the files before and after it keep their own verdicts. The slow file is simulated: the
     workers are forked after the patch, so they validate 'slow.xml' by sleeping."""
     import einvoice.validation
-    from einvoice.pipeline import InboxItem, ValidatorPool
+    from einvoice.intake.inbox import InboxItem
+    from einvoice.pipeline import ValidatorPool
 
     real = einvoice.validation.validate
 

@@ -22,7 +22,7 @@ from einvoice.settings import REPO_EXAMPLE_ORG, Settings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-#: The sample files used here and where they are routed (see einvoice.samples / test_end_to_end).
+#: The sample files used here and where they are routed (see devtools.samples / test_end_to_end).
 SAMPLES = {
     "tiefbau": "01-xrechnung-ubl-invoice.xml",  # 66 Tiefbauamt
     "schulamt": "02-xrechnung-ubl-creditnote.xml",  # 40 Schulamt
@@ -43,8 +43,8 @@ def make_app(database_url: str, bucket: str, s3_endpoint: str | None, organisati
 def world(seaweedfs, tmp_path_factory):
     """An App with the samples ingested and demo passwords set; yields (app, {key: invoice id}, inbox dir)."""
     from archive import Archive
-    from einvoice.pipeline import list_inbox, read_inbox_file
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
+    from einvoice.intake.inbox import list_inbox, read_inbox_file
     from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()

@@ -46,7 +46,7 @@ def test_full_chain_to_the_treasury_view(world, client_for):
     for action in ("sachlich richtig", "rechnerisch richtig", "Anordnung", "Freigabe"):  # the trail's German labels
         assert f"<td>{action}</td>" in trail, action
     # once the approval trail is archived (the post-released flow does it), the page names its entry
-    from einvoice.records import RecordArchiver
+    from einvoice.followups.records import RecordArchiver
 
     assert "Freigabeverlauf" not in trail
     report = RecordArchiver(app.db, app.archive).archive_pending()
@@ -114,7 +114,7 @@ def test_comment_send_back_reject_and_forward(world, client_for):
 
 
 def test_duplicate_flag_is_shown_and_overridden_with_a_reason(world, client_for, tmp_path):
-    from einvoice.pipeline import InboxItem
+    from einvoice.intake.inbox import InboxItem
 
     app, ids, inbox = world
     data = (inbox / SAMPLES["tiefbau"]).read_bytes() + b"\n<!-- sent twice -->\n"  # same invoice, other bytes
@@ -144,8 +144,8 @@ def test_original_download_is_the_archived_file(world, client_for):
 
 
 def test_embedded_attachments_are_found_in_model_order():
+    from devtools.samples import _tiefbau_invoice, _xml_bytes, build_ubl
     from einvoice.model import invoice_from_xml
-    from einvoice.samples import _tiefbau_invoice, _xml_bytes, build_ubl
     from einvoice.web.rendering import embedded_attachment
 
     xml = _xml_bytes(build_ubl(_tiefbau_invoice())).decode()

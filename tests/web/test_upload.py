@@ -26,7 +26,7 @@ BROKEN = "13-broken-wrong-totals.xml"
 @pytest.fixture(scope="module")
 def upload_world(seaweedfs, tmp_path_factory):
     from archive import Archive
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
     from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()
@@ -197,7 +197,7 @@ def test_config_from_environment():
 
 
 def test_an_uploaded_peppol_envelope_keeps_channel_upload_and_its_header(upload_world):
-    from einvoice.samples import sbdh_envelope
+    from devtools.samples import sbdh_envelope
 
     app, files = upload_world
     envelope = sbdh_envelope(files["02-xrechnung-ubl-creditnote.xml"], receiver="0204:05999000-40-51")

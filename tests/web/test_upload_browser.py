@@ -8,7 +8,7 @@ from tests.web.test_browser import ARTIFACTS, browser, pytestmark  # noqa: F401 
 
 
 def test_supplier_uploads_and_gets_a_receipt(browser, live_server, world, tmp_path):  # noqa: F811
-    from einvoice.samples import generate
+    from devtools.samples import generate
 
     _sample, data = next(generate(1, seed=14))  # a valid invoice no other test uploads
     path = tmp_path / "rechnung.xml"

@@ -3,7 +3,7 @@
 Revision ID: 0006
 Revises: 0005
 
-einvoice.records archives the approval trail each time an approval chain ends and the pain.001 of
+einvoice.followups.records archives the approval trail each time an approval chain ends and the pain.001 of
 each payment run; ``archived_records`` notes which row went into which archive entry (one per
 kind and source row), ``archive_cursors`` how far every source row is archived, so the poller
 reads only the audit events after it instead of the whole trail.

@@ -39,7 +39,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     bind.execute(sa.text("UPDATE approval_tasks SET due_date = (SELECT i.due_date FROM invoices i "
                          "WHERE i.id = approval_tasks.invoice_id) WHERE status = 'open'"))
-    # The Skonto dates by the one Skonto rule (einvoice.skonto), for open tasks with any Skonto.
+    # The Skonto dates by the one Skonto rule (einvoice.model.skonto), for open tasks with any Skonto.
     from einvoice.approval.deadlines import skonto_dates
 
     class _Row:
