@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: What `archive` imports at run time (cli: click, boto3; signing: cryptography; export: lxml;
 #: timestamps: rfc3161-client).
 ARCHIVE_RUNTIME = ["cryptography", "click", "boto3", "lxml", "rfc3161-client"]
-SOURCES = ["pyproject.toml", "README.md", "einvoice", "archive", "flows", "schemas"]
+SOURCES = ["pyproject.toml", "README.md", "einvoice", "archive", "flows", "schemas", "devtools"]
 
 
 def _closure(names: list[str]) -> list[metadata.Distribution]:
