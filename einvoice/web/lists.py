@@ -10,13 +10,15 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from einvoice.approval.service import SORTS
+from einvoice.approval.service import COUNT_LIMIT, SORTS
 from einvoice.web import access
 from einvoice.web.context import WebContext
 from einvoice.web.pages import GROUP_TITLE, SORT_TITLE
 
 PAGE_SIZE = 50
 MAX_QUERY = 100
+#: What the page says for a group the service stopped counting (``COUNT_LIMIT``).
+MORE_THAN = f"mehr als {COUNT_LIMIT:,}".replace(",", ".")
 
 
 def page_number(request: Request) -> int:
@@ -38,9 +40,10 @@ def list_params(ctx: WebContext, request: Request) -> dict:
 
 def task_list(ctx: WebContext, request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str,
               intro: str, department_choices, counts: dict | None, extra=None) -> HTMLResponse:
-    # counts: tasks per group of the inbox order; None for a search (its hits are few, and counting
-    # them would search every invoice a second time).
+    # counts: tasks per group of the inbox order, "mehr als 10.000" above COUNT_LIMIT; None for a
+    # search (its hits are few, and counting them would search every invoice a second time).
     more = len(tasks) > PAGE_SIZE
     return ctx.render(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
                       more=more, chain=ctx.chain, department_choices=department_choices, extra=extra or {},
-                      counts=counts, SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
+                      counts=counts and {k: MORE_THAN if n > COUNT_LIMIT else n for k, n in counts.items()},
+                      SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
