@@ -17,8 +17,6 @@ from einvoice.web.pages import GROUP_TITLE, SORT_TITLE
 
 PAGE_SIZE = 50
 MAX_QUERY = 100
-#: What the page says for a group the service stopped counting (``COUNT_LIMIT``).
-MORE_THAN = f"mehr als {COUNT_LIMIT:,}".replace(",", ".")
 
 
 def page_number(request: Request) -> int:
@@ -43,7 +41,8 @@ def task_list(ctx: WebContext, request: Request, v: access.Viewer, *, title: str
     # counts: tasks per group of the inbox order, "mehr als 10.000" above COUNT_LIMIT; None for a
     # search (its hits are few, and counting them would search every invoice a second time).
     more = len(tasks) > PAGE_SIZE
+    more_than = f"mehr als {COUNT_LIMIT:,}".replace(",", ".")  # the service stopped counting there
     return ctx.render(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
                       more=more, chain=ctx.chain, department_choices=department_choices, extra=extra or {},
-                      counts=counts and {k: MORE_THAN if n > COUNT_LIMIT else n for k, n in counts.items()},
+                      counts=counts and {k: more_than if n > COUNT_LIMIT else n for k, n in counts.items()},
                       SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
