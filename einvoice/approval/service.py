@@ -348,17 +348,20 @@ def _group_parts(where, today: dt.date, n: int) -> list:
 
 
 def _count_parts(filters: list, today: dt.date):
-    """(group, count) per scope and part of the inbox order, each count stopping at COUNT_LIMIT + 1
-    rows: every count reads one range of one index (index-only on PostgreSQL), and a page never
+    """(group, count) per group of the inbox order, each count stopping at COUNT_LIMIT + 1 rows over
+    all scopes: every part reads one range of one index (index-only on PostgreSQL), and a page never
     counts a million tasks to say how many there are. ``filters`` must be disjoint (they add up)."""
     t = ApprovalTask
-    parts = []
+    groups: dict[int, list] = {}
     for where in filters:
         for grp, _key, cond, _order in _groups(today):
-            capped = sa.select(t.id).where(t.status == "open", where, cond).limit(COUNT_LIMIT + 1).subquery()
-            parts.append(sa.select(sa.literal(grp).label("grp"),
-                                   sa.select(sa.func.count()).select_from(capped).scalar_subquery().label("n")))
-    return sa.union_all(*parts)
+            groups.setdefault(grp, []).append(sa.select(t.id).where(t.status == "open", where, cond))
+    counts = []
+    for grp, parts in groups.items():
+        capped = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).limit(COUNT_LIMIT + 1).subquery()
+        counts.append(sa.select(sa.literal(grp).label("grp"),
+                                sa.select(sa.func.count()).select_from(capped).scalar_subquery().label("n")))
+    return sa.union_all(*counts)
 
 
 class _Abort(Exception):
