@@ -381,14 +381,31 @@ class ApprovalService:
         self.org = org
         self.today = today
         self.on_release: list[ReleaseHook] = list(on_release)
+        # The lists' statements (dozens of small SELECTs merged), keyed by the values they are built
+        # from (the person's capacities today, the filter, the day): built once, not on every page
+        # load. SQLAlchemy statements are immutable, so threads may share them.
+        self._statements: dict[tuple, object] = {}
+
+    def _statement(self, key: tuple, build: Callable[[], object]):
+        stmt = self._statements.get(key)
+        if stmt is None:
+            if len(self._statements) >= 1024:  # a new day or many people: start afresh
+                self._statements.clear()
+            stmt = self._statements[key] = build()
+        return stmt
 
     # --- reading ------------------------------------------------------------------------------
     def _inbox_scopes(self, person_id: str, department: str | None, state: str | None, today: dt.date) -> list:
         """The WHERE clause of every capacity ``person_id`` has today (empty: nothing to decide)."""
+        return self._scope_filters(person_id, self._scope_keys(person_id, department, state, today))
+
+    def _scope_keys(self, person_id: str, department: str | None, state: str | None,
+                    today: dt.date) -> tuple[tuple[str | None, Step, Decimal | None, bool], ...]:
+        """(department or None for "any", step, Wertgrenze, leave out tasks this person signed) for
+        every capacity ``person_id`` has today: plain values, the key of the lists' statements."""
         person = rules.find_person(self.org, person_id)
         if person is None:
-            return []
-        # (department or None for "any", step, limit) for every capacity this person has today.
+            return ()
         scopes: list[tuple[str | None, Step, Decimal | None]] = []
         sources = [person] + [
             rules.find_person(self.org, d.person) for d in self.org.deputies
@@ -409,21 +426,6 @@ class ApprovalService:
             scopes = [(department if d is None else d, st, lim) for d, st, lim in scopes if d in (None, department)]
         if state:
             scopes = [s for s in scopes if s[1].value == state]
-        t = ApprovalTask
-        not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
-
-        def scope_filter(dept: str | None, step: Step, lim: Decimal | None):
-            c = [t.step == step.value]
-            if dept is None or not rules.step_combines(self.org, dept, step):
-                # Where the organisation file lets one person combine this step with another, a task
-                # this person already signed may still be theirs: ``allowed`` decides, not this filter.
-                c.append(not_signed)
-            if dept is not None:
-                c.append(t.department == dept)
-            if lim is not None:
-                c.append(t.amount_due <= lim)
-            return sa.and_(*c)
-
         # One filter per (department, step), with the highest Wertgrenze of the grants for it (None:
         # no limit): the same tasks as one filter per grant, and the filters are disjoint, so counts add up.
         widest: dict[tuple[str | None, Step], Decimal | None] = {}
@@ -432,8 +434,27 @@ class ApprovalService:
                 old = widest[(dept, step)]
                 lim = None if old is None or lim is None else max(old, lim)
             widest[(dept, step)] = lim
-        return [scope_filter(dept, step, lim)
-                for (dept, step), lim in sorted(widest.items(), key=lambda x: (x[0][0] or "", x[0][1].value))]
+        # Where the organisation file lets one person combine this step with another, a task this
+        # person already signed may still be theirs: ``allowed`` decides, not the inbox's filter.
+        return tuple((dept, step, lim, dept is None or not rules.step_combines(self.org, dept, step))
+                     for (dept, step), lim in sorted(widest.items(), key=lambda x: (x[0][0] or "", x[0][1].value)))
+
+    @staticmethod
+    def _scope_filters(person_id: str, keys) -> list:
+        t = ApprovalTask
+        not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
+
+        def scope_filter(dept: str | None, step: Step, lim: Decimal | None, check_signed: bool):
+            c = [t.step == step.value]
+            if check_signed:
+                c.append(not_signed)
+            if dept is not None:
+                c.append(t.department == dept)
+            if lim is not None:
+                c.append(t.amount_due <= lim)
+            return sa.and_(*c)
+
+        return [scope_filter(*k) for k in keys]
 
     def inbox(self, person_id: str, *, department: str | None = None, search: str | None = None,
               state: str | None = None, limit: int = 50, offset: int = 0, sort: str = "frist") -> list[TaskView]:
@@ -447,20 +468,25 @@ class ApprovalService:
         authoritative check is still ``allowed``/the action itself.
         """
         today = self.today()
+        if not search and sort == "frist":
+            keys = self._scope_keys(person_id, department, state, today)
+            if not keys:  # no capacity today: nothing to decide
+                return []
+            q = self._statement(("inbox", person_id, keys, today, limit, offset),
+                                lambda: _merged(self._scope_filters(person_id, keys), today, limit, offset))
+            with self.db.sessions() as s:
+                return self._views(s, s.execute(q).all(), today)
         filters = self._inbox_scopes(person_id, department, state, today)
         if not filters:
             return []
         t = ApprovalTask
-        if search or sort != "frist":
-            # A search is selective on the invoice side: let the planner find the matching invoices
-            # first and sort the few hits. The other orders are chosen now and then, not the page's default.
-            q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
-                 .where(t.status == "open", sa.or_(*filters)))
-            if search:
-                q = q.join(hits := self._search_hits(search), hits.c.id == t.invoice_id)
-            q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
-        else:
-            q = _merged(filters, today, limit, offset)
+        # A search is selective on the invoice side: let the planner find the matching invoices
+        # first and sort the few hits. The other orders are chosen now and then, not the page's default.
+        q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
+             .where(t.status == "open", sa.or_(*filters)))
+        if search:
+            q = q.join(hits := self._search_hits(search), hits.c.id == t.invoice_id)
+        q = q.options(_INVOICE_COLUMNS).order_by(*sort_order(sort, today)).limit(limit).offset(offset)
         with self.db.sessions() as s:
             rows = s.execute(q).all()
             return self._views(s, rows, today)
@@ -470,6 +496,12 @@ class ApprovalService:
         """How many of the tasks ``inbox`` lists fall into each group (``GROUPS``). Without a search a
         figure above ``COUNT_LIMIT`` means "more than ``COUNT_LIMIT``" (counting stops there)."""
         today = self.today()
+        if not search:
+            keys = self._scope_keys(person_id, department, state, today)
+            if not keys:
+                return dict.fromkeys(GROUPS, 0)
+            return self._run_counts(self._statement(("inbox_counts", person_id, keys, today, COUNT_LIMIT),
+                                                    lambda: _count_parts(self._scope_filters(person_id, keys), today)))
         filters = self._inbox_scopes(person_id, department, state, today)
         if not filters:
             return dict.fromkeys(GROUPS, 0)
@@ -478,7 +510,11 @@ class ApprovalService:
     def open_task_counts(self, *, department: str | None = None, search: str | None = None,
                          state: str | None = None) -> dict[str, int]:
         """``inbox_counts`` for ``open_tasks``."""
-        return self._counts(self._step_scopes(department, state), search, self.today())
+        today = self.today()
+        if not search:
+            return self._run_counts(self._statement(("open_counts", department, state, today, COUNT_LIMIT),
+                                                    lambda: _count_parts(self._step_scopes(department, state), today)))
+        return self._counts(self._step_scopes(department, state), search, today)
 
     def _step_scopes(self, department: str | None, state: str | None) -> list:
         """``open_tasks``' filters: one per step, so each reads an index in order (see ``inbox``)."""
@@ -495,6 +531,9 @@ class ApprovalService:
                  .join(hits := self._search_hits(search), hits.c.id == t.invoice_id).group_by(group))
         else:
             q = _count_parts(filters, today)
+        return self._run_counts(q)
+
+    def _run_counts(self, q) -> dict[str, int]:
         out = dict.fromkeys(GROUPS, 0)
         with self.db.sessions() as s:
             for grp, n in s.execute(q):
@@ -507,7 +546,8 @@ class ApprovalService:
         t = ApprovalTask
         today = self.today()
         if not search and sort == "frist":
-            q = _merged(self._step_scopes(department, state), today, limit, offset)
+            q = self._statement(("open", department, state, today, limit, offset),
+                                lambda: _merged(self._step_scopes(department, state), today, limit, offset))
         else:
             q = sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
             if department:
