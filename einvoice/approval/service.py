@@ -579,7 +579,7 @@ class ApprovalService:
     def task(self, task_id: int) -> TaskView:
         """One task (open or closed). Raises ``LookupError`` for an id that does not exist."""
         with self.db.sessions() as s:
-            row = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            row = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
                             .where(ApprovalTask.id == task_id)).first()
             if row is None:
                 raise LookupError(f"no approval task {task_id}")
@@ -588,14 +588,14 @@ class ApprovalService:
     def open_task_of(self, invoice_id: int) -> TaskView | None:
         """The open task of an invoice in approval, else None."""
         with self.db.sessions() as s:
-            row = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            row = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
                             .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.status == "open")).first()
             return self._views(s, [row], self.today())[0] if row else None
 
     def tasks_of(self, invoice_id: int) -> list[TaskView]:
         """Every task an invoice went through, oldest first (the sign-off record)."""
         with self.db.sessions() as s:
-            rows = s.execute(sa.select(ApprovalTask, Invoice).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            rows = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
                              .where(ApprovalTask.invoice_id == invoice_id).order_by(ApprovalTask.id)).all()
             return self._views(s, rows, self.today())
 
