@@ -1,6 +1,6 @@
 """Benchmark (not a test): list one person's approval inbox with 100,000 open tasks on PostgreSQL.
 
-Creates a scratch schema, migrates it, bulk-inserts N invoices in approval spread over the
+Creates a scratch schema, migrates it, bulk-loads (COPY) N invoices in approval spread over the
 Musterhausen departments and steps (with the closed sign-off tasks of the earlier steps, so the
 separation-of-duties filter has real rows to look at), then times ``ApprovalService.inbox`` for a
 few people and prints p50/p95. The goal is p95 < 50 ms. The scratch schema is dropped afterwards.
@@ -87,13 +87,25 @@ def populate(db: Database, org, n: int, seed: int = 7) -> None:
                               decided_by=None, decided_at=None, decided_on=None, signoff_valid=False))
             next_id += 1
         with db.engine.begin() as conn:
-            conn.execute(sa.insert(Invoice.__table__), invoices)
-            conn.execute(sa.insert(ApprovalTask.__table__), tasks)
+            _copy(conn, Invoice.__table__.name, invoices)
+            _copy(conn, ApprovalTask.__table__.name, tasks)
     with db.engine.begin() as conn:
         for table in ("invoices", "approval_tasks"):
             conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("ANALYZE"))
+        # VACUUM as autovacuum would soon after a bulk load on a live system: it marks the pages
+        # all-visible, which lets PostgreSQL answer the lists from their indexes alone.
+        conn.execute(sa.text("VACUUM ANALYZE invoices"))
+        conn.execute(sa.text("VACUUM ANALYZE approval_tasks"))
+
+
+def _copy(conn, table: str, rows: list[dict]) -> None:
+    """Rows into ``table`` by COPY (PostgreSQL): a million invoices load in minutes, not an hour."""
+    columns = list(rows[0])
+    with conn.connection.driver_connection.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -93,6 +93,13 @@ class Invoice(Base):
     events: Mapped[list["InvoiceEvent"]] = relationship(back_populates="invoice", order_by="InvoiceEvent.id")
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The search box (approval service): an exact amount, and substrings of supplier, number and
+        # Leitweg-ID, which on PostgreSQL are trigram GIN indexes (pg_trgm; migration 0014).
+        sa.Index("ix_invoices_amount_due", "amount_due"),
+        *(sa.Index(f"ix_invoices_{column}_trgm", sa.func.lower(sa.column(column)), postgresql_using="gin")
+          for column in ("seller_name", "invoice_number", "leitweg_id")),
+    )
 
 
 class InvoiceEvent(Base):

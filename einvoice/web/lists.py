@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from einvoice.approval.service import SORTS
+from einvoice.approval.service import COUNT_LIMIT, SORTS
 from einvoice.web import access
 from einvoice.web.context import WebContext
 from einvoice.web.pages import GROUP_TITLE, SORT_TITLE
@@ -38,9 +38,11 @@ def list_params(ctx: WebContext, request: Request) -> dict:
 
 def task_list(ctx: WebContext, request: Request, v: access.Viewer, *, title: str, tasks, params: dict, view: str,
               intro: str, department_choices, counts: dict | None, extra=None) -> HTMLResponse:
-    # counts: tasks per group of the inbox order; None for a search (its hits are few, and counting
-    # them would search every invoice a second time).
+    # counts: tasks per group of the inbox order, "mehr als 10.000" above COUNT_LIMIT; None for a
+    # search (its hits are few, and counting them would search every invoice a second time).
     more = len(tasks) > PAGE_SIZE
+    more_than = f"mehr als {COUNT_LIMIT:,}".replace(",", ".")  # the service stopped counting there
     return ctx.render(request, "inbox.html", title=title, tasks=tasks[:PAGE_SIZE], params=params, view=view, intro=intro,
                       more=more, chain=ctx.chain, department_choices=department_choices, extra=extra or {},
-                      counts=counts, SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)
+                      counts=counts and {k: more_than if n > COUNT_LIMIT else n for k, n in counts.items()},
+                      SORT_TITLE=SORT_TITLE, GROUP_TITLE=GROUP_TITLE)

@@ -71,7 +71,7 @@ def test_migrations_go_down_and_up_again(database_url):
     names = sa.inspect(db.engine).get_table_names()
     assert {"approval_tasks", "duplicate_flags"} <= set(names)
     indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("approval_tasks")}
-    assert {"ix_approval_tasks_inbox", "uq_approval_tasks_one_open"} <= indexes
+    assert {"ix_approval_tasks_open_skonto", "uq_approval_tasks_one_open"} <= indexes
     db.dispose()
 
 

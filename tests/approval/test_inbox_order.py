@@ -102,3 +102,19 @@ def test_task_rows_carry_due_date_and_skonto_dates(db, svc, new_invoice):
         row = s.get(Invoice, inv)
     assert (t.due_date, t.skonto_first, t.skonto_second, t.skonto_last) == (
         row.due_date, TODAY + dt.timedelta(days=1), None, TODAY + dt.timedelta(days=1))
+
+
+def test_counts_stop_at_the_count_limit(svc, new_invoice, monkeypatch):
+    """Counting stops at COUNT_LIMIT + 1 per part of the inbox order, so a million open tasks cost
+    no more than the limit; a search still counts its hits exactly."""
+    from einvoice.approval import service
+
+    for days in (2, 3, 4, 5):
+        new_invoice(due_date=TODAY + dt.timedelta(days=days), seller_name="Kanal AG")
+    new_invoice(due_date=TODAY - dt.timedelta(days=1))
+    assert svc.inbox_counts("a.schulz") == {"skonto": 0, "faellig": 4, "ueberfaellig": 1, "ohne_frist": 0}
+    monkeypatch.setattr(service, "COUNT_LIMIT", 2)
+    capped = {"skonto": 0, "faellig": 3, "ueberfaellig": 1, "ohne_frist": 0}
+    assert svc.inbox_counts("a.schulz") == capped
+    assert svc.open_task_counts(department="66") == capped
+    assert svc.inbox_counts("a.schulz", search="kanal")["faellig"] == 4

@@ -42,3 +42,25 @@ def test_sign_in_session_expiry_csrf_and_access(db_app):
         s.execute(sa.update(WebSession).values(last_seen_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)))
     assert c.get("/inbox").headers["location"] == "/login"
     c.close()
+
+
+def test_inbox_counts_above_the_count_limit_say_more_than(db_app, monkeypatch):
+    """A group the service stopped counting is shown as "mehr als …", never as an exact figure."""
+    from fastapi.testclient import TestClient
+
+    from einvoice.approval import service
+    from einvoice.web import create_app, lists
+    from einvoice.web.auth import AuthConfig
+    from tests.web.conftest import insert_invoice, sign_in
+
+    app, _ids = db_app
+    for i in range(3):  # with the fixture's invoice: four in 10, each with its Skonto open
+        insert_invoice(app, "10", f"RE-10-{i + 2}", "100.00")
+    c = TestClient(create_app(app, auth_config=AuthConfig()), follow_redirects=False, base_url="https://testserver")
+    assert sign_in(c, "f.becker").status_code == 303
+    assert re.search(r"<strong>4</strong> mit offenem Skonto", c.get("/inbox").text)
+    for module in (service, lists):
+        monkeypatch.setattr(module, "COUNT_LIMIT", 2)
+    page = c.get("/inbox").text
+    assert re.search(r"<strong>mehr als 2</strong> mit offenem Skonto", page)
+    assert page.count('href="/invoices/') == 4  # the list itself is not cut by the count limit
