@@ -8,13 +8,17 @@ whether it applies (``skip``), like KoSIT's ``CheckAction.isSkipped``:
   Saxon: every stylesheet runs on the bytes as received, never on a re-serialised tree.
 - scenario: each scenario's ``match`` XPath with the scenario's namespaces; exactly one must
   match. Several installed packs are tried newest first; the first pack with a match decides.
+  The match expressions of a pack run together as one stylesheet compiled once (``true_of``),
+  one at a time only when that cannot run.
 - xsd: lxml with the scenario's schema. A failed XSD skips the Schematron and rejects (KoSIT
   evaluates ``acceptMatch`` only for a schema-valid document).
 - schematron: each stylesheet of the scenario, compiled once per process (``pack.stylesheet``).
 - report: the pack's own report stylesheet over KoSIT's report input (``createReportInput``:
   scenario, XSD errors, SVRL outputs), with the document as ``input-document``; the custom
   levels are the scenario's ``customLevel`` entries the stylesheet reads.
-- acceptance: the scenario's ``acceptMatch`` XPath over that report.
+- acceptance: the scenario's ``acceptMatch`` XPath over that report (a plain path such as
+  KoSIT's ``/rep:report/rep:assessment[1]/rep:accept[1]`` on the lxml tree of the report, any
+  other expression by Saxon).
 
 KoSIT's ``ValidateReportInputAction`` (a schema check of its own intermediate document) has no
 counterpart: the report input is built here, from values this module produced.
@@ -534,12 +538,18 @@ _plain_paths: dict[tuple, etree.XPath | None] = {}
 
 
 def _plain_path(expr: str, namespaces: dict[str, str]) -> etree.XPath | None:
+    """The compiled lxml path for a plain-path acceptMatch; None for any other expression."""
     key = (expr, tuple(sorted(namespaces.items())))
     if key not in _plain_paths:
-        ns = dict(namespaces)
+        ns = {p: u for p, u in namespaces.items() if p and u}
         ns.setdefault("rep", REP_NS)
-        plain = _PLAIN_PATH.fullmatch(expr) and all(p in ns for p in _STEP_PREFIX.findall(expr))
-        _plain_paths[key] = etree.XPath(expr, namespaces=ns) if plain else None
+        xp = None
+        if _PLAIN_PATH.fullmatch(expr) and all(p in ns for p in _STEP_PREFIX.findall(expr)):
+            try:
+                xp = etree.XPath(expr, namespaces=ns)
+            except etree.XPathError:
+                xp = None  # Saxon decides (and reports its error)
+        _plain_paths[key] = xp
     return _plain_paths[key]
 
 
@@ -571,7 +581,8 @@ def _decide(bag: Bag, scenario: Scenario) -> None:
         if not bag.xsd_errors and scenario.accept_match:
             plain = _plain_path(scenario.accept_match, scenario.namespaces)
             if plain is not None and bag.report_root is not None:
-                bag.accept = bool(plain(bag.report_root))
+                with _pack.saxon_lock:  # one evaluation at a time, like every other check step
+                    bag.accept = bool(plain(bag.report_root))
             else:
                 node = _report_node(bag)
                 with _pack.saxon_lock:
