@@ -8,13 +8,17 @@ whether it applies (``skip``), like KoSIT's ``CheckAction.isSkipped``:
   Saxon: every stylesheet runs on the bytes as received, never on a re-serialised tree.
 - scenario: each scenario's ``match`` XPath with the scenario's namespaces; exactly one must
   match. Several installed packs are tried newest first; the first pack with a match decides.
+  The match expressions of a pack run together as one stylesheet compiled once (``true_of``),
+  one at a time only when that cannot run.
 - xsd: lxml with the scenario's schema. A failed XSD skips the Schematron and rejects (KoSIT
   evaluates ``acceptMatch`` only for a schema-valid document).
 - schematron: each stylesheet of the scenario, compiled once per process (``pack.stylesheet``).
 - report: the pack's own report stylesheet over KoSIT's report input (``createReportInput``:
   scenario, XSD errors, SVRL outputs), with the document as ``input-document``; the custom
   levels are the scenario's ``customLevel`` entries the stylesheet reads.
-- acceptance: the scenario's ``acceptMatch`` XPath over that report.
+- acceptance: the scenario's ``acceptMatch`` XPath over that report (a plain path such as
+  KoSIT's ``/rep:report/rep:assessment[1]/rep:accept[1]`` on the lxml tree of the report, any
+  other expression by Saxon).
 
 KoSIT's ``ValidateReportInputAction`` (a schema check of its own intermediate document) has no
 counterpart: the report input is built here, from values this module produced.
@@ -30,6 +34,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,7 +91,8 @@ class Bag:
     svrl: list[tuple[_pack.Resource, str, str]] = field(default_factory=list)  # (resource, step, svrl text)
     svrl_roots: list = field(default_factory=list)  # the same outputs, parsed once
     report: str | None = None  # the report XML (VARL)
-    report_node: object = None
+    report_root: etree._Element | None = None  # the same, parsed by lxml
+    report_node: object = None  # the same as a Saxon node, parsed when an acceptMatch needs it
     messages: list[Message] = field(default_factory=list)
     accept: bool | None = None
     steps: dict[str, str] = field(default_factory=dict)  # step -> passed | failed | skipped | error
@@ -141,6 +147,64 @@ def xpath_true(expr: str, namespaces: dict[str, str], node) -> bool:
     return bool(xp.effective_boolean_value(expr))
 
 
+# XPath tests (scenario ``match``, ``acceptMatch``) run as one small stylesheet compiled once per
+# process: Saxon's XPath processor compiles its expression again on every call, which cost more
+# than the stylesheet run. The stylesheet declares what the XPath processor predeclares (xs,
+# saxon) and each test's namespaces on its own ``xsl:if``; the result is the same effective
+# boolean value. Whenever the stylesheet cannot be compiled or raises, the caller evaluates each
+# expression on its own with ``xpath_true`` (so an error in one test decides only that test).
+_XSL = "http://www.w3.org/1999/XSL/Transform"
+_PREDECLARED = {"xs": "http://www.w3.org/2001/XMLSchema", "saxon": "http://saxon.sf.net/"}
+#: functions XSLT adds to XPath: an expression naming one is left to the XPath processor, where
+#: it would not compile (no test here may mean more than it does there)
+_XSLT_ONLY = re.compile(
+    r"(?<![\w.-])(current|document|key|system-property|function-available|element-available|type-available"
+    r"|unparsed-entity-uri|unparsed-entity-public-id|regex-group|current-group|current-grouping-key"
+    r"|current-merge-group|current-merge-key|current-output-uri|available-system-properties"
+    r"|accumulator-before|accumulator-after|copy-of|snapshot|stream-available)\s*\("
+)
+Tests = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # ((expression, namespaces), ...)
+_probes: dict[Tests, object] = {}  # compiled test stylesheet, or False: evaluate one by one
+
+
+def tests_of(pairs) -> Tests:
+    """((expression, {prefix: uri}), ...) as the hashable key of a test stylesheet."""
+    return tuple((expr, tuple(sorted(ns.items()))) for expr, ns in pairs)
+
+
+def _compile_probe(tests: Tests):
+    if any(_XSLT_ONLY.search(expr) or any(p in ("", "xsl", "xml") for p, _u in ns) for expr, ns in tests):
+        return False
+    try:
+        root = etree.Element(f"{{{_XSL}}}stylesheet", nsmap={"xsl": _XSL, **_PREDECLARED}, version="3.0")
+        etree.SubElement(root, f"{{{_XSL}}}output", method="text")
+        template = etree.SubElement(root, f"{{{_XSL}}}template", match="/")
+        for i, (expr, ns) in enumerate(tests):
+            etree.SubElement(template, f"{{{_XSL}}}if", nsmap=dict(ns), test=expr).text = f"{i} "
+        ex = _pack.processor().new_xslt30_processor().compile_stylesheet(stylesheet_text=etree.tostring(root, encoding="unicode"))
+    except Exception:  # a namespace lxml refuses; saxonche's PySaxonApiError (a static error)
+        return False
+    return ex if ex is not None else False
+
+
+def true_of(tests: Tests, node) -> list[bool] | None:
+    """The effective boolean value of each test on ``node`` in one Saxon call (caller holds
+    ``saxon_lock``); None when that is not possible (then evaluate each with ``xpath_true``)."""
+    if not tests:
+        return []
+    ex = _probes.get(tests)
+    if ex is None:
+        ex = _probes[tests] = _compile_probe(tests)
+    if ex is False:
+        return None
+    try:
+        out = ex.transform_to_string(xdm_node=node)
+    except Exception:  # a dynamic error in one of the tests
+        return None
+    hits = {int(t) for t in (out or "").split()}
+    return [i in hits for i in range(len(tests))]
+
+
 def step_name(res: _pack.Resource, index: int) -> str:
     """Our stage name for a Schematron resource of the scenario (the report layers)."""
     low = (res.location + " " + res.name).lower()
@@ -189,16 +253,16 @@ def select_scenario(bag: Bag) -> None:
     doc_root = (q.namespace or "", q.localname)
     with _pack.saxon_lock:
         for inst, defn in bag.packs:
-            matched = []
-            for s in defn.scenarios:
-                need = s.required_root
-                if need is not None and need != doc_root:
-                    continue  # exists(/p:Other...) is false for this document element
-                try:
-                    if xpath_true(s.match, s.namespaces, bag.saxon_doc):
-                        matched.append(s)
-                except Exception:  # KoSIT: an expression that fails to evaluate does not match
-                    continue
+            candidates, tests = _candidates(defn, doc_root)
+            hits = true_of(tests, bag.saxon_doc)
+            if hits is None:  # one expression at a time: an error decides only its own scenario
+                hits = []
+                for s in candidates:
+                    try:
+                        hits.append(xpath_true(s.match, s.namespaces, bag.saxon_doc))
+                    except Exception:  # KoSIT: an expression that fails to evaluate does not match
+                        hits.append(False)
+            matched = [s for s, hit in zip(candidates, hits) if hit]
             if matched:
                 bag.pack, bag.definition = inst, defn
                 bag.matched_names = [s.name for s in matched]
@@ -215,6 +279,40 @@ def select_scenario(bag: Bag) -> None:
     bag.selection_problem = "no-scenario"
     bag.steps["scenario"] = "failed"
     bag.judged_by = bag.definition.en16931_scenario_for(q.namespace or "", q.localname)
+
+
+_candidate_cache: dict[tuple, tuple[list[Scenario], Tests]] = {}
+
+
+def _candidates(defn: PackDefinition, doc_root: tuple[str, str]) -> tuple[list[Scenario], Tests]:
+    """The scenarios whose ``match`` can be true for this document element (``exists(/p:Other...)``
+    is false for it), and their match tests."""
+    key = (str(defn.directory), defn.name, doc_root)
+    hit = _candidate_cache.get(key)
+    if hit is None:
+        scenarios = [s for s in defn.scenarios if s.required_root is None or s.required_root == doc_root]
+        hit = _candidate_cache[key] = (scenarios, tests_of((s.match, s.namespaces) for s in scenarios))
+    return hit
+
+
+def prepare(defn: PackDefinition) -> None:
+    """Compile the scenario and acceptance tests of a pack (before forking workers)."""
+    with _pack.saxon_lock:
+        for root in {s.required_root for s in defn.scenarios if s.required_root is not None}:
+            tests = _candidates(defn, root)[1]
+            if tests not in _probes:
+                _probes[tests] = _compile_probe(tests)
+        for s in defn.scenarios:
+            if s.accept_match and _plain_path(s.accept_match, s.namespaces) is None:
+                tests = _accept_tests(s)
+                if tests not in _probes:
+                    _probes[tests] = _compile_probe(tests)
+
+
+def _accept_tests(scenario: Scenario) -> Tests:
+    ns = dict(scenario.namespaces)
+    ns.setdefault("rep", REP_NS)
+    return tests_of([(scenario.accept_match, ns)])
 
 
 def validate_xsd(bag: Bag) -> None:
@@ -318,14 +416,13 @@ def create_report(bag: Bag) -> None:
                     ex.clear_parameters()
         else:
             out = native_report(bag, scenario)
-        with _pack.saxon_lock:
-            bag.report_node = _pack.processor().parse_xml(xml_text=out)
+        bag.report_root = etree.fromstring(out.encode("utf-8"), _REPORT_PARSER)
         bag.report = out
     except Exception as exc:
         bag.errors.append(f"the report could not be created: {exc}")
         bag.steps["report"] = "error"
         return
-    bag.messages = report_messages(out, scenario, bag)
+    bag.messages = report_messages(bag.report_root, scenario, bag)
     bag.steps["report"] = "passed"
 
 
@@ -406,9 +503,10 @@ def _flags(bag: Bag) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def report_messages(report_xml: str, scenario: Scenario | None, bag: Bag) -> list[Message]:
-    """The report's messages with their effective level (the stylesheet's ``rep:custom-level``)."""
-    root = etree.fromstring(report_xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+def report_messages(report, scenario: Scenario | None, bag: Bag) -> list[Message]:
+    """The report's messages (XML text or its lxml root) with their effective level (the
+    stylesheet's ``rep:custom-level``)."""
+    root = etree.fromstring(report.encode("utf-8"), _REPORT_PARSER) if isinstance(report, str) else report
     names = {"val-xsd": "xsd", "val-xml": "parse"}
     for i, (_res, name, _svrl) in enumerate(bag.svrl):
         names[f"val-sch.{i + 1}"] = name
@@ -424,6 +522,40 @@ def report_messages(report_xml: str, scenario: Scenario | None, bag: Bag) -> lis
                 loc = f"line {m.get('lineNumber')}" + (f", column {m.get('columnNumber')}" if m.get("columnNumber") else "")
             out.append(Message(sname, code, level, eff, " ".join("".join(m.itertext()).split()), loc, flags.get((sname, code, loc or ""))))
     return out
+
+
+_REPORT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+#: an acceptMatch that is a plain path of named child steps with positions (KoSIT's own is
+#: ``/rep:report/rep:assessment[1]/rep:accept[1]``): XPath 1.0 (lxml) and 3.1 (Saxon) select the
+#: same nodes, so it is evaluated on the report lxml already parsed, without a Saxon copy
+_PLAIN_PATH = re.compile(r"(?:/([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*(?:\[[1-9][0-9]*\])*)+")
+_STEP_PREFIX = re.compile(r"/([A-Za-z_][\w.-]*):")
+_plain_paths: dict[tuple, etree.XPath | None] = {}
+
+
+def _plain_path(expr: str, namespaces: dict[str, str]) -> etree.XPath | None:
+    """The compiled lxml path for a plain-path acceptMatch; None for any other expression."""
+    key = (expr, tuple(sorted(namespaces.items())))
+    if key not in _plain_paths:
+        ns = {p: u for p, u in namespaces.items() if p and u}
+        ns.setdefault("rep", REP_NS)
+        xp = None
+        if _PLAIN_PATH.fullmatch(expr) and all(p in ns for p in _STEP_PREFIX.findall(expr)):
+            try:
+                xp = etree.XPath(expr, namespaces=ns)
+            except etree.XPathError:
+                xp = None  # Saxon decides (and reports its error)
+        _plain_paths[key] = xp
+    return _plain_paths[key]
+
+
+def _report_node(bag: Bag):
+    """The report as a Saxon node (for an acceptMatch that is not a plain path)."""
+    if bag.report_node is None:
+        text = bag.report if bag.report is not None else etree.tostring(bag.report_root, encoding="unicode")
+        with _pack.saxon_lock:
+            bag.report_node = _pack.processor().parse_xml(xml_text=text)
+    return bag.report_node
 
 
 def compute_acceptance(bag: Bag) -> None:
@@ -443,10 +575,19 @@ def _decide(bag: Bag, scenario: Scenario) -> None:
         return
     try:
         if not bag.xsd_errors and scenario.accept_match:
-            with _pack.saxon_lock:
-                ns = dict(scenario.namespaces)
-                ns.setdefault("rep", REP_NS)
-                bag.accept = xpath_true(scenario.accept_match, ns, bag.report_node)
+            plain = _plain_path(scenario.accept_match, scenario.namespaces)
+            if plain is not None and bag.report_root is not None:
+                with _pack.saxon_lock:  # one evaluation at a time, like every other check step
+                    bag.accept = bool(plain(bag.report_root))
+            else:
+                node = _report_node(bag)
+                with _pack.saxon_lock:
+                    hits = true_of(_accept_tests(scenario), node)
+                    if hits is None:  # not as one stylesheet: the XPath processor (raises on an error)
+                        ns = dict(scenario.namespaces)
+                        ns.setdefault("rep", REP_NS)
+                        hits = [xpath_true(scenario.accept_match, ns, node)]
+                    bag.accept = hits[0]
         else:
             failed = any(root.find(f"{{{SVRL_NS}}}failed-assert") is not None for root in bag.svrl_roots)
             bag.accept = not bag.xsd_errors and not failed
@@ -460,10 +601,11 @@ def _decide(bag: Bag, scenario: Scenario) -> None:
 
 def en16931_verdict(bag: Bag) -> bool | None:
     """For a document without scenario: the decision of the pack's plain EN 16931 scenario."""
-    if bag.judged_by is None or bag.stopped or bag.report_node is None:
+    if bag.judged_by is None or bag.stopped or bag.report_root is None:
         return None
     probe = Bag(bag.data, bag.reference, bag.packs)
-    probe.xsd_errors, probe.svrl, probe.svrl_roots, probe.report_node = bag.xsd_errors, bag.svrl, bag.svrl_roots, bag.report_node
+    probe.xsd_errors, probe.svrl, probe.svrl_roots = bag.xsd_errors, bag.svrl, bag.svrl_roots
+    probe.report, probe.report_root, probe.report_node = bag.report, bag.report_root, bag.report_node
     _decide(probe, bag.judged_by)
     return probe.accept
 

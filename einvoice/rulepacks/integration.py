@@ -74,6 +74,7 @@ def warm(received: dt.date | None = None) -> None:
             _pack.compile_all(defn)
         except PackError:
             pass  # each document then reports the failing step (RULEPACK-ERROR, not validated)
+        _check.prepare(defn)
     _pack.processor()
 
 

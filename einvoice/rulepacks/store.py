@@ -326,9 +326,15 @@ def _invalidate() -> None:
         _index_cache.clear()
 
 
+def _path_key(path: Path) -> str:
+    # resolving costs a system call per path component, on every validation: only a relative
+    # path needs it (it depends on the working directory)
+    return str(path) if path.is_absolute() else str(path.resolve())
+
+
 def load(pack: InstalledPack) -> PackDefinition:
     """Verify (once per process and manifest) and read the pack's scenario definition."""
-    key = (str(pack.directory.resolve()), pack.manifest_sha256)
+    key = (_path_key(pack.directory), pack.manifest_sha256)
     d = _loaded.get(key)
     if d is None:
         with _cache_lock:
@@ -348,7 +354,7 @@ def cached_installed(root: Path | None = None) -> list[InstalledPack]:
         mtime = p.stat().st_mtime_ns
     except OSError:
         return []
-    key = str(root.resolve())
+    key = _path_key(root)
     hit = _index_cache.get(key)
     if hit and hit[0] == mtime:
         return hit[1]

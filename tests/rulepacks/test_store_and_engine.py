@@ -253,3 +253,91 @@ def test_scenario_prefilter_only_skips_what_cannot_match(expr, root):
     from einvoice.rulepacks.pack import _required_root
 
     assert _required_root(expr, {"a": "urn:a", "b": "urn:b"}) == root
+
+
+# ------------------------------------------------------------------------------ compiled tests
+_NS = {"invoice": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+       "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+
+
+@pytest.mark.parametrize("expr", [
+    f"exists(/invoice:Invoice[cbc:CustomizationID/text() = '{TOY_ID}'])",
+    "exists(/invoice:Invoice/cbc:CustomizationID[ . = 'urn:cen.eu:en16931:2017'])",
+    "/invoice:Invoice/cbc:Note",
+    "count(/invoice:Invoice/*) gt 2",
+    "xs:date(/invoice:Invoice/cbc:DueDate) lt xs:date('2027-01-01')",
+    "(), ()",
+    "'x'",
+    "0",
+    "saxon:foo",
+])
+def test_compiled_tests_answer_as_the_xpath_processor(expr):
+    """A scenario's match and acceptMatch run as one compiled stylesheet: the same effective
+    boolean value as Saxon's XPath processor, on documents where it is true and false."""
+    from einvoice.rulepacks import check
+    from einvoice.rulepacks import pack as _pack
+
+    for doc in (toy_invoice(), toy_invoice(note=True, due=True), toy_invoice(ident="urn:cen.eu:en16931:2017", number=False)):
+        node = _pack.processor().parse_xml(xml_text=doc.decode())
+        try:
+            want = check.xpath_true(expr, _NS, node)
+        except Exception:
+            want = "error"
+        got = check.true_of(check.tests_of([(expr, _NS), ("true()", {})]), node)
+        assert (got if got is None else got[0]) == (None if want == "error" else want), (expr, doc)
+        if got is not None:
+            assert got[1] is True
+
+
+@pytest.mark.parametrize("expr", [
+    "xs:integer(/invoice:Invoice/cbc:ID) = 1",  # dynamic error (FORG0001)
+    "$undeclared",  # static error
+    "exists(current())",  # an XSLT function: left to the XPath processor, where it does not exist
+    "exists(/invoice:Invoice[", # syntax error
+])
+def test_compiled_tests_give_up_where_the_xpath_processor_fails(expr):
+    """Then each expression is asked on its own, so an error decides only its own test."""
+    from saxonche import PySaxonApiError
+
+    from einvoice.rulepacks import check
+    from einvoice.rulepacks import pack as _pack
+
+    node = _pack.processor().parse_xml(xml_text=toy_invoice().decode())
+    with pytest.raises(PySaxonApiError):
+        check.xpath_true(expr, _NS, node)
+    assert check.true_of(check.tests_of([("true()", {}), (expr, _NS)]), node) is None
+
+
+def test_a_match_that_fails_to_evaluate_only_loses_its_own_scenario(tmp_path, pack_dir):
+    src = write_toy_pack(tmp_path / "err")
+    scen = src / "scenarios.xml"
+    text = scen.read_text()
+    plain = "exists(/invoice:Invoice[cbc:CustomizationID/text() = 'urn:cen.eu:en16931:2017'])"
+    assert plain in text
+    scen.write_text(text.replace(plain, "exists(/invoice:Invoice[xs:integer(cbc:ID) = 1])"))
+    store.install(src, root=pack_dir)
+    rep = validate(toy_invoice(), "t.xml", config=CFG)
+    assert rep.scenario == "Toy CIUS (UBL Invoice)" and rep.accepted is True and rep.valid is True
+
+
+@pytest.mark.parametrize("accept", ["exists(/rep:report/rep:assessment/rep:accept)", "/rep:report/rep:assessment[1]/rep:accept[1]"])
+def test_accept_match_as_plain_path_or_any_xpath(tmp_path, pack_dir, accept):
+    """KoSIT's plain-path acceptMatch is read from the report lxml parsed; any other expression
+    is evaluated by Saxon over the report: both decide alike."""
+    src = write_toy_pack(tmp_path / "acc")
+    scen = src / "scenarios.xml"
+    scen.write_text(scen.read_text().replace("/rep:report/rep:assessment[1]/rep:accept[1]", accept))
+    store.install(src, root=pack_dir)
+    assert validate(toy_invoice(), "t.xml", config=CFG).accepted is True
+    rep = validate(toy_invoice(number=False), "t.xml", config=CFG)
+    assert rep.accepted is False and rep.valid is False
+
+
+def test_an_accept_match_that_fails_is_not_validated(tmp_path, pack_dir):
+    src = write_toy_pack(tmp_path / "accerr")
+    scen = src / "scenarios.xml"
+    scen.write_text(scen.read_text().replace("/rep:report/rep:assessment[1]/rep:accept[1]", "xs:integer(/rep:report/@valid) = 1"))
+    store.install(src, root=pack_dir)
+    rep = validate(toy_invoice(), "t.xml", config=CFG)
+    assert rep.valid is None and rep.accepted is None
+    assert any(f.rule == "RULEPACK-ERROR" and "acceptMatch" in f.message for f in rep.findings)
