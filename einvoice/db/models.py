@@ -11,7 +11,9 @@ import datetime as dt
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from einvoice.db.metadata import Base
 
 
 def utcnow() -> dt.datetime:
@@ -24,13 +26,6 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {
-        dt.datetime: sa.DateTime(timezone=True),
-        Decimal: sa.Numeric(18, 2),
-    }
 
 
 class Invoice(Base):
@@ -150,8 +145,3 @@ class ArchiveCursor(Base):
     through_id: Mapped[int]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-
-from einvoice.approval import tables as _approval_tables  # noqa: E402,F401
-from einvoice.finance import tables as _finance_tables  # noqa: E402,F401
-from einvoice.notices import tables as _notice_tables  # noqa: E402,F401
-from einvoice.web import tables as _web_tables  # noqa: E402,F401

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from einvoice.approval.tables import ApprovalTask
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
 from einvoice.finance import authority
@@ -59,10 +60,6 @@ class ReleaseResult:
 
 
 def _anordnungen(s, invoice_ids: list[int]) -> dict[int, set[str]]:
-    from einvoice.approval.tables import (
-        ApprovalTask,  # einvoice.db.models imports this package: import late
-    )
-
     out: dict[int, set[str]] = {}
     rows = s.execute(sa.select(ApprovalTask.invoice_id, ApprovalTask.decided_by, ApprovalTask.on_behalf_of).where(
         ApprovalTask.invoice_id.in_(invoice_ids), ApprovalTask.step == "anordnung", ApprovalTask.signoff_valid.is_(True)))
