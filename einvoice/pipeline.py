@@ -40,10 +40,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from einvoice import retention, sbdh
 from einvoice.db import Database
@@ -439,6 +440,11 @@ def _without_model(p: _Pending, exc: Exception) -> _Pending:
                     report_json=p.report_json)
 
 
+#: What ``IntakePipeline.on_record`` runs: (session, [(new invoice row, its EN 16931 model or None)],
+#: organisation).
+RecordHook = Callable[[Session, list[tuple[Invoice, object]], Organisation], None]
+
+
 @dataclass
 class IntakePipeline:
     db: Database
@@ -447,6 +453,10 @@ class IntakePipeline:
     validation_config: object = None
     #: worker processes for validation (1: validate in this process)
     validation_jobs: int = 1
+    #: run in order inside the transaction that records a batch, after its rows are flushed: the
+    #: approval chain's first tasks and the supplier notices (``einvoice.app.intake_hooks``). Passed
+    #: in, so intake knows nothing of the stages after it; required, so no caller forgets them.
+    on_record: Sequence[RecordHook] = field(kw_only=True)
     _pool: ValidatorPool | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -678,9 +688,6 @@ class IntakePipeline:
     def _insert(self, s, batch: list[_Pending]) -> None:
         """Add new files' rows, their 'received' audit events and (in approval) their first tasks
         to ``s``: one INSERT per table for the batch, not a round trip per file."""
-        from einvoice.approval import start_approval_many
-        from einvoice.notices import queue_for_intake
-
         rows = [self._row(p) for p in batch]
         s.add_all(rows)
         s.flush()
@@ -694,10 +701,11 @@ class IntakePipeline:
                 invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
                 amount=row.amount_due, comment=p.summary, details_json=json.dumps(details, ensure_ascii=False),
             ))
-        # Same transaction: an invoice in approval never exists without its first task and duplicate check.
-        start_approval_many(s, rows, self.organisation)
-        # Same transaction: a rejected (not validated, not an invoice) file never exists without its supplier notice.
-        queue_for_intake(s, [(row, p.report.model) for p, row in zip(batch, rows)], self.organisation)
+        # Same transaction: an invoice in approval never exists without its first task and duplicate
+        # check, a rejected (not validated, not an invoice) file never without its supplier notice.
+        recorded = [(row, p.report.model) for p, row in zip(batch, rows)]
+        for hook in self.on_record:
+            hook(s, recorded, self.organisation)
 
     def _store(self, batch: list[_Pending]) -> None:
         """Record a batch in one transaction (one commit instead of one per file).

@@ -29,6 +29,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     from archive import Archive, RetentionPolicy, signing
     from archive.store import S3Store
     from archive.verify import verify
+    from einvoice.app import intake_hooks
     from einvoice.db import Database
     from einvoice.db.models import Invoice, InvoiceEvent
     from einvoice.pipeline import InboxItem, IntakePipeline
@@ -47,7 +48,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     items.insert(1, InboxItem("normal-ubl.xml", base))
     items.append(InboxItem("normal-cii.xml", (tmp_path / "inbox" / "03-xrechnung-cii-invoice.xml").read_bytes()))
     try:
-        outcomes = {o.name: o for o in IntakePipeline(db, org, archive).ingest(items)}
+        outcomes = {o.name: o for o in IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)}
         received = dt.date.today()
         sane = dt.datetime(received.year + 9, 1, 1, tzinfo=dt.timezone.utc)
         store = S3Store(s3, bucket_name)
@@ -79,7 +80,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
         assert re.fullmatch(r"\d+\.\d\d", leaf["metadata"]["vat_amount"])
         assert verify(store, key.public_key(), check_lock=True).ok
         # a retry of the same batch changes nothing and still does not stop
-        again = IntakePipeline(db, org, archive).ingest(items)
+        again = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)
         assert all(o.already_received and o.state != "unreadable" for o in again)
     finally:
         archive.close()
@@ -91,6 +92,7 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
     refused file is not recorded and stays in the inbox with the reason."""
     from archive import Archive, RetentionPolicy, signing
     from einvoice import pipeline
+    from einvoice.app import intake_hooks
     from einvoice.db import Database
     from einvoice.db.models import Invoice
     from einvoice.pipeline import InboxItem, IntakePipeline
@@ -115,7 +117,7 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
 
     monkeypatch.setattr(pipeline.IntakePipeline, "_entry", entry_with_a_year_9999_base)
     try:
-        outcomes = IntakePipeline(db, org, archive).ingest(items)
+        outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)
         by = {o.name: o for o in outcomes}
         assert by[names[1]].state == "unreadable" and "9999" in by[names[1]].verdict
         assert by[names[1]].verdict.startswith("nicht archiviert")

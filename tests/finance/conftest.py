@@ -204,6 +204,7 @@ def samples_released(db, tmp_path):
 
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
+    from einvoice.app import intake_hooks
     from einvoice.finance import release_hook
     from einvoice.pipeline import InboxItem, IntakePipeline
     from einvoice.samples import write_samples
@@ -213,7 +214,7 @@ def samples_released(db, tmp_path):
     write_samples(inbox)
     store = DirStore(tmp_path / "archive")
     archive = Archive.on_store(store, policy=RetentionPolicy())
-    outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
+    outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
     ids = {o.name: o.invoice_id for o in outcomes}
     assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]
 

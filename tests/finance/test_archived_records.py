@@ -106,6 +106,7 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
 
 def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db, tmp_path, s3, bucket_name):
     """Against a real locked bucket: both trails link the original, are COMPLIANCE-locked, the archive verifies."""
+    from einvoice.app import intake_hooks
     from einvoice.pipeline import InboxItem, IntakePipeline
     from einvoice.samples import write_samples
 
@@ -115,7 +116,7 @@ def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db,
     org = make_org(tmp_path)
     write_samples(tmp_path / "inbox")
     name = "01-xrechnung-ubl-invoice.xml"
-    [outcome] = IntakePipeline(db, org, archive).ingest([InboxItem(name, (tmp_path / "inbox" / name).read_bytes())])
+    [outcome] = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(name, (tmp_path / "inbox" / name).read_bytes())])
     inv_id = outcome.invoice_id
     svc = ApprovalService(db, org, today=lambda: TODAY, on_release=[])
     task = svc.open_task_of(inv_id)

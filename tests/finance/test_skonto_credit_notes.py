@@ -59,6 +59,7 @@ def posted(db, tmp_path):
     """ingest(docs) → {name: invoice id}: through IntakePipeline, released with the finance hook, posted."""
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
+    from einvoice.app import intake_hooks
     from einvoice.finance import release_hook
     from einvoice.pipeline import InboxItem, IntakePipeline
 
@@ -74,7 +75,7 @@ def posted(db, tmp_path):
             return store.get(row.archive_original_key)
 
     def ingest(docs: dict[str, bytes]) -> dict[str, int]:
-        outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, d) for n, d in docs.items()])
+        outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, d) for n, d in docs.items()])
         assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]
         ids = {o.name: o.invoice_id for o in outcomes}
         for i in ids.values():
@@ -185,10 +186,11 @@ def test_absurd_day_count_is_no_skonto_and_a_finding(db, posted, tmp_path):
     report = validate(doc, "absurd.xml")
     rules = [f.rule for f in report.findings]
     assert rules.count("SKONTO-RANGE") == 1 and "DE-PLAUS-SKONTO" in rules and report.valid is False
+    from einvoice.app import intake_hooks
     from einvoice.pipeline import InboxItem, IntakePipeline
 
     org, ingest = posted
-    [o] = IntakePipeline(db, org, ingest.archive).ingest([InboxItem("absurd.xml", doc)])
+    [o] = IntakePipeline(db, org, ingest.archive, on_record=intake_hooks()).ingest([InboxItem("absurd.xml", doc)])
     assert o.state == "rejected", (o.state, o.verdict)
     row = _row(db, o.invoice_id)
     assert row.skonto_until is None and row.skonto_terms is None

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from einvoice.app import intake_hooks
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.notices import NoticeOutbox, queue_missing
 from einvoice.notices.tables import SupplierNotice
@@ -27,7 +28,7 @@ VALID = "01-xrechnung-ubl-invoice.xml"
 
 
 def _ingest(db, org, archive, samples, names):
-    outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, samples[n]) for n in names])
+    outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, samples[n]) for n in names])
     return {o.name: o for o in outcomes}
 
 
