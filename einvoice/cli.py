@@ -24,28 +24,6 @@ def _app():
     return App.from_env()
 
 
-def print_outcomes(outcomes, fmt: str = "text") -> None:
-    """Print one line block per file: name, syntax, state, why, department, archive key."""
-    if fmt == "json":
-        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, ensure_ascii=False, default=str))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(outcomes)} file(s)", show_lines=True, expand=False)
-    table.add_column("file", overflow="fold", max_width=32)
-    table.add_column("syntax", max_width=14)
-    table.add_column("state / verdict", overflow="fold", max_width=60)
-    table.add_column("department", max_width=10)
-    table.add_column("archive key (locked until)", overflow="fold", max_width=40)
-    for o in outcomes:
-        state = o.state + (" (already received)" if o.already_received else "")
-        key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
-        findings = "".join(f"\n{f}" for f in o.retention_findings)
-        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
-    Console(width=170).print(table)
-
-
 @main.command("ingest")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--batch-size", default=50, show_default=True, help="files validated and archived together")
@@ -53,6 +31,7 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None:
     """Ingest every file of DIRECTORY: validate, route, archive, record (idempotent)."""
+    from einvoice.cli_mail import print_outcomes
     from einvoice.pipeline import list_inbox, read_inbox_file
 
     app = _app()

@@ -140,7 +140,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         (inbox / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
         print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples)} sample files in {inbox}")
 
-        from einvoice.cli import print_outcomes
+        from einvoice.cli_mail import print_outcomes
         from einvoice.pipeline import IngestOutcome
         from flows.process_inbox import process_inbox
 

@@ -15,7 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("einvoice", "archive")
 
 #: Edges allowed to close a cycle for now, each with its reason. Empty is the goal.
-ALLOWED_EDGES: frozenset[tuple[str, str]] = frozenset()
+ALLOWED_EDGES: frozenset[tuple[str, str]] = frozenset({
+    # The validation engine lives in einvoice/validation/__init__.py and calls the rule-pack
+    # integration, which takes the engine's Leitweg-ID finding back from the package; the engine
+    # is moving to its own module, after which this edge goes.
+    ("einvoice.rulepacks.integration", "einvoice.validation"),
+})
 
 
 def _modules() -> dict[str, Path]:

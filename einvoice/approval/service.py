@@ -31,11 +31,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
-from einvoice.approval import ActionResult, Refusal, Step, rules
 from einvoice.approval import messages as M
+from einvoice.approval import rules
 from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_dates, skonto_now
 from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
+from einvoice.approval.types import ActionResult, Refusal, Step
 from einvoice.db import Database
 from einvoice.db.models import Invoice, InvoiceEvent, utcnow
 from einvoice.organisation import Organisation, Role

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from einvoice import skonto as _skonto
 from einvoice.db.models import Invoice, InvoiceEvent
 from einvoice.finance.errors import FinanceProblem
+from einvoice.finance.sepa_charset import sepa_text
 from einvoice.identifiers import find_supplier, iban_key
 from einvoice.organisation import Department, Organisation, Role
 
@@ -64,12 +65,6 @@ def canonical_json(record: dict) -> str:
 
 def record_sha256(record: dict) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
-def _sepa_text(text: str, max_len: int) -> str:
-    from einvoice.finance.sepa import sepa_text  # sepa imports this module: import when used
-
-    return sepa_text(text, max_len)
 
 
 def skonto_payment(amount_due: Decimal, percent: Decimal, base_amount: Decimal | None = None) -> Decimal:
@@ -351,7 +346,7 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
             "name": (payee_party.name if payee_party else None) or row.seller_name,
             "seller_name": row.seller_name, "vat_id": row.seller_vat_id, "seller_id": row.seller_id,
             "iban": iban, "bic": (pm.bic if pm and pm.bic else None),
-            "remittance_information": _sepa_text(remittance, 140) if remittance else None,  # BT-83
+            "remittance_information": sepa_text(remittance, 140) if remittance else None,  # BT-83
             "supplier_master": ({"name": supplier.name, "seller_id": supplier.seller_id,
                                  "iban_matches": iban_key(supplier.iban) == (iban or "") if supplier.iban else None}
                                 if supplier else None),

@@ -47,8 +47,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -68,6 +66,7 @@ from einvoice.db.models import Invoice, utcnow
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
+from einvoice.finance.sepa_charset import sepa_text
 from einvoice.finance.tables import FinancePosting, PaymentItem
 from einvoice.finance.tables import PaymentRun as PaymentRunRow
 from einvoice.identifiers import find_supplier, iban_key, same_seller
@@ -118,20 +117,6 @@ class _Tx:
 # --------------------------------------------------------------------------------------------
 # text and identifiers
 # --------------------------------------------------------------------------------------------
-_TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "&": "+"}
-_ALLOWED = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
-
-
-def sepa_text(text: str | None, max_len: int) -> str:
-    """Reduce to the EPC basic Latin character set every SEPA bank accepts (umlauts spelled out)."""
-    s = "".join(_TRANSLIT.get(ch, ch) for ch in (text or ""))
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    s = _ALLOWED.sub(" ", s)
-    s = re.sub(r"\s+", " ", s).strip()
-    return s[:max_len].rstrip() or "-"
-
-
 def check_iban(value: str | None) -> tuple[str | None, FinanceProblem | None]:
     from stdnum import iban
     from stdnum.exceptions import ValidationError
