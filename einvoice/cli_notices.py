@@ -22,8 +22,8 @@ def _outbox(archive: bool = True):
 
 
 def _refuse(problem) -> None:
-    click.echo(f"refused [{problem.code}]: {problem.message}", err=True)
-    sys.exit(2 if problem.code == "NOT-FOUND" else 1)
+    click.echo(f"refused [{problem.rule}]: {problem.message}", err=True)
+    sys.exit(2 if problem.rule == "NOT-FOUND" else 1)
 
 
 @click.group("notices")
@@ -103,7 +103,7 @@ def send_cmd(limit, no_archive, fmt) -> None:
         click.echo(f"{report.sent} sent, {report.failed} will be retried, {report.dead} dead, "
                    f"{report.no_address} without address, {report.uncertain} uncertain, {report.archived} archived")
     if report.problem:
-        click.echo(f"cannot send [{report.problem.code}]: {report.problem.message}", err=True)
+        click.echo(f"cannot send [{report.problem.rule}]: {report.problem.message}", err=True)
         sys.exit(2)
     if report.dead or report.no_address or report.uncertain:
         sys.exit(1)

@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from einvoice.intake import detect
 from einvoice.organisation import MailSettings
 from einvoice.pipeline import MAX_FILE_BYTES, InboxItem, IngestOutcome
+from einvoice.problems import Problem
 from einvoice.states import InvoiceState
 
 CHANNEL = "email"
@@ -66,14 +67,8 @@ KINDS = {
 
 
 @dataclass(frozen=True)
-class MailProblem:
+class MailProblem(Problem):
     """Why the mailbox could not be read (a run with one fails, with this message)."""
-
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.message}"
 
 
 @dataclass

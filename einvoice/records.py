@@ -45,6 +45,7 @@ from einvoice import retention
 from einvoice.db import Database
 from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
+from einvoice.problems import Problem
 from einvoice.states import InvoiceState
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,11 @@ class _ArchiveDown(Exception):
 
 
 @dataclass(frozen=True)
-class RecordProblem:
+class RecordProblem(Problem):
     """A record that could not be archived this time (it stays pending and is tried again)."""
 
     kind: str
     source_id: int
-    message: str
 
     def __str__(self) -> str:
         return f"{self.kind} {self.source_id}: {self.message}"
@@ -223,8 +223,8 @@ class RecordArchiver:
             except _ArchiveDown as down:  # the archive is down: the records wait, nothing is lost
                 exc = down.__cause__
                 log.warning("archive unreachable while archiving %s records: %s", kind, exc)
-                report.problems.append(RecordProblem(kind, 0, f"the archive could not be reached "
-                                                              f"({type(exc).__name__}: {exc}); all stay pending"))
+                report.problems.append(RecordProblem("ARCHIVE-UNREACHABLE", f"the archive could not be reached "
+                                                  f"({type(exc).__name__}: {exc}); all stay pending", kind, 0))
         self._advance_trail_cursor()
         return report
 
@@ -292,8 +292,9 @@ class RecordArchiver:
             raise _ArchiveDown() from exc
         if held is None:
             report.problems.append(RecordProblem(
-                kind, source_id, f"the archive does not hold entry {inv.archive_entry_id!r} of invoice {inv.id} "
-                                 f"(another bucket or prefix?); the record stays pending until it does"))
+                "ARCHIVE-ENTRY-MISSING", f"the archive does not hold entry {inv.archive_entry_id!r} of invoice {inv.id} "
+                                         f"(another bucket or prefix?); the record stays pending until it does",
+                kind, source_id))
             return False, None
         return True, inv.archive_entry_id
 
@@ -365,8 +366,9 @@ class RecordArchiver:
                 pain001 = run.xml.encode("utf-8")
                 if hashlib.sha256(pain001).hexdigest() != run.xml_sha256:
                     report.problems.append(RecordProblem(
-                        PAYMENT_RUN, run_id, f"the stored pain.001 of {run.message_id} does not match its SHA-256 "
-                                             f"{run.xml_sha256}: not archived, an operator must look at it"))
+                        "PAYMENT-FILE-HASH", f"the stored pain.001 of {run.message_id} does not match its SHA-256 "
+                                             f"{run.xml_sha256}: not archived, an operator must look at it",
+                        PAYMENT_RUN, run_id))
                     continue
                 items = s.execute(sa.select(PaymentItem, Invoice).join(Invoice, Invoice.id == PaymentItem.invoice_id)
                                   .where(PaymentItem.run_id == run_id)).all()
@@ -393,7 +395,7 @@ class RecordArchiver:
         except _UNREACHABLE as exc:  # S3 down, integrity refusal: say so, keep them pending
             log.exception("archiving %d follow-up records failed; they stay pending", len(todo))
             for kind, source_id, _, _ in todo:
-                report.problems.append(RecordProblem(kind, source_id, f"not archived: {type(exc).__name__}: {exc}"))
+                report.problems.append(RecordProblem("ARCHIVE-WRITE", f"not archived: {type(exc).__name__}: {exc}", kind, source_id))
             return 0
         self._note(todo, receipts, report)
         return len(todo)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from einvoice.problems import Problem
+
 
 class Step(StrEnum):
     """One step of the approval chain (NRW § 31 KomHVO; Nds. § 42 KomHKVO; Bay. § 41 KommHV)."""
@@ -19,14 +21,8 @@ class Step(StrEnum):
 
 
 @dataclass(frozen=True)
-class Refusal:
+class Refusal(Problem):
     """Why an action is not allowed: a stable rule ID (for tests, logs, the web page) and a sentence."""
-
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from einvoice.problems import Problem
+
 
 @dataclass(frozen=True)
-class FinanceProblem:
-    code: str
-    message: str
-
+class FinanceProblem(Problem):
     def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
+        return f"[{self.rule}] {self.message}"
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        # "code": the key the finance system and the CLI's JSON output have always read
+        return {"code": self.rule, "message": self.message}
 
 
 class FinanceError(RuntimeError):

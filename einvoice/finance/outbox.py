@@ -76,7 +76,7 @@ def enqueue_posting(session: Session, invoice_row: Invoice, org: Organisation, *
     record = rec.build_record(session, invoice_row, org, model=model, root=root, now=now)
     problems = rec.completeness(record)
     if problems:
-        raise FinanceError(FinanceProblem(problems[0].code, "; ".join(p.message for p in problems)))
+        raise FinanceError(FinanceProblem(problems[0].rule, "; ".join(p.message for p in problems)))
     posting = FinancePosting(
         invoice_id=invoice_row.id, idempotency_key=record["idempotency_key"], record_json=rec.canonical_json(record),
         record_sha256=rec.record_sha256(record), amount=invoice_row.amount_due, currency=invoice_row.currency or "EUR",
@@ -322,7 +322,7 @@ class Outbox:
             ob = s.get(FinanceOutbox, it.outbox_id, with_for_update=True)
             p = s.get(FinancePosting, ob.posting_id)
             s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=self.connector.name, outcome=outcome.kind,
-                                 error_code=outcome.problem.code if outcome.problem else None,
+                                 error_code=outcome.problem.rule if outcome.problem else None,
                                  message=outcome.problem.message if outcome.problem else None,
                                  http_status=outcome.http_status, duration_ms=outcome.duration_ms))
             mine = ob.status == "in_flight" and ob.leased_by == self.worker_id
@@ -341,7 +341,7 @@ class Outbox:
                 ob.status = "awaiting_confirmation"
                 ob.last_error_code = ob.last_error = None
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "exported", None, None, ob.attempts)
-            ob.last_error_code = outcome.problem.code if outcome.problem else "UNKNOWN"
+            ob.last_error_code = outcome.problem.rule if outcome.problem else "UNKNOWN"
             ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
             if outcome.kind == "rejected" or ob.attempts >= self.retry_cfg.max_attempts:
                 self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
@@ -358,7 +358,7 @@ class Outbox:
         ob.status = "dead"
         ob.dead_at = now
         ob.lease_until = None
-        ob.last_error_code, ob.last_error = problem.code, problem.message
+        ob.last_error_code, ob.last_error = problem.rule, problem.message
         inv = s.get(Invoice, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
@@ -432,11 +432,11 @@ class Outbox:
                                                      f"(via {via}). Check for a double booking in the finance system and "
                                                      "settle it: `einvoice finance resolve`.")
         now = self.now()
-        s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.code,
+        s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.rule,
                              message=problem.message))
         if ob.status == "conflict" and ob.last_error == problem.message:
             return problem  # the same receipt again: already recorded
-        ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.code, problem.message, now
+        ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.rule, problem.message, now
         inv = s.get(Invoice, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),

@@ -94,6 +94,6 @@ def ack(body: Ack, outbox: Outbox = Depends(require_token)) -> dict:
         problem = outbox.confirm(body.idempotency_key, body.booking_number, status=body.status, via="pull",
                                  answer=body.model_dump())
     if problem is not None:
-        code = 404 if problem.code == "NOT-FOUND" else 409
+        code = 404 if problem.rule == "NOT-FOUND" else 409
         raise HTTPException(code, detail=problem.as_dict())
     return {"ok": True, "idempotency_key": body.idempotency_key}

@@ -45,6 +45,7 @@ from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice
+from einvoice.problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,8 @@ ARCHIVE_KIND = "supplier-notice"
 
 
 @dataclass(frozen=True)
-class NoticeProblem:
-    """Why something could not be done, with its code (for people: the message)."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+class NoticeProblem(Problem):
+    """Why something could not be done, with its rule ID (for people: the message)."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +356,7 @@ class NoticeOutbox:
             if outcome.kind not in ("sent", "uncertain") and not mine and n.status != "uncertain":
                 # Another worker took the row over (our lease ran out before the hand-over): its outcome counts.
                 return NoticeResult(n.id, n.invoice_id, n.kind, "skipped", n.recipient, n.message_id, n.attempts,
-                                    f"{outcome.code}: {outcome.message}")
+                                    f"{outcome.rule}: {outcome.message}")
             n.lease_until, n.leased_by, n.updated_at = None, None, now
             if outcome.kind == "sent":
                 n.status, n.sent_at = "sent", now
@@ -369,7 +364,7 @@ class NoticeOutbox:
                 self._event(s, n, "notice_sent", f"notice sent to {n.recipient} ({n.recipient_source})",
                             server=outcome.message)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "sent", n.recipient, n.message_id, n.attempts)
-            n.last_error_code, n.last_error = outcome.code, outcome.message
+            n.last_error_code, n.last_error = outcome.rule, outcome.message
             if outcome.kind == "uncertain":
                 n.status = "uncertain"
                 self._event(s, n, "notice_uncertain", outcome.message)
@@ -379,13 +374,13 @@ class NoticeOutbox:
             if outcome.kind == "rejected" or n.attempts >= self.cfg.retry.max_attempts:
                 n.status = "dead"
                 why = (f"the mail server refused the notice: {outcome.message}" if outcome.kind == "rejected" else
-                       f"sending failed {n.attempts} times (last: {outcome.code}: {outcome.message})")
+                       f"sending failed {n.attempts} times (last: {outcome.rule}: {outcome.message})")
                 n.last_error = why + ". A person must tell the supplier or fix the cause, then `einvoice notices retry`."
                 self._event(s, n, "notice_dead_letter", n.last_error)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "dead", n.recipient, n.message_id, n.attempts, n.last_error)
             n.status, n.next_attempt_at = "pending", now + self.backoff(n.attempts)
             return NoticeResult(n.id, n.invoice_id, n.kind, "retry", n.recipient, n.message_id, n.attempts,
-                                f"{outcome.code}: {outcome.message}")
+                                f"{outcome.rule}: {outcome.message}")
 
     @staticmethod
     def _event(s: Session, n: SupplierNotice, action: str, comment: str, *, actor: str = "system", **extra) -> None:

@@ -149,7 +149,7 @@ def test_a_conflicting_receipt_line_is_stored_not_only_printed(db, tmp_path, clo
     assert [r.problem for r in outbox.deliver_pending().receipts] == [None]
     (receipts / "r2.csv").write_text(f"{key};FB-2;booked\n", encoding="utf-8")
     report = outbox.deliver_pending()
-    assert [r.problem.code for r in report.receipts] == ["BOOKING-CONFLICT"]
+    assert [r.problem.rule for r in report.receipts] == ["BOOKING-CONFLICT"]
     assert "receipts" in report.as_dict() and report.as_dict()["receipts"][0]["problem"]["code"] == "BOOKING-CONFLICT"
     st = finance_status(db, invoice_id)
     assert st["status"] == "conflict" and "FB-2" in st["last_error"]

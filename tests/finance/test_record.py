@@ -87,9 +87,9 @@ def test_approver_splits_the_amount(db, org):
     lines = [{"amount": "600.00", "sachkonto": "5221000", "kostenstelle": "6600", "produkt": "12.01.01"},
              {"amount": "400.00", "sachkonto": "5222000", "kostenstelle": "6610", "produkt": "12.02.01", "text": "Grünflächen"}]
     bad = set_account_assignment(db, org, invoice_id, "a.schulz", [{**lines[0], "kostenstelle": "4000"}, lines[1]])
-    assert bad.code == "ASSIGN-KOSTENSTELLE" and "6600, 6610" in bad.message
-    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines[:1]).code == "ASSIGN-SUM"
-    assert set_account_assignment(db, org, invoice_id, "e.hoffmann", lines).code == "ASSIGN-ROLE"
+    assert bad.rule == "ASSIGN-KOSTENSTELLE" and "6600, 6610" in bad.message
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines[:1]).rule == "ASSIGN-SUM"
+    assert set_account_assignment(db, org, invoice_id, "e.hoffmann", lines).rule == "ASSIGN-ROLE"
     assert set_account_assignment(db, org, invoice_id, "a.schulz", lines) is None
     assert approve_all(db, org, invoice_id) == "released"
     rec = posting_record(db, invoice_id)
@@ -99,7 +99,7 @@ def test_approver_splits_the_amount(db, org):
     with db.sessions() as s:
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "account_assignment")).one()
         assert ev.actor == "a.schulz"
-    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines).code == "ASSIGN-STATE"
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines).rule == "ASSIGN-STATE"
 
 
 def test_reference_parsing_and_allocation(org):

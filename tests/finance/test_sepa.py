@@ -84,7 +84,7 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     assert tot["grp_sum"] == tot["tx_sum"] == run.control_sum == sum(expected.values())
     assert run.skonto_taken == sum(inv_.amount_due for inv_ in (i01, i03)) - run.control_sum
     # the credit note (its supplier has nothing else open) is held for a person, never paid; 04 is not due yet
-    assert [(i, p.code) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE-NOTHING-OPEN")]
+    assert [(i, p.rule) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE-NOTHING-OPEN")]
     with db.sessions() as s:
         assert s.get(Invoice, i01.id).state == "paid" and s.get(Invoice, i04.id).state == "posted"
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == i01.id, InvoiceEvent.action == "paid")).one()
@@ -142,7 +142,7 @@ def test_released_but_not_posted_changed_iban_and_bad_iban_are_not_paid(db, tmp_
     assert run.invoices == [posted_ok, no_iban]
     # no IBAN on the invoice: the supplier master data's account is used
     assert _tx(run.path.read_bytes())[f"MUST-{no_iban}"]["iban"] == "DE89370400440532013000"
-    assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED", bad: "SEPA-IBAN"}
+    assert dict((i, p.rule) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED", bad: "SEPA-IBAN"}
     assert "master data" in dict(run.skipped)[changed].message
     with db.sessions() as s:
         assert s.get(Invoice, only_released).state == "released"
@@ -155,7 +155,7 @@ def test_no_payer_configured_refuses(db, tmp_path):
 
     with pytest.raises(FinanceError) as exc:
         payment_run(db, parse_organisation(data), due_by=dt.date(2026, 12, 1), output_dir=tmp_path)
-    assert exc.value.problem.code == "SEPA-PAYER-MISSING"
+    assert exc.value.problem.rule == "SEPA-PAYER-MISSING"
 
 
 def test_sepa_text_and_cli(db, tmp_path, monkeypatch, clock):
@@ -224,7 +224,7 @@ def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
             results.append(payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / f"w{n}",
                                        execution_date=dt.date(2026, 11, 30)))
         except FinanceError as exc:
-            errors.append(exc.problem.code)
+            errors.append(exc.problem.rule)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     for t in threads:
@@ -265,7 +265,7 @@ def test_a_file_that_could_not_be_written_is_written_by_the_next_run(db, tmp_pat
     assert release_payment_run(db, org, prepared.run_id, "j.krause", output_dir=blocked).ok
     got = release_payment_run(db, org, prepared.run_id, "v.koenig", output_dir=blocked)
     assert got.ok and got.status == "released" and got.path is None
-    assert got.problem.code == "SEPA-FILE-WRITE" and "payments export" in got.problem.message
+    assert got.problem.rule == "SEPA-FILE-WRITE" and "payments export" in got.problem.message
     with db.sessions() as s:
         assert s.get(Invoice, first).state == "paid"  # recorded: never paid twice
     second = released_invoice(db, org, amount="22.00", due_date=dt.date(2026, 12, 1))

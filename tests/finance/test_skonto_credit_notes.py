@@ -252,7 +252,7 @@ def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, cloc
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
     assert run.invoices == [other] and run.control_sum == Decimal("300.00")
-    held = {i: p.code for i, p in run.skipped}
+    held = {i: p.rule for i, p in run.skipped}
     assert held == {alone: "SEPA-CREDIT-NOTE-NOTHING-OPEN", too_big: "SEPA-CREDIT-NOTE-WAITING"}
     assert "never paid out" in dict(run.skipped)[alone].message
     with db.sessions() as s:
@@ -272,7 +272,7 @@ def test_changed_iban_is_held_whatever_way_the_vat_id_is_written(db, tmp_path, c
                             seller_id=None, iban="de89 3704 0044 0532 0130 00")
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
-    assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
+    assert dict((i, p.rule) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
     assert run.invoices == [same]
     assert posting_record(db, same)["payee"]["supplier_master"]["iban_matches"] is True
 

@@ -138,9 +138,9 @@ def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
     assert set(waiting) == {by[MALFORMED].invoice_id, by[PLAIN_PDF].invoice_id}
     # a person gives the address: it is sent (once) to that address
     nid = waiting[by[PLAIN_PDF].invoice_id].id
-    assert outbox.retry(nid, "h.wolf", to="not an address").code == "NOTICE-ADDRESS"
-    assert outbox.retry(nid, "a.schulz", to="buchhaltung@lieferant.example").code == "NOTICE-ROLE"
-    assert outbox.retry(nid, "h.wolf").code == "NOTICE-NO-ADDRESS"
+    assert outbox.retry(nid, "h.wolf", to="not an address").rule == "NOTICE-ADDRESS"
+    assert outbox.retry(nid, "a.schulz", to="buchhaltung@lieferant.example").rule == "NOTICE-ROLE"
+    assert outbox.retry(nid, "h.wolf").rule == "NOTICE-NO-ADDRESS"
     assert outbox.retry(nid, "h.wolf", to="buchhaltung@lieferant.example", comment="telefonisch erfragt") is None
     third = outbox.send_pending()
     assert third.sent == 1 and len(sink.messages) == 2 and sink.messages[1].rcpt_tos == ["buchhaltung@lieferant.example"]
@@ -278,7 +278,7 @@ def test_notices_off_queue_nothing_and_unconfigured_smtp_says_why(db, archive, s
     no_host = notice_org(1, smtp={"host": None})
     by = _ingest(db, no_host, archive, samples, [PLAIN_PDF])
     report = NoticeOutbox(db, no_host, now=clock).send_pending()
-    assert report.problem is not None and report.problem.code == "NOTICE-SMTP-CONFIG" and report.results == []
+    assert report.problem is not None and report.problem.rule == "NOTICE-SMTP-CONFIG" and report.results == []
     assert _notices(db)[by[PLAIN_PDF].invoice_id].status == "pending"  # it waits, it is not lost
 
 
@@ -373,7 +373,7 @@ def test_tls_and_login_with_the_password_from_the_environment(db, archive, sampl
         # the password variable is missing: nothing is tried, the run says why
         monkeypatch.delenv("TEST_NOTICE_SMTP_PW", raising=False)
         report = NoticeOutbox(db, org, now=clock).send_pending()
-        assert report.problem.code == "NOTICE-SMTP-CONFIG" and "TEST_NOTICE_SMTP_PW" in report.problem.message
+        assert report.problem.rule == "NOTICE-SMTP-CONFIG" and "TEST_NOTICE_SMTP_PW" in report.problem.message
         # a wrong password: refused login, retried later
         monkeypatch.setenv("TEST_NOTICE_SMTP_PW", "falsch")
         report = NoticeOutbox(db, org, now=clock).send_pending()
