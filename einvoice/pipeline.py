@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from einvoice import retention, sbdh
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
 from einvoice.states import InvoiceState, check_transition
@@ -190,11 +190,11 @@ def _sane(value):
     return value
 
 
-def _clip_strings(row: Invoice) -> None:
+def _clip_strings(row: InvoiceRow) -> None:
     """Cut values read from the invoice to their column's length: a rejected invoice may carry a
     4-letter currency or a 300-character number, and PostgreSQL refuses the whole batch for it.
     The archived original and the report keep the full values."""
-    for col in Invoice.__table__.columns:
+    for col in InvoiceRow.__table__.columns:
         length = getattr(col.type, "length", None)
         value = getattr(row, col.key, None)
         if length and isinstance(value, str) and len(value) > length:
@@ -442,7 +442,7 @@ def _without_model(p: _Pending, exc: Exception) -> _Pending:
 
 #: What ``IntakePipeline.on_record`` runs: (session, [(new invoice row, its EN 16931 model or None)],
 #: organisation).
-RecordHook = Callable[[Session, list[tuple[Invoice, object]], Organisation], None]
+RecordHook = Callable[[Session, list[tuple[InvoiceRow, object]], Organisation], None]
 
 
 @dataclass
@@ -465,11 +465,11 @@ class IntakePipeline:
             self._pool.close()
             self._pool = None
 
-    def _known(self, shas: list[str]) -> dict[str, Invoice]:
+    def _known(self, shas: list[str]) -> dict[str, InvoiceRow]:
         if not shas:
             return {}
         with self.db.sessions() as s:
-            rows = s.scalars(sa.select(Invoice).where(Invoice.file_sha256.in_(shas))).all()
+            rows = s.scalars(sa.select(InvoiceRow).where(InvoiceRow.file_sha256.in_(shas))).all()
             return {r.file_sha256: r for r in rows}
 
     def ingest(self, items: Iterable[InboxItem | IngestOutcome]) -> list[IngestOutcome]:
@@ -649,11 +649,11 @@ class IntakePipeline:
             retention_base=retention.retention_base(received, issue_date),
         )
 
-    def _row(self, p: _Pending) -> Invoice:
+    def _row(self, p: _Pending) -> InvoiceRow:
         """The database row of a new file: verdict, key EN 16931 fields, routing, archive location."""
         model, report, receipt = p.report.model, p.report, p.receipt
         check_transition(None, p.state)
-        row = Invoice(
+        row = InvoiceRow(
             file_sha256=p.item.sha256, filename=p.item.name[:512], channel=p.received.channel[:32],
             channel_json=json.dumps(p.received.meta, ensure_ascii=False, sort_keys=True) if p.received.meta else None,
             size=len(p.item.data),
@@ -738,7 +738,7 @@ class IntakePipeline:
                 with self.db.transaction() as s:
                     self._insert(s, [_without_model(p, exc)])
 
-    def _outcome(self, item: InboxItem, row: Invoice | None, already_received: bool) -> IngestOutcome:
+    def _outcome(self, item: InboxItem, row: InvoiceRow | None, already_received: bool) -> IngestOutcome:
         if row is None:  # pragma: no cover - _store either inserted it or a peer did
             raise RuntimeError(f"{item.name}: no database row after ingest")
         return IngestOutcome(

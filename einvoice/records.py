@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 
 from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.db.models import ArchiveCursor, ArchivedRecord, InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
 from einvoice.problems import Problem
 from einvoice.states import InvoiceState
@@ -128,7 +128,7 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _invoice_head(inv: Invoice) -> dict[str, Any]:
+def _invoice_head(inv: InvoiceRow) -> dict[str, Any]:
     """The fields an auditor needs to find the Beleg, with their EN 16931 business terms."""
     return {
         "invoice_id": inv.id,
@@ -145,7 +145,7 @@ def _invoice_head(inv: Invoice) -> dict[str, Any]:
     }
 
 
-def approval_trail_document(inv: Invoice, events: list[InvoiceEvent], decision: InvoiceEvent) -> bytes:
+def approval_trail_document(inv: InvoiceRow, events: list[InvoiceEvent], decision: InvoiceEvent) -> bytes:
     """The approval trail of ``inv`` up to and including ``decision`` (the event that ended the chain)."""
     trail = [e for e in events if e.id <= decision.id]
     return _json_bytes({
@@ -170,7 +170,7 @@ def approval_trail_document(inv: Invoice, events: list[InvoiceEvent], decision: 
     })
 
 
-def payment_items_document(run: PaymentRun, items: list[tuple[PaymentItem, Invoice]]) -> bytes:
+def payment_items_document(run: PaymentRun, items: list[tuple[PaymentItem, InvoiceRow]]) -> bytes:
     """The invoices a payment run pays, each with the archive entry of its original."""
     return _json_bytes({
         "format": PAYMENT_ITEMS_VERSION,
@@ -282,7 +282,7 @@ class RecordArchiver:
         return (sa.select(PaymentRun.id).where(self._not_archived(PAYMENT_RUN, PaymentRun.id), PaymentRun.status == "released")
                 .order_by(PaymentRun.id))
 
-    def _relation_target(self, inv: Invoice, kind: str, source_id: int, report: ArchiveRecordsReport) -> tuple[bool, str | None]:
+    def _relation_target(self, inv: InvoiceRow, kind: str, source_id: int, report: ArchiveRecordsReport) -> tuple[bool, str | None]:
         """(usable, relates_to): the invoice's own entry, which the archive must hold."""
         if not inv.archive_entry_id:
             return True, None  # a row without archived original (imported by hand): archive unlinked
@@ -321,7 +321,7 @@ class RecordArchiver:
         with self.db.sessions() as s:
             decisions = {e.id: e for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.id.in_(ids)))}
             invoice_ids = {e.invoice_id for e in decisions.values()}
-            invoices = {i.id: i for i in s.scalars(sa.select(Invoice).where(Invoice.id.in_(invoice_ids)))}
+            invoices = {i.id: i for i in s.scalars(sa.select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids)))}
             events: dict[int, list[InvoiceEvent]] = {i: [] for i in invoice_ids}
             for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(invoice_ids))
                                .order_by(InvoiceEvent.id)):
@@ -370,7 +370,7 @@ class RecordArchiver:
                                              f"{run.xml_sha256}: not archived, an operator must look at it",
                         PAYMENT_RUN, run_id))
                     continue
-                items = s.execute(sa.select(PaymentItem, Invoice).join(Invoice, Invoice.id == PaymentItem.invoice_id)
+                items = s.execute(sa.select(PaymentItem, InvoiceRow).join(InvoiceRow, InvoiceRow.id == PaymentItem.invoice_id)
                                   .where(PaymentItem.run_id == run_id)).all()
                 entry = EntryInput(
                     entry_id=payment_run_entry_id(run.message_id),

@@ -31,7 +31,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     from archive.verify import verify
     from einvoice.app import intake_hooks
     from einvoice.db import Database
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
     from einvoice.pipeline import InboxItem, IntakePipeline
     from einvoice.samples import write_samples
     from tests.finance.conftest import make_org
@@ -53,7 +53,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
         sane = dt.datetime(received.year + 9, 1, 1, tzinfo=dt.timezone.utc)
         store = S3Store(s3, bucket_name)
         with db.sessions() as s:
-            rows = {r.filename: r for r in s.scalars(sa.select(Invoice))}
+            rows = {r.filename: r for r in s.scalars(sa.select(InvoiceRow))}
             events = {e.invoice_id: json.loads(e.details_json)
                       for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "received"))}
         assert set(rows) == {it.name for it in items}, outcomes
@@ -94,7 +94,7 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
     from einvoice import pipeline
     from einvoice.app import intake_hooks
     from einvoice.db import Database
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
     from einvoice.pipeline import InboxItem, IntakePipeline
     from einvoice.samples import write_samples
     from tests.finance.conftest import make_org
@@ -123,7 +123,7 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
         assert by[names[1]].verdict.startswith("nicht archiviert")
         assert by[names[0]].state == by[names[2]].state == "in_approval"
         with db.sessions() as s:
-            assert sorted(s.scalars(sa.select(Invoice.filename))) == sorted([names[0], names[2]])
+            assert sorted(s.scalars(sa.select(InvoiceRow.filename))) == sorted([names[0], names[2]])
         assert archive.size == 2
     finally:
         archive.close()

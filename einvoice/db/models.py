@@ -1,6 +1,6 @@
 """ORM tables for received invoices and their audit trail.
 
-One ``Invoice`` row per received file (identified by the SHA-256 of its bytes), carrying the
+One ``InvoiceRow`` per received file (identified by the SHA-256 of its bytes), carrying the
 state, the validation verdict, the key fields of the EN 16931 model used for routing and search,
 and where the original lies in the archive. ``InvoiceEvent`` rows are the append-only audit trail:
 every state change writes exactly one, in the same transaction. Nothing here deletes rows.
@@ -28,7 +28,7 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-class Invoice(Base):
+class InvoiceRow(Base):
     __tablename__ = "invoices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,7 +108,7 @@ class InvoiceEvent(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     details_json: Mapped[str | None] = mapped_column(sa.Text)
 
-    invoice: Mapped[Invoice] = relationship(back_populates="events")
+    invoice: Mapped[InvoiceRow] = relationship(back_populates="events")
 
 
 class ArchivedRecord(Base):

@@ -42,7 +42,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance import authority
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
@@ -62,7 +62,7 @@ NEEDS_A_PERSON = ("dead", "conflict")
 # --------------------------------------------------------------------------------------------
 # enqueue (inside the release transaction)
 # --------------------------------------------------------------------------------------------
-def enqueue_posting(session: Session, invoice_row: Invoice, org: Organisation, *, model=None, root=None,
+def enqueue_posting(session: Session, invoice_row: InvoiceRow, org: Organisation, *, model=None, root=None,
                     now: Callable[[], dt.datetime] = utcnow) -> None:
     """The release hook: build the posting record and queue it, in the caller's transaction.
 
@@ -100,9 +100,9 @@ def load_model(original: bytes):
     return invoice_from_xml(intake.root, intake.syntax), intake.root
 
 
-def release_hook(app) -> Callable[[Session, Invoice], None]:
+def release_hook(app) -> Callable[[Session, InvoiceRow], None]:
     """The on_release hook for ``App.release_hooks()``: reads the original from the archive when there is one."""
-    def hook(session: Session, row: Invoice) -> None:
+    def hook(session: Session, row: InvoiceRow) -> None:
         model = root = None
         if row.archive_original_key:
             try:
@@ -359,7 +359,7 @@ class Outbox:
         ob.dead_at = now
         ob.lease_until = None
         ob.last_error_code, ob.last_error = problem.rule, problem.message
-        inv = s.get(Invoice, p.invoice_id)
+        inv = s.get(InvoiceRow, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
@@ -380,7 +380,7 @@ class Outbox:
         p.confirmation_json = json.dumps({"idempotency_key": p.idempotency_key, "status": status,
                                           "booking_number": booking_number, "confirmed_at": now.isoformat(),
                                           "via": via, "by": actor, "answer": answer}, ensure_ascii=False, sort_keys=True)
-        inv = s.get(Invoice, p.invoice_id, with_for_update=True)
+        inv = s.get(InvoiceRow, p.invoice_id, with_for_update=True)
         from_state = inv.state
         if inv.state == InvoiceState.RELEASED.value:
             check_transition(InvoiceState.RELEASED, InvoiceState.POSTED)
@@ -437,7 +437,7 @@ class Outbox:
         if ob.status == "conflict" and ob.last_error == problem.message:
             return problem  # the same receipt again: already recorded
         ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.rule, problem.message, now
-        inv = s.get(Invoice, p.invoice_id)
+        inv = s.get(InvoiceRow, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
@@ -553,7 +553,7 @@ class Outbox:
                 return FinanceProblem("NOT-DEAD", f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
                                                   "entries can be retried.")
             p = s.get(FinancePosting, ob.posting_id)
-            inv = s.get(Invoice, p.invoice_id)
+            inv = s.get(InvoiceRow, p.invoice_id)
             prev = ob.status
             ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
             # A record keeps its batch: a retried export re-offers the same batch (its files are written
@@ -598,7 +598,7 @@ class Outbox:
                 p.booking_number = booking_number
                 ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "delivered", None, None, now
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"booking conflict settled: {comment}"
-                inv = s.get(Invoice, p.invoice_id)
+                inv = s.get(InvoiceRow, p.invoice_id)
                 s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                                    action="posting_conflict_resolved",
                                    from_state=inv.state, to_state=inv.state, amount=p.amount, comment=comment,
@@ -613,7 +613,7 @@ class Outbox:
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, self.now(), f"booked by hand: {comment}"
                 if rejected is not None:
                     p = s.get(FinancePosting, ob.posting_id)
-                    inv = s.get(Invoice, p.invoice_id)
+                    inv = s.get(InvoiceRow, p.invoice_id)
                     s.add(InvoiceEvent(
                         invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                         action="finance_rejection_overridden", from_state=inv.state, to_state=inv.state, amount=p.amount,
@@ -649,7 +649,7 @@ class Outbox:
             p = s.get(FinancePosting, posting_id)
             if p is None or p.confirmed_at is None or p.archived_at is not None:
                 return False
-            inv = s.get(Invoice, p.invoice_id)
+            inv = s.get(InvoiceRow, p.invoice_id)
             entry = EntryInput(
                 entry_id=f"posting-{p.idempotency_key}",
                 documents=[ArchiveDocument("posting-record.json", "application/json", p.record_json.encode("utf-8")),
@@ -674,9 +674,9 @@ class Outbox:
     # ---- reading -----------------------------------------------------------------------------
     def list(self, *, status: str | None = None, dead: bool = False, open_only: bool = False,
              limit: int = 100) -> list[OutboxView]:
-        q = (sa.select(FinanceOutbox, FinancePosting, Invoice)
+        q = (sa.select(FinanceOutbox, FinancePosting, InvoiceRow)
              .join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-             .join(Invoice, Invoice.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
+             .join(InvoiceRow, InvoiceRow.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
         if dead:  # everything a person must look at: dead letters and booking conflicts
             q = q.where(FinanceOutbox.status.in_(NEEDS_A_PERSON))
         elif status:
@@ -692,7 +692,7 @@ class Outbox:
             if ob is None:
                 return None
             p = s.get(FinancePosting, ob.posting_id)
-            return self._view(ob, p, s.get(Invoice, p.invoice_id))
+            return self._view(ob, p, s.get(InvoiceRow, p.invoice_id))
 
     def attempts(self, outbox_id: int) -> list[dict]:
         with self.db.sessions() as s:
@@ -701,7 +701,7 @@ class Outbox:
                      "message": a.message, "http_status": a.http_status, "duration_ms": a.duration_ms} for a in rows]
 
     @staticmethod
-    def _view(ob: FinanceOutbox, p: FinancePosting, inv: Invoice) -> OutboxView:
+    def _view(ob: FinanceOutbox, p: FinancePosting, inv: InvoiceRow) -> OutboxView:
         return OutboxView(
             id=ob.id, posting_id=p.id, invoice_id=inv.id, invoice_number=inv.invoice_number, payee_name=p.payee_name,
             amount=str(p.amount), currency=p.currency, idempotency_key=p.idempotency_key, status=ob.status,
@@ -737,10 +737,10 @@ def released_without_outbox(session: Session, *, limit: int = 1000) -> list[int]
     empty; an invoice on it is never posted by ``deliver_pending`` and needs a person. Oldest first.
     """
     queued = (sa.select(FinanceOutbox.id).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-              .where(FinancePosting.invoice_id == Invoice.id))
-    return list(session.scalars(sa.select(Invoice.id).where(Invoice.state == InvoiceState.RELEASED.value,
+              .where(FinancePosting.invoice_id == InvoiceRow.id))
+    return list(session.scalars(sa.select(InvoiceRow.id).where(InvoiceRow.state == InvoiceState.RELEASED.value,
                                                             ~queued.exists())
-                                .order_by(Invoice.id).limit(limit)))
+                                .order_by(InvoiceRow.id).limit(limit)))
 
 
 def unarchived_postings(session: Session) -> int:

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.approval.tables import ApprovalTask
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
 from einvoice.finance import authority
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
@@ -107,7 +107,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
             if moved != 1:
                 raise _Conflict()
             s.refresh(run)
-            invoices = {inv.id: inv for inv in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids)).with_for_update())}
+            invoices = {inv.id: inv for inv in s.scalars(sa.select(InvoiceRow).where(InvoiceRow.id.in_(ids)).with_for_update())}
             # A credit note's item carries the end-to-end id of the transfer it was netted with.
             netted_with = {it.end_to_end_id: it.invoice_id for it in items if it.amount_paid >= 0}
             for it in items:

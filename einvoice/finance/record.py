@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from einvoice import skonto as _skonto
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance.errors import FinanceProblem
 from einvoice.finance.sepa_charset import sepa_text
 from einvoice.identifiers import find_supplier, iban_key
@@ -54,7 +54,7 @@ def money(v: Decimal | None) -> str | None:
     return None if v is None else str(Decimal(v).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def idempotency_key(row: Invoice) -> str:
+def idempotency_key(row: InvoiceRow) -> str:
     """Stable per invoice file: a re-built record (after a restore) keeps the key the finance system knows."""
     return "einv-" + row.file_sha256[:48]
 
@@ -145,7 +145,7 @@ def _approver_assignment(session: Session, invoice_id: int) -> tuple[list[dict],
     return details["lines"], {"by": ev.actor, "at": ev.at.isoformat() if ev.at else None}
 
 
-def account_assignment(session: Session, row: Invoice, org: Organisation, model=None, root=None) -> list[dict]:
+def account_assignment(session: Session, row: InvoiceRow, org: Organisation, model=None, root=None) -> list[dict]:
     dept = _dept(org, row.department)
     default = _default_account(dept, org)
     total = Decimal(row.amount_due)
@@ -210,7 +210,7 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
     Returns a problem (nothing stored) or None.
     """
     with db.transaction() as s:
-        inv = s.get(Invoice, invoice_id, with_for_update=True)
+        inv = s.get(InvoiceRow, invoice_id, with_for_update=True)
         if inv is None:
             return FinanceProblem("NOT-FOUND", f"there is no invoice {invoice_id}")
         if inv.state != "in_approval":
@@ -265,7 +265,7 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
 # --------------------------------------------------------------------------------------------
 # certifications
 # --------------------------------------------------------------------------------------------
-def certifications(session: Session, row: Invoice, org: Organisation) -> list[dict]:
+def certifications(session: Session, row: InvoiceRow, org: Organisation) -> list[dict]:
     from einvoice.approval.tables import ApprovalTask
 
     tasks = session.scalars(
@@ -295,11 +295,11 @@ def _person_name(org: Organisation, pid: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------
 # the record
 # --------------------------------------------------------------------------------------------
-def _supplier(org: Organisation, row: Invoice):
+def _supplier(org: Organisation, row: InvoiceRow):
     return find_supplier(org, row.seller_vat_id, row.seller_id)
 
 
-def build_record(session: Session, row: Invoice, org: Organisation, *, model=None, root=None,
+def build_record(session: Session, row: InvoiceRow, org: Organisation, *, model=None, root=None,
                  now: Callable[[], dt.datetime] | None = None) -> dict:
     """The posting record of ``row`` as a JSON-ready dict (see schemas/posting.schema.json)."""
     now_dt = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()

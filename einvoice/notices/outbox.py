@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice
@@ -124,7 +124,7 @@ class NoticeView:
 # ------------------------------------------------------------------------------------------------
 # queueing
 # ------------------------------------------------------------------------------------------------
-def queue_for_intake(session: Session, received: list[tuple[Invoice, object]], org) -> int:
+def queue_for_intake(session: Session, received: list[tuple[InvoiceRow, object]], org) -> int:
     """Queue the notices of newly recorded files, in the intake's transaction.
 
     ``received``: (invoice row, flushed; its EN 16931 model or None). Returns how many were queued.
@@ -145,7 +145,7 @@ def queue_for_intake(session: Session, received: list[tuple[Invoice, object]], o
     return n
 
 
-def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[Invoice], object] | None = None,
+def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[InvoiceRow], object] | None = None,
                   limit: int = 1000) -> int:
     """Queue notices for files received since ``since`` that should have one and have none.
 
@@ -159,11 +159,11 @@ def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[
     states = [s for s, k in msg.KIND_FOR_STATE.items() if k != msg.RECEIVED or cfg.acknowledge_received]
     # "Has the notice of its current state": a file held as not validated that an operator later
     # rejects gets the rejection notice too (one per file and kind).
-    kind_of_state = sa.case({state: kind for state, kind in msg.KIND_FOR_STATE.items()}, value=Invoice.state)
-    has = sa.exists().where(SupplierNotice.invoice_id == Invoice.id, SupplierNotice.kind == kind_of_state)
+    kind_of_state = sa.case({state: kind for state, kind in msg.KIND_FOR_STATE.items()}, value=InvoiceRow.state)
+    has = sa.exists().where(SupplierNotice.invoice_id == InvoiceRow.id, SupplierNotice.kind == kind_of_state)
     with db.sessions() as s:
-        rows = s.scalars(sa.select(Invoice).where(Invoice.state.in_(states), Invoice.received_at >= since, ~has)
-                         .order_by(Invoice.id).limit(limit)).all()
+        rows = s.scalars(sa.select(InvoiceRow).where(InvoiceRow.state.in_(states), InvoiceRow.received_at >= since, ~has)
+                         .order_by(InvoiceRow.id).limit(limit)).all()
         s.expunge_all()
     queued = 0
     for row in rows:
@@ -305,7 +305,7 @@ class NoticeOutbox:
                                     "another worker took this notice over")
             if n.message is not None:
                 return n.recipient, n.message_id, n.message
-            inv = s.get(Invoice, n.invoice_id)
+            inv = s.get(InvoiceRow, n.invoice_id)
             channel = msg.channel_data(inv.channel_json)
             addresses = json.loads(n.addresses_json or "{}")
             recipient, source, skipped = msg.choose_recipient(channel, addresses)
@@ -384,7 +384,7 @@ class NoticeOutbox:
 
     @staticmethod
     def _event(s: Session, n: SupplierNotice, action: str, comment: str, *, actor: str = "system", **extra) -> None:
-        inv = s.get(Invoice, n.invoice_id)
+        inv = s.get(InvoiceRow, n.invoice_id)
         details = {"notice_id": n.id, "kind": n.kind, "recipient": n.recipient, "recipient_source": n.recipient_source,
                    "message_id": n.message_id, "message_sha256": n.message_sha256, "attempts": n.attempts}
         details.update({k: v for k, v in extra.items() if v is not None})
@@ -474,7 +474,7 @@ class NoticeOutbox:
 
         with self.db.sessions() as s:
             n = s.get(SupplierNotice, notice_id)
-            inv = s.get(Invoice, n.invoice_id)
+            inv = s.get(InvoiceRow, n.invoice_id)
             entry = EntryInput(
                 entry_id=notice_entry_id(n.message_id),
                 documents=[ArchiveDocument("notice.eml", "message/rfc822", n.message)],
@@ -501,7 +501,7 @@ class NoticeOutbox:
     # ---- reading -------------------------------------------------------------------------------
     def list(self, *, status: str | None = None, attention: bool = False, invoice_id: int | None = None,
              limit: int = 100) -> list[NoticeView]:
-        q = (sa.select(SupplierNotice, Invoice).join(Invoice, Invoice.id == SupplierNotice.invoice_id)
+        q = (sa.select(SupplierNotice, InvoiceRow).join(InvoiceRow, InvoiceRow.id == SupplierNotice.invoice_id)
              .order_by(SupplierNotice.id).limit(limit))
         if attention:
             q = q.where(SupplierNotice.status.in_(NEEDS_A_PERSON))
@@ -529,7 +529,7 @@ def notice_entry_id(message_id: str) -> str:
     return f"{ARCHIVE_KIND}:{message_id.strip('<>')}"
 
 
-def _view(n: SupplierNotice, inv: Invoice) -> NoticeView:
+def _view(n: SupplierNotice, inv: InvoiceRow) -> NoticeView:
     return NoticeView(
         id=n.id, invoice_id=inv.id, kind=n.kind, status=n.status, attempts=n.attempts, filename=inv.filename,
         invoice_number=inv.invoice_number, seller_name=inv.seller_name, recipient=n.recipient,

@@ -57,7 +57,7 @@ from einvoice.approval import messages as approval_messages
 from einvoice.approval.deadlines import skonto_now
 from einvoice.approval.rules import STEP_LABEL, steps
 from einvoice.approval.service import SORTS
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.finance import pull_api
 from einvoice.finance.record import account_assignment
 from einvoice.records import RecordArchiver
@@ -170,10 +170,10 @@ class WebApprovalService(ApprovalService):
     @staticmethod
     def _search(text: str):
         clauses = [ApprovalService._search(text),
-                   sa.func.lower(Invoice.leitweg_id).contains(text.strip().lower(), autoescape=True)]
+                   sa.func.lower(InvoiceRow.leitweg_id).contains(text.strip().lower(), autoescape=True)]
         amount = parse_amount(text)
         if amount is not None:
-            clauses.append(Invoice.amount_due == amount)
+            clauses.append(InvoiceRow.amount_due == amount)
         return sa.or_(*clauses)
 
 
@@ -604,10 +604,10 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         where = dict(department=org.central_desk, search=p["q"] or None, state=p["step"] or None)
         tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
         with db.sessions() as s:
-            returned = s.scalars(sa.select(Invoice).options(load_only(
-                Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency,
-                Invoice.department, Invoice.updated_at)).where(Invoice.state == "returned")
-                .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
+            returned = s.scalars(sa.select(InvoiceRow).options(load_only(
+                InvoiceRow.id, InvoiceRow.invoice_number, InvoiceRow.seller_name, InvoiceRow.amount_due, InvoiceRow.currency,
+                InvoiceRow.department, InvoiceRow.updated_at)).where(InvoiceRow.state == "returned")
+                .order_by(InvoiceRow.updated_at.desc()).limit(PAGE_SIZE)).all()
         return task_list(request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
                          department_choices=[], extra={"returned": returned},
                          counts=None if p["q"] else svc.open_task_counts(**where),
@@ -644,12 +644,12 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             pg = max(1, min(10_000, int(request.query_params.get("page") or 1)))
         except ValueError:
             pg = 1
-        q = sa.select(Invoice).options(load_only(
-            Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency, Invoice.state,
-            Invoice.department, Invoice.due_date, Invoice.skonto_until, Invoice.updated_at, Invoice.iban)).where(Invoice.state.in_(states))
+        q = sa.select(InvoiceRow).options(load_only(
+            InvoiceRow.id, InvoiceRow.invoice_number, InvoiceRow.seller_name, InvoiceRow.amount_due, InvoiceRow.currency, InvoiceRow.state,
+            InvoiceRow.department, InvoiceRow.due_date, InvoiceRow.skonto_until, InvoiceRow.updated_at, InvoiceRow.iban)).where(InvoiceRow.state.in_(states))
         if visible is not None:
-            q = q.where(Invoice.department.in_(visible))
-        q = q.order_by(Invoice.updated_at.desc(), Invoice.id.desc()).limit(PAGE_SIZE + 1).offset((pg - 1) * PAGE_SIZE)
+            q = q.where(InvoiceRow.department.in_(visible))
+        q = q.order_by(InvoiceRow.updated_at.desc(), InvoiceRow.id.desc()).limit(PAGE_SIZE + 1).offset((pg - 1) * PAGE_SIZE)
         with db.sessions() as s:
             rows = s.scalars(q).all()
         return page(request, "treasury.html", title="Stadtkasse", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,
@@ -658,7 +658,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
     # --- the invoice --------------------------------------------------------------------------
     def load_invoice(invoice_id: int, v: access.Viewer):
         with db.sessions() as s:
-            row = s.get(Invoice, invoice_id)
+            row = s.get(InvoiceRow, invoice_id)
         if row is None:
             raise NotFound()
         open_task = svc.open_task_of(invoice_id)
@@ -668,7 +668,7 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
             raise NotFound()
         return row, open_task
 
-    def rendered(row: Invoice) -> rendering.Rendered:
+    def rendered(row: InvoiceRow) -> rendering.Rendered:
         if not row.archive_original_key:
             return rendering.Rendered(None, "Für diese Rechnung ist kein Original im Archiv verzeichnet.")
         hit = cache.get(row.file_sha256)

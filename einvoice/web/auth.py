@@ -266,12 +266,12 @@ def mark_demo_database(db: Database) -> None:
     database in use is never turned into one where everybody's password is published. Marking an
     already marked database is a no-op.
     """
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with db.transaction() as s:
         if s.get(WebDemoMarker, 1) is not None:
             return
-        invoices = s.scalar(sa.select(sa.func.count()).select_from(Invoice))
+        invoices = s.scalar(sa.select(sa.func.count()).select_from(InvoiceRow))
         accounts = s.scalar(sa.select(sa.func.count()).select_from(WebAccount))
         if invoices or accounts:
             raise NotADemoDatabase("DEMO-DATABASE-NOT-EMPTY", (

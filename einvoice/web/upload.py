@@ -170,10 +170,10 @@ def safe_name(name: str | None, data: bytes) -> str:
 
 def receipt_of(app, outcome) -> dict:
     """The Eingangsbestätigung of one ingested upload (from the database row the pipeline wrote)."""
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app.db.sessions() as s:
-        row = s.get(Invoice, outcome.invoice_id)
+        row = s.get(InvoiceRow, outcome.invoice_id)
         report = json.loads(row.report_json) if row.report_json else {}
         received = row.received_at
         channel_meta = json.loads(row.channel_json) if row.channel_json else {}

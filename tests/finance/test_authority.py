@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from einvoice.approval import ApprovalService, Step
 from einvoice.approval.tables import ApprovalTask
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import (
     FinanceError,
     Outbox,
@@ -58,7 +58,7 @@ def _cli(monkeypatch, db, org_file):
 
 def _state(db, invoice_id) -> str:
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def _events(db, invoice_id, action) -> list[InvoiceEvent]:
@@ -75,7 +75,7 @@ def _postings(db, invoice_id) -> int:
 def _schmidt_invoice(db, org, **kw) -> int:
     invoice_id = add_invoice(db, org, seller_name="Tiefbau Schmidt GmbH", seller_vat_id="DE812345673", **kw)
     with db.transaction() as s:
-        s.get(Invoice, invoice_id).iban = "DE89370400440532013000"
+        s.get(InvoiceRow, invoice_id).iban = "DE89370400440532013000"
     return invoice_id
 
 

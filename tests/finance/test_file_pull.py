@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.finance import Outbox, connectors
 from einvoice.finance.tables import FinanceOutbox
 from tests.finance.conftest import make_org, released_invoice
@@ -20,7 +20,7 @@ TOKEN = "pull-token-for-tests"
 
 def _state(db, invoice_id):
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def test_file_export_writes_one_json_and_one_csv_per_batch(db, org, tmp_path, clock):

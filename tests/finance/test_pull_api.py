@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox, finance_status
 from einvoice.settings import Settings
 from tests.finance.conftest import make_org, org_data, released_invoice, write_org
@@ -78,7 +78,7 @@ def test_the_web_app_serves_the_pull_api_only_with_the_finance_token(web, monkey
                                                                   "booking_number": "P-9"})
     assert r.status_code == 404 and r.json()["detail"]["code"] == "NOT-FOUND"
     with app.db.sessions() as s:
-        assert sorted(s.get(Invoice, i).state for i in ids) == ["posted", "released"]
+        assert sorted(s.get(InvoiceRow, i).state for i in ids) == ["posted", "released"]
 
 
 def test_unacknowledged_records_never_block_later_ones(web, monkeypatch):
@@ -97,7 +97,7 @@ def test_unacknowledged_records_never_block_later_ones(web, monkeypatch):
     again = client.get("/finance/pull/pending?limit=2", headers=_bearer()).json()
     assert sorted(r["record"]["invoice"]["id"] for r in again["records"]) == sorted(first)
     with app.db.sessions() as s:
-        assert [s.get(Invoice, i).state for i in later] == ["posted", "posted"]
+        assert [s.get(InvoiceRow, i).state for i in later] == ["posted", "posted"]
 
 
 def test_a_second_booking_number_is_a_stored_conflict_for_a_person(web, monkeypatch, tmp_path):

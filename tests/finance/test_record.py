@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import sqlalchemy as sa
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import enqueue_posting, posting_record, set_account_assignment
 from einvoice.finance.record import allocate, parse_reference, skonto_payment
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
@@ -40,7 +40,7 @@ def test_release_writes_record_and_outbox_in_the_same_transaction(db, org):
         [ob] = s.scalars(sa.select(FinanceOutbox)).all()
         assert (ob.posting_id, ob.status, ob.attempts) == (p.id, "pending", 0)
         assert p.idempotency_key == rec["idempotency_key"]
-        assert s.get(Invoice, invoice_id).state == "released"
+        assert s.get(InvoiceRow, invoice_id).state == "released"
 
 
 def test_a_failing_hook_rolls_the_release_back(db, org):
@@ -53,7 +53,7 @@ def test_a_failing_hook_rolls_the_release_back(db, org):
     state = approve_all(db, org, invoice_id, hooks=[broken])
     assert state.startswith("refused:") and "disk full" in state
     with db.sessions() as s:
-        assert s.get(Invoice, invoice_id).state == "in_approval"
+        assert s.get(InvoiceRow, invoice_id).state == "in_approval"
         assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(FinanceOutbox)) == 0
 
@@ -71,13 +71,13 @@ def test_incomplete_record_refuses_the_release_with_a_readable_reason(db, tmp_pa
     state = approve_all(db, org, invoice_id)
     assert state.startswith("refused:") and "Sachkonto" in state
     with db.sessions() as s:
-        assert s.get(Invoice, invoice_id).state == "in_approval"
+        assert s.get(InvoiceRow, invoice_id).state == "in_approval"
 
 
 def test_enqueue_twice_queues_one_record(db, org):
     invoice_id = released_invoice(db, org)
     with db.transaction() as s:
-        enqueue_posting(s, s.get(Invoice, invoice_id), org)
+        enqueue_posting(s, s.get(InvoiceRow, invoice_id), org)
     with db.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 1
 
@@ -135,7 +135,7 @@ def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path)
     model, parsed_root = load_model(etree.tostring(root))
     invoice_id = released_invoice(db, org, amount=str(model.totals.amount_due), department="66")
     with db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
         row.syntax = "ubl-invoice"
         rec = build_record(s, row, org, model=model, root=parsed_root)
     validate(rec)

@@ -18,7 +18,7 @@ from lxml import etree
 
 from einvoice import skonto
 from einvoice.approval.deadlines import invoice_deadline, skonto_now
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox, posting_record
 from einvoice.finance.sepa import PAIN_NS, validate_pain001
 from einvoice.finance.tables import PaymentItem
@@ -87,9 +87,9 @@ def posted(db, tmp_path):
     return org, ingest
 
 
-def _row(db, invoice_id) -> Invoice:
+def _row(db, invoice_id) -> InvoiceRow:
     with db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
         s.expunge(row)
         return row
 
@@ -216,7 +216,7 @@ def test_bt83_goes_into_the_verwendungszweck(db, posted, tmp_path):
 def _credit_note(db, org, **kw) -> int:
     invoice_id = released_invoice(db, org, **kw)
     with db.transaction() as s:
-        s.get(Invoice, invoice_id).type_code = "381"
+        s.get(InvoiceRow, invoice_id).type_code = "381"
     return invoice_id
 
 
@@ -233,7 +233,7 @@ def test_credit_note_is_netted_against_an_open_invoice_of_the_same_creditor(db, 
     assert txs[f"MUST-{invoice}"]["amount"] == Decimal("380.00") and "Gutschrift" in txs[f"MUST-{invoice}"]["ustrd"]
     assert run.invoices == [invoice] and run.control_sum == Decimal("380.00") and run.skipped == []
     with db.sessions() as s:
-        assert s.get(Invoice, credit).state == "paid"
+        assert s.get(InvoiceRow, credit).state == "paid"
         items = {it.invoice_id: it for it in s.scalars(sa.select(PaymentItem))}
         assert items[credit].amount_paid == Decimal("-120.00") and items[invoice].amount_paid == Decimal("380.00")
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == credit, InvoiceEvent.action == "paid")).one()
@@ -256,7 +256,7 @@ def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, cloc
     assert held == {alone: "SEPA-CREDIT-NOTE-NOTHING-OPEN", too_big: "SEPA-CREDIT-NOTE-WAITING"}
     assert "never paid out" in dict(run.skipped)[alone].message
     with db.sessions() as s:
-        assert s.get(Invoice, alone).state == "posted" and s.get(Invoice, too_big).state == "posted"
+        assert s.get(InvoiceRow, alone).state == "posted" and s.get(InvoiceRow, too_big).state == "posted"
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem).where(PaymentItem.invoice_id.in_([alone, too_big]))) == 0
 
 

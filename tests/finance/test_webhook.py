@@ -6,7 +6,7 @@ import json
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox
 from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
 from tests.finance.conftest import org_data, released_invoice, write_org
@@ -14,7 +14,7 @@ from tests.finance.conftest import org_data, released_invoice, write_org
 
 def _state(db, invoice_id):
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def _outbox_row(db, invoice_id):
