@@ -29,7 +29,6 @@ import io
 import json
 import logging
 import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice import retention
 from einvoice.db import Database
+from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance import authority
 from einvoice.finance import record as rec
@@ -195,15 +195,13 @@ class Outbox:
         self.connector = connector if connector is not None else make_connector(org)
         self.now = now
         self.archive = archive
-        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or delivery.new_worker_id()
         self.retry_cfg = org.finance.retry
 
     # ---- policy --------------------------------------------------------------------------
     def backoff(self, attempts: int) -> dt.timedelta:
-        """Delay before the next attempt after ``attempts`` failed ones: initial × factor^(n−1), capped."""
-        c = self.retry_cfg
-        seconds = min(c.backoff_initial_seconds * (c.backoff_factor ** max(attempts - 1, 0)), c.backoff_max_seconds)
-        return dt.timedelta(seconds=seconds)
+        """Delay before the next attempt after ``attempts`` failed ones (``einvoice.db.outbox.backoff``)."""
+        return delivery.backoff(self.retry_cfg, attempts)
 
     # ---- delivery ------------------------------------------------------------------------
     def deliver_pending(self, *, limit: int = 100) -> DeliveryReport:
@@ -282,12 +280,9 @@ class Outbox:
 
     def _claim(self, limit: int) -> list[Item]:
         now = self.now()
-        lease = dt.timedelta(seconds=self.retry_cfg.lease_seconds)
+        leased = delivery.lease(self.retry_cfg, self.worker_id, now)
         batch_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        due = sa.or_(
-            sa.and_(FinanceOutbox.status == "pending", FinanceOutbox.next_attempt_at <= now),
-            sa.and_(FinanceOutbox.status == "in_flight", FinanceOutbox.lease_until < now),
-        )
+        due = sa.or_(sa.and_(*delivery.due(FinanceOutbox, now)), sa.and_(*delivery.lease_ran_out(FinanceOutbox, now)))
         q = sa.select(FinanceOutbox).where(due).order_by(FinanceOutbox.next_attempt_at, FinanceOutbox.id).limit(limit)
         if self.db.engine.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
@@ -296,16 +291,14 @@ class Outbox:
             with self.db.transaction() as s:
                 for ob in s.scalars(q).all():
                     p = s.get(FinancePosting, ob.posting_id)
-                    ob.status = "in_flight"
-                    ob.lease_until = now + lease
-                    ob.leased_by = self.worker_id
+                    for column, value in leased.items():
+                        setattr(ob, column, value)
                     ob.attempts += 1
                     if self.connector.batch and not (ob.batch_id and ob.connector == self.connector.name):
                         # A record keeps its batch for good (after a crash or a failed write too): a batch's files
                         # always hold exactly the records assigned to it, so no record lands in two batches.
                         ob.batch_id = batch_id
                     ob.connector = self.connector.name
-                    ob.updated_at = now
                     items.append(Item(ob.id, p.id, p.invoice_id, p.idempotency_key, p.record_json, ob.batch_id, ob.attempts))
                 s.flush()
         except (StaleDataError, OperationalError) as exc:
@@ -325,7 +318,7 @@ class Outbox:
                                  error_code=outcome.problem.rule if outcome.problem else None,
                                  message=outcome.problem.message if outcome.problem else None,
                                  http_status=outcome.http_status, duration_ms=outcome.duration_ms))
-            mine = ob.status == "in_flight" and ob.leased_by == self.worker_id
+            mine = delivery.holds_lease(ob, self.worker_id)
             if outcome.success:
                 # Success counts whoever holds the lease now: the finance system has the record.
                 self._confirm_in(s, p, ob, outcome.booking_number, status=outcome.kind, answer=outcome.answer,
@@ -343,22 +336,19 @@ class Outbox:
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "exported", None, None, ob.attempts)
             ob.last_error_code = outcome.problem.rule if outcome.problem else "UNKNOWN"
             ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
-            if outcome.kind == "rejected" or ob.attempts >= self.retry_cfg.max_attempts:
+            if outcome.kind == "rejected" or delivery.exhausted(self.retry_cfg, ob.attempts):
                 self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
                     "MAX-ATTEMPTS", f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
                                     "it: `einvoice finance retry` once the cause is fixed."), now)
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "dead", None,
                                       FinanceProblem(ob.last_error_code, ob.last_error), ob.attempts)
-            ob.status = "pending"
-            ob.next_attempt_at = now + self.backoff(ob.attempts)
+            delivery.retry_later(ob, self.retry_cfg, now)
             return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "retry", None, outcome.problem, ob.attempts)
 
     @staticmethod
     def _dead(s: Session, ob: FinanceOutbox, p: FinancePosting, problem: FinanceProblem, now: dt.datetime) -> None:
-        ob.status = "dead"
+        delivery.dead_letter(ob, problem.rule, problem.message)
         ob.dead_at = now
-        ob.lease_until = None
-        ob.last_error_code, ob.last_error = problem.rule, problem.message
         inv = s.get(InvoiceRow, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
@@ -555,7 +545,7 @@ class Outbox:
             p = s.get(FinancePosting, ob.posting_id)
             inv = s.get(InvoiceRow, p.invoice_id)
             prev = ob.status
-            ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
+            delivery.start_over(ob, now)
             # A record keeps its batch: a retried export re-offers the same batch (its files are written
             # again only if they are gone, with the same records), so it never lands in a second batch file.
             ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()

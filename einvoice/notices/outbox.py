@@ -30,8 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from einvoice import retention
 from einvoice.db import Database
+from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
@@ -191,12 +190,11 @@ class NoticeOutbox:
         self.sender = sender if sender is not None else SmtpSender(self.cfg.smtp)
         self.archive = archive
         self.now = now
-        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or delivery.new_worker_id()
 
     def backoff(self, attempts: int) -> dt.timedelta:
-        c = self.cfg.retry
-        return dt.timedelta(seconds=min(c.backoff_initial_seconds * (c.backoff_factor ** max(attempts - 1, 0)),
-                                        c.backoff_max_seconds))
+        """Delay before the next attempt after ``attempts`` failed ones (``einvoice.db.outbox.backoff``)."""
+        return delivery.backoff(self.cfg.retry, attempts)
 
     # ---- sending -------------------------------------------------------------------------------
     def send_pending(self, *, limit: int = 100) -> SendReport:
@@ -235,7 +233,7 @@ class NoticeOutbox:
         Each row is taken by a conditional UPDATE, so two workers recovering at once record it once.
         """
         now = self.now()
-        expired = (SupplierNotice.status == "in_flight", SupplierNotice.lease_until < now)
+        expired = delivery.lease_ran_out(SupplierNotice, now)
         try:
             with self.db.transaction() as s:
                 ids = s.scalars(sa.select(SupplierNotice.id).where(*expired)).all()
@@ -248,12 +246,12 @@ class NoticeOutbox:
                     n = s.get(SupplierNotice, nid)
                     s.refresh(n)
                     if n.status == "pending":
-                        if n.attempts >= self.cfg.retry.max_attempts:
+                        if delivery.exhausted(self.cfg.retry, n.attempts):
                             # Workers keep dying while sending this one (nothing went out): a person looks.
-                            n.status, n.last_error_code = "dead", "NOTICE-WORKER-STOPPED"
-                            n.last_error = (f"the worker stopped {n.attempts} times while sending this notice, each "
-                                            "time before the message went out. A person must look at it, then "
-                                            "`einvoice notices retry`.")
+                            delivery.dead_letter(n, "NOTICE-WORKER-STOPPED",
+                                                 f"the worker stopped {n.attempts} times while sending this notice, "
+                                                 "each time before the message went out. A person must look at it, "
+                                                 "then `einvoice notices retry`.")
                             self._event(s, n, "notice_dead_letter", n.last_error)
                             report.dead += 1
                         continue  # provably nothing went out: it is sent on a later attempt
@@ -275,8 +273,7 @@ class NoticeOutbox:
         """Lease up to ``limit`` due rows to this worker; each by a conditional UPDATE (status still
         pending), so two workers never both hold one row."""
         now = self.now()
-        lease = dt.timedelta(seconds=self.cfg.retry.lease_seconds)
-        due = (SupplierNotice.status == "pending", SupplierNotice.next_attempt_at <= now)
+        due = delivery.due(SupplierNotice, now)
         mine: list[int] = []
         try:
             with self.db.transaction() as s:
@@ -284,8 +281,8 @@ class NoticeOutbox:
                                 .order_by(SupplierNotice.next_attempt_at, SupplierNotice.id).limit(limit)).all()
                 for nid in ids:
                     taken = s.execute(sa.update(SupplierNotice).where(SupplierNotice.id == nid, *due).values(
-                        status="in_flight", lease_until=now + lease, leased_by=self.worker_id,
-                        attempts=SupplierNotice.attempts + 1, updated_at=now)).rowcount
+                        **delivery.lease(self.cfg.retry, self.worker_id, now),
+                        attempts=SupplierNotice.attempts + 1)).rowcount
                     if taken == 1:
                         mine.append(nid)
         except OperationalError as exc:  # SQLite: a peer claimed at the same moment; its rows are its own
@@ -352,7 +349,7 @@ class NoticeOutbox:
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)
-            mine = n.status == "in_flight" and n.leased_by == self.worker_id
+            mine = delivery.holds_lease(n, self.worker_id)
             if outcome.kind not in ("sent", "uncertain") and not mine and n.status != "uncertain":
                 # Another worker took the row over (our lease ran out before the hand-over): its outcome counts.
                 return NoticeResult(n.id, n.invoice_id, n.kind, "skipped", n.recipient, n.message_id, n.attempts,
@@ -371,14 +368,14 @@ class NoticeOutbox:
                 return NoticeResult(n.id, n.invoice_id, n.kind, "uncertain", n.recipient, n.message_id, n.attempts,
                                     outcome.message)
             n.handed_over_at = None  # the server answered: it did not take the message
-            if outcome.kind == "rejected" or n.attempts >= self.cfg.retry.max_attempts:
-                n.status = "dead"
+            if outcome.kind == "rejected" or delivery.exhausted(self.cfg.retry, n.attempts):
                 why = (f"the mail server refused the notice: {outcome.message}" if outcome.kind == "rejected" else
                        f"sending failed {n.attempts} times (last: {outcome.rule}: {outcome.message})")
-                n.last_error = why + ". A person must tell the supplier or fix the cause, then `einvoice notices retry`."
+                delivery.dead_letter(n, outcome.rule, why + ". A person must tell the supplier or fix the cause, "
+                                                            "then `einvoice notices retry`.")
                 self._event(s, n, "notice_dead_letter", n.last_error)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "dead", n.recipient, n.message_id, n.attempts, n.last_error)
-            n.status, n.next_attempt_at = "pending", now + self.backoff(n.attempts)
+            delivery.retry_later(n, self.cfg.retry, now)
             return NoticeResult(n.id, n.invoice_id, n.kind, "retry", n.recipient, n.message_id, n.attempts,
                                 f"{outcome.rule}: {outcome.message}")
 
@@ -431,8 +428,8 @@ class NoticeOutbox:
                 n.addresses_json = json.dumps({**json.loads(n.addresses_json or "{}"), "given_by_person": to})
                 n.message = n.message_id = n.message_sha256 = None
                 n.recipient, n.recipient_source = None, None
-            n.status, n.attempts, n.next_attempt_at = "pending", 0, now
-            n.lease_until = n.leased_by = n.handed_over_at = None
+            delivery.start_over(n, now)
+            n.leased_by = n.handed_over_at = None
             n.resolved_by, n.resolution, n.updated_at = person_id, f"retry ({was}): {comment or ''}".strip(), now
             self._event(s, n, "notice_retry", comment or "", actor=person_id, was=was, to=to)
         return None
