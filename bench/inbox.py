@@ -31,7 +31,7 @@ from einvoice.approval import ApprovalService, Step  # noqa: E402
 from einvoice.approval.rules import STEP_ROLE, steps  # noqa: E402
 from einvoice.approval.tables import ApprovalTask  # noqa: E402
 from einvoice.db import Database  # noqa: E402
-from einvoice.db.models import Invoice  # noqa: E402
+from einvoice.db.models import InvoiceRow  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
 
@@ -87,7 +87,7 @@ def populate(db: Database, org, n: int, seed: int = 7) -> None:
                               decided_by=None, decided_at=None, decided_on=None, signoff_valid=False))
             next_id += 1
         with db.engine.begin() as conn:
-            _copy(conn, Invoice.__table__.name, invoices)
+            _copy(conn, InvoiceRow.__table__.name, invoices)
             _copy(conn, ApprovalTask.__table__.name, tasks)
     with db.engine.begin() as conn:
         for table in ("invoices", "approval_tasks"):

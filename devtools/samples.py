@@ -42,7 +42,7 @@ __all__ = [
     "DEPARTMENTS",
     "SUPPLIERS",
     "Sample",
-    "Supplier",
+    "SampleSupplier",
     "samples_cmd",
     "write_samples",
 ]
@@ -59,7 +59,7 @@ PEPPOL_BILLING = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
 
 @dataclass(frozen=True)
-class Supplier:
+class SampleSupplier:
     key: str          # short stable key, used in generated file names
     name: str         # BT-27
     vat_id: str       # BT-31, German USt-IdNr. with a valid MOD 11,10 check digit
@@ -75,24 +75,24 @@ class Supplier:
     endpoint: str      # BT-34, electronic address (scheme EM)
 
 
-SUPPLIERS: tuple[Supplier, ...] = (
-    Supplier("tiefbau-schmidt", "Tiefbau Schmidt GmbH", "DE812345673", "K-66017", "DE89370400440532013000",
+SUPPLIERS: tuple[SampleSupplier, ...] = (
+    SampleSupplier("tiefbau-schmidt", "Tiefbau Schmidt GmbH", "DE812345673", "K-66017", "DE89370400440532013000",
              "COBADEFFXXX", "Baggerweg 12", "59001", "Musterhausen", "Petra Schmidt", "+49 2345 67890",
              "p.schmidt@tiefbau-schmidt.example", "rechnung@tiefbau-schmidt.example"),
-    Supplier("buero-meyer", "Bürobedarf Meyer KG", "DE213456786", "K-10042", "DE02120300000000202051",
+    SampleSupplier("buero-meyer", "Bürobedarf Meyer KG", "DE213456786", "K-10042", "DE02120300000000202051",
              "BYLADEM1001", "Papierstraße 3", "10115", "Berlin", "Jan Meyer", "030 1234567",
              "j.meyer@buero-meyer.example", "rechnung@buero-meyer.example"),
-    Supplier("schulbuch-nord", "Schulbuchverlag Nord AG", "DE314159262", "K-40007", "DE66370501980012345678",
+    SampleSupplier("schulbuch-nord", "Schulbuchverlag Nord AG", "DE314159262", "K-40007", "DE66370501980012345678",
              "COLSDE33XXX", "Hafenkante 7", "20095", "Hamburg", "Lena Voss", "040 9876543",
              "l.voss@schulbuch-nord.example", "invoice@schulbuch-nord.example"),
-    Supplier("it-service-west", "IT-Service West GmbH", "DE271828180", "K-10311", "DE44500105175407324931",
+    SampleSupplier("it-service-west", "IT-Service West GmbH", "DE271828180", "K-10311", "DE44500105175407324931",
              "INGDDEFFXXX", "Am Rechenzentrum 1", "44135", "Dortmund", "Murat Demir", "0231 555123",
              "m.demir@it-service-west.example", "billing@it-service-west.example"),
-    Supplier("jugendreisen-sauerland", "Jugendreisen Sauerland e.K.", "DE161803398", "K-51023",
+    SampleSupplier("jugendreisen-sauerland", "Jugendreisen Sauerland e.K.", "DE161803398", "K-51023",
              "DE70440100460099887766", "PBNKDEFFXXX", "Talsperrenweg 9", "59872", "Meschede",
              "Sabine Kuhn", "0291 44556", "s.kuhn@jugendreisen-sauerland.example",
              "rechnung@jugendreisen-sauerland.example"),
-    Supplier("gruen-und-co", "Grünpflege & Co. GmbH", "DE141421358", "K-66102", "DE47300200900012345600",
+    SampleSupplier("gruen-und-co", "Grünpflege & Co. GmbH", "DE141421358", "K-66102", "DE47300200900012345600",
              "HYVEDEMM300", "Lindenallee 44", "40213", "Düsseldorf", "Tobias Brandt", "0211 7788990",
              "t.brandt@gruen-und-co.example", "rechnung@gruen-und-co.example"),
 )
@@ -151,11 +151,11 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Invoice:
+class SampleInvoice:
     number: str
     issue_date: dt.date
     due_date: dt.date
-    supplier: Supplier
+    supplier: SampleSupplier
     lines: tuple[Line, ...]
     buyer_reference: str | None    # BT-10, the Leitweg-ID
     order_reference: str | None    # BT-13
@@ -287,7 +287,7 @@ def _ubl_tax_category(parent: etree._Element, tag: str, rate: Decimal) -> None:
     _add_cached(parent, _cac(tag), (rate,), fill)
 
 
-def build_ubl(inv: Invoice) -> etree._Element:
+def build_ubl(inv: SampleInvoice) -> etree._Element:
     """An XRechnung 3.0 UBL Invoice, or CreditNote when ``inv.type_code`` is 381."""
     credit = inv.type_code == "381"
     root_ns = NS_CN if credit else NS_INV
@@ -405,7 +405,7 @@ def _cii_party(parent: etree._Element, *, name: str, street: str, post_code: str
         _el(_el(parent, _ram("SpecifiedTaxRegistration")), _ram("ID"), vat_id, schemeID="VA")
 
 
-def build_cii(inv: Invoice, guideline: str = XRECHNUNG_3_0) -> etree._Element:
+def build_cii(inv: SampleInvoice, guideline: str = XRECHNUNG_3_0) -> etree._Element:
     """A CII CrossIndustryInvoice; ``guideline`` is BT-24 (XRechnung 3.0 or plain EN 16931 for Factur-X)."""
     root = etree.Element(f"{{{NS_RSM}}}CrossIndustryInvoice",
                          nsmap={"rsm": NS_RSM, "ram": NS_RAM, "qdt": NS_QDT, "udt": NS_UDT})
@@ -627,7 +627,7 @@ def make_pdf(lines: list[str], title: str) -> bytes:
     return bytes(out)
 
 
-def _invoice_pdf_lines(inv: Invoice) -> list[str]:
+def _invoice_pdf_lines(inv: SampleInvoice) -> list[str]:
     s = inv.supplier
     out = [s.name, f"{s.street}, {s.post_code} {s.city}", "", f"An: {BUYER.name}",
            f"{BUYER.street}, {BUYER.post_code} {BUYER.city}", "",
@@ -676,7 +676,7 @@ def _frozen_facturx_clock(when: dt.datetime) -> Iterator[None]:
             fx._get_pdf_timestamp, fx._get_metadata_timestamp = old_pdf, old_xmp
 
 
-def make_facturx_pdf(inv: Invoice, *, check_xsd: bool = True) -> bytes:
+def make_facturx_pdf(inv: SampleInvoice, *, check_xsd: bool = True) -> bytes:
     """A Factur-X / ZUGFeRD 2 EN16931 PDF/A-3 with the CII XML embedded as factur-x.xml."""
     import io
     import tempfile
@@ -742,8 +742,8 @@ class Sample:
 D = Decimal
 
 
-def _tiefbau_invoice() -> Invoice:
-    return Invoice(
+def _tiefbau_invoice() -> SampleInvoice:
+    return SampleInvoice(
         number="TBS-2026-00481",
         issue_date=dt.date(2026, 3, 2),
         due_date=dt.date(2026, 4, 1),
@@ -762,8 +762,8 @@ def _tiefbau_invoice() -> Invoice:
     )
 
 
-def _schulamt_creditnote() -> Invoice:
-    return Invoice(
+def _schulamt_creditnote() -> SampleInvoice:
+    return SampleInvoice(
         number="SBN-GS-2026-0042",
         type_code="381",
         issue_date=dt.date(2026, 3, 9),
@@ -780,8 +780,8 @@ def _schulamt_creditnote() -> Invoice:
     )
 
 
-def _hauptamt_cii_invoice() -> Invoice:
-    return Invoice(
+def _hauptamt_cii_invoice() -> SampleInvoice:
+    return SampleInvoice(
         number="ITW-R-2026-3307",
         issue_date=dt.date(2026, 3, 16),
         due_date=dt.date(2026, 4, 15),
@@ -798,8 +798,8 @@ def _hauptamt_cii_invoice() -> Invoice:
     )
 
 
-def _jugendamt_facturx_invoice() -> Invoice:
-    return Invoice(
+def _jugendamt_facturx_invoice() -> SampleInvoice:
+    return SampleInvoice(
         number="JRS-2026-0219",
         issue_date=dt.date(2026, 3, 20),
         due_date=dt.date(2026, 4, 19),
@@ -815,8 +815,8 @@ def _jugendamt_facturx_invoice() -> Invoice:
     )
 
 
-def _meyer_invoice(number: str, buyer_reference: str | None) -> Invoice:
-    return Invoice(
+def _meyer_invoice(number: str, buyer_reference: str | None) -> SampleInvoice:
+    return SampleInvoice(
         number=number,
         issue_date=dt.date(2026, 3, 4),
         due_date=dt.date(2026, 4, 3),
@@ -830,7 +830,7 @@ def _meyer_invoice(number: str, buyer_reference: str | None) -> Invoice:
     )
 
 
-def _broken_xsd(inv: Invoice) -> bytes:
+def _broken_xsd(inv: SampleInvoice) -> bytes:
     # IssueDate after DueDate: each element is fine, the order breaks the UBL xs:sequence.
     root = build_ubl(inv)
     issue = root.find(_cbc("IssueDate"))
@@ -839,7 +839,7 @@ def _broken_xsd(inv: Invoice) -> bytes:
     return _xml_bytes(root)
 
 
-def _broken_totals(inv: Invoice) -> bytes:
+def _broken_totals(inv: SampleInvoice) -> bytes:
     # Sum of line net amounts (BT-106) and the totals derived from it are off by 100.00 while the
     # lines stay as they are: EN 16931 BR-CO-10 (and BR-CO-13/15) must fire.
     root = build_ubl(inv)
@@ -853,7 +853,7 @@ def _broken_totals(inv: Invoice) -> bytes:
 def _fixed_samples() -> list[tuple[Sample, bytes]]:
     out: list[tuple[Sample, bytes]] = []
 
-    def add(inv: Invoice | None, data: bytes, **kw) -> None:
+    def add(inv: SampleInvoice | None, data: bytes, **kw) -> None:
         if inv is not None:
             kw.setdefault("invoice_number", inv.number)
             kw.setdefault("leitweg_id", inv.buyer_reference)
@@ -989,7 +989,7 @@ _LEITWEG_WEIGHTS = (("05999000-10-44", 3), ("05999000-40-51", 3), ("05999000-51-
                     ("05999000-66-70", 3), ("05999000-90", 1))
 
 
-def _generated_invoice(rng: random.Random, seed: int, n: int) -> Invoice:
+def _generated_invoice(rng: random.Random, seed: int, n: int) -> SampleInvoice:
     supplier = SUPPLIERS[rng.randrange(len(SUPPLIERS))]
     lw = rng.choices([lw for lw, _ in _LEITWEG_WEIGHTS], weights=[w for _, w in _LEITWEG_WEIGHTS])[0]
     issue = dt.date(2026, 1, 2) + dt.timedelta(days=rng.randrange(330))
@@ -1008,7 +1008,7 @@ def _generated_invoice(rng: random.Random, seed: int, n: int) -> Invoice:
     if rng.random() < 0.05:  # a few credit notes (381), each for an earlier invoice of the supplier
         preceding = (f"{supplier.key[:3].upper()}-2025-{rng.randrange(1, 10000):04d}",
                      issue - dt.timedelta(days=rng.randrange(10, 60)))
-    return Invoice(
+    return SampleInvoice(
         # The seed is part of the number so corpora made with different seeds never collide.
         number=f"G{seed}-{n:06d}",
         issue_date=issue,

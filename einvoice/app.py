@@ -13,6 +13,18 @@ from einvoice.organisation import Organisation, load_organisation
 from einvoice.settings import Settings, s3_client
 
 
+def intake_hooks() -> list:
+    """What intake runs in the transaction that records new files (``IntakePipeline.on_record``):
+    the approval chain's first tasks and duplicate check, then the supplier notices."""
+    from einvoice.approval import start_approval_many
+    from einvoice.notices import queue_for_intake
+
+    def start_approval(session, recorded, organisation) -> None:
+        start_approval_many(session, [row for row, _model in recorded], organisation)
+
+    return [start_approval, queue_for_intake]
+
+
 @dataclass
 class App:
     settings: Settings
@@ -115,4 +127,4 @@ class App:
 
         config = ValidationConfig(severity_overrides=dict(self.organisation.validation_severity_overrides))
         return IntakePipeline(self.db, self.organisation, self.archive, validation_config=config,
-                              validation_jobs=default_validation_jobs())
+                              validation_jobs=default_validation_jobs(), on_record=intake_hooks())

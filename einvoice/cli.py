@@ -14,36 +14,19 @@ import click
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """E-invoice intake, validation, approval and audit-proof archive for public administrations."""
+    # The package commands mounted below (einvoice/<package>/cli.py) build the App through click's
+    # context object: they sit beside packages that einvoice.app assembles, so they never import it.
+    if ctx.obj is None:
+        ctx.obj = _app
 
 
 def _app():
     from einvoice.app import App
 
     return App.from_env()
-
-
-def print_outcomes(outcomes, fmt: str = "text") -> None:
-    """Print one line block per file: name, syntax, state, why, department, archive key."""
-    if fmt == "json":
-        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, ensure_ascii=False, default=str))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(outcomes)} file(s)", show_lines=True, expand=False)
-    table.add_column("file", overflow="fold", max_width=32)
-    table.add_column("syntax", max_width=14)
-    table.add_column("state / verdict", overflow="fold", max_width=60)
-    table.add_column("department", max_width=10)
-    table.add_column("archive key (locked until)", overflow="fold", max_width=40)
-    for o in outcomes:
-        state = o.state + (" (already received)" if o.already_received else "")
-        key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
-        findings = "".join(f"\n{f}" for f in o.retention_findings)
-        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
-    Console(width=170).print(table)
 
 
 @main.command("ingest")
@@ -53,6 +36,7 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def ingest_cmd(directory: Path, batch_size: int, channel: str, fmt: str) -> None:
     """Ingest every file of DIRECTORY: validate, route, archive, record (idempotent)."""
+    from einvoice.intake.cli import print_outcomes
     from einvoice.intake.inbox import list_inbox, read_inbox_file
 
     app = _app()
@@ -86,7 +70,7 @@ def extend_retention_cmd(classes, years, counted_from, period, reason, reference
     bucket, key and retention classes come from the settings and the organisation file.
     """
     from archive import ArchiveError
-    from einvoice.followups import retention
+    from einvoice import retention
 
     app = _app()
     chosen = list(classes) or [retention.INVOICE, retention.APPROVAL_TRAIL, retention.PAYMENT_FILE]

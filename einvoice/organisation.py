@@ -176,9 +176,22 @@ class DuplicateRules(_Model):
         return values
 
 
-def _default_retention_years() -> dict[str, int]:
-    from einvoice.followups.retention import DEFAULT_YEARS
+#: Retention classes per kind of archive entry (keys of ``archive.retention_years``; which entry
+#: runs on which clock is ``einvoice.retention``'s, the classes and their legal defaults are here,
+#: where the organisation file is read and completed).
+INVOICE = "invoice"                # the received document and its validation report (Beleg)
+APPROVAL_TRAIL = "approval-trail"  # who certified, ordered and released a payment (Beleg)
+PAYMENT_FILE = "payment-file"      # a pain.001 payment run (Beleg)
+POSTING_RECORD = "posting-record"  # the booking in the finance system (books)
+PROCEDURE = "procedure"            # the Verfahrensdokumentation
+DEFAULT_YEARS = {INVOICE: 8, APPROVAL_TRAIL: 8, PAYMENT_FILE: 8, POSTING_RECORD: 10, PROCEDURE: 10}
 
+#: The severities of a validation finding, most severe first (``validation_severity_overrides``
+#: may set a rule to any of them; ``einvoice.validation.config`` applies them).
+SEVERITIES = ("fatal", "error", "warning", "info")
+
+
+def _default_retention_years() -> dict[str, int]:
     return dict(DEFAULT_YEARS)
 
 
@@ -401,10 +414,11 @@ class Organisation(_Model):
     @field_validator("validation_severity_overrides")
     @classmethod
     def _check_overrides(cls, value: dict[str, str]) -> dict[str, str]:
-        from einvoice.validation.config import ValidationConfig
-
-        ValidationConfig(severity_overrides={k: v.lower() for k, v in value.items()})  # raises on a typo
-        return {k: v.lower() for k, v in value.items()}
+        overrides = {k: v.lower() for k, v in value.items()}
+        for rule, severity in overrides.items():  # a typo is an error at load time, not a changed verdict
+            if severity not in SEVERITIES:
+                raise ValueError(f"severity override for {rule!r}: {severity!r} is not one of {', '.join(SEVERITIES)}")
+        return overrides
 
     @model_validator(mode="after")
     def _references(self) -> "Organisation":

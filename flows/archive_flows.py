@@ -184,15 +184,16 @@ def archive_records(limit: int = 200) -> dict:
     postings_archived, posting_problem = 0, None
     if archive_writes_paused():
         report = ArchiveRecordsReport(problems=[RecordProblem(
-            "all", 0, f"archive writes are paused ({ARCHIVE_GATE} is paused after a failed verify-archive); "
-                      f"all stay pending until an operator resumes them")])
+            "ARCHIVE-PAUSED", f"archive writes are paused ({ARCHIVE_GATE} is paused after a failed verify-archive); "
+                              f"all stay pending until an operator resumes them", "all", 0)])
     else:
         try:
             archive = a.archive  # checks the bucket: fails while S3 is down
         except unreachable_errors() as exc:
             # Posting and payment already happened; the records wait for the next run (every minute).
-            report = ArchiveRecordsReport(problems=[RecordProblem("all", 0, f"the archive could not be opened "
-                                                                            f"({type(exc).__name__}: {exc})")])
+            report = ArchiveRecordsReport(problems=[RecordProblem("ARCHIVE-UNREACHABLE", f"the archive could not be opened "
+                                                                                           f"({type(exc).__name__}: {exc})",
+                                                                            "all", 0)])
         else:
             report = RecordArchiver(a.db, archive).archive_pending(limit=limit)
             postings_archived, posting_problem = _archive_postings(a, archive, limit)

@@ -99,7 +99,7 @@ def approval_and_payment(app, outcomes, base: Path) -> None:
         for who in ("c.wagner", "j.krause", "j.krause", "v.koenig"):  # c.wagner gave the Anordnung; j.krause twice
             r = release_payment_run(app.db, app.organisation, run.run_id, who, output_dir=base / "payments")
             print(f"  {who:10} release: " + (f"done, run {r.status}" + (f", file for the bank {r.path}" if r.path else "")
-                                             if r.ok else f"REFUSED [{r.problem.code}] {r.problem.message}"))
+                                             if r.ok else f"REFUSED [{r.problem.rule}] {r.problem.message}"))
 
     print("\nfollow-up archive entries (approval trail of the released invoice, the pain.001 with its invoices):")
     from einvoice.followups.records import RecordArchiver
@@ -209,7 +209,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         print(f"S3 endpoint {s3server.endpoint}, bucket {app.archive_bucket}; {len(samples) - 1} sample files in {inbox} "
               f"({MAILED_SAMPLE} comes by e-mail)")
 
-        from einvoice.cli import print_outcomes
+        from einvoice.intake.cli import print_outcomes
         from einvoice.intake.inbox import IngestOutcome
         from flows.process_inbox import process_inbox
 

@@ -38,7 +38,7 @@ def publish_audit_events(limit: int = 1000) -> int:
     import sqlalchemy as sa
     from prefect.variables import Variable
 
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
 
     start = int(Variable.get(WATERMARK, default=0) or 0)
     a = app()
@@ -46,9 +46,9 @@ def publish_audit_events(limit: int = 1000) -> int:
         rows = s.execute(
             sa.select(InvoiceEvent.id, InvoiceEvent.invoice_id, InvoiceEvent.at, InvoiceEvent.actor, InvoiceEvent.role,
                       InvoiceEvent.action, InvoiceEvent.from_state, InvoiceEvent.to_state, InvoiceEvent.amount,
-                      InvoiceEvent.comment, InvoiceEvent.details_json, Invoice.invoice_number, Invoice.seller_name,
-                      Invoice.department)
-            .join(Invoice, Invoice.id == InvoiceEvent.invoice_id)
+                      InvoiceEvent.comment, InvoiceEvent.details_json, InvoiceRow.invoice_number, InvoiceRow.seller_name,
+                      InvoiceRow.department)
+            .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
             .where(InvoiceEvent.id > start).order_by(InvoiceEvent.id).limit(limit)
         ).all()
     last = start

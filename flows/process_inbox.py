@@ -184,10 +184,10 @@ def _findings_markdown(invoice_id: int | None) -> str:
         return ""
     import json
 
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app().db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
         report = json.loads(row.report_json) if row is not None and row.report_json else {}
     findings = report.get("findings") or []
     if not findings:

@@ -72,12 +72,12 @@ def inbox(tmp_path):
 
 def _rows(database_url):
     from einvoice.db import Database
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
 
     db = Database(database_url)
     try:
         with db.sessions() as s:
-            invoices = {r.filename: r for r in s.scalars(sa.select(Invoice))}
+            invoices = {r.filename: r for r in s.scalars(sa.select(InvoiceRow))}
             events = s.scalars(sa.select(InvoiceEvent)).all()
         return invoices, events
     finally:

@@ -13,39 +13,7 @@ deputies come from the organisation file).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
-
-class Step(StrEnum):
-    """One step of the approval chain (NRW § 31 KomHVO; Nds. § 42 KomHKVO; Bay. § 41 KommHV)."""
-
-    SACHLICH = "sachlich"        # sachlich richtig: delivered/performed as ordered
-    RECHNERISCH = "rechnerisch"  # rechnerisch richtig mit … EUR: amounts, VAT, arithmetic
-    ANORDNUNG = "anordnung"      # Anordnung: payment order by a person with Anordnungsbefugnis
-    FREIGABE = "freigabe"        # second person's release (NRW § 31 KomHVO), only with two_person_release
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why an action is not allowed: a stable rule ID (for tests, logs, the web page) and a sentence."""
-
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.message}"
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    ok: bool
-    refusal: Refusal | None
-    invoice_state: str
-    next_step: Step | None
-
-
-from einvoice.approval.service import (  # noqa: E402  (the types above are imported by service)
+from einvoice.approval.service import (
     ApprovalService,
     DuplicateView,
     EventView,
@@ -54,6 +22,7 @@ from einvoice.approval.service import (  # noqa: E402  (the types above are impo
     start_approval,
     start_approval_many,
 )
+from einvoice.approval.types import ActionResult, Refusal, Step
 
 __all__ = [
     "ActionResult", "ApprovalService", "DuplicateView", "EventView", "Refusal", "Reminder", "Step",

@@ -21,7 +21,8 @@ import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
-from einvoice.approval import Step, rules
+from einvoice.approval import rules
+from einvoice.approval.types import Step
 from einvoice.organisation import Organisation, Role
 
 #: Roles one person must never hold together (whatever the Dienstanweisung says): who orders a

@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session, load_only
 
 from einvoice.approval import messages as M
 from einvoice.approval.tables import DuplicateFlag
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.identifiers import invoice_number_key, same_seller
 from einvoice.organisation import Organisation
 
 normalise_number = invoice_number_key  # the one normalisation of invoice numbers (einvoice.identifiers)
 
 
-def _same_seller(a: Invoice, b: Invoice) -> str | None:
+def _same_seller(a: InvoiceRow, b: InvoiceRow) -> str | None:
     return same_seller(a.seller_vat_id, a.seller_id, b.seller_vat_id, b.seller_id)
 
 
@@ -36,12 +36,12 @@ def _seller_words(by: str) -> str:
     return by
 
 
-def find_duplicates(session: Session, row: Invoice, org: Organisation) -> list[DuplicateFlag]:
+def find_duplicates(session: Session, row: InvoiceRow, org: Organisation) -> list[DuplicateFlag]:
     """Flags (not yet added to the session) for ``row`` against earlier invoices of its seller."""
     return find_duplicates_many(session, [row], org).get(row.id, [])
 
 
-def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
+def _is_candidate(row: InvoiceRow, other: InvoiceRow, near: bool) -> bool:
     """The filter of ``find_duplicates_many`` for one pair: an earlier invoice of the same seller
     (normalised VAT ID or seller ID), and the same number or (near) the same amount and date."""
     if other.id is None or row.id is None or other.id >= row.id:
@@ -52,7 +52,7 @@ def _is_candidate(row: Invoice, other: Invoice, near: bool) -> bool:
             or (near and other.amount_due == row.amount_due and other.issue_date == row.issue_date))
 
 
-def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisation) -> dict[int, list[DuplicateFlag]]:
+def find_duplicates_many(session: Session, rows: list[InvoiceRow], org: Organisation) -> dict[int, list[DuplicateFlag]]:
     """Flags per invoice id (not yet added to the session) for a batch of new invoices, each
     compared with the invoices of its seller received before it (lower id), two look-ups in all."""
     rules = org.duplicates
@@ -64,17 +64,17 @@ def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisatio
     # supplier has sent. The seller is deliberately not filtered in SQL: the stored VAT IDs are as
     # the suppliers wrote them ("DE 812 345 673"), so only the normalised comparison in
     # ``_is_candidate`` can decide "same seller"; it runs on the few rows left.
-    base = (sa.select(Invoice)
-            .options(load_only(Invoice.id, Invoice.invoice_number, Invoice.seller_vat_id, Invoice.seller_id,
-                               Invoice.amount_due, Invoice.issue_date, Invoice.filename, Invoice.state))
-            .where(Invoice.id < max(r.id for r in rows)))
+    base = (sa.select(InvoiceRow)
+            .options(load_only(InvoiceRow.id, InvoiceRow.invoice_number, InvoiceRow.seller_vat_id, InvoiceRow.seller_id,
+                               InvoiceRow.amount_due, InvoiceRow.issue_date, InvoiceRow.filename, InvoiceRow.state))
+            .where(InvoiceRow.id < max(r.id for r in rows)))
     if rules.ignore_states:
-        base = base.where(Invoice.state.not_in(rules.ignore_states))
-    found = {o.id: o for o in session.scalars(base.where(Invoice.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))))}
+        base = base.where(InvoiceRow.state.not_in(rules.ignore_states))
+    found = {o.id: o for o in session.scalars(base.where(InvoiceRow.invoice_number.in_(sorted({r.invoice_number.strip() for r in rows}))))}
     dates = {r.issue_date for r in rows if r.issue_date is not None}
     amounts = {r.amount_due for r in rows if r.amount_due is not None}
     if rules.near_duplicates and dates and amounts:
-        found.update((o.id, o) for o in session.scalars(base.where(Invoice.issue_date.in_(dates), Invoice.amount_due.in_(amounts))))
+        found.update((o.id, o) for o in session.scalars(base.where(InvoiceRow.issue_date.in_(dates), InvoiceRow.amount_due.in_(amounts))))
     others = [found[k] for k in sorted(found)]
     out: dict[int, list[DuplicateFlag]] = {}
     for row in rows:
@@ -84,7 +84,7 @@ def find_duplicates_many(session: Session, rows: list[Invoice], org: Organisatio
     return out
 
 
-def _flag(row: Invoice, other: Invoice, near: bool) -> DuplicateFlag | None:
+def _flag(row: InvoiceRow, other: InvoiceRow, near: bool) -> DuplicateFlag | None:
     by = _same_seller(row, other)
     if by is None:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from einvoice.approval import Refusal, Step
+from einvoice.approval.types import Refusal, Step
 from einvoice.language import language, pick
 from einvoice.organisation import Role
 

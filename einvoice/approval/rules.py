@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from einvoice.approval import Refusal, Step
 from einvoice.approval import messages as M
+from einvoice.approval.types import Refusal, Step
 from einvoice.organisation import Organisation, Person, Role, RoleGrant
 
 #: Which role of the organisation file fills which step. Freigabe is the second person's release

@@ -31,19 +31,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
-from einvoice.approval import ActionResult, Refusal, Step, rules
 from einvoice.approval import messages as M
+from einvoice.approval import rules
 from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_dates, skonto_now
 from einvoice.approval.duplicates import find_duplicates_many
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
+from einvoice.approval.types import ActionResult, Refusal, Step
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
 from einvoice.organisation import Organisation, Role
 from einvoice.states import InvoiceState, check_transition
 
 log = logging.getLogger(__name__)
 
-ReleaseHook = Callable[[Session, Invoice], None]
+ReleaseHook = Callable[[Session, InvoiceRow], None]
 
 
 #: InvoiceEvent.action per approved step (the names of the certifications in the audit trail).
@@ -154,7 +155,7 @@ def _signed_by(session: Session, invoice_id: int) -> str | None:
     return "|" + "|".join(sorted(people)) + "|" if people else None
 
 
-def _open_task(session: Session, invoice: Invoice, step: Step, department: str, *, first: bool = False) -> ApprovalTask:
+def _open_task(session: Session, invoice: InvoiceRow, step: Step, department: str, *, first: bool = False) -> ApprovalTask:
     task = ApprovalTask(
         invoice_id=invoice.id, step=step.value, department=department, status="open",
         # The sort key of the inbox: the invoice's first deadline (as of its issue date, so it does not
@@ -168,7 +169,7 @@ def _open_task(session: Session, invoice: Invoice, step: Step, department: str, 
     return task
 
 
-def start_approval(session: Session, invoice_row: Invoice, org: Organisation) -> None:
+def start_approval(session: Session, invoice_row: InvoiceRow, org: Organisation) -> None:
     """Open the first task (sachliche Richtigkeit) of an invoice in ``in_approval`` and flag duplicates.
 
     Runs inside the caller's transaction (intake's ``_store``) so an invoice never exists in
@@ -177,7 +178,7 @@ def start_approval(session: Session, invoice_row: Invoice, org: Organisation) ->
     start_approval_many(session, [invoice_row], org)
 
 
-def start_approval_many(session: Session, rows: list[Invoice], org: Organisation) -> None:
+def start_approval_many(session: Session, rows: list[InvoiceRow], org: Organisation) -> None:
     """``start_approval`` for a batch of newly received invoices: one flush and one duplicate
     query for the batch instead of several round trips per invoice. Each invoice is compared with
     the invoices received before it, including earlier ones of the same batch."""
@@ -206,7 +207,7 @@ def start_approval_many(session: Session, rows: list[Invoice], org: Organisation
     session.flush()
 
 
-def account_assignment_changed(session: Session, invoice_row: Invoice, org: Organisation, person_id: str,
+def account_assignment_changed(session: Session, invoice_row: InvoiceRow, org: Organisation, person_id: str,
                                reason: str | None) -> Refusal | None:
     """The Kontierung of an invoice is about to change (``einvoice.finance.set_account_assignment``,
     in the caller's transaction). The Anordnung orders the payment *with* its account assignment, so
@@ -252,13 +253,13 @@ def account_assignment_changed(session: Session, invoice_row: Invoice, org: Orga
 
 #: The invoice columns a TaskView shows (the validation report can be large: never load it for a list).
 _INVOICE_COLUMNS = load_only(
-    Invoice.id, Invoice.state, Invoice.version, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due,
-    Invoice.currency, Invoice.issue_date, Invoice.due_date, Invoice.skonto_until, Invoice.skonto_percent,
-    Invoice.skonto_terms, Invoice.leitweg_id, Invoice.routing_rule, Invoice.routing_reason, Invoice.department,
+    InvoiceRow.id, InvoiceRow.state, InvoiceRow.version, InvoiceRow.invoice_number, InvoiceRow.seller_name, InvoiceRow.amount_due,
+    InvoiceRow.currency, InvoiceRow.issue_date, InvoiceRow.due_date, InvoiceRow.skonto_until, InvoiceRow.skonto_percent,
+    InvoiceRow.skonto_terms, InvoiceRow.leitweg_id, InvoiceRow.routing_rule, InvoiceRow.routing_reason, InvoiceRow.department,
 )
 
 
-_HAS_FLAGS = sa.exists().where(DuplicateFlag.invoice_id == Invoice.id).label("has_flags")
+_HAS_FLAGS = sa.exists().where(DuplicateFlag.invoice_id == InvoiceRow.id).label("has_flags")
 
 
 #: The groups of the inbox order, in order (``inbox_order``): open Skonto, due (not yet overdue),
@@ -296,7 +297,7 @@ def sort_order(sort: str, today: dt.date) -> list:
     if sort == "betrag":
         return [t.amount_due.desc().nulls_last(), t.id]
     if sort == "lieferant":
-        return [sa.func.lower(Invoice.seller_name).asc().nulls_last(), t.id]
+        return [sa.func.lower(InvoiceRow.seller_name).asc().nulls_last(), t.id]
     if sort == "eingang":
         return [t.invoice_id, t.id]  # invoice ids are given in the order files were received
     group, key = inbox_order(today)
@@ -319,7 +320,7 @@ def _merged(filters: list, today: dt.date, limit: int, offset: int):
 
     # The page is cut from the merged ids before joining: only its rows fetch their task and invoice.
     found = sa.select(merged).order_by(*order(merged.c)).limit(limit).offset(offset).subquery("found")
-    return (sa.select(t, Invoice, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(Invoice, Invoice.id == t.invoice_id)
+    return (sa.select(t, InvoiceRow, _HAS_FLAGS).join(found, found.c.task_id == t.id).join(InvoiceRow, InvoiceRow.id == t.invoice_id)
             .options(_INVOICE_COLUMNS).order_by(*order(found.c)))
 
 
@@ -482,7 +483,7 @@ class ApprovalService:
         t = ApprovalTask
         # A search is selective on the invoice side: let the planner find the matching invoices
         # first and sort the few hits. The other orders are chosen now and then, not the page's default.
-        q = (sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id)
+        q = (sa.select(t, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == t.invoice_id)
              .where(t.status == "open", sa.or_(*filters)))
         if search:
             q = q.join(hits := self._search_hits(search), hits.c.id == t.invoice_id)
@@ -549,7 +550,7 @@ class ApprovalService:
             q = self._statement(("open", department, state, today, limit, offset),
                                 lambda: _merged(self._step_scopes(department, state), today, limit, offset))
         else:
-            q = sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
+            q = sa.select(t, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == t.invoice_id).where(t.status == "open")
             if department:
                 q = q.where(t.department == department)
             if state:
@@ -566,20 +567,20 @@ class ApprovalService:
         Materialised on PostgreSQL, so the invoices are found on their own (trigram indexes,
         migration 0014) before the tasks are joined: planned together, PostgreSQL prefers reading
         every invoice in parallel and testing each, which costs 100 ms at 100,000 invoices."""
-        return sa.select(Invoice.id).where(self._search(text)).cte("hits").prefix_with("MATERIALIZED", dialect="postgresql")
+        return sa.select(InvoiceRow.id).where(self._search(text)).cte("hits").prefix_with("MATERIALIZED", dialect="postgresql")
 
     @staticmethod
     def _search(text: str):
         needle = text.strip().lower()
         return sa.or_(
-            sa.func.lower(Invoice.invoice_number).contains(needle, autoescape=True),
-            sa.func.lower(Invoice.seller_name).contains(needle, autoescape=True),
+            sa.func.lower(InvoiceRow.invoice_number).contains(needle, autoescape=True),
+            sa.func.lower(InvoiceRow.seller_name).contains(needle, autoescape=True),
         )
 
     def task(self, task_id: int) -> TaskView:
         """One task (open or closed). Raises ``LookupError`` for an id that does not exist."""
         with self.db.sessions() as s:
-            row = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            row = s.execute(sa.select(ApprovalTask, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == ApprovalTask.invoice_id)
                             .where(ApprovalTask.id == task_id)).first()
             if row is None:
                 raise LookupError(f"no approval task {task_id}")
@@ -588,14 +589,14 @@ class ApprovalService:
     def open_task_of(self, invoice_id: int) -> TaskView | None:
         """The open task of an invoice in approval, else None."""
         with self.db.sessions() as s:
-            row = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            row = s.execute(sa.select(ApprovalTask, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == ApprovalTask.invoice_id)
                             .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.status == "open")).first()
             return self._views(s, [row], self.today())[0] if row else None
 
     def tasks_of(self, invoice_id: int) -> list[TaskView]:
         """Every task an invoice went through, oldest first (the sign-off record)."""
         with self.db.sessions() as s:
-            rows = s.execute(sa.select(ApprovalTask, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == ApprovalTask.invoice_id)
+            rows = s.execute(sa.select(ApprovalTask, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == ApprovalTask.invoice_id)
                              .where(ApprovalTask.invoice_id == invoice_id).order_by(ApprovalTask.id)).all()
             return self._views(s, rows, self.today())
 
@@ -659,7 +660,7 @@ class ApprovalService:
         return list(s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id == invoice_id,
                                                              DuplicateFlag.overridden_by.is_(None))))
 
-    def _check_approve(self, s: Session, task: ApprovalTask, inv: Invoice, person_id: str) -> rules.Capacity | Refusal:
+    def _check_approve(self, s: Session, task: ApprovalTask, inv: InvoiceRow, person_id: str) -> rules.Capacity | Refusal:
         step = Step(task.step)
         cap = rules.capacity(self.org, person_id, rules.STEP_ROLE[step], task.department, inv.amount_due, self.today(),
                              what=f"approve:{step.value}")
@@ -674,7 +675,7 @@ class ApprovalService:
                 return M.refusal(M.DUPLICATE_BLOCKS, reason=flags[0].reason)
         return cap
 
-    def _check_handle(self, task: ApprovalTask, inv: Invoice, person_id: str, what: str) -> rules.Capacity | Refusal:
+    def _check_handle(self, task: ApprovalTask, inv: InvoiceRow, person_id: str, what: str) -> rules.Capacity | Refusal:
         """Reject, send back, forward: whoever may decide the step, the department head, or the central desk."""
         step = Step(task.step)
         today = self.today()
@@ -687,7 +688,7 @@ class ApprovalService:
                 return other
         return cap
 
-    def _check_invoice_role(self, inv: Invoice, person_id: str, roles: Sequence[Role], what: str, *,
+    def _check_invoice_role(self, inv: InvoiceRow, person_id: str, roles: Sequence[Role], what: str, *,
                             value_limited: bool) -> rules.Capacity | Refusal:
         """Any of ``roles`` for the invoice's department; within the grant's limit only if ``value_limited``."""
         department = inv.department or self.org.central_desk
@@ -715,7 +716,7 @@ class ApprovalService:
             if task is None:
                 r = M.refusal(M.NO_SUCH_TASK, task_id=task_id)
                 return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate"), r)
-            inv = s.get(Invoice, task.invoice_id)
+            inv = s.get(InvoiceRow, task.invoice_id)
             out: dict[str, Refusal | None] = {}
             stale = None if task.status == "open" else M.refusal(M.STALE_CLOSED, outcome=M.outcome_name(task.outcome),
                                                                                  by=task.decided_by)
@@ -734,12 +735,12 @@ class ApprovalService:
                                          if not self._open_flags(s, inv.id) else verdict(self._check_override(inv, person_id)))
             return out
 
-    def _check_comment(self, inv: Invoice, person_id: str):
+    def _check_comment(self, inv: InvoiceRow, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD,
                                                          Role.CENTRAL_DESK, Role.TREASURY], "comment",
                                        value_limited=False)
 
-    def _check_override(self, inv: Invoice, person_id: str):
+    def _check_override(self, inv: InvoiceRow, person_id: str):
         return self._check_invoice_role(inv, person_id, [Role.ANORDNEN, Role.HEAD, Role.CENTRAL_DESK],
                                         "override_duplicate", value_limited=True)
 
@@ -774,14 +775,14 @@ class ApprovalService:
         if invoice_id is None:
             return ""
         with self.db.sessions() as s:
-            inv = s.get(Invoice, invoice_id)
+            inv = s.get(InvoiceRow, invoice_id)
             return inv.state if inv else ""
 
-    def _lock_task(self, s: Session, task_id: int) -> tuple[ApprovalTask, Invoice]:
+    def _lock_task(self, s: Session, task_id: int) -> tuple[ApprovalTask, InvoiceRow]:
         task = s.get(ApprovalTask, task_id, with_for_update=True)
         if task is None:
             raise _Abort(M.refusal(M.NO_SUCH_TASK, task_id=task_id))
-        inv = s.get(Invoice, task.invoice_id, with_for_update=True)
+        inv = s.get(InvoiceRow, task.invoice_id, with_for_update=True)
         if task.status != "open":
             who = M.text("stale-who", outcome=M.outcome_name(task.outcome), by=task.decided_by) if task.decided_by else ""
             raise _Abort(M.refusal(M.STALE_DECIDED, who=who, state=M.state_name(inv.state)))
@@ -815,7 +816,7 @@ class ApprovalService:
         return voided
 
     @staticmethod
-    def _event(s: Session, inv: Invoice, cap: rules.Capacity | None, person_id: str, action: str, from_state: str,
+    def _event(s: Session, inv: InvoiceRow, cap: rules.Capacity | None, person_id: str, action: str, from_state: str,
                *, amount=None, comment=None, details: dict | None = None) -> None:
         s.add(InvoiceEvent(
             invoice_id=inv.id, actor=person_id, role=cap.role.value if cap else None,
@@ -937,8 +938,8 @@ class ApprovalService:
 
         return self._run(act, invoice_id=self._task_invoice_id(task_id))
 
-    def _lock_invoice(self, s: Session, invoice_id: int) -> Invoice:
-        inv = s.get(Invoice, invoice_id, with_for_update=True)
+    def _lock_invoice(self, s: Session, invoice_id: int) -> InvoiceRow:
+        inv = s.get(InvoiceRow, invoice_id, with_for_update=True)
         if inv is None:
             raise _Abort(M.refusal(M.NO_SUCH_INVOICE, invoice_id=invoice_id))
         return inv
@@ -1024,7 +1025,7 @@ class ApprovalService:
                 task = s.get(ApprovalTask, task_id, with_for_update=True)
                 if task is None or task.status != "open":
                     continue
-                inv = s.get(Invoice, task.invoice_id)
+                inv = s.get(InvoiceRow, task.invoice_id)
                 step = Step(task.step)
                 age = age_days(task.created_at, today)
                 left = days_left(task.deadline, today)

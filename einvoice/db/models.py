@@ -1,6 +1,6 @@
 """ORM tables for received invoices and their audit trail.
 
-One ``Invoice`` row per received file (identified by the SHA-256 of its bytes), carrying the
+One ``InvoiceRow`` per received file (identified by the SHA-256 of its bytes), carrying the
 state, the validation verdict, the key fields of the EN 16931 model used for routing and search,
 and where the original lies in the archive. ``InvoiceEvent`` rows are the append-only audit trail:
 every state change writes exactly one, in the same transaction. Nothing here deletes rows.
@@ -11,7 +11,9 @@ import datetime as dt
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from einvoice.db.metadata import Base
 
 
 def utcnow() -> dt.datetime:
@@ -26,14 +28,7 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-class Base(DeclarativeBase):
-    type_annotation_map = {
-        dt.datetime: sa.DateTime(timezone=True),
-        Decimal: sa.Numeric(18, 2),
-    }
-
-
-class Invoice(Base):
+class InvoiceRow(Base):
     __tablename__ = "invoices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,7 +115,7 @@ class InvoiceEvent(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     details_json: Mapped[str | None] = mapped_column(sa.Text)
 
-    invoice: Mapped[Invoice] = relationship(back_populates="events")
+    invoice: Mapped[InvoiceRow] = relationship(back_populates="events")
 
 
 class ArchivedRecord(Base):
@@ -157,8 +152,3 @@ class ArchiveCursor(Base):
     through_id: Mapped[int]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-
-from einvoice.approval import tables as _approval_tables  # noqa: E402,F401
-from einvoice.finance import tables as _finance_tables  # noqa: E402,F401
-from einvoice.notices import tables as _notice_tables  # noqa: E402,F401
-from einvoice.web import tables as _web_tables  # noqa: E402,F401

@@ -8,7 +8,7 @@ Public API (the CLI, the web app and the Prefect flows code against these names)
 * ``Outbox(db, org, connector=None, *, now=..., archive=None)`` — ``deliver_pending(limit=)`` →
   ``DeliveryReport``; ``confirm``/``reject`` (late confirmations), ``retry``/``resolve_booked``
   (a person resolves a dead letter), ``fetch_for_pull``, ``archive_pending``, ``list``/``get``.
-* ``payment_run(db, org, *, due_by, output_dir, execution_date=None, actor=None)`` → ``PaymentRun`` —
+* ``payment_run(db, org, *, due_by, output_dir, execution_date=None, actor=None)`` → ``PaymentRunResult`` —
   one pain.001.001.09 file for the posted invoices that are due, waiting for its two releases.
 * ``repair_released(app)`` / ``queue_missing_postings(db, hook)`` — released invoices without a
   posting record get it queued, exactly once (``einvoice finance repair-released``, post-released flow).
@@ -41,10 +41,10 @@ from einvoice.finance.outbox import (
 from einvoice.finance.payment_release import ReleaseResult, release_payment_run
 from einvoice.finance.record import build_record, set_account_assignment
 from einvoice.finance.repair import RepairReport, queue_missing_postings, released_without_posting, repair_released
-from einvoice.finance.sepa import PaymentRun, export_run, list_runs, payment_run
+from einvoice.finance.sepa import PaymentRunResult, export_run, list_runs, payment_run
 
 __all__ = [
-    "DeliveryReport", "DeliveryResult", "FinanceError", "FinanceProblem", "Outbox", "OutboxView", "PaymentRun",
+    "DeliveryReport", "DeliveryResult", "FinanceError", "FinanceProblem", "Outbox", "OutboxView", "PaymentRunResult",
     "build_record", "enqueue_posting", "export_run", "finance_status", "outbox_for_app", "list_runs", "payment_run", "posting_record", "release_hook",
     "set_account_assignment", "RepairReport", "queue_missing_postings", "released_without_posting", "repair_released",
     "ReleaseResult", "release_payment_run",

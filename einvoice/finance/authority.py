@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from einvoice.approval import Refusal, rules
 from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
 from einvoice.organisation import Organisation, Role
@@ -35,9 +36,6 @@ def acting_as(org: Organisation, person_id: str | None, role: Role, *, what: str
               today: dt.date | None = None):
     """May ``person_id`` act in ``role`` (a central role: any department) on ``amount`` today?
     Returns the ``einvoice.approval.rules.Capacity`` it acts in, or the ``FinanceProblem``."""
-    # imported here: einvoice.db.models imports the finance package, which the approval package needs
-    from einvoice.approval import Refusal, rules
-
     if not person_id or person_id in SYSTEM_ACTORS:
         return FinanceProblem(errors.UNKNOWN_PERSON, f"{person_id or 'niemand'!r} ist keine Person der Organisationsdatei von "
                                                 f"{org.name}; {what} darf nur eine namentlich bekannte Person.")

@@ -16,9 +16,9 @@ import click
 
 
 def _app():
-    from einvoice.app import App
-
-    return App.from_env()
+    # the App comes from the `einvoice` command that mounts this group (einvoice.cli puts its
+    # factory into click's context object): this package never imports einvoice.app above it
+    return click.get_current_context().obj()
 
 
 def _outbox(app=None):
@@ -34,8 +34,8 @@ def _json(obj) -> str:
 def _refuse(problem) -> None:
     from einvoice.finance import errors
 
-    click.echo(f"refused [{problem.code}]: {problem.message}", err=True)
-    sys.exit(2 if problem.code == errors.NOT_FOUND else 1)
+    click.echo(f"refused [{problem.rule}]: {problem.message}", err=True)
+    sys.exit(2 if problem.rule == errors.NOT_FOUND else 1)
 
 
 @click.group("finance")
@@ -125,7 +125,7 @@ def repair_released_cmd(fmt) -> None:
         for inv in report.queued:
             click.echo(f"queued: invoice {inv} (released without a posting record)")
         for inv, problem in report.problems:
-            click.echo(f"not queued: invoice {inv} [{problem.code}] {problem.message}", err=True)
+            click.echo(f"not queued: invoice {inv} [{problem.rule}] {problem.message}", err=True)
         click.echo(f"{len(report.queued)} posting(s) queued, {len(report.problems)} problem(s)")
     sys.exit(1 if report.problems else 0)
 
@@ -139,10 +139,10 @@ def deliver_cmd(limit) -> None:
         _refuse(report.problem)
     for r in report.results:
         extra = f" booking {r.booking_number}" if r.booking_number else ""
-        why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
+        why = f" [{r.problem.rule}] {r.problem.message}" if r.problem else ""
         click.echo(f"{r.outbox_id:>6}  inv {r.invoice_id:<6} {r.outcome:<10}{extra}{why}")
     for r in report.receipts:
-        why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
+        why = f" [{r.problem.rule}] {r.problem.message}" if r.problem else ""
         click.echo(f"receipt {r.file}:{r.line} {r.idempotency_key} {r.status}{why}")
     click.echo(f"delivered {report.delivered}, failed {report.failed} (will retry), dead letters {report.dead_lettered}, "
                f"skipped {report.skipped}, archived {report.archived}")
@@ -194,7 +194,7 @@ def receipts_cmd(directory) -> None:
     """Read the finance system's receipt CSVs (default: finance.file.receipts_directory)."""
     results = _outbox().import_receipts(directory)
     for r in results:
-        why = f" [{r.problem.code}] {r.problem.message}" if r.problem else ""
+        why = f" [{r.problem.rule}] {r.problem.message}" if r.problem else ""
         click.echo(f"{r.file}:{r.line} {r.idempotency_key} {r.status}{why}")
     click.echo(f"{len(results)} receipt line(s), {sum(1 for r in results if r.problem)} with problems")
     sys.exit(1 if any(r.problem for r in results) else 0)
@@ -258,7 +258,7 @@ def run_cmd(due_by, execution_date, out, person, fmt) -> None:
     for path in run.recovered:
         click.echo(f"written now (an earlier run's file was missing): {path}")
     for inv_id, problem in run.skipped:
-        click.echo(f"held back: invoice {inv_id} [{problem.code}] {problem.message}", err=True)
+        click.echo(f"held back: invoice {inv_id} [{problem.rule}] {problem.message}", err=True)
 
 
 @payments.command("release")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from einvoice.problems import Problem
+
 # -- the posting record
 RECORD_INCOMPLETE = "RECORD-INCOMPLETE"  # the record lacks something the finance system needs
 RECORD_SOURCE = "RECORD-SOURCE"  # the original invoice could not be read from the archive to build the record
@@ -83,15 +85,13 @@ PAY_RUN_STATE = "PAY-RUN-STATE"
 
 
 @dataclass(frozen=True)
-class FinanceProblem:
-    code: str
-    message: str
-
+class FinanceProblem(Problem):
     def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
+        return f"[{self.rule}] {self.message}"
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
+        # "code": the key the finance system and the CLI's JSON output have always read
+        return {"code": self.rule, "message": self.message}
 
 
 class FinanceError(RuntimeError):

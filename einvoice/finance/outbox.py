@@ -29,7 +29,6 @@ import io
 import json
 import logging
 import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,15 +39,16 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.db import outbox as delivery
+from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance import authority, errors
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.faults import crash_point
 from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
-from einvoice.followups import retention
 from einvoice.organisation import Organisation, Role
 from einvoice.states import InvoiceState, check_transition
 
@@ -62,7 +62,7 @@ NEEDS_A_PERSON = ("dead", "conflict")
 # --------------------------------------------------------------------------------------------
 # enqueue (inside the release transaction)
 # --------------------------------------------------------------------------------------------
-def enqueue_posting(session: Session, invoice_row: Invoice, org: Organisation, *, model=None, root=None,
+def enqueue_posting(session: Session, invoice_row: InvoiceRow, org: Organisation, *, model=None, root=None,
                     now: Callable[[], dt.datetime] = utcnow) -> None:
     """The release hook: build the posting record and queue it, in the caller's transaction.
 
@@ -76,7 +76,7 @@ def enqueue_posting(session: Session, invoice_row: Invoice, org: Organisation, *
     record = rec.build_record(session, invoice_row, org, model=model, root=root, now=now)
     problems = rec.completeness(record)
     if problems:
-        raise FinanceError(FinanceProblem(problems[0].code, "; ".join(p.message for p in problems)))
+        raise FinanceError(FinanceProblem(problems[0].rule, "; ".join(p.message for p in problems)))
     posting = FinancePosting(
         invoice_id=invoice_row.id, idempotency_key=record["idempotency_key"], record_json=rec.canonical_json(record),
         record_sha256=rec.record_sha256(record), amount=invoice_row.amount_due, currency=invoice_row.currency or "EUR",
@@ -100,9 +100,9 @@ def load_model(original: bytes):
     return invoice_from_xml(intake.root, intake.syntax), intake.root
 
 
-def release_hook(app) -> Callable[[Session, Invoice], None]:
+def release_hook(app) -> Callable[[Session, InvoiceRow], None]:
     """The on_release hook for ``App.release_hooks()``: reads the original from the archive when there is one."""
-    def hook(session: Session, row: Invoice) -> None:
+    def hook(session: Session, row: InvoiceRow) -> None:
         model = root = None
         if row.archive_original_key:
             try:
@@ -195,15 +195,13 @@ class Outbox:
         self.connector = connector if connector is not None else make_connector(org)
         self.now = now
         self.archive = archive
-        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or delivery.new_worker_id()
         self.retry_cfg = org.finance.retry
 
     # ---- policy --------------------------------------------------------------------------
     def backoff(self, attempts: int) -> dt.timedelta:
-        """Delay before the next attempt after ``attempts`` failed ones: initial × factor^(n−1), capped."""
-        c = self.retry_cfg
-        seconds = min(c.backoff_initial_seconds * (c.backoff_factor ** max(attempts - 1, 0)), c.backoff_max_seconds)
-        return dt.timedelta(seconds=seconds)
+        """Delay before the next attempt after ``attempts`` failed ones (``einvoice.db.outbox.backoff``)."""
+        return delivery.backoff(self.retry_cfg, attempts)
 
     # ---- delivery ------------------------------------------------------------------------
     def deliver_pending(self, *, limit: int = 100) -> DeliveryReport:
@@ -282,12 +280,9 @@ class Outbox:
 
     def _claim(self, limit: int) -> list[Item]:
         now = self.now()
-        lease = dt.timedelta(seconds=self.retry_cfg.lease_seconds)
+        leased = delivery.lease(self.retry_cfg, self.worker_id, now)
         batch_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        due = sa.or_(
-            sa.and_(FinanceOutbox.status == "pending", FinanceOutbox.next_attempt_at <= now),
-            sa.and_(FinanceOutbox.status == "in_flight", FinanceOutbox.lease_until < now),
-        )
+        due = sa.or_(sa.and_(*delivery.due(FinanceOutbox, now)), sa.and_(*delivery.lease_ran_out(FinanceOutbox, now)))
         q = sa.select(FinanceOutbox).where(due).order_by(FinanceOutbox.next_attempt_at, FinanceOutbox.id).limit(limit)
         if self.db.engine.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
@@ -296,16 +291,14 @@ class Outbox:
             with self.db.transaction() as s:
                 for ob in s.scalars(q).all():
                     p = s.get(FinancePosting, ob.posting_id)
-                    ob.status = "in_flight"
-                    ob.lease_until = now + lease
-                    ob.leased_by = self.worker_id
+                    for column, value in leased.items():
+                        setattr(ob, column, value)
                     ob.attempts += 1
                     if self.connector.batch and not (ob.batch_id and ob.connector == self.connector.name):
                         # A record keeps its batch for good (after a crash or a failed write too): a batch's files
                         # always hold exactly the records assigned to it, so no record lands in two batches.
                         ob.batch_id = batch_id
                     ob.connector = self.connector.name
-                    ob.updated_at = now
                     items.append(Item(ob.id, p.id, p.invoice_id, p.idempotency_key, p.record_json, ob.batch_id, ob.attempts))
                 s.flush()
         except (StaleDataError, OperationalError) as exc:
@@ -322,10 +315,10 @@ class Outbox:
             ob = s.get(FinanceOutbox, it.outbox_id, with_for_update=True)
             p = s.get(FinancePosting, ob.posting_id)
             s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=self.connector.name, outcome=outcome.kind,
-                                 error_code=outcome.problem.code if outcome.problem else None,
+                                 error_code=outcome.problem.rule if outcome.problem else None,
                                  message=outcome.problem.message if outcome.problem else None,
                                  http_status=outcome.http_status, duration_ms=outcome.duration_ms))
-            mine = ob.status == "in_flight" and ob.leased_by == self.worker_id
+            mine = delivery.holds_lease(ob, self.worker_id)
             if outcome.success:
                 # Success counts whoever holds the lease now: the finance system has the record.
                 self._confirm_in(s, p, ob, outcome.booking_number, status=outcome.kind, answer=outcome.answer,
@@ -341,25 +334,22 @@ class Outbox:
                 ob.status = "awaiting_confirmation"
                 ob.last_error_code = ob.last_error = None
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "exported", None, None, ob.attempts)
-            ob.last_error_code = outcome.problem.code if outcome.problem else errors.UNKNOWN
+            ob.last_error_code = outcome.problem.rule if outcome.problem else errors.UNKNOWN
             ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
-            if outcome.kind == "rejected" or ob.attempts >= self.retry_cfg.max_attempts:
+            if outcome.kind == "rejected" or delivery.exhausted(self.retry_cfg, ob.attempts):
                 self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
                     errors.MAX_ATTEMPTS, f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
                                     "it: `einvoice finance retry` once the cause is fixed."), now)
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "dead", None,
                                       FinanceProblem(ob.last_error_code, ob.last_error), ob.attempts)
-            ob.status = "pending"
-            ob.next_attempt_at = now + self.backoff(ob.attempts)
+            delivery.retry_later(ob, self.retry_cfg, now)
             return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "retry", None, outcome.problem, ob.attempts)
 
     @staticmethod
     def _dead(s: Session, ob: FinanceOutbox, p: FinancePosting, problem: FinanceProblem, now: dt.datetime) -> None:
-        ob.status = "dead"
+        delivery.dead_letter(ob, problem.rule, problem.message)
         ob.dead_at = now
-        ob.lease_until = None
-        ob.last_error_code, ob.last_error = problem.code, problem.message
-        inv = s.get(Invoice, p.invoice_id)
+        inv = s.get(InvoiceRow, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
@@ -380,7 +370,7 @@ class Outbox:
         p.confirmation_json = json.dumps({"idempotency_key": p.idempotency_key, "status": status,
                                           "booking_number": booking_number, "confirmed_at": now.isoformat(),
                                           "via": via, "by": actor, "answer": answer}, ensure_ascii=False, sort_keys=True)
-        inv = s.get(Invoice, p.invoice_id, with_for_update=True)
+        inv = s.get(InvoiceRow, p.invoice_id, with_for_update=True)
         from_state = inv.state
         if inv.state == InvoiceState.RELEASED.value:
             check_transition(InvoiceState.RELEASED, InvoiceState.POSTED)
@@ -432,12 +422,12 @@ class Outbox:
                                                      f"(via {via}). Check for a double booking in the finance system and "
                                                      "settle it: `einvoice finance resolve`.")
         now = self.now()
-        s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.code,
+        s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.rule,
                              message=problem.message))
         if ob.status == "conflict" and ob.last_error == problem.message:
             return problem  # the same receipt again: already recorded
-        ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.code, problem.message, now
-        inv = s.get(Invoice, p.invoice_id)
+        ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.rule, problem.message, now
+        inv = s.get(InvoiceRow, p.invoice_id)
         s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
                            to_state=inv.state, amount=p.amount, comment=str(problem),
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
@@ -553,9 +543,9 @@ class Outbox:
                 return FinanceProblem(errors.NOT_DEAD, f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
                                                   "entries can be retried.")
             p = s.get(FinancePosting, ob.posting_id)
-            inv = s.get(Invoice, p.invoice_id)
+            inv = s.get(InvoiceRow, p.invoice_id)
             prev = ob.status
-            ob.status, ob.attempts, ob.next_attempt_at, ob.lease_until = "pending", 0, now, None
+            delivery.start_over(ob, now)
             # A record keeps its batch: a retried export re-offers the same batch (its files are written
             # again only if they are gone, with the same records), so it never lands in a second batch file.
             ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"retry: {comment or ''}".strip()
@@ -598,7 +588,7 @@ class Outbox:
                 p.booking_number = booking_number
                 ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "delivered", None, None, now
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, now, f"booking conflict settled: {comment}"
-                inv = s.get(Invoice, p.invoice_id)
+                inv = s.get(InvoiceRow, p.invoice_id)
                 s.add(InvoiceEvent(invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                                    action="posting_conflict_resolved",
                                    from_state=inv.state, to_state=inv.state, amount=p.amount, comment=comment,
@@ -613,7 +603,7 @@ class Outbox:
                 ob.resolved_by, ob.resolved_at, ob.resolution = person_id, self.now(), f"booked by hand: {comment}"
                 if rejected is not None:
                     p = s.get(FinancePosting, ob.posting_id)
-                    inv = s.get(Invoice, p.invoice_id)
+                    inv = s.get(InvoiceRow, p.invoice_id)
                     s.add(InvoiceEvent(
                         invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                         action="finance_rejection_overridden", from_state=inv.state, to_state=inv.state, amount=p.amount,
@@ -649,7 +639,7 @@ class Outbox:
             p = s.get(FinancePosting, posting_id)
             if p is None or p.confirmed_at is None or p.archived_at is not None:
                 return False
-            inv = s.get(Invoice, p.invoice_id)
+            inv = s.get(InvoiceRow, p.invoice_id)
             entry = EntryInput(
                 entry_id=f"posting-{p.idempotency_key}",
                 documents=[ArchiveDocument("posting-record.json", "application/json", p.record_json.encode("utf-8")),
@@ -674,9 +664,9 @@ class Outbox:
     # ---- reading -----------------------------------------------------------------------------
     def list(self, *, status: str | None = None, dead: bool = False, open_only: bool = False,
              limit: int = 100) -> list[OutboxView]:
-        q = (sa.select(FinanceOutbox, FinancePosting, Invoice)
+        q = (sa.select(FinanceOutbox, FinancePosting, InvoiceRow)
              .join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-             .join(Invoice, Invoice.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
+             .join(InvoiceRow, InvoiceRow.id == FinancePosting.invoice_id).order_by(FinanceOutbox.id).limit(limit))
         if dead:  # everything a person must look at: dead letters and booking conflicts
             q = q.where(FinanceOutbox.status.in_(NEEDS_A_PERSON))
         elif status:
@@ -692,7 +682,7 @@ class Outbox:
             if ob is None:
                 return None
             p = s.get(FinancePosting, ob.posting_id)
-            return self._view(ob, p, s.get(Invoice, p.invoice_id))
+            return self._view(ob, p, s.get(InvoiceRow, p.invoice_id))
 
     def attempts(self, outbox_id: int) -> list[dict]:
         with self.db.sessions() as s:
@@ -701,7 +691,7 @@ class Outbox:
                      "message": a.message, "http_status": a.http_status, "duration_ms": a.duration_ms} for a in rows]
 
     @staticmethod
-    def _view(ob: FinanceOutbox, p: FinancePosting, inv: Invoice) -> OutboxView:
+    def _view(ob: FinanceOutbox, p: FinancePosting, inv: InvoiceRow) -> OutboxView:
         return OutboxView(
             id=ob.id, posting_id=p.id, invoice_id=inv.id, invoice_number=inv.invoice_number, payee_name=p.payee_name,
             amount=str(p.amount), currency=p.currency, idempotency_key=p.idempotency_key, status=ob.status,
@@ -737,10 +727,10 @@ def released_without_outbox(session: Session, *, limit: int = 1000) -> list[int]
     empty; an invoice on it is never posted by ``deliver_pending`` and needs a person. Oldest first.
     """
     queued = (sa.select(FinanceOutbox.id).join(FinancePosting, FinancePosting.id == FinanceOutbox.posting_id)
-              .where(FinancePosting.invoice_id == Invoice.id))
-    return list(session.scalars(sa.select(Invoice.id).where(Invoice.state == InvoiceState.RELEASED.value,
+              .where(FinancePosting.invoice_id == InvoiceRow.id))
+    return list(session.scalars(sa.select(InvoiceRow.id).where(InvoiceRow.state == InvoiceState.RELEASED.value,
                                                             ~queued.exists())
-                                .order_by(Invoice.id).limit(limit)))
+                                .order_by(InvoiceRow.id).limit(limit)))
 
 
 def unarchived_postings(session: Session) -> int:

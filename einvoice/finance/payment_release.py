@@ -27,8 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from einvoice.approval.tables import ApprovalTask
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, utcnow
+from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
 from einvoice.finance import authority, errors
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
@@ -59,10 +60,6 @@ class ReleaseResult:
 
 
 def _anordnungen(s, invoice_ids: list[int]) -> dict[int, set[str]]:
-    from einvoice.approval.tables import (
-        ApprovalTask,  # einvoice.db.models imports this package: import late
-    )
-
     out: dict[int, set[str]] = {}
     rows = s.execute(sa.select(ApprovalTask.invoice_id, ApprovalTask.decided_by, ApprovalTask.on_behalf_of).where(
         ApprovalTask.invoice_id.in_(invoice_ids), ApprovalTask.step == "anordnung", ApprovalTask.signoff_valid.is_(True)))
@@ -110,7 +107,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
             if moved != 1:
                 raise _Conflict()
             s.refresh(run)
-            invoices = {inv.id: inv for inv in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids)).with_for_update())}
+            invoices = {inv.id: inv for inv in s.scalars(sa.select(InvoiceRow).where(InvoiceRow.id.in_(ids)).with_for_update())}
             # A credit note's item carries the end-to-end id of the transfer it was netted with.
             netted_with = {it.end_to_end_id: it.invoice_id for it in items if it.amount_paid >= 0}
             for it in items:

@@ -15,15 +15,15 @@ organisation does not use the pull connector):
   "rejected", makes the record a dead letter for a person. Acknowledging twice is harmless; a
   second, different booking number is a conflict stored for a person (409 BOOKING-CONFLICT).
 
-The outbox comes from the dependency ``outbox_dependency`` (default: built from ``App.from_env()``);
-the web app or tests override it with ``app.dependency_overrides``. This module must never hand
-out records without a valid token, and never hold a token in code.
+The outbox comes from the dependency ``outbox_dependency``, which whoever mounts ``router`` must
+provide with ``app.dependency_overrides`` (the web app passes its App's outbox, tests their own):
+this module never builds an App. It must never hand out records without a valid token, and never
+hold a token in code.
 """
 from __future__ import annotations
 
 import hmac
 import os
-from functools import lru_cache
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -33,16 +33,10 @@ from einvoice.finance import errors
 from einvoice.finance.outbox import Outbox
 
 
-@lru_cache(maxsize=1)
-def _default_outbox() -> Outbox:
-    from einvoice.app import App
-    from einvoice.finance.outbox import outbox_for_app
-
-    return outbox_for_app(App.from_env())  # with the archive, so acknowledged records are archived at once
-
-
 def outbox_dependency() -> Outbox:
-    return _default_outbox()
+    """The outbox the endpoints work on; a placeholder the mounting app overrides with its provider."""
+    raise RuntimeError("einvoice.finance.pull_api.router is mounted without an outbox: set "
+                       "app.dependency_overrides[pull_api.outbox_dependency] to a function returning it")
 
 
 #: A shorter token is guessable; the API refuses to run with one.
@@ -101,6 +95,6 @@ def ack(body: Ack, outbox: Outbox = Depends(require_token)) -> dict:
         problem = outbox.confirm(body.idempotency_key, body.booking_number, status=body.status, via="pull",
                                  answer=body.model_dump())
     if problem is not None:
-        code = 404 if problem.code == errors.NOT_FOUND else 409
+        code = 404 if problem.rule == errors.NOT_FOUND else 409
         raise HTTPException(code, detail=problem.as_dict())
     return {"ok": True, "idempotency_key": body.idempotency_key}

@@ -32,9 +32,10 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
+from einvoice.finance.sepa_charset import sepa_text
 from einvoice.identifiers import find_supplier, iban_key
 from einvoice.model import skonto as _skonto
 from einvoice.organisation import Department, Organisation, Role
@@ -48,7 +49,7 @@ def money(v: Decimal | None) -> str | None:
     return None if v is None else str(Decimal(v).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def idempotency_key(row: Invoice) -> str:
+def idempotency_key(row: InvoiceRow) -> str:
     """Stable per invoice file: a re-built record (after a restore) keeps the key the finance system knows."""
     return "einv-" + row.file_sha256[:48]
 
@@ -61,10 +62,6 @@ def record_sha256(record: dict) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
-def _sepa_text(text: str, max_len: int) -> str:
-    from einvoice.finance.sepa import sepa_text  # sepa imports this module: import when used
-
-    return sepa_text(text, max_len)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,7 +116,7 @@ def _approver_assignment(session: Session, invoice_id: int) -> tuple[list[dict],
     return details["lines"], {"by": ev.actor, "at": ev.at.isoformat() if ev.at else None}
 
 
-def account_assignment(session: Session, row: Invoice, org: Organisation, model=None, root=None) -> list[dict]:
+def account_assignment(session: Session, row: InvoiceRow, org: Organisation, model=None, root=None) -> list[dict]:
     # ``root`` is no longer read: the model carries BT-133 on its lines (callers still pass it).
     dept = _dept(org, row.department)
     default = _default_account(dept, org)
@@ -185,7 +182,7 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
     Returns a problem (nothing stored) or None.
     """
     with db.transaction() as s:
-        inv = s.get(Invoice, invoice_id, with_for_update=True)
+        inv = s.get(InvoiceRow, invoice_id, with_for_update=True)
         if inv is None:
             return FinanceProblem(errors.NOT_FOUND, f"there is no invoice {invoice_id}")
         if inv.state != "in_approval":
@@ -240,7 +237,7 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
 # --------------------------------------------------------------------------------------------
 # certifications
 # --------------------------------------------------------------------------------------------
-def certifications(session: Session, row: Invoice, org: Organisation) -> list[dict]:
+def certifications(session: Session, row: InvoiceRow, org: Organisation) -> list[dict]:
     from einvoice.approval.tables import ApprovalTask
 
     tasks = session.scalars(
@@ -270,11 +267,11 @@ def _person_name(org: Organisation, pid: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------
 # the record
 # --------------------------------------------------------------------------------------------
-def _supplier(org: Organisation, row: Invoice):
+def _supplier(org: Organisation, row: InvoiceRow):
     return find_supplier(org, row.seller_vat_id, row.seller_id)
 
 
-def build_record(session: Session, row: Invoice, org: Organisation, *, model=None, root=None,
+def build_record(session: Session, row: InvoiceRow, org: Organisation, *, model=None, root=None,
                  now: Callable[[], dt.datetime] | None = None) -> dict:
     """The posting record of ``row`` as a JSON-ready dict (see schemas/posting.schema.json)."""
     now_dt = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
@@ -321,7 +318,7 @@ def build_record(session: Session, row: Invoice, org: Organisation, *, model=Non
             "name": (payee_party.name if payee_party else None) or row.seller_name,
             "seller_name": row.seller_name, "vat_id": row.seller_vat_id, "seller_id": row.seller_id,
             "iban": iban, "bic": (pm.bic if pm and pm.bic else None),
-            "remittance_information": _sepa_text(remittance, 140) if remittance else None,  # BT-83
+            "remittance_information": sepa_text(remittance, 140) if remittance else None,  # BT-83
             "supplier_master": ({"name": supplier.name, "seller_id": supplier.seller_id,
                                  "iban_matches": iban_key(supplier.iban) == (iban or "") if supplier.iban else None}
                                 if supplier else None),

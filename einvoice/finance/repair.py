@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import errors
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import FinancePosting
@@ -43,8 +43,8 @@ class RepairReport:
 
 
 def _missing(db: Database, limit: int | None) -> list[int]:
-    has_posting = sa.exists().where(FinancePosting.invoice_id == Invoice.id)
-    q = (sa.select(Invoice.id).where(Invoice.state == InvoiceState.RELEASED.value, ~has_posting).order_by(Invoice.id))
+    has_posting = sa.exists().where(FinancePosting.invoice_id == InvoiceRow.id)
+    q = (sa.select(InvoiceRow.id).where(InvoiceRow.state == InvoiceState.RELEASED.value, ~has_posting).order_by(InvoiceRow.id))
     if limit is not None:
         q = q.limit(limit)
     with db.sessions() as s:
@@ -56,14 +56,14 @@ def released_without_posting(db: Database, limit: int | None = None) -> list[int
     return _missing(db, limit)
 
 
-def queue_missing_postings(db: Database, hook: Callable[[Session, Invoice], None], *, actor: str = "system",
+def queue_missing_postings(db: Database, hook: Callable[[Session, InvoiceRow], None], *, actor: str = "system",
                            limit: int | None = None) -> RepairReport:
     """Run the release ``hook`` for every released invoice without a posting record (see the module docstring)."""
     report = RepairReport()
     for invoice_id in _missing(db, limit):
         try:
             with db.transaction() as s:
-                inv = s.get(Invoice, invoice_id, with_for_update=True)
+                inv = s.get(InvoiceRow, invoice_id, with_for_update=True)
                 exists = s.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_id))
                 if inv is None or inv.state != InvoiceState.RELEASED.value or exists is not None:
                     continue  # a concurrent repair (or release) got there first
@@ -93,7 +93,7 @@ def repair_released(app, *, limit: int | None = None) -> RepairReport:
     """``queue_missing_postings`` with the application's own release hooks (the same as every release)."""
     hooks = app.release_hooks()
 
-    def hook(session: Session, row: Invoice) -> None:
+    def hook(session: Session, row: InvoiceRow) -> None:
         for h in hooks:
             h(session, row)
 

@@ -20,7 +20,7 @@ in this run) or is held for a person (SEPA-CREDIT-NOTE-NOTHING-OPEN: nothing ope
 ask for a refund).
 
 The creditor account is the invoice's IBAN (BT-84), else the supplier master data's.
-Held back, with a reason (``PaymentRun.skipped``): amounts ≤ 0, currencies other
+Held back, with a reason (``PaymentRunResult.skipped``): amounts ≤ 0, currencies other
 than EUR, invalid IBAN/BIC (python-stdnum), and — when ``finance.check_supplier_iban`` is on — an
 IBAN that differs from the supplier master data (changed bank details are the classic invoice
 fraud; a person must confirm them first). The supplier is found and the IBANs are compared in
@@ -47,8 +47,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -63,11 +61,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from einvoice.db import Database
-from einvoice.db.models import Invoice, utcnow
+from einvoice.db.models import InvoiceRow, utcnow
 from einvoice.finance import errors
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
+from einvoice.finance.sepa_charset import sepa_text
 from einvoice.finance.tables import FinancePosting, PaymentItem
 from einvoice.finance.tables import PaymentRun as PaymentRunRow
 from einvoice.identifiers import find_supplier, iban_key, same_seller
@@ -80,7 +79,7 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")  # Skonto dates are German calendar days
 
 
 @dataclass
-class PaymentRun:
+class PaymentRunResult:
     path: Path | None
     message_id: str | None
     count: int
@@ -119,20 +118,6 @@ class _Tx:
 # --------------------------------------------------------------------------------------------
 # text and identifiers
 # --------------------------------------------------------------------------------------------
-_TRANSLIT = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "&": "+"}
-_ALLOWED = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
-
-
-def sepa_text(text: str | None, max_len: int) -> str:
-    """Reduce to the EPC basic Latin character set every SEPA bank accepts (umlauts spelled out)."""
-    s = "".join(_TRANSLIT.get(ch, ch) for ch in (text or ""))
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    s = _ALLOWED.sub(" ", s)
-    s = re.sub(r"\s+", " ", s).strip()
-    return s[:max_len].rstrip() or "-"
-
-
 def check_iban(value: str | None) -> tuple[str | None, FinanceProblem | None]:
     from stdnum import iban
     from stdnum.exceptions import ValidationError
@@ -255,7 +240,7 @@ def _sub(parent, tag: str, text: str | None = None, **attrs):
 # --------------------------------------------------------------------------------------------
 # selecting and paying
 # --------------------------------------------------------------------------------------------
-def _deadline(inv: Invoice, record: dict | None, pay_day: dt.date) -> dt.date | None:
+def _deadline(inv: InvoiceRow, record: dict | None, pay_day: dt.date) -> dt.date | None:
     term = skonto.payment_term(record, inv, pay_day)
     return term.until if term is not None else inv.due_date
 
@@ -267,7 +252,7 @@ def run_day(created: dt.datetime) -> dt.date:
     return created.astimezone(LOCAL_TIME).date()
 
 
-def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
+def _supplier_iban(org: Organisation, inv: InvoiceRow) -> str | None:
     """The supplier master data's IBAN (normalised), matched by normalised VAT ID / seller ID."""
     sup = find_supplier(org, inv.seller_vat_id, inv.seller_id)
     return (iban_key(sup.iban) or None) if sup is not None else None
@@ -275,7 +260,7 @@ def _supplier_iban(org: Organisation, inv: Invoice) -> str | None:
 
 def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir: Path,
                 execution_date: dt.date | None = None, actor: str | None = None,
-                now: Callable[[], dt.datetime] = utcnow) -> PaymentRun:
+                now: Callable[[], dt.datetime] = utcnow) -> PaymentRunResult:
     """Build, validate and record one pain.001.001.09 file, waiting for its two releases; see the module docstring.
 
     ``actor``: the person of the Kasse who prepares it (checked: known, role treasury); None when the
@@ -309,14 +294,14 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
     try:
         with db.transaction() as s:
             paid = sa.select(PaymentItem.invoice_id)
-            q = (sa.select(Invoice).where(Invoice.state == InvoiceState.POSTED.value, Invoice.id.not_in(paid))
-                 .order_by(Invoice.id))
+            q = (sa.select(InvoiceRow).where(InvoiceRow.state == InvoiceState.POSTED.value, InvoiceRow.id.not_in(paid))
+                 .order_by(InvoiceRow.id))
             if db.engine.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             candidates = s.scalars(q).all()
             postings = {p.invoice_id: p for p in s.scalars(
                 sa.select(FinancePosting).where(FinancePosting.invoice_id.in_([c.id for c in candidates])))} if candidates else {}
-            credit_notes: list[Invoice] = []
+            credit_notes: list[InvoiceRow] = []
             for inv in candidates:
                 if inv.type_code in CREDIT_NOTE_CODES:
                     credit_notes.append(inv)  # settled against the creditor's invoices below, never paid out
@@ -335,7 +320,7 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             txs, settled, held = _net_credit_notes(credit_notes, txs, by_id, candidates)
             skipped.extend(held)
             if not txs:
-                return PaymentRun(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped,
+                return PaymentRunResult(None, None, 0, Decimal("0.00"), [], Decimal("0.00"), None, execution_date, skipped,
                                   recovered)
             xml = build_pain001(message_id=message_id, created=created, execution_date=execution_date, payer=payer, txs=txs)
             xsd_errors = validate_pain001(xml)
@@ -378,11 +363,11 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
         raise FinanceError(FinanceProblem(errors.SEPA_CONFLICT, "another payment run included some of these invoices at the same "
                                                            "time; nothing was recorded. Run again.")) from None
     # No file yet: it goes to the bank only after two persons released the run (payment_release).
-    return PaymentRun(None, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
+    return PaymentRunResult(None, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
                       execution_date, skipped, recovered, status="created")
 
 
-def _transaction(org: Organisation, inv: Invoice, record: dict | None, pay_day: dt.date,
+def _transaction(org: Organisation, inv: InvoiceRow, record: dict | None, pay_day: dt.date,
                  prefix: str) -> tuple[_Tx | None, FinanceProblem | None]:
     if inv.type_code in CREDIT_NOTE_CODES:  # payment_run nets them; this is the last guard
         return None, FinanceProblem(errors.SEPA_CREDIT_NOTE, "a credit note is a claim against the supplier; it is settled, not paid out.")
@@ -413,7 +398,7 @@ def _transaction(org: Organisation, inv: Invoice, record: dict | None, pay_day: 
                _remittance(inv, payee.get("remittance_information"), term, deduction)), None
 
 
-def _remittance(inv: Invoice, bt83: str | None, term: skonto.Term | None, deduction: Decimal) -> str:
+def _remittance(inv: InvoiceRow, bt83: str | None, term: skonto.Term | None, deduction: Decimal) -> str:
     """The Verwendungszweck: the supplier's remittance information (BT-83) first — it is what the
     supplier matches the payment with — then invoice number and date and the Skonto taken
     (``_net_credit_notes`` appends netted credit notes)."""
@@ -428,17 +413,17 @@ def _remittance(inv: Invoice, bt83: str | None, term: skonto.Term | None, deduct
     return sepa_text(" ".join(parts), 140)
 
 
-def _net_credit_notes(credit_notes: list[Invoice], txs: list[_Tx], by_id: dict[int, Invoice],
-                      candidates: list[Invoice]) -> tuple[list[_Tx], list[tuple[Invoice, _Tx, Decimal]],
+def _net_credit_notes(credit_notes: list[InvoiceRow], txs: list[_Tx], by_id: dict[int, InvoiceRow],
+                      candidates: list[InvoiceRow]) -> tuple[list[_Tx], list[tuple[InvoiceRow, _Tx, Decimal]],
                                                           list[tuple[int, FinanceProblem]]]:
     """Settle credit notes against the same creditor's transfers of this run (see the module docstring).
 
     Returns the transfers (some reduced), the settled credit notes (credit note, transfer, credit)
     and the ones held back with the reason.
     """
-    settled: list[tuple[Invoice, _Tx, Decimal]] = []
+    settled: list[tuple[InvoiceRow, _Tx, Decimal]] = []
     held: list[tuple[int, FinanceProblem]] = []
-    credits_of: dict[int, list[tuple[Invoice, Decimal]]] = {}
+    credits_of: dict[int, list[tuple[InvoiceRow, Decimal]]] = {}
     txs = list(txs)
     for cn in credit_notes:
         if (cn.currency or "EUR") != "EUR":

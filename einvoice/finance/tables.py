@@ -18,7 +18,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from einvoice.db.models import Base, utcnow
+from einvoice.db.metadata import Base
+from einvoice.db.models import utcnow
 
 
 class FinancePosting(Base):

@@ -1,4 +1,5 @@
 """Every archive entry the system writes after intake, linked to the invoice's entry: the
-approval trail and payment files (``records``), and the retention clock every entry runs on
-(``retention``). Posting records are written by ``einvoice.finance``.
+approval trail and payment files (``records``). Posting records are written by ``einvoice.finance``;
+the retention clock every entry runs on is ``einvoice.retention`` (intake uses it first, so it sits
+below the pipeline).
 """

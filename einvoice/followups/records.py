@@ -41,10 +41,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import ArchiveCursor, ArchivedRecord, Invoice, InvoiceEvent, as_utc, utcnow
+from einvoice.db.models import ArchiveCursor, ArchivedRecord, InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance.tables import PaymentItem, PaymentRun
-from einvoice.followups import retention
+from einvoice.problems import Problem
 from einvoice.states import InvoiceState
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,11 @@ class _ArchiveDown(Exception):
 
 
 @dataclass(frozen=True)
-class RecordProblem:
+class RecordProblem(Problem):
     """A record that could not be archived this time (it stays pending and is tried again)."""
 
     kind: str
     source_id: int
-    message: str
 
     def __str__(self) -> str:
         return f"{self.kind} {self.source_id}: {self.message}"
@@ -128,7 +128,7 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _invoice_head(inv: Invoice) -> dict[str, Any]:
+def _invoice_head(inv: InvoiceRow) -> dict[str, Any]:
     """The fields an auditor needs to find the Beleg, with their EN 16931 business terms."""
     return {
         "invoice_id": inv.id,
@@ -145,7 +145,7 @@ def _invoice_head(inv: Invoice) -> dict[str, Any]:
     }
 
 
-def approval_trail_document(inv: Invoice, events: list[InvoiceEvent], decision: InvoiceEvent) -> bytes:
+def approval_trail_document(inv: InvoiceRow, events: list[InvoiceEvent], decision: InvoiceEvent) -> bytes:
     """The approval trail of ``inv`` up to and including ``decision`` (the event that ended the chain)."""
     trail = [e for e in events if e.id <= decision.id]
     return _json_bytes({
@@ -170,7 +170,7 @@ def approval_trail_document(inv: Invoice, events: list[InvoiceEvent], decision: 
     })
 
 
-def payment_items_document(run: PaymentRun, items: list[tuple[PaymentItem, Invoice]]) -> bytes:
+def payment_items_document(run: PaymentRun, items: list[tuple[PaymentItem, InvoiceRow]]) -> bytes:
     """The invoices a payment run pays, each with the archive entry of its original."""
     return _json_bytes({
         "format": PAYMENT_ITEMS_VERSION,
@@ -223,8 +223,8 @@ class RecordArchiver:
             except _ArchiveDown as down:  # the archive is down: the records wait, nothing is lost
                 exc = down.__cause__
                 log.warning("archive unreachable while archiving %s records: %s", kind, exc)
-                report.problems.append(RecordProblem(kind, 0, f"the archive could not be reached "
-                                                              f"({type(exc).__name__}: {exc}); all stay pending"))
+                report.problems.append(RecordProblem("ARCHIVE-UNREACHABLE", f"the archive could not be reached "
+                                                  f"({type(exc).__name__}: {exc}); all stay pending", kind, 0))
         self._advance_trail_cursor()
         return report
 
@@ -282,7 +282,7 @@ class RecordArchiver:
         return (sa.select(PaymentRun.id).where(self._not_archived(PAYMENT_RUN, PaymentRun.id), PaymentRun.status == "released")
                 .order_by(PaymentRun.id))
 
-    def _relation_target(self, inv: Invoice, kind: str, source_id: int, report: ArchiveRecordsReport) -> tuple[bool, str | None]:
+    def _relation_target(self, inv: InvoiceRow, kind: str, source_id: int, report: ArchiveRecordsReport) -> tuple[bool, str | None]:
         """(usable, relates_to): the invoice's own entry, which the archive must hold."""
         if not inv.archive_entry_id:
             return True, None  # a row without archived original (imported by hand): archive unlinked
@@ -292,8 +292,9 @@ class RecordArchiver:
             raise _ArchiveDown() from exc
         if held is None:
             report.problems.append(RecordProblem(
-                kind, source_id, f"the archive does not hold entry {inv.archive_entry_id!r} of invoice {inv.id} "
-                                 f"(another bucket or prefix?); the record stays pending until it does"))
+                "ARCHIVE-ENTRY-MISSING", f"the archive does not hold entry {inv.archive_entry_id!r} of invoice {inv.id} "
+                                         f"(another bucket or prefix?); the record stays pending until it does",
+                kind, source_id))
             return False, None
         return True, inv.archive_entry_id
 
@@ -320,7 +321,7 @@ class RecordArchiver:
         with self.db.sessions() as s:
             decisions = {e.id: e for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.id.in_(ids)))}
             invoice_ids = {e.invoice_id for e in decisions.values()}
-            invoices = {i.id: i for i in s.scalars(sa.select(Invoice).where(Invoice.id.in_(invoice_ids)))}
+            invoices = {i.id: i for i in s.scalars(sa.select(InvoiceRow).where(InvoiceRow.id.in_(invoice_ids)))}
             events: dict[int, list[InvoiceEvent]] = {i: [] for i in invoice_ids}
             for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(invoice_ids))
                                .order_by(InvoiceEvent.id)):
@@ -347,7 +348,7 @@ class RecordArchiver:
                     retention_class=retention.APPROVAL_TRAIL,
                     # Kept from the end of the year of the decision (§ 147 (4) AO: the year the
                     # record was made), never shorter than the original it belongs to, which counts
-                    # from receipt. Never from the supplier's issue date (einvoice.followups.retention).
+                    # from receipt. Never from the supplier's issue date (einvoice.retention).
                     retention_base=max(decided.date(), retention.local_date(inv.received_at)),
                     relates_to=relates_to, relation=APPROVAL_TRAIL if relates_to else None,
                 )
@@ -365,10 +366,11 @@ class RecordArchiver:
                 pain001 = run.xml.encode("utf-8")
                 if hashlib.sha256(pain001).hexdigest() != run.xml_sha256:
                     report.problems.append(RecordProblem(
-                        PAYMENT_RUN, run_id, f"the stored pain.001 of {run.message_id} does not match its SHA-256 "
-                                             f"{run.xml_sha256}: not archived, an operator must look at it"))
+                        "PAYMENT-FILE-HASH", f"the stored pain.001 of {run.message_id} does not match its SHA-256 "
+                                             f"{run.xml_sha256}: not archived, an operator must look at it",
+                        PAYMENT_RUN, run_id))
                     continue
-                items = s.execute(sa.select(PaymentItem, Invoice).join(Invoice, Invoice.id == PaymentItem.invoice_id)
+                items = s.execute(sa.select(PaymentItem, InvoiceRow).join(InvoiceRow, InvoiceRow.id == PaymentItem.invoice_id)
                                   .where(PaymentItem.run_id == run_id)).all()
                 entry = EntryInput(
                     entry_id=payment_run_entry_id(run.message_id),
@@ -393,7 +395,7 @@ class RecordArchiver:
         except _UNREACHABLE as exc:  # S3 down, integrity refusal: say so, keep them pending
             log.exception("archiving %d follow-up records failed; they stay pending", len(todo))
             for kind, source_id, _, _ in todo:
-                report.problems.append(RecordProblem(kind, source_id, f"not archived: {type(exc).__name__}: {exc}"))
+                report.problems.append(RecordProblem("ARCHIVE-WRITE", f"not archived: {type(exc).__name__}: {exc}", kind, source_id))
             return 0
         self._note(todo, receipts, report)
         return len(todo)

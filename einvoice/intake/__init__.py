@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from einvoice.intake import sbdh
+from einvoice.problems import Problem
 from einvoice.xml.namespaces import CBC as NS_CBC
 from einvoice.xml.namespaces import CII_RAM as NS_RAM
 from einvoice.xml.namespaces import CII_RSM as NS_CII
@@ -43,10 +44,8 @@ EMBEDDED_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "zugfe
 
 
 @dataclass(frozen=True)
-class IntakeProblem:
-    rule: str
+class IntakeProblem(Problem):
     severity: str  # fatal | error | warning | info
-    message: str
     location: str | None = None
 
 
@@ -145,12 +144,12 @@ def _pdf_extract(data: bytes, intake: Intake, max_xml: int) -> None:
                 attachments[name] = contents
         except Exception as exc:  # broken name trees are common; report, do not crash
             intake.problems.append(
-                IntakeProblem("PDF-ATTACHMENTS", "warning", f"The PDF's list of embedded files could not be read completely: {exc}")
+                IntakeProblem("PDF-ATTACHMENTS", f"The PDF's list of embedded files could not be read completely: {exc}", "warning")
             )
         intake.xmp_level, intake.xmp_document_name = _xmp_info(reader)
     except Exception as exc:
         intake.problems.append(
-            IntakeProblem("PDF-READ", "fatal", f"The PDF could not be read (damaged or not a PDF): {type(exc).__name__}: {exc}")
+            IntakeProblem("PDF-READ", f"The PDF could not be read (damaged or not a PDF): {type(exc).__name__}: {exc}", "fatal")
         )
         return
     chosen = None
@@ -175,9 +174,9 @@ def _pdf_extract(data: bytes, intake: Intake, max_xml: int) -> None:
         intake.problems.append(
             IntakeProblem(
                 "PDF-NO-XML",
-                "fatal",
                 "This is a plain PDF without structured invoice data (no factur-x.xml, zugferd-invoice.xml or "
                 "xrechnung.xml embedded). It is not an e-invoice; ask the sender for an XRechnung or ZUGFeRD invoice.",
+                "fatal",
             )
         )
         return
@@ -228,14 +227,14 @@ def detect(
 ) -> Intake:
     intake = Intake()
     if data is None or len(data) == 0:
-        intake.problems.append(IntakeProblem("INTAKE-EMPTY", "fatal", "The file is empty (0 bytes); there is nothing to validate."))
+        intake.problems.append(IntakeProblem("INTAKE-EMPTY", "The file is empty (0 bytes); there is nothing to validate.", "fatal"))
         return intake
     if len(data) > max_file_bytes:
         intake.problems.append(
             IntakeProblem(
                 "INTAKE-SIZE",
-                "fatal",
                 f"The file has {len(data):,} bytes, more than the configured limit of {max_file_bytes:,}; it was not read.",
+                "fatal",
             )
         )
         return intake
@@ -253,8 +252,8 @@ def detect(
         intake.problems.append(
             IntakeProblem(
                 "INTAKE-FORMAT",
-                "fatal",
                 "The file is neither XML nor PDF; it cannot be an e-invoice (XRechnung, ZUGFeRD/Factur-X).",
+                "fatal",
             )
         )
         return intake
@@ -265,20 +264,20 @@ def detect(
     root, problem = parse_xml(intake.xml, max_bytes=max_xml_bytes)
     if problem is not None:
         where = f" (embedded file {intake.embedded_name})" if intake.embedded_name else ""
-        intake.problems.append(IntakeProblem(problem.rule, "fatal", problem.message + where, problem.location))
+        intake.problems.append(IntakeProblem(problem.rule, problem.message + where, "fatal", problem.location))
         return intake
     if intake.container == "xml" and sbdh.is_envelope(root):
         # A Peppol delivery: the envelope is the received original (archived as such); what is
         # validated from here on is its payload, serialised as a document of its own (einvoice.intake.sbdh).
         env = sbdh.unwrap(root)
         intake.envelope = env.header
-        intake.problems.extend(IntakeProblem(p.rule, p.severity, p.message, p.location) for p in env.problems)
+        intake.problems.extend(IntakeProblem(p.rule, p.message, p.severity, p.location) for p in env.problems)
         if env.payload is None:
             return intake
         intake.xml = env.payload
         root, problem = parse_xml(intake.xml, max_bytes=max_xml_bytes)
         if problem is not None:  # pragma: no cover - lxml wrote it from a tree it had parsed
-            intake.problems.append(IntakeProblem(problem.rule, "fatal", problem.message + " (Peppol-Nutzdaten)", problem.location))
+            intake.problems.append(IntakeProblem(problem.rule, problem.message + " (Peppol-Nutzdaten)", "fatal", problem.location))
             return intake
     intake.root = root
     qn = etree.QName(root)
@@ -289,8 +288,8 @@ def detect(
         intake.problems.append(
             IntakeProblem(
                 "INTAKE-UNSUPPORTED",
-                "fatal",
                 f"Unsupported format: {what}. Accepted are XRechnung/EN 16931 in UBL 2.1 or UN/CEFACT CII, and ZUGFeRD/Factur-X.",
+                "fatal",
             )
         )
         return intake
@@ -301,9 +300,9 @@ def detect(
         intake.problems.append(
             IntakeProblem(
                 "ZUGFERD1-LEGACY",
-                "fatal",
                 "This is a ZUGFeRD 1.0 invoice (legacy format, replaced by ZUGFeRD 2 / Factur-X in 2019). It is recognised "
                 "but not validated; ask the sender for ZUGFeRD 2.x or XRechnung.",
+                "fatal",
             )
         )
     return intake

@@ -1,6 +1,7 @@
 """``einvoice mail``: read the e-mail intake mailbox of the organisation file once (einvoice.intake.mail).
 
-Only parses options, calls the mailbox reader and prints; exit code 2 when the mailbox could not
+Only parses options, calls the mailbox reader and prints (``print_outcomes``: the table of intake
+outcomes that ``einvoice ingest`` prints too); exit code 2 when the mailbox could not
 be read (the reason is printed), 0 otherwise (messages that need a person are in the output).
 """
 from __future__ import annotations
@@ -9,6 +10,34 @@ import json
 import sys
 
 import click
+
+
+def _app():
+    # the App comes from the `einvoice` command that mounts this group (einvoice.cli puts its
+    # factory into click's context object): this package never imports einvoice.app above it
+    return click.get_current_context().obj()
+
+
+def print_outcomes(outcomes, fmt: str = "text") -> None:
+    """Print one line block per file: name, syntax, state, why, department, archive key."""
+    if fmt == "json":
+        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(outcomes)} file(s)", show_lines=True, expand=False)
+    table.add_column("file", overflow="fold", max_width=32)
+    table.add_column("syntax", max_width=14)
+    table.add_column("state / verdict", overflow="fold", max_width=60)
+    table.add_column("department", max_width=10)
+    table.add_column("archive key (locked until)", overflow="fold", max_width=40)
+    for o in outcomes:
+        state = o.state + (" (already received)" if o.already_received else "")
+        key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
+        findings = "".join(f"\n{f}" for f in o.retention_findings)
+        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
+    Console(width=170).print(table)
 
 
 @click.group("mail")
@@ -21,11 +50,9 @@ def mail() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def fetch_cmd(limit: int | None, fmt: str) -> None:
     """Read each message once: archive + record its invoice (or why it has none), then move it to its folder."""
-    from einvoice.app import App
-    from einvoice.cli import print_outcomes
     from einvoice.intake.mail import fetch_mailbox
 
-    app = App.from_env()
+    app = _app()
     settings = app.organisation.mail
     if settings is None:
         click.echo("the organisation file has no mail section: nothing to read (see README, E-mail intake)", err=True)

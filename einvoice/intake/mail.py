@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from einvoice.intake import detect
 from einvoice.intake.inbox import MAX_FILE_BYTES, InboxItem, IngestOutcome
 from einvoice.organisation import MailSettings
+from einvoice.problems import Problem
 from einvoice.states import InvoiceState
 
 CHANNEL = "email"
@@ -67,14 +68,8 @@ KINDS = {
 
 
 @dataclass(frozen=True)
-class MailProblem:
+class MailProblem(Problem):
     """Why the mailbox could not be read (a run with one fails, with this message)."""
-
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {self.message}"
 
 
 @dataclass
@@ -261,7 +256,7 @@ def classify_too_large(header: bytes, size: int, limit: int) -> Classified:
 # --------------------------------------------------------------------------------------------
 def known_message_ids(db, message_ids: list[str]) -> set[str]:
     """Which of ``message_ids`` an earlier run already recorded (channel_json.message_id)."""
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     wanted = {m for m in message_ids if m}
     if not wanted:
@@ -271,13 +266,13 @@ def known_message_ids(db, message_ids: list[str]) -> set[str]:
     def like(mid: str):
         needle = json.dumps({"message_id": mid}, ensure_ascii=False)[1:-1]
         needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return Invoice.channel_json.like(f"%{needle}%", escape="\\")
+        return InvoiceRow.channel_json.like(f"%{needle}%", escape="\\")
 
     ids = sorted(wanted)
     with db.sessions() as s:
         for i in range(0, len(ids), 50):
-            rows = s.scalars(sa.select(Invoice.channel_json).where(
-                Invoice.channel == CHANNEL, sa.or_(*(like(m) for m in ids[i:i + 50])))).all()
+            rows = s.scalars(sa.select(InvoiceRow.channel_json).where(
+                InvoiceRow.channel == CHANNEL, sa.or_(*(like(m) for m in ids[i:i + 50])))).all()
             for text in rows:
                 try:
                     mid = json.loads(text).get("message_id")

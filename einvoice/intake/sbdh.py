@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from lxml import etree
 
+from einvoice.problems import Problem
 from einvoice.xml.namespaces import SBDH as NS_SBDH
 
 ROOT = f"{{{NS_SBDH}}}StandardBusinessDocument"
@@ -30,10 +31,8 @@ PEPPOL_SCHEME = "iso6523-actorid-upis"
 
 
 @dataclass(frozen=True)
-class EnvelopeProblem:
-    rule: str
+class EnvelopeProblem(Problem):
     severity: str  # fatal | error | warning | info (as einvoice.intake.IntakeProblem)
-    message: str
     location: str | None = None
 
 
@@ -150,10 +149,10 @@ def unwrap(root: etree._Element) -> Unwrapped:
     payloads = [c for c in children if c.tag != HEADER]
     if len(headers) != 1:
         out.problems.append(EnvelopeProblem(
-            "SBDH-HEADER", "fatal",
-            "Der Peppol-Umschlag (SBDH) hat " + ("keinen" if not headers else f"{len(headers)}")
+            "SBDH-HEADER", "Der Peppol-Umschlag (SBDH) hat " + ("keinen" if not headers else f"{len(headers)}")
             + " StandardBusinessDocumentHeader; erwartet ist genau einer. Der Zugangspunkt (Access Point) "
-            "des Absenders muss das Dokument neu senden.", "/StandardBusinessDocument"))
+            "des Absenders muss das Dokument neu senden.",
+            "fatal", "/StandardBusinessDocument"))
     else:
         out.header = read_header(headers[0])
         missing = [label for label, value in (
@@ -161,36 +160,36 @@ def unwrap(root: etree._Element) -> Unwrapped:
             ("DocumentIdentification/InstanceIdentifier", out.header.instance_id)) if value is None]
         if missing:
             out.problems.append(EnvelopeProblem(
-                "SBDH-HEADER", "fatal",
-                "Im Kopf des Peppol-Umschlags (SBDH) fehlt " + ", ".join(missing) + "; ohne diese Angaben ist die "
+                "SBDH-HEADER", "Im Kopf des Peppol-Umschlags (SBDH) fehlt " + ", ".join(missing) + "; ohne diese Angaben ist die "
                 "Zustellung nicht nachvollziehbar. Der Zugangspunkt des Absenders muss das Dokument neu senden.",
+                "fatal",
                 "/StandardBusinessDocument/StandardBusinessDocumentHeader"))
     if not payloads:
         out.problems.append(EnvelopeProblem(
-            "SBDH-NO-PAYLOAD", "fatal",
-            "Der Peppol-Umschlag (SBDH) enthält kein Dokument: nach dem Kopf folgt keine Rechnung. "
-            "Der Absender muss die Rechnung neu senden.", "/StandardBusinessDocument"))
+            "SBDH-NO-PAYLOAD", "Der Peppol-Umschlag (SBDH) enthält kein Dokument: nach dem Kopf folgt keine Rechnung. "
+            "Der Absender muss die Rechnung neu senden.",
+            "fatal", "/StandardBusinessDocument"))
         return out
     if len(payloads) > 1:
         names = ", ".join(etree.QName(p).localname for p in payloads)
         out.problems.append(EnvelopeProblem(
-            "SBDH-MULTIPLE-PAYLOADS", "fatal",
-            f"Der Peppol-Umschlag (SBDH) enthält {len(payloads)} Dokumente ({names}); erlaubt ist genau eines. "
-            "Keines wurde geprüft; der Absender muss jede Rechnung einzeln senden.", "/StandardBusinessDocument"))
+            "SBDH-MULTIPLE-PAYLOADS", f"Der Peppol-Umschlag (SBDH) enthält {len(payloads)} Dokumente ({names}); erlaubt ist genau eines. "
+            "Keines wurde geprüft; der Absender muss jede Rechnung einzeln senden.",
+            "fatal", "/StandardBusinessDocument"))
         return out
     payload = payloads[0]
     out.payload_name = etree.QName(payload).localname
     out.payload = payload_bytes(payload)
     if out.header is not None and out.header.type and out.header.type != out.payload_name:
         out.problems.append(EnvelopeProblem(
-            "SBDH-TYPE", "warning",
-            f"Der Kopf des Peppol-Umschlags nennt den Dokumenttyp {out.header.type!r}, enthalten ist aber "
+            "SBDH-TYPE", f"Der Kopf des Peppol-Umschlags nennt den Dokumenttyp {out.header.type!r}, enthalten ist aber "
             f"{out.payload_name!r}; geprüft wurde das enthaltene Dokument.",
+            "warning",
             "/StandardBusinessDocument/StandardBusinessDocumentHeader/DocumentIdentification/Type"))
     if out.header is not None:
         h = out.header
         out.problems.append(EnvelopeProblem(
-            "SBDH-ENVELOPE", "info",
-            f"Über Peppol empfangen (SBDH entpackt): Absender {h.sender or '?'}, Empfänger {h.receiver or '?'}, "
-            f"Dokumenttyp {h.document_type or h.type or '?'}, Instanz {h.instance_id or '?'}.", None))
+            "SBDH-ENVELOPE", f"Über Peppol empfangen (SBDH entpackt): Absender {h.sender or '?'}, Empfänger {h.receiver or '?'}, "
+            f"Dokumenttyp {h.document_type or h.type or '?'}, Instanz {h.instance_id or '?'}.",
+            "info", None))
     return out

@@ -14,16 +14,21 @@ import sys
 import click
 
 
+def _app():
+    # the App comes from the `einvoice` command that mounts this group (einvoice.cli puts its
+    # factory into click's context object): this package never imports einvoice.app above it
+    return click.get_current_context().obj()
+
+
 def _outbox(archive: bool = True):
-    from einvoice.app import App
     from einvoice.notices import notice_outbox_for_app
 
-    return notice_outbox_for_app(App.from_env(), archive=archive)
+    return notice_outbox_for_app(_app(), archive=archive)
 
 
 def _refuse(problem) -> None:
-    click.echo(f"refused [{problem.code}]: {problem.message}", err=True)
-    sys.exit(2 if problem.code == "NOT-FOUND" else 1)
+    click.echo(f"refused [{problem.rule}]: {problem.message}", err=True)
+    sys.exit(2 if problem.rule == "NOT-FOUND" else 1)
 
 
 @click.group("notices")
@@ -103,7 +108,7 @@ def send_cmd(limit, no_archive, fmt) -> None:
         click.echo(f"{report.sent} sent, {report.failed} will be retried, {report.dead} dead, "
                    f"{report.no_address} without address, {report.uncertain} uncertain, {report.archived} archived")
     if report.problem:
-        click.echo(f"cannot send [{report.problem.code}]: {report.problem.message}", err=True)
+        click.echo(f"cannot send [{report.problem.rule}]: {report.problem.message}", err=True)
         sys.exit(2)
     if report.dead or report.no_address or report.uncertain:
         sys.exit(1)

@@ -30,8 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,12 +37,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent, as_utc, utcnow
-from einvoice.followups import retention
+from einvoice.db import outbox as delivery
+from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice
+from einvoice.problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,8 @@ ARCHIVE_KIND = "supplier-notice"
 
 
 @dataclass(frozen=True)
-class NoticeProblem:
-    """Why something could not be done, with its code (for people: the message)."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+class NoticeProblem(Problem):
+    """Why something could not be done, with its rule ID (for people: the message)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +123,7 @@ class NoticeView:
 # ------------------------------------------------------------------------------------------------
 # queueing
 # ------------------------------------------------------------------------------------------------
-def queue_for_intake(session: Session, received: list[tuple[Invoice, object]], org) -> int:
+def queue_for_intake(session: Session, received: list[tuple[InvoiceRow, object]], org) -> int:
     """Queue the notices of newly recorded files, in the intake's transaction.
 
     ``received``: (invoice row, flushed; its EN 16931 model or None). Returns how many were queued.
@@ -150,7 +144,7 @@ def queue_for_intake(session: Session, received: list[tuple[Invoice, object]], o
     return n
 
 
-def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[Invoice], object] | None = None,
+def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[InvoiceRow], object] | None = None,
                   limit: int = 1000) -> int:
     """Queue notices for files received since ``since`` that should have one and have none.
 
@@ -164,11 +158,11 @@ def queue_missing(db: Database, org, *, since: dt.datetime, model_of: Callable[[
     states = [s for s, k in msg.KIND_FOR_STATE.items() if k != msg.RECEIVED or cfg.acknowledge_received]
     # "Has the notice of its current state": a file held as not validated that an operator later
     # rejects gets the rejection notice too (one per file and kind).
-    kind_of_state = sa.case({state: kind for state, kind in msg.KIND_FOR_STATE.items()}, value=Invoice.state)
-    has = sa.exists().where(SupplierNotice.invoice_id == Invoice.id, SupplierNotice.kind == kind_of_state)
+    kind_of_state = sa.case({state: kind for state, kind in msg.KIND_FOR_STATE.items()}, value=InvoiceRow.state)
+    has = sa.exists().where(SupplierNotice.invoice_id == InvoiceRow.id, SupplierNotice.kind == kind_of_state)
     with db.sessions() as s:
-        rows = s.scalars(sa.select(Invoice).where(Invoice.state.in_(states), Invoice.received_at >= since, ~has)
-                         .order_by(Invoice.id).limit(limit)).all()
+        rows = s.scalars(sa.select(InvoiceRow).where(InvoiceRow.state.in_(states), InvoiceRow.received_at >= since, ~has)
+                         .order_by(InvoiceRow.id).limit(limit)).all()
         s.expunge_all()
     queued = 0
     for row in rows:
@@ -196,12 +190,11 @@ class NoticeOutbox:
         self.sender = sender if sender is not None else SmtpSender(self.cfg.smtp)
         self.archive = archive
         self.now = now
-        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or delivery.new_worker_id()
 
     def backoff(self, attempts: int) -> dt.timedelta:
-        c = self.cfg.retry
-        return dt.timedelta(seconds=min(c.backoff_initial_seconds * (c.backoff_factor ** max(attempts - 1, 0)),
-                                        c.backoff_max_seconds))
+        """Delay before the next attempt after ``attempts`` failed ones (``einvoice.db.outbox.backoff``)."""
+        return delivery.backoff(self.cfg.retry, attempts)
 
     # ---- sending -------------------------------------------------------------------------------
     def send_pending(self, *, limit: int = 100) -> SendReport:
@@ -240,7 +233,7 @@ class NoticeOutbox:
         Each row is taken by a conditional UPDATE, so two workers recovering at once record it once.
         """
         now = self.now()
-        expired = (SupplierNotice.status == "in_flight", SupplierNotice.lease_until < now)
+        expired = delivery.lease_ran_out(SupplierNotice, now)
         try:
             with self.db.transaction() as s:
                 ids = s.scalars(sa.select(SupplierNotice.id).where(*expired)).all()
@@ -253,12 +246,12 @@ class NoticeOutbox:
                     n = s.get(SupplierNotice, nid)
                     s.refresh(n)
                     if n.status == "pending":
-                        if n.attempts >= self.cfg.retry.max_attempts:
+                        if delivery.exhausted(self.cfg.retry, n.attempts):
                             # Workers keep dying while sending this one (nothing went out): a person looks.
-                            n.status, n.last_error_code = "dead", "NOTICE-WORKER-STOPPED"
-                            n.last_error = (f"the worker stopped {n.attempts} times while sending this notice, each "
-                                            "time before the message went out. A person must look at it, then "
-                                            "`einvoice notices retry`.")
+                            delivery.dead_letter(n, "NOTICE-WORKER-STOPPED",
+                                                 f"the worker stopped {n.attempts} times while sending this notice, "
+                                                 "each time before the message went out. A person must look at it, "
+                                                 "then `einvoice notices retry`.")
                             self._event(s, n, "notice_dead_letter", n.last_error)
                             report.dead += 1
                         continue  # provably nothing went out: it is sent on a later attempt
@@ -280,8 +273,7 @@ class NoticeOutbox:
         """Lease up to ``limit`` due rows to this worker; each by a conditional UPDATE (status still
         pending), so two workers never both hold one row."""
         now = self.now()
-        lease = dt.timedelta(seconds=self.cfg.retry.lease_seconds)
-        due = (SupplierNotice.status == "pending", SupplierNotice.next_attempt_at <= now)
+        due = delivery.due(SupplierNotice, now)
         mine: list[int] = []
         try:
             with self.db.transaction() as s:
@@ -289,8 +281,8 @@ class NoticeOutbox:
                                 .order_by(SupplierNotice.next_attempt_at, SupplierNotice.id).limit(limit)).all()
                 for nid in ids:
                     taken = s.execute(sa.update(SupplierNotice).where(SupplierNotice.id == nid, *due).values(
-                        status="in_flight", lease_until=now + lease, leased_by=self.worker_id,
-                        attempts=SupplierNotice.attempts + 1, updated_at=now)).rowcount
+                        **delivery.lease(self.cfg.retry, self.worker_id, now),
+                        attempts=SupplierNotice.attempts + 1)).rowcount
                     if taken == 1:
                         mine.append(nid)
         except OperationalError as exc:  # SQLite: a peer claimed at the same moment; its rows are its own
@@ -310,7 +302,7 @@ class NoticeOutbox:
                                     "another worker took this notice over")
             if n.message is not None:
                 return n.recipient, n.message_id, n.message
-            inv = s.get(Invoice, n.invoice_id)
+            inv = s.get(InvoiceRow, n.invoice_id)
             channel = msg.channel_data(inv.channel_json)
             addresses = json.loads(n.addresses_json or "{}")
             recipient, source, skipped = msg.choose_recipient(channel, addresses)
@@ -357,11 +349,11 @@ class NoticeOutbox:
         now = self.now()
         with self.db.transaction() as s:
             n = s.get(SupplierNotice, notice_id, with_for_update=True)
-            mine = n.status == "in_flight" and n.leased_by == self.worker_id
+            mine = delivery.holds_lease(n, self.worker_id)
             if outcome.kind not in ("sent", "uncertain") and not mine and n.status != "uncertain":
                 # Another worker took the row over (our lease ran out before the hand-over): its outcome counts.
                 return NoticeResult(n.id, n.invoice_id, n.kind, "skipped", n.recipient, n.message_id, n.attempts,
-                                    f"{outcome.code}: {outcome.message}")
+                                    f"{outcome.rule}: {outcome.message}")
             n.lease_until, n.leased_by, n.updated_at = None, None, now
             if outcome.kind == "sent":
                 n.status, n.sent_at = "sent", now
@@ -369,27 +361,27 @@ class NoticeOutbox:
                 self._event(s, n, "notice_sent", f"notice sent to {n.recipient} ({n.recipient_source})",
                             server=outcome.message)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "sent", n.recipient, n.message_id, n.attempts)
-            n.last_error_code, n.last_error = outcome.code, outcome.message
+            n.last_error_code, n.last_error = outcome.rule, outcome.message
             if outcome.kind == "uncertain":
                 n.status = "uncertain"
                 self._event(s, n, "notice_uncertain", outcome.message)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "uncertain", n.recipient, n.message_id, n.attempts,
                                     outcome.message)
             n.handed_over_at = None  # the server answered: it did not take the message
-            if outcome.kind == "rejected" or n.attempts >= self.cfg.retry.max_attempts:
-                n.status = "dead"
+            if outcome.kind == "rejected" or delivery.exhausted(self.cfg.retry, n.attempts):
                 why = (f"the mail server refused the notice: {outcome.message}" if outcome.kind == "rejected" else
-                       f"sending failed {n.attempts} times (last: {outcome.code}: {outcome.message})")
-                n.last_error = why + ". A person must tell the supplier or fix the cause, then `einvoice notices retry`."
+                       f"sending failed {n.attempts} times (last: {outcome.rule}: {outcome.message})")
+                delivery.dead_letter(n, outcome.rule, why + ". A person must tell the supplier or fix the cause, "
+                                                            "then `einvoice notices retry`.")
                 self._event(s, n, "notice_dead_letter", n.last_error)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "dead", n.recipient, n.message_id, n.attempts, n.last_error)
-            n.status, n.next_attempt_at = "pending", now + self.backoff(n.attempts)
+            delivery.retry_later(n, self.cfg.retry, now)
             return NoticeResult(n.id, n.invoice_id, n.kind, "retry", n.recipient, n.message_id, n.attempts,
-                                f"{outcome.code}: {outcome.message}")
+                                f"{outcome.rule}: {outcome.message}")
 
     @staticmethod
     def _event(s: Session, n: SupplierNotice, action: str, comment: str, *, actor: str = "system", **extra) -> None:
-        inv = s.get(Invoice, n.invoice_id)
+        inv = s.get(InvoiceRow, n.invoice_id)
         details = {"notice_id": n.id, "kind": n.kind, "recipient": n.recipient, "recipient_source": n.recipient_source,
                    "message_id": n.message_id, "message_sha256": n.message_sha256, "attempts": n.attempts}
         details.update({k: v for k, v in extra.items() if v is not None})
@@ -436,8 +428,8 @@ class NoticeOutbox:
                 n.addresses_json = json.dumps({**json.loads(n.addresses_json or "{}"), "given_by_person": to})
                 n.message = n.message_id = n.message_sha256 = None
                 n.recipient, n.recipient_source = None, None
-            n.status, n.attempts, n.next_attempt_at = "pending", 0, now
-            n.lease_until = n.leased_by = n.handed_over_at = None
+            delivery.start_over(n, now)
+            n.leased_by = n.handed_over_at = None
             n.resolved_by, n.resolution, n.updated_at = person_id, f"retry ({was}): {comment or ''}".strip(), now
             self._event(s, n, "notice_retry", comment or "", actor=person_id, was=was, to=to)
         return None
@@ -479,7 +471,7 @@ class NoticeOutbox:
 
         with self.db.sessions() as s:
             n = s.get(SupplierNotice, notice_id)
-            inv = s.get(Invoice, n.invoice_id)
+            inv = s.get(InvoiceRow, n.invoice_id)
             entry = EntryInput(
                 entry_id=notice_entry_id(n.message_id),
                 documents=[ArchiveDocument("notice.eml", "message/rfc822", n.message)],
@@ -506,7 +498,7 @@ class NoticeOutbox:
     # ---- reading -------------------------------------------------------------------------------
     def list(self, *, status: str | None = None, attention: bool = False, invoice_id: int | None = None,
              limit: int = 100) -> list[NoticeView]:
-        q = (sa.select(SupplierNotice, Invoice).join(Invoice, Invoice.id == SupplierNotice.invoice_id)
+        q = (sa.select(SupplierNotice, InvoiceRow).join(InvoiceRow, InvoiceRow.id == SupplierNotice.invoice_id)
              .order_by(SupplierNotice.id).limit(limit))
         if attention:
             q = q.where(SupplierNotice.status.in_(NEEDS_A_PERSON))
@@ -534,7 +526,7 @@ def notice_entry_id(message_id: str) -> str:
     return f"{ARCHIVE_KIND}:{message_id.strip('<>')}"
 
 
-def _view(n: SupplierNotice, inv: Invoice) -> NoticeView:
+def _view(n: SupplierNotice, inv: InvoiceRow) -> NoticeView:
     return NoticeView(
         id=n.id, invoice_id=inv.id, kind=n.kind, status=n.status, attempts=n.attempts, filename=inv.filename,
         invoice_number=inv.invoice_number, seller_name=inv.seller_name, recipient=n.recipient,

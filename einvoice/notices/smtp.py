@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-#: Rule-like codes of the outcomes (shown to operators with the server's own words).
+#: Rule IDs of the outcomes (shown to operators with the server's own words).
 SMTP_CONNECT, SMTP_TEMPORARY, SMTP_REFUSED, SMTP_LOGIN, SMTP_UNCERTAIN, SMTP_CONFIG = (
     "NOTICE-SMTP-CONNECT", "NOTICE-SMTP-TEMPORARY", "NOTICE-SMTP-REFUSED", "NOTICE-SMTP-LOGIN",
     "NOTICE-SMTP-UNCERTAIN", "NOTICE-SMTP-CONFIG")
@@ -29,7 +29,7 @@ SMTP_CONNECT, SMTP_TEMPORARY, SMTP_REFUSED, SMTP_LOGIN, SMTP_UNCERTAIN, SMTP_CON
 @dataclass(frozen=True)
 class SendOutcome:
     kind: str  # sent | retry | rejected | uncertain
-    code: str | None = None
+    rule: str | None = None  # one of the NOTICE-SMTP-* rule IDs above
     message: str | None = None
     duration_ms: int = 0
 

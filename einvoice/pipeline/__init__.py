@@ -6,7 +6,7 @@ file never stops the others. Re-ingesting the same bytes is idempotent: the SHA-
 is the key in the database and the archive entry id. Originals are archived exactly as received,
 before the database row exists, so a crash in between is healed by the next run (the archive
 returns the existing entry for the same id). Their retention counts from the date of receipt,
-never from the supplier's issue date (``einvoice.followups.retention``: an implausible issue date is a
+never from the supplier's issue date (``einvoice.retention``: an implausible issue date is a
 finding on the outcome, the audit event and the archive entry); if the archive still refuses
 one entry, only that file is left in the inbox with the reason, the rest of the batch goes on.
 
@@ -38,14 +38,15 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from einvoice import retention
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent
-from einvoice.followups import retention
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.intake import not_an_invoice, sbdh
 from einvoice.intake.inbox import InboxItem, IngestOutcome
 from einvoice.organisation import Organisation
@@ -116,11 +117,11 @@ def _sane(value):
     return value
 
 
-def _clip_strings(row: Invoice) -> None:
+def _clip_strings(row: InvoiceRow) -> None:
     """Cut values read from the invoice to their column's length: a rejected invoice may carry a
     4-letter currency or a 300-character number, and PostgreSQL refuses the whole batch for it.
     The archived original and the report keep the full values."""
-    for col in Invoice.__table__.columns:
+    for col in InvoiceRow.__table__.columns:
         length = getattr(col.type, "length", None)
         value = getattr(row, col.key, None)
         if length and isinstance(value, str) and len(value) > length:
@@ -368,6 +369,11 @@ def _without_model(p: _Pending, exc: Exception) -> _Pending:
                     report_json=p.report_json)
 
 
+#: What ``IntakePipeline.on_record`` runs: (session, [(new invoice row, its EN 16931 model or None)],
+#: organisation).
+RecordHook = Callable[[Session, list[tuple[InvoiceRow, object]], Organisation], None]
+
+
 @dataclass
 class IntakePipeline:
     db: Database
@@ -376,6 +382,10 @@ class IntakePipeline:
     validation_config: object = None
     #: worker processes for validation (1: validate in this process)
     validation_jobs: int = 1
+    #: run in order inside the transaction that records a batch, after its rows are flushed: the
+    #: approval chain's first tasks and the supplier notices (``einvoice.app.intake_hooks``). Passed
+    #: in, so intake knows nothing of the stages after it; required, so no caller forgets them.
+    on_record: Sequence[RecordHook] = field(kw_only=True)
     _pool: ValidatorPool | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -384,11 +394,11 @@ class IntakePipeline:
             self._pool.close()
             self._pool = None
 
-    def _known(self, shas: list[str]) -> dict[str, Invoice]:
+    def _known(self, shas: list[str]) -> dict[str, InvoiceRow]:
         if not shas:
             return {}
         with self.db.sessions() as s:
-            rows = s.scalars(sa.select(Invoice).where(Invoice.file_sha256.in_(shas))).all()
+            rows = s.scalars(sa.select(InvoiceRow).where(InvoiceRow.file_sha256.in_(shas))).all()
             return {r.file_sha256: r for r in rows}
 
     def ingest(self, items: Iterable[InboxItem | IngestOutcome]) -> list[IngestOutcome]:
@@ -564,15 +574,15 @@ class IntakePipeline:
             documents=documents,
             metadata={k: v for k, v in metadata.items() if v is not None},
             retention_class=retention.INVOICE,
-            # From receipt, never from the supplier's issue date (einvoice.followups.retention).
+            # From receipt, never from the supplier's issue date (einvoice.retention).
             retention_base=retention.retention_base(received, issue_date),
         )
 
-    def _row(self, p: _Pending) -> Invoice:
+    def _row(self, p: _Pending) -> InvoiceRow:
         """The database row of a new file: verdict, key EN 16931 fields, routing, archive location."""
         model, report, receipt = p.report.model, p.report, p.receipt
         check_transition(None, p.state)
-        row = Invoice(
+        row = InvoiceRow(
             file_sha256=p.item.sha256, filename=p.item.name[:512], channel=p.received.channel[:32],
             channel_json=json.dumps(p.received.meta, ensure_ascii=False, sort_keys=True) if p.received.meta else None,
             size=len(p.item.data),
@@ -607,9 +617,6 @@ class IntakePipeline:
     def _insert(self, s, batch: list[_Pending]) -> None:
         """Add new files' rows, their 'received' audit events and (in approval) their first tasks
         to ``s``: one INSERT per table for the batch, not a round trip per file."""
-        from einvoice.approval import start_approval_many
-        from einvoice.notices import queue_for_intake
-
         rows = [self._row(p) for p in batch]
         s.add_all(rows)
         s.flush()
@@ -623,10 +630,11 @@ class IntakePipeline:
                 invoice_id=row.id, actor="system", action="received", from_state=None, to_state=p.state.value,
                 amount=row.amount_due, comment=p.summary, details_json=json.dumps(details, ensure_ascii=False),
             ))
-        # Same transaction: an invoice in approval never exists without its first task and duplicate check.
-        start_approval_many(s, rows, self.organisation)
-        # Same transaction: a rejected (not validated, not an invoice) file never exists without its supplier notice.
-        queue_for_intake(s, [(row, p.report.model) for p, row in zip(batch, rows)], self.organisation)
+        # Same transaction: an invoice in approval never exists without its first task and duplicate
+        # check, a rejected (not validated, not an invoice) file never without its supplier notice.
+        recorded = [(row, p.report.model) for p, row in zip(batch, rows)]
+        for hook in self.on_record:
+            hook(s, recorded, self.organisation)
 
     def _store(self, batch: list[_Pending]) -> None:
         """Record a batch in one transaction (one commit instead of one per file).
@@ -659,7 +667,7 @@ class IntakePipeline:
                 with self.db.transaction() as s:
                     self._insert(s, [_without_model(p, exc)])
 
-    def _outcome(self, item: InboxItem, row: Invoice | None, already_received: bool) -> IngestOutcome:
+    def _outcome(self, item: InboxItem, row: InvoiceRow | None, already_received: bool) -> IngestOutcome:
         if row is None:  # pragma: no cover - _store either inserted it or a peer did
             raise RuntimeError(f"{item.name}: no database row after ingest")
         return IngestOutcome(

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from einvoice.intake import DEFAULT_MAX_FILE_BYTES
+from einvoice.organisation import SEVERITIES
 from einvoice.xml.safe import DEFAULT_MAX_XML_BYTES
-
-SEVERITIES = ("fatal", "error", "warning", "info")
 
 
 @dataclass(frozen=True)

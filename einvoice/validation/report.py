@@ -1,4 +1,5 @@
-"""Validation findings and the report users read (text summary, JSON, HTML).
+"""Validation findings and the report users read (text summary, JSON; the HTML view,
+``einvoice.validation.html``, reads this module, never the reverse).
 
 The report states plainly whether an invoice was validated at all: ``valid`` is True only when
 every stage that applies ran and passed; a stage that was skipped for a reason that matters or
@@ -115,8 +116,3 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
-
-    def to_html(self) -> str:
-        from einvoice.validation.html import render_reports
-
-        return render_reports([self])

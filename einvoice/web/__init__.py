@@ -8,8 +8,8 @@ the session's CSRF token. The supplier upload (``einvoice.web.upload``) has no s
 CSRF token on purpose: it is open to anyone (or needs a token typed into the form, which a forged
 cross-site request cannot know), so a forged request could do nothing its sender cannot do directly.
 
-``einvoice.db.models`` imports ``einvoice.web.tables``, so this ``__init__`` stays free of web
-framework imports; ``create_app`` loads FastAPI only when called.
+``create_app`` loads FastAPI only when called, so the command line and the tests that need only
+``einvoice.web.tables`` or ``einvoice.web.auth`` do not pay for the web framework.
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from einvoice.db import Database
 from einvoice.db.models import as_utc, utcnow
 from einvoice.organisation import Organisation
+from einvoice.problems import Problem
 from einvoice.web.tables import WebAccount, WebDemoMarker, WebSession
 
 log = logging.getLogger(__name__)
@@ -178,10 +179,9 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
-class ProxyRefusal:
+class ProxyRefusal(Problem):
     """Why a proxy header was not believed (for the log; ``bad_request``: answer 400, not just 'not signed in')."""
 
-    reason: str
     bad_request: bool = False
 
 
@@ -195,18 +195,19 @@ def proxy_claim(cfg: AuthConfig, peer: str | None, values: list[str], secrets_gi
     if not cfg.proxy_header or not values:
         return None
     if not cfg.trusts(peer):
-        return ProxyRefusal("untrusted-address")
+        return ProxyRefusal("PROXY-UNTRUSTED-ADDRESS", "the request does not come from a trusted proxy address")
     if len(values) != 1:
-        return ProxyRefusal("header-repeated", bad_request=True)
+        return ProxyRefusal("PROXY-HEADER-REPEATED", "the proxy header is missing or repeated", bad_request=True)
     if cfg.proxy_secret is not None and (
             len(secrets_given) != 1 or not hmac.compare_digest(secrets_given[0].strip().encode(), cfg.proxy_secret.encode())):
-        return ProxyRefusal("proxy-secret-missing-or-wrong", bad_request=True)
+        return ProxyRefusal("PROXY-SECRET", "the proxy secret header is missing, repeated or wrong",
+                            bad_request=True)
     claimed = values[0].strip().lower()
     if not claimed:
         return None
     if not PERSON_ID.match(claimed):
         # "a, b" (a proxy that merged two copies) or anything else that is no person id.
-        return ProxyRefusal("not-a-person-id", bad_request=True)
+        return ProxyRefusal("PROXY-NOT-A-PERSON", "the proxy header names no person id", bad_request=True)
     return claimed
 
 
@@ -265,12 +266,12 @@ def mark_demo_database(db: Database) -> None:
     database in use is never turned into one where everybody's password is published. Marking an
     already marked database is a no-op.
     """
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with db.transaction() as s:
         if s.get(WebDemoMarker, 1) is not None:
             return
-        invoices = s.scalar(sa.select(sa.func.count()).select_from(Invoice))
+        invoices = s.scalar(sa.select(sa.func.count()).select_from(InvoiceRow))
         accounts = s.scalar(sa.select(sa.func.count()).select_from(WebAccount))
         if invoices or accounts:
             raise NotADemoDatabase("DEMO-DATABASE-NOT-EMPTY", (

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from einvoice.approval import Refusal
 from einvoice.approval.deadlines import skonto_now
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.finance.record import account_assignment
 from einvoice.followups.records import RecordArchiver
 from einvoice.web import access, rendering
@@ -32,7 +32,7 @@ log = logging.getLogger("einvoice.web")
 def load_invoice(ctx: WebContext, invoice_id: int, v: access.Viewer):
     """The invoice row and its open task, or NotFound if it does not exist or ``v`` may not see it."""
     with ctx.db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
     if row is None:
         raise NotFound()
     open_task = ctx.svc.open_task_of(invoice_id)
@@ -43,7 +43,7 @@ def load_invoice(ctx: WebContext, invoice_id: int, v: access.Viewer):
     return row, open_task
 
 
-def rendered(ctx: WebContext, row: Invoice) -> rendering.Rendered:
+def rendered(ctx: WebContext, row: InvoiceRow) -> rendering.Rendered:
     if not row.archive_original_key:
         return rendering.Rendered(None, "Für diese Rechnung ist kein Original im Archiv verzeichnet.")
     hit = ctx.cache.get(row.file_sha256)
@@ -60,7 +60,7 @@ def rendered(ctx: WebContext, row: Invoice) -> rendering.Rendered:
     return r
 
 
-def _kontierung(ctx: WebContext, row: Invoice, r: rendering.Rendered):
+def _kontierung(ctx: WebContext, row: InvoiceRow, r: rendering.Rendered):
     if row.amount_due is None or not row.department:
         return None
     try:  # the Kontierung as finance builds the posting record from it (einvoice.finance.record)

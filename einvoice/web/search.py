@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 
 from einvoice.approval import ApprovalService
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 
 _AMOUNT = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d{1,2})?$|^-?\d+([.,]\d{1,2})?$")
 
@@ -42,8 +42,8 @@ class WebApprovalService(ApprovalService):
     @staticmethod
     def _search(text: str):
         clauses = [ApprovalService._search(text),
-                   sa.func.lower(Invoice.leitweg_id).contains(text.strip().lower(), autoescape=True)]
+                   sa.func.lower(InvoiceRow.leitweg_id).contains(text.strip().lower(), autoescape=True)]
         amount = parse_amount(text)
         if amount is not None:
-            clauses.append(Invoice.amount_due == amount)
+            clauses.append(InvoiceRow.amount_due == amount)
         return sa.or_(*clauses)

@@ -56,7 +56,8 @@ def identify(ctx: WebContext, request: Request) -> access.Viewer | None:
         claim = auth.proxy_claim(cfg, peer(request), request.headers.getlist(cfg.proxy_header),
                                  request.headers.getlist(auth.PROXY_SECRET_HEADER))
         if isinstance(claim, auth.ProxyRefusal):
-            log.warning("proxy sign-in refused (%s): header %s from %s", claim.reason, cfg.proxy_header, peer(request))
+            log.warning("proxy sign-in refused (%s: %s): header %s from %s", claim.rule, claim.message, cfg.proxy_header,
+                        peer(request))
             if claim.bad_request:
                 raise BadRequest("Die Anmeldung über das Single Sign-on war nicht eindeutig und wurde abgelehnt. "
                                  "Bitte wenden Sie sich an die IT, falls das wieder vorkommt.")

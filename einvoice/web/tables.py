@@ -15,7 +15,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from einvoice.db.models import Base, utcnow
+from einvoice.db.metadata import Base
+from einvoice.db.models import utcnow
 
 
 class WebAccount(Base):

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from einvoice.problems import Problem
 from einvoice.web.throttle import _Windows, client_key
 
 log = logging.getLogger("einvoice.web.upload")
@@ -60,10 +61,8 @@ IN_PROGRESS = ("in Bearbeitung", "Die Datei war bereits eingegangen und ist in B
 
 
 @dataclass(frozen=True)
-class Refusal:
-    status: int
-    rule: str
-    message: str
+class Refusal(Problem):
+    status: int  # the HTTP status of the answer
     retry_after: int | None = None
 
 
@@ -121,8 +120,8 @@ class UploadLimits:
         with self._lock:
             wait = max(self._minute.wait(key), self._hour.wait(key))
             if wait > 0:
-                return Refusal(429, "UPLOAD-RATE", "Zu viele Einreichungen von Ihrer Adresse in kurzer Zeit. Bitte warten "
-                                                   f"Sie etwa {_de(int(wait) + 1)} Sekunden und versuchen Sie es dann erneut.",
+                return Refusal("UPLOAD-RATE", "Zu viele Einreichungen von Ihrer Adresse in kurzer Zeit. Bitte warten "
+                                                   f"Sie etwa {_de(int(wait) + 1)} Sekunden und versuchen Sie es dann erneut.", 429,
                                retry_after=int(wait) + 1)
             self._minute.add(key)
             self._hour.add(key)
@@ -138,17 +137,17 @@ def receipt_number(sha256: str) -> str:
 def check_type(data: bytes) -> Refusal | None:
     """UPLOAD-EMPTY / UPLOAD-TYPE: by content, never by name or declared type."""
     if not data:
-        return Refusal(400, "UPLOAD-EMPTY", "Die Datei ist leer (0 Bytes). Bitte wählen Sie die Rechnungsdatei aus.")
+        return Refusal("UPLOAD-EMPTY", "Die Datei ist leer (0 Bytes). Bitte wählen Sie die Rechnungsdatei aus.", 400)
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<") or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"%PDF-" in data[:1024]:
         return None
-    return Refusal(415, "UPLOAD-TYPE", "Diese Datei ist weder XML noch PDF. Angenommen werden E-Rechnungen als XML "
-                                       "(XRechnung, UBL oder CII) oder als PDF mit eingebetteter XML (ZUGFeRD/Factur-X).")
+    return Refusal("UPLOAD-TYPE", "Diese Datei ist weder XML noch PDF. Angenommen werden E-Rechnungen als XML "
+                                       "(XRechnung, UBL oder CII) oder als PDF mit eingebetteter XML (ZUGFeRD/Factur-X).", 415)
 
 
 def size_refusal(size: int, cfg: UploadConfig) -> Refusal:
-    return Refusal(413, "UPLOAD-SIZE", f"Die Datei ist zu groß ({_de(size)} Bytes oder mehr); erlaubt sind höchstens "
-                                        f"{_de(cfg.max_bytes)} Bytes je Rechnung. Sie wurde nicht angenommen.")
+    return Refusal("UPLOAD-SIZE", f"Die Datei ist zu groß ({_de(size)} Bytes oder mehr); erlaubt sind höchstens "
+                                        f"{_de(cfg.max_bytes)} Bytes je Rechnung. Sie wurde nicht angenommen.", 413)
 
 
 def check_reply_to(value: str | None) -> tuple[str | None, Refusal | None]:
@@ -156,8 +155,8 @@ def check_reply_to(value: str | None) -> tuple[str | None, Refusal | None]:
     if not v:
         return None, None
     if len(v) > MAX_REPLY_TO or not _EMAIL.match(v):
-        return None, Refusal(400, "UPLOAD-REPLY-TO", "Die Antwortadresse ist keine gültige E-Mail-Adresse. Bitte "
-                                                      "korrigieren Sie sie oder lassen Sie das Feld leer.")
+        return None, Refusal("UPLOAD-REPLY-TO", "Die Antwortadresse ist keine gültige E-Mail-Adresse. Bitte "
+                                                      "korrigieren Sie sie oder lassen Sie das Feld leer.", 400)
     return v, None
 
 
@@ -171,10 +170,10 @@ def safe_name(name: str | None, data: bytes) -> str:
 
 def receipt_of(app, outcome) -> dict:
     """The Eingangsbestätigung of one ingested upload (from the database row the pipeline wrote)."""
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app.db.sessions() as s:
-        row = s.get(Invoice, outcome.invoice_id)
+        row = s.get(InvoiceRow, outcome.invoice_id)
         report = json.loads(row.report_json) if row.report_json else {}
         received = row.received_at
         channel_meta = json.loads(row.channel_json) if row.channel_json else {}
@@ -206,7 +205,7 @@ def token_ok(cfg: UploadConfig, given: str | None) -> bool:
 
 
 def closed() -> Refusal:
-    return Refusal(404, "UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.")
+    return Refusal("UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.", 404)
 
 
 def ingest(app, lock: threading.Lock, name: str, data: bytes, reply_to: str | None,
@@ -218,8 +217,8 @@ def ingest(app, lock: threading.Lock, name: str, data: bytes, reply_to: str | No
     meta = {"uploaded_via": via}
     if reply_to:
         meta["reply_to"] = reply_to
-    not_stored = Refusal(503, "UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
-                                                   "wurde nicht angenommen. Bitte versuchen Sie es später erneut.")
+    not_stored = Refusal("UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
+                                              "wurde nicht angenommen. Bitte versuchen Sie es später erneut.", 503)
     try:
         with lock:
             outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]

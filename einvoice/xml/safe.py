@@ -16,15 +16,17 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from einvoice.problems import Problem
+
 #: default upper bound for one XML document; real XRechnungen are a few hundred KB, attachments
 #: included rarely exceed 15 MB (the limit most portals apply to the whole invoice).
 DEFAULT_MAX_XML_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class ParseProblem:
-    rule: str  # our own stable IDs: XML-SIZE, XML-DOCTYPE, XML-EMPTY, XML-ENCODING, XML-SYNTAX
-    message: str
+class ParseProblem(Problem):
+    """``rule``: our own stable IDs XML-SIZE, XML-DOCTYPE, XML-EMPTY, XML-ENCODING, XML-SYNTAX."""
+
     location: str | None = None
 
 

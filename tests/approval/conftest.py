@@ -13,7 +13,7 @@ import yaml
 
 from einvoice.approval import ApprovalService, start_approval
 from einvoice.db import Database
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.organisation import parse_organisation
 from einvoice.settings import REPO_EXAMPLE_ORG
 
@@ -78,7 +78,7 @@ def add_invoice(db: Database, org, *, department: str | None = "66", amount: str
                 routing_rule: str = "leitweg-id") -> int:
     """Insert an invoice as intake would (received event + start_approval in one transaction)."""
     with db.transaction() as s:
-        row = Invoice(
+        row = InvoiceRow(
             file_sha256=uuid.uuid4().hex + uuid.uuid4().hex, filename="test.xml", channel="test", size=1,
             state=state, valid=True, verdict="valid", invoice_number=number or f"RE-{uuid.uuid4().hex[:8]}",
             issue_date=issue_date, type_code="380", currency="EUR", due_date=due_date,

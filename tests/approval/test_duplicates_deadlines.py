@@ -249,11 +249,11 @@ def test_batch_start_flags_each_invoice_against_earlier_ones_only(db, org, svc, 
     import uuid
 
     from einvoice.approval import start_approval_many
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     before = new_invoice(number="RE-7", amount="100.00")
     with db.transaction() as s:
-        rows = [Invoice(file_sha256=uuid.uuid4().hex * 2, filename=f"b{i}.xml", channel="test", size=1, state="in_approval",
+        rows = [InvoiceRow(file_sha256=uuid.uuid4().hex * 2, filename=f"b{i}.xml", channel="test", size=1, state="in_approval",
                         valid=True, verdict="valid", invoice_number=number, issue_date=dt.date(2026, 11, 2), type_code="380",
                         currency="EUR", seller_name="Tiefbau Muster GmbH", seller_vat_id="DE123456789",
                         amount_due=Decimal(amount), tax_inclusive_amount=Decimal(amount), department="66")

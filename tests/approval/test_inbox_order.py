@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from einvoice.approval.deadlines import skonto_dates, skonto_now
 from einvoice.approval.tables import ApprovalTask
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.model import skonto
 from tests.approval.conftest import TODAY
 
@@ -99,7 +99,7 @@ def test_task_rows_carry_due_date_and_skonto_dates(db, svc, new_invoice):
     inv = new_invoice(due_date=TODAY + dt.timedelta(days=4), skonto_until=TODAY + dt.timedelta(days=1), skonto_percent="2.00")
     with db.sessions() as s:
         t = s.scalar(sa.select(ApprovalTask).where(ApprovalTask.invoice_id == inv))
-        row = s.get(Invoice, inv)
+        row = s.get(InvoiceRow, inv)
     assert (t.due_date, t.skonto_first, t.skonto_second, t.skonto_last) == (
         row.due_date, TODAY + dt.timedelta(days=1), None, TODAY + dt.timedelta(days=1))
 

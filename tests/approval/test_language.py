@@ -49,7 +49,7 @@ def test_every_entry_has_both_languages_without_foreign_words(table):
 def test_refusals_are_built_only_from_the_table():
     """A refusal with a hand-written message would skip the language setting: none outside messages.py."""
     for path in sorted((ROOT / "einvoice" / "approval").glob("*.py")):
-        if path.name in ("messages.py", "__init__.py"):
+        if path.name in ("messages.py", "__init__.py", "types.py"):  # the table, the type itself
             continue
         hits = [m.group(0) for m in re.finditer(r"\bRefusal\(", path.read_text(encoding="utf-8"))]
         assert not hits, f"{path.name} builds a Refusal itself; add its text to messages.REFUSALS"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from einvoice.approval import ApprovalService
 from einvoice.approval.tables import ApprovalTask, DuplicateFlag
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.states import InvoiceState
 from tests.approval.conftest import IN_ABSENCE, TODAY, add_invoice, org_data
 
@@ -46,7 +46,7 @@ invoices = st.tuples(
 
 
 def check_invoice(s, org, invoice_id: int) -> None:
-    inv = s.get(Invoice, invoice_id)
+    inv = s.get(InvoiceRow, invoice_id)
     assert inv.state in {x.value for x in InvoiceState}
     open_tasks = s.scalar(sa.select(sa.func.count()).select_from(ApprovalTask)
                           .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.status == "open"))
@@ -83,13 +83,13 @@ def check_invoice(s, org, invoice_id: int) -> None:
 
 
 def check_all(s) -> None:
-    bad_state = s.scalar(sa.select(sa.func.count()).select_from(Invoice).where(Invoice.state.not_in([x.value for x in InvoiceState])))
+    bad_state = s.scalar(sa.select(sa.func.count()).select_from(InvoiceRow).where(InvoiceRow.state.not_in([x.value for x in InvoiceState])))
     assert bad_state == 0
     open_counts = (sa.select(ApprovalTask.invoice_id, sa.func.count().label("n")).where(ApprovalTask.status == "open")
                    .group_by(ApprovalTask.invoice_id).subquery())
-    wrong = s.scalar(sa.select(sa.func.count()).select_from(Invoice).outerjoin(open_counts, open_counts.c.invoice_id == Invoice.id)
-                     .where(sa.or_(sa.and_(Invoice.state == "in_approval", sa.func.coalesce(open_counts.c.n, 0) != 1),
-                                   sa.and_(Invoice.state != "in_approval", sa.func.coalesce(open_counts.c.n, 0) != 0))))
+    wrong = s.scalar(sa.select(sa.func.count()).select_from(InvoiceRow).outerjoin(open_counts, open_counts.c.invoice_id == InvoiceRow.id)
+                     .where(sa.or_(sa.and_(InvoiceRow.state == "in_approval", sa.func.coalesce(open_counts.c.n, 0) != 1),
+                                   sa.and_(InvoiceRow.state != "in_approval", sa.func.coalesce(open_counts.c.n, 0) != 0))))
     assert wrong == 0
 
 
@@ -141,7 +141,7 @@ def _drive(db, org, spec, steps):
     with db.sessions() as s:
         check_all(s)
         open_task = svc.open_task_of(invoice_id)
-        event(f"final state: {s.get(Invoice, invoice_id).state}" + (f" at {open_task.step.value}" if open_task else ""))
+        event(f"final state: {s.get(InvoiceRow, invoice_id).state}" + (f" at {open_task.step.value}" if open_task else ""))
 
 
 def test_the_checker_catches_forbidden_releases(db, org):
@@ -169,7 +169,7 @@ def test_the_checker_catches_forbidden_releases(db, org):
                 s.add(ApprovalTask(invoice_id=inv, step=step, department="66", status="done", outcome="approved",
                                    decided_by=who, on_behalf_of=behalf, decided_on=TODAY, signoff_valid=True,
                                    amount=Decimal("30000.00") if what == "over the limit" else Decimal("900.00")))
-            row = s.get(Invoice, inv)
+            row = s.get(InvoiceRow, inv)
             row.state = "released"
             s.add(InvoiceEvent(invoice_id=inv, actor="forger", action="freigabe", to_state="released"))
         with db.sessions() as s, pytest.raises(AssertionError):

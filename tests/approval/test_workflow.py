@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from einvoice.approval import ApprovalService, Step
 from einvoice.approval.tables import ApprovalTask
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.organisation import parse_organisation
 from tests.approval.conftest import IN_ABSENCE, org_data
 
@@ -281,7 +281,7 @@ def test_forward_from_central_desk(svc, new_invoice, db):
     assert (t2.department, t2.step) == ("66", Step.SACHLICH)
     assert t2.task_id in [x.task_id for x in svc.inbox("a.schulz")]
     with db.sessions() as s:
-        row = s.get(Invoice, inv)
+        row = s.get(InvoiceRow, inv)
         assert row.department == "66" and row.routing_rule == "forwarded" and "h.wolf" in row.routing_reason
     ev = svc.history(inv)[-1]
     assert ev.action == "forwarded" and ev.details["to_department"] == "66"

@@ -1,12 +1,30 @@
 """The Alembic migrations build exactly the schema the ORM models describe, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from einvoice.approval import tables as _approval_tables  # each import registers its tables on Base
 from einvoice.db import Database, alembic_config
-from einvoice.db.models import Base
+from einvoice.db import models as _invoice_tables
+from einvoice.db.metadata import Base
+from einvoice.finance import tables as _finance_tables
+from einvoice.notices import tables as _notice_tables
+from einvoice.web import tables as _web_tables
+
+#: The table modules imported above: every table the product declares must be compared.
+TABLE_MODULES = {_invoice_tables, _approval_tables, _finance_tables, _notice_tables, _web_tables}
+
+
+def test_every_table_module_is_compared():
+    """A new ``tables.py`` (or a table declared elsewhere) must be added to the imports above."""
+    package = Path(_invoice_tables.__file__).resolve().parents[1]
+    declaring = {path for path in package.rglob("*.py")
+                 if "(Base)" in path.read_text(encoding="utf-8") and "migrations" not in path.parts}
+    assert declaring == {Path(module.__file__).resolve() for module in TABLE_MODULES}
 
 
 def test_migrated_schema_equals_models_and_downgrade_works(database_url):

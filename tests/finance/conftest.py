@@ -14,7 +14,7 @@ import yaml
 from devtools.finance_simulator import FinanceSimulator
 from einvoice.approval import ApprovalService, Step
 from einvoice.db import Database
-from einvoice.db.models import Invoice, utcnow
+from einvoice.db.models import InvoiceRow, utcnow
 from einvoice.finance import enqueue_posting
 from einvoice.finance.connectors import Outcome
 from einvoice.organisation import parse_organisation
@@ -105,7 +105,7 @@ def approve_all(db: Database, org, invoice_id: int, hooks=None) -> str:
         if task is None:
             break
         with db.sessions() as s:
-            amount = s.get(Invoice, invoice_id).amount_due
+            amount = s.get(InvoiceRow, invoice_id).amount_due
         # The service names who may decide the task today; anyone else would only be refused.
         people = list(task.candidates) + [p.id for p in org.people if p.id not in task.candidates]
         for person_id in people:
@@ -117,7 +117,7 @@ def approve_all(db: Database, org, invoice_id: int, hooks=None) -> str:
         else:
             raise AssertionError(f"nobody could sign {task.step} of invoice {invoice_id}")
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def released_invoice(db, org, **kw) -> int:
@@ -126,7 +126,7 @@ def released_invoice(db, org, **kw) -> int:
     iban = kw.pop("iban", "DE89370400440532013000")
     invoice_id = add_invoice(db, org, **kw)
     with db.transaction() as s:
-        s.get(Invoice, invoice_id).iban = iban
+        s.get(InvoiceRow, invoice_id).iban = iban
     state = approve_all(db, org, invoice_id)
     assert state == "released", state
     return invoice_id
@@ -205,6 +205,7 @@ def samples_released(db, tmp_path):
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
     from devtools.samples import write_samples
+    from einvoice.app import intake_hooks
     from einvoice.finance import release_hook
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
@@ -214,7 +215,7 @@ def samples_released(db, tmp_path):
     write_samples(inbox)
     store = DirStore(tmp_path / "archive")
     archive = Archive.on_store(store, policy=RetentionPolicy())
-    outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
+    outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, (inbox / n).read_bytes()) for n in SAMPLES])
     ids = {o.name: o.invoice_id for o in outcomes}
     assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]
 

@@ -19,7 +19,7 @@ from archive import Archive, RetentionPolicy, signing
 from archive.store import DirStore, S3Store
 from archive.verify import verify
 from einvoice.approval import ApprovalService
-from einvoice.db.models import ArchivedRecord, Invoice, InvoiceEvent
+from einvoice.db.models import ArchivedRecord, InvoiceEvent, InvoiceRow
 from einvoice.finance import payment_run
 from einvoice.followups.records import RecordArchiver, approval_trail_entry_id
 from tests.approval.conftest import TODAY
@@ -46,7 +46,7 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
 
     inv_id = ids["01-xrechnung-ubl-invoice.xml"]
     with db.sessions() as s:
-        inv = s.get(Invoice, inv_id)
+        inv = s.get(InvoiceRow, inv_id)
         decision = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == inv_id,
                                                            InvoiceEvent.to_state == "released")).one()
         history = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == inv_id,
@@ -77,7 +77,7 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
 
     # a payment run is archived with its pain.001 byte for byte and the invoices it pays
     with db.sessions() as s:
-        due = max(i.due_date or i.issue_date for i in s.scalars(sa.select(Invoice).where(Invoice.id.in_(ids.values()))))
+        due = max(i.due_date or i.issue_date for i in s.scalars(sa.select(InvoiceRow).where(InvoiceRow.id.in_(ids.values()))))
     run = payment_run(db, org, due_by=due, output_dir=tmp_path / "payments", execution_date=TODAY)
     assert run.count >= 1
     # prepared, not released: nothing paid, nothing for the bank, nothing archived yet
@@ -107,6 +107,7 @@ def test_trails_and_payment_run_are_archived_once_and_point_at_the_original(db, 
 def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db, tmp_path, s3, bucket_name):
     """Against a real locked bucket: both trails link the original, are COMPLIANCE-locked, the archive verifies."""
     from devtools.samples import write_samples
+    from einvoice.app import intake_hooks
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
 
@@ -116,7 +117,7 @@ def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db,
     org = make_org(tmp_path)
     write_samples(tmp_path / "inbox")
     name = "01-xrechnung-ubl-invoice.xml"
-    [outcome] = IntakePipeline(db, org, archive).ingest([InboxItem(name, (tmp_path / "inbox" / name).read_bytes())])
+    [outcome] = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(name, (tmp_path / "inbox" / name).read_bytes())])
     inv_id = outcome.invoice_id
     svc = ApprovalService(db, org, today=lambda: TODAY, on_release=[])
     task = svc.open_task_of(inv_id)
@@ -141,7 +142,7 @@ def test_returned_and_reopened_invoice_gets_one_trail_per_chain_on_seaweedfs(db,
     assert [e["id"] for e in trails[1]["events"]][:len(trails[0]["events"])] == [e["id"] for e in trails[0]["events"]]
     assert "reopened" in [e["action"] for e in trails[1]["events"]]
     with db.sessions() as s:
-        original = archive.lookup(s.get(Invoice, inv_id).archive_entry_id)
+        original = archive.lookup(s.get(InvoiceRow, inv_id).archive_entry_id)
     assert original is not None
     for r in records:
         leaf = _leaf(archive, r.entry_id)
@@ -182,7 +183,7 @@ def test_unknown_original_entry_and_archive_outage_keep_records_pending(db, samp
     ids = samples_released["ids"]
     stray = ids["02-xrechnung-ubl-creditnote.xml"]
     with db.transaction() as s:
-        s.get(Invoice, stray).archive_entry_id = "received-not-in-this-archive"
+        s.get(InvoiceRow, stray).archive_entry_id = "received-not-in-this-archive"
     report = RecordArchiver(db, archive).archive_pending()
     assert report.approval_trails == 3
     [problem] = report.problems
@@ -197,8 +198,8 @@ def test_unknown_original_entry_and_archive_outage_keep_records_pending(db, samp
             raise ConnectionError("S3 endpoint unreachable")
 
     with db.transaction() as s:
-        s.get(Invoice, stray).archive_entry_id = samples_released["archive"].receipt(
-            f"received-{s.get(Invoice, stray).file_sha256}").entry_id
+        s.get(InvoiceRow, stray).archive_entry_id = samples_released["archive"].receipt(
+            f"received-{s.get(InvoiceRow, stray).file_sha256}").entry_id
     outage = RecordArchiver(db, Down()).archive_pending()  # no exception: the records wait
     assert outage.approval_trails == 0 and "S3 endpoint unreachable" in str(outage.problems[0])
     assert RecordArchiver(db, archive).pending_counts()["approval-trail"] == 1
@@ -292,7 +293,7 @@ def test_cursor_passes_only_settled_and_archived_decisions(db, samples_released,
     # a decision whose original the archive does not hold stays pending, and holds the cursor before it
     stuck = released_invoice(db, org)
     with db.transaction() as s:
-        s.get(Invoice, stuck).archive_entry_id = "received-elsewhere"
+        s.get(InvoiceRow, stuck).archive_entry_id = "received-elsewhere"
         stuck_decision = s.scalar(sa.select(InvoiceEvent.id).where(InvoiceEvent.invoice_id == stuck,
                                                                    InvoiceEvent.to_state == "released"))
     later = released_invoice(db, org)
@@ -303,7 +304,7 @@ def test_cursor_passes_only_settled_and_archived_decisions(db, samples_released,
     assert archiver.pending_counts()["approval-trail"] == 1
 
     with db.transaction() as s:  # the operator points it at its entry: archived, the cursor moves on
-        s.get(Invoice, stuck).archive_entry_id = None
+        s.get(InvoiceRow, stuck).archive_entry_id = None
     assert archiver.archive_pending().approval_trails == 1 and cursor() == last_event_id()
     assert archiver.pending_counts()["approval-trail"] == 0
 
@@ -313,7 +314,7 @@ def test_stuck_decisions_do_not_hold_back_later_ones(db, samples_released):
     stuck = [ids["01-xrechnung-ubl-invoice.xml"], ids["02-xrechnung-ubl-creditnote.xml"]]
     with db.transaction() as s:
         for i in stuck:
-            s.get(Invoice, i).archive_entry_id = f"received-elsewhere-{i}"
+            s.get(InvoiceRow, i).archive_entry_id = f"received-elsewhere-{i}"
     report = RecordArchiver(db, archive).archive_pending(limit=2)
     assert report.approval_trails == 2 and len(report.problems) == 2
     assert {e["invoice_id"] for e in report.entries} == set(ids.values()) - set(stuck)
@@ -330,7 +331,7 @@ def test_retention_year_of_a_trail_follows_german_time(db, tmp_path):
         decision = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == inv,
                                                            InvoiceEvent.to_state == "released")).one()
         decision.at = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.timezone.utc)
-        s.get(Invoice, inv).received_at = dt.datetime(2025, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
+        s.get(InvoiceRow, inv).received_at = dt.datetime(2025, 12, 2, 9, 0, tzinfo=dt.timezone.utc)
     archive = Archive.on_store(DirStore(tmp_path / "a"))
     [entry] = RecordArchiver(db, archive).archive_pending().entries
     assert _leaf(archive, entry["entry_id"])["retention"] == {

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from einvoice.approval import ApprovalService, Step
 from einvoice.approval.tables import ApprovalTask
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import (
     FinanceError,
     Outbox,
@@ -58,7 +58,7 @@ def _cli(monkeypatch, db, org_file):
 
 def _state(db, invoice_id) -> str:
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def _events(db, invoice_id, action) -> list[InvoiceEvent]:
@@ -75,7 +75,7 @@ def _postings(db, invoice_id) -> int:
 def _schmidt_invoice(db, org, **kw) -> int:
     invoice_id = add_invoice(db, org, seller_name="Tiefbau Schmidt GmbH", seller_vat_id="DE812345673", **kw)
     with db.transaction() as s:
-        s.get(Invoice, invoice_id).iban = "DE89370400440532013000"
+        s.get(InvoiceRow, invoice_id).iban = "DE89370400440532013000"
     return invoice_id
 
 
@@ -160,20 +160,20 @@ def test_unknown_or_unauthorised_people_cannot_run_or_release_payments(db, org, 
                         ("w.zimmermann", "NOT-AUTHORISED"), ("k.lange", "AUDITOR-READ-ONLY")):
         with pytest.raises(FinanceError) as exc:
             payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, actor=actor)
-        assert exc.value.problem.code == rule, actor
+        assert exc.value.problem.rule == rule, actor
     with db.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentRun)) == 0
     run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, actor="j.krause")
     for person, rule in (("mallory", "UNKNOWN-PERSON"), ("c.wagner", "NOT-AUTHORISED"), ("k.lange", "AUDITOR-READ-ONLY")):
         got = release_payment_run(db, org, run.run_id, person, output_dir=tmp_path)
-        assert not got.ok and got.problem.code == rule and got.status == "created", person
+        assert not got.ok and got.problem.rule == rule and got.status == "created", person
     # the Kasse's Wertgrenze counts for the file's total: q.fuchs-like limits come from the organisation file
     data = org_data()
     data["people"].append({"id": "y.klein", "name": "Yvonne Klein", "grants": [{"department": "20", "role": "treasury",
                                                                                   "limit_eur": 100}]})
     small = parse_organisation(data)
     got = release_payment_run(db, small, run.run_id, "y.klein", output_dir=tmp_path)
-    assert got.problem.code == "LIMIT"
+    assert got.problem.rule == "LIMIT"
     assert _state(db, posted) == "posted" and list(tmp_path.glob("*.xml")) == []
 
 
@@ -184,10 +184,10 @@ def test_a_payment_file_released_by_one_person_does_not_reach_the_bank(db, org, 
     first = release_payment_run(db, org, run.run_id, "j.krause", output_dir=bank)
     assert first.ok and first.status == "first_release" and first.path is None
     again = release_payment_run(db, org, run.run_id, "j.krause", output_dir=bank)
-    assert not again.ok and again.problem.code == "PAY-FOUR-EYES"
+    assert not again.ok and again.problem.rule == "PAY-FOUR-EYES"
     with pytest.raises(FinanceError) as exc:
         export_run(db, run.run_id, bank)
-    assert exc.value.problem.code == "PAY-NOT-RELEASED"
+    assert exc.value.problem.rule == "PAY-NOT-RELEASED"
     # a later payment run does not write it either, and does not pay its invoice a second time
     later = payment_run(db, org, due_by=dt.date(2030, 1, 1), output_dir=bank, actor="v.koenig")
     assert later.count == 0 and later.recovered == [] and unwritten_runs(db) == []
@@ -196,7 +196,7 @@ def test_a_payment_file_released_by_one_person_does_not_reach_the_bank(db, org, 
     second = release_payment_run(db, org, run.run_id, "v.koenig", output_dir=bank)
     assert second.ok and second.status == "released" and second.path.exists()
     assert _state(db, posted) == "paid"
-    assert release_payment_run(db, org, run.run_id, "q.fuchs", output_dir=bank).problem.code == "PAY-RUN-STATE"
+    assert release_payment_run(db, org, run.run_id, "q.fuchs", output_dir=bank).problem.rule == "PAY-RUN-STATE"
 
 
 def test_who_gave_the_anordnung_or_booked_by_hand_cannot_release_the_payment(db, tmp_path, clock):
@@ -220,9 +220,9 @@ def test_who_gave_the_anordnung_or_booked_by_hand_cannot_release_the_payment(db,
 
     run = payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, actor="j.krause")
     got = release_payment_run(db, org, run.run_id, "x.doppel", output_dir=tmp_path)
-    assert not got.ok and got.problem.code == "PAY-RELEASE-ANORDNUNG" and str(invoice_id) in got.problem.message
+    assert not got.ok and got.problem.rule == "PAY-RELEASE-ANORDNUNG" and str(invoice_id) in got.problem.message
     got = release_payment_run(db, org, run.run_id, "z.buch", output_dir=tmp_path)
-    assert not got.ok and got.problem.code == "PAY-RELEASE-BOOKED"
+    assert not got.ok and got.problem.rule == "PAY-RELEASE-BOOKED"
     assert release_payment_run(db, org, run.run_id, "j.krause", output_dir=tmp_path).ok
     assert release_payment_run(db, org, run.run_id, "v.koenig", output_dir=tmp_path).path.exists()
 
@@ -308,7 +308,7 @@ def test_kontierung_change_after_the_anordnung_goes_back_to_the_anordnung(db, or
 
     split = [{**line, "amount": "600.00"}, {**line, "amount": "400.00", "kostenstelle": "6610"}]
     refused = set_account_assignment(db, org, invoice_id, "b.keller", split)
-    assert refused.code == "KONTIERUNG-NACH-ANORDNUNG" and "c.wagner" in refused.message
+    assert refused.rule == "KONTIERUNG-NACH-ANORDNUNG" and "c.wagner" in refused.message
     assert svc.open_task_of(invoice_id).step == Step.FREIGABE
 
     assert set_account_assignment(db, org, invoice_id, "b.keller", split, comment="Kostenstelle 6610 trägt 400 EUR") is None
@@ -377,7 +377,7 @@ def test_two_second_releases_at_once_pay_once(db, org, posted, tmp_path):
     won = [r for r in results if r.ok]
     assert len(won) == 1 and won[0].status == "released"
     [lost] = [r for r in results if not r.ok]
-    assert lost.problem.code in ("PAY-RUN-STATE", "STALE")
+    assert lost.problem.rule in ("PAY-RUN-STATE", "STALE")
     assert _state(db, posted) == "paid" and len(_events(db, posted, "paid")) == 1
     assert len(list(tmp_path.rglob("*.xml"))) == 1
 

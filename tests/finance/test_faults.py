@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.finance import Outbox
 from einvoice.finance.faults import ENV, EXIT_CODE
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
@@ -42,9 +42,9 @@ def run_delivery(db_url: str, org_file: str, crash: str | None) -> subprocess.Co
 
 def _keys_and_states(db):
     with db.sessions() as s:
-        rows = s.execute(sa.select(FinancePosting.idempotency_key, FinancePosting.booking_number, Invoice.state,
+        rows = s.execute(sa.select(FinancePosting.idempotency_key, FinancePosting.booking_number, InvoiceRow.state,
                                    FinanceOutbox.status)
-                         .join(Invoice, Invoice.id == FinancePosting.invoice_id)
+                         .join(InvoiceRow, InvoiceRow.id == FinancePosting.invoice_id)
                          .join(FinanceOutbox, FinanceOutbox.posting_id == FinancePosting.id)).all()
     return rows
 
@@ -82,7 +82,7 @@ def test_webhook_delivery_killed_at_each_step_books_exactly_once(db, tmp_path, f
         assert (state, status) == ("posted", "delivered")
     assert set(finance_server.bookings) == {r[0] for r in rows}
     with db.sessions() as s:
-        assert [s.get(Invoice, i).state for i in ids] == ["posted"] * 3
+        assert [s.get(InvoiceRow, i).state for i in ids] == ["posted"] * 3
 
 
 @pytest.mark.parametrize("crash", ["claimed", "sent", "recorded"])

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.finance import Outbox, connectors
 from einvoice.finance.tables import FinanceOutbox
 from tests.finance.conftest import make_org, released_invoice
@@ -20,7 +20,7 @@ TOKEN = "pull-token-for-tests"
 
 def _state(db, invoice_id):
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def test_file_export_writes_one_json_and_one_csv_per_batch(db, org, tmp_path, clock):
@@ -42,8 +42,8 @@ def test_file_export_writes_one_json_and_one_csv_per_batch(db, org, tmp_path, cl
     key = batch["records"][0]["idempotency_key"]
     assert outbox.confirm(key, "FIN-77") is None
     assert outbox.confirm(key, "FIN-77") is None  # confirming twice is harmless
-    assert outbox.confirm(key, "FIN-78").code == "BOOKING-CONFLICT"  # stored for a person (test_pull_api.py)
-    assert outbox.confirm("einv-unknown", "FIN-1").code == "NOT-FOUND"
+    assert outbox.confirm(key, "FIN-78").rule == "BOOKING-CONFLICT"  # stored for a person (test_pull_api.py)
+    assert outbox.confirm("einv-unknown", "FIN-1").rule == "NOT-FOUND"
     assert _state(db, batch["records"][0]["invoice"]["id"]) == "posted"
     # a second run exports nothing new
     assert Outbox(db, org, now=clock).deliver_pending().results == []
@@ -59,7 +59,7 @@ def test_file_write_failure_leaves_no_partial_file_and_is_retried(db, org, tmp_p
 
     monkeypatch.setattr(connectors.os, "replace", failing_replace)
     report = Outbox(db, org, now=clock).deliver_pending()
-    assert report.failed == 1 and report.results[0].problem.code == "FILE-WRITE"
+    assert report.failed == 1 and report.results[0].problem.rule == "FILE-WRITE"
     export = tmp_path / "export"
     assert not list(export.glob("postings-*")), "no half-written batch file is visible"
     monkeypatch.setattr(connectors.os, "replace", real_replace)
@@ -151,7 +151,7 @@ def test_receipt_files_confirm_and_reject_exported_records(db, tmp_path, clock):
         f"{keys[0]};FB-100;booked;\n{keys[1]};FB-101;duplicate;\n{keys[2]};;rejected;Kreditor gesperrt\n"
         "einv-unknown;FB-1;booked;\n", encoding="utf-8")
     report = outbox.deliver_pending()
-    assert [(r.idempotency_key, r.problem.code if r.problem else None) for r in report.receipts] == [
+    assert [(r.idempotency_key, r.problem.rule if r.problem else None) for r in report.receipts] == [
         (keys[0], None), (keys[1], None), (keys[2], None), ("einv-unknown", "NOT-FOUND")]
     assert not list(receipts.glob("*.csv")) and (receipts / "processed" / "rueckmeldung-1.csv").exists()
     assert sorted(_state(db, i) for i in ids) == ["posted", "posted", "released"]

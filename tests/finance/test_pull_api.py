@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox, finance_status
 from einvoice.settings import Settings
 from tests.finance.conftest import make_org, org_data, released_invoice, write_org
@@ -78,7 +78,7 @@ def test_the_web_app_serves_the_pull_api_only_with_the_finance_token(web, monkey
                                                                   "booking_number": "P-9"})
     assert r.status_code == 404 and r.json()["detail"]["code"] == "NOT-FOUND"
     with app.db.sessions() as s:
-        assert sorted(s.get(Invoice, i).state for i in ids) == ["posted", "released"]
+        assert sorted(s.get(InvoiceRow, i).state for i in ids) == ["posted", "released"]
 
 
 def test_unacknowledged_records_never_block_later_ones(web, monkeypatch):
@@ -97,7 +97,7 @@ def test_unacknowledged_records_never_block_later_ones(web, monkeypatch):
     again = client.get("/finance/pull/pending?limit=2", headers=_bearer()).json()
     assert sorted(r["record"]["invoice"]["id"] for r in again["records"]) == sorted(first)
     with app.db.sessions() as s:
-        assert [s.get(Invoice, i).state for i in later] == ["posted", "posted"]
+        assert [s.get(InvoiceRow, i).state for i in later] == ["posted", "posted"]
 
 
 def test_a_second_booking_number_is_a_stored_conflict_for_a_person(web, monkeypatch, tmp_path):
@@ -149,7 +149,7 @@ def test_a_conflicting_receipt_line_is_stored_not_only_printed(db, tmp_path, clo
     assert [r.problem for r in outbox.deliver_pending().receipts] == [None]
     (receipts / "r2.csv").write_text(f"{key};FB-2;booked\n", encoding="utf-8")
     report = outbox.deliver_pending()
-    assert [r.problem.code for r in report.receipts] == ["BOOKING-CONFLICT"]
+    assert [r.problem.rule for r in report.receipts] == ["BOOKING-CONFLICT"]
     assert "receipts" in report.as_dict() and report.as_dict()["receipts"][0]["problem"]["code"] == "BOOKING-CONFLICT"
     st = finance_status(db, invoice_id)
     assert st["status"] == "conflict" and "FB-2" in st["last_error"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import sqlalchemy as sa
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import enqueue_posting, posting_record, set_account_assignment
 from einvoice.finance.record import allocate, parse_reference
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
@@ -41,7 +41,7 @@ def test_release_writes_record_and_outbox_in_the_same_transaction(db, org):
         [ob] = s.scalars(sa.select(FinanceOutbox)).all()
         assert (ob.posting_id, ob.status, ob.attempts) == (p.id, "pending", 0)
         assert p.idempotency_key == rec["idempotency_key"]
-        assert s.get(Invoice, invoice_id).state == "released"
+        assert s.get(InvoiceRow, invoice_id).state == "released"
 
 
 def test_a_failing_hook_rolls_the_release_back(db, org):
@@ -54,7 +54,7 @@ def test_a_failing_hook_rolls_the_release_back(db, org):
     state = approve_all(db, org, invoice_id, hooks=[broken])
     assert state.startswith("refused:") and "disk full" in state
     with db.sessions() as s:
-        assert s.get(Invoice, invoice_id).state == "in_approval"
+        assert s.get(InvoiceRow, invoice_id).state == "in_approval"
         assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(FinanceOutbox)) == 0
 
@@ -72,13 +72,13 @@ def test_incomplete_record_refuses_the_release_with_a_readable_reason(db, tmp_pa
     state = approve_all(db, org, invoice_id)
     assert state.startswith("refused:") and "Sachkonto" in state
     with db.sessions() as s:
-        assert s.get(Invoice, invoice_id).state == "in_approval"
+        assert s.get(InvoiceRow, invoice_id).state == "in_approval"
 
 
 def test_enqueue_twice_queues_one_record(db, org):
     invoice_id = released_invoice(db, org)
     with db.transaction() as s:
-        enqueue_posting(s, s.get(Invoice, invoice_id), org)
+        enqueue_posting(s, s.get(InvoiceRow, invoice_id), org)
     with db.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(FinancePosting)) == 1
 
@@ -88,9 +88,9 @@ def test_approver_splits_the_amount(db, org):
     lines = [{"amount": "600.00", "sachkonto": "5221000", "kostenstelle": "6600", "produkt": "12.01.01"},
              {"amount": "400.00", "sachkonto": "5222000", "kostenstelle": "6610", "produkt": "12.02.01", "text": "Grünflächen"}]
     bad = set_account_assignment(db, org, invoice_id, "a.schulz", [{**lines[0], "kostenstelle": "4000"}, lines[1]])
-    assert bad.code == "ASSIGN-KOSTENSTELLE" and "6600, 6610" in bad.message
-    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines[:1]).code == "ASSIGN-SUM"
-    assert set_account_assignment(db, org, invoice_id, "e.hoffmann", lines).code == "ASSIGN-ROLE"
+    assert bad.rule == "ASSIGN-KOSTENSTELLE" and "6600, 6610" in bad.message
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines[:1]).rule == "ASSIGN-SUM"
+    assert set_account_assignment(db, org, invoice_id, "e.hoffmann", lines).rule == "ASSIGN-ROLE"
     assert set_account_assignment(db, org, invoice_id, "a.schulz", lines) is None
     assert approve_all(db, org, invoice_id) == "released"
     rec = posting_record(db, invoice_id)
@@ -100,7 +100,7 @@ def test_approver_splits_the_amount(db, org):
     with db.sessions() as s:
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "account_assignment")).one()
         assert ev.actor == "a.schulz"
-    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines).code == "ASSIGN-STATE"
+    assert set_account_assignment(db, org, invoice_id, "a.schulz", lines).rule == "ASSIGN-STATE"
 
 
 def test_reference_parsing_and_allocation(org):
@@ -136,7 +136,7 @@ def test_invoice_line_accounting_references_split_the_posting(db, org, tmp_path)
     model, parsed_root = load_model(etree.tostring(root))
     invoice_id = released_invoice(db, org, amount=str(model.totals.amount_due), department="66")
     with db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
         row.syntax = "ubl-invoice"
         rec = build_record(s, row, org, model=model, root=parsed_root)
     validate(rec)

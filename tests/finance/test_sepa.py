@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from lxml import etree
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import FinanceError, payment_run, posting_record
 from einvoice.finance.sepa import PAIN_NS, sepa_text, totals_of, validate_pain001
 from einvoice.finance.tables import FinancePosting, PaymentItem
@@ -57,7 +57,7 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     assert posting_record(db, ids["02-xrechnung-ubl-creditnote.xml"])["invoice"]["kind"] == "credit_note"
 
     with db.sessions() as s:
-        inv = {n: s.get(Invoice, i) for n, i in ids.items()}
+        inv = {n: s.get(InvoiceRow, i) for n, i in ids.items()}
         assert {i.state for i in inv.values()} == {"posted"}
     i01, i03, i04 = inv["01-xrechnung-ubl-invoice.xml"], inv["03-xrechnung-cii-invoice.xml"], inv["04-facturx-en16931.pdf"]
     assert i01.skonto_percent == Decimal("2.00")  # #SKONTO#TAGE=14#PROZENT=2.00#
@@ -84,9 +84,9 @@ def test_payment_run_from_the_sample_invoices(db, samples_posted, tmp_path):
     assert tot["grp_sum"] == tot["tx_sum"] == run.control_sum == sum(expected.values())
     assert run.skonto_taken == sum(inv_.amount_due for inv_ in (i01, i03)) - run.control_sum
     # the credit note (its supplier has nothing else open) is held for a person, never paid; 04 is not due yet
-    assert [(i, p.code) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE-NOTHING-OPEN")]
+    assert [(i, p.rule) for i, p in run.skipped] == [(ids["02-xrechnung-ubl-creditnote.xml"], "SEPA-CREDIT-NOTE-NOTHING-OPEN")]
     with db.sessions() as s:
-        assert s.get(Invoice, i01.id).state == "paid" and s.get(Invoice, i04.id).state == "posted"
+        assert s.get(InvoiceRow, i01.id).state == "paid" and s.get(InvoiceRow, i04.id).state == "posted"
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == i01.id, InvoiceEvent.action == "paid")).one()
         assert ev.amount == Decimal("7041.48") and run.message_id in ev.comment
 
@@ -142,10 +142,10 @@ def test_released_but_not_posted_changed_iban_and_bad_iban_are_not_paid(db, tmp_
     assert run.invoices == [posted_ok, no_iban]
     # no IBAN on the invoice: the supplier master data's account is used
     assert _tx(run.path.read_bytes())[f"MUST-{no_iban}"]["iban"] == "DE89370400440532013000"
-    assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED", bad: "SEPA-IBAN"}
+    assert dict((i, p.rule) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED", bad: "SEPA-IBAN"}
     assert "master data" in dict(run.skipped)[changed].message
     with db.sessions() as s:
-        assert s.get(Invoice, only_released).state == "released"
+        assert s.get(InvoiceRow, only_released).state == "released"
 
 
 def test_no_payer_configured_refuses(db, tmp_path):
@@ -155,7 +155,7 @@ def test_no_payer_configured_refuses(db, tmp_path):
 
     with pytest.raises(FinanceError) as exc:
         payment_run(db, parse_organisation(data), due_by=dt.date(2026, 12, 1), output_dir=tmp_path)
-    assert exc.value.problem.code == "SEPA-PAYER-MISSING"
+    assert exc.value.problem.rule == "SEPA-PAYER-MISSING"
 
 
 def test_sepa_text_and_cli(db, tmp_path, monkeypatch, clock):
@@ -224,7 +224,7 @@ def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
             results.append(payment_run(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / f"w{n}",
                                        execution_date=dt.date(2026, 11, 30)))
         except FinanceError as exc:
-            errors.append(exc.problem.code)
+            errors.append(exc.problem.rule)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     for t in threads:
@@ -244,7 +244,7 @@ def test_two_payment_runs_at_once_pay_each_invoice_once(db, tmp_path, clock):
     assert sorted(paid) == sorted(ids), (paid, errors)
     with db.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem)) == len(ids)
-        assert {s.get(Invoice, i).state for i in ids} == {"paid"}
+        assert {s.get(InvoiceRow, i).state for i in ids} == {"paid"}
         assert s.scalar(sa.select(sa.func.count()).select_from(InvoiceEvent).where(InvoiceEvent.action == "paid")) == len(ids)
     for r in results:
         if r.count:
@@ -265,9 +265,9 @@ def test_a_file_that_could_not_be_written_is_written_by_the_next_run(db, tmp_pat
     assert release_payment_run(db, org, prepared.run_id, "j.krause", output_dir=blocked).ok
     got = release_payment_run(db, org, prepared.run_id, "v.koenig", output_dir=blocked)
     assert got.ok and got.status == "released" and got.path is None
-    assert got.problem.code == "SEPA-FILE-WRITE" and "payments export" in got.problem.message
+    assert got.problem.rule == "SEPA-FILE-WRITE" and "payments export" in got.problem.message
     with db.sessions() as s:
-        assert s.get(Invoice, first).state == "paid"  # recorded: never paid twice
+        assert s.get(InvoiceRow, first).state == "paid"  # recorded: never paid twice
     second = released_invoice(db, org, amount="22.00", due_date=dt.date(2026, 12, 1))
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path / "ok", execution_date=dt.date(2026, 11, 30))

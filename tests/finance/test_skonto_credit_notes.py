@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from lxml import etree
 
 from einvoice.approval.deadlines import invoice_deadline, skonto_now
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox, posting_record
 from einvoice.finance.sepa import PAIN_NS, validate_pain001
 from einvoice.finance.tables import PaymentItem
@@ -59,6 +59,7 @@ def posted(db, tmp_path):
     """ingest(docs) → {name: invoice id}: through IntakePipeline, released with the finance hook, posted."""
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
+    from einvoice.app import intake_hooks
     from einvoice.finance import release_hook
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
@@ -75,7 +76,7 @@ def posted(db, tmp_path):
             return store.get(row.archive_original_key)
 
     def ingest(docs: dict[str, bytes]) -> dict[str, int]:
-        outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, d) for n, d in docs.items()])
+        outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, d) for n, d in docs.items()])
         assert {o.state for o in outcomes} == {"in_approval"}, [(o.name, o.state, o.verdict) for o in outcomes]
         ids = {o.name: o.invoice_id for o in outcomes}
         for i in ids.values():
@@ -87,9 +88,9 @@ def posted(db, tmp_path):
     return org, ingest
 
 
-def _row(db, invoice_id) -> Invoice:
+def _row(db, invoice_id) -> InvoiceRow:
     with db.sessions() as s:
-        row = s.get(Invoice, invoice_id)
+        row = s.get(InvoiceRow, invoice_id)
         s.expunge(row)
         return row
 
@@ -211,11 +212,12 @@ def test_absurd_day_count_is_no_skonto_and_a_finding(db, posted, tmp_path):
     report = validate(doc, "absurd.xml")
     rules = [f.rule for f in report.findings]
     assert rules.count("SKONTO-RANGE") == 1 and "DE-PLAUS-SKONTO" in rules and report.valid is False
+    from einvoice.app import intake_hooks
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
 
     org, ingest = posted
-    [o] = IntakePipeline(db, org, ingest.archive).ingest([InboxItem("absurd.xml", doc)])
+    [o] = IntakePipeline(db, org, ingest.archive, on_record=intake_hooks()).ingest([InboxItem("absurd.xml", doc)])
     assert o.state == "rejected", (o.state, o.verdict)
     row = _row(db, o.invoice_id)
     assert row.skonto_until is None and row.skonto_terms is None
@@ -241,7 +243,7 @@ def test_bt83_goes_into_the_verwendungszweck(db, posted, tmp_path):
 def _credit_note(db, org, **kw) -> int:
     invoice_id = released_invoice(db, org, **kw)
     with db.transaction() as s:
-        s.get(Invoice, invoice_id).type_code = "381"
+        s.get(InvoiceRow, invoice_id).type_code = "381"
     return invoice_id
 
 
@@ -258,7 +260,7 @@ def test_credit_note_is_netted_against_an_open_invoice_of_the_same_creditor(db, 
     assert txs[f"MUST-{invoice}"]["amount"] == Decimal("380.00") and "Gutschrift" in txs[f"MUST-{invoice}"]["ustrd"]
     assert run.invoices == [invoice] and run.control_sum == Decimal("380.00") and run.skipped == []
     with db.sessions() as s:
-        assert s.get(Invoice, credit).state == "paid"
+        assert s.get(InvoiceRow, credit).state == "paid"
         items = {it.invoice_id: it for it in s.scalars(sa.select(PaymentItem))}
         assert items[credit].amount_paid == Decimal("-120.00") and items[invoice].amount_paid == Decimal("380.00")
         ev = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.invoice_id == credit, InvoiceEvent.action == "paid")).one()
@@ -277,11 +279,11 @@ def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, cloc
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
     assert run.invoices == [other] and run.control_sum == Decimal("300.00")
-    held = {i: p.code for i, p in run.skipped}
+    held = {i: p.rule for i, p in run.skipped}
     assert held == {alone: "SEPA-CREDIT-NOTE-NOTHING-OPEN", too_big: "SEPA-CREDIT-NOTE-WAITING"}
     assert "never paid out" in dict(run.skipped)[alone].message
     with db.sessions() as s:
-        assert s.get(Invoice, alone).state == "posted" and s.get(Invoice, too_big).state == "posted"
+        assert s.get(InvoiceRow, alone).state == "posted" and s.get(InvoiceRow, too_big).state == "posted"
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem).where(PaymentItem.invoice_id.in_([alone, too_big]))) == 0
 
 
@@ -297,7 +299,7 @@ def test_changed_iban_is_held_whatever_way_the_vat_id_is_written(db, tmp_path, c
                             seller_id=None, iban="de89 3704 0044 0532 0130 00")
     Outbox(db, org, BookingConnector(), now=clock).deliver_pending()
     run = pay(db, org, due_by=dt.date(2026, 12, 1), output_dir=tmp_path, now=_on(dt.date(2026, 11, 25)))
-    assert dict((i, p.code) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
+    assert dict((i, p.rule) for i, p in run.skipped) == {changed: "SEPA-IBAN-CHANGED"}
     assert run.invoices == [same]
     assert posting_record(db, same)["payee"]["supplier_master"]["iban_matches"] is True
 

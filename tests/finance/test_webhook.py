@@ -6,7 +6,7 @@ import json
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import Outbox
 from einvoice.finance.tables import FinanceAttempt, FinanceOutbox, FinancePosting
 from tests.finance.conftest import org_data, released_invoice, write_org
@@ -14,7 +14,7 @@ from tests.finance.conftest import org_data, released_invoice, write_org
 
 def _state(db, invoice_id):
     with db.sessions() as s:
-        return s.get(Invoice, invoice_id).state
+        return s.get(InvoiceRow, invoice_id).state
 
 
 def _outbox_row(db, invoice_id):
@@ -50,7 +50,7 @@ def test_wrong_secret_is_refused_by_the_server_and_becomes_a_dead_letter(db, web
     monkeypatch.setenv("EINVOICE_FINANCE_HMAC_SECRET", "not-the-shared-secret")
     report = Outbox(db, webhook_org, now=clock).deliver_pending()
     assert report.dead_lettered == 1 and finance_server.bad_signatures == 1 and not finance_server.accepted
-    assert report.results[0].problem.code == "HTTP-REJECTED"
+    assert report.results[0].problem.rule == "HTTP-REJECTED"
     assert _state(db, invoice_id) == "released"
 
 
@@ -58,7 +58,7 @@ def test_missing_secret_sends_nothing(db, webhook_org, finance_server, clock, mo
     released_invoice(db, webhook_org)
     monkeypatch.delenv("EINVOICE_FINANCE_HMAC_SECRET")
     report = Outbox(db, webhook_org, now=clock).deliver_pending()
-    assert report.problem.code == "HMAC-SECRET-MISSING" and "EINVOICE_FINANCE_HMAC_SECRET" in report.problem.message
+    assert report.problem.rule == "HMAC-SECRET-MISSING" and "EINVOICE_FINANCE_HMAC_SECRET" in report.problem.message
     assert sum(finance_server.requests.values()) == 0
     ob, _ = _outbox_row(db, 1)
     assert ob.status == "pending" and ob.attempts == 0
@@ -69,7 +69,7 @@ def test_slow_answer_times_out_and_the_retry_is_answered_as_duplicate(db, webhoo
     finance_server.script.append("slow:1.5")  # timeout is 0.5 s: the client gives up, the server books anyway
     outbox = Outbox(db, webhook_org, now=clock)
     first = outbox.deliver_pending()
-    assert first.failed == 1 and first.results[0].problem.code == "HTTP-TIMEOUT"
+    assert first.failed == 1 and first.results[0].problem.rule == "HTTP-TIMEOUT"
     ob, _ = _outbox_row(db, invoice_id)
     assert ob.status == "pending" and ob.attempts == 1 and ob.last_error_code == "HTTP-TIMEOUT"
     import time
@@ -91,7 +91,7 @@ def test_server_errors_back_off_exponentially_then_dead_letter_then_retry_by_a_p
     clock.freeze()
     outbox = Outbox(db, webhook_org, now=clock)
     r1 = outbox.deliver_pending()
-    assert r1.failed == 1 and r1.results[0].problem.code == "HTTP-5XX"
+    assert r1.failed == 1 and r1.results[0].problem.rule == "HTTP-5XX"
     ob, _ = _outbox_row(db, invoice_id)
     start = clock()
     assert abs((ob.next_attempt_at.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds() - 1) < 0.01
@@ -102,7 +102,7 @@ def test_server_errors_back_off_exponentially_then_dead_letter_then_retry_by_a_p
     assert abs((ob.next_attempt_at.replace(tzinfo=None) - clock().replace(tzinfo=None)).total_seconds() - 2) < 0.01
     clock.advance(seconds=2)
     r3 = outbox.deliver_pending()
-    assert r3.dead_lettered == 1 and r3.results[0].outcome == "dead" and r3.results[0].problem.code == "MAX-ATTEMPTS"
+    assert r3.dead_lettered == 1 and r3.results[0].outcome == "dead" and r3.results[0].problem.rule == "MAX-ATTEMPTS"
     ob, p = _outbox_row(db, invoice_id)
     assert ob.status == "dead" and ob.last_error_code == "MAX-ATTEMPTS"
     clock.advance(hours=5)
@@ -156,12 +156,12 @@ def test_rejection_is_a_dead_letter_at_once_and_can_be_booked_by_hand(db, webhoo
     assert report.dead_lettered == 1
     ob, p = _outbox_row(db, invoice_id)
     assert ob.status == "dead" and ob.attempts == 1 and "gesperrt" in ob.last_error
-    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="", comment="x").code == "BOOKING-REQUIRED"
-    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="HAND-1", comment="").code == "REASON-REQUIRED"
+    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="", comment="x").rule == "BOOKING-REQUIRED"
+    assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="HAND-1", comment="").rule == "REASON-REQUIRED"
     # nobody else overrules the finance system: unknown names, the Kasse, an approver are refused
-    assert outbox.resolve_booked(ob.id, "mallory", booking_number="HAND-1", comment="x").code == "UNKNOWN-PERSON"
-    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="HAND-1", comment="x").code == "NOT-AUTHORISED"
-    assert outbox.resolve_booked(ob.id, "c.wagner", booking_number="HAND-1", comment="x").code == "NOT-AUTHORISED"
+    assert outbox.resolve_booked(ob.id, "mallory", booking_number="HAND-1", comment="x").rule == "UNKNOWN-PERSON"
+    assert outbox.resolve_booked(ob.id, "j.krause", booking_number="HAND-1", comment="x").rule == "NOT-AUTHORISED"
+    assert outbox.resolve_booked(ob.id, "c.wagner", booking_number="HAND-1", comment="x").rule == "NOT-AUTHORISED"
     assert _outbox_row(db, invoice_id)[0].status == "dead" and _state(db, invoice_id) == "released"
     assert outbox.resolve_booked(ob.id, "w.zimmermann", booking_number="HAND-1",
                                  comment="manuell gebucht nach Kontoentsperrung") is None
@@ -174,7 +174,7 @@ def test_rejection_is_a_dead_letter_at_once_and_can_be_booked_by_hand(db, webhoo
         over = s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "finance_rejection_overridden")).one()
         assert (over.actor, over.role, over.comment) == ("w.zimmermann", "bookkeeping", "manuell gebucht nach Kontoentsperrung")
         assert "gesperrt" in json.loads(over.details_json)["rejection"]
-    assert outbox.retry(ob.id, "w.zimmermann").code == "NOT-DEAD"
+    assert outbox.retry(ob.id, "w.zimmermann").rule == "NOT-DEAD"
 
 
 def test_archive_outage_after_the_booking_is_caught_up_later(db, webhook_org, finance_server, clock, tmp_path):

@@ -448,11 +448,11 @@ def _release(stack, filename: str) -> int:
     import sqlalchemy as sa
 
     from einvoice.approval import Step
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     app = _db(stack)
     with app.db.sessions() as s:
-        inv = s.scalars(sa.select(Invoice).where(Invoice.filename == filename)).one()
+        inv = s.scalars(sa.select(InvoiceRow).where(InvoiceRow.filename == filename)).one()
         invoice_id, amount, department = inv.id, inv.amount_due, inv.department
     assert department == "66" and amount is not None and amount <= Decimal("25000"), (department, amount)
     svc = app.approval
@@ -503,10 +503,10 @@ def test_release_leads_to_posting_without_human_action(stack, inbox_run):
         done = [r for r in runs if r.state and r.state.is_completed()]
         app = _db(stack)
         try:
-            from einvoice.db.models import Invoice
+            from einvoice.db.models import InvoiceRow
 
             with app.db.sessions() as s:
-                state = s.get(Invoice, invoice_id).state
+                state = s.get(InvoiceRow, invoice_id).state
         finally:
             app.db.dispose()
         return (done, state) if done and state == "posted" else None
@@ -565,12 +565,12 @@ def _archived_records(stack, invoice_id, kind="approval-trail"):
 
 
 def _invoice_state(stack, invoice_id: int) -> str:
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     app = _db(stack)
     try:
         with app.db.sessions() as s:
-            return s.get(Invoice, invoice_id).state
+            return s.get(InvoiceRow, invoice_id).state
     finally:
         app.db.dispose()
 

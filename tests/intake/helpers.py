@@ -65,10 +65,10 @@ def folder_contents(dovecot) -> dict[str, list[bytes]]:
 
 
 def rows(app):
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app.db.sessions() as s:
-        return list(s.scalars(sa.select(Invoice).order_by(Invoice.id)))
+        return list(s.scalars(sa.select(InvoiceRow).order_by(InvoiceRow.id)))
 
 
 def fetch(app, dovecot, monkeypatch, **kw):

@@ -60,12 +60,12 @@ def test_mail_folders_must_differ_and_be_ascii():
 
 def test_message_ids_with_like_wildcards_are_matched_exactly(database_url):
     from einvoice.db import Database
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     db = Database(database_url).migrate()
     try:
         with db.transaction() as s:
-            s.add(Invoice(file_sha256="a" * 64, filename="e.eml", channel="email", size=1, state="not_an_invoice",
+            s.add(InvoiceRow(file_sha256="a" * 64, filename="e.eml", channel="email", size=1, state="not_an_invoice",
                           container="unknown", syntax="none", verdict="x", report_json="{}",
                           channel_json=json.dumps({"message_id": "<50%_off\\@x>"}, ensure_ascii=False)))
         assert known_message_ids(db, ["<50%_off\\@x>", "<50xxoff\\@x>", "<50%"]) == {"<50%_off\\@x>"}

@@ -186,10 +186,10 @@ def environment(tmp_path, monkeypatch, seaweedfs, database_url, bucket_name):
 def _rows(app) -> dict:
     import sqlalchemy as sa
 
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
 
     with app.db.sessions() as s:
-        rows = {r.filename: r for r in s.scalars(sa.select(Invoice))}
+        rows = {r.filename: r for r in s.scalars(sa.select(InvoiceRow))}
         events = s.scalars(sa.select(InvoiceEvent)).all()
     return rows, events
 
@@ -293,11 +293,11 @@ def test_s3_delivery_prefix_through_the_flow_task(environment, plain, s3, bucket
     assert (outcome["state"], outcome["department"], outcome["channel"]) == ("in_approval", "10", "peppol")
 
     from einvoice.app import App
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     app = App.from_env()
     with app.db.sessions() as s:
-        row = s.get(Invoice, outcome["invoice_id"])
+        row = s.get(InvoiceRow, outcome["invoice_id"])
     meta = json.loads(row.channel_json)
     assert (meta["inbox"], meta["instance_id"], meta["receiver"]) == ("s3", "uuid-s3", "0204:05999000-10-44")
     assert app.original_bytes(row) == envelope

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from einvoice.db.models import Invoice, InvoiceEvent
+from einvoice.app import intake_hooks
+from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.intake.inbox import InboxItem
 from einvoice.notices import NoticeOutbox, queue_missing
 from einvoice.notices.tables import SupplierNotice
@@ -28,7 +29,7 @@ VALID = "01-xrechnung-ubl-invoice.xml"
 
 
 def _ingest(db, org, archive, samples, names):
-    outcomes = IntakePipeline(db, org, archive).ingest([InboxItem(n, samples[n]) for n in names])
+    outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest([InboxItem(n, samples[n]) for n in names])
     return {o.name: o for o in outcomes}
 
 
@@ -88,7 +89,7 @@ def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
     got = sink.messages[0]
     row = _notices(db)[by[REJECTED].invoice_id]
     with db.sessions() as s:
-        inv = s.get(Invoice, by[REJECTED].invoice_id)
+        inv = s.get(InvoiceRow, by[REJECTED].invoice_id)
         report_json, entry_of_invoice = inv.report_json, inv.archive_entry_id
     assert row.status == "sent" and row.recipient_source == "BT-34" and got.rcpt_tos == [row.recipient]
     assert row.recipient == json.loads(row.addresses_json)["electronic_address"]
@@ -138,9 +139,9 @@ def test_rejected_file_gets_one_notice_delivered_once_with_report_and_archive(
     assert set(waiting) == {by[MALFORMED].invoice_id, by[PLAIN_PDF].invoice_id}
     # a person gives the address: it is sent (once) to that address
     nid = waiting[by[PLAIN_PDF].invoice_id].id
-    assert outbox.retry(nid, "h.wolf", to="not an address").code == "NOTICE-ADDRESS"
-    assert outbox.retry(nid, "a.schulz", to="buchhaltung@lieferant.example").code == "NOTICE-ROLE"
-    assert outbox.retry(nid, "h.wolf").code == "NOTICE-NO-ADDRESS"
+    assert outbox.retry(nid, "h.wolf", to="not an address").rule == "NOTICE-ADDRESS"
+    assert outbox.retry(nid, "a.schulz", to="buchhaltung@lieferant.example").rule == "NOTICE-ROLE"
+    assert outbox.retry(nid, "h.wolf").rule == "NOTICE-NO-ADDRESS"
     assert outbox.retry(nid, "h.wolf", to="buchhaltung@lieferant.example", comment="telefonisch erfragt") is None
     third = outbox.send_pending()
     assert third.sent == 1 and len(sink.messages) == 2 and sink.messages[1].rcpt_tos == ["buchhaltung@lieferant.example"]
@@ -244,7 +245,7 @@ def test_channel_reply_address_wins_and_the_notice_answers_the_mail(db, archive,
     org = notice_org(controller.port)
     by = _ingest(db, org, archive, samples, [REJECTED])
     with db.transaction() as s:  # what the e-mail channel records for a file it received
-        s.get(Invoice, by[REJECTED].invoice_id).channel_json = json.dumps(
+        s.get(InvoiceRow, by[REJECTED].invoice_id).channel_json = json.dumps(
             {"reply_to": "Lieferant Buchhaltung <rechnungen@lieferant.example>", "message_id": "<abc.123@lieferant.example>"})
     assert NoticeOutbox(db, org, now=clock).send_pending().sent == 1
     assert sink.messages[0].rcpt_tos == ["rechnungen@lieferant.example"]
@@ -263,7 +264,7 @@ def test_acknowledgement_is_configurable_and_templates_can_be_replaced(db, archi
     assert NoticeOutbox(db, org, now=clock).send_pending().sent == 2
     msgs = {n.kind: _parse(n.message) for n in _notices(db).values()}
     with db.sessions() as s:
-        number = s.get(Invoice, by[VALID].invoice_id).invoice_number
+        number = s.get(InvoiceRow, by[VALID].invoice_id).invoice_number
     assert msgs["received"].get_body(("plain",)).get_content().startswith(f"Eingang bestätigt: {number}")
     assert list(msgs["received"].iter_attachments()) == []  # a valid file: nothing to report
     # the rejection keeps the shipped template, with only the JSON report as configured
@@ -278,7 +279,7 @@ def test_notices_off_queue_nothing_and_unconfigured_smtp_says_why(db, archive, s
     no_host = notice_org(1, smtp={"host": None})
     by = _ingest(db, no_host, archive, samples, [PLAIN_PDF])
     report = NoticeOutbox(db, no_host, now=clock).send_pending()
-    assert report.problem is not None and report.problem.code == "NOTICE-SMTP-CONFIG" and report.results == []
+    assert report.problem is not None and report.problem.rule == "NOTICE-SMTP-CONFIG" and report.results == []
     assert _notices(db)[by[PLAIN_PDF].invoice_id].status == "pending"  # it waits, it is not lost
 
 
@@ -373,7 +374,7 @@ def test_tls_and_login_with_the_password_from_the_environment(db, archive, sampl
         # the password variable is missing: nothing is tried, the run says why
         monkeypatch.delenv("TEST_NOTICE_SMTP_PW", raising=False)
         report = NoticeOutbox(db, org, now=clock).send_pending()
-        assert report.problem.code == "NOTICE-SMTP-CONFIG" and "TEST_NOTICE_SMTP_PW" in report.problem.message
+        assert report.problem.rule == "NOTICE-SMTP-CONFIG" and "TEST_NOTICE_SMTP_PW" in report.problem.message
         # a wrong password: refused login, retried later
         monkeypatch.setenv("TEST_NOTICE_SMTP_PW", "falsch")
         report = NoticeOutbox(db, org, now=clock).send_pending()
@@ -396,7 +397,7 @@ def test_catch_up_scan_queues_recent_files_without_a_notice_once(db, archive, sa
     by = _ingest(db, off, archive, samples, [REJECTED, PLAIN_PDF, VALID])
     assert _notices(db) == {}
     with db.transaction() as s:  # received long ago: turning notices on must not write to it
-        s.get(Invoice, by[PLAIN_PDF].invoice_id).received_at = clock() - dt.timedelta(days=30)
+        s.get(InvoiceRow, by[PLAIN_PDF].invoice_id).received_at = clock() - dt.timedelta(days=30)
     on = notice_org(free_port())
     since = clock() - dt.timedelta(days=3)
     from einvoice.finance.outbox import load_model
@@ -409,15 +410,15 @@ def test_catch_up_scan_queues_recent_files_without_a_notice_once(db, archive, sa
     assert json.loads(notices[by[REJECTED].invoice_id].addresses_json)["electronic_address_scheme"] == "EM"
     # a file held as not validated that later ends rejected gets the rejection notice as well
     with db.transaction() as s:
-        s.add(Invoice(file_sha256="f" * 64, filename="held.xml", channel="directory", size=1, state="not_validated",
+        s.add(InvoiceRow(file_sha256="f" * 64, filename="held.xml", channel="directory", size=1, state="not_validated",
                       received_at=clock()))
     assert queue_missing(db, on, since=since) == 1
     with db.transaction() as s:
-        s.scalars(sa.select(Invoice).where(Invoice.filename == "held.xml")).one().state = "rejected"
+        s.scalars(sa.select(InvoiceRow).where(InvoiceRow.filename == "held.xml")).one().state = "rejected"
     assert queue_missing(db, on, since=since) == 1 and queue_missing(db, on, since=since) == 0
     with db.sessions() as s:
-        held = s.scalars(sa.select(SupplierNotice.kind).join(Invoice, Invoice.id == SupplierNotice.invoice_id)
-                         .where(Invoice.filename == "held.xml").order_by(SupplierNotice.id)).all()
+        held = s.scalars(sa.select(SupplierNotice.kind).join(InvoiceRow, InvoiceRow.id == SupplierNotice.invoice_id)
+                         .where(InvoiceRow.filename == "held.xml").order_by(SupplierNotice.id)).all()
     assert held == ["not_validated", "rejected"]
 
 

@@ -30,8 +30,9 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     from archive.store import S3Store
     from archive.verify import verify
     from devtools.samples import write_samples
+    from einvoice.app import intake_hooks
     from einvoice.db import Database
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
     from tests.finance.conftest import make_org
@@ -48,12 +49,12 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
     items.insert(1, InboxItem("normal-ubl.xml", base))
     items.append(InboxItem("normal-cii.xml", (tmp_path / "inbox" / "03-xrechnung-cii-invoice.xml").read_bytes()))
     try:
-        outcomes = {o.name: o for o in IntakePipeline(db, org, archive).ingest(items)}
+        outcomes = {o.name: o for o in IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)}
         received = dt.date.today()
         sane = dt.datetime(received.year + 9, 1, 1, tzinfo=dt.timezone.utc)
         store = S3Store(s3, bucket_name)
         with db.sessions() as s:
-            rows = {r.filename: r for r in s.scalars(sa.select(Invoice))}
+            rows = {r.filename: r for r in s.scalars(sa.select(InvoiceRow))}
             events = {e.invoice_id: json.loads(e.details_json)
                       for e in s.scalars(sa.select(InvoiceEvent).where(InvoiceEvent.action == "received"))}
         assert set(rows) == {it.name for it in items}, outcomes
@@ -80,7 +81,7 @@ def test_a_batch_with_absurd_issue_dates_archives_and_records_every_file(tmp_pat
         assert re.fullmatch(r"\d+\.\d\d", leaf["metadata"]["vat_amount"])
         assert verify(store, key.public_key(), check_lock=True).ok
         # a retry of the same batch changes nothing and still does not stop
-        again = IntakePipeline(db, org, archive).ingest(items)
+        again = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)
         assert all(o.already_received and o.state != "unreadable" for o in again)
     finally:
         archive.close()
@@ -93,8 +94,9 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
     from archive import Archive, RetentionPolicy, signing
     from devtools.samples import write_samples
     from einvoice import pipeline
+    from einvoice.app import intake_hooks
     from einvoice.db import Database
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
     from einvoice.intake.inbox import InboxItem
     from einvoice.pipeline import IntakePipeline
     from tests.finance.conftest import make_org
@@ -117,13 +119,13 @@ def test_a_file_the_archive_refuses_costs_only_that_file(tmp_path, s3, bucket_na
 
     monkeypatch.setattr(pipeline.IntakePipeline, "_entry", entry_with_a_year_9999_base)
     try:
-        outcomes = IntakePipeline(db, org, archive).ingest(items)
+        outcomes = IntakePipeline(db, org, archive, on_record=intake_hooks()).ingest(items)
         by = {o.name: o for o in outcomes}
         assert by[names[1]].state == "unreadable" and "9999" in by[names[1]].verdict
         assert by[names[1]].verdict.startswith("nicht archiviert")
         assert by[names[0]].state == by[names[2]].state == "in_approval"
         with db.sessions() as s:
-            assert sorted(s.scalars(sa.select(Invoice.filename))) == sorted([names[0], names[2]])
+            assert sorted(s.scalars(sa.select(InvoiceRow.filename))) == sorted([names[0], names[2]])
         assert archive.size == 2
     finally:
         archive.close()

@@ -48,6 +48,7 @@ def test_fuzz_validate(engine):
 def test_fuzz_batch_is_ingested_whole(database_url, tmp_path, engine):
     from archive import Archive, RetentionPolicy
     from archive.store import DirStore
+    from einvoice.app import intake_hooks
     from einvoice.db import Database
     from einvoice.intake.inbox import InboxItem
     from einvoice.organisation import load_organisation
@@ -64,7 +65,7 @@ def test_fuzz_batch_is_ingested_whole(database_url, tmp_path, engine):
     db = Database(database_url).migrate()
     try:
         archive = Archive.on_store(DirStore(tmp_path / "archive"), policy=RetentionPolicy(classes={"invoice": 8}, default_class="invoice"))
-        pipeline = IntakePipeline(db, load_organisation(REPO_EXAMPLE_ORG), archive)
+        pipeline = IntakePipeline(db, load_organisation(REPO_EXAMPLE_ORG), archive, on_record=intake_hooks())
         outcomes = pipeline.ingest(items)
         assert len(outcomes) == len(items)
         distinct = {it.sha256 for it in items}

@@ -164,11 +164,11 @@ def live_server(world):
 def insert_invoice(app, department: str, number: str, amount: str, state: str = "in_approval") -> int:
     """An invoice as intake would store it (approval started when in_approval); returns its id."""
     from einvoice.approval import start_approval
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
 
     today = dt.date.today()
     with app.db.transaction() as s:
-        row = Invoice(file_sha256=uuid.uuid4().hex + uuid.uuid4().hex, filename=f"{number}.xml", channel="test", size=1,
+        row = InvoiceRow(file_sha256=uuid.uuid4().hex + uuid.uuid4().hex, filename=f"{number}.xml", channel="test", size=1,
                       state=state, verdict="valid", invoice_number=number, seller_name="Muster GmbH", currency="EUR",
                       amount_due=Decimal(amount), issue_date=today, due_date=today + dt.timedelta(days=20),
                       skonto_until=today + dt.timedelta(days=3), skonto_percent=Decimal("2.00"), department=department,

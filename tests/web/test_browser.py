@@ -107,10 +107,10 @@ def _add_invoice(app, *, number: str, amount: str, issue_date, due_date, skonto_
     from decimal import Decimal
 
     from einvoice.approval import start_approval
-    from einvoice.db.models import Invoice, InvoiceEvent
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
 
     with app.db.transaction() as s:
-        row = Invoice(file_sha256=uuid.uuid4().hex * 2, filename=f"{number}.xml", channel="test", size=1, state="in_approval",
+        row = InvoiceRow(file_sha256=uuid.uuid4().hex * 2, filename=f"{number}.xml", channel="test", size=1, state="in_approval",
                       valid=True, verdict="valid", invoice_number=number, issue_date=issue_date, type_code="380",
                       currency="EUR", due_date=due_date, seller_name="Tiefbau Muster GmbH", amount_due=Decimal(amount),
                       tax_inclusive_amount=Decimal(amount), skonto_until=skonto_until,

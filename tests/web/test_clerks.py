@@ -112,10 +112,10 @@ def _walk_pages(web_app, monkeypatch) -> dict[str, str]:
     assert svc.approve(svc.open_task_of(inv).task_id, "b.keller", amount=Decimal("1190.00")).ok
     # A routing reason as intake writes it (in the language set).
     from einvoice import routing
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app.db.transaction() as s:
-        row = s.get(Invoice, ids["10"])
+        row = s.get(InvoiceRow, ids["10"])
         d = routing.route(routing.RoutingInput(buyer_reference="05999000-10-44"), app.organisation)
         row.routing_rule, row.routing_reason = d.rule, d.reason
     pages: dict[str, str] = {}

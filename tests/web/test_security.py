@@ -288,8 +288,8 @@ def test_inbox_search_by_supplier_number_amount_and_leitweg_id(world, client_for
     inv = ids["tiefbau"]
     link = f'href="/invoices/{inv}"'
     with app.db.sessions() as s:
-        from einvoice.db.models import Invoice
-        row = s.get(Invoice, inv)
+        from einvoice.db.models import InvoiceRow
+        row = s.get(InvoiceRow, inv)
     german_amount = f"{row.amount_due:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
     for q in ("tiefbau schmidt", row.invoice_number, str(row.amount_due), german_amount, "05999000-66-70"):
         assert link in c.get("/inbox", params={"q": q}).text, q
@@ -303,8 +303,8 @@ def test_access_log_has_route_templates_and_no_invoice_content(world, client_for
     app, ids, _ = world
     c = client_for("a.schulz")
     with app.db.sessions() as s:
-        from einvoice.db.models import Invoice
-        number = s.get(Invoice, ids["tiefbau"]).invoice_number
+        from einvoice.db.models import InvoiceRow
+        number = s.get(InvoiceRow, ids["tiefbau"]).invoice_number
     with caplog.at_level(logging.INFO, logger="einvoice.web.access"):
         c.get("/inbox", params={"q": number})
         c.get(f"/invoices/{ids['tiefbau']}")

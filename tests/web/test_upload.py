@@ -59,10 +59,10 @@ def client(app, **upload):
 
 
 def rows(app) -> dict:
-    from einvoice.db.models import Invoice
+    from einvoice.db.models import InvoiceRow
 
     with app.db.sessions() as s:
-        return {r.file_sha256: r for r in s.scalars(sa.select(Invoice))}
+        return {r.file_sha256: r for r in s.scalars(sa.select(InvoiceRow))}
 
 
 def test_valid_invoice_through_the_api(upload_world):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import load_only
 
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.web.deps import Ctx, CurrentViewer
 from einvoice.web.errors import Forbidden
 from einvoice.web.lists import PAGE_SIZE, list_params, task_list
@@ -28,10 +28,10 @@ def desk(request: Request, v: CurrentViewer, ctx: Ctx):
     where = dict(department=org.central_desk, search=p["q"] or None, state=p["step"] or None)
     tasks = svc.open_tasks(**where, limit=PAGE_SIZE + 1, offset=(p["page"] - 1) * PAGE_SIZE, sort=p["sort"])
     with ctx.db.sessions() as s:
-        returned = s.scalars(sa.select(Invoice).options(load_only(
-            Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency,
-            Invoice.department, Invoice.updated_at)).where(Invoice.state == "returned")
-            .order_by(Invoice.updated_at.desc()).limit(PAGE_SIZE)).all()
+        returned = s.scalars(sa.select(InvoiceRow).options(load_only(
+            InvoiceRow.id, InvoiceRow.invoice_number, InvoiceRow.seller_name, InvoiceRow.amount_due, InvoiceRow.currency,
+            InvoiceRow.department, InvoiceRow.updated_at)).where(InvoiceRow.state == "returned")
+            .order_by(InvoiceRow.updated_at.desc()).limit(PAGE_SIZE)).all()
     return task_list(ctx, request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
                      department_choices=[], extra={"returned": returned},
                      counts=None if p["q"] else svc.open_task_counts(**where),

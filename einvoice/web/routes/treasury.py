@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import load_only
 
-from einvoice.db.models import Invoice
+from einvoice.db.models import InvoiceRow
 from einvoice.web import access
 from einvoice.web.deps import Ctx, CurrentViewer
 from einvoice.web.errors import Forbidden
@@ -28,12 +28,12 @@ def treasury(request: Request, v: CurrentViewer, ctx: Ctx):
     state = request.query_params.get("state") or ""
     states = [state] if state in access.TREASURY_STATES else sorted(access.TREASURY_STATES)
     pg = page_number(request)
-    q = sa.select(Invoice).options(load_only(
-        Invoice.id, Invoice.invoice_number, Invoice.seller_name, Invoice.amount_due, Invoice.currency, Invoice.state,
-        Invoice.department, Invoice.due_date, Invoice.skonto_until, Invoice.updated_at, Invoice.iban)).where(Invoice.state.in_(states))
+    q = sa.select(InvoiceRow).options(load_only(
+        InvoiceRow.id, InvoiceRow.invoice_number, InvoiceRow.seller_name, InvoiceRow.amount_due, InvoiceRow.currency, InvoiceRow.state,
+        InvoiceRow.department, InvoiceRow.due_date, InvoiceRow.skonto_until, InvoiceRow.updated_at, InvoiceRow.iban)).where(InvoiceRow.state.in_(states))
     if visible is not None:
-        q = q.where(Invoice.department.in_(visible))
-    q = q.order_by(Invoice.updated_at.desc(), Invoice.id.desc()).limit(PAGE_SIZE + 1).offset((pg - 1) * PAGE_SIZE)
+        q = q.where(InvoiceRow.department.in_(visible))
+    q = q.order_by(InvoiceRow.updated_at.desc(), InvoiceRow.id.desc()).limit(PAGE_SIZE + 1).offset((pg - 1) * PAGE_SIZE)
     with ctx.db.sessions() as s:
         rows = s.scalars(q).all()
     return ctx.render(request, "treasury.html", title="Stadtkasse", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE,

@@ -33,7 +33,7 @@ async def api_upload(request: Request, ctx: Ctx):
         return api_refusal(upload.closed())
     auth = request.headers.get("authorization") or ""
     if not upload.token_ok(cfg, auth[7:].strip() if auth.lower().startswith("bearer ") else None):
-        return api_refusal(Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch."))
+        return api_refusal(Refusal("UPLOAD-TOKEN", "Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch.", 401))
     refusal = ctx.upload_limits.take(client_address(ctx, request))
     if refusal is None:
         reply_to, refusal = upload.check_reply_to(request.headers.get("x-reply-to"))
@@ -84,12 +84,12 @@ async def upload_form(request: Request, ctx: Ctx):
         reply_raw = reply_raw if isinstance(reply_raw, str) else ""
         code = form.get("zugangscode")
         if not upload.token_ok(cfg, code if isinstance(code, str) else None):
-            return form_page(ctx, request, 401, Refusal(401, "UPLOAD-TOKEN", "Der Zugangscode fehlt oder ist falsch."), reply_raw)
+            return form_page(ctx, request, 401, Refusal("UPLOAD-TOKEN", "Der Zugangscode fehlt oder ist falsch.", 401), reply_raw)
         reply_to, refusal = upload.check_reply_to(reply_raw)
         if refusal is not None:
             return form_page(ctx, request, refusal.status, refusal, reply_raw)
         if file is None or isinstance(file, str):
-            return form_page(ctx, request, 400, Refusal(400, "UPLOAD-EMPTY", "Bitte wählen Sie eine Rechnungsdatei aus."), reply_raw)
+            return form_page(ctx, request, 400, Refusal("UPLOAD-EMPTY", "Bitte wählen Sie eine Rechnungsdatei aus.", 400), reply_raw)
         data = await file.read(cfg.max_bytes + 1)
         name = file.filename
     if len(data) > cfg.max_bytes:

@@ -20,13 +20,15 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-#: Retention classes per kind of entry (keys of the organisation file's archive.retention_years).
-INVOICE = "invoice"                # the received document and its validation report (Beleg)
-APPROVAL_TRAIL = "approval-trail"  # who certified, ordered and released a payment (Beleg)
-PAYMENT_FILE = "payment-file"      # a pain.001 payment run (Beleg)
-POSTING_RECORD = "posting-record"  # the booking in the finance system (books)
-PROCEDURE = "procedure"            # the Verfahrensdokumentation
-DEFAULT_YEARS = {INVOICE: 8, APPROVAL_TRAIL: 8, PAYMENT_FILE: 8, POSTING_RECORD: 10, PROCEDURE: 10}
+# The retention classes and their legal default years are read with the organisation file.
+from einvoice.organisation import (  # noqa: F401 - the classes are named here by their users
+    APPROVAL_TRAIL,
+    DEFAULT_YEARS,
+    INVOICE,
+    PAYMENT_FILE,
+    POSTING_RECORD,
+    PROCEDURE,
+)
 
 #: German public bodies keep books in German local time: "the year of receipt" follows it.
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
