@@ -117,6 +117,78 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Die Freigabe konnte nicht abgeschlossen werden ({error}); es wurde nichts geändert. Bitte erneut versuchen "
         "oder den Betrieb verständigen.",
         "The release could not be completed ({error}); nothing was changed, try again or call the operator."),
+    # Central desk, Klärung, delegation, substitutes, bulk decisions (einvoice.approval.desk).
+    "NOT-REJECTED": (
+        "Wieder aufnehmen kann die Rechnungseingangsstelle nur ein abgewiesenes Dokument; dieses ist „{state}“.",
+        "The central desk can reopen only a rejected document; this one is '{state}'."),
+    "NOT-AN-E-INVOICE": (
+        "Dieses Dokument ist keine E-Rechnung im Sinne des § 14 UStG (z. B. ein reines PDF oder das Profil MINIMUM/BASIC WL) "
+        "und kann nicht in die Freigabe gehen; bitte den Lieferanten um eine E-Rechnung bitten.",
+        "This document is no e-invoice under § 14 UStG (e.g. a plain PDF or the MINIMUM/BASIC WL profile) and cannot "
+        "enter approval; ask the supplier for an e-invoice."),
+    "REOPEN-NO-DATA": (
+        "Aus diesem Dokument ließen sich Rechnungsnummer und Zahlbetrag nicht lesen ({missing}); ohne sie kann niemand "
+        "die rechnerische Richtigkeit bescheinigen. Bitte den Lieferanten um eine berichtigte Rechnung bitten.",
+        "The invoice number and the amount due could not be read from this document ({missing}); without them nobody "
+        "can certify the rechnerische Richtigkeit. Ask the supplier for a corrected invoice."),
+    "REASON-REQUIRED/reopen": (
+        "Bitte begründen Sie die Wiederaufnahme (z. B. die Erklärung des Lieferanten); die Rechnungsprüfung liest die Begründung.",
+        "Say why the document is reopened (e.g. the supplier's explanation); the Rechnungsprüfung reads it."),
+    "REASON-REQUIRED/hold": (
+        "Bitte geben Sie an, was geklärt werden muss.",
+        "Say what needs to be clarified."),
+    "HOLD-DATE": (
+        "Bitte ein Datum für die Klärung angeben, frühestens heute ({today}); angegeben: {until}.",
+        "Give a date for the clarification, today ({today}) or later; given: {until}."),
+    "HOLD-EXISTS": (
+        "Für diese Rechnung läuft bereits eine Klärung (seit {since} durch {by}: {reason}).",
+        "A clarification is already open on this invoice (since {since} by {by}: {reason})."),
+    "NO-HOLD": (
+        "Für diese Rechnung läuft keine Klärung.",
+        "There is no open clarification on this invoice."),
+    "HOLD-OPEN": (
+        "Diese Rechnung ist in Klärung bis {until} ({reason}, gesetzt durch {by}); erst nach Abschluss der Klärung kann "
+        "{step} bescheinigt werden.",
+        "This invoice awaits a clarification until {until} ({reason}, set by {by}); {step} can be signed only once "
+        "the clarification is closed."),
+    "DELEGATED": (
+        "Diese Aufgabe wurde an {name} delegiert; nur {name} (oder die Vertretung) kann sie entscheiden. Die "
+        "Amtsleitung oder die Rechnungseingangsstelle kann sie neu delegieren.",
+        "This task was delegated to {name}; only {name} (or their deputy) can decide it. The department head "
+        "or the central desk can delegate it again."),
+    "DELEGATE-SELF": (
+        "Sie können eine Aufgabe nicht an sich selbst delegieren.",
+        "You cannot delegate a task to yourself."),
+    "DELEGATE-NOT-ALLOWED": (
+        "{name} darf {step} dieser Rechnung nach der Organisationsdatei nicht übernehmen ({why} [{rule}]); bitte eine "
+        "andere Person wählen.",
+        "{name} may not take the {step} of this invoice under the organisation file ({why} [{rule}]); choose another person."),
+    "SUBSTITUTE-SELF": (
+        "Sie können sich nicht selbst vertreten; bitte eine Kollegin oder einen Kollegen wählen.",
+        "You cannot be your own deputy; choose a colleague."),
+    "SUBSTITUTE-PERIOD": (
+        "Der Zeitraum der Vertretung ist ungültig ({start}–{end}): das Ende darf nicht vor dem Beginn und nicht vor "
+        "heute ({today}) liegen, und eine Vertretung dauert höchstens {days} Tage.",
+        "The period of the deputy entry is not valid ({start}–{end}): the end may not be before the start or before "
+        "today ({today}), and a deputy entry lasts {days} days at most."),
+    "SUBSTITUTE-DEPARTMENT": (
+        "{substitute} hat in keinem Ihrer Ämter ({departments}) eine Rolle und kann Sie daher nicht vertreten.",
+        "{substitute} holds no grant in any of your departments ({departments}), so cannot stand in for you."),
+    "SUBSTITUTE-NO-GRANTS": (
+        "{name} hat keine Rolle in der Freigabe, für die eine Vertretung nötig wäre.",
+        "{name} holds no approval grant a deputy could stand in for."),
+    "NO-SUCH-SUBSTITUTE": (
+        "Es gibt keine laufende Vertretung {entry} von {name}.",
+        "There is no current deputy entry {entry} of {name}."),
+    "BULK-WRONG-STEP": (
+        "Diese Aufgabe ist beim Schritt {actual}, nicht bei {step}; eine Sammelbestätigung gilt nur für einen Schritt.",
+        "This task is at the {actual}, not at the {step}; a bulk decision covers one step only."),
+    "BULK-EMPTY": (
+        "Bitte mindestens eine Rechnung auswählen.",
+        "Select at least one invoice."),
+    "BULK-TOO-MANY": (
+        "Höchstens {limit} Rechnungen auf einmal; ausgewählt waren {count}.",
+        "At most {limit} invoices at once; {count} were selected."),
     "BUSY": (
         "Die Datenbank ist gerade mit anderen Entscheidungen beschäftigt; es wurde nichts geändert. Bitte gleich noch einmal versuchen.",
         "The database is busy with other decisions; nothing was changed, please try again in a moment."),
@@ -156,6 +228,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "duplicate_flagged": ("Dublettenverdacht", "duplicate flagged"),
     "duplicate_override": ("Dublettenverdacht aufgehoben", "duplicate flag overridden"),
     "reopened": ("wieder aufgenommen", "reopened"),
+    "reopened_after_rejection": ("nach Abweisung wieder aufgenommen", "reopened after rejection"),
+    "hold_set": ("Klärung begonnen", "clarification started"),
+    "hold_released": ("Klärung abgeschlossen", "clarification closed"),
+    "delegated": ("delegiert", "delegated"),
     "reminder": ("Erinnerung", "reminder"),
     "escalation": ("Eskalation", "escalation"),
     "account_assignment_after_anordnung": ("Kontierung nach Anordnung geändert", "account assignment changed after the Anordnung"),
@@ -206,6 +282,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "comment": ("diese Rechnung kommentieren", "diese Rechnung zu kommentieren", "comment on this invoice"),
     "override_duplicate": ("einen Dublettenverdacht aufheben", "einen Dublettenverdacht aufzuheben", "override a duplicate flag"),
     "reopen": ("diese Rechnung wieder aufnehmen", "diese Rechnung wieder aufzunehmen", "reopen this invoice"),
+    "reopen_rejected": ("ein abgewiesenes Dokument wieder aufnehmen", "ein abgewiesenes Dokument wieder aufzunehmen",
+                        "reopen a rejected document"),
+    "hold": ("eine Klärung setzen oder beenden", "eine Klärung zu setzen oder zu beenden", "start or close a clarification"),
+    "delegate": ("diese Aufgabe delegieren", "diese Aufgabe zu delegieren", "delegate this task"),
 }
 
 #: What finance asks ``rules.capacity`` about (einvoice.finance passes these English phrases as
@@ -252,6 +332,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                    "overdue for {age} days in department {department}: {what}.{risk}"),
     "reminder": ("wartet seit {age} Tagen: {what}.{deadline}{risk}", "waiting for {age} days: {what}.{deadline}{risk}"),
     "reminder-deadline": (" Frist {date}.", " Deadline {date}."),
+    "reopened-reason": ("von der Rechnungseingangsstelle ({person}) trotz Abweisung an {code} {name} gegeben",
+                        "handed to {code} {name} by the central desk ({person}) despite the rejection"),
 }
 
 
