@@ -61,7 +61,7 @@ from einvoice.db.models import Invoice
 from einvoice.finance import pull_api
 from einvoice.finance.record import account_assignment
 from einvoice.records import RecordArchiver
-from einvoice.web import access, auth, forms, rendering, upload
+from einvoice.web import access, auth, desk_routes, forms, rendering, upload
 from einvoice.web.throttle import HashSlots, SignInThrottle
 
 log = logging.getLogger("einvoice.web")
@@ -822,6 +822,8 @@ def create_app(app: App | None = None, *, auth_config: auth.AuthConfig | None = 
         load_invoice(invoice_id, v)
         result = too_long(form) or svc.override_duplicate(invoice_id, v.person_id, reason=form.get("reason", ""))
         return outcome(request, v, invoice_id, result, "override-duplicate", form)
+
+    web.include_router(desk_routes.make_router(app, svc, env, page=page, signed_in=signed_in, posted=posted, form_fields=form_fields, load_invoice=load_invoice, invoice_page=invoice_page))
 
     @web.get("/healthz", include_in_schema=False)
     def healthz():
