@@ -9,6 +9,7 @@ import logging
 import uuid
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from einvoice.approval import Step
@@ -214,3 +215,55 @@ def test_bulk_approval_records_each_decision_and_refuses_what_a_rule_forbids(svc
     assert svc.approve_many(range(1, 200), "m.vogel", step=Step.SACHLICH)[0].refusal.rule == "BULK-TOO-MANY"
     with db.sessions() as s:  # nothing but the decisions recorded above closed a task
         assert s.scalar(sa.select(sa.func.count()).select_from(ApprovalTask).where(ApprovalTask.outcome == "approved")) == 20 + 1 + 2
+
+
+# --- language ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_desk_refusals_speak_the_language_set(lang, monkeypatch, svc, db, new_invoice, clock):
+    """Every refusal of the desk's actions, walked in German and in English (no word of the other)."""
+    from einvoice.approval import messages as M
+    from tests.wording import foreign_words
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", lang)
+    texts: list[str] = []
+    seen: set[str] = set()
+
+    def no(result):
+        assert not result.ok, result
+        texts.append(result.refusal.message)
+        seen.add(result.refusal.rule)
+
+    doc, plain, blank = _document(db), _document(db, state="not_an_invoice"), _document(db, amount=None)
+    no(svc.reopen_rejected(plain, "h.wolf", reason="x"))
+    no(svc.reopen_rejected(blank, "h.wolf", reason="x"))
+    no(svc.reopen_rejected(doc, "h.wolf", reason=""))
+    assert svc.reopen_rejected(doc, "h.wolf", reason="x").ok
+    no(svc.reopen_rejected(doc, "h.wolf", reason="x"))
+    inv = new_invoice(number="T-1", amount="500.00")
+    t = _task(svc, inv)
+    no(svc.set_hold(inv, "a.schulz", reason="", until=TODAY))
+    no(svc.set_hold(inv, "a.schulz", reason="X-7", until=None))
+    no(svc.release_hold(inv, "a.schulz"))
+    assert svc.set_hold(inv, "a.schulz", reason="X-7", until=TODAY).ok
+    no(svc.set_hold(inv, "a.schulz", reason="X-8", until=TODAY))
+    no(svc.approve(t, "a.schulz"))
+    no(svc.delegate(t, "a.schulz", to="a.schulz"))
+    no(svc.delegate(t, "a.schulz", to="n.koch"))
+    assert svc.delegate(t, "a.schulz", to="m.vogel").ok
+    no(svc.approve(t, "a.schulz"))
+    no(svc.set_substitute("a.schulz", "a.schulz", valid_from=TODAY, valid_to=TODAY))
+    no(svc.set_substitute("a.schulz", "n.koch", valid_from=TODAY, valid_to=TODAY))
+    no(svc.set_substitute("a.schulz", "b.keller", valid_from=TODAY, valid_to=TODAY - dt.timedelta(days=1)))
+    no(svc.set_substitute("k.lange", "a.schulz", valid_from=TODAY, valid_to=TODAY))
+    no(svc.end_substitute(424242, "a.schulz"))
+    for o in (svc.approve_many([t], "m.vogel", step=Step.RECHNERISCH) + svc.approve_many([], "m.vogel", step=Step.SACHLICH)
+              + svc.approve_many(range(1, 200), "m.vogel", step=Step.SACHLICH)):
+        no(o)
+    assert seen == {"NOT-AN-E-INVOICE", "REOPEN-NO-DATA", "REASON-REQUIRED", "NOT-REJECTED", "HOLD-DATE", "NO-HOLD",
+                    "HOLD-EXISTS", "HOLD-OPEN", "DELEGATE-SELF", "DELEGATE-NOT-ALLOWED", "DELEGATED", "SUBSTITUTE-SELF",
+                    "SUBSTITUTE-DEPARTMENT", "SUBSTITUTE-PERIOD", "SUBSTITUTE-NO-GRANTS", "NO-SUCH-SUBSTITUTE",
+                    "BULK-WRONG-STEP", "BULK-EMPTY", "BULK-TOO-MANY"}
+    texts += [M.action_name(a) for a in ("reopened_after_rejection", "hold_set", "hold_released", "delegated")]
+    texts += [svc.open_task_of(doc).routing_reason or "", M.text("reopened-reason", person="h.wolf", code="40", name="Schulamt")]
+    bad = {x: foreign_words(x, lang) for x in texts if foreign_words(x, lang)}
+    assert not bad, bad
