@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -365,6 +366,8 @@ class ApprovalService(DeskActions):
         only tests that do not look at finance pass ``on_release=[]``."""
         self.db = db
         self._org_cache: tuple[float, dt.date, Organisation] | None = None
+        self._org_lock = threading.Lock()
+        self._pinned = threading.local()  # the organisation an action in this thread decides with
         self.org = org
         self.today = today
         self.on_release: list[ReleaseHook] = list(on_release)
@@ -372,11 +375,27 @@ class ApprovalService(DeskActions):
     @property
     def org(self) -> Organisation:
         """The organisation file plus the substitutes people set for themselves (``Substitute``),
-        which count exactly like the file's deputies (same rules, same DEPUTY-NOT-ABSENT)."""
+        which count exactly like the file's deputies (same rules, same DEPUTY-NOT-ABSENT).
+
+        An action reads them before its transaction and keeps that reading (``_run``). A list may
+        get the previous reading while another thread reads them anew: a thread that already holds
+        a connection never waits for a second one (a full pool would wait forever)."""
+        pinned = getattr(self._pinned, "org", None)
+        if pinned is not None:
+            return pinned
         today = self.today()
         cached = self._org_cache
-        if cached is not None and cached[1] == today and time.monotonic() - cached[0] < SUBSTITUTES_FRESH_SECONDS:
+        usable = cached is not None and cached[1] == today
+        if usable and time.monotonic() - cached[0] < SUBSTITUTES_FRESH_SECONDS:
             return cached[2]
+        if not self._org_lock.acquire(blocking=not usable):
+            return cached[2]
+        try:
+            return self._read_org(today)
+        finally:
+            self._org_lock.release()
+
+    def _read_org(self, today: dt.date) -> Organisation:
         with self.db.sessions() as s:
             rows = s.execute(sa.select(Substitute.person, Substitute.substitute, Substitute.valid_from, Substitute.valid_to)
                              .where(Substitute.ended_at.is_(None),
@@ -742,6 +761,13 @@ class ApprovalService(DeskActions):
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
         stale = M.refusal("STALE")
         self._forget_substitutes()  # a substitute set or ended a moment ago, in any process, counts now
+        self._pinned.org = self.org  # read now, before the transaction holds a connection and locks
+        try:
+            return self._attempts(fn, stale, invoice_id)
+        finally:
+            self._pinned.org = None
+
+    def _attempts(self, fn: Callable[[Session], ActionResult], stale: Refusal, invoice_id: int | None) -> ActionResult:
         for attempt in range(4):
             try:
                 with self.db.transaction() as s:
@@ -753,8 +779,10 @@ class ApprovalService(DeskActions):
             except StaleDataError:
                 return ActionResult(False, stale, self._state_of(invoice_id), None)
             except IntegrityError as exc:
-                # The one-open-task-per-invoice index refused a second next task: a concurrent decision won.
-                if "uq_approval_tasks_one_open" in str(exc) or "approval_tasks.invoice_id" in str(exc):
+                # The one-open-task-per-invoice index refused a second next task, or the one-active-hold
+                # index a second Klärung: a concurrent action won.
+                if any(k in str(exc) for k in ("uq_approval_tasks_one_open", "approval_tasks.invoice_id",
+                                               "uq_clarification_holds_active", "clarification_holds.invoice_id")):
                     return ActionResult(False, stale, self._state_of(invoice_id), None)
                 raise
             except OperationalError as exc:
