@@ -267,3 +267,31 @@ def test_desk_refusals_speak_the_language_set(lang, monkeypatch, svc, db, new_in
     texts += [svc.open_task_of(doc).routing_reason or "", M.text("reopened-reason", person="h.wolf", code="40", name="Schulamt")]
     bad = {x: foreign_words(x, lang) for x in texts if foreign_words(x, lang)}
     assert not bad, bad
+
+
+def test_two_clarifications_at_once_give_one_hold(svc, db, new_invoice):
+    """Two clerks start a Klärung on the same invoice at the same moment: one hold, one refusal."""
+    import threading
+
+    from einvoice.approval.tables import ClarificationHold
+
+    for round_ in range(5):
+        inv = new_invoice(amount=f"{400 + round_}.00")
+        start = threading.Barrier(2)
+        results = []
+
+        def go(person: str, inv=inv, start=start, results=results):
+            start.wait()
+            results.append(svc.set_hold(inv, person, reason=f"Rückfrage von {person}", until=TODAY))
+
+        threads = [threading.Thread(target=go, args=(p,)) for p in ("a.schulz", "c.wagner")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(r.ok for r in results) == [False, True], results
+        assert next(r for r in results if not r.ok).refusal.rule in ("HOLD-EXISTS", "STALE")
+        with db.sessions() as s:
+            assert s.scalar(sa.select(sa.func.count()).select_from(ClarificationHold)
+                            .where(ClarificationHold.invoice_id == inv)) == 1
+        assert len(_events(db, inv, "hold_set")) == 1
