@@ -14,6 +14,9 @@ parameters, which the access log never records):
   GET  /invoices/{invoice_id}[/original|/attachments/{index}]        routes/invoices.py
   POST /tasks/{task_id}/approve|reject|send-back|forward,
        /invoices/{invoice_id}/comment|override-duplicate             routes/decisions.py
+  GET  /desk/documents, POST /desk/documents/{invoice_id}/reopen,
+       /invoices/{invoice_id}/hold[/release], /tasks/{task_id}/delegate,
+       /inbox/bulk-approve, GET|POST /vertretung[/{entry_id}/end]   routes/desk_actions.py
   GET  /einreichen, POST /einreichen, POST /api/upload (suppliers)   routes/upload.py
   GET  /finance/pull/pending, POST /finance/pull/ack                 einvoice.finance.pull_api
   GET  /healthz                                                      routes/health.py

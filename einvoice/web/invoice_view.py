@@ -71,6 +71,17 @@ def _kontierung(ctx: WebContext, row: Invoice, r: rendering.Rendered):
         return None
 
 
+def desk_info(ctx: WebContext, row: Invoice, open_task) -> dict:
+    """What the invoice page shows of Klärung, delegation and reopening (``_desk_invoice.html``)."""
+    holds = ctx.svc.holds_of(row.id)
+    return {
+        "hold": next((h for h in holds if h.active), None),
+        "past_holds": [h for h in holds if not h.active],
+        "choices": ctx.svc.delegation_choices(open_task.task_id) if open_task else [],
+        "departments": ctx.org.departments,
+    }
+
+
 def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id: int, *, refusal: Refusal | None = None,
                  refused_action: str | None = None, form: dict | None = None, status: int = 200) -> HTMLResponse:
     svc, org = ctx.svc, ctx.org
@@ -89,6 +100,7 @@ def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id
                       history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                       follow_ups=RecordArchiver(ctx.db, None).records_of(invoice_id),
                       refusal=refusal, refused_action=refused_action, form=form or {}, done=done,
+                      desk=desk_info(ctx, row, open_task),
                       departments=[d for d in org.departments if not open_task or d.code != open_task.department])
 
 

@@ -46,6 +46,22 @@ DONE_MESSAGE = {  # ?done=... after a successful action (fixed texts: nothing us
     "comment": "Der Kommentar wurde gespeichert.",
     "override-duplicate": "Der Dublettenverdacht wurde mit Begründung aufgehoben.",
 }
+#: ?desk=... after a successful desk action (einvoice.web.routes.desk_actions; fixed texts as above).
+DESK_DONE = {
+    "reopened": "Das Dokument wurde wieder aufgenommen und ist jetzt in der Freigabe (sachliche Richtigkeit).",
+    "hold-set": "Die Klärung wurde eingetragen; der Schritt wartet, bis sie abgeschlossen ist.",
+    "hold-released": "Die Klärung wurde abgeschlossen; der Schritt kann wieder bestätigt werden.",
+    "delegated": "Die Aufgabe wurde delegiert.",
+}
+#: Channels as the desk calls them (Invoice.channel).
+CHANNEL_TITLE = {
+    "email": "E-Mail",
+    "upload": "Upload",
+    "peppol": "Peppol",
+    "directory": "Verzeichnis",
+    "s3": "Ablage (S3)",
+}
+DESK_STATE_TITLE = {"rejected": "abgewiesen (Prüfung)", "not_an_invoice": "keine E-Rechnung"}
 
 
 def template_environment(org: Organisation) -> Environment:
@@ -56,5 +72,6 @@ def template_environment(org: Organisation) -> Environment:
                        action_name=approval_messages.action_name, role_name=approval_messages.role_name,
                        state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
-                       org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
+                       org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()},
+                       DESK_DONE=DESK_DONE, CHANNEL_TITLE=CHANNEL_TITLE, DESK_STATE_TITLE=DESK_STATE_TITLE)
     return env

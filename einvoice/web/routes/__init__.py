@@ -15,6 +15,7 @@ from einvoice.web.routes import (  # one module per line, so that adding one is 
     auth,
     decisions,
     desk,
+    desk_actions,
     health,
     inbox,
     invoices,
@@ -33,5 +34,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     treasury.router,
     invoices.router,
     decisions.router,
+    desk_actions.router,  # Klärung, delegation, reopening, bulk approval, substitutes
     health.router,
 )
