@@ -346,6 +346,17 @@ FAMILIES: tuple[tuple[re.Pattern, tuple[str, str]], ...] = tuple((re.compile(p),
     (r"^BR-DE-", ("Eine Vorgabe der XRechnung (deutsche Nutzungsspezifikation, CIUS) ist nicht erfüllt.",
                   "A requirement of XRechnung (the German CIUS) is not met.")),
     (r"^BR-TMP-", ("Eine Übergangsregel der XRechnung ist nicht erfüllt.", "A transitional XRechnung rule is not met.")),
+    (r"^BR-(S|Z|E|AE|K|G|O|IC|IG|IP|B)-08$", (
+        "Rechenfehler in der Umsatzsteueraufschlüsselung der Kategorie {category}: der Steuerbasisbetrag (BT-116) muss "
+        "die Summe der Nettobeträge der Positionen (BT-131) zuzüglich Zuschläge (BT-99) abzüglich Nachlässe (BT-92) "
+        "dieser Kategorie sein.",
+        "Arithmetic error in the VAT breakdown of the category {category}: the taxable amount (BT-116) must be the sum "
+        "of the line net amounts (BT-131) plus charges (BT-99) minus allowances (BT-92) of that category.")),
+    (r"^BR-(S|Z|E|AE|K|G|O|IC|IG|IP|B)-09$", (
+        "Rechenfehler in der Umsatzsteueraufschlüsselung der Kategorie {category}: der Steuerbetrag (BT-117) muss "
+        "Steuerbasisbetrag (BT-116) mal Steuersatz (BT-119) sein.",
+        "Arithmetic error in the VAT breakdown of the category {category}: the tax amount (BT-117) must be the taxable "
+        "amount (BT-116) times the rate (BT-119).")),
     (r"^BR-(S|Z|E|AE|K|G|O|IC|IG|IP|B)-", ("Eine Regel zur Umsatzsteuerkategorie {category} ist nicht erfüllt.",
                                            "A rule for the VAT category {category} is not met.")),
     (r"^BR-\d", ("Eine Grundregel der EN 16931 ist nicht erfüllt (Pflichtangabe oder zulässiger Wert).",
@@ -434,8 +445,9 @@ def _xsd(message: str, lang: str) -> str:
     return head
 
 
-def _term_list(codes: list[str], lang: str) -> str:
-    return ", ".join(terms.label(c, lang) for c in codes)
+def _term_list(codes: list[str], lang: str, limit: int = 5) -> str:
+    shown = ", ".join(terms.label(c, lang) for c in codes[:limit])
+    return shown + (pick((" u. a.", " and others"), lang) if len(codes) > limit else "")
 
 
 def explanation(rule: str, message: str = "", location: str | None = None, stage: str | None = None,
@@ -455,7 +467,7 @@ def explanation(rule: str, message: str = "", location: str | None = None, stage
             text += " " + pick(_TERMS_NAMED, lang).format(terms=_term_list(named, lang))
         return text
     text = pick(_family(rule), lang)
-    codes = terms.codes_in(message)
+    codes = [c for c in terms.codes_in(message) if c not in terms.codes_in(text)]
     if not codes and location:
         code = location_term(location)
         if code:
@@ -541,7 +553,7 @@ def location_term(location: str | None) -> str | None:
     steps = parse_steps(_XSD_LINE.sub(r"\2", location).strip() or location)
     if not steps:
         return _model_term(location)
-    names = [n for n, _ in steps]
+    names = _names(steps)
     for end in range(len(names), 0, -1):
         code = terms.term_of(names[:end])
         if code:
@@ -584,8 +596,20 @@ def where(location: str | None, lang: str | None = None) -> str | None:
     return " › ".join(p for p in (prefix, crumbs) if p) or None
 
 
-def _crumbs(steps: list[tuple[str, int | None]], lang: str) -> str:
+_CII_TOP = frozenset({"ExchangedDocumentContext", "ExchangedDocument", "SupplyChainTradeTransaction"})
+
+
+def _names(steps: list[tuple[str, int | None]]) -> list[str]:
+    """Local names from the root; an unnamed root ("/*" of a default-namespace document) is named
+    after its children (CII has its own top-level elements)."""
     names = [n for n, _ in steps]
+    if names and names[0] == "*":
+        names[0] = "CrossIndustryInvoice" if len(names) > 1 and names[1] in _CII_TOP else "Invoice"
+    return names
+
+
+def _crumbs(steps: list[tuple[str, int | None]], lang: str) -> str:
+    names = _names(steps)
     if not names:
         return ""
     if len(names) == 1 and names[0] in terms.ROOTS:
@@ -596,17 +620,17 @@ def _crumbs(steps: list[tuple[str, int | None]], lang: str) -> str:
         code = terms.term_of(names[:i])
         if not code:
             continue
-        if code in terms.REPEATING and i < len(names):
-            index = steps[i - 1][1]
-            group = terms.name(code, lang) or code
-            out.append(f"{group} {index}" if index else group)
+        if code in terms.REPEATING:
+            # lxml leaves out the position of an element that is the only one of its name
+            out.append(f"{terms.name(code, lang) or code} {steps[i - 1][1] or 1}")
         last_code, last_depth = code, i
     if last_code is None:
         return _clean(steps)
     tail = names[last_depth:]
     final = terms.label(last_code, lang)
-    if last_code in terms.REPEATING and last_depth == len(names) and steps[last_depth - 1][1]:
-        final = f"{terms.name(last_code, lang)} {steps[last_depth - 1][1]} ({last_code})"
+    if last_code in terms.REPEATING:
+        # the deepest term is the repeating group itself: "Rechnungsposition 3 (BG-25)"
+        final = f"{out.pop()} ({last_code})"
     if tail and tail != ["*"]:
         element = pick(("Element „{0}“", "element '{0}'"), lang).format("/".join(tail))
         final = f"{final} › {element}"
@@ -816,7 +840,8 @@ class ReportView:
     bmf_class: str | None
     class_name: str
     findings: list[FindingView]
-    stages: dict[str, str]
+    #: (stage name, state name, state key) in the order the stages ran
+    stages: list[tuple[str, str, str]]
 
 
 _ORDER = {"fatal": 0, "error": 1, "warning": 2, "info": 3}
@@ -837,6 +862,32 @@ def report_view(data: dict, *, number: str | None = None, issue_date=None, filen
                     issue_date=issue_date or data.get("issue_date"), filename=filename or data.get("path"),
                     reason=reason, lang=lang)
     views = sorted((finding_view(f, lang) for f in raw), key=lambda v: _ORDER.get(v.severity, 9))
-    stages = {stage_name(k, lang): state_name(v, lang) for k, v in (data.get("stages") or {}).items()}
+    stages = [(stage_name(k, lang), state_name(v, lang), v) for k, v in (data.get("stages") or {}).items()]
     return ReportView(valid=valid, sentence=text, bmf_class=cls, class_name=class_name(cls, lang), findings=views,
                       stages=stages)
+
+
+# ---------------------------------------------------------------- what the verdict rests on
+#: the phrases of ``Report.rules_basis`` (einvoice.rulepacks.integration) -> (German, English)
+BASIS_PHRASES: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("built-in rules, not the official KoSIT configuration",
+     ("eingebaute Regeln, nicht die offizielle KoSIT-Konfiguration", "built-in rules, not the official KoSIT configuration")),
+    (" (no rule-pack scenario applies to this document)",
+     (" (kein Szenario des Regelpakets passt zu diesem Dokument)", " (no rule-pack scenario applies to this document)")),
+    ("profile rules (built-in) and ", ("Profilregeln (eingebaut) und ", "profile rules (built-in) and ")),
+    ("official KoSIT configuration: rule pack ", ("offizielle KoSIT-Konfiguration: Regelpaket ", "official KoSIT configuration: rule pack ")),
+    (", scenario ", (", Szenario ", ", scenario ")),
+    (", no scenario", (", kein Szenario", ", no scenario")),
+    ("rule pack refused (integrity check failed)",
+     ("Regelpaket abgelehnt (Integritätsprüfung fehlgeschlagen)", "rule pack refused (integrity check failed)")),
+)
+
+
+def basis(text: str | None, lang: str | None = None) -> str | None:
+    """``Report.rules_basis`` in the reader's language (names of packs and scenarios verbatim)."""
+    if not text:
+        return text
+    lang = lang or language()
+    for phrase, texts in BASIS_PHRASES:
+        text = text.replace(phrase, pick(texts, lang))
+    return text

@@ -58,7 +58,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 {% if r.class_name %}<dt>{{ t.class }}</dt><dd class="bmf">{{ r.class_name }}</dd>{% endif %}
 <dt>{{ t.format }}</dt><dd>{{ r.container }} / {{ r.syntax }}{% if r.profile_name %} / {{ r.profile_name }}{% endif %}</dd>
 <dt>{{ t.profile }}</dt><dd>{{ r.profile or '–' }}</dd>
-<dt>{{ t.basis }}</dt><dd>{{ r.rules_basis or '–' }}</dd>
+<dt>{{ t.basis }}</dt><dd>{{ r.basis or '–' }}</dd>
 {% if r.rule_pack %}
 <dt>{{ t.pack }}</dt><dd>{{ r.rule_pack }}</dd>
 <dt>{{ t.scenario }}</dt><dd>{{ r.scenario or t.no_scenario }}{% if r.scenario_matched is sameas false %} ({{ t.no_match }}){% endif %}</dd>
@@ -103,6 +103,7 @@ class _R:
         self.findings = [explain.finding_view(f, lang) for f in order]
         self.sentence = r.sentence(lang)
         self.class_name = explain.class_name(r.bmf_class, lang)
+        self.basis = explain.basis(r.rules_basis, lang)
         self.stage_names = [(explain.stage_name(k, lang), explain.state_name(v, lang)) for k, v in r.stages.items()]
 
     def __getattr__(self, name):

@@ -332,7 +332,7 @@ def _ubl() -> dict[tuple[str, ...], str]:
                                  "CardAccount/HolderName": "BT-88", "PaymentMandate": "BG-19",
                                  "PaymentMandate/ID": "BT-89", "PaymentMandate/PayerFinancialAccount/ID": "BT-91"})
     allowance = {"Amount": "BT-92/BT-99", "BaseAmount": "BT-93/BT-100", "MultiplierFactorNumeric": "BT-94/BT-101",
-                 "TaxCategory/ID": "BT-95/BT-102", "TaxCategory/Percent": "BT-96/BT-103",
+                 "TaxCategory": "BT-95/BT-102", "TaxCategory/ID": "BT-95/BT-102", "TaxCategory/Percent": "BT-96/BT-103",
                  "AllowanceChargeReason": "BT-97/BT-104", "AllowanceChargeReasonCode": "BT-98/BT-105"}
     for root in ("Invoice", "CreditNote"):
         m |= _under(f"{root}/AllowanceCharge", allowance)
@@ -340,7 +340,7 @@ def _ubl() -> dict[tuple[str, ...], str]:
                                        "ChargeTotalAmount": "BT-108", "TaxExclusiveAmount": "BT-109",
                                        "TaxInclusiveAmount": "BT-112", "PrepaidAmount": "BT-113",
                                        "PayableRoundingAmount": "BT-114", "PayableAmount": "BT-115"})
-    m |= _under("TaxSubtotal", {"TaxableAmount": "BT-116", "TaxAmount": "BT-117", "TaxCategory/ID": "BT-118",
+    m |= _under("TaxSubtotal", {"TaxableAmount": "BT-116", "TaxAmount": "BT-117", "TaxCategory": "BT-118", "TaxCategory/ID": "BT-118",
                                 "TaxCategory/Percent": "BT-119", "TaxCategory/TaxExemptionReason": "BT-120",
                                 "TaxCategory/TaxExemptionReasonCode": "BT-121"})
     m |= _under("AdditionalDocumentReference", {"ID": "BT-122", "DocumentDescription": "BT-123",
