@@ -486,6 +486,8 @@ def _strip_id(rule: str, message: str) -> str:
 
 
 # ---------------------------------------------------------------- readable locations
+_CII_TOP = frozenset({"ExchangedDocumentContext", "ExchangedDocument", "SupplyChainTradeTransaction"})
+_RELATIVE = re.compile(r"^[A-Za-z]\w*:[A-Za-z][\w.-]*(/[A-Za-z]\w*:[A-Za-z][\w.-]*(\[\d+\])?)*$")
 _STEP = re.compile(r"""(?:(?:\*|[\w.-]+):)?(\*|@?[\w.-]+)((?:\[[^\]]*\])*)""")
 _INDEX = re.compile(r"\[(\d+)\]")
 _XSD_LINE = re.compile(r"^line (\d+)\s*(.*)$")
@@ -514,7 +516,11 @@ def parse_steps(location: str) -> list[tuple[str, int | None]] | None:
     ``/ubl:Invoice/cac:InvoiceLine[3]/…``) as (local name or "*", position or None); None when the
     text is no such path."""
     if not location.startswith("/"):
-        return None
+        # a path relative to the root as our own rules write it ("rsm:SupplyChainTradeTransaction/…")
+        if not _RELATIVE.match(location):
+            return None
+        top = location.split("/", 1)[0].split(":")[-1]
+        location = ("/rsm:CrossIndustryInvoice/" if top in _CII_TOP else "/ubl:Invoice/") + location
     steps: list[tuple[str, int | None]] = []
     for part in _split(location):
         if not part:
@@ -596,13 +602,16 @@ def where(location: str | None, lang: str | None = None) -> str | None:
     return " › ".join(p for p in (prefix, crumbs) if p) or None
 
 
-_CII_TOP = frozenset({"ExchangedDocumentContext", "ExchangedDocument", "SupplyChainTradeTransaction"})
+_CII_TRANSACTION = frozenset({"ApplicableHeaderTradeAgreement", "ApplicableHeaderTradeDelivery",
+                              "ApplicableHeaderTradeSettlement", "IncludedSupplyChainTradeLineItem"})
 
 
 def _names(steps: list[tuple[str, int | None]]) -> list[str]:
-    """Local names from the root; an unnamed root ("/*" of a default-namespace document) is named
-    after its children (CII has its own top-level elements)."""
+    """Local names from the root. lxml writes "*" for an element in a default namespace; the root
+    and CII's transaction element are named after their children (the top levels are fixed)."""
     names = [n for n, _ in steps]
+    if len(names) > 2 and names[1] == "*" and names[2] in _CII_TRANSACTION:
+        names[1] = "SupplyChainTradeTransaction"
     if names and names[0] == "*":
         names[0] = "CrossIndustryInvoice" if len(names) > 1 and names[1] in _CII_TOP else "Invoice"
     return names
@@ -632,7 +641,10 @@ def _crumbs(steps: list[tuple[str, int | None]], lang: str) -> str:
         # the deepest term is the repeating group itself: "Rechnungsposition 3 (BG-25)"
         final = f"{out.pop()} ({last_code})"
     if tail and tail != ["*"]:
-        element = pick(("Element „{0}“", "element '{0}'"), lang).format("/".join(tail))
+        if len(tail) == 1 and tail[0].startswith("@"):
+            element = pick(("Attribut „{0}“", "attribute '{0}'"), lang).format(tail[0][1:])
+        else:
+            element = pick(("Element „{0}“", "element '{0}'"), lang).format("/".join(tail))
         final = f"{final} › {element}"
     return " › ".join(out + [final])
 
@@ -780,6 +792,8 @@ def sentence(valid: bool | None, findings, *, number: str | None = None, issue_d
         return pick(("{0} ist keine gültige E-Rechnung.", "{0} is not a valid e-invoice."), lang).format(subject)
     head = (pick(("{0} ist keine E-Rechnung", "{0} is no e-invoice"), lang) if FORMAT in by_class
             else pick(("{0} ist keine gültige E-Rechnung", "{0} is not a valid e-invoice"), lang)).format(subject)
+    if valid is None and reason in NOT_VALIDATED_REASONS and NOT_VALIDATED_REASONS[reason][2] == FORMAT:
+        head += f" ({pick(NOT_VALIDATED_REASONS[reason][:2], lang)})"  # plain PDF, other format: say which
     return f"{head}: {_join(parts, lang)}."
 
 

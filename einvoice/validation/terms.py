@@ -254,7 +254,10 @@ def name(code: str, lang: str | None = None) -> str | None:
 def label(code: str, lang: str | None = None) -> str:
     """"Gesamtbetrag einschließlich Umsatzsteuer (BT-112)"; an unknown code stays as it is."""
     n = name(code, lang)
-    return f"{n} ({code})" if n else code
+    if not n:
+        return code
+    # "Käuferreferenz (Leitweg-ID)" -> "Käuferreferenz (Leitweg-ID, BT-10)", not two brackets
+    return f"{n[:-1]}, {code})" if n.endswith(")") else f"{n} ({code})"
 
 
 def codes_in(text: str | None) -> list[str]:
