@@ -238,9 +238,69 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
                  "With direct debit the bank assigned creditor identifier (BT-90) is missing."),
     "BR-DE-31": ("Bei Lastschrift fehlt die Kennung des zu belastenden Kontos (BT-91).",
                  "With direct debit the debited account identifier (BT-91) is missing."),
+    "BR-CO-04": ("Jede Rechnungsposition (BG-25) muss eine Umsatzsteuerkategorie (BT-151) haben.",
+                 "Each invoice line (BG-25) must have a VAT category code (BT-151)."),
+    "BR-CO-09": ("Die Umsatzsteuer-Identifikationsnummern (BT-31, BT-48, BT-63) müssen mit dem Ländercode beginnen (z. B. DE).",
+                 "The VAT identifiers (BT-31, BT-48, BT-63) must start with the country prefix (e.g. DE)."),
+    "BR-S-02": ("Bei Positionen mit Umsatzsteuer zum Normalsatz muss die Umsatzsteuer-Identifikationsnummer (BT-31) oder "
+                "Steuernummer (BT-32) des Verkäufers oder die seines Steuervertreters (BT-63) angegeben sein.",
+                "With standard rated lines the seller VAT identifier (BT-31), the seller tax registration identifier "
+                "(BT-32) or the tax representative VAT identifier (BT-63) must be given."),
+    "BR-S-05": ("Bei einer Position mit Normalsatz muss der Umsatzsteuersatz des Artikels (BT-152) größer als null sein.",
+                "In a standard rated invoice line the item VAT rate (BT-152) must be greater than zero."),
+    "UBL-SR-48": ("Jede Rechnungsposition muss genau eine Umsatzsteuerkategorie des Artikels (BT-151) haben.",
+                  "Each invoice line must have exactly one item VAT category (BT-151)."),
+    "UBL-SR-53": ("Zum Steuerschema des Verkäufers fehlt die Umsatzsteuer-Identifikationsnummer bzw. Steuernummer (BT-31/BT-32).",
+                  "The seller's tax scheme is given without the VAT identifier or tax registration identifier (BT-31/BT-32)."),
+    "CII-SR-461": ("Das Abrechnungsdatum der Umsatzsteuer (BT-7) darf nur einmal angegeben sein.",
+                   "The value added tax point date (BT-7) may be given only once."),
+    "CII-SR-465": ("Die Kontaktstelle des Verkäufers (BT-41) soll entweder als Person oder als Abteilung angegeben sein, nicht beides.",
+                   "The seller contact point (BT-41) should be given as a person or as a department, not both."),
+    "CII-SR-466": ("Die Kontaktstelle des Käufers (BT-56) soll entweder als Person oder als Abteilung angegeben sein, nicht beides.",
+                   "The buyer contact point (BT-56) should be given as a person or as a department, not both."),
+    "BR-DEX-03": ("Eine Unterposition muss genau eine Gruppe mit Umsatzsteuerinformationen enthalten (XRechnung-Erweiterung).",
+                  "A sub invoice line must contain exactly one VAT information group (XRechnung extension)."),
+    "BR-DEX-09": ("Rechenfehler: der fällige Zahlungsbetrag (BT-115) muss der Gesamtbetrag einschließlich Umsatzsteuer "
+                  "(BT-112) abzüglich Vorauszahlung (BT-113) zuzüglich Rundungsbetrag (BT-114) und Zahlungen Dritter sein.",
+                  "Arithmetic error: the amount due (BT-115) must be the total with VAT (BT-112) minus the paid amount "
+                  "(BT-113) plus the rounding amount (BT-114) and third party payments."),
+    "BR-DEX-15": ("Die CII-Datei verwendet Unterpositionen, die die XRechnung in CII nicht unterstützt.",
+                  "The CII file uses sub invoice lines, which XRechnung does not support in CII."),
     # Peppol rules KoSIT merged into XRechnung
     "PEPPOL-EN16931-R008": ("Die Datei enthält leere Elemente; jedes Element muss einen Wert haben.",
                             "The file contains empty elements; every element must have a value."),
+    "PEPPOL-EN16931-R001": ("Der Geschäftsprozesstyp (BT-23) fehlt.", "The business process type (BT-23) is missing."),
+    "PEPPOL-EN16931-R005": ("Die Umsatzsteuer-Buchungswährung (BT-6) darf nicht die Rechnungswährung (BT-5) sein.",
+                            "The VAT accounting currency (BT-6) must differ from the invoice currency (BT-5)."),
+    "PEPPOL-EN16931-R010": ("Die elektronische Adresse des Käufers (BT-49) fehlt.", "The buyer electronic address (BT-49) is missing."),
+    "PEPPOL-EN16931-R020": ("Die elektronische Adresse des Verkäufers (BT-34) fehlt.", "The seller electronic address (BT-34) is missing."),
+    "PEPPOL-EN16931-R041": ("Zu einem Prozentsatz eines Nachlasses oder Zuschlags fehlt der Grundbetrag.",
+                            "An allowance or charge percentage is given without its base amount."),
+    "PEPPOL-EN16931-R042": ("Zu einem Grundbetrag eines Nachlasses oder Zuschlags fehlt der Prozentsatz.",
+                            "An allowance or charge base amount is given without its percentage."),
+    "PEPPOL-EN16931-R043": ("Die Kennzeichnung als Nachlass oder Zuschlag muss „true“ oder „false“ sein.",
+                            "The allowance/charge indicator must be 'true' or 'false'."),
+    "PEPPOL-EN16931-R044": ("Zuschläge auf den Artikelpreis sind nicht erlaubt, nur Rabatte.",
+                            "Charges on the item price are not allowed, only discounts."),
+    "PEPPOL-EN16931-R046": ("Der Nettopreis (BT-146) muss der Bruttopreis (BT-148) abzüglich des Rabatts (BT-147) sein.",
+                            "The item net price (BT-146) must be the gross price (BT-148) minus the price discount (BT-147)."),
+    "PEPPOL-EN16931-R053": ("Es darf höchstens einen Gesamtbetrag der Umsatzsteuer in Rechnungswährung geben.",
+                            "Only one total VAT amount in the invoice currency may be given."),
+    "PEPPOL-EN16931-R054": ("Ein Gesamtbetrag der Umsatzsteuer in Buchungswährung (BT-111) muss genau dann einmal angegeben "
+                            "sein, wenn eine Buchungswährung (BT-6) angegeben ist.",
+                            "A total VAT amount in accounting currency (BT-111) must be given exactly once when an "
+                            "accounting currency (BT-6) is given, and not otherwise."),
+    "PEPPOL-EN16931-R061": ("Bei Lastschrift fehlt die Mandatsreferenz (BT-89).", "With direct debit the mandate reference (BT-89) is missing."),
+    "PEPPOL-EN16931-R101": ("Eine Objektkennung auf Positionsebene (BT-128) muss den Dokumenttyp 130 haben.",
+                            "An invoice line object identifier (BT-128) must have the document type 130."),
+    "PEPPOL-EN16931-R110": ("Der Abrechnungszeitraum einer Position muss innerhalb des Rechnungszeitraums liegen (Anfang).",
+                            "An invoice line period must lie within the invoicing period (start)."),
+    "PEPPOL-EN16931-R111": ("Der Abrechnungszeitraum einer Position muss innerhalb des Rechnungszeitraums liegen (Ende).",
+                            "An invoice line period must lie within the invoicing period (end)."),
+    "PEPPOL-EN16931-R121": ("Die Basismenge zum Artikelpreis (BT-149) muss größer als null sein.",
+                            "The item price base quantity (BT-149) must be greater than zero."),
+    "PEPPOL-EN16931-R130": ("Die Maßeinheit der Basismenge (BT-150) muss die der Menge (BT-130) sein.",
+                            "The base quantity unit (BT-150) must be the invoiced quantity unit (BT-130)."),
     "PEPPOL-EN16931-R040": ("Der Betrag eines Nachlasses oder Zuschlags muss Grundbetrag mal Prozentsatz / 100 sein.",
                             "An allowance or charge amount must be base amount times percentage / 100."),
     "PEPPOL-EN16931-R120": ("Rechenfehler in einer Rechnungsposition: der Nettobetrag (BT-131) muss Menge mal Preis "
@@ -340,7 +400,8 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
 FAMILIES: tuple[tuple[re.Pattern, tuple[str, str]], ...] = tuple((re.compile(p), t) for p, t in (
     (r"^BR-CO-", ("Die Angaben passen rechnerisch oder inhaltlich nicht zueinander (Rechen- bzw. Abhängigkeitsregel der EN 16931).",
                   "The values do not add up or do not fit together (calculation or dependency rule of EN 16931).")),
-    (r"^BR-CL-", ("Ein Code steht nicht in der vorgeschriebenen Codeliste.", "A code is not in the prescribed code list.")),
+    (r"^BR-CL-(\d+)$", ("Ein Code steht nicht in der vorgeschriebenen Codeliste{codelist}.",
+                        "A code is not in the prescribed code list{codelist}.")),
     (r"^BR-DEX-", ("Eine Vorgabe der XRechnung-Erweiterung (Extension) ist nicht erfüllt.",
                    "A requirement of the XRechnung extension is not met.")),
     (r"^BR-DE-", ("Eine Vorgabe der XRechnung (deutsche Nutzungsspezifikation, CIUS) ist nicht erfüllt.",
@@ -395,6 +456,28 @@ VAT_CATEGORIES: dict[str, tuple[str, str]] = {
 _TERMS_NAMED = ("Betroffene Angaben: {terms}.", "Fields concerned: {terms}.")
 
 
+#: the code list behind each BR-CL rule of EN 16931 (number -> (German, English))
+CODE_LISTS: dict[int, tuple[str, str]] = {
+    1: ("Rechnungstyp, UNTDID 1001", "invoice type, UNTDID 1001"), 3: ("Währung, ISO 4217", "currency, ISO 4217"),
+    4: ("Währung, ISO 4217", "currency, ISO 4217"), 5: ("Währung, ISO 4217", "currency, ISO 4217"),
+    6: ("Datumscode, UNTDID 2005", "date code, UNTDID 2005"), 7: ("Objektkennung, UNTDID 1153", "object identifier, UNTDID 1153"),
+    8: ("Betreff der Bemerkung, UNTDID 4451", "note subject, UNTDID 4451"), 10: ("Kennungsschema, ISO 6523", "identifier scheme, ISO 6523"),
+    11: ("Registerschema, ISO 6523", "registration scheme, ISO 6523"),
+    13: ("Artikelklassifizierung, UNTDID 7143", "item classification, UNTDID 7143"),
+    14: ("Ländercode, ISO 3166-1", "country code, ISO 3166-1"), 15: ("Ländercode, ISO 3166-1", "country code, ISO 3166-1"),
+    16: ("Zahlungsart, UNTDID 4461", "payment means, UNTDID 4461"),
+    17: ("Umsatzsteuerkategorie, UNTDID 5305", "VAT category, UNTDID 5305"),
+    18: ("Umsatzsteuerkategorie, UNTDID 5305", "VAT category, UNTDID 5305"),
+    19: ("Grund des Nachlasses, UNTDID 5189", "allowance reason, UNTDID 5189"),
+    20: ("Grund des Zuschlags, UNTDID 7161", "charge reason, UNTDID 7161"),
+    21: ("Artikelkennung, ISO 6523", "item identifier scheme, ISO 6523"),
+    22: ("Grund der Steuerbefreiung, VATEX", "VAT exemption reason, VATEX"),
+    23: ("Maßeinheit, UN/ECE Recommendation 20/21", "unit of measure, UN/ECE Recommendation 20/21"),
+    24: ("Dateityp (MIME) des Anhangs", "attachment MIME type"), 25: ("Schema der elektronischen Adresse, EAS", "electronic address scheme, EAS"),
+    26: ("Schema der Lieferortkennung, ISO 6523", "deliver-to location scheme, ISO 6523"),
+}
+
+
 def _family(rule: str) -> tuple[str, str]:
     for pattern, texts in FAMILIES:
         m = pattern.match(rule)
@@ -402,8 +485,38 @@ def _family(rule: str) -> tuple[str, str]:
             if "{category}" in texts[0]:
                 cat = VAT_CATEGORIES.get(m.group(1), (m.group(1), m.group(1)))
                 return texts[0].format(category=cat[0]), texts[1].format(category=cat[1])
+            if "{codelist}" in texts[0]:
+                known = CODE_LISTS.get(int(m.group(1)))
+                return (texts[0].format(codelist=f" ({known[0]})" if known else ""),
+                        texts[1].format(codelist=f" ({known[1]})" if known else ""))
             return texts
     return _FALLBACK
+
+
+#: details the official text carries that the clerk needs (the code or value found): pattern ->
+#: (German, English) with the pattern's groups
+_DETAILS: tuple[tuple[re.Pattern, tuple[str, str]], ...] = tuple((re.compile(p), t) for p, t in (
+    (r"Code '([^']*)' is not allowed", ("Gefundener Code: „{0}“.", "Code found: '{0}'.")),
+    (r"Value of '([^']*)' is not allowed", ("Der Wert von „{0}“ ist hier nicht zulässig.", "The value of '{0}' is not allowed here.")),
+    (r"(?:Attribute|Element) '?(@?[\w:]+)'? marked as not used", ("„{0}“ ist in diesem Profil nicht vorgesehen und darf nicht vorkommen.",
+                                                                  "'{0}' is not used in this profile and must not occur.")),
+))
+#: function words that tell a German official text (our own rules, some Peppol rules) from an English one
+_DE_HINTS = frozenset("der die das den dem des muss müssen darf dürfen nicht und ein eine einen ist sind wird zu".split())
+_EN_HINTS = frozenset("the must shall should not and a an is are be of to with".split())
+
+
+def _detail(message: str, lang: str) -> str:
+    for pattern, texts in _DETAILS:
+        m = pattern.search(message)
+        if m:
+            return pick(texts, lang).format(*m.groups())
+    return ""
+
+
+def _is_german(text: str) -> bool:
+    words = re.findall(r"[a-zäöüß]+", text.lower())
+    return sum(w in _DE_HINTS for w in words) > max(1, sum(w in _EN_HINTS for w in words))
 
 
 # XSD messages (libxml2, English): the element names and the kind of problem, said in German
@@ -456,7 +569,7 @@ def explanation(rule: str, message: str = "", location: str | None = None, stage
     lang = lang or language()
     if rule == "XSD":
         return _xsd(message or "", lang)
-    own = RULE_TEXTS.get(rule)
+    own = RULE_TEXTS.get(rule) or RULE_TEXTS.get(re.sub(r"-\d$", "", rule) if rule.startswith("PEPPOL-") else "")
     if own is not None:
         text = pick(own, lang)
         # our German plausibility messages carry the value and the field: keep them for German readers
@@ -466,11 +579,18 @@ def explanation(rule: str, message: str = "", location: str | None = None, stage
         if named and bmf_class(rule, stage) != CONTENT:
             text += " " + pick(_TERMS_NAMED, lang).format(terms=_term_list(named, lang))
         return text
-    text = pick(_family(rule), lang)
+    stripped = _strip_id(rule, message or "")
+    if lang == "de" and _is_german(stripped):
+        text = stripped  # the rule's own text is German already (our Peppol and XRechnung rules)
+    else:
+        text = pick(_family(rule), lang)
+        detail = _detail(message or "", lang)
+        if detail:
+            text += " " + detail
     codes = [c for c in terms.codes_in(message) if c not in terms.codes_in(text)]
     if not codes and location:
         code = location_term(location)
-        if code:
+        if code and code not in terms.codes_in(text):
             codes = [code]
     if codes:
         text += " " + pick(_TERMS_NAMED, lang).format(terms=_term_list(codes, lang))
@@ -679,8 +799,8 @@ NOT_VALIDATED_REASONS: dict[str, tuple[str, str, str | None]] = {
     # English reason the engine records -> (German, English, BMF class of the verdict)
     "plain PDF without structured invoice data": ("reines PDF ohne strukturierte Rechnungsdaten",
                                                   "a plain PDF without structured invoice data", FORMAT),
-    "unsupported format (not UBL or CII)": ("kein zugelassenes E-Rechnungsformat (weder UBL noch CII)",
-                                            "no accepted e-invoice format (neither UBL nor CII)", FORMAT),
+    "unsupported format (not UBL or CII)": ("kein zugelassenes E-Rechnungsformat, weder UBL noch CII",
+                                            "no accepted e-invoice format, neither UBL nor CII", FORMAT),
     "ZUGFeRD 1.0 (legacy format) is recognised but not validated": (
         "ZUGFeRD 1.0 ist ein veraltetes Format", "ZUGFeRD 1.0 is a legacy format", FORMAT),
     "no invoice found": ("in der Datei wurde keine Rechnung gefunden", "no invoice was found in the file", FORMAT),
