@@ -560,7 +560,8 @@ def _xsd(message: str, lang: str) -> str:
 
 def _term_list(codes: list[str], lang: str, limit: int = 5) -> str:
     shown = ", ".join(terms.label(c, lang) for c in codes[:limit])
-    return shown + (pick((" u. a.", " and others"), lang) if len(codes) > limit else "")
+    # "… u. a" without its period: the sentence around it ends with one
+    return shown + (pick((" u. a", " and others"), lang) if len(codes) > limit else "")
 
 
 def explanation(rule: str, message: str = "", location: str | None = None, stage: str | None = None,
@@ -837,6 +838,11 @@ def _reason(reason: str | None, lang: str) -> tuple[str, str | None]:
     if re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)+", rule):  # "RULE message" from the intake
         return f"{rule}: {explanation(rule, reason, None, 'intake', lang)}", bmf_class(rule, "intake")
     return pick(("eine Prüfstufe konnte nicht laufen", "a validation stage could not run"), lang), None
+
+
+def date_text(value, lang: str | None = None) -> str | None:
+    """A date as the reader writes it: 01.12.2026 (German) or 2026-12-01 (English)."""
+    return _date(value, lang or language())
 
 
 def _date(value, lang: str) -> str | None:

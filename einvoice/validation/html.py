@@ -65,7 +65,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 <dt>{{ t.kosit }}</dt><dd>{{ t.accept if r.accepted is sameas true else (t.reject if r.accepted is sameas false else '–') }}</dd>
 {% endif %}
 {% if r.model %}
-<dt>{{ t.number }}</dt><dd>{{ r.model.invoice_number or '–' }} {{ t.of }} {{ r.model.issue_date or '–' }}</dd>
+<dt>{{ t.number }}</dt><dd>{{ r.model.invoice_number or '–' }} {{ t.of }} {{ r.issue_date_text or '–' }}</dd>
 <dt>{{ t.seller }}</dt><dd>{{ r.model.seller.name or '–' }}</dd>
 <dt>{{ t.leitweg }}</dt><dd>{{ r.model.buyer_reference or '–' }}</dd>
 <dt>{{ t.due }}</dt><dd>{{ r.model.totals.amount_due if r.model.totals.amount_due is not none else '–' }} {{ r.model.currency or '' }}</dd>
@@ -104,6 +104,7 @@ class _R:
         self.sentence = r.sentence(lang)
         self.class_name = explain.class_name(r.bmf_class, lang)
         self.basis = explain.basis(r.rules_basis, lang)
+        self.issue_date_text = explain.date_text(getattr(r.model, "issue_date", None), lang)
         self.stage_names = [(explain.stage_name(k, lang), explain.state_name(v, lang)) for k, v in r.stages.items()]
 
     def __getattr__(self, name):
