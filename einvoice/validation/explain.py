@@ -553,7 +553,7 @@ def _xsd(message: str, lang: str) -> str:
     for pattern, texts in _XSD_PATTERNS:
         m = pattern.search(message)
         if m:
-            groups = [_NS_NAME.sub("", g or "").replace(", ", ", ") for g in m.groups()]
+            groups = [_NS_NAME.sub("", g or "") for g in m.groups()]
             return f"{head} {pick(texts, lang).format(*groups)}"
     return head
 
@@ -576,6 +576,9 @@ def explanation(rule: str, message: str = "", location: str | None = None, stage
         # our German plausibility messages carry the value and the field: keep them for German readers
         if lang == "de" and bmf_class(rule, stage) == CONTENT and message and rule != "DE-LEITWEG-ID":
             text = _strip_id(rule, message)
+            if location and f" ({location})" in text and _model_term(location):
+                # "(issue_date)" is the model's field name; the clerk reads the business term
+                text = text.replace(f" ({location})", f", {where(location, lang)},")
         named = [c for c in terms.codes_in(message) if c not in terms.codes_in(text)]
         if named and bmf_class(rule, stage) != CONTENT:
             text += " " + pick(_TERMS_NAMED, lang).format(terms=_term_list(named, lang))
@@ -615,16 +618,21 @@ _XSD_LINE = re.compile(r"^line (\d+)\s*(.*)$")
 _MODEL_PATH = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*$")
 #: fields of the semantic model (einvoice.model) a content finding names -> business term
 MODEL_FIELDS: dict[str, str] = {
-    "invoice_number": "BT-1", "issue_date": "BT-2", "due_date": "BT-9", "tax_point_date": "BT-7",
-    "delivery_date": "BT-72", "period_start": "BT-73", "period_end": "BT-74", "currency": "BT-5",
-    "buyer_reference": "BT-10", "totals.line_total": "BT-106", "totals.allowance_total": "BT-107",
-    "totals.charge_total": "BT-108", "totals.tax_exclusive": "BT-109", "totals.tax_total": "BT-110",
-    "totals.tax_inclusive": "BT-112", "totals.prepaid": "BT-113", "totals.rounding": "BT-114",
-    "totals.amount_due": "BT-115", "skonto": "BT-20", "lines": "BG-25", "lines.net_amount": "BT-131",
-    "lines.quantity": "BT-129", "lines.price": "BT-146", "lines.net_price": "BT-146", "lines.gross_price": "BT-148",
-    "lines.period_start": "BT-134", "lines.period_end": "BT-135", "vat_breakdown": "BG-23",
+    "invoice_number": "BT-1", "issue_date": "BT-2", "type_code": "BT-3", "currency": "BT-5", "tax_currency": "BT-6",
+    "due_date": "BT-9", "buyer_reference": "BT-10", "payment_terms": "BT-20", "skonto": "BT-20",
+    "preceding_invoices": "BG-3", "preceding_invoices.issue_date": "BT-26", "seller": "BG-4", "buyer": "BG-7",
+    "payee": "BG-10", "tax_representative": "BG-11", "delivery": "BG-13", "delivery.date": "BT-72",
+    "invoice_period": "BG-14", "invoice_period.start": "BT-73", "invoice_period.end": "BT-74",
+    "payment_means": "BG-16", "allowances_charges": "BG-20/BG-21", "allowances_charges.amount": "BT-92/BT-99",
+    "allowances_charges.base_amount": "BT-93/BT-100", "allowances_charges.percent": "BT-94/BT-101",
+    "allowances_charges.vat_rate": "BT-96/BT-103", "totals": "BG-22", "totals.line_total": "BT-106",
+    "totals.allowances": "BT-107", "totals.charges": "BT-108", "totals.tax_exclusive": "BT-109", "totals.tax": "BT-110",
+    "totals.tax_accounting": "BT-111", "totals.tax_inclusive": "BT-112", "totals.prepaid": "BT-113",
+    "totals.rounding": "BT-114", "totals.amount_due": "BT-115", "vat_breakdown": "BG-23",
     "vat_breakdown.taxable_amount": "BT-116", "vat_breakdown.tax_amount": "BT-117", "vat_breakdown.rate": "BT-119",
-    "allowances": "BG-20", "charges": "BG-21",
+    "lines": "BG-25", "lines.quantity": "BT-129", "lines.net_amount": "BT-131", "lines.period": "BG-26",
+    "lines.period.start": "BT-134", "lines.period.end": "BT-135", "lines.net_price": "BT-146",
+    "lines.price_base_quantity": "BT-149", "lines.vat_rate": "BT-152",
 }
 _PLACES: dict[str, tuple[str, str]] = {
     "PDF XMP metadata": ("PDF-Metadaten (XMP)", "PDF metadata (XMP)"),
@@ -780,8 +788,8 @@ def _model_where(location: str, lang: str) -> str | None:
     code = _model_term(location)
     if code is None:
         return None
-    m = re.match(r"^(lines|skonto|vat_breakdown)\[(\d+)\]", location)
-    group = {"lines": "BG-25", "vat_breakdown": "BG-23"}.get(m.group(1)) if m else None
+    m = re.match(r"^(lines|skonto|vat_breakdown|allowances_charges)\[(\d+)\]", location)
+    group = {"lines": "BG-25", "vat_breakdown": "BG-23", "allowances_charges": "BG-20/BG-21"}.get(m.group(1)) if m else None
     if m and group and code != group:
         return f"{terms.name(group, lang)} {int(m.group(2)) + 1} › {terms.label(code, lang)}"
     if m and m.group(1) == "skonto":
