@@ -156,6 +156,7 @@ def test_bmf_class_of_a_content_plausibility_finding_is_content(engine):
     assert f.bmf_class == explain.CONTENT and rep.bmf_class == explain.CONTENT and rep.valid is False
     assert rep.sentence("de").endswith("ist keine gültige E-Rechnung: 1 Inhaltsfehler (DE-PLAUS-DATE).")
     assert f.where("de") == "Rechnungsdatum (BT-2)"
+    assert "2150-01-01, Rechnungsdatum (BT-2)," in f.explanation("de") and "issue_date" not in f.explanation("de")
     # gravest first: a business rule error next to a content error makes the verdict a business rule error
     both = validate(mutate(UBL, ("text", "/ubl:Invoice/cbc:IssueDate", "2150-01-01"),
                            ("remove", "/ubl:Invoice/cbc:BuyerReference")), "x.xml")
