@@ -13,6 +13,7 @@ the this that these you your may must cannot can't already someone somebody nobo
 please not only with has have is are were be been of to for and or by there step steps reject rejected forward
 forwarded amount limit grant belongs assigned supplier order reference found received approved closed unknown
 which who when why what because again here now any one needs give given sign signed deputy absent
+shall should missing allowed contain contains sum
 """.split())
 
 GERMAN = frozenset("""

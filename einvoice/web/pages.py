@@ -70,7 +70,8 @@ def template_environment(org: Organisation) -> Environment:
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date,
                        action_name=approval_messages.action_name, role_name=approval_messages.role_name,
-                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name)
+                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name,
+                       report_view=rendering.report_view)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()},
                        DESK_DONE=DESK_DONE, CHANNEL_TITLE=CHANNEL_TITLE, DESK_STATE_TITLE=DESK_STATE_TITLE)

@@ -138,3 +138,15 @@ def date(value) -> str:
         # Stored in UTC; people read Europe/Berlin (summer and winter time), whatever the server's zone.
         return local(as_utc(value)).strftime("%d.%m.%Y %H:%M")
     return value.strftime("%d.%m.%Y")
+
+
+def report_view(report: dict | None, inv=None):
+    """The stored validation report of an invoice as the clerk reads it (verdict sentence with the
+    invoice number and date from the database row, BMF classes, explanations, readable locations;
+    ``einvoice.validation.explain``), or None without a report."""
+    if not report:
+        return None
+    from einvoice.validation.explain import report_view as view
+
+    return view(report, number=getattr(inv, "invoice_number", None), issue_date=getattr(inv, "issue_date", None),
+                filename=getattr(inv, "filename", None))

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from einvoice.validation import explain
 from einvoice.web.throttle import _Windows, client_key
 
 log = logging.getLogger("einvoice.web.upload")
@@ -179,6 +180,7 @@ def receipt_of(app, outcome) -> dict:
         received = row.received_at
         channel_meta = json.loads(row.channel_json) if row.channel_json else {}
         state, size, filename = row.state, row.size, row.filename
+        number, issue_date = row.invoice_number, row.issue_date
     if received.tzinfo is None:
         received = received.replace(tzinfo=dt.timezone.utc)  # the database keeps UTC
     short, text = STATE_VERDICT.get(state, IN_PROGRESS)
@@ -195,9 +197,20 @@ def receipt_of(app, outcome) -> dict:
         "accepted": state == "in_approval",
         "already_received": outcome.already_received,
         "reply_to": channel_meta.get("reply_to") if not outcome.already_received else None,
-        "findings": [{"rule": f.get("rule"), "severity": f.get("severity"), "message": f.get("message"),
-                      "location": f.get("location")} for f in report.get("findings") or []],
+        "findings": [_finding(f) for f in report.get("findings") or []],
+        # the verdict in one sentence with the BMF classes, as the clerk's page and the notice say it
+        "sentence": explain.report_view(report, number=number, issue_date=issue_date, filename=filename).sentence
+        if report else None,
     }
+
+
+def _finding(f: dict) -> dict:
+    """A finding of the receipt: rule, severity, the official text (``message``), and its BMF class,
+    explanation and readable location in the language set (einvoice.validation.explain)."""
+    v = explain.finding_view(f)
+    return {"rule": f.get("rule"), "severity": f.get("severity"), "message": f.get("message"), "location": f.get("location"),
+            "bmf_class": v.bmf_class, "class_name": v.class_name, "explanation": v.explanation, "where": v.where,
+            "original": v.original}
 
 
 def token_ok(cfg: UploadConfig, given: str | None) -> bool:

@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from einvoice.validation import Report, ValidationConfig, schematron, validate
+from einvoice.validation.html import render_reports
 from tests.validation.fixtures import CII, UBL, XR, mutate
 from tests.validation.pdfs import hybrid_pdf
 
@@ -188,7 +189,7 @@ def test_other_xml_is_unsupported(engine):
 
 def test_html_report_escapes_and_summarises(engine):
     rep = validate(mutate(UBL, ("text", "//cac:PaymentTerms/cbc:Note", "#SKONTO#<script>x</script>#\n")), "<b>.xml")
-    html = rep.to_html()
+    html = render_reports([rep])
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "BR-DE-18" in html and "ungültig" in html
 

@@ -98,6 +98,11 @@ def test_rejected_invoice_through_the_api_names_the_rule(upload_world):
     assert (body["state"], body["verdict"], body["accepted"]) == ("rejected", "abgewiesen", False)
     assert "BR-CO-10" in {f["rule"] for f in body["findings"]}
     assert rows(app)[body["sha256"]].state == "rejected"
+    # the supplier reads the class, an explanation with the business terms and the official text (#17)
+    f = next(f for f in body["findings"] if f["rule"] == "BR-CO-10")
+    assert f["bmf_class"] == "business_rule" and f["class_name"] == "Geschäftsregelfehler"
+    assert "Summe der Nettobeträge der Rechnungspositionen (BT-106)" in f["explanation"] and "(BT-106)" in f["original"]
+    assert "ist keine gültige E-Rechnung" in body["sentence"] and "BR-CO-10" in body["sentence"]
 
 
 def test_oversize_and_wrong_type_are_refused_in_german_and_nothing_is_kept(upload_world):
