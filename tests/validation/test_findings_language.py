@@ -222,7 +222,7 @@ def test_every_business_term_has_both_names():
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_cli_text_output_in_the_language_set(engine, tmp_path, monkeypatch, lang):
-    from einvoice.cli_validate import validate_cmd
+    from einvoice.validation.cli import validate_cmd
 
     monkeypatch.setenv("EINVOICE_LANGUAGE", lang)
     bad = tmp_path / "rechnung.xml"
