@@ -18,9 +18,11 @@ from einvoice.web.routes import (  # one module per line, so that adding one is 
     health,
     inbox,
     invoices,
+    notices,
     overview,
     treasury,
     upload,
+    viewer,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -31,6 +33,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     desk.router,
     overview.router,
     treasury.router,
+    notices.router,  # e-mails waiting for a person (central desk)
+    viewer.router,  # inline PDFs for the invoice page (before invoices: more specific paths)
     invoices.router,
     decisions.router,
     health.router,
