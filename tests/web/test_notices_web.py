@@ -104,6 +104,14 @@ def test_invoice_page_and_desk_list_show_notices_with_berlin_time(notice_world):
     assert f'href="/invoices/{rejected}"' in rows and f'href="/invoices/{plain}"' in rows
     assert "keine E-Mail-Adresse" in rows and "nicht zustellbar" in rows and rows.count("<tr") == 2
     assert 'href="/notices"' in desk.get("/inbox").text  # in the desk's navigation
+    from tests.web.test_clerks import _visible_text
+    from tests.wording import foreign_words
+
+    # The list and the notices section are German (the trail's notice events and the findings are
+    # the outbox's and the validator's texts, outside this view).
+    for html in (lst.text, *(desk.get(f"/invoices/{i}").text.split('id="notices"', 1)[1].split("</section>", 1)[0]
+                             for i in (rejected, plain))):
+        assert foreign_words(_visible_text(html), "de") == set()
 
     # Others: no desk list (403), and no notices of invoices they may not see (404).
     clerk = _client(app, "a.schulz")
