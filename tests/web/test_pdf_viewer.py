@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.test_browser import CHROMIUM, LAUNCH_ARGS
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS
 
 pytestmark = pytest.mark.s3
 
@@ -143,6 +143,18 @@ def test_chromium_shows_the_pdf_beside_the_data(live_server, world):
             page.wait_for_function("() => true")  # let frames attach
             assert any(f.url.startswith("chrome-extension://") and f.url.endswith("/index.html") for f in page.frames), \
                 [f.url for f in page.frames]
+
+            # Beside the data on a wide screen; no sideways scrolling on a 390 px phone.
+            page.set_viewport_size({"width": 1600, "height": 900})
+            data_box = page.locator("section[aria-labelledby=inv-h]").bounding_box()
+            pdf_box = viewer.bounding_box()
+            assert pdf_box["x"] >= data_box["x"] + data_box["width"] and abs(pdf_box["y"] - data_box["y"]) < 200, \
+                (pdf_box, data_box)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "invoice-page-pdf.png"))
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+            assert viewer.bounding_box()["width"] <= 390
 
             other = signed_in("a.schulz")  # may not see department 51
             r = other.goto(live_server.url + f"/invoices/{inv}/pdf")
