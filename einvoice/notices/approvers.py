@@ -7,7 +7,8 @@ retries and dead letters.
 in by a flow) into outbox rows, one per task, reason and person: the row's ``dedupe_key`` is the
 idempotency key and the database's unique constraint holds it, so running the scan again, or two
 scans at once, never queues anything twice. ``recipient`` takes the person's ``email`` from the
-organisation file when the message is built (none: the row ends ``no_address`` for the desk).
+organisation file: a person without one gets no row; one whose address is gone by the time the
+message is built ends ``no_address`` for the desk.
 Texts are configuration like the supplier notices' (``task.subject.txt.j2`` / ``task.body.txt.j2``
 or ``<kind>.…``, in ``notices.templates_directory`` or the shipped defaults), German with English
 below. This module must never import the approval layer, never send, and never write a
@@ -72,6 +73,10 @@ def queue(db: Database, org, due, *, now: dt.datetime | None = None) -> int:
     queued = 0
     for key, (n, person) in wanted.items():
         if key in have:
+            continue
+        if recipient(org, {"person": person})[0] is None:
+            # No address in the organisation file: nothing to queue (`einvoice org check` names such
+            # people); a row per task would only bury the desk's list of real dead letters.
             continue
         data = {"person": person, **{k: _plain(v) for k, v in n.__dict__.items() if k != "recipients"}}
         try:
