@@ -151,3 +151,38 @@ def test_templates_are_configuration(db, smtp_server, clock, tmp_path):
     m = _parse(sink.messages[0].data)
     assert m["Subject"] == "Bitte prüfen: RE-TPL-1"
     assert f"https://rechnung.example/invoices/{inv}" in m.get_body(("plain",)).get_content()
+
+
+def test_migration_keeps_supplier_notices_one_per_file_and_kind(database_url):
+    """0015_approver_notifications: a supplier notice queued before it keeps the empty key and its
+    uniqueness; approver rows are removed by the downgrade (the old schema has no place for them)."""
+    from alembic import command
+
+    from einvoice.db import alembic_config
+
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0012_inbox_order")
+    engine = sa.create_engine(database_url)
+    now = dt.datetime(2026, 12, 1, 9, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO invoices (id, file_sha256, filename, channel, size, received_at, updated_at, "
+                                 "state, version, verdict) VALUES (1, :sha, 'x.xml', 'test', 1, :now, :now, 'rejected', 1, 'invalid')"),
+                         {"sha": "1" * 64, "now": now})
+            conn.execute(sa.text("INSERT INTO supplier_notices (id, invoice_id, kind, status, attempts, created_at, updated_at) "
+                                 "VALUES (1, 1, 'rejected', 'pending', 0, :now, :now)"), {"now": now})
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT dedupe_key FROM supplier_notices")).scalar_one() == ""
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO supplier_notices (invoice_id, kind, status, attempts, created_at, updated_at) "
+                                 "VALUES (1, 'rejected', 'pending', 0, :now, :now)"), {"now": now})
+        with engine.begin() as conn:
+            for key in ("task:7:task_new:a.schulz", "task:7:task_new:b.keller"):
+                conn.execute(sa.text("INSERT INTO supplier_notices (invoice_id, kind, dedupe_key, status, attempts, created_at, "
+                                     "updated_at) VALUES (1, 'task_new', :key, 'pending', 0, :now, :now)"), {"key": key, "now": now})
+        command.downgrade(cfg, "0012_inbox_order")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT kind FROM supplier_notices")).scalars().all() == ["rejected"]
+    finally:
+        engine.dispose()
