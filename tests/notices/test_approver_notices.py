@@ -101,6 +101,9 @@ def test_new_task_skonto_and_escalation_each_mailed_once_to_the_right_people(db,
     assert [m["To"] for m in escalations] == [CLAUDIA, CLAUDIA]
     assert all(m["X-Einvoice-Notice"] == "task_escalation" and "wartet seit 8 Tagen" in m["Subject"] for m in escalations)
     assert {m["Message-ID"] for m in escalations} & {_parse(m.data)["Message-ID"] for m in sink.messages[:3]} == set()
+    # A month on, the tasks are outside every window: the scan does not even look at them again.
+    month = now + dt.timedelta(days=30)
+    assert due_notifications(ApprovalService(db, org, on_release=[]), org.notices.approvers, now=month) == []
 
 
 def test_an_address_gone_from_the_organisation_file_is_no_address_for_the_desk(db, smtp_server, clock):
