@@ -369,8 +369,9 @@ class ApproverNoticeSettings(_Model):
                                             "(null: no Skonto e-mails); to everyone who may decide it")
     escalation: bool = Field(default=True, description="when a task has waited approval.escalate_after_days: to "
                                                        "the head of department (deputy when absent; else the central desk)")
-    catch_up_days: int = Field(default=3, ge=0, le=60, description="tasks opened longer ago get no new-task "
-                                                                   "e-mail (turning this on must not mail every old task)")
+    catch_up_days: int = Field(default=3, ge=0, le=60, description="tasks opened (or that reached the escalation "
+                                                                   "age) longer ago get no e-mail: turning this on must not "
+                                                                   "mail every old task, and each scan stays small")
     web_url: str | None = Field(default=None, description="address of the web inbox, for a link to the invoice, "
                                                           "e.g. https://rechnung.musterhausen.example")
 
