@@ -1,7 +1,7 @@
 """approver_notifications: approver e-mails go through the supplier-notice outbox, once per task, reason and person
 
 Revision ID: 0015_approver_notifications
-Revises: 0012_inbox_order
+Revises: 0013_desk_holds_substitutes
 
 ``supplier_notices`` gets ``dedupe_key`` (the outbox's idempotency key: "" for supplier notices,
 "task:<id>:<reason>:<person>" for approver notifications) and the unique constraint becomes
