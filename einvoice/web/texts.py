@@ -178,6 +178,13 @@ ENGLISH: dict[str, str] = {
     "Rechnerisch richtig": "Rechnerisch richtig (arithmetic check)",
     "Anordnung": "Anordnung (payment order)",
     "Freigabe": "Freigabe (release)",
+    # pages.DONE_MESSAGE (shown on the invoice page)
+    "Der Schritt wurde bestätigt.": "The step has been approved.",
+    "Die Rechnung wurde zurückgewiesen.": "The invoice has been rejected.",
+    "Die Rechnung wurde an den vorigen Schritt zurückgegeben.": "The invoice has been sent back to the previous step.",
+    "Die Rechnung wurde weitergeleitet.": "The invoice has been forwarded.",
+    "Der Kommentar wurde gespeichert.": "The comment has been saved.",
+    "Der Dublettenverdacht wurde mit Begründung aufgehoben.": "The duplicate flag has been overridden with a reason.",
     # treasury.html
     "Stadtkasse: angeordnete, gebuchte und bezahlte Rechnungen": "Treasury: released, posted and paid invoices",
     "Stand": "State",
