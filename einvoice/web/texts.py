@@ -185,6 +185,19 @@ ENGLISH: dict[str, str] = {
     "Die Rechnung wurde weitergeleitet.": "The invoice has been forwarded.",
     "Der Kommentar wurde gespeichert.": "The comment has been saved.",
     "Der Dublettenverdacht wurde mit Begründung aufgehoben.": "The duplicate flag has been overridden with a reason.",
+    # forms.py (TEXT-TOO-LONG, shown on the invoice page)
+    "Der Kommentar": "The comment",
+    "Die Begründung": "The reason",
+    "%(label)s ist zu lang: %(n)s Zeichen, erlaubt sind höchstens %(limit)s. Bitte kürzen Sie den Text; gespeichert "
+    "wurde nichts.":
+        "%(label)s is too long: %(n)s characters, at most %(limit)s are allowed. Please shorten the text; nothing "
+        "was saved.",
+    # made in invoice_view.py and routes/decisions.py, wrapped with invoice.html (see the web README)
+    "Rechnung %(id)s": "Invoice %(id)s",
+    "Für diese Rechnung ist kein Original im Archiv verzeichnet.": "No original of this invoice is recorded in the archive.",
+    "Das Original ist im Archiv gerade nicht erreichbar; die Angaben unten stammen aus der Datenbank.":
+        "The original cannot be reached in the archive right now; the details below come from the database.",
+    "„%(raw)s“ ist kein Betrag; bitte z. B. 1.234,56 eingeben.": "“%(raw)s” is not an amount; please enter e.g. 1,234.56.",
     # treasury.html
     "Stadtkasse: angeordnete, gebuchte und bezahlte Rechnungen": "Treasury: released, posted and paid invoices",
     "Stand": "State",

@@ -155,3 +155,22 @@ def test_values_are_escaped_in_both_ways_of_translating(monkeypatch):
     monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
     out = env.from_string('{{ x|tr }}|{{ _("Nr. %(id)s", id=x) }}|{% trans date=x %}vom {{ date }}{% endtrans %}').render(x="<b>")
     assert out == "&lt;b&gt;|No. &lt;b&gt;|of &lt;b&gt;"
+
+
+def test_amounts_are_read_as_the_pages_show_them(monkeypatch):
+    from einvoice.web.search import parse_amount
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
+    assert (parse_amount("1.234,56 €"), parse_amount("1234.56"), parse_amount("1,234.56")) == (Decimal("1234.56"), Decimal("1234.56"), None)
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    assert (parse_amount("1,234.56 €"), parse_amount("1,190"), parse_amount("1234,56")) == (Decimal("1234.56"), Decimal("1190"), Decimal("1234.56"))
+
+
+def test_too_long_texts_are_refused_in_the_language_set(monkeypatch):
+    from einvoice.web.forms import text_too_long
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    r = text_too_long({"reason": "x" * 2001})
+    assert r.rule == "TEXT-TOO-LONG" and r.message.startswith("The reason is too long: 2,001 characters, at most 2,000")
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
+    assert text_too_long({"reason": "x" * 2001}).message.startswith("Die Begründung ist zu lang: 2.001 Zeichen")
