@@ -26,6 +26,7 @@ approval layer (``einvoice.approval.messages``) and never decide anything.
 from __future__ import annotations
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 from einvoice.language import language
 
@@ -304,11 +305,25 @@ def tr(message: str, **values) -> str:
     return text % values if values else text
 
 
+def _html(message: str, **values) -> Markup:
+    # The template's own text is trusted HTML; the values are escaped by Markup's ``%``.
+    text = Markup(gettext(message))
+    return text % values if values else text
+
+
+def _html_plural(singular: str, plural: str, n: int, **values) -> Markup:
+    values.setdefault("num", n)
+    return Markup(ngettext(singular, plural, n)) % values
+
+
 def install(env: Environment) -> None:
     """``_``/``gettext``/``ngettext`` and ``{% trans %}`` (jinja2.ext.i18n, newstyle: values are
     escaped and filled in by name), the ``tr`` filter and ``language()`` for ``<html lang>``."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are one space in its source string
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # Jinja's newstyle wrappers, minus one context call per text (the inbox renders some 200 per
+    # page): the same result wherever autoescaping is on, and every template here is HTML.
+    env.globals.update(_=_html, gettext=_html, ngettext=_html_plural)
     env.filters["tr"] = gettext
     env.globals["language"] = language
