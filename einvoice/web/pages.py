@@ -1,5 +1,6 @@
-"""How the pages are rendered: the Jinja2 environment (autoescaping, filters, globals) and the
-German titles the templates and list pages show.
+"""How the pages are rendered: the Jinja2 environment (autoescaping, filters, globals, the
+translations of ``einvoice.web.texts``) and the German titles the templates and list pages show
+(source strings: a template shows them with ``|tr``, English from ``texts.ENGLISH``).
 
 This module must never render user-supplied text unescaped and never decide anything about an
 invoice; it only names steps, states, orders and outcomes as staff call them.
@@ -13,11 +14,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from einvoice.approval import messages as approval_messages
 from einvoice.approval.rules import STEP_LABEL
 from einvoice.organisation import Organisation
-from einvoice.web import forms, rendering
+from einvoice.web import forms, rendering, texts
 
 HERE = Path(__file__).resolve().parent
 
-STEP_TITLE = {  # what staff call the steps (German labels on the pages)
+STEP_TITLE = {  # what staff call the steps (German source strings; English in einvoice.web.texts)
     "sachlich": "Sachlich richtig",
     "rechnerisch": "Rechnerisch richtig",
     "anordnung": "Anordnung",
@@ -75,4 +76,5 @@ def template_environment(org: Organisation) -> Environment:
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()},
                        DESK_DONE=DESK_DONE, CHANNEL_TITLE=CHANNEL_TITLE, DESK_STATE_TITLE=DESK_STATE_TITLE)
+    texts.install(env)
     return env
