@@ -26,6 +26,7 @@ from einvoice.web.context import WebContext
 from einvoice.web.errors import NotFound
 from einvoice.web.notices_view import notices_of
 from einvoice.web.pages import DONE_MESSAGE
+from einvoice.web.texts import tr
 
 log = logging.getLogger("einvoice.web")
 
@@ -95,7 +96,7 @@ def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id
     sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.model.skonto's rule, as the inbox shows it
     channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
     kontierung = _kontierung(ctx, row, r)
-    page = ctx.render(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
+    page = ctx.render(request, "invoice.html", status, title=tr("Rechnung %(id)s", id=row.id), inv=row, m=r.model, rendered=r, sk=sk,
                       channel_meta=channel_meta if isinstance(channel_meta, dict) else None,
                       report=report, task=open_task, kontierung=kontierung, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                       history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],

@@ -49,6 +49,8 @@ ERROR_TITLE = {
     "NOTICE-SMTP-CONFIG": "Der Versand ist nicht eingerichtet.",
     "NOTICE-BUILD": "Die Nachricht konnte nicht erstellt werden.",
 }
+#: A code without words of its own (the page shows the code beside it).
+ERROR_UNKNOWN = "Siehe Code."
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class NoticeLine:
 
     @property
     def error_title(self) -> str | None:
-        return ERROR_TITLE.get(self.error_code or "", "Siehe Code.") if self.error_code else None
+        return ERROR_TITLE.get(self.error_code or "", ERROR_UNKNOWN) if self.error_code else None
 
     @property
     def needs_a_person(self) -> bool:

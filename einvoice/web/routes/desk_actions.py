@@ -34,6 +34,7 @@ from einvoice.web.errors import Forbidden
 from einvoice.web.invoice_view import invoice_page, load_invoice
 from einvoice.web.lists import MAX_QUERY, PAGE_SIZE, page_number
 from einvoice.web.routes.decisions import task_for_action, too_long
+from einvoice.web.texts import tr
 
 router = APIRouter()
 
@@ -182,8 +183,11 @@ def substitutes_page(ctx: WebContext, request: Request, v: access.Viewer, *, ref
 
 @router.get("/vertretung", response_class=HTMLResponse)
 def substitutes(request: Request, v: CurrentViewer, ctx: Ctx):
-    done = {"set": "Die Vertretung wurde eingetragen.", "ended": "Die Vertretung wurde beendet."}.get(
-        request.query_params.get("done") or "")
+    key, done = request.query_params.get("done") or "", None
+    if key == "set":
+        done = tr("Die Vertretung wurde eingetragen.")
+    elif key == "ended":
+        done = tr("Die Vertretung wurde beendet.")
     return substitutes_page(ctx, request, v, done=done)
 
 
