@@ -38,8 +38,8 @@ def smtp_server():
 @pytest.fixture
 def notice_world(seaweedfs, tmp_path, smtp_server, monkeypatch):
     from archive import Archive
-    from einvoice.pipeline import read_inbox_file
-    from einvoice.samples import write_samples
+    from devtools.samples import write_samples
+    from einvoice.intake.inbox import read_inbox_file
     from einvoice.web.auth import mark_demo_database, seed_demo_accounts
     from tests.notices.conftest import notice_org_data
 

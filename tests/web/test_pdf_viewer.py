@@ -70,7 +70,7 @@ def _ubl_with_attachments(xml: bytes, attachments: list[tuple[str, str, bytes]])
 
 
 def test_pdf_attachment_inline_other_types_download_only(world, client_for, tmp_path):
-    from einvoice.pipeline import read_inbox_file
+    from einvoice.intake.inbox import read_inbox_file
 
     app, ids, inbox = world
     pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
