@@ -163,7 +163,7 @@ def test_the_page_gives_a_receipt_without_any_staff_session(upload_world):
     staff = client(app)
     sign_in(staff, "f.becker")
     page = staff.get(f"/invoices/{row.id}")
-    assert page.status_code == 200 and "über upload" in page.text
+    assert page.status_code == 200 and "über Upload" in page.text
     assert "reply_to: rechnung@it-service-west.example" in page.text
 
 
