@@ -30,8 +30,9 @@ posteingang übersicht stadtkasse abmelden anmelden einreichen datei ergebnis ei
 offene offenen aufgaben vorige nächste zuletzt geändert
 """.split())
 
-#: Names that are the same in both languages (a product, a header of the HTTP protocol).
-TERMS = ("Single Sign-on", "Authorization: Bearer")
+#: Names that are the same in both languages (a product, a header of the HTTP protocol, the
+#: XRechnung keyword of a Skonto term in BT-20, quoted in the explanation of BR-DE-18).
+TERMS = ("Single Sign-on", "Authorization: Bearer", "#SKONTO#TAGE=")
 
 WORD = re.compile(r"[A-Za-zÄÖÜäöüß']+")
 RULE_ID = re.compile(r"\b[A-Z0-9]+(?:-[A-Z0-9]+)+\b")  # NOT-AUTHORISED, BR-DE-18: codes, not words
