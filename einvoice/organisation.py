@@ -371,6 +371,24 @@ class SmtpSettings(_Model):
     ca_file: str | None = Field(default=None, description="CA certificate(s) to trust for the server (default: the system's)")
 
 
+class ApproverNoticeSettings(_Model):
+    """E-mails to approvers (einvoice.notices.approvers), through the same outbox and SMTP server as
+    the supplier notices; each at most once per task, reason and person; to the person's ``email``."""
+
+    enabled: bool = Field(default=False, description="send approvers e-mails about their tasks")
+    new_task: bool = Field(default=True, description="when a task opens: to everyone who may decide it")
+    skonto_days_before: int | None = Field(
+        default=3, ge=0, le=60, description="when an open task's Skonto ends in this many days or fewer "
+                                            "(null: no Skonto e-mails); to everyone who may decide it")
+    escalation: bool = Field(default=True, description="when a task has waited approval.escalate_after_days: to "
+                                                       "the head of department (deputy when absent; else the central desk)")
+    catch_up_days: int = Field(default=3, ge=0, le=60, description="tasks opened (or that reached the escalation "
+                                                                   "age) longer ago get no e-mail: turning this on must not "
+                                                                   "mail every old task, and each scan stays small")
+    web_url: str | None = Field(default=None, description="address of the web inbox, for a link to the invoice, "
+                                                          "e.g. https://rechnung.musterhausen.example")
+
+
 class NoticeSettings(_Model):
     """Supplier notices (einvoice.notices): telling the supplier that a file was not accepted, and why."""
 
@@ -392,6 +410,7 @@ class NoticeSettings(_Model):
     smtp: SmtpSettings = SmtpSettings()
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings(max_attempts=6, backoff_initial_seconds=60,
                                                                        backoff_max_seconds=3600, lease_seconds=300))
+    approvers: ApproverNoticeSettings = ApproverNoticeSettings()
 
 
 class Organisation(_Model):

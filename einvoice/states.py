@@ -12,7 +12,8 @@ from enum import StrEnum
 class InvoiceState(StrEnum):
     NOT_VALIDATED = "not_validated"    # a validation stage could not run: held for an operator, never treated as valid
     NOT_AN_INVOICE = "not_an_invoice"  # plain PDF, unsupported format, MINIMUM/BASIC WL: kept as document only
-    REJECTED = "rejected"              # failed validation: goes back to the supplier with the findings
+    REJECTED = "rejected"              # failed validation: goes back to the supplier with the findings (the
+                                       # central desk may still reopen it into approval, with a reason)
     IN_APPROVAL = "in_approval"        # routed to a department: sachlich → rechnerisch → Anordnung
     RETURNED = "returned"              # refused by an approver (reason recorded), back to supplier/central desk
     RELEASED = "released"              # Anordnung given and (NRW) released by a second person: ready to post
@@ -24,7 +25,7 @@ TRANSITIONS: dict[InvoiceState | None, frozenset[InvoiceState]] = {
     None: frozenset({InvoiceState.NOT_VALIDATED, InvoiceState.NOT_AN_INVOICE, InvoiceState.REJECTED, InvoiceState.IN_APPROVAL}),
     InvoiceState.NOT_VALIDATED: frozenset({InvoiceState.NOT_AN_INVOICE, InvoiceState.REJECTED, InvoiceState.IN_APPROVAL}),
     InvoiceState.NOT_AN_INVOICE: frozenset(),
-    InvoiceState.REJECTED: frozenset(),
+    InvoiceState.REJECTED: frozenset({InvoiceState.IN_APPROVAL}),  # only einvoice.approval.desk.reopen_rejected
     InvoiceState.IN_APPROVAL: frozenset({InvoiceState.RETURNED, InvoiceState.RELEASED}),
     InvoiceState.RETURNED: frozenset({InvoiceState.IN_APPROVAL}),
     InvoiceState.RELEASED: frozenset({InvoiceState.POSTED}),

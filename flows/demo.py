@@ -152,12 +152,19 @@ def supplier_notices(mail: DemoMail) -> None:
     result = send_notices()
     print(f"  sent {result['sent']}, no address known {result['no_address']} (they wait for a person in the web "
           f"inbox), failing {result['failed']}")
-    for recipients, raw in mail.sent_to_suppliers:
-        subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
-        print(f"  to {', '.join(recipients)}: {subject}")
-    if mail.sent_to_suppliers:
+    # Approver notifications (new task, Skonto ending, escalation) go through the same outbox and server.
+    parsed = [(recipients, raw, email.message_from_bytes(raw, policy=email.policy.default))
+              for recipients, raw in mail.sent_to_suppliers]
+    to_suppliers = [(r, raw, m) for r, raw, m in parsed if not (m["X-Einvoice-Notice"] or "").startswith("task_")]
+    for recipients, _, m in to_suppliers:
+        print(f"  to {', '.join(recipients)}: {m['Subject']}")
+    if to_suppliers:
         print("  what the first supplier received:")
-        print("\n".join(describe_notice(mail.sent_to_suppliers[0][1])))
+        print("\n".join(describe_notice(to_suppliers[0][1])))
+    to_staff = [m for _, _, m in parsed if (m["X-Einvoice-Notice"] or "").startswith("task_")]
+    if to_staff:
+        print(f"  and {len(to_staff)} e-mail(s) to approvers about their tasks, e.g. to {to_staff[0]['To']}: "
+              f"{to_staff[0]['Subject']}")
 
 
 def main(workdir: str | None = None, serve_port: int | None = None) -> int:

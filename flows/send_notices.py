@@ -1,7 +1,9 @@
 """Prefect flow ``send-notices``: send the supplier notices that are due (``einvoice.notices``).
 
 Orchestration only: which file gets which notice, to whom, what it says, retries, dead letters
-and the at-most-once rule are ``einvoice.notices``'s business. The intake queues a notice in the
+and the at-most-once rule are ``einvoice.notices``'s business. The approver notifications (new
+task, Skonto ending, escalation; ``einvoice.approval.notifications`` decides which are due,
+``einvoice.notices.approvers`` queues each once) are queued here too and go out with the notices. The intake queues a notice in the
 transaction that records a rejected (not validated, not an e-invoice) file; this flow first
 catches up on recent files without one (``queue_missing``, idempotent), sends without the archive
 (sending never waits for S3), then archives the sent messages as follow-up entries (tag
@@ -47,10 +49,24 @@ def send_due(limit: int) -> dict:
     # The seller's addresses (BT-34, BT-43) come from the archived original; S3 down: only the channel's.
     queued = queue_missing(a.db, a.organisation, since=utcnow() - CATCH_UP,
                            model_of=lambda row: load_model(a.original_bytes(row))[0] if row.archive_original_key else None)
+    tasks_queued = queue_task_notifications()
     report = notice_outbox_for_app(a, archive=False).send_pending(limit=limit)
     if report.problem is not None:
         raise NoticeConfigurationError(str(report.problem))
-    return report.as_dict() | {"queued": queued}
+    return report.as_dict() | {"queued": queued, "tasks_queued": tasks_queued}
+
+
+def queue_task_notifications(now: dt.datetime | None = None) -> int:
+    """Approver e-mails due now (new task, Skonto ending, escalation): decided by the approval layer,
+    queued once per task, reason and person by the notices outbox."""
+    from einvoice.approval.notifications import due_notifications
+    from einvoice.db.models import utcnow
+    from einvoice.notices import approvers
+
+    a = app()
+    now = now or utcnow()
+    return approvers.queue(a.db, a.organisation, due_notifications(a.approval, a.organisation.notices.approvers, now=now),
+                           now=now)
 
 
 @task(name="notices-status", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=retry_on_transient)
@@ -127,5 +143,5 @@ def send_notices(limit: int = 100):
         logger.error(down)
         return Failed(message=down)
     return finish_run(attention, flow_name="send-notices", base_name=base, done=done,
-                      result={k: sent[k] for k in ("sent", "failed", "dead", "no_address", "uncertain", "queued")}
+                      result={k: sent[k] for k in ("sent", "failed", "dead", "no_address", "uncertain", "queued", "tasks_queued")}
                       | {"archived": archived["archived"], "needs_attention": attention.counts})

@@ -3,8 +3,9 @@
 The rules (after how many days, who is reminded, the head of department or the deputy on
 escalation, Skonto at risk) live in ``ApprovalService.send_reminders``; each reminder is recorded
 there once as an audit event. This flow runs it on a schedule, shows the result as a table,
-and publishes the audit trail as Prefect events (``invoice.reminder``, ``invoice.escalation``):
-an automation on those events can send the e-mails through a Prefect notification block.
+and publishes the audit trail as Prefect events (``invoice.reminder``, ``invoice.escalation``).
+E-mails to approvers (new task, Skonto ending, escalation) go out through the notices outbox in
+the ``send-notices`` flow (organisation file ``notices.approvers``), once per task, reason and person.
 """
 from __future__ import annotations
 

@@ -18,8 +18,12 @@ def test_new_file_can_only_enter_intake_states():
 
 
 def test_terminal_states_have_no_way_out():
-    with pytest.raises(IllegalTransition, match="from rejected to in_approval"):
-        check_transition(InvoiceState.REJECTED, InvoiceState.IN_APPROVAL)
+    # A file that is no e-invoice stays a document; a rejected one may only be reopened into approval.
+    with pytest.raises(IllegalTransition, match="from not_an_invoice to in_approval"):
+        check_transition(InvoiceState.NOT_AN_INVOICE, InvoiceState.IN_APPROVAL)
+    with pytest.raises(IllegalTransition, match="from rejected to released"):
+        check_transition(InvoiceState.REJECTED, InvoiceState.RELEASED)
+    check_transition(InvoiceState.REJECTED, InvoiceState.IN_APPROVAL)
     with pytest.raises(IllegalTransition):
         check_transition(InvoiceState.PAID, InvoiceState.POSTED)
 

@@ -53,6 +53,27 @@ UNKNOWN_DEPARTMENT = "UNKNOWN-DEPARTMENT"
 SAME_DEPARTMENT = "SAME-DEPARTMENT"
 NOT_RETURNED = "NOT-RETURNED"
 RELEASE_FAILED = "RELEASE-FAILED"
+# Central desk, Klärung, delegation, substitutes, bulk decisions (einvoice.approval.desk).
+NOT_REJECTED = "NOT-REJECTED"
+NOT_AN_E_INVOICE = "NOT-AN-E-INVOICE"
+REOPEN_NO_DATA = "REOPEN-NO-DATA"
+REASON_REQUIRED_REOPEN = "REASON-REQUIRED/reopen"
+REASON_REQUIRED_HOLD = "REASON-REQUIRED/hold"
+HOLD_DATE = "HOLD-DATE"
+HOLD_EXISTS = "HOLD-EXISTS"
+NO_HOLD = "NO-HOLD"
+HOLD_OPEN = "HOLD-OPEN"
+DELEGATED = "DELEGATED"
+DELEGATE_SELF = "DELEGATE-SELF"
+DELEGATE_NOT_ALLOWED = "DELEGATE-NOT-ALLOWED"
+SUBSTITUTE_SELF = "SUBSTITUTE-SELF"
+SUBSTITUTE_PERIOD = "SUBSTITUTE-PERIOD"
+SUBSTITUTE_DEPARTMENT = "SUBSTITUTE-DEPARTMENT"
+SUBSTITUTE_NO_GRANTS = "SUBSTITUTE-NO-GRANTS"
+NO_SUCH_SUBSTITUTE = "NO-SUCH-SUBSTITUTE"
+BULK_WRONG_STEP = "BULK-WRONG-STEP"
+BULK_EMPTY = "BULK-EMPTY"
+BULK_TOO_MANY = "BULK-TOO-MANY"
 BUSY = "BUSY"
 
 REFUSALS: dict[str, tuple[str, str]] = {
@@ -152,6 +173,78 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Die Freigabe konnte nicht abgeschlossen werden ({error}); es wurde nichts geändert. Bitte erneut versuchen "
         "oder den Betrieb verständigen.",
         "The release could not be completed ({error}); nothing was changed, try again or call the operator."),
+    # Central desk, Klärung, delegation, substitutes, bulk decisions (einvoice.approval.desk).
+    NOT_REJECTED: (
+        "Wieder aufnehmen kann die Rechnungseingangsstelle nur ein abgewiesenes Dokument; dieses ist „{state}“.",
+        "The central desk can reopen only a rejected document; this one is '{state}'."),
+    NOT_AN_E_INVOICE: (
+        "Dieses Dokument ist keine E-Rechnung im Sinne des § 14 UStG (z. B. ein reines PDF oder das Profil MINIMUM/BASIC WL) "
+        "und kann nicht in die Freigabe gehen; bitte den Lieferanten um eine E-Rechnung bitten.",
+        "This document is no e-invoice under § 14 UStG (e.g. a plain PDF or the MINIMUM/BASIC WL profile) and cannot "
+        "enter approval; ask the supplier for an e-invoice."),
+    REOPEN_NO_DATA: (
+        "Aus diesem Dokument ließen sich Rechnungsnummer und Zahlbetrag nicht lesen ({missing}); ohne sie kann niemand "
+        "die rechnerische Richtigkeit bescheinigen. Bitte den Lieferanten um eine berichtigte Rechnung bitten.",
+        "The invoice number and the amount due could not be read from this document ({missing}); without them nobody "
+        "can certify the rechnerische Richtigkeit. Ask the supplier for a corrected invoice."),
+    REASON_REQUIRED_REOPEN: (
+        "Bitte begründen Sie die Wiederaufnahme (z. B. die Erklärung des Lieferanten); die Rechnungsprüfung liest die Begründung.",
+        "Say why the document is reopened (e.g. the supplier's explanation); the Rechnungsprüfung reads it."),
+    REASON_REQUIRED_HOLD: (
+        "Bitte geben Sie an, was geklärt werden muss.",
+        "Say what needs to be clarified."),
+    HOLD_DATE: (
+        "Bitte ein Datum für die Klärung angeben, frühestens heute ({today}); angegeben: {until}.",
+        "Give a date for the clarification, today ({today}) or later; given: {until}."),
+    HOLD_EXISTS: (
+        "Für diese Rechnung läuft bereits eine Klärung (seit {since} durch {by}: {reason}).",
+        "A clarification is already open on this invoice (since {since} by {by}: {reason})."),
+    NO_HOLD: (
+        "Für diese Rechnung läuft keine Klärung.",
+        "There is no open clarification on this invoice."),
+    HOLD_OPEN: (
+        "Diese Rechnung ist in Klärung bis {until} ({reason}, gesetzt durch {by}); erst nach Abschluss der Klärung kann "
+        "{step} bescheinigt werden.",
+        "This invoice awaits a clarification until {until} ({reason}, set by {by}); {step} can be signed only once "
+        "the clarification is closed."),
+    DELEGATED: (
+        "Diese Aufgabe wurde an {name} delegiert; nur {name} (oder die Vertretung) kann sie entscheiden. Die "
+        "Amtsleitung oder die Rechnungseingangsstelle kann sie neu delegieren.",
+        "This task was delegated to {name}; only {name} (or their deputy) can decide it. The department head "
+        "or the central desk can delegate it again."),
+    DELEGATE_SELF: (
+        "Sie können eine Aufgabe nicht an sich selbst delegieren.",
+        "You cannot delegate a task to yourself."),
+    DELEGATE_NOT_ALLOWED: (
+        "{name} darf {step} dieser Rechnung nach der Organisationsdatei nicht übernehmen ({why} [{rule}]); bitte eine "
+        "andere Person wählen.",
+        "{name} may not take the {step} of this invoice under the organisation file ({why} [{rule}]); choose another person."),
+    SUBSTITUTE_SELF: (
+        "Sie können sich nicht selbst vertreten; bitte eine Kollegin oder einen Kollegen wählen.",
+        "You cannot be your own deputy; choose a colleague."),
+    SUBSTITUTE_PERIOD: (
+        "Der Zeitraum der Vertretung ist ungültig ({start}–{end}): das Ende darf nicht vor dem Beginn und nicht vor "
+        "heute ({today}) liegen, und eine Vertretung dauert höchstens {days} Tage.",
+        "The period of the deputy entry is not valid ({start}–{end}): the end may not be before the start or before "
+        "today ({today}), and a deputy entry lasts {days} days at most."),
+    SUBSTITUTE_DEPARTMENT: (
+        "{substitute} hat in keinem Ihrer Ämter ({departments}) eine Rolle und kann Sie daher nicht vertreten.",
+        "{substitute} holds no grant in any of your departments ({departments}), so cannot stand in for you."),
+    SUBSTITUTE_NO_GRANTS: (
+        "{name} hat keine Rolle in der Freigabe, für die eine Vertretung nötig wäre.",
+        "{name} holds no approval grant a deputy could stand in for."),
+    NO_SUCH_SUBSTITUTE: (
+        "Es gibt keine laufende Vertretung {entry} von {name}.",
+        "There is no current deputy entry {entry} of {name}."),
+    BULK_WRONG_STEP: (
+        "Diese Aufgabe ist beim Schritt {actual}, nicht bei {step}; eine Sammelbestätigung gilt nur für einen Schritt.",
+        "This task is at the {actual}, not at the {step}; a bulk decision covers one step only."),
+    BULK_EMPTY: (
+        "Bitte mindestens eine Rechnung auswählen.",
+        "Select at least one invoice."),
+    BULK_TOO_MANY: (
+        "Höchstens {limit} Rechnungen auf einmal; ausgewählt waren {count}.",
+        "At most {limit} invoices at once; {count} were selected."),
     BUSY: (
         "Die Datenbank ist gerade mit anderen Entscheidungen beschäftigt; es wurde nichts geändert. Bitte gleich noch einmal versuchen.",
         "The database is busy with other decisions; nothing was changed, please try again in a moment."),
@@ -191,6 +284,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "duplicate_flagged": ("Dublettenverdacht", "duplicate flagged"),
     "duplicate_override": ("Dublettenverdacht aufgehoben", "duplicate flag overridden"),
     "reopened": ("wieder aufgenommen", "reopened"),
+    "reopened_after_rejection": ("nach Abweisung wieder aufgenommen", "reopened after rejection"),
+    "hold_set": ("Klärung begonnen", "clarification started"),
+    "hold_released": ("Klärung abgeschlossen", "clarification closed"),
+    "delegated": ("delegiert", "delegated"),
     "reminder": ("Erinnerung", "reminder"),
     "escalation": ("Eskalation", "escalation"),
     "account_assignment_after_anordnung": ("Kontierung nach Anordnung geändert", "account assignment changed after the Anordnung"),
@@ -241,6 +338,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "comment": ("diese Rechnung kommentieren", "diese Rechnung zu kommentieren", "comment on this invoice"),
     "override_duplicate": ("einen Dublettenverdacht aufheben", "einen Dublettenverdacht aufzuheben", "override a duplicate flag"),
     "reopen": ("diese Rechnung wieder aufnehmen", "diese Rechnung wieder aufzunehmen", "reopen this invoice"),
+    "reopen_rejected": ("ein abgewiesenes Dokument wieder aufnehmen", "ein abgewiesenes Dokument wieder aufzunehmen",
+                        "reopen a rejected document"),
+    "hold": ("eine Klärung setzen oder beenden", "eine Klärung zu setzen oder zu beenden", "start or close a clarification"),
+    "delegate": ("diese Aufgabe delegieren", "diese Aufgabe zu delegieren", "delegate this task"),
 }
 
 #: What finance asks ``rules.capacity`` about (einvoice.finance passes these English phrases as
@@ -287,6 +388,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                    "overdue for {age} days in department {department}: {what}.{risk}"),
     "reminder": ("wartet seit {age} Tagen: {what}.{deadline}{risk}", "waiting for {age} days: {what}.{deadline}{risk}"),
     "reminder-deadline": (" Frist {date}.", " Deadline {date}."),
+    "reopened-reason": ("von der Rechnungseingangsstelle ({person}) trotz Abweisung an {code} {name} gegeben",
+                        "handed to {code} {name} by the central desk ({person}) despite the rejection"),
 }
 
 

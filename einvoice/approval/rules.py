@@ -137,6 +137,7 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
         if within_limit(g, amount):
             return Capacity(person.id, role, g)
     deputy_refusal: Refusal | None = None
+    nearest: int | None = None  # of several deputy periods, the refusal names the one nearest to today
     for d in org.deputies:
         if d.deputy != person.id:
             continue
@@ -145,9 +146,12 @@ def capacity(org: Organisation, person_id: str, role: Role, department: str, amo
         if not theirs:
             continue
         if not (d.absent_from <= today <= d.absent_to):
-            deputy_refusal = deputy_refusal or M.refusal(
-                M.DEPUTY_NOT_ABSENT, name=person.name, absent=absent.name, start=M.date(d.absent_from),
-                end=M.date(d.absent_to), today=M.date(today))
+            distance = (d.absent_from - today).days if today < d.absent_from else (today - d.absent_to).days
+            if deputy_refusal is None or (deputy_refusal.rule == M.DEPUTY_NOT_ABSENT and distance < (nearest or 0)):
+                nearest = distance
+                deputy_refusal = M.refusal(
+                    M.DEPUTY_NOT_ABSENT, name=person.name, absent=absent.name, start=M.date(d.absent_from),
+                    end=M.date(d.absent_to), today=M.date(today))
             continue
         for g in theirs:
             if within_limit(g, amount):

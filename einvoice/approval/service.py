@@ -10,7 +10,9 @@ Service-level rule IDs (the role/limit/deputy/SoD ones are in ``rules``): NO-SUC
 NO-SUCH-INVOICE, STALE, AMOUNT-REQUIRED, AMOUNT-MISMATCH, REASON-REQUIRED, NO-PREVIOUS-STEP,
 UNKNOWN-DEPARTMENT, SAME-DEPARTMENT, DUPLICATE-BLOCKS, NO-DUPLICATE-FLAG, NOT-IN-APPROVAL,
 NOT-RETURNED, RELEASE-FAILED, BUSY (SQLite only: retried writers still locked out),
-KONTIERUNG-NACH-ANORDNUNG (``account_assignment_changed``: a new Kontierung after the Anordnung needs a reason).
+KONTIERUNG-NACH-ANORDNUNG (``account_assignment_changed``: a new Kontierung after the Anordnung needs a reason),
+HOLD-OPEN (a Klärung is open: the step waits), DELEGATED (the task was handed to a named person).
+The central desk's, Klärung, delegation, substitute and bulk actions are in ``desk`` (their IDs there).
 
 This module must never skip a rule because the caller "already checked" it, and never commit a
 half-made decision: the ``on_release`` hooks (finance writes its outbox record there) run inside
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,12 +37,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice.approval import messages as M
 from einvoice.approval import rules
 from einvoice.approval.deadlines import age_days, days_left, invoice_deadline, skonto_dates, skonto_now
+from einvoice.approval.desk import DeskActions
 from einvoice.approval.duplicates import find_duplicates_many
-from einvoice.approval.tables import ApprovalTask, DuplicateFlag
+from einvoice.approval.tables import ApprovalTask, ClarificationHold, DuplicateFlag, Substitute
 from einvoice.approval.types import ActionResult, Refusal, Step
 from einvoice.db import Database
 from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
-from einvoice.organisation import Organisation, Role
+from einvoice.organisation import Deputy, Organisation, Role
 from einvoice.states import InvoiceState, check_transition
 
 log = logging.getLogger(__name__)
@@ -78,7 +82,7 @@ class TaskView:
     step: Step
     department: str
     status: str  # open | done
-    assignee: str | None  # tasks are pooled per department and role; kept for a later "claim"
+    assignee: str | None  # the named person an open task was delegated to (desk.delegate); None = the pool
     candidates: tuple[str, ...]  # who may decide this task today (roles, limits, deputies, SoD)
     state: str  # the invoice's state
     invoice_number: str | None
@@ -101,6 +105,10 @@ class TaskView:
     outcome: str | None = None
     decided_by: str | None = None
     skonto_lost: bool = False  # the Skonto date has passed: skonto_amount is already lost
+    # An open Klärung of the invoice (einvoice.approval.desk): the step waits for it; deadlines still count.
+    hold_until: dt.date | None = None
+    hold_reason: str | None = None
+    hold_by: str | None = None
 
 
     @property
@@ -372,13 +380,23 @@ class _Abort(Exception):
         self.refusal = refusal
 
 
-class ApprovalService:
+#: How long a list may use the substitutes it read (actions always read them afresh).
+SUBSTITUTES_FRESH_SECONDS = 2.0
+#: Self-set substitutes whose period ended up to this many days ago still count as deputies, so
+#: acting after the period is refused with DEPUTY-NOT-ABSENT (and its dates), not a bare NOT-AUTHORISED.
+SUBSTITUTES_LOOKBACK_DAYS = 366
+
+
+class ApprovalService(DeskActions):
     def __init__(self, db: Database, org: Organisation, *, on_release: Sequence[ReleaseHook],
                  today: Callable[[], dt.date] = dt.date.today):
         """``on_release`` is required on purpose: a service without the finance hook releases invoices
         that are never posted. Get the service from ``App.approval`` (it carries ``App.release_hooks()``);
         only tests that do not look at finance pass ``on_release=[]``."""
         self.db = db
+        self._org_cache: tuple[float, dt.date, Organisation] | None = None
+        self._org_lock = threading.Lock()
+        self._pinned = threading.local()  # the organisation an action in this thread decides with
         self.org = org
         self.today = today
         self.on_release: list[ReleaseHook] = list(on_release)
@@ -395,10 +413,56 @@ class ApprovalService:
             stmt = self._statements[key] = build()
         return stmt
 
+    @property
+    def org(self) -> Organisation:
+        """The organisation file plus the substitutes people set for themselves (``Substitute``),
+        which count exactly like the file's deputies (same rules, same DEPUTY-NOT-ABSENT).
+
+        An action reads them before its transaction and keeps that reading (``_run``). A list may
+        get the previous reading while another thread reads them anew: a thread that already holds
+        a connection never waits for a second one (a full pool would wait forever)."""
+        pinned = getattr(self._pinned, "org", None)
+        if pinned is not None:
+            return pinned
+        today = self.today()
+        cached = self._org_cache
+        usable = cached is not None and cached[1] == today
+        if usable and time.monotonic() - cached[0] < SUBSTITUTES_FRESH_SECONDS:
+            return cached[2]
+        if not self._org_lock.acquire(blocking=not usable):
+            return cached[2]
+        try:
+            return self._read_org(today)
+        finally:
+            self._org_lock.release()
+
+    def _read_org(self, today: dt.date) -> Organisation:
+        with self.db.sessions() as s:
+            rows = s.execute(sa.select(Substitute.person, Substitute.substitute, Substitute.valid_from, Substitute.valid_to)
+                             .where(Substitute.ended_at.is_(None),
+                                    Substitute.valid_to >= today - dt.timedelta(days=SUBSTITUTES_LOOKBACK_DAYS))
+                             .order_by(Substitute.id)).all()
+        base = self._base_org
+        known = {p.id for p in base.people}
+        extra = [Deputy(person=p, deputy=d, absent_from=f, absent_to=t) for p, d, f, t in rows
+                 if p in known and d in known and p != d]
+        merged = base.model_copy(update={"deputies": [*base.deputies, *extra]}) if extra else base
+        self._org_cache = (time.monotonic(), today, merged)
+        return merged
+
+    @org.setter
+    def org(self, value: Organisation) -> None:
+        self._base_org = value
+        self._org_cache = None
+
+    def _forget_substitutes(self) -> None:
+        """The next ``org`` reads the substitutes again (every action starts with this)."""
+        self._org_cache = None
+
     # --- reading ------------------------------------------------------------------------------
     def _inbox_scopes(self, person_id: str, department: str | None, state: str | None, today: dt.date) -> list:
         """The WHERE clause of every capacity ``person_id`` has today (empty: nothing to decide)."""
-        return self._scope_filters(person_id, self._scope_keys(person_id, department, state, today))
+        return self._scope_filters(person_id, self._scope_keys(person_id, department, state, today), today)
 
     def _scope_keys(self, person_id: str, department: str | None, state: str | None,
                     today: dt.date) -> tuple[tuple[str | None, Step, Decimal | None, bool], ...]:
@@ -440,13 +504,16 @@ class ApprovalService:
         return tuple((dept, step, lim, dept is None or not rules.step_combines(self.org, dept, step))
                      for (dept, step), lim in sorted(widest.items(), key=lambda x: (x[0][0] or "", x[0][1].value)))
 
-    @staticmethod
-    def _scope_filters(person_id: str, keys) -> list:
+    def _scope_filters(self, person_id: str, keys, today: dt.date) -> list:
         t = ApprovalTask
         not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
+        # A task delegated to a named person is theirs (and their deputies'), no longer the pool's.
+        mine = [person_id] + [d.person for d in self.org.deputies
+                              if d.deputy == person_id and d.absent_from <= today <= d.absent_to]
+        not_delegated_away = sa.or_(t.assignee.is_(None), t.assignee.in_(mine))
 
         def scope_filter(dept: str | None, step: Step, lim: Decimal | None, check_signed: bool):
-            c = [t.step == step.value]
+            c = [t.step == step.value, not_delegated_away]
             if check_signed:
                 c.append(not_signed)
             if dept is not None:
@@ -474,7 +541,7 @@ class ApprovalService:
             if not keys:  # no capacity today: nothing to decide
                 return []
             q = self._statement(("inbox", person_id, keys, today, limit, offset),
-                                lambda: _merged(self._scope_filters(person_id, keys), today, limit, offset))
+                                lambda: _merged(self._scope_filters(person_id, keys, today), today, limit, offset))
             with self.db.sessions() as s:
                 return self._views(s, s.execute(q).all(), today)
         filters = self._inbox_scopes(person_id, department, state, today)
@@ -502,7 +569,7 @@ class ApprovalService:
             if not keys:
                 return dict.fromkeys(GROUPS, 0)
             return self._run_counts(self._statement(("inbox_counts", person_id, keys, today, COUNT_LIMIT),
-                                                    lambda: _count_parts(self._scope_filters(person_id, keys), today)))
+                                                    lambda: _count_parts(self._scope_filters(person_id, keys, today), today)))
         filters = self._inbox_scopes(person_id, department, state, today)
         if not filters:
             return dict.fromkeys(GROUPS, 0)
@@ -625,6 +692,9 @@ class ApprovalService:
         for f in (s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id.in_(invoice_ids))
                             .order_by(DuplicateFlag.id)) if invoice_ids else ()):
             flags.setdefault(f.invoice_id, []).append(self._dup_view(f))
+        holds = {h.invoice_id: h for h in s.scalars(sa.select(ClarificationHold).where(
+            ClarificationHold.invoice_id.in_({row[1].id for row in rows}), ClarificationHold.released_at.is_(None)))}
+        org = self.org
         out = []
         for task, inv, *_ in rows:
             step = Step(task.step)
@@ -633,19 +703,25 @@ class ApprovalService:
                 signed = frozenset(p for p in (task.signed_by or "").split("|") if p)
                 if signed and rules.step_combines(self.org, task.department, step):
                     signed = rules.conflicting_signers(self.org, task.department, step, self._signoffs(s, inv.id))
-                candidates = tuple(rules.people_for(self.org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
+                candidates = tuple(rules.people_for(org, rules.STEP_ROLE[step], task.department, inv.amount_due, today,
                                                     exclude=signed))
+                if task.assignee:  # delegated: the named person, or whoever stands in for them today
+                    theirs = {task.assignee} | {d.deputy for d in org.deputies if d.person == task.assignee
+                                                and d.absent_from <= today <= d.absent_to}
+                    candidates = tuple(c for c in candidates if c in theirs)
             sk = skonto_now(inv, today)  # the one Skonto rule (einvoice.model.skonto), as of today
+            hold = holds.get(inv.id)
             out.append(TaskView(
                 task_id=task.id, invoice_id=inv.id, step=step, department=task.department, status=task.status,
-                assignee=None, candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,
+                candidates=candidates, state=inv.state, invoice_number=inv.invoice_number,
                 seller_name=inv.seller_name, amount_due=inv.amount_due, currency=inv.currency, issue_date=inv.issue_date,
                 due_date=inv.due_date, skonto_until=sk.until, skonto_percent=sk.percent, skonto_amount=sk.amount,
                 deadline=(dl := invoice_deadline(inv, today)), days_left=days_left(dl, today),
                 duplicate_flags=tuple(flags.get(inv.id, ())), created_at=task.created_at, version=task.version,
                 leitweg_id=inv.leitweg_id, routing_rule=inv.routing_rule, routing_reason=inv.routing_reason,
-                outcome=task.outcome, decided_by=task.decided_by,
-                skonto_lost=sk.lost,
+                outcome=task.outcome, decided_by=task.decided_by, assignee=task.assignee if task.status == "open" else None,
+                skonto_lost=sk.lost, hold_until=hold.until if hold else None, hold_reason=hold.reason if hold else None,
+                hold_by=hold.set_by if hold else None,
             ))
         return out
 
@@ -655,6 +731,11 @@ class ApprovalService:
                          .where(ApprovalTask.invoice_id == invoice_id, ApprovalTask.signoff_valid.is_(True))
                          .order_by(ApprovalTask.id)).all()
         return [rules.SignOff(Step(step), by, behalf) for step, by, behalf in rows]
+
+    @staticmethod
+    def _active_hold(s: Session, invoice_id: int) -> ClarificationHold | None:
+        return s.scalar(sa.select(ClarificationHold).where(ClarificationHold.invoice_id == invoice_id,
+                                                           ClarificationHold.released_at.is_(None)))
 
     def _open_flags(self, s: Session, invoice_id: int) -> list[DuplicateFlag]:
         return list(s.scalars(sa.select(DuplicateFlag).where(DuplicateFlag.invoice_id == invoice_id,
@@ -666,6 +747,13 @@ class ApprovalService:
                              what=f"approve:{step.value}")
         if isinstance(cap, Refusal):
             return cap
+        if task.assignee and task.assignee not in cap.involved:
+            who = rules.find_person(self.org, task.assignee)
+            return M.refusal(M.DELEGATED, name=who.name if who else task.assignee)
+        hold = self._active_hold(s, inv.id)
+        if hold is not None:
+            return M.refusal(M.HOLD_OPEN, until=M.date(hold.until), reason=hold.reason, by=hold.set_by,
+                             step=M.step_name(step))
         sod = rules.separation_of_duties(step, cap, self._signoffs(s, inv.id), self.org, task.department)
         if sod is not None:
             return sod
@@ -715,7 +803,8 @@ class ApprovalService:
             task = s.get(ApprovalTask, task_id)
             if task is None:
                 r = M.refusal(M.NO_SUCH_TASK, task_id=task_id)
-                return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate"), r)
+                return dict.fromkeys(("approve", "reject", "send_back", "forward", "comment", "override_duplicate",
+                                      "delegate", "hold"), r)
             inv = s.get(InvoiceRow, task.invoice_id)
             out: dict[str, Refusal | None] = {}
             stale = None if task.status == "open" else M.refusal(M.STALE_CLOSED, outcome=M.outcome_name(task.outcome),
@@ -733,6 +822,8 @@ class ApprovalService:
             out["comment"] = verdict(self._check_comment(inv, person_id))
             out["override_duplicate"] = (M.refusal(M.NO_DUPLICATE_FLAG)
                                          if not self._open_flags(s, inv.id) else verdict(self._check_override(inv, person_id)))
+            out["delegate"] = stale or verdict(self._check_handle(task, inv, person_id, "delegate"))
+            out["hold"] = verdict(self._check_hold(s, inv, person_id))
             return out
 
     def _check_comment(self, inv: InvoiceRow, person_id: str):
@@ -744,9 +835,26 @@ class ApprovalService:
         return self._check_invoice_role(inv, person_id, [Role.ANORDNEN, Role.HEAD, Role.CENTRAL_DESK],
                                         "override_duplicate", value_limited=True)
 
+    @staticmethod
+    def _refuse(refusal: Refusal):
+        """For the actions in ``desk``: end the action with this refusal (nothing is written)."""
+        raise _Abort(refusal)
+
+    @staticmethod
+    def _begin_approval(s: Session, inv: InvoiceRow, org: Organisation) -> None:
+        start_approval_many(s, [inv], org)
+
     # --- running an action ---------------------------------------------------------------------
     def _run(self, fn: Callable[[Session], ActionResult], *, invoice_id: int | None = None) -> ActionResult:
         stale = M.refusal(M.STALE)
+        self._forget_substitutes()  # a substitute set or ended a moment ago, in any process, counts now
+        self._pinned.org = self.org  # read now, before the transaction holds a connection and locks
+        try:
+            return self._attempts(fn, stale, invoice_id)
+        finally:
+            self._pinned.org = None
+
+    def _attempts(self, fn: Callable[[Session], ActionResult], stale: Refusal, invoice_id: int | None) -> ActionResult:
         for attempt in range(4):
             try:
                 with self.db.transaction() as s:
@@ -758,8 +866,10 @@ class ApprovalService:
             except StaleDataError:
                 return ActionResult(False, stale, self._state_of(invoice_id), None)
             except IntegrityError as exc:
-                # The one-open-task-per-invoice index refused a second next task: a concurrent decision won.
-                if "uq_approval_tasks_one_open" in str(exc) or "approval_tasks.invoice_id" in str(exc):
+                # The one-open-task-per-invoice index refused a second next task, or the one-active-hold
+                # index a second Klärung: a concurrent action won.
+                if any(k in str(exc) for k in ("uq_approval_tasks_one_open", "approval_tasks.invoice_id",
+                                               "uq_clarification_holds_active", "clarification_holds.invoice_id")):
                     return ActionResult(False, stale, self._state_of(invoice_id), None)
                 raise
             except OperationalError as exc:

@@ -1,4 +1,5 @@
-"""ORM tables of the approval workflow: tasks (one per step an invoice passes) and duplicate flags.
+"""ORM tables of the approval workflow: tasks (one per step an invoice passes), duplicate flags,
+clarification holds (Klärung) and self-set substitutes (Abwesenheitsvertretung).
 
 A task is one step (sachlich, rechnerisch, Anordnung, Freigabe) of one invoice in one department.
 While an invoice is ``in_approval`` exactly one of its tasks is open; every decision closes the
@@ -61,6 +62,12 @@ class ApprovalTask(Base):
     reminded_at: Mapped[dt.datetime | None]
     escalated_at: Mapped[dt.datetime | None]
 
+    # Delegation (migration 0013): the open task was handed to this named person, who alone (or
+    # whoever stands in for them) may sign it; the head or the central desk can delegate it again.
+    assignee: Mapped[str | None] = mapped_column(sa.String(64))
+    assigned_by: Mapped[str | None] = mapped_column(sa.String(64))
+    assigned_at: Mapped[dt.datetime | None]
+
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         # The inbox order (einvoice.approval.service.inbox_order): each group of open tasks read in
@@ -84,6 +91,9 @@ class ApprovalTask(Base):
         # The database itself guarantees at most one open task per invoice, whatever a caller does.
         sa.Index("uq_approval_tasks_one_open", "invoice_id", unique=True,
                  sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+        # "Delegated to me": the few open tasks handed to one person.
+        sa.Index("ix_approval_tasks_assignee", "assignee", "status",
+                 sqlite_where=sa.text("assignee IS NOT NULL"), postgresql_where=sa.text("assignee IS NOT NULL")),
     )
 
 
@@ -101,3 +111,42 @@ class DuplicateFlag(Base):
     overridden_by: Mapped[str | None] = mapped_column(sa.String(64))
     overridden_at: Mapped[dt.datetime | None]
     override_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ClarificationHold(Base):
+    """Klärung: an invoice waits for a clarification (reason, expected by ``until``); while it is
+    active the step cannot be signed. Released holds stay as the record of who asked and who ended it."""
+
+    __tablename__ = "clarification_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    until: Mapped[dt.date]  # Wiedervorlage: when the clarification is expected
+    set_by: Mapped[str] = mapped_column(sa.String(64))
+    set_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    released_by: Mapped[str | None] = mapped_column(sa.String(64))
+    released_at: Mapped[dt.datetime | None]
+    release_note: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        # At most one active hold per invoice, whatever two clerks do at once.
+        sa.Index("uq_clarification_holds_active", "invoice_id", unique=True,
+                 sqlite_where=sa.text("released_at IS NULL"), postgresql_where=sa.text("released_at IS NULL")),
+    )
+
+
+class Substitute(Base):
+    """Abwesenheitsvertretung set by ``person`` themselves: ``substitute`` acts for them from
+    ``valid_from`` to ``valid_to`` (inclusive), exactly like a deputy of the organisation file.
+    A withdrawn entry (``ended_at``) no longer counts; rows are never deleted."""
+
+    __tablename__ = "substitutes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person: Mapped[str] = mapped_column(sa.String(64), index=True)
+    substitute: Mapped[str] = mapped_column(sa.String(64), index=True)
+    valid_from: Mapped[dt.date]
+    valid_to: Mapped[dt.date]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]

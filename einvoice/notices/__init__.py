@@ -3,8 +3,9 @@ e-invoice; optionally an acknowledgement of receipt), by e-mail, at most once, t
 
 ``message`` decides the recipient and renders the text (German, then English) with the
 validation report attached; ``smtp`` hands a message to the mail server; ``outbox`` queues (in
-the intake transaction), sends, retries, dead-letters and archives. This package must never
-import Prefect.
+the intake transaction), sends, retries, dead-letters and archives. ``approvers`` is the second
+kind of message through the same outbox: e-mails to approvers about their tasks (new task, Skonto
+ending, escalation), once per task, reason and person. This package must never import Prefect.
 """
 from __future__ import annotations
 

@@ -100,24 +100,55 @@ def choose_recipient(channel: dict, addresses: dict) -> tuple[str | None, str | 
 
 @dataclass(frozen=True)
 class Finding:
+    """A finding as a notice names it: the rule ID, the official text (``message``) and, in German
+    and English, its BMF class, explanation and readable location (einvoice.validation.explain)."""
+
     rule: str
     severity: str
     message: str
     location: str | None
+    bmf_class: str = ""
+    class_de: str = ""
+    class_en: str = ""
+    explanation_de: str = ""
+    explanation_en: str = ""
+    where_de: str | None = None
+    where_en: str | None = None
+
+
+def _report_data(report_json: str | None) -> dict:
+    if not report_json:
+        return {}
+    try:
+        data = json.loads(report_json)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def report_findings(report_json: str | None) -> list[Finding]:
     """The findings that made the verdict (fatal and error first, then warnings)."""
-    if not report_json:
-        return []
-    try:
-        data = json.loads(report_json)
-    except ValueError:
-        return []
+    from einvoice.validation import explain
+
     order = {"fatal": 0, "error": 1, "warning": 2, "info": 3}
-    found = [Finding(f.get("rule", "?"), f.get("severity", "error"), (f.get("message") or "").strip(), f.get("location"))
-             for f in data.get("findings", [])]
+    found = []
+    for f in _report_data(report_json).get("findings", []):
+        de, en = explain.finding_view(f, "de"), explain.finding_view(f, "en")
+        found.append(Finding(de.rule, de.severity, (f.get("message") or "").strip(), f.get("location"), de.bmf_class,
+                             de.class_name, en.class_name, de.explanation, en.explanation, de.where, en.where))
     return sorted(found, key=lambda f: order.get(f.severity, 9))
+
+
+def report_sentences(report_json: str | None, invoice) -> dict[str, str]:
+    """The verdict in one sentence, German and English, with the invoice number and date the
+    database holds ({} without a report)."""
+    from einvoice.validation import explain
+
+    data = _report_data(report_json)
+    if not data:
+        return {}
+    return {lang: explain.report_view(data, number=invoice.invoice_number, issue_date=invoice.issue_date,
+                                      filename=invoice.filename, lang=lang).sentence for lang in ("de", "en")}
 
 
 def report_html(report_json: str | None) -> bytes | None:
@@ -130,13 +161,14 @@ def report_html(report_json: str | None) -> bytes | None:
 
     d = json.loads(report_json)
     report = Report(path=d.get("path") or "", container=d.get("container") or "unknown", syntax=d.get("syntax") or "none",
+                    not_validated_reason=d.get("not_validated_reason"),
                     profile=d.get("profile"), profile_name=d.get("profile_name"), valid=d.get("valid"),
                     stages=d.get("stages") or {}, rule_pack=d.get("rule_pack"), scenario=d.get("scenario"),
                     scenario_matched=d.get("scenario_matched"), accepted=d.get("accepted"), rules_basis=d.get("rules_basis"),
                     findings=[VFinding(rule=f["rule"], severity=f["severity"], message=f["message"], location=f.get("location"),
                                        stage=f.get("stage") or "", rule_severity=f.get("rule_severity"))
                               for f in d.get("findings", [])])
-    if report.valid is None and d.get("summary", "").startswith("not validated: "):
+    if report.valid is None and report.not_validated_reason is None and d.get("summary", "").startswith("not validated: "):
         report.not_validated_reason = d["summary"][len("not validated: "):]
     return render_reports([report]).encode("utf-8")
 
@@ -170,6 +202,7 @@ def build_message(*, settings, organisation_name: str, notice_id: int, kind: str
     message_id = message_id_for(notice_id, kind, invoice.file_sha256, domain)
     findings = report_findings(invoice.report_json)
     blocking = [f for f in findings if f.severity in ("fatal", "error")]
+    sentences = report_sentences(invoice.report_json, invoice)
     context = {
         "kind": kind, "organisation": organisation_name, "filename": invoice.filename,
         "received": invoice.received_at.date().isoformat() if invoice.received_at else "",
@@ -178,6 +211,8 @@ def build_message(*, settings, organisation_name: str, notice_id: int, kind: str
         "currency": invoice.currency or "EUR", "sha256": invoice.file_sha256, "verdict": invoice.verdict or "",
         "rule_ids": sorted({f.rule for f in blocking}), "findings": blocking or findings[:20],
         "contact": settings.contact, "attachments": list(settings.attach),
+        # the verdict in one sentence, as the clerk's page shows it (BMF classes and rule IDs)
+        "summary_de": sentences.get("de", ""), "summary_en": sentences.get("en", ""),
     }
     env = _environment(settings.templates_directory)
     subject = " ".join(_render(env, kind, "subject", context).split())

@@ -41,6 +41,7 @@ from einvoice import retention
 from einvoice.db import Database
 from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
+from einvoice.notices import approvers
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice
@@ -303,6 +304,8 @@ class NoticeOutbox:
             if n.message is not None:
                 return n.recipient, n.message_id, n.message
             inv = s.get(InvoiceRow, n.invoice_id)
+            if approvers.is_approver_kind(n.kind):  # the second kind of message: to a person of the organisation
+                return self._prepare_for_approver(s, n, now)
             channel = msg.channel_data(inv.channel_json)
             addresses = json.loads(n.addresses_json or "{}")
             recipient, source, skipped = msg.choose_recipient(channel, addresses)
@@ -320,6 +323,21 @@ class NoticeOutbox:
             n.message_id, n.message, n.message_sha256 = message_id, data, msg.sha256(data)
             n.updated_at = now
             return recipient, message_id, data
+
+    def _prepare_for_approver(self, s: Session, n: SupplierNotice, now: dt.datetime):
+        data = json.loads(n.addresses_json or "{}")
+        recipient, source, why = approvers.recipient(self.org, data)
+        if recipient is None:
+            n.status, n.lease_until, n.updated_at = "no_address", None, now
+            n.last_error_code, n.last_error = "NOTICE-NO-ADDRESS", why + "."
+            self._event(s, n, "notice_no_address", n.last_error)
+            return NoticeResult(n.id, n.invoice_id, n.kind, "no_address", None, None, n.attempts, n.last_error)
+        message_id, data_bytes = approvers.build_message(settings=self.cfg, org=self.org, notice_id=n.id, kind=n.kind,
+                                                         data=data, recipient_address=recipient, now=now)
+        n.recipient, n.recipient_source = recipient, source
+        n.message_id, n.message, n.message_sha256 = message_id, data_bytes, msg.sha256(data_bytes)
+        n.updated_at = now
+        return recipient, message_id, data_bytes
 
     def _send_one(self, notice_id: int) -> NoticeResult:
         try:
@@ -456,13 +474,15 @@ class NoticeOutbox:
 
     # ---- archive -------------------------------------------------------------------------------
     def archive_pending(self, *, limit: int = 100) -> int:
-        """Archive sent notices (exact message bytes) as follow-up entries of the invoice's entry."""
+        """Archive sent supplier notices (exact message bytes) as follow-up entries of the invoice's
+        entry (approver notifications are internal mail, not part of the Beleg's story)."""
         if self.archive is None:
             return 0
         with self.db.sessions() as s:
             ids = s.scalars(sa.select(SupplierNotice.id).where(SupplierNotice.status == "sent",
                                                                SupplierNotice.message.is_not(None),
-                                                               SupplierNotice.archived_at.is_(None))
+                                                               SupplierNotice.archived_at.is_(None),
+                                                               SupplierNotice.kind.not_in(approvers.KINDS))
                             .order_by(SupplierNotice.id).limit(limit)).all()
         return sum(1 for i in ids if self._archive_one(i))
 
@@ -519,7 +539,7 @@ class NoticeOutbox:
         with self.db.sessions() as s:
             return s.scalar(sa.select(sa.func.count()).select_from(SupplierNotice).where(
                 SupplierNotice.status == "sent", SupplierNotice.message.is_not(None),
-                SupplierNotice.archived_at.is_(None))) or 0
+                SupplierNotice.archived_at.is_(None), SupplierNotice.kind.not_in(approvers.KINDS))) or 0
 
 
 def notice_entry_id(message_id: str) -> str:

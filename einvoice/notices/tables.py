@@ -1,7 +1,10 @@
 """ORM table of the supplier-notice outbox (``einvoice.notices``).
 
 One row per received file and kind of notice (unique), so a file is never told twice what
-happened to it. The message is built once, on the first attempt, and its exact bytes (RFC 5322)
+happened to it. Approver notifications (``einvoice.notices.approvers``: new task, Skonto ending,
+escalation) share the table as a second kind of message: their ``dedupe_key`` names the task,
+the reason and the person (the outbox's idempotency key), so each is sent at most once; supplier
+notices keep the empty key, one per file and kind. The message is built once, on the first attempt, and its exact bytes (RFC 5322)
 and Message-ID are stored: every retry sends, and the archive keeps, the same message. Rows are
 never deleted.
 """
@@ -23,6 +26,9 @@ class SupplierNotice(Base):
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     # rejected | not_validated | not_an_invoice | received (acknowledgement)
     kind: Mapped[str] = mapped_column(sa.String(32))
+    # The idempotency key within (invoice, kind): "" for supplier notices, "task:<id>:<reason>:<person>"
+    # for approver notifications.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     # pending | in_flight | sent | dead | no_address | uncertain
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -49,4 +55,4 @@ class SupplierNotice(Base):
     resolved_by: Mapped[str | None] = mapped_column(sa.String(64))
     resolution: Mapped[str | None] = mapped_column(sa.Text)
 
-    __table_args__ = (sa.UniqueConstraint("invoice_id", "kind", name="uq_supplier_notices_invoice_kind"),)
+    __table_args__ = (sa.UniqueConstraint("invoice_id", "kind", "dedupe_key", name="uq_supplier_notices_invoice_kind_key"),)

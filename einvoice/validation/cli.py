@@ -5,7 +5,11 @@ error (a path that cannot be read). With ``--jobs N`` the stylesheets are compil
 process and N worker processes are forked afterwards, so they share the compiled executables
 instead of compiling their own (about 1 s each).
 
-This module only reads files and prints; it must never modify or move the files it validates.
+Text output is in the language of EINVOICE_LANGUAGE (German by default): per file the verdict
+as one sentence with the BMF classes, per finding its class, explanation and readable location
+(``-v`` adds the official rule text). The marks VALID / INVALID / NOT VALIDATED at the start of a
+line stay as they are for scripts. This module only reads files and prints; it must never modify
+or move the files it validates.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from pathlib import Path
 
 import click
 
-from einvoice.validation import Report, ValidationConfig, validate
+from einvoice.language import language, pick
+from einvoice.validation import Report, ValidationConfig, explain, validate
 
 _CONFIG: ValidationConfig | None = None
 
@@ -83,10 +88,36 @@ def run_all(files: list[Path], jobs: int, config: ValidationConfig | None):
             yield (f, *res)
 
 
-def _text_line(rep: Report) -> str:
+#: the texts of the text output: key -> (German, English)
+TEXTS: dict[str, tuple[str, str]] = {
+    "builtin": ("eingebaute Regeln", "built-in rules"),
+    "where": ("Ort", "location"),
+    "original": ("Originaltext", "original text"),
+    "rules": ("Regelwerk", "rules"),
+    "more": ("... {n} weitere (-v oder --format json zeigt alle)", "... {n} more (use -v or --format json)"),
+    "counts": ("{n} Datei(en): {valid} gültig, {invalid} ungültig, {none} nicht geprüft",
+               "{n} file(s): {valid} valid, {invalid} invalid, {none} not validated"),
+    "basis_count": ("Regelwerk: {basis}: {n} Datei(en)", "rules: {basis}: {n} file(s)"),
+}
+
+
+def _text_line(rep: Report, lang: str) -> str:
     mark = {True: "VALID  ", False: "INVALID", None: "NOT VALIDATED"}[rep.valid]
     what = rep.syntax + (f" {rep.profile_name}" if rep.profile_name else "")
-    return f"{mark} {rep.path} [{what}; {rep.rules_basis or 'built-in rules'}]: {rep.summary()}"
+    basis = explain.basis(rep.rules_basis, lang) or pick(TEXTS["builtin"], lang)
+    return f"{mark} {rep.path} [{what}; {basis}]: {rep.sentence(lang)}"
+
+
+def _finding_lines(f, lang: str, verbose: bool) -> list[str]:
+    v = explain.finding_view(f, lang)
+    text = f"    {v.severity_name:13} {v.rule:18} [{v.class_name}] {v.explanation[:300]}"
+    if v.where:
+        text += f" — {pick(TEXTS['where'], lang)}: {v.where}"
+    lines = [text]
+    if verbose and v.original:
+        lines.append(f"        {pick(TEXTS['original'], lang)}: {v.original.splitlines()[0][:300]}"
+                     + (f"  @ {f.location}" if f.location else ""))
+    return lines
 
 
 @click.command("validate")
@@ -111,6 +142,7 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path
     if not files:
         click.echo("error: no files found", err=True)
         sys.exit(2)
+    lang = language()
     reports: list[Report] = []
     io_errors: list[str] = []
     for _path, rep, err in run_all(files, jobs, config):
@@ -120,33 +152,34 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path
             continue
         reports.append(rep)
         if fmt == "text":
-            click.echo(_text_line(rep))
+            click.echo(_text_line(rep, lang))
             if verbose and rep.rules_basis:
-                click.echo(f"    rules: {rep.rules_basis}")
+                click.echo(f"    {pick(TEXTS['rules'], lang)}: {explain.basis(rep.rules_basis, lang)}")
             shown = rep.findings if verbose else [f for f in rep.findings if f.blocking]
             for f in shown[: None if verbose else 5]:
-                click.echo(f"    {f.severity:7} {f.rule:18} {f.message.splitlines()[0][:200]}" + (f"  @ {f.location}" if verbose and f.location else ""))
+                for line in _finding_lines(f, lang, verbose):
+                    click.echo(line)
             if not verbose and len(shown) > 5:
-                click.echo(f"    ... {len(shown) - 5} more (use -v or --format json)")
+                click.echo("    " + pick(TEXTS["more"], lang).format(n=len(shown) - 5))
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     elif fmt == "html":
         from einvoice.validation.html import render_reports
 
-        click.echo(render_reports(reports))
+        click.echo(render_reports(reports, lang))
     elif len(reports) > 1:
         n_valid = sum(r.valid is True for r in reports)
         n_invalid = sum(r.valid is False for r in reports)
         n_none = sum(r.valid is None for r in reports)
-        click.echo(f"{len(reports)} file(s): {n_valid} valid, {n_invalid} invalid, {n_none} not validated", err=True)
+        click.echo(pick(TEXTS["counts"], lang).format(n=len(reports), valid=n_valid, invalid=n_invalid, none=n_none), err=True)
     if fmt == "text" and reports:
         # what the verdicts rest on: the official KoSIT rule pack, or the built-in rules
         bases: dict[str, int] = {}
         for r in reports:
-            key = r.rule_pack or "built-in rules, not the official KoSIT configuration"
+            key = r.rule_pack or explain.basis("built-in rules, not the official KoSIT configuration", lang)
             bases[key] = bases.get(key, 0) + 1
         for key, n in bases.items():
-            click.echo(f"rules: {key}: {n} file(s)", err=True)
+            click.echo(pick(TEXTS["basis_count"], lang).format(basis=key, n=n), err=True)
     if io_errors:
         sys.exit(2)
     sys.exit(0 if all(r.valid is True for r in reports) else 1)

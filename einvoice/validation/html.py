@@ -1,15 +1,40 @@
 """Readable HTML report for one or many validation reports (self-contained, no scripts).
 
-For clerks: verdict first in words, then the findings grouped by stage with rule ID, severity,
-message and location. Every value is HTML-escaped (messages can quote invoice content). This
-module must never embed the invoice XML or load anything from the network.
+For clerks: the verdict first as one sentence with its BMF class, then every finding with rule
+ID, class, severity, an explanation in the reader's language built from the business terms, a
+readable location, and the official rule text beside it ("Originaltext"). Labels come from one
+(German, English) table; the language is EINVOICE_LANGUAGE. Every value is HTML-escaped
+(messages can quote invoice content). This module imports ``report`` (never the reverse) and
+must never embed the invoice XML or load anything from the network.
 """
 from __future__ import annotations
 
 from jinja2 import Environment, select_autoescape
 
+from einvoice.language import language, pick
+from einvoice.validation import explain
+from einvoice.validation.report import SEVERITY_ORDER, STAGES, Report
+
+#: every label of the page: key -> (German, English)
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("Prüfbericht E-Rechnung", "E-invoice validation report"),
+    "counts": ("{n} Datei(en): {valid} gültig, {invalid} ungültig, {none} nicht geprüft.",
+               "{n} file(s): {valid} valid, {invalid} invalid, {none} not validated."),
+    "valid": ("gültig", "valid"), "invalid": ("ungültig", "invalid"), "none": ("nicht geprüft", "not validated"),
+    "class": ("Fehlerart (BMF)", "Defect class (BMF)"), "format": ("Format", "Format"),
+    "profile": ("Profil (BT-24)", "Profile (BT-24)"), "basis": ("Regelwerk", "Rules"),
+    "pack": ("Regelpaket", "Rule pack"), "scenario": ("Prüfszenario", "Scenario"), "no_scenario": ("keines", "none"),
+    "no_match": ("kein Szenario passt zur Kennung; KoSIT weist zurück", "no scenario matches the identifier; KoSIT rejects"),
+    "kosit": ("KoSIT-Empfehlung", "KoSIT recommendation"), "accept": ("annehmen", "accept"), "reject": ("zurückweisen", "reject"),
+    "number": ("Rechnungsnummer", "Invoice number"), "of": ("vom", "of"), "seller": ("Verkäufer", "Seller"),
+    "leitweg": ("Leitweg-ID (BT-10)", "Leitweg-ID (BT-10)"), "due": ("Zahlbetrag", "Amount due"),
+    "stages": ("Prüfschritte", "Stages"), "rule": ("Regel", "Rule"), "severity": ("Schwere", "Severity"),
+    "explanation": ("Erläuterung", "Explanation"), "where": ("Ort", "Location"), "original": ("Originaltext", "Original text"),
+    "stage": ("Stufe", "Stage"),
+}
+
 _TEMPLATE = """<!DOCTYPE html>
-<html lang="de"><head><meta charset="utf-8"><title>Prüfbericht E-Rechnung</title>
+<html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ t.title }}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 h2{margin-top:2em;font-size:1.1em;word-break:break-all}
@@ -17,39 +42,44 @@ h2{margin-top:2em;font-size:1.1em;word-break:break-all}
 .ok{background:#d7f5dd}.bad{background:#fbd9d9}.none{background:#fff1c2}
 table{border-collapse:collapse;width:100%;margin-top:.5em}td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:.9em}
 .fatal,.error{color:#a00}.warning{color:#8a5a00}.info{color:#555}
+.where{font-size:.85em;color:#444}.orig{font-size:.8em;color:#555;margin-top:.3em}.orig summary{cursor:pointer}
 .loc{font-family:monospace;font-size:.8em;color:#555;word-break:break-all}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}
 </style></head><body>
-<h1>Prüfbericht E-Rechnung</h1>
-<p>{{ reports|length }} Datei(en): {{ counts.valid }} gültig, {{ counts.invalid }} ungültig, {{ counts.none }} nicht geprüft.</p>
+<h1>{{ t.title }}</h1>
+<p>{{ counts }}</p>
 {% for r in reports %}
 <section>
 <h2>{{ r.path }}</h2>
 <p><span class="v {{ 'ok' if r.valid is sameas true else ('bad' if r.valid is sameas false else 'none') }}">
-{{ 'gültig' if r.valid is sameas true else ('ungültig' if r.valid is sameas false else 'nicht geprüft') }}</span>
-&nbsp;{{ r.summary() }}</p>
+{{ t.valid if r.valid is sameas true else (t.invalid if r.valid is sameas false else t.none) }}</span>
+&nbsp;<span class="sentence">{{ r.sentence }}</span></p>
 <dl>
-<dt>Format</dt><dd>{{ r.container }} / {{ r.syntax }}{% if r.profile_name %} / {{ r.profile_name }}{% endif %}</dd>
-<dt>Profil (BT-24)</dt><dd>{{ r.profile or '–' }}</dd>
-<dt>Regelwerk</dt><dd>{{ r.rules_basis or '–' }}</dd>
+{% if r.class_name %}<dt>{{ t.class }}</dt><dd class="bmf">{{ r.class_name }}</dd>{% endif %}
+<dt>{{ t.format }}</dt><dd>{{ r.container }} / {{ r.syntax }}{% if r.profile_name %} / {{ r.profile_name }}{% endif %}</dd>
+<dt>{{ t.profile }}</dt><dd>{{ r.profile or '–' }}</dd>
+<dt>{{ t.basis }}</dt><dd>{{ r.basis or '–' }}</dd>
 {% if r.rule_pack %}
-<dt>Regelpaket</dt><dd>{{ r.rule_pack }}</dd>
-<dt>Prüfszenario</dt><dd>{{ r.scenario or 'keines' }}{% if r.scenario_matched is sameas false %} (kein Szenario passt zur Kennung; KoSIT weist zurück){% endif %}</dd>
-<dt>KoSIT-Empfehlung</dt><dd>{{ 'annehmen' if r.accepted is sameas true else ('zurückweisen' if r.accepted is sameas false else '–') }}</dd>
+<dt>{{ t.pack }}</dt><dd>{{ r.rule_pack }}</dd>
+<dt>{{ t.scenario }}</dt><dd>{{ r.scenario or t.no_scenario }}{% if r.scenario_matched is sameas false %} ({{ t.no_match }}){% endif %}</dd>
+<dt>{{ t.kosit }}</dt><dd>{{ t.accept if r.accepted is sameas true else (t.reject if r.accepted is sameas false else '–') }}</dd>
 {% endif %}
 {% if r.model %}
-<dt>Rechnungsnummer</dt><dd>{{ r.model.invoice_number or '–' }} vom {{ r.model.issue_date or '–' }}</dd>
-<dt>Verkäufer</dt><dd>{{ r.model.seller.name or '–' }}</dd>
-<dt>Leitweg-ID (BT-10)</dt><dd>{{ r.model.buyer_reference or '–' }}</dd>
-<dt>Zahlbetrag</dt><dd>{{ r.model.totals.amount_due if r.model.totals.amount_due is not none else '–' }} {{ r.model.currency or '' }}</dd>
+<dt>{{ t.number }}</dt><dd>{{ r.model.invoice_number or '–' }} {{ t.of }} {{ r.issue_date_text or '–' }}</dd>
+<dt>{{ t.seller }}</dt><dd>{{ r.model.seller.name or '–' }}</dd>
+<dt>{{ t.leitweg }}</dt><dd>{{ r.model.buyer_reference or '–' }}</dd>
+<dt>{{ t.due }}</dt><dd>{{ r.model.totals.amount_due if r.model.totals.amount_due is not none else '–' }} {{ r.model.currency or '' }}</dd>
 {% endif %}
-{% if not r.rule_pack %}<dt>Prüfszenario</dt><dd>{{ r.scenario or 'keines' }}</dd>{% endif %}
-<dt>Prüfschritte</dt><dd>{% for k, v in r.stages.items() %}{{ k }}: {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</dd>
+{% if not r.rule_pack %}<dt>{{ t.scenario }}</dt><dd>{{ r.scenario or t.no_scenario }}</dd>{% endif %}
+<dt>{{ t.stages }}</dt><dd>{% for k, v in r.stage_names %}{{ k }}: {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</dd>
 </dl>
 {% if r.findings %}
-<table><thead><tr><th>Regel</th><th>Schwere</th><th>Meldung</th><th>Stufe</th></tr></thead><tbody>
-{% for f in r.findings|sort(attribute='sort_key') %}
-<tr><td>{{ f.rule }}</td><td class="{{ f.severity }}">{% if f.rule_severity and f.rule_severity != f.severity %}{{ f.rule_severity }} → {% endif %}{{ f.severity }}</td><td>{{ f.message }}{% if f.location %}<div class="loc">{{ f.location }}</div>{% endif %}</td><td>{{ f.stage }}</td></tr>
+<table><thead><tr><th>{{ t.rule }}</th><th>{{ t.class }}</th><th>{{ t.severity }}</th><th>{{ t.explanation }}</th><th>{{ t.stage }}</th></tr></thead><tbody>
+{% for f in r.findings %}
+<tr><td>{{ f.rule }}</td><td class="bmf">{{ f.class_name }}</td><td class="{{ f.severity }}">{% if f.rule_severity and f.rule_severity != f.severity %}{{ f.rule_severity_name }} → {% endif %}{{ f.severity_name }}</td>
+<td><div class="explanation">{{ f.explanation }}</div>{% if f.where %}<div class="where">{{ t.where }}: {{ f.where }}</div>{% endif %}
+{% if f.original %}<details class="orig"><summary>{{ t.original }}</summary>{{ f.original }}{% if f.location %}<div class="loc">{{ f.location }}</div>{% endif %}</details>{% endif %}</td>
+<td>{{ f.stage_name }}</td></tr>
 {% endfor %}
 </tbody></table>
 {% endif %}
@@ -62,31 +92,28 @@ _env = Environment(autoescape=select_autoescape(default=True, default_for_string
 _template = _env.from_string(_TEMPLATE)
 
 
-class _F:
-    """Finding view with a sort key (blocking first, then by stage order)."""
-
-    def __init__(self, f):
-        from einvoice.validation.stages import SEVERITY_ORDER, STAGES
-
-        self.rule, self.severity, self.message, self.location, self.stage = f.rule, f.severity, f.message, f.location, f.stage
-        # the rule file's own severity when a custom level or override changed it (rule packs)
-        self.rule_severity = getattr(f, "rule_severity", None)
-        self.sort_key = (SEVERITY_ORDER.get(f.severity, 9), STAGES.index(f.stage) if f.stage in STAGES else 99, f.rule)
-
-
 class _R:
-    def __init__(self, r):
+    """A report as the page shows it: its findings explained, sorted (blocking first, then by
+    stage order and rule), its verdict as a sentence."""
+
+    def __init__(self, r: Report, lang: str):
         self._r = r
-        self.findings = [_F(f) for f in r.findings]
+        order = sorted(r.findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9),
+                                                  STAGES.index(f.stage) if f.stage in STAGES else 99, f.rule))
+        self.findings = [explain.finding_view(f, lang) for f in order]
+        self.sentence = r.sentence(lang)
+        self.class_name = explain.class_name(r.bmf_class, lang)
+        self.basis = explain.basis(r.rules_basis, lang)
+        self.issue_date_text = explain.date_text(getattr(r.model, "issue_date", None), lang)
+        self.stage_names = [(explain.stage_name(k, lang), explain.state_name(v, lang)) for k, v in r.stages.items()]
 
     def __getattr__(self, name):
         return getattr(self._r, name)
 
 
-def render_reports(reports) -> str:
-    counts = {
-        "valid": sum(r.valid is True for r in reports),
-        "invalid": sum(r.valid is False for r in reports),
-        "none": sum(r.valid is None for r in reports),
-    }
-    return _template.render(reports=[_R(r) for r in reports], counts=counts)
+def render_reports(reports: list[Report], lang: str | None = None) -> str:
+    lang = lang or language()
+    t = {k: pick(v, lang) for k, v in LABELS.items()}
+    counts = t["counts"].format(n=len(reports), valid=sum(r.valid is True for r in reports),
+                                invalid=sum(r.valid is False for r in reports), none=sum(r.valid is None for r in reports))
+    return _template.render(reports=[_R(r, lang) for r in reports], counts=counts, t=t, lang=lang)

@@ -1,5 +1,11 @@
-"""Validation findings and the report users read (text summary, JSON; the HTML view,
-``einvoice.validation.html``, reads this module, never the reverse).
+"""Validation findings and the report users read (text summary, JSON; the HTML view is
+``einvoice.validation.html``, which imports this module, never the reverse).
+
+Each finding carries its BMF class (``explain.bmf_class``: format, business rule, content) and,
+in the JSON, its explanation and readable location in German and English beside the official
+rule text (``message``); the report carries the class of its verdict and the verdict as one
+sentence a clerk can paste into a reply (``sentence``). ``summary`` stays the short technical
+line earlier versions wrote.
 
 The report states plainly whether an invoice was validated at all: ``valid`` is True only when
 every stage that applies ran and passed; a stage that was skipped for a reason that matters or
@@ -12,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from einvoice.language import LANGUAGES
+from einvoice.validation import explain
 from einvoice.validation.stages import SEVERITY_ORDER, STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,7 +43,22 @@ class Finding:
     def to_dict(self) -> dict:
         return {"rule": self.rule, "severity": self.severity, "effective_severity": self.severity,
                 "rule_severity": self.rule_severity or self.severity, "message": self.message,
-                "location": self.location, "stage": self.stage}
+                "location": self.location, "stage": self.stage, "bmf_class": self.bmf_class,
+                "explanation": {lang: self.explanation(lang) for lang in LANGUAGES},
+                "where": {lang: self.where(lang) for lang in LANGUAGES}}
+
+    @property
+    def bmf_class(self) -> str:
+        """``format``, ``business_rule``, ``content`` or ``not_checked`` (BMF-Schreiben 15.10.2025)."""
+        return explain.bmf_class(self.rule, self.stage)
+
+    def explanation(self, lang: str | None = None) -> str:
+        """What the finding means, in German (default) or English, with the business terms it names."""
+        return explain.explanation(self.rule, self.message, self.location, self.stage, lang)
+
+    def where(self, lang: str | None = None) -> str | None:
+        """The location as business term and position ("Rechnungsposition 3 › … (BT-131)")."""
+        return explain.where(self.location, lang)
 
     @property
     def blocking(self) -> bool:
@@ -96,7 +119,23 @@ class Report:
         more = len(errs) - 1
         return f"invalid: {head}" + (f"; +{more} more" if more else "")
 
+    @property
+    def bmf_class(self) -> str | None:
+        """The BMF class of the verdict (the gravest class of its blocking findings; None when valid
+        or when only a check could not run)."""
+        return explain.verdict_class(self.valid, self.findings, self.not_validated_reason)
+
+    def sentence(self, lang: str | None = None) -> str:
+        """The verdict in one sentence for a reply to the supplier ("Die Rechnung RE-123 vom
+        01.12.2026 ist keine gültige E-Rechnung: 2 Geschäftsregelfehler (BR-CO-15, BR-DE-1).")."""
+        model = self.model
+        return explain.sentence(self.valid, self.findings, number=getattr(model, "invoice_number", None),
+                                issue_date=getattr(model, "issue_date", None), filename=self.path,
+                                reason=self.not_validated_reason, lang=lang)
+
     def to_dict(self) -> dict:
+        model = self.model
+        issue_date = getattr(model, "issue_date", None)
         return {
             "path": self.path,
             "container": self.container,
@@ -112,6 +151,11 @@ class Report:
             "scenario_matched": self.scenario_matched,
             "accepted": self.accepted,
             "rules_basis": self.rules_basis,
+            "bmf_class": self.bmf_class,
+            "sentence": {lang: self.sentence(lang) for lang in LANGUAGES},
+            "not_validated_reason": self.not_validated_reason,
+            "invoice_number": getattr(model, "invoice_number", None),
+            "issue_date": issue_date.isoformat() if hasattr(issue_date, "isoformat") else None,
         }
 
     def to_json(self, indent: int | None = 2) -> str:

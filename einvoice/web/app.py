@@ -12,8 +12,13 @@ parameters, which the access log never records):
   GET  /overview      all open tasks of the visible departments      routes/overview.py
   GET  /treasury      released, posted and paid invoices             routes/treasury.py
   GET  /invoices/{invoice_id}[/original|/attachments/{index}]        routes/invoices.py
+  GET  /invoices/{invoice_id}/pdf, .../attachments/{index}/pdf       routes/viewer.py (inline PDFs)
+  GET  /notices       e-mails waiting for a person (central desk)     routes/notices.py
   POST /tasks/{task_id}/approve|reject|send-back|forward,
        /invoices/{invoice_id}/comment|override-duplicate             routes/decisions.py
+  GET  /desk/documents, POST /desk/documents/{invoice_id}/reopen,
+       /invoices/{invoice_id}/hold[/release], /tasks/{task_id}/delegate,
+       /inbox/bulk-approve, GET|POST /vertretung[/{entry_id}/end]   routes/desk_actions.py
   GET  /einreichen, POST /einreichen, POST /api/upload (suppliers)   routes/upload.py
   GET  /finance/pull/pending, POST /finance/pull/ack                 einvoice.finance.pull_api
   GET  /healthz                                                      routes/health.py

@@ -1,6 +1,8 @@
-"""Every error a person can meet on a staff page is a German HTML page: 404, 405 with ``Allow``,
-request validation errors, 500 without a traceback; ``NotSignedIn`` is the redirect to ``/login``.
-Only the finance system's pull API (``/finance/pull/...``) answers in JSON.
+"""Every error a person can meet on a staff page is an HTML page in the language set (German by
+default): 404, 405 with ``Allow``, request validation errors, 500 without a traceback; ``NotSignedIn``
+is the redirect to ``/login``. Only the finance system's pull API (``/finance/pull/...``) answers in
+JSON. Titles and messages here and in the signals (``Forbidden``, ``BadRequest``) are German source
+strings; ``error.html`` shows them with ``|tr`` (English in ``einvoice.web.texts``).
 
 This module must never show a traceback or an exception's text to a person, and never fail to
 answer when the database is down (the page is then shown as to someone not signed in).
@@ -22,7 +24,7 @@ from einvoice.web.sessions import identify
 
 log = logging.getLogger("einvoice.web")
 
-#: The error pages (German: staff pages never answer with a framework's English JSON).
+#: The error pages (German source strings; staff pages never answer with a framework's JSON).
 HTTP_ERROR = {
     400: ("Anfrage abgelehnt", "Diese Anfrage kann nicht bearbeitet werden. Bitte gehen Sie zurück und versuchen Sie es erneut."),
     401: ("Nicht angemeldet", "Bitte melden Sie sich an."),
@@ -57,7 +59,7 @@ def _error_page(ctx: WebContext, request: Request, status: int, title: str, mess
 
 
 def install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
-    """Register the German error pages on ``web``."""
+    """Register the error pages on ``web``."""
 
     @web.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn):
@@ -95,7 +97,7 @@ def install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
 
     @web.exception_handler(Exception)
     def _crash(request: Request, exc: Exception):
-        # Starlette logs the exception itself; the person gets a German page, never a traceback.
+        # Starlette logs the exception itself; the person gets an error page, never a traceback.
         if _api(request):
             return JSONResponse({"detail": "internal error"}, status_code=500)
         title, message = HTTP_ERROR[500]

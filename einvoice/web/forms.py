@@ -15,11 +15,13 @@ from __future__ import annotations
 from starlette.convertors import Convertor, register_url_convertor
 
 from einvoice.approval import Refusal
+from einvoice.language import language
+from einvoice.web.texts import tr
 
 #: Biggest accepted form body (urlencoded or multipart); the largest legitimate one is a comment.
 MAX_FORM_BYTES = 64 * 1024
 
-#: Free-text fields of the action forms and their limits (characters), with the German label.
+#: Free-text fields of the action forms and their limits (characters), with the label (a German source string).
 MAX_TEXT = {
     "text": (2000, "Der Kommentar"),
     "reason": (2000, "Die Begründung"),
@@ -58,15 +60,16 @@ class DbId(Convertor[int]):
 register_url_convertor("dbid", DbId())
 
 
-def _de(n: int) -> str:
-    return f"{n:,}".replace(",", ".")
+def _grouped(n: int) -> str:
+    return f"{n:,}" if language() == "en" else f"{n:,}".replace(",", ".")
 
 
 def text_too_long(form: dict) -> Refusal | None:
-    """TEXT-TOO-LONG: the first free-text field of ``form`` over its limit, as a refusal in German."""
+    """TEXT-TOO-LONG: the first free-text field of ``form`` over its limit, as a refusal in the language set."""
     for field, (limit, label) in MAX_TEXT.items():
         value = form.get(field) or ""
         if len(value) > limit:
-            return Refusal("TEXT-TOO-LONG", f"{label} ist zu lang: {_de(len(value))} Zeichen, erlaubt sind höchstens "
-                                            f"{_de(limit)}. Bitte kürzen Sie den Text; gespeichert wurde nichts.")
+            return Refusal("TEXT-TOO-LONG", tr("%(label)s ist zu lang: %(n)s Zeichen, erlaubt sind höchstens %(limit)s. "
+                                               "Bitte kürzen Sie den Text; gespeichert wurde nichts.",
+                                               label=tr(label), n=_grouped(len(value)), limit=_grouped(limit)))
     return None

@@ -21,10 +21,12 @@ from einvoice.approval.deadlines import skonto_now
 from einvoice.db.models import InvoiceRow
 from einvoice.finance.record import account_assignment
 from einvoice.followups.records import RecordArchiver
-from einvoice.web import access, rendering
+from einvoice.web import access, pdfview, rendering
 from einvoice.web.context import WebContext
 from einvoice.web.errors import NotFound
+from einvoice.web.notices_view import notices_of
 from einvoice.web.pages import DONE_MESSAGE
+from einvoice.web.texts import tr
 
 log = logging.getLogger("einvoice.web")
 
@@ -71,6 +73,17 @@ def _kontierung(ctx: WebContext, row: InvoiceRow, r: rendering.Rendered):
         return None
 
 
+def desk_info(ctx: WebContext, row: InvoiceRow, open_task) -> dict:
+    """What the invoice page shows of Klärung, delegation and reopening (``_desk_invoice.html``)."""
+    holds = ctx.svc.holds_of(row.id)
+    return {
+        "hold": next((h for h in holds if h.active), None),
+        "past_holds": [h for h in holds if not h.active],
+        "choices": ctx.svc.delegation_choices(open_task.task_id) if open_task else [],
+        "departments": ctx.org.departments,
+    }
+
+
 def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id: int, *, refusal: Refusal | None = None,
                  refused_action: str | None = None, form: dict | None = None, status: int = 200) -> HTMLResponse:
     svc, org = ctx.svc, ctx.org
@@ -83,13 +96,17 @@ def invoice_page(ctx: WebContext, request: Request, v: access.Viewer, invoice_id
     sk = skonto_now(row, svc.today())  # the Skonto term by einvoice.model.skonto's rule, as the inbox shows it
     channel_meta = json.loads(row.channel_json) if row.channel_json else None  # Peppol header, reply address ...
     kontierung = _kontierung(ctx, row, r)
-    return ctx.render(request, "invoice.html", status, title=f"Rechnung {row.id}", inv=row, m=r.model, rendered=r, sk=sk,
+    page = ctx.render(request, "invoice.html", status, title=tr("Rechnung %(id)s", id=row.id), inv=row, m=r.model, rendered=r, sk=sk,
                       channel_meta=channel_meta if isinstance(channel_meta, dict) else None,
                       report=report, task=open_task, kontierung=kontierung, allowed=allowed, tasks=svc.tasks_of(invoice_id),
                       history=svc.history(invoice_id), duplicates=dups, open_duplicates=[d for d in dups if d.open],
                       follow_ups=RecordArchiver(ctx.db, None).records_of(invoice_id),
                       refusal=refusal, refused_action=refused_action, form=form or {}, done=done,
-                      departments=[d for d in org.departments if not open_task or d.code != open_task.department])
+                      desk=desk_info(ctx, row, open_task),
+                      departments=[d for d in org.departments if not open_task or d.code != open_task.department],
+                      notices=notices_of(ctx.db, invoice_id))
+    page.headers["content-security-policy"] = pdfview.PAGE_CSP  # the PDF viewer embeds from 'self' only
+    return page
 
 
 def download(data: bytes, filename: str, media_type: str) -> Response:

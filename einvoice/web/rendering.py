@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from einvoice.db.models import as_utc
 from einvoice.intake import detect
-from einvoice.language import local
+from einvoice.language import language, local
 from einvoice.model import Invoice, invoice_from_xml
 from einvoice.xml.namespaces import NS
 
@@ -105,16 +105,22 @@ def embedded_attachment(data: bytes, index: int) -> AttachmentFile | None:
     return AttachmentFile(filename, obj.get("mimeCode"), payload)
 
 
-# --- Jinja filters (German formats: staff read 1.234,56 € and 02.03.2026) ---------------------
+# --- Jinja filters (the language set: German 1.234,56 € and 02.03.2026, English 1,234.56 € and
+# 2026-03-02 -- ISO dates, as the approval layer's English texts, read the same in the US and the UK) --
+def _grouped(whole: int, en: bool) -> str:
+    text = f"{whole:,}"
+    return text if en else text.replace(",", ".")
+
+
 def money(value, currency: str | None = "EUR") -> str:
     if value is None:
         return "–"
     q = Decimal(value).quantize(Decimal("0.01"))
     sign = "-" if q < 0 else ""
     whole, frac = f"{abs(q):.2f}".split(".")
-    grouped = f"{int(whole):,}".replace(",", ".")
+    en = language() == "en"
     sym = {"EUR": "€"}.get(currency or "EUR", currency or "")
-    return f"{sign}{grouped},{frac}\u00a0{sym}".strip()
+    return f"{sign}{_grouped(int(whole), en)}{'.' if en else ','}{frac}\u00a0{sym}".strip()
 
 
 def number(value) -> str:
@@ -127,14 +133,27 @@ def number(value) -> str:
     else:
         whole, frac = text, ""
     sign = "-" if whole.startswith("-") else ""
-    grouped = f"{int(whole.lstrip('-') or 0):,}".replace(",", ".")
-    return f"{sign}{grouped}" + (f",{frac}" if frac else "")
+    en = language() == "en"
+    return f"{sign}{_grouped(int(whole.lstrip('-') or 0), en)}" + (f"{'.' if en else ','}{frac}" if frac else "")
 
 
 def date(value) -> str:
     if value is None:
         return "–"
+    en = language() == "en"
     if isinstance(value, dt.datetime):
         # Stored in UTC; people read Europe/Berlin (summer and winter time), whatever the server's zone.
-        return local(as_utc(value)).strftime("%d.%m.%Y %H:%M")
-    return value.strftime("%d.%m.%Y")
+        return local(as_utc(value)).strftime("%Y-%m-%d %H:%M" if en else "%d.%m.%Y %H:%M")
+    return value.strftime("%Y-%m-%d" if en else "%d.%m.%Y")
+
+
+def report_view(report: dict | None, inv=None):
+    """The stored validation report of an invoice as the clerk reads it (verdict sentence with the
+    invoice number and date from the database row, BMF classes, explanations, readable locations;
+    ``einvoice.validation.explain``), or None without a report."""
+    if not report:
+        return None
+    from einvoice.validation.explain import report_view as view
+
+    return view(report, number=getattr(inv, "invoice_number", None), issue_date=getattr(inv, "issue_date", None),
+                filename=getattr(inv, "filename", None))

@@ -14,13 +14,18 @@ import sqlalchemy as sa
 
 from einvoice.approval import ApprovalService
 from einvoice.db.models import InvoiceRow
+from einvoice.language import language
 
 _AMOUNT = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d{1,2})?$|^-?\d+([.,]\d{1,2})?$")
+_AMOUNT_EN = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d{1,2})?$")  # 1,234.56 as the English pages show amounts
 
 
 def parse_amount(text: str | None) -> Decimal | None:
-    """'1.234,56', '1234,56' or '1234.56' as a Decimal; None if it is not an amount."""
+    """'1.234,56', '1234,56' or '1234.56' as a Decimal (with EINVOICE_LANGUAGE=en also '1,234.56');
+    None if it is not an amount."""
     t = (text or "").strip().replace("€", "").replace("EUR", "").replace("\u00a0", "").replace(" ", "")
+    if language() == "en" and _AMOUNT_EN.match(t):
+        t = t.replace(",", "")
     if not t or not _AMOUNT.match(t):
         return None
     if "," in t:

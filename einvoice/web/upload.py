@@ -7,8 +7,9 @@ never accept an upload. Access rule (``EINVOICE_UPLOAD_*``, see the web README):
 limited per client address (a sliding window per minute and per hour, counted before the body is
 read), or, when ``EINVOICE_UPLOAD_TOKEN`` is set, only with that shared token (API:
 ``Authorization: Bearer``, page: field "Zugangscode"). One XML or PDF file per request, at most
-``EINVOICE_UPLOAD_MAX_BYTES``; anything else is refused with a German message and a rule ID
-(UPLOAD-SIZE, UPLOAD-TYPE, UPLOAD-EMPTY, UPLOAD-RATE, UPLOAD-TOKEN, UPLOAD-REPLY-TO).
+``EINVOICE_UPLOAD_MAX_BYTES``; anything else is refused with a rule ID and a message in the
+language set (German source strings, English in ``einvoice.web.texts``; UPLOAD-SIZE, UPLOAD-TYPE,
+UPLOAD-EMPTY, UPLOAD-RATE, UPLOAD-TOKEN, UPLOAD-REPLY-TO).
 
 An accepted file goes through the same intake pipeline as every inbox (``einvoice.pipeline``:
 validation, routing, archive, database) with channel ``upload``; the uploader's reply address, if
@@ -34,7 +35,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from einvoice.language import language
 from einvoice.problems import Problem
+from einvoice.validation import explain
+from einvoice.web.texts import tr
 from einvoice.web.throttle import _Windows, client_key
 
 log = logging.getLogger("einvoice.web.upload")
@@ -47,6 +51,8 @@ FORM_OVERHEAD = 64 * 1024
 MAX_REPLY_TO = 254
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 
+#: state -> (verdict, sentence): German source strings. The JSON answer's ``verdict`` keeps the German
+#: word (documented values programs compare against); the sentence and the page follow the language.
 STATE_VERDICT = {
     "in_approval": ("angenommen", "Angenommen: Die E-Rechnung ist gültig und wurde zur Bearbeitung weitergeleitet."),
     "rejected": ("abgewiesen", ("Abgewiesen: Die Rechnung verletzt Regeln der E-Rechnung (siehe Hinweise). "
@@ -103,8 +109,9 @@ class UploadConfig:
         )
 
 
-def _de(n: int) -> str:
-    return f"{n:,}".replace(",", ".")
+def grouped(n: int) -> str:
+    """12.345 (German) or 12,345 (English)."""
+    return f"{n:,}" if language() == "en" else f"{n:,}".replace(",", ".")
 
 
 class UploadLimits:
@@ -120,8 +127,9 @@ class UploadLimits:
         with self._lock:
             wait = max(self._minute.wait(key), self._hour.wait(key))
             if wait > 0:
-                return Refusal("UPLOAD-RATE", "Zu viele Einreichungen von Ihrer Adresse in kurzer Zeit. Bitte warten "
-                                                   f"Sie etwa {_de(int(wait) + 1)} Sekunden und versuchen Sie es dann erneut.", 429,
+                return Refusal("UPLOAD-RATE", tr("Zu viele Einreichungen von Ihrer Adresse in kurzer Zeit. Bitte "
+                                                      "warten Sie etwa %(seconds)s Sekunden und versuchen Sie es dann "
+                                                      "erneut.", seconds=grouped(int(wait) + 1)), 429,
                                retry_after=int(wait) + 1)
             self._minute.add(key)
             self._hour.add(key)
@@ -137,17 +145,18 @@ def receipt_number(sha256: str) -> str:
 def check_type(data: bytes) -> Refusal | None:
     """UPLOAD-EMPTY / UPLOAD-TYPE: by content, never by name or declared type."""
     if not data:
-        return Refusal("UPLOAD-EMPTY", "Die Datei ist leer (0 Bytes). Bitte wählen Sie die Rechnungsdatei aus.", 400)
+        return Refusal("UPLOAD-EMPTY", tr("Die Datei ist leer (0 Bytes). Bitte wählen Sie die Rechnungsdatei aus."), 400)
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<") or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"%PDF-" in data[:1024]:
         return None
-    return Refusal("UPLOAD-TYPE", "Diese Datei ist weder XML noch PDF. Angenommen werden E-Rechnungen als XML "
-                                       "(XRechnung, UBL oder CII) oder als PDF mit eingebetteter XML (ZUGFeRD/Factur-X).", 415)
+    return Refusal("UPLOAD-TYPE", tr("Diese Datei ist weder XML noch PDF. Angenommen werden E-Rechnungen als XML "
+                                          "(XRechnung, UBL oder CII) oder als PDF mit eingebetteter XML (ZUGFeRD/Factur-X)."), 415)
 
 
 def size_refusal(size: int, cfg: UploadConfig) -> Refusal:
-    return Refusal("UPLOAD-SIZE", f"Die Datei ist zu groß ({_de(size)} Bytes oder mehr); erlaubt sind höchstens "
-                                        f"{_de(cfg.max_bytes)} Bytes je Rechnung. Sie wurde nicht angenommen.", 413)
+    return Refusal("UPLOAD-SIZE", tr("Die Datei ist zu groß (%(size)s Bytes oder mehr); erlaubt sind höchstens "
+                                          "%(max)s Bytes je Rechnung. Sie wurde nicht angenommen.",
+                                          size=grouped(size), max=grouped(cfg.max_bytes)), 413)
 
 
 def check_reply_to(value: str | None) -> tuple[str | None, Refusal | None]:
@@ -155,8 +164,8 @@ def check_reply_to(value: str | None) -> tuple[str | None, Refusal | None]:
     if not v:
         return None, None
     if len(v) > MAX_REPLY_TO or not _EMAIL.match(v):
-        return None, Refusal("UPLOAD-REPLY-TO", "Die Antwortadresse ist keine gültige E-Mail-Adresse. Bitte "
-                                                      "korrigieren Sie sie oder lassen Sie das Feld leer.", 400)
+        return None, Refusal("UPLOAD-REPLY-TO", tr("Die Antwortadresse ist keine gültige E-Mail-Adresse. Bitte "
+                                                         "korrigieren Sie sie oder lassen Sie das Feld leer."), 400)
     return v, None
 
 
@@ -178,25 +187,40 @@ def receipt_of(app, outcome) -> dict:
         received = row.received_at
         channel_meta = json.loads(row.channel_json) if row.channel_json else {}
         state, size, filename = row.state, row.size, row.filename
+        number, issue_date = row.invoice_number, row.issue_date
     if received.tzinfo is None:
         received = received.replace(tzinfo=dt.timezone.utc)  # the database keeps UTC
     short, text = STATE_VERDICT.get(state, IN_PROGRESS)
+    at = received.astimezone(BERLIN)
+    en = language() == "en"
     return {
         "receipt": receipt_number(outcome.sha256),
         "sha256": outcome.sha256,
         "filename": filename,
         "size": size,
-        "received_at": received.astimezone(BERLIN).isoformat(timespec="seconds"),
-        "received_at_text": received.astimezone(BERLIN).strftime("%d.%m.%Y, %H:%M:%S Uhr (%Z)"),
+        "received_at": at.isoformat(timespec="seconds"),
+        "received_at_text": tr("%(date)s, %(time)s Uhr (%(zone)s)", date=at.strftime("%Y-%m-%d" if en else "%d.%m.%Y"),
+                               time=at.strftime("%H:%M:%S"), zone=at.strftime("%Z")),
         "state": state,
         "verdict": short,
-        "verdict_text": text,
+        "verdict_text": tr(text),
         "accepted": state == "in_approval",
         "already_received": outcome.already_received,
         "reply_to": channel_meta.get("reply_to") if not outcome.already_received else None,
-        "findings": [{"rule": f.get("rule"), "severity": f.get("severity"), "message": f.get("message"),
-                      "location": f.get("location")} for f in report.get("findings") or []],
+        "findings": [_finding(f) for f in report.get("findings") or []],
+        # the verdict in one sentence with the BMF classes, as the clerk's page and the notice say it
+        "sentence": explain.report_view(report, number=number, issue_date=issue_date, filename=filename).sentence
+        if report else None,
     }
+
+
+def _finding(f: dict) -> dict:
+    """A finding of the receipt: rule, severity, the official text (``message``), and its BMF class,
+    explanation and readable location in the language set (einvoice.validation.explain)."""
+    v = explain.finding_view(f)
+    return {"rule": f.get("rule"), "severity": f.get("severity"), "message": f.get("message"), "location": f.get("location"),
+            "bmf_class": v.bmf_class, "class_name": v.class_name, "explanation": v.explanation, "where": v.where,
+            "original": v.original}
 
 
 def token_ok(cfg: UploadConfig, given: str | None) -> bool:
@@ -205,7 +229,7 @@ def token_ok(cfg: UploadConfig, given: str | None) -> bool:
 
 
 def closed() -> Refusal:
-    return Refusal("UPLOAD-OFF", "Die Einreichung über diese Seite ist nicht eingerichtet.", 404)
+    return Refusal("UPLOAD-OFF", tr("Die Einreichung über diese Seite ist nicht eingerichtet."), 404)
 
 
 def ingest(app, lock: threading.Lock, name: str, data: bytes, reply_to: str | None,
@@ -217,8 +241,8 @@ def ingest(app, lock: threading.Lock, name: str, data: bytes, reply_to: str | No
     meta = {"uploaded_via": via}
     if reply_to:
         meta["reply_to"] = reply_to
-    not_stored = Refusal("UPLOAD-NOT-STORED", "Die Datei konnte gerade nicht sicher abgelegt werden und "
-                                              "wurde nicht angenommen. Bitte versuchen Sie es später erneut.", 503)
+    not_stored = Refusal("UPLOAD-NOT-STORED", tr("Die Datei konnte gerade nicht sicher abgelegt werden und "
+                                                      "wurde nicht angenommen. Bitte versuchen Sie es später erneut."), 503)
     try:
         with lock:
             outcome = app.intake.ingest([InboxItem(name, data, "upload", channel_meta=meta)])[0]

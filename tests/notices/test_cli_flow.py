@@ -116,3 +116,21 @@ def test_send_notices_flow_needs_attention_and_fails_when_the_mail_server_is_dow
     state = send_notices(return_state=True)
     assert state.is_failed() and "the mail server cannot be used" in state.message, state
     assert "NOTICE-SMTP-CONNECT" in state.message
+
+
+def test_send_notices_flow_step_queues_and_sends_approver_notifications(env, monkeypatch, samples, smtp_server):
+    """The send-notices flow's step (called as a plain function here: the Prefect run itself is the
+    test above) queues the approver e-mails of a new task once and sends them with the notices."""
+    from einvoice.notices import notice_outbox_for_app
+    from einvoice.pipeline import InboxItem
+    from flows.common import app
+    from flows.send_notices import queue_task_notifications
+
+    controller, sink = smtp_server
+    _use_org(env, monkeypatch, controller.port, approvers={"enabled": True})
+    outcome = app().intake.ingest([InboxItem("01-xrechnung-ubl-invoice.xml", samples["01-xrechnung-ubl-invoice.xml"])])[0]
+    assert outcome.state == "in_approval"  # 66 Tiefbauamt: Anna Schulz certifies the sachliche Richtigkeit
+    assert queue_task_notifications() == 1 and queue_task_notifications() == 0
+    report = notice_outbox_for_app(app(), archive=False).send_pending()
+    assert report.sent == 1 and [m.rcpt_tos for m in sink.messages] == [["a.schulz@musterhausen.example"]]
+    assert b"X-Einvoice-Notice: task_new" in sink.messages[0].data

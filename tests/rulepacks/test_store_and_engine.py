@@ -141,7 +141,7 @@ def test_custom_level_downgrades_and_is_reported(toy):
     j = json.loads(rep.to_json())
     t2 = next(f for f in j["findings"] if f["rule"] == "TOY-2")
     assert t2["effective_severity"] == "warning" and t2["rule_severity"] == "fatal"
-    html = render_reports([rep])
+    html = render_reports([rep], "en")
     assert "toy-1.0" in html and "Toy CIUS (UBL Invoice)" in html and "fatal → warning" in html
 
 
@@ -215,7 +215,7 @@ def test_without_a_pack_the_report_says_built_in(pack_dir):
     assert rep.rule_pack is None and rep.scenario == "EN16931 XRechnung (UBL Invoice)"
     assert rep.rules_basis == "built-in rules, not the official KoSIT configuration"
     assert rep.to_dict()["rules_basis"] == rep.rules_basis
-    assert "built-in rules, not the official KoSIT configuration" in render_reports([rep])
+    assert "built-in rules, not the official KoSIT configuration" in render_reports([rep], "en")
 
 
 def test_broken_stylesheet_is_not_validated_never_valid(tmp_path, pack_dir):

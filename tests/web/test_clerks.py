@@ -83,15 +83,24 @@ def test_times_are_shown_in_berlin(client, web_app):
     assert "01.07.2026 10:05" not in text
 
 
-def _visible_text(html: str) -> str:
-    """What a person reads: the text outside tags, scripts and styles, plus title/aria/placeholder texts."""
-    import html as html_lib
-    import re
+def _visible_text(html: str, names: tuple[str, ...] = ()) -> str:
+    """The page's text without the people's names of the organisation file (data: "Vanessa König
+    (Stadtkasse)" is a name in both languages)."""
+    from tests.wording import visible_text
 
-    html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
-    attrs = " ".join(re.findall(r'(?:title|aria-label|placeholder)="([^"]*)"', html))
-    text = re.sub(r"(?s)<[^>]+>", " ", html)
-    return html_lib.unescape(text + " " + attrs)
+    text = visible_text(html)
+    for name in names:
+        text = text.replace(name, " ")
+    return text
+
+
+def _names(web_app) -> tuple[str, ...]:
+    return tuple(p.name for p in web_app[1].organisation.people)
+
+
+def _invoice_page(name: str) -> bool:
+    """Pages rendered by invoice.html: the invoice pages and the refusals shown on them."""
+    return (" GET /invoices/" in name and not name.endswith("/abc")) or " POST " in name
 
 
 def _walk_pages(web_app, monkeypatch) -> dict[str, str]:
@@ -123,7 +132,9 @@ def _walk_pages(web_app, monkeypatch) -> dict[str, str]:
         with TestClient(web, follow_redirects=False, base_url=HTTPS, raise_server_exceptions=False) as c:
             assert sign_in(c, person).status_code == 303
             for path in ("/inbox", "/overview", "/desk", "/treasury", f"/invoices/{inv}", f"/invoices/{ids['10']}",
-                         "/inbox?sort=betrag", "/invoices/abc", "/tasks/1/approve"):
+                         "/inbox?sort=betrag", "/invoices/abc", "/tasks/1/approve", "/desk?q=nichts-dergleichen",
+                         "/treasury?state=paid", "/gibt-es-nicht", "/vertretung", "/notices", "/desk/documents",
+                         "/desk/documents?q=nichts-dergleichen"):
                 pages[f"{person} GET {path}"] = c.get(path).text
             token = CSRF.search(c.get(f"/invoices/{inv}").text).group(1)
             open_task = svc.open_task_of(inv)
@@ -136,6 +147,10 @@ def _walk_pages(web_app, monkeypatch) -> dict[str, str]:
                 pages[f"{person} POST {action}"] = r.text
     with TestClient(web, follow_redirects=False, base_url=HTTPS) as c:
         pages["login"] = c.get("/login").text
+        pages["login bye"] = c.get("/login?bye=1").text
+        pages["login without form token"] = c.post("/login", data={"username": "a.schulz", "password": "x"}).text
+        pages["login wrong password"] = c.post("/login", data={
+            "csrf_token": CSRF.search(c.get("/login").text).group(1), "username": "a.schulz", "password": "falsch"}).text
     return pages
 
 
@@ -145,7 +160,8 @@ def test_every_page_is_german(web_app, monkeypatch):
     monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
     pages = _walk_pages(web_app, monkeypatch)
     assert any("Nicht ausgeführt" in p for p in pages.values())  # refusals were shown
-    bad = {name: foreign_words(_visible_text(html), "de") for name, html in pages.items()}
+    assert all('<html lang="de">' in html for html in pages.values() if html)  # not the redirects
+    bad = {name: foreign_words(_visible_text(html, _names(web_app)), "de") for name, html in pages.items()}
     bad = {k: v for k, v in bad.items() if v}
     assert not bad, bad
     trail = pages["c.wagner GET /invoices/" + str(web_app[2]["66"])]
@@ -153,9 +169,42 @@ def test_every_page_is_german(web_app, monkeypatch):
     assert any("gehört zu 10 Hauptamt" in p for p in pages.values())
 
 
+def test_every_page_is_english(web_app, monkeypatch):
+    """With EINVOICE_LANGUAGE=en every page of the walk but the invoice page (next test) is English: lists,
+    error pages, refusals of the web layer, sign-in; ``<html lang="en">``, ISO dates."""
+    import re
+
+    from tests.wording import foreign_words
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    pages = {k: v for k, v in _walk_pages(web_app, monkeypatch).items() if v and not _invoice_page(k)}
+    assert len(pages) > 50
+    assert all('<html lang="en">' in html for html in pages.values())
+    bad = {name: foreign_words(_visible_text(html, _names(web_app)), "en") for name, html in pages.items()}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, bad
+    inbox = pages["a.schulz GET /inbox"]
+    assert ">Inbox</a>" in inbox and "Sign out" in inbox
+    assert any(re.search(r"\b20\d\d-\d\d-\d\d\b", html) for html in pages.values())  # ISO dates
+    assert not [k for k, html in pages.items() if re.search(r"\b\d\d\.\d\d\.20\d\d\b", html)]  # no German ones
+    assert "Not allowed" in pages["a.schulz GET /treasury"]  # a web-layer refusal, in English
+    assert "Not possible" in pages["a.schulz GET /tasks/1/approve"]
+    assert "Sign-in failed" in pages["login wrong password"] and "CSRF protection" in pages["login without form token"]
+
+
+def test_the_invoice_page_is_english(web_app, monkeypatch):
+    from tests.wording import foreign_words
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    pages = {k: v for k, v in _walk_pages(web_app, monkeypatch).items() if _invoice_page(k) and v}
+    assert len(pages) > 10
+    bad = {name: foreign_words(_visible_text(html, _names(web_app)), "en") for name, html in pages.items()}
+    assert not {k: v for k, v in bad.items() if v}
+
+
 def test_approval_texts_on_the_pages_follow_english(web_app, monkeypatch):
     """With EINVOICE_LANGUAGE=en the texts the approval layer gives (refusals, trail labels, routing
-    reasons) are English; the page around them stays German (the web templates are German)."""
+    reasons) are English, on the invoice page too."""
     import re
 
     from tests.wording import foreign_words
@@ -166,7 +215,7 @@ def test_approval_texts_on_the_pages_follow_english(web_app, monkeypatch):
     for html in pages.values():
         pieces += re.findall(r'(?s)<p class="notice bad" role="alert" id="refusal"><strong>[^<]*</strong>(.*?)<code', html)
         pieces += re.findall(r'(?s)<p class="refused" role="note"><strong>[^<]*</strong>(.*?)<code', html)
-        pieces += re.findall(r"<dt>Zuordnung</dt><dd>([^<]*)", html)
+        pieces += re.findall(r'<dd id="routing-reason">([^<]*)', html)
         for row in re.findall(r'(?s)<table class="list trail">.*?</table>', html):
             pieces += [re.sub(r"<[^>]+>", " ", cell) for cell in re.findall(r"(?s)<tr><td>[^<]*</td><td>.*?</td>\s*<td>(.*?)</td>", row)]
     assert len(pieces) > 10 and any("Anordnungsbefugnis" in p for p in pieces), pieces[:5]

@@ -37,6 +37,10 @@ def _post_routes(app, invoice_id: int) -> list[tuple[str, dict]]:
         (f"/tasks/{task_id}/forward", {"department": "20"}),
         (f"/invoices/{invoice_id}/comment", {"text": "x"}),
         (f"/invoices/{invoice_id}/override-duplicate", {"reason": "x"}),
+        (f"/tasks/{task_id}/delegate", {"to": "c.wagner"}),
+        (f"/invoices/{invoice_id}/hold", {"reason": "x", "until": "2099-01-01"}),
+        (f"/invoices/{invoice_id}/hold/release", {}),
+        (f"/desk/documents/{invoice_id}/reopen", {"reason": "x"}),
     ]
 
 

@@ -98,6 +98,11 @@ def test_rejected_invoice_through_the_api_names_the_rule(upload_world):
     assert (body["state"], body["verdict"], body["accepted"]) == ("rejected", "abgewiesen", False)
     assert "BR-CO-10" in {f["rule"] for f in body["findings"]}
     assert rows(app)[body["sha256"]].state == "rejected"
+    # the supplier reads the class, an explanation with the business terms and the official text (#17)
+    f = next(f for f in body["findings"] if f["rule"] == "BR-CO-10")
+    assert f["bmf_class"] == "business_rule" and f["class_name"] == "Geschäftsregelfehler"
+    assert "Summe der Nettobeträge der Rechnungspositionen (BT-106)" in f["explanation"] and "(BT-106)" in f["original"]
+    assert "ist keine gültige E-Rechnung" in body["sentence"] and "BR-CO-10" in body["sentence"]
 
 
 def test_oversize_and_wrong_type_are_refused_in_german_and_nothing_is_kept(upload_world):
@@ -158,7 +163,7 @@ def test_the_page_gives_a_receipt_without_any_staff_session(upload_world):
     staff = client(app)
     sign_in(staff, "f.becker")
     page = staff.get(f"/invoices/{row.id}")
-    assert page.status_code == 200 and "über upload" in page.text
+    assert page.status_code == 200 and "über Upload" in page.text
     assert "reply_to: rechnung@it-service-west.example" in page.text
 
 
@@ -227,3 +232,77 @@ def test_archive_outage_is_a_clear_refusal_and_keeps_nothing(upload_world, monke
     page = c.post("/einreichen", files={"datei": ("r.xml", data, "application/xml")})
     assert page.status_code == 503 and "UPLOAD-NOT-STORED" in page.text
     assert len(rows(app)) == before
+
+
+#: The findings' own sentences come from the validation layer, which words them itself (issue #17's
+#: findings work); the page around them, the verdict and the refusals follow the language here.
+FINDINGS_ARE_THE_VALIDATION_LAYERS = re.compile(r"(?s)(<tr><td><code>[^<]*</code></td><td>[^<]*</td>)<td>.*?</td></tr>")
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_every_upload_page_and_refusal_is_in_the_language_set(upload_world, monkeypatch, lang):
+    """Form, every refusal (page and API), receipt, the same file again and the switched-off page,
+    with EINVOICE_LANGUAGE=de and =en: no sentence of the other language; codes and names excepted."""
+    from archive import ArchiveError
+    from tests.wording import foreign_words, visible_text
+
+    app, files = upload_world
+    monkeypatch.setenv("EINVOICE_LANGUAGE", lang)
+    c = client(app, max_bytes=100_000, token="s3cret-upload-token-2026")
+    code = {"zugangscode": "s3cret-upload-token-2026"}
+    data = files[CII].replace(b"ITW-R-2026-3307", b"ITW-R-2026-33" + lang.encode())  # new for each language
+    pages = {"form": c.get("/einreichen")}
+    answers = {}
+    for name, form_files, form in (
+            ("no token", {"datei": ("r.xml", b"<a/>", "application/xml")}, {}),
+            ("empty", {"datei": ("r.xml", b"", "application/xml")}, code),
+            ("no file", None, code),
+            ("type", {"datei": ("bild.gif", b"GIF89a....", "image/gif")}, code),
+            ("reply-to", {"datei": ("r.xml", b"<a/>", "application/xml")}, {**code, "antwortadresse": "nicht-mail"}),
+            ("size", {"datei": ("r.xml", b"<a/>" + b" " * 100_001, "application/xml")}, code),
+            ("receipt", {"datei": ("r.xml", data, "application/xml")}, {**code, "antwortadresse": "a@b.example"}),
+            ("receipt again", {"datei": ("r.xml", data, "application/xml")}, code),
+            ("rejected", {"datei": ("r.xml", files[BROKEN], "application/xml")}, code)):
+        pages[name] = c.post("/einreichen", files=form_files, data=form)
+    bearer = {"authorization": "Bearer s3cret-upload-token-2026"}
+    answers["no token"] = c.post("/api/upload", content=b"<a/>")
+    answers["empty"] = c.post("/api/upload", content=b"", headers=bearer)
+    answers["type"] = c.post("/api/upload", content=b"GIF89a", headers=bearer)
+    answers["size"] = c.post("/api/upload", content=b" " * 100_001, headers=bearer)
+    answers["reply-to"] = c.post("/api/upload", content=b"<a/>", headers={**bearer, "x-reply-to": "nicht-mail"})
+    answers["receipt"] = c.post("/api/upload", content=data, headers=bearer)
+    limited = client(app, per_minute=1)
+    limited.post("/api/upload", content=b"GIF89a")
+    answers["rate"] = limited.post("/api/upload", content=b"<a/>")
+    pages["rate"] = limited.post("/einreichen", files={"datei": ("r.xml", b"<a/>", "application/xml")})
+    pages["off"] = client(app, enabled=False).get("/einreichen")
+    answers["off"] = client(app, enabled=False).post("/api/upload", content=b"<a/>")
+
+    def down(entries):
+        raise ArchiveError("S3 endpoint unreachable", kind="io")
+
+    with monkeypatch.context() as m:
+        m.setattr(app.intake.archive, "append", down)
+        other = data.replace(b"ITW-R-2026-33", b"ITW-R-2026-34")
+        answers["not stored"] = client(app).post("/api/upload", content=other)
+        pages["not stored"] = client(app).post("/einreichen", files={"datei": ("r.xml", other, "application/xml")})
+
+    assert [pages[k].status_code for k in ("no token", "empty", "no file", "type", "reply-to", "size", "receipt",
+                                           "receipt again", "rate", "off", "not stored")] == \
+        [401, 400, 400, 415, 400, 413, 201, 200, 429, 404, 503]
+    assert {r.json().get("rule") for r in answers.values()} >= {
+        "UPLOAD-TOKEN", "UPLOAD-EMPTY", "UPLOAD-TYPE", "UPLOAD-SIZE", "UPLOAD-REPLY-TO", "UPLOAD-RATE", "UPLOAD-OFF",
+        "UPLOAD-NOT-STORED"}
+    texts = {f"page {k}": visible_text(FINDINGS_ARE_THE_VALIDATION_LAYERS.sub(r"\1</tr>", r.text)) for k, r in pages.items()}
+    texts = {k: re.sub(r"\S+\.(?:xml|pdf)\b", " ", t) for k, t in texts.items()}  # file names (rechnung.xml) are data
+    texts.update({f"api {k}": r.json().get("message") or r.json()["verdict_text"] for k, r in answers.items()})
+    assert all(f'<html lang="{lang}">' in r.text for r in pages.values())
+    bad = {k: foreign_words(t, lang) for k, t in texts.items() if foreign_words(t, lang)}
+    assert not bad, bad
+    receipt = pages["receipt"].text
+    if lang == "en":
+        assert "Acknowledgement of receipt" in receipt and "accepted" in receipt and "bytes" in pages["size"].text
+        assert re.search(r"\d{4}-\d\d-\d\d, \d\d:\d\d:\d\d \(CES?T\)", receipt)
+        assert answers["receipt"].json()["verdict"] == "angenommen", "the API's verdict is a documented value"
+    else:
+        assert "Eingangsbestätigung" in receipt and "angenommen" in receipt and "100.000 Bytes" in pages["size"].text

@@ -15,12 +15,15 @@ from einvoice.web.routes import (  # one module per line, so that adding one is 
     auth,
     decisions,
     desk,
+    desk_actions,
     health,
     inbox,
     invoices,
+    notices,
     overview,
     treasury,
     upload,
+    viewer,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -31,7 +34,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     desk.router,
     overview.router,
     treasury.router,
+    notices.router,  # e-mails waiting for a person (central desk)
+    viewer.router,  # inline PDFs for the invoice page (before invoices: more specific paths)
     invoices.router,
     decisions.router,
+    desk_actions.router,  # Klärung, delegation, reopening, bulk approval, substitutes
     health.router,
 )

@@ -19,6 +19,7 @@ from einvoice.web.deps import Ctx, FormFields, PostingViewer
 from einvoice.web.errors import NotFound
 from einvoice.web.invoice_view import invoice_page, load_invoice
 from einvoice.web.search import parse_amount
+from einvoice.web.texts import tr
 
 router = APIRouter()
 
@@ -51,7 +52,8 @@ def approve(request: Request, task_id: int, form: FormFields, v: PostingViewer, 
     raw = form.get("amount", "").strip()
     amount = parse_amount(raw) if raw else None
     if raw and amount is None:
-        result = ActionResult(False, Refusal("AMOUNT-FORMAT", f"„{raw[:40]}“ ist kein Betrag; bitte z. B. 1.234,56 eingeben."),
+        result = ActionResult(False, Refusal("AMOUNT-FORMAT", tr("„%(raw)s“ ist kein Betrag; bitte z. B. 1.234,56 eingeben.",
+                                                                 raw=raw[:40])),
                               t.state, None)
     else:
         result = too_long(form) or ctx.svc.approve(task_id, v.person_id, amount=amount, comment=form.get("comment") or None)

@@ -15,6 +15,7 @@ from einvoice.db.models import InvoiceRow
 from einvoice.web.deps import Ctx, CurrentViewer
 from einvoice.web.errors import Forbidden
 from einvoice.web.lists import PAGE_SIZE, list_params, task_list
+from einvoice.web.texts import tr
 
 router = APIRouter()
 
@@ -35,5 +36,5 @@ def desk(request: Request, v: CurrentViewer, ctx: Ctx):
     return task_list(ctx, request, v, title="Zentrale Rechnungseingangsstelle", tasks=tasks, params=p, view="desk",
                      department_choices=[], extra={"returned": returned},
                      counts=None if p["q"] else svc.open_task_counts(**where),
-                     intro=f"Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
-                           f"({org.department(org.central_desk).name}) weitergeleitet wurden.")
+                     intro=tr("Rechnungen, die keinem Amt zugeordnet werden konnten oder an die Rechnungseingangsstelle "
+                              "(%(desk)s) weitergeleitet wurden.", desk=org.department(org.central_desk).name))

@@ -16,6 +16,7 @@ from einvoice.web import upload
 from einvoice.web.context import WebContext
 from einvoice.web.deps import Ctx
 from einvoice.web.sessions import client_address
+from einvoice.web.texts import tr
 from einvoice.web.upload import Refusal
 
 router = APIRouter()
@@ -33,7 +34,7 @@ async def api_upload(request: Request, ctx: Ctx):
         return api_refusal(upload.closed())
     auth = request.headers.get("authorization") or ""
     if not upload.token_ok(cfg, auth[7:].strip() if auth.lower().startswith("bearer ") else None):
-        return api_refusal(Refusal("UPLOAD-TOKEN", "Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch.", 401))
+        return api_refusal(Refusal("UPLOAD-TOKEN", tr("Der Zugangscode (Authorization: Bearer …) fehlt oder ist falsch."), 401))
     refusal = ctx.upload_limits.take(client_address(ctx, request))
     if refusal is None:
         reply_to, refusal = upload.check_reply_to(request.headers.get("x-reply-to"))
@@ -53,7 +54,7 @@ async def api_upload(request: Request, ctx: Ctx):
 def form_page(ctx: WebContext, request: Request, status: int = 200, refusal: Refusal | None = None,
               reply_to: str = "") -> HTMLResponse:
     response = ctx.render(request, "upload.html", status, title="Rechnung einreichen", refusal=refusal, reply_to=reply_to,
-                          max_bytes=upload._de(ctx.upload.max_bytes), needs_token=ctx.upload.token is not None)
+                          max_bytes=upload.grouped(ctx.upload.max_bytes), needs_token=ctx.upload.token is not None)
     if refusal is not None and refusal.retry_after:
         response.headers["retry-after"] = str(refusal.retry_after)
     return response
@@ -84,12 +85,12 @@ async def upload_form(request: Request, ctx: Ctx):
         reply_raw = reply_raw if isinstance(reply_raw, str) else ""
         code = form.get("zugangscode")
         if not upload.token_ok(cfg, code if isinstance(code, str) else None):
-            return form_page(ctx, request, 401, Refusal("UPLOAD-TOKEN", "Der Zugangscode fehlt oder ist falsch.", 401), reply_raw)
+            return form_page(ctx, request, 401, Refusal("UPLOAD-TOKEN", tr("Der Zugangscode fehlt oder ist falsch."), 401), reply_raw)
         reply_to, refusal = upload.check_reply_to(reply_raw)
         if refusal is not None:
             return form_page(ctx, request, refusal.status, refusal, reply_raw)
         if file is None or isinstance(file, str):
-            return form_page(ctx, request, 400, Refusal("UPLOAD-EMPTY", "Bitte wählen Sie eine Rechnungsdatei aus.", 400), reply_raw)
+            return form_page(ctx, request, 400, Refusal("UPLOAD-EMPTY", tr("Bitte wählen Sie eine Rechnungsdatei aus."), 400), reply_raw)
         data = await file.read(cfg.max_bytes + 1)
         name = file.filename
     if len(data) > cfg.max_bytes:
@@ -102,4 +103,4 @@ async def upload_form(request: Request, ctx: Ctx):
     if refusal is not None:
         return form_page(ctx, request, refusal.status, refusal, reply_raw)
     return ctx.render(request, "receipt.html", 200 if receipt["already_received"] else 201,
-                      title=f"Eingangsbestätigung {receipt['receipt']}", r=receipt)
+                      title=tr("Eingangsbestätigung %(receipt)s", receipt=receipt["receipt"]), r=receipt)

@@ -1,7 +1,7 @@
 """page_speed_indexes: the inbox, desk and overview read open tasks only; search by substring
 
 Revision ID: 0014_page_speed_indexes
-Revises: 0012_inbox_order
+Revises: 0013_desk_holds_substitutes
 
 The inbox order's indexes of 0012 (and the older deadline ones, unused since 0012) covered every
 task, done ones too, although the lists only ever read open tasks: done tasks pile up forever (a
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_page_speed_indexes"
-down_revision = "0012_inbox_order"
+down_revision = "0013_desk_holds_substitutes"
 branch_labels = None
 depends_on = None
 
