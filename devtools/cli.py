@@ -50,3 +50,27 @@ def simulate_cmd(host, port) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("seed-web-demo")
+@click.option("--new-demo-database", is_flag=True,
+              help="first declare this fresh, empty database (no invoices, no accounts) a demo database")
+def seed_web_demo_cmd(new_demo_database: bool) -> None:
+    """Give every person of the organisation file the published demo password (demo databases only).
+
+    Refused on any database that is not marked as a demo database; --new-demo-database marks a
+    fresh one (and is refused once the database holds invoices or sign-in accounts).
+    """
+    from devtools.web_demo import NotADemoDatabase, mark_demo_database, seed_demo_accounts
+    from einvoice.app import App
+
+    app = App.from_env()
+    try:
+        if new_demo_database:
+            mark_demo_database(app.db)
+        accounts = seed_demo_accounts(app.db, app.organisation)
+    except NotADemoDatabase as exc:
+        click.echo(f"refused [{exc.rule}]: {exc.message}", err=True)
+        sys.exit(2)
+    for person_id, password in accounts.items():
+        click.echo(f"{person_id:12} {password}")

@@ -205,9 +205,9 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         from einvoice.app import App
 
         app = App.from_env()
-        from einvoice.web.auth import mark_demo_database
+        from devtools.web_demo import mark_demo_database
 
-        mark_demo_database(app.db)  # a fresh database: seed-demo may give everyone the demo password later
+        mark_demo_database(app.db)  # a fresh database: einvoice-dev seed-web-demo may give everyone the demo password later
         Archive.init_bucket(app.s3, app.archive_bucket)
         samples = write_samples(inbox)
         (inbox / "manifest.json").unlink(missing_ok=True)  # the generator's index, not a received file
@@ -231,7 +231,7 @@ def main(workdir: str | None = None, serve_port: int | None = None) -> int:
         approval_and_payment(app, outcomes, base)
         supplier_notices(mail)
 
-        from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts
+        from devtools.web_demo import DEMO_PASSWORD, seed_demo_accounts
 
         seed_demo_accounts(app.db, app.organisation)
         if serve_port is None:

@@ -40,12 +40,10 @@ from einvoice.db import Database
 from einvoice.db.models import as_utc, utcnow
 from einvoice.organisation import Organisation
 from einvoice.problems import Problem
-from einvoice.web.tables import WebAccount, WebDemoMarker, WebSession
+from einvoice.web.tables import WebAccount, WebSession
 
 log = logging.getLogger(__name__)
 
-#: Known demo passwords (``seed_demo_accounts``): for the example town only, never for real people.
-DEMO_PASSWORD = "Musterhausen-2026"
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (t=3, m=64 MiB, p=4)
 # Verified when the user name is unknown, so "no such user" takes as long as "wrong password".
@@ -249,61 +247,6 @@ def set_password(db: Database, org: Organisation, person_id: str, password: str)
             acc.password_hash, acc.failed_logins, acc.locked_until = digest, 0, None
         # A new password ends every session of the old one.
         s.execute(sa.delete(WebSession).where(WebSession.person_id == person_id))
-
-
-class NotADemoDatabase(Exception):
-    """``seed_demo_accounts`` on a database that is not (or no longer) a demo database."""
-
-    def __init__(self, rule: str, message: str):
-        super().__init__(f"[{rule}] {message}")
-        self.rule, self.message = rule, message
-
-
-def mark_demo_database(db: Database) -> None:
-    """Declare a *fresh* database a demo database, so ``seed_demo_accounts`` may later run on it.
-
-    Refused (``NotADemoDatabase``) once the database holds any invoice or any sign-in account: a
-    database in use is never turned into one where everybody's password is published. Marking an
-    already marked database is a no-op.
-    """
-    from einvoice.db.models import InvoiceRow
-
-    with db.transaction() as s:
-        if s.get(WebDemoMarker, 1) is not None:
-            return
-        invoices = s.scalar(sa.select(sa.func.count()).select_from(InvoiceRow))
-        accounts = s.scalar(sa.select(sa.func.count()).select_from(WebAccount))
-        if invoices or accounts:
-            raise NotADemoDatabase("DEMO-DATABASE-NOT-EMPTY", (
-                f"this database already holds {invoices} invoice(s) and {accounts} sign-in account(s); only a fresh, "
-                "empty database can become a demo database (every person's password would be the published demo password)"))
-        s.add(WebDemoMarker(id=1))
-
-
-def is_demo_database(db: Database) -> bool:
-    with db.sessions() as s:
-        return s.get(WebDemoMarker, 1) is not None
-
-
-def seed_demo_accounts(db: Database, org: Organisation, password: str = DEMO_PASSWORD) -> dict[str, str]:
-    """Give every person of the (example) organisation the known demo password; returns id -> password.
-
-    Only on a database marked by ``mark_demo_database`` (raises ``NotADemoDatabase`` otherwise):
-    the demo password is published, so on a real database this would open every account.
-    """
-    digest = _hasher.hash(password)  # one hash for all: argon2 is deliberately slow
-    with db.transaction() as s:
-        if s.get(WebDemoMarker, 1) is None:
-            raise NotADemoDatabase("DEMO-DATABASE-REQUIRED", (
-                "this database is not marked as a demo database, so nobody's password is set to the published demo "
-                "password; a demo marks its fresh database first (einvoice web seed-demo --new-demo-database)"))
-        for p in org.people:
-            acc = s.get(WebAccount, p.id)
-            if acc is None:
-                s.add(WebAccount(person_id=p.id, password_hash=digest, failed_logins=0))
-            else:
-                acc.password_hash, acc.failed_logins, acc.locked_until = digest, 0, None
-    return {p.id: password for p in org.people}
 
 
 @dataclass(frozen=True)

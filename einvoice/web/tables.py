@@ -5,7 +5,7 @@ which grants they hold stays in the organisation file; this table only says how 
 ``WebSession`` is one signed-in browser: the cookie carries a random token, the table keeps only
 its SHA-256, so a copy of the database does not let anyone take over a session. ``WebDemoMarker``
 says that the database was created empty for a demo, the only kind of database where
-``seed-demo`` may give everybody the published demo password. This module must
+``einvoice-dev seed-web-demo`` (devtools.web_demo) may give everybody the published demo password. This module must
 never store a password or a session token in clear text, and holds no business rule.
 """
 from __future__ import annotations

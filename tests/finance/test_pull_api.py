@@ -21,9 +21,10 @@ TOKEN = "pull-token-for-the-finance-system"
 @pytest.fixture
 def web(database_url, tmp_path, monkeypatch):
     """(App, TestClient of create_app) for an organisation using the pull connector."""
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
     from einvoice.app import App
     from einvoice.web import create_app
-    from einvoice.web.auth import AuthConfig, mark_demo_database, seed_demo_accounts
+    from einvoice.web.auth import AuthConfig
 
     monkeypatch.delenv("EINVOICE_FINANCE_PULL_TOKEN", raising=False)
     org_file = write_org(tmp_path / "org.yaml", org_data(tmp_path, connector="pull"))

@@ -44,8 +44,8 @@ def world(seaweedfs, tmp_path_factory):
     """An App with the samples ingested and demo passwords set; yields (app, {key: invoice id}, inbox dir)."""
     from archive import Archive
     from devtools.samples import write_samples
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
     from einvoice.intake.inbox import list_inbox, read_inbox_file
-    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()
     for name, value in seaweedfs.env().items():
@@ -87,7 +87,7 @@ LOGIN_COOKIE = "__Host-einvoice_login"
 
 
 def sign_in(client, person: str, password: str | None = None):
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     token = CSRF.search(client.get("/login").text).group(1)
     return client.post("/login", data={"username": person, "password": password or DEMO_PASSWORD, "csrf_token": token},
@@ -184,8 +184,8 @@ def insert_invoice(app, department: str, number: str, amount: str, state: str = 
 def db_app(database_url):
     """An App without archive on ``database_url`` (a demo database: demo passwords set), with one
     invoice in approval in department 66 and one in 10; yields (app, {department: invoice id})."""
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
     from einvoice.app import App
-    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
 
     app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
                        archive_bucket=None, signing_key_file=None))

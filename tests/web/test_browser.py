@@ -36,7 +36,7 @@ def browser():
 
 
 def test_sign_in_approve_refusal_sign_out(browser, live_server, world):
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     _, ids, _ = world
     invoice_id = ids["hauptamt"]
@@ -127,7 +127,7 @@ def test_skonto_ending_today_is_first_in_the_inbox(browser, live_server, world):
     """Issue #17: an invoice whose 125 € Skonto ends today comes before invoices 300 days overdue."""
     import datetime as dt
 
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     app, _, _ = world
     today = app.approval.today()
@@ -168,7 +168,7 @@ def test_skonto_ending_today_is_first_in_the_inbox(browser, live_server, world):
 def test_no_horizontal_overflow_at_390_px(browser, live_server, world):
     """Issue #17: on a 390 px phone the inbox and the invoice page never scroll sideways (wide tables
     scroll inside their own box); the invoice page shows the Kontierung."""
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     _, ids, _ = world
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="de-DE", device_scale_factor=1)

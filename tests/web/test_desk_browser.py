@@ -58,10 +58,11 @@ def browser():
 @pytest.fixture
 def desk(database_url):
     """(app, live server, clock): an App without archive on its own database, served by uvicorn."""
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
     from einvoice.app import App
     from einvoice.settings import REPO_EXAMPLE_ORG, Settings
     from einvoice.web import create_app
-    from einvoice.web.auth import AuthConfig, mark_demo_database, seed_demo_accounts
+    from einvoice.web.auth import AuthConfig
 
     app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
                        archive_bucket=None, signing_key_file=None))
@@ -77,7 +78,7 @@ def desk(database_url):
 
 
 def _sign_in(browser, server, person: str, width: int = 1280):
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     ctx = browser.new_context(viewport={"width": width, "height": 900}, locale="de-DE")
     page = ctx.new_page()

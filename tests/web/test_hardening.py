@@ -1,6 +1,6 @@
 """The rest of the web inbox's penetration-test findings, on SQLite and PostgreSQL (``db_app``):
 
-* seed-demo refuses every database that is not a demo database (function and CLI);
+* seed-web-demo refuses every database that is not a demo database (function and CLI);
 * the treasury sees what ``web/access.py`` says (its Freigabe step, released/posted/paid) and no
   more — not every invoice of the department its grant happens to name;
 * redirects never carry the Host header; HSTS and Secure cookies by default;
@@ -39,26 +39,19 @@ def _events(app, invoice_id: int) -> list[str]:
     return [e.action for e in app.approval.history(invoice_id)]
 
 
-# --- S4: seed-demo -----------------------------------------------------------------------------
+# --- S4: seed-web-demo -----------------------------------------------------------------------------
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "EINVOICE_DATABASE_URL": database_url, "EINVOICE_ORGANISATION": str(REPO_EXAMPLE_ORG),
            "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", "from einvoice.cli import main; main()", "web", "seed-demo", *args],
+    return subprocess.run([sys.executable, "-c", "from devtools.cli import main; main()", "seed-web-demo", *args],
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
 
 
 def test_seed_demo_refuses_a_database_in_use(database_url):
+    from devtools.web_demo import DEMO_PASSWORD, NotADemoDatabase, mark_demo_database, seed_demo_accounts
     from einvoice.app import App
     from einvoice.settings import Settings
-    from einvoice.web.auth import (
-        DEMO_PASSWORD,
-        AuthConfig,
-        NotADemoDatabase,
-        check_password,
-        mark_demo_database,
-        seed_demo_accounts,
-        set_password,
-    )
+    from einvoice.web.auth import AuthConfig, check_password, set_password
 
     app = App(Settings(database_url=database_url, organisation_file=REPO_EXAMPLE_ORG, s3_endpoint=None,
                        archive_bucket=None, signing_key_file=None))
@@ -86,10 +79,11 @@ def test_seed_demo_refuses_a_database_in_use(database_url):
 
 
 def test_seed_demo_on_a_fresh_demo_database(tmp_path):
-    """A fresh database is declared a demo once (--new-demo-database); then seed-demo may run again."""
+    """A fresh database is declared a demo once (--new-demo-database); then seed-web-demo may run again."""
+    from devtools.web_demo import DEMO_PASSWORD, is_demo_database
     from einvoice.app import App
     from einvoice.settings import Settings
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig, check_password, is_demo_database
+    from einvoice.web.auth import AuthConfig, check_password
 
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
     r = _cli(url)
@@ -237,8 +231,9 @@ def test_chunked_form_beyond_the_limit_is_cut_off(db_app):
     """A body without Content-Length (chunked) is counted as it arrives (uvicorn on loopback)."""
     import httpx
 
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import create_app
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.auth import AuthConfig
     from einvoice.web.forms import MAX_FORM_BYTES
     from tests.web.conftest import CSRF, LiveServer
 

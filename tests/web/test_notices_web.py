@@ -39,8 +39,8 @@ def smtp_server():
 def notice_world(seaweedfs, tmp_path, smtp_server, monkeypatch):
     from archive import Archive
     from devtools.samples import write_samples
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
     from einvoice.intake.inbox import read_inbox_file
-    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
     from tests.notices.conftest import notice_org_data
 
     controller, sink = smtp_server

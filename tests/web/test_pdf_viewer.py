@@ -103,7 +103,7 @@ def test_pdf_attachment_inline_other_types_download_only(world, client_for, tmp_
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 def test_chromium_shows_the_pdf_beside_the_data(live_server, world):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install '.[test]')")
-    from einvoice.web.auth import DEMO_PASSWORD
+    from devtools.web_demo import DEMO_PASSWORD
 
     _, ids, _ = world
     inv = ids["jugendamt"]

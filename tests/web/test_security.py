@@ -61,7 +61,7 @@ def test_pages_need_sign_in(world, client_for):
 
 
 def test_sign_in_failures_look_the_same_and_lock_the_account(world, client_for):
-    from einvoice.web.auth import DEMO_PASSWORD, seed_demo_accounts
+    from devtools.web_demo import DEMO_PASSWORD, seed_demo_accounts
 
     app, _, _ = world
     c = client_for()
@@ -130,7 +130,8 @@ def test_sign_out_and_idle_timeout_end_the_session(world, client_for):
 
 
 def test_password_change_ends_sessions(world, client_for):
-    from einvoice.web.auth import DEMO_PASSWORD, set_password
+    from devtools.web_demo import DEMO_PASSWORD
+    from einvoice.web.auth import set_password
 
     app, _, _ = world
     c = client_for("g.richter")
@@ -152,8 +153,9 @@ PROXY_SECRET = "s" * 40
 def test_proxy_header_is_believed_only_from_trusted_proxies(world):
     from fastapi.testclient import TestClient
 
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import create_app
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.auth import AuthConfig
 
     app, ids, _ = world
     with pytest.raises(ValueError):

@@ -62,8 +62,9 @@ def _at_once(n: int, fn):
 def test_parallel_wrong_guesses_never_let_the_right_password_in(db_app, counting_hasher):
     """30 threads, each with its own database session, guess at once: at most 5 reach the hash,
     the account ends locked, and the right password stays refused until the lockout is over."""
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import auth
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig, SignInFailure
+    from einvoice.web.auth import AuthConfig, SignInFailure
 
     app, _ = db_app
     cfg = AuthConfig()
@@ -85,8 +86,9 @@ def test_parallel_wrong_guesses_never_let_the_right_password_in(db_app, counting
 def test_right_password_among_parallel_guesses_reaches_the_hash_only_within_the_budget(db_app, counting_hasher):
     """The right password hidden among 29 wrong ones: still no more than 5 of the 30 reach the
     real hash, so a guesser gets at most 5 tries per lockout however wide they fan out."""
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import auth
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig, SignInFailure
+    from einvoice.web.auth import AuthConfig, SignInFailure
 
     app, _ = db_app
     cfg = AuthConfig()
@@ -106,8 +108,9 @@ def test_right_password_among_parallel_guesses_reaches_the_hash_only_within_the_
 def test_parallel_wrong_passwords_over_http_lock_the_account(db_app, counting_hasher):
     """The real app under uvicorn on loopback, 30 clients posting wrong passwords at once (the
     per-process throttle is set out of the way: this is about the counter in the database)."""
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import create_app
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.auth import AuthConfig
 
     app, _ = db_app
     cfg = AuthConfig(cookie_secure=False, client_failures=10_000, client_attempts_per_minute=10_000, account_failures=10_000,
@@ -144,8 +147,9 @@ def _client(web, address: str):
 
 
 def test_flood_from_one_client_is_throttled_without_hash_work(db_app, counting_hasher):
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import create_app
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.auth import AuthConfig
 
     app, _ = db_app
     cfg = AuthConfig()
@@ -189,8 +193,9 @@ def test_flood_against_one_account_is_throttled_the_same_for_known_and_unknown_n
 
 
 def test_parallel_sign_ins_wait_for_a_hash_slot_and_busy_is_refused(db_app, counting_hasher):
+    from devtools.web_demo import DEMO_PASSWORD
     from einvoice.web import create_app
-    from einvoice.web.auth import DEMO_PASSWORD, AuthConfig
+    from einvoice.web.auth import AuthConfig
 
     app, _ = db_app
     cfg = AuthConfig(cookie_secure=False, hash_parallel=1, hash_wait_seconds=0.3)

@@ -27,7 +27,7 @@ BROKEN = "13-broken-wrong-totals.xml"
 def upload_world(seaweedfs, tmp_path_factory):
     from archive import Archive
     from devtools.samples import write_samples
-    from einvoice.web.auth import mark_demo_database, seed_demo_accounts
+    from devtools.web_demo import mark_demo_database, seed_demo_accounts
 
     mp = pytest.MonkeyPatch()
     for name, value in seaweedfs.env().items():
