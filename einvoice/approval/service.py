@@ -161,6 +161,7 @@ def _open_task(session: Session, invoice: Invoice, step: Step, department: str, 
         # depend on when the task was opened); the page shows the deadline as of today (TaskView).
         deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
         due_date=invoice.due_date, **dict(zip(("skonto_first", "skonto_second", "skonto_last"), skonto_dates(invoice))),
+        invoice_number=invoice.invoice_number, seller_name=invoice.seller_name,  # the search walk (ApprovalService._search)
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )
@@ -269,6 +270,10 @@ SORTS = ("frist", "faellig", "betrag", "lieferant", "eingang")
 #: Counts per group (``inbox_counts``) stop counting here: a figure above it only says "more than
 #: COUNT_LIMIT" (the page says "mehr als 10.000"), so a million open tasks cost no more than 10,000.
 COUNT_LIMIT = 10_000
+#: A search term PostgreSQL expects in more invoices than this walks the list in its order and keeps
+#: the hits (from the index: the tasks carry the searched columns) until the page is full; a rarer
+#: term finds its invoices first (trigram indexes) and sorts the few hits (``_search_walks``).
+SEARCH_WALK_ABOVE = 2_000
 
 
 def inbox_order(today: dt.date):
@@ -479,6 +484,8 @@ class ApprovalService:
         filters = self._inbox_scopes(person_id, department, state, today)
         if not filters:
             return []
+        if search and sort == "frist" and self._search_walks(search):
+            return self._walk(filters, search, today, limit, offset)
         t = ApprovalTask
         # A search is selective on the invoice side: let the planner find the matching invoices
         # first and sort the few hits. The other orders are chosen now and then, not the page's default.
@@ -548,6 +555,8 @@ class ApprovalService:
         if not search and sort == "frist":
             q = self._statement(("open", department, state, today, limit, offset),
                                 lambda: _merged(self._step_scopes(department, state), today, limit, offset))
+        elif search and sort == "frist" and self._search_walks(search):
+            return self._walk(self._step_scopes(department, state), search, today, limit, offset)
         else:
             q = sa.select(t, Invoice, _HAS_FLAGS).join(Invoice, Invoice.id == t.invoice_id).where(t.status == "open")
             if department:
@@ -560,6 +569,26 @@ class ApprovalService:
         with self.db.sessions() as s:
             return self._views(s, s.execute(q).all(), today)
 
+    def _search_walks(self, text: str) -> bool:
+        """Whether a search for ``text`` should walk the list in order (many hits expected) rather
+        than find the invoices first (``SEARCH_WALK_ABOVE``). PostgreSQL's row estimate decides (one
+        EXPLAIN, no rows read); other databases have no trigram index to prefer and never walk."""
+        if self.db.engine.dialect.name != "postgresql":
+            return False
+        q = sa.select(Invoice.id).where(self._search(text)).compile(dialect=self.db.engine.dialect)
+        with self.db.engine.connect() as conn:
+            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(q), q.params).scalar()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return plan[0]["Plan"]["Plan Rows"] > SEARCH_WALK_ABOVE
+
+    def _walk(self, filters: list, text: str, today: dt.date, limit: int, offset: int) -> list[TaskView]:
+        """A search in the inbox order by walking each scope's index in order (``_merged``) and
+        keeping the tasks whose copied invoice columns match: the same rows as finding the invoices first."""
+        found = self._search(text, ApprovalTask)
+        q = _merged([sa.and_(f, found) for f in filters], today, limit, offset)
+        with self.db.sessions() as s:
+            return self._views(s, s.execute(q).all(), today)
+
     def _search_hits(self, text: str):
         """The ids of the invoices ``text`` finds, as a CTE the task list joins.
 
@@ -569,11 +598,12 @@ class ApprovalService:
         return sa.select(Invoice.id).where(self._search(text)).cte("hits").prefix_with("MATERIALIZED", dialect="postgresql")
 
     @staticmethod
-    def _search(text: str):
+    def _search(text: str, table=Invoice):
+        """What the search box matches, on ``Invoice`` or on the copies an open ``ApprovalTask`` carries."""
         needle = text.strip().lower()
         return sa.or_(
-            sa.func.lower(Invoice.invoice_number).contains(needle, autoescape=True),
-            sa.func.lower(Invoice.seller_name).contains(needle, autoescape=True),
+            sa.func.lower(table.invoice_number).contains(needle, autoescape=True),
+            sa.func.lower(table.seller_name).contains(needle, autoescape=True),
         )
 
     def task(self, task_id: int) -> TaskView:

@@ -1,0 +1,76 @@
+"""task_search_columns: open tasks carry the invoice's number and supplier, so a search walks the inbox index
+
+Revision ID: 0016_task_search_columns
+Revises: 0014_page_speed_indexes
+
+A search term that many invoices match ("lieferant 12" in a list of a million) is answered fastest
+by walking the person's open tasks in inbox order and keeping the hits until the page is full: the
+trigram indexes (0014) would first find every matching invoice (thousands) and then their tasks.
+For that walk to stay inside the index (no table visit per task), the tasks get copies of the two
+invoice columns the search box reads, ``invoice_number`` (BT-1) and ``seller_name`` (BT-27), both
+set at intake and never changed afterwards, and the open-task indexes of 0014 carry them. Open
+tasks get their values here; done tasks are never listed and keep NULL.
+
+The same indexes now hold the amount in the direction the inbox order reads it (larger first,
+``amount_due DESC NULLS LAST``): a walk in that order then reads exactly the rows it returns. With
+the amount ascending, PostgreSQL had to read and sort every task of a day before returning the
+first, and for a search whose hits it cannot estimate it chose to read the whole range instead.
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016_task_search_columns"
+down_revision = "0014_page_speed_indexes"
+branch_labels = None
+depends_on = None
+
+OPEN = "status = 'open'"
+COPIED = ("invoice_number", "seller_name")
+#: 0014's open-task indexes: name -> (key columns, included columns before this migration).
+OPEN_INDEXES = {
+    "ix_approval_tasks_open_skonto": (["department", "step", "skonto_first", "amount_due", "id"],
+                                      ["signed_by", "skonto_second", "skonto_last", "due_date"]),
+    "ix_approval_tasks_open_skonto_step": (["step", "skonto_first", "amount_due", "id"],
+                                           ["department", "signed_by", "skonto_second", "skonto_last", "due_date"]),
+    "ix_approval_tasks_open_due": (["department", "step", "due_date", "amount_due", "id"], ["signed_by", "skonto_last"]),
+    "ix_approval_tasks_open_due_step": (["step", "due_date", "amount_due", "id"], ["department", "signed_by", "skonto_last"]),
+}
+
+
+
+
+def _amount_desc():
+    """The inbox order's direction of the amount (einvoice.approval.service.inbox_order: larger
+    first, none last). SQLite sorts NULL last in DESC anyway and allows no NULLS LAST in an index."""
+    postgres = op.get_bind().dialect.name == "postgresql"
+    return sa.text("amount_due DESC NULLS LAST" if postgres else "amount_due DESC")
+
+
+def _indexes(extra: list[str], amount=None) -> None:
+    amount = amount or _amount_desc()
+    where = sa.text(OPEN)
+    for name, (columns, included) in OPEN_INDEXES.items():
+        columns = [amount if c == "amount_due" else c for c in columns]
+        op.create_index(name, "approval_tasks", columns, postgresql_include=included + extra,
+                        postgresql_where=where, sqlite_where=where)
+
+
+def upgrade() -> None:
+    for name in OPEN_INDEXES:  # dropped first: the copy below then maintains fewer indexes
+        op.drop_index(name, table_name="approval_tasks")
+    for column in COPIED:
+        op.add_column("approval_tasks", sa.Column(column, sa.String(255), nullable=True))
+    # A correlated subquery, not UPDATE ... FROM: the same statement on SQLite and PostgreSQL.
+    op.execute(f"UPDATE approval_tasks SET " + ", ".join(
+        f"{c} = (SELECT invoices.{c} FROM invoices WHERE invoices.id = approval_tasks.invoice_id)" for c in COPIED)
+        + f" WHERE {OPEN}")
+    _indexes(list(COPIED))
+
+
+def downgrade() -> None:
+    for name in OPEN_INDEXES:
+        op.drop_index(name, table_name="approval_tasks")
+    with op.batch_alter_table("approval_tasks") as batch:  # SQLite cannot drop a column in place
+        for column in COPIED:
+            batch.drop_column(column)
+    _indexes([], amount="amount_due")
