@@ -118,3 +118,48 @@ def test_counts_stop_at_the_count_limit(svc, new_invoice, monkeypatch):
     assert svc.inbox_counts("a.schulz") == capped
     assert svc.open_task_counts(department="66") == capped
     assert svc.inbox_counts("a.schulz", search="kanal")["faellig"] == 4
+
+
+def test_search_walking_the_list_finds_what_finding_the_invoices_first_finds(svc, new_invoice, db, monkeypatch):
+    """A search term with many hits walks the list in its order and keeps the tasks whose copies of
+    the invoice number and supplier match (migration 0016); a rarer one finds the invoices first.
+    Both give the same rows in the same order on every page, in the inbox and the overview."""
+    from einvoice.approval import service
+
+    days = lambda n: TODAY + dt.timedelta(days=n)  # noqa: E731
+    for i, (name, number) in enumerate([("Kanal AG", None), ("KANALBAU GmbH", None), ("Beton West", "KAN-7"),
+                                        ("Tief 50% Rabatt", None), ("Kanal AG", "RE-50_1"), ("Beton Nord", None),
+                                        ("kanal ag", None), ("Asphalt", "kanal-12")]):
+        new_invoice(seller_name=name, number=number, amount=("900.00", "100.00", "900.00")[i % 3],
+                    due_date=(days(3), days(-2), None, days(10))[i % 4],
+                    skonto_until=days(i % 3) if i % 2 else None, skonto_percent="2.00" if i % 2 else None)
+    new_invoice(seller_name="Kanal AG", department="40")  # not in a.schulz's inbox
+
+    def lists(walks: bool):
+        monkeypatch.setattr(svc, "_search_walks", lambda text: walks)
+        out = []
+        for term in ("kanal", "KAN", "50%", "re-50_", "n w", "nirgends"):
+            for limit, offset in ((50, 0), (2, 0), (2, 2), (3, 4)):
+                out.append([v.task_id for v in svc.inbox("a.schulz", search=term, limit=limit, offset=offset)])
+                out.append([v.task_id for v in svc.open_tasks(search=term, limit=limit, offset=offset)])
+                out.append([v.task_id for v in svc.open_tasks(department="66", state="sachlich", search=term,
+                                                              limit=limit, offset=offset)])
+        return out
+
+    walked, found_first = lists(True), lists(False)
+    assert walked == found_first
+    assert len(walked[0]) == 5 and len(walked[1]) == 6  # "kanal": five in 66 (one by its number), one more in 40
+
+    # A task opened by a decision carries the copies too: the next step's search finds it.
+    first = svc.inbox("a.schulz", search="asphalt")[0]
+    assert svc.approve(first.task_id, "a.schulz").ok
+    monkeypatch.setattr(svc, "_search_walks", lambda text: True)
+    assert [v.invoice_id for v in svc.inbox("b.keller", search="KANAL-12")] == [first.invoice_id]
+
+    # PostgreSQL's estimate decides; other databases always find the invoices first.
+    monkeypatch.undo()
+    postgres = db.engine.dialect.name == "postgresql"
+    monkeypatch.setattr(service, "SEARCH_WALK_ABOVE", -1)
+    assert svc._search_walks("kanal") is postgres
+    monkeypatch.setattr(service, "SEARCH_WALK_ABOVE", 10**9)
+    assert svc._search_walks("kanal") is False
