@@ -161,7 +161,8 @@ def _open_task(session: Session, invoice: Invoice, step: Step, department: str, 
         # depend on when the task was opened); the page shows the deadline as of today (TaskView).
         deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
         due_date=invoice.due_date, **dict(zip(("skonto_first", "skonto_second", "skonto_last"), skonto_dates(invoice))),
-        invoice_number=invoice.invoice_number, seller_name=invoice.seller_name,  # the search walk (ApprovalService._search)
+        # What the search box reads (ApprovalService._search, einvoice.web.search): a search walks the index.
+        invoice_number=invoice.invoice_number, seller_name=invoice.seller_name, leitweg_id=invoice.leitweg_id,
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )

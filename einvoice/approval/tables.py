@@ -46,10 +46,11 @@ class ApprovalTask(Base):
     skonto_first: Mapped[dt.date | None]
     skonto_second: Mapped[dt.date | None]
     skonto_last: Mapped[dt.date | None]
-    # The search box's columns of the invoice (BT-1, BT-27; set at intake, never changed), on open
-    # tasks (migration 0016): a search with many hits walks the inbox index and filters there.
+    # The search box's columns of the invoice (BT-1, BT-27, BT-10; set at intake, never changed), on
+    # open tasks (migration 0016): a search with many hits walks the inbox index and filters there.
     invoice_number: Mapped[str | None] = mapped_column(sa.String(255))
     seller_name: Mapped[str | None] = mapped_column(sa.String(255))
+    leitweg_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Optimistic locking: a decision is UPDATE ... WHERE version = n, so two approvers cannot both win.
     version: Mapped[int] = mapped_column(default=1)
@@ -76,7 +77,7 @@ class ApprovalTask(Base):
         # (done ones pile up forever), carrying every column the lists filter on, so the walk and the
         # counts per group are answered from the index alone on PostgreSQL (migration 0014), and so
         # is a search walking them (the search columns, migration 0016).
-        *(sa.Index(name, *columns, postgresql_include=[*included, "invoice_number", "seller_name"], postgresql_where=sa.text("status = 'open'"),
+        *(sa.Index(name, *columns, postgresql_include=[*included, "invoice_number", "seller_name", "leitweg_id"], postgresql_where=sa.text("status = 'open'"),
                    sqlite_where=sa.text("status = 'open'")) for name, columns, included in (
             ("ix_approval_tasks_open_skonto", ("department", "step", "skonto_first", _AMOUNT_DESC, "id"),
              ["signed_by", "skonto_second", "skonto_last", "due_date"]),

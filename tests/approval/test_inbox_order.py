@@ -131,6 +131,7 @@ def test_search_walking_the_list_finds_what_finding_the_invoices_first_finds(svc
                                         ("Tief 50% Rabatt", None), ("Kanal AG", "RE-50_1"), ("Beton Nord", None),
                                         ("kanal ag", None), ("Asphalt", "kanal-12")]):
         new_invoice(seller_name=name, number=number, amount=("900.00", "100.00", "900.00")[i % 3],
+                    leitweg_id="05999000-66-70" if i % 4 == 1 else None,
                     due_date=(days(3), days(-2), None, days(10))[i % 4],
                     skonto_until=days(i % 3) if i % 2 else None, skonto_percent="2.00" if i % 2 else None)
     new_invoice(seller_name="Kanal AG", department="40")  # not in a.schulz's inbox
@@ -149,6 +150,18 @@ def test_search_walking_the_list_finds_what_finding_the_invoices_first_finds(svc
     walked, found_first = lists(True), lists(False)
     assert walked == found_first
     assert len(walked[0]) == 5 and len(walked[1]) == 6  # "kanal": five in 66 (one by its number), one more in 40
+
+    # The web's search also matches the Leitweg-ID and the exact amount: from the task's copies too.
+    from einvoice.web.search import WebApprovalService
+
+    web = WebApprovalService(db, svc.org, today=svc.today, on_release=[])
+    for term in ("05999000-66", "900,00", "100,00"):
+        found = {}
+        for walks in (True, False):
+            monkeypatch.setattr(web, "_search_walks", lambda text, walks=walks: walks)
+            found[walks] = [v.task_id for v in web.inbox("a.schulz", search=term)]
+        assert found[True] == found[False]
+        assert len(found[True]) == {"05999000-66": 2, "900,00": 5, "100,00": 3}[term]
 
     # A task opened by a decision carries the copies too: the next step's search finds it.
     first = svc.inbox("a.schulz", search="asphalt")[0]

@@ -7,8 +7,9 @@ A search term that many invoices match ("lieferant 12" in a list of a million) i
 by walking the person's open tasks in inbox order and keeping the hits until the page is full: the
 trigram indexes (0014) would first find every matching invoice (thousands) and then their tasks.
 For that walk to stay inside the index (no table visit per task), the tasks get copies of the two
-invoice columns the search box reads, ``invoice_number`` (BT-1) and ``seller_name`` (BT-27), both
-set at intake and never changed afterwards, and the open-task indexes of 0014 carry them. Open
+invoice columns the search box reads, ``invoice_number`` (BT-1), ``seller_name`` (BT-27) and
+``leitweg_id`` (BT-10, the web's search; the amount is on the task already), all set at intake and
+never changed afterwards, and the open-task indexes of 0014 carry them. Open
 tasks get their values here; done tasks are never listed and keep NULL.
 
 The same indexes now hold the amount in the direction the inbox order reads it (larger first,
@@ -25,7 +26,8 @@ branch_labels = None
 depends_on = None
 
 OPEN = "status = 'open'"
-COPIED = ("invoice_number", "seller_name")
+#: column -> length, as on invoices.
+COPIED = {"invoice_number": 255, "seller_name": 255, "leitweg_id": 64}
 #: 0014's open-task indexes: name -> (key columns, included columns before this migration).
 OPEN_INDEXES = {
     "ix_approval_tasks_open_skonto": (["department", "step", "skonto_first", "amount_due", "id"],
@@ -58,8 +60,8 @@ def _indexes(extra: list[str], amount=None) -> None:
 def upgrade() -> None:
     for name in OPEN_INDEXES:  # dropped first: the copy below then maintains fewer indexes
         op.drop_index(name, table_name="approval_tasks")
-    for column in COPIED:
-        op.add_column("approval_tasks", sa.Column(column, sa.String(255), nullable=True))
+    for column, length in COPIED.items():
+        op.add_column("approval_tasks", sa.Column(column, sa.String(length), nullable=True))
     # A correlated subquery, not UPDATE ... FROM: the same statement on SQLite and PostgreSQL.
     op.execute(f"UPDATE approval_tasks SET " + ", ".join(
         f"{c} = (SELECT invoices.{c} FROM invoices WHERE invoices.id = approval_tasks.invoice_id)" for c in COPIED)
