@@ -18,7 +18,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from einvoice.db.models import Base, utcnow
 
-
 #: Index key: the amount in the inbox order's direction (larger first, none last), so a walk in
 #: that order reads only the rows it returns (migration 0016).
 _AMOUNT_DESC = sa.desc(sa.column("amount_due")).nulls_last()

@@ -39,8 +39,6 @@ OPEN_INDEXES = {
 }
 
 
-
-
 def _amount_desc():
     """The inbox order's direction of the amount (einvoice.approval.service.inbox_order: larger
     first, none last). SQLite sorts NULL last in DESC anyway and allows no NULLS LAST in an index."""
@@ -63,7 +61,7 @@ def upgrade() -> None:
     for column, length in COPIED.items():
         op.add_column("approval_tasks", sa.Column(column, sa.String(length), nullable=True))
     # A correlated subquery, not UPDATE ... FROM: the same statement on SQLite and PostgreSQL.
-    op.execute(f"UPDATE approval_tasks SET " + ", ".join(
+    op.execute("UPDATE approval_tasks SET " + ", ".join(
         f"{c} = (SELECT invoices.{c} FROM invoices WHERE invoices.id = approval_tasks.invoice_id)" for c in COPIED)
         + f" WHERE {OPEN}")
     _indexes(list(COPIED))
