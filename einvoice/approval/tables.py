@@ -85,6 +85,9 @@ class ApprovalTask(Base):
             ("ix_approval_tasks_open_due", ("department", "step", "due_date", _AMOUNT_DESC, "id"), ["signed_by", "skonto_last"]),
             ("ix_approval_tasks_open_due_step", ("step", "due_date", _AMOUNT_DESC, "id"), ["department", "signed_by", "skonto_last"]),
         )),
+        # The distinct signer lists of a scope's open tasks, read a few at a time (ApprovalService._unblocked).
+        sa.Index("ix_approval_tasks_open_signed", "department", "step", "signed_by",
+                 postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'")),
         sa.Index("ix_approval_tasks_skonto_later", "status", "skonto_last",
                  sqlite_where=sa.text("skonto_second IS NOT NULL"), postgresql_where=sa.text("skonto_second IS NOT NULL")),
         # Separation of duties in the inbox query: "has this person signed this invoice already?"

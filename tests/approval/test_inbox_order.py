@@ -176,3 +176,35 @@ def test_search_walking_the_list_finds_what_finding_the_invoices_first_finds(svc
     assert svc._search_walks("kanal") is postgres
     monkeypatch.setattr(service, "SEARCH_WALK_ABOVE", 10**9)
     assert svc._search_walks("kanal") is False
+
+
+def test_a_scope_whose_every_task_the_person_signed_is_skipped_with_the_same_result(svc, new_invoice, db, monkeypatch):
+    """f.becker holds sachlich and rechnerisch in 10 and signed the sachlich step of every invoice
+    there: the inbox skips the rechnerisch scope without reading its tasks; lists and counts stay
+    what the separation-of-duties filter alone gives. One task signed by someone else keeps it."""
+    from einvoice.approval import Step
+
+    for days in (2, 5, 9):
+        new_invoice(department="10", due_date=TODAY + dt.timedelta(days=days))
+    for v in svc.inbox("f.becker", department="10"):
+        assert svc.approve(v.task_id, "f.becker").ok
+    new_invoice(department="10")  # a sachlich task for him
+    keys = svc._scope_keys("f.becker", None, None, TODAY)
+    assert ("10", Step.RECHNERISCH) in [k[:2] for k in keys]
+    assert ("10", Step.RECHNERISCH) not in [k[:2] for k in svc._unblocked("f.becker", keys)]
+
+    def seen():
+        return ([v.task_id for v in svc.inbox("f.becker")], svc.inbox_counts("f.becker"),
+                [v.task_id for v in svc.inbox("f.becker", search="tiefbau")])
+
+    skipped = seen()
+    assert len(skipped[0]) == 1 and [v.step for v in svc.inbox("r.schneider")] == [Step.RECHNERISCH] * 3
+    monkeypatch.setattr(svc, "_unblocked", lambda person_id, keys: keys)
+    assert seen() == skipped
+
+    with db.transaction() as s:  # as if a deputy had signed the sachlich step of one of them
+        task = s.scalar(sa.select(ApprovalTask).where(ApprovalTask.status == "open", ApprovalTask.step == "rechnerisch"))
+        task.signed_by = "|someone.else|"
+    monkeypatch.undo()
+    assert ("10", Step.RECHNERISCH) in [k[:2] for k in svc._unblocked("f.becker", keys)]
+    assert task.id in [v.task_id for v in svc.inbox("f.becker")]

@@ -1,4 +1,4 @@
-"""task_search_columns: open tasks carry the invoice's number and supplier, so a search walks the inbox index
+"""task_search_columns: open tasks carry what the search reads, so a search walks the inbox index; signer lists
 
 Revision ID: 0016_task_search_columns
 Revises: 0014_page_speed_indexes
@@ -12,7 +12,11 @@ invoice columns the search box reads, ``invoice_number`` (BT-1), ``seller_name``
 never changed afterwards, and the open-task indexes of 0014 carry them. Open
 tasks get their values here; done tasks are never listed and keep NULL.
 
-The same indexes now hold the amount in the direction the inbox order reads it (larger first,
+A scope (department, step) in which a person signed an earlier step of every open task leaves
+them nothing there (separation of duties): an index of the open tasks' signer lists lets the
+inbox see that from a few entries and skip the scope instead of reading all its tasks to show none.
+
+The open-task indexes now hold the amount in the direction the inbox order reads it (larger first,
 ``amount_due DESC NULLS LAST``): a walk in that order then reads exactly the rows it returns. With
 the amount ascending, PostgreSQL had to read and sort every task of a day before returning the
 first, and for a search whose hits it cannot estimate it chose to read the whole range instead.
@@ -26,6 +30,9 @@ branch_labels = None
 depends_on = None
 
 OPEN = "status = 'open'"
+#: The distinct signer lists of a (department, step)'s open tasks, read a few at a time: a person who
+#: signed an earlier step of every one of them has nothing to do there (ApprovalService._unblocked).
+SIGNED = "ix_approval_tasks_open_signed"
 #: column -> length, as on invoices.
 COPIED = {"invoice_number": 255, "seller_name": 255, "leitweg_id": 64}
 #: 0014's open-task indexes: name -> (key columns, included columns before this migration).
@@ -65,9 +72,12 @@ def upgrade() -> None:
         f"{c} = (SELECT invoices.{c} FROM invoices WHERE invoices.id = approval_tasks.invoice_id)" for c in COPIED)
         + f" WHERE {OPEN}")
     _indexes(list(COPIED))
+    op.create_index(SIGNED, "approval_tasks", ["department", "step", "signed_by"], postgresql_where=sa.text(OPEN),
+                    sqlite_where=sa.text(OPEN))
 
 
 def downgrade() -> None:
+    op.drop_index(SIGNED, table_name="approval_tasks")
     for name in OPEN_INDEXES:
         op.drop_index(name, table_name="approval_tasks")
     with op.batch_alter_table("approval_tasks") as batch:  # SQLite cannot drop a column in place
