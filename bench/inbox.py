@@ -77,13 +77,16 @@ def populate(db: Database, org, n: int, seed: int = 7) -> None:
                 tasks.append(dict(id=next_id, invoice_id=invoice_id, step=done.value, department=dept, status="done",
                                   deadline=deadline, amount_due=amount, created_at=now, version=2, outcome="approved", signed_by=None,
                                   due_date=due, skonto_first=skonto, skonto_second=None, skonto_last=skonto,
-                                  decided_by=who, decided_at=now, decided_on=today, signoff_valid=True))
+                                  decided_by=who, decided_at=now, decided_on=today, signoff_valid=True,
+                                  invoice_number=None, seller_name=None, leitweg_id=None))
                 next_id += 1
             tasks.append(dict(id=next_id, invoice_id=invoice_id, step=chain[at].value, department=dept, status="open",
                               deadline=deadline, amount_due=amount, created_at=now, version=1, outcome=None,
                               # The inbox order's columns, as _open_task writes them (one Skonto term here).
                               due_date=due, skonto_first=skonto, skonto_second=None, skonto_last=skonto,
                               signed_by="|" + "|".join(sorted(used)) + "|" if used else None,
+                              # The search's copies of the invoice columns (migration 0016), as _open_task writes them.
+                              invoice_number=invoices[-1]["invoice_number"], seller_name=invoices[-1]["seller_name"], leitweg_id=None,
                               decided_by=None, decided_at=None, decided_on=None, signoff_valid=False))
             next_id += 1
         with db.engine.begin() as conn:

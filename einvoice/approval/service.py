@@ -170,6 +170,8 @@ def _open_task(session: Session, invoice: InvoiceRow, step: Step, department: st
         # depend on when the task was opened); the page shows the deadline as of today (TaskView).
         deadline=invoice_deadline(invoice, invoice.issue_date or dt.date.today()), amount_due=invoice.amount_due,
         due_date=invoice.due_date, **dict(zip(("skonto_first", "skonto_second", "skonto_last"), skonto_dates(invoice))),
+        # What the search box reads (ApprovalService._search, einvoice.web.search): a search walks the index.
+        invoice_number=invoice.invoice_number, seller_name=invoice.seller_name, leitweg_id=invoice.leitweg_id,
         # autoflush: includes the sign-off just given. The first task of a new invoice has none.
         signed_by=None if first else _signed_by(session, invoice.id),
     )
@@ -278,6 +280,13 @@ SORTS = ("frist", "faellig", "betrag", "lieferant", "eingang")
 #: Counts per group (``inbox_counts``) stop counting here: a figure above it only says "more than
 #: COUNT_LIMIT" (the page says "mehr als 10.000"), so a million open tasks cost no more than 10,000.
 COUNT_LIMIT = 10_000
+#: A search term PostgreSQL expects in more invoices than this walks the list in its order and keeps
+#: the hits (from the index: the tasks carry the searched columns) until the page is full; a rarer
+#: term finds its invoices first (trigram indexes) and sorts the few hits (``_search_walks``).
+SEARCH_WALK_ABOVE = 2_000
+#: ``_unblocked`` looks at this many distinct signer lists of a scope before it gives up and lets the
+#: inbox's filter do the work (a scope has a few: its earlier steps' signers).
+BLOCK_PROBES = 8
 
 
 def inbox_order(today: dt.date):
@@ -462,7 +471,8 @@ class ApprovalService(DeskActions):
     # --- reading ------------------------------------------------------------------------------
     def _inbox_scopes(self, person_id: str, department: str | None, state: str | None, today: dt.date) -> list:
         """The WHERE clause of every capacity ``person_id`` has today (empty: nothing to decide)."""
-        return self._scope_filters(person_id, self._scope_keys(person_id, department, state, today), today)
+        return self._scope_filters(person_id, self._unblocked(person_id, self._scope_keys(person_id, department, state, today)),
+                                   today)
 
     def _scope_keys(self, person_id: str, department: str | None, state: str | None,
                     today: dt.date) -> tuple[tuple[str | None, Step, Decimal | None, bool], ...]:
@@ -504,6 +514,40 @@ class ApprovalService(DeskActions):
         return tuple((dept, step, lim, dept is None or not rules.step_combines(self.org, dept, step))
                      for (dept, step), lim in sorted(widest.items(), key=lambda x: (x[0][0] or "", x[0][1].value)))
 
+    def _unblocked(self, person_id: str, keys: tuple) -> tuple:
+        """``keys`` without the (department, step) scopes in which this person signed an earlier step
+        of every open task (separation of duties leaves them nothing there), e.g. the only
+        sachlich signer of a department who also holds rechnerisch. Their inbox would otherwise
+        read every task of that scope, for the list and again for the counts, to show none. A few
+        index probes per scope (migration 0016): the distinct signer lists of its open tasks."""
+        out = []
+        with self.db.sessions() as s:
+            for key in keys:
+                dept, step, _limit, check_signed = key
+                if check_signed and dept is not None and self._all_signed_by(s, person_id, dept, step):
+                    continue
+                out.append(key)
+        return tuple(out)
+
+    @staticmethod
+    def _all_signed_by(s: Session, person_id: str, department: str, step: Step) -> bool:
+        """Whether every open task of (department, step) lists ``person_id`` in ``signed_by``: walks
+        the distinct lists in order, stopping at the first without them (or after BLOCK_PROBES)."""
+        t = ApprovalTask
+        scope = sa.and_(t.status == "open", t.department == department, t.step == step.value)
+        if s.scalar(sa.select(t.id).where(scope, t.signed_by.is_(None)).limit(1)) is not None:
+            return False
+        last = None
+        for _ in range(BLOCK_PROBES):
+            q = sa.select(t.signed_by).where(scope, t.signed_by.is_not(None))
+            last = s.scalar((q if last is None else q.where(t.signed_by > last)).order_by(t.signed_by).limit(1))
+            if last is None:
+                return True  # every list names this person (or there is no open task: nothing lost)
+            # Exact containment: where it holds, the inbox's LIKE filter drops the task too.
+            if f"|{person_id}|" not in last:
+                return False
+        return False
+
     def _scope_filters(self, person_id: str, keys, today: dt.date) -> list:
         t = ApprovalTask
         not_signed = sa.or_(t.signed_by.is_(None), ~t.signed_by.contains(f"|{person_id}|", autoescape=True))
@@ -537,7 +581,7 @@ class ApprovalService(DeskActions):
         """
         today = self.today()
         if not search and sort == "frist":
-            keys = self._scope_keys(person_id, department, state, today)
+            keys = self._unblocked(person_id, self._scope_keys(person_id, department, state, today))
             if not keys:  # no capacity today: nothing to decide
                 return []
             q = self._statement(("inbox", person_id, keys, today, limit, offset),
@@ -547,6 +591,8 @@ class ApprovalService(DeskActions):
         filters = self._inbox_scopes(person_id, department, state, today)
         if not filters:
             return []
+        if search and sort == "frist" and self._search_walks(search):
+            return self._walk(filters, search, today, limit, offset)
         t = ApprovalTask
         # A search is selective on the invoice side: let the planner find the matching invoices
         # first and sort the few hits. The other orders are chosen now and then, not the page's default.
@@ -565,7 +611,7 @@ class ApprovalService(DeskActions):
         figure above ``COUNT_LIMIT`` means "more than ``COUNT_LIMIT``" (counting stops there)."""
         today = self.today()
         if not search:
-            keys = self._scope_keys(person_id, department, state, today)
+            keys = self._unblocked(person_id, self._scope_keys(person_id, department, state, today))
             if not keys:
                 return dict.fromkeys(GROUPS, 0)
             return self._run_counts(self._statement(("inbox_counts", person_id, keys, today, COUNT_LIMIT),
@@ -616,6 +662,8 @@ class ApprovalService(DeskActions):
         if not search and sort == "frist":
             q = self._statement(("open", department, state, today, limit, offset),
                                 lambda: _merged(self._step_scopes(department, state), today, limit, offset))
+        elif search and sort == "frist" and self._search_walks(search):
+            return self._walk(self._step_scopes(department, state), search, today, limit, offset)
         else:
             q = sa.select(t, InvoiceRow, _HAS_FLAGS).join(InvoiceRow, InvoiceRow.id == t.invoice_id).where(t.status == "open")
             if department:
@@ -628,6 +676,26 @@ class ApprovalService(DeskActions):
         with self.db.sessions() as s:
             return self._views(s, s.execute(q).all(), today)
 
+    def _search_walks(self, text: str) -> bool:
+        """Whether a search for ``text`` should walk the list in order (many hits expected) rather
+        than find the invoices first (``SEARCH_WALK_ABOVE``). PostgreSQL's row estimate decides (one
+        EXPLAIN, no rows read); other databases have no trigram index to prefer and never walk."""
+        if self.db.engine.dialect.name != "postgresql":
+            return False
+        q = sa.select(InvoiceRow.id).where(self._search(text)).compile(dialect=self.db.engine.dialect)
+        with self.db.engine.connect() as conn:
+            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(q), q.params).scalar()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return plan[0]["Plan"]["Plan Rows"] > SEARCH_WALK_ABOVE
+
+    def _walk(self, filters: list, text: str, today: dt.date, limit: int, offset: int) -> list[TaskView]:
+        """A search in the inbox order by walking each scope's index in order (``_merged``) and
+        keeping the tasks whose copied invoice columns match: the same rows as finding the invoices first."""
+        found = self._search(text, ApprovalTask)
+        q = _merged([sa.and_(f, found) for f in filters], today, limit, offset)
+        with self.db.sessions() as s:
+            return self._views(s, s.execute(q).all(), today)
+
     def _search_hits(self, text: str):
         """The ids of the invoices ``text`` finds, as a CTE the task list joins.
 
@@ -637,11 +705,12 @@ class ApprovalService(DeskActions):
         return sa.select(InvoiceRow.id).where(self._search(text)).cte("hits").prefix_with("MATERIALIZED", dialect="postgresql")
 
     @staticmethod
-    def _search(text: str):
+    def _search(text: str, table=InvoiceRow):
+        """What the search box matches, on ``InvoiceRow`` or on the copies an open ``ApprovalTask`` carries."""
         needle = text.strip().lower()
         return sa.or_(
-            sa.func.lower(InvoiceRow.invoice_number).contains(needle, autoescape=True),
-            sa.func.lower(InvoiceRow.seller_name).contains(needle, autoescape=True),
+            sa.func.lower(table.invoice_number).contains(needle, autoescape=True),
+            sa.func.lower(table.seller_name).contains(needle, autoescape=True),
         )
 
     def task(self, task_id: int) -> TaskView:

@@ -20,6 +20,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from einvoice.db.metadata import Base
 from einvoice.db.models import utcnow
 
+#: Index key: the amount in the inbox order's direction (larger first, none last), so a walk in
+#: that order reads only the rows it returns (migration 0016).
+_AMOUNT_DESC = sa.desc(sa.column("amount_due")).nulls_last()
+
 
 class ApprovalTask(Base):
     __tablename__ = "approval_tasks"
@@ -43,6 +47,11 @@ class ApprovalTask(Base):
     skonto_first: Mapped[dt.date | None]
     skonto_second: Mapped[dt.date | None]
     skonto_last: Mapped[dt.date | None]
+    # The search box's columns of the invoice (BT-1, BT-27, BT-10; set at intake, never changed), on
+    # open tasks (migration 0016): a search with many hits walks the inbox index and filters there.
+    invoice_number: Mapped[str | None] = mapped_column(sa.String(255))
+    seller_name: Mapped[str | None] = mapped_column(sa.String(255))
+    leitweg_id: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Optimistic locking: a decision is UPDATE ... WHERE version = n, so two approvers cannot both win.
     version: Mapped[int] = mapped_column(default=1)
@@ -73,16 +82,20 @@ class ApprovalTask(Base):
         # The inbox order (einvoice.approval.service.inbox_order): each group of open tasks read in
         # order per (department, step) and per step (Stadtkasse, desk, overview). Open tasks only
         # (done ones pile up forever), carrying every column the lists filter on, so the walk and the
-        # counts per group are answered from the index alone on PostgreSQL (migration 0014).
-        *(sa.Index(name, *columns, postgresql_include=included, postgresql_where=sa.text("status = 'open'"),
+        # counts per group are answered from the index alone on PostgreSQL (migration 0014), and so
+        # is a search walking them (the search columns, migration 0016).
+        *(sa.Index(name, *columns, postgresql_include=[*included, "invoice_number", "seller_name", "leitweg_id"], postgresql_where=sa.text("status = 'open'"),
                    sqlite_where=sa.text("status = 'open'")) for name, columns, included in (
-            ("ix_approval_tasks_open_skonto", ("department", "step", "skonto_first", "amount_due", "id"),
+            ("ix_approval_tasks_open_skonto", ("department", "step", "skonto_first", _AMOUNT_DESC, "id"),
              ["signed_by", "skonto_second", "skonto_last", "due_date"]),
-            ("ix_approval_tasks_open_skonto_step", ("step", "skonto_first", "amount_due", "id"),
+            ("ix_approval_tasks_open_skonto_step", ("step", "skonto_first", _AMOUNT_DESC, "id"),
              ["department", "signed_by", "skonto_second", "skonto_last", "due_date"]),
-            ("ix_approval_tasks_open_due", ("department", "step", "due_date", "amount_due", "id"), ["signed_by", "skonto_last"]),
-            ("ix_approval_tasks_open_due_step", ("step", "due_date", "amount_due", "id"), ["department", "signed_by", "skonto_last"]),
+            ("ix_approval_tasks_open_due", ("department", "step", "due_date", _AMOUNT_DESC, "id"), ["signed_by", "skonto_last"]),
+            ("ix_approval_tasks_open_due_step", ("step", "due_date", _AMOUNT_DESC, "id"), ["department", "signed_by", "skonto_last"]),
         )),
+        # The distinct signer lists of a scope's open tasks, read a few at a time (ApprovalService._unblocked).
+        sa.Index("ix_approval_tasks_open_signed", "department", "step", "signed_by",
+                 postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'")),
         sa.Index("ix_approval_tasks_skonto_later", "status", "skonto_last",
                  sqlite_where=sa.text("skonto_second IS NOT NULL"), postgresql_where=sa.text("skonto_second IS NOT NULL")),
         # Separation of duties in the inbox query: "has this person signed this invoice already?"

@@ -45,10 +45,11 @@ class WebApprovalService(ApprovalService):
     """
 
     @staticmethod
-    def _search(text: str):
-        clauses = [ApprovalService._search(text),
-                   sa.func.lower(InvoiceRow.leitweg_id).contains(text.strip().lower(), autoescape=True)]
+    def _search(text: str, table=InvoiceRow):
+        # ``table``: InvoiceRow, or ApprovalTask, whose open rows carry copies of these columns (migration 0016).
+        clauses = [ApprovalService._search(text, table),
+                   sa.func.lower(table.leitweg_id).contains(text.strip().lower(), autoescape=True)]
         amount = parse_amount(text)
         if amount is not None:
-            clauses.append(InvoiceRow.amount_due == amount)
+            clauses.append(table.amount_due == amount)
         return sa.or_(*clauses)

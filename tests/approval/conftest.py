@@ -75,7 +75,7 @@ def add_invoice(db: Database, org, *, department: str | None = "66", amount: str
                 issue_date: dt.date = dt.date(2026, 11, 2), due_date: dt.date | None = dt.date(2026, 12, 2),
                 skonto_until: dt.date | None = None, skonto_percent: str | None = None,
                 state: str = "in_approval", seller_name: str = "Tiefbau Muster GmbH",
-                routing_rule: str = "leitweg-id") -> int:
+                routing_rule: str = "leitweg-id", leitweg_id: str | None = None) -> int:
     """Insert an invoice as intake would (received event + start_approval in one transaction)."""
     with db.transaction() as s:
         row = InvoiceRow(
@@ -85,7 +85,7 @@ def add_invoice(db: Database, org, *, department: str | None = "66", amount: str
             seller_name=seller_name, seller_vat_id=seller_vat_id, seller_id=seller_id,
             amount_due=Decimal(str(amount)), tax_inclusive_amount=Decimal(str(amount)),
             skonto_until=skonto_until, skonto_percent=Decimal(skonto_percent) if skonto_percent else None,
-            department=department, routing_rule=routing_rule, routing_reason="test",
+            department=department, routing_rule=routing_rule, routing_reason="test", leitweg_id=leitweg_id,
         )
         s.add(row)
         s.flush()

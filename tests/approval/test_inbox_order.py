@@ -118,3 +118,93 @@ def test_counts_stop_at_the_count_limit(svc, new_invoice, monkeypatch):
     assert svc.inbox_counts("a.schulz") == capped
     assert svc.open_task_counts(department="66") == capped
     assert svc.inbox_counts("a.schulz", search="kanal")["faellig"] == 4
+
+
+def test_search_walking_the_list_finds_what_finding_the_invoices_first_finds(svc, new_invoice, db, monkeypatch):
+    """A search term with many hits walks the list in its order and keeps the tasks whose copies of
+    the invoice number and supplier match (migration 0016); a rarer one finds the invoices first.
+    Both give the same rows in the same order on every page, in the inbox and the overview."""
+    from einvoice.approval import service
+
+    days = lambda n: TODAY + dt.timedelta(days=n)  # noqa: E731
+    for i, (name, number) in enumerate([("Kanal AG", None), ("KANALBAU GmbH", None), ("Beton West", "KAN-7"),
+                                        ("Tief 50% Rabatt", None), ("Kanal AG", "RE-50_1"), ("Beton Nord", None),
+                                        ("kanal ag", None), ("Asphalt", "kanal-12")]):
+        new_invoice(seller_name=name, number=number, amount=("900.00", "100.00", "900.00")[i % 3],
+                    leitweg_id="05999000-66-70" if i % 4 == 1 else None,
+                    due_date=(days(3), days(-2), None, days(10))[i % 4],
+                    skonto_until=days(i % 3) if i % 2 else None, skonto_percent="2.00" if i % 2 else None)
+    new_invoice(seller_name="Kanal AG", department="40")  # not in a.schulz's inbox
+
+    def lists(walks: bool):
+        monkeypatch.setattr(svc, "_search_walks", lambda text: walks)
+        out = []
+        for term in ("kanal", "KAN", "50%", "re-50_", "n w", "nirgends"):
+            for limit, offset in ((50, 0), (2, 0), (2, 2), (3, 4)):
+                out.append([v.task_id for v in svc.inbox("a.schulz", search=term, limit=limit, offset=offset)])
+                out.append([v.task_id for v in svc.open_tasks(search=term, limit=limit, offset=offset)])
+                out.append([v.task_id for v in svc.open_tasks(department="66", state="sachlich", search=term,
+                                                              limit=limit, offset=offset)])
+        return out
+
+    walked, found_first = lists(True), lists(False)
+    assert walked == found_first
+    assert len(walked[0]) == 5 and len(walked[1]) == 6  # "kanal": five in 66 (one by its number), one more in 40
+
+    # The web's search also matches the Leitweg-ID and the exact amount: from the task's copies too.
+    from einvoice.web.search import WebApprovalService
+
+    web = WebApprovalService(db, svc.org, today=svc.today, on_release=[])
+    for term in ("05999000-66", "900,00", "100,00"):
+        found = {}
+        for walks in (True, False):
+            monkeypatch.setattr(web, "_search_walks", lambda text, walks=walks: walks)
+            found[walks] = [v.task_id for v in web.inbox("a.schulz", search=term)]
+        assert found[True] == found[False]
+        assert len(found[True]) == {"05999000-66": 2, "900,00": 5, "100,00": 3}[term]
+
+    # A task opened by a decision carries the copies too: the next step's search finds it.
+    first = svc.inbox("a.schulz", search="asphalt")[0]
+    assert svc.approve(first.task_id, "a.schulz").ok
+    monkeypatch.setattr(svc, "_search_walks", lambda text: True)
+    assert [v.invoice_id for v in svc.inbox("b.keller", search="KANAL-12")] == [first.invoice_id]
+
+    # PostgreSQL's estimate decides; other databases always find the invoices first.
+    monkeypatch.undo()
+    postgres = db.engine.dialect.name == "postgresql"
+    monkeypatch.setattr(service, "SEARCH_WALK_ABOVE", -1)
+    assert svc._search_walks("kanal") is postgres
+    monkeypatch.setattr(service, "SEARCH_WALK_ABOVE", 10**9)
+    assert svc._search_walks("kanal") is False
+
+
+def test_a_scope_whose_every_task_the_person_signed_is_skipped_with_the_same_result(svc, new_invoice, db, monkeypatch):
+    """f.becker holds sachlich and rechnerisch in 10 and signed the sachlich step of every invoice
+    there: the inbox skips the rechnerisch scope without reading its tasks; lists and counts stay
+    what the separation-of-duties filter alone gives. One task signed by someone else keeps it."""
+    from einvoice.approval import Step
+
+    for days in (2, 5, 9):
+        new_invoice(department="10", due_date=TODAY + dt.timedelta(days=days))
+    for v in svc.inbox("f.becker", department="10"):
+        assert svc.approve(v.task_id, "f.becker").ok
+    new_invoice(department="10")  # a sachlich task for him
+    keys = svc._scope_keys("f.becker", None, None, TODAY)
+    assert ("10", Step.RECHNERISCH) in [k[:2] for k in keys]
+    assert ("10", Step.RECHNERISCH) not in [k[:2] for k in svc._unblocked("f.becker", keys)]
+
+    def seen():
+        return ([v.task_id for v in svc.inbox("f.becker")], svc.inbox_counts("f.becker"),
+                [v.task_id for v in svc.inbox("f.becker", search="tiefbau")])
+
+    skipped = seen()
+    assert len(skipped[0]) == 1 and [v.step for v in svc.inbox("r.schneider")] == [Step.RECHNERISCH] * 3
+    monkeypatch.setattr(svc, "_unblocked", lambda person_id, keys: keys)
+    assert seen() == skipped
+
+    with db.transaction() as s:  # as if a deputy had signed the sachlich step of one of them
+        task = s.scalar(sa.select(ApprovalTask).where(ApprovalTask.status == "open", ApprovalTask.step == "rechnerisch"))
+        task.signed_by = "|someone.else|"
+    monkeypatch.undo()
+    assert ("10", Step.RECHNERISCH) in [k[:2] for k in svc._unblocked("f.becker", keys)]
+    assert task.id in [v.task_id for v in svc.inbox("f.becker")]

@@ -106,3 +106,32 @@ def test_inbox_order_migration_fills_open_tasks(database_url):
                        (d(2026, 12, 1), None, None, None)]
     finally:
         engine.dispose()
+
+
+def test_search_columns_migration_fills_open_tasks(database_url):
+    """0016_task_search_columns copies the invoice number, supplier and Leitweg-ID onto tasks open when it runs."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0014_page_speed_indexes")
+    engine = sa.create_engine(database_url)
+    now = dt.datetime(2026, 11, 1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO invoices (id, file_sha256, filename, channel, size, received_at, updated_at, state, version, "
+                "verdict, invoice_number, seller_name, leitweg_id) VALUES (1, :sha, 'x.xml', 'test', 1, :now, :now, "
+                "'in_approval', 1, 'valid', 'RE-2026-17', 'Kanal AG', '05999000-66-70')"), {"sha": "1" * 64, "now": now})
+            for task_id, status in ((1, "done"), (2, "open")):
+                conn.execute(sa.text("INSERT INTO approval_tasks (id, invoice_id, step, department, status, created_at, "
+                                     "version, signoff_valid) VALUES (:id, 1, 'sachlich', '66', :status, :now, 1, false)"),
+                             {"id": task_id, "status": status, "now": now})
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, invoice_number, seller_name, leitweg_id FROM approval_tasks "
+                                        "ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, None, None, None), (2, "RE-2026-17", "Kanal AG", "05999000-66-70")]
+    finally:
+        engine.dispose()
