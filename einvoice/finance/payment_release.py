@@ -31,6 +31,7 @@ from einvoice.approval.tables import ApprovalTask
 from einvoice.db import Database
 from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
 from einvoice.finance import authority, errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
     FinanceOutbox,
@@ -83,7 +84,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
         with db.transaction() as s:
             run = s.get(PaymentRun, run_id, with_for_update=True)
             if run is None:
-                return ReleaseResult(False, FinanceProblem(errors.NOT_FOUND, f"Es gibt keinen Zahlungslauf {run_id}."), run_id, None)
+                return ReleaseResult(False, M.problem(M.NOT_FOUND_RUN, run_id=run_id), run_id, None)
             stage = 1 if run.status == "created" else 2
             problem = authority.release_state(run.status, stage, run_id)
             if problem is None:
@@ -135,8 +136,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
     except (StaleDataError, OperationalError, _Conflict) as exc:
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
-        return ReleaseResult(False, FinanceProblem(errors.STALE, "Jemand anderes hat diesen Zahlungslauf gerade freigegeben; "
-                                                            "bitte neu laden."), run_id, None)
+        return ReleaseResult(False, M.problem(M.STALE_RUN), run_id, None)
     if stage == 1:
         return ReleaseResult(True, None, run_id, status)
     from einvoice.finance.sepa import export_run
@@ -144,10 +144,8 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
     try:
         path = export_run(db, run_id, output_dir)
     except OSError as exc:
-        return ReleaseResult(True, FinanceProblem(
-            errors.SEPA_FILE_WRITE, f"Zahlungslauf {run_id} ist freigegeben und seine Rechnungen sind bezahlt, aber die Datei konnte "
-                               f"nicht nach {output_dir} geschrieben werden ({exc.strerror or exc}); der nächste Zahlungslauf "
-                               f"schreibt sie, oder `einvoice payments export {run_id} --out DIR --by PERSON`."), run_id, status)
+        return ReleaseResult(True, M.problem(
+            errors.SEPA_FILE_WRITE, run_id=run_id, directory=output_dir, error=exc.strerror or exc), run_id, status)
     return ReleaseResult(True, None, run_id, status, path)
 
 

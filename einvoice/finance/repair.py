@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from einvoice.db import Database
 from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import FinancePosting
 from einvoice.states import InvoiceState
@@ -70,8 +71,7 @@ def queue_missing_postings(db: Database, hook: Callable[[Session, InvoiceRow], N
                 hook(s, inv)
                 s.flush()
                 if s.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_id)) is None:
-                    raise FinanceError(FinanceProblem(errors.RECORD_NOT_QUEUED, f"the release hook queued no posting "
-                                                                           f"record for invoice {invoice_id}."))
+                    raise FinanceError(M.problem(errors.RECORD_NOT_QUEUED, invoice_id=invoice_id))
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=actor, action="posting_repaired", from_state=inv.state, to_state=inv.state,
                     amount=inv.amount_due,
