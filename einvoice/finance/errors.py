@@ -90,6 +90,8 @@ class FinanceProblem(Problem):
     #: the English sentence (``message`` is in the language set, German by default): the pull API
     #: promised English messages to the finance system; None where only one wording is known
     message_en: str | None = field(default=None, kw_only=True, compare=False)
+    #: the German sentence, where both wordings are known (kept with the trail entry)
+    message_de: str | None = field(default=None, kw_only=True, compare=False)
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"

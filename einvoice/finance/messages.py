@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from einvoice.finance import errors
 from einvoice.finance.errors import FinanceProblem
-from einvoice.language import language, pick
+from einvoice.language import language, pick, worded
 
 # Variants: one ID, several situations (the key is "ID/variant").
 NOT_FOUND_INVOICE = f"{errors.NOT_FOUND}/invoice"
@@ -248,6 +248,26 @@ WORDS: dict[str, tuple[str, str]] = {
                        "a booking made by hand (also against a refusal by the finance system)"),
 }
 
+#: Audit-trail comments the finance outbox, the repair and the payment release write (German, English).
+TRAIL: dict[str, tuple[str, str]] = {
+    "posted": ("Im Finanzverfahren gebucht als {booking}", "booked in the finance system as {booking}"),
+    "posted-no-number": ("Vom Finanzverfahren angenommen (ohne Buchungsnummer)",
+                         "accepted by the finance system (no booking number given)"),
+    "repaired": ("Freigegeben ohne Buchungssatz (von einem Dienst ohne Finanzanbindung freigegeben); der Buchungssatz "
+                 "ist jetzt vorgemerkt",
+                 "released without a posting record (released by a service without the finance hook); the posting "
+                 "record is queued now"),
+    "paid": ("SEPA-Zahlungslauf {message_id}, Ausführungsdatum {execution}, zweite Freigabe durch {person} "
+             "(erste: {first}){skonto}{credit}",
+             "SEPA payment run {message_id}, execution date {execution}, second release by {person} (first: {first})"
+             "{skonto}{credit}"),
+    "paid-skonto": (", Skonto {skonto} EUR abgezogen", ", Skonto {skonto} EUR taken"),
+    "paid-credit": (", Gutschrift verrechnet: {amount} EUR von der Überweisung für Rechnung #{invoice} abgezogen",
+                    ", credit note settled: {amount} EUR deducted from the transfer for invoice #{invoice}"),
+    "first-release": ("SEPA-Zahlungslauf {message_id}: erste Freigabe durch {person}; eine zweite Person muss ihn freigeben",
+                      "SEPA payment run {message_id}: first release by {person}; a second person must release it"),
+}
+
 
 def _lang(lang: str | None) -> str:
     return lang or language()
@@ -263,7 +283,26 @@ def problem(key: str, /, lang: str | None = None, **values) -> FinanceProblem:
     """The problem ``key`` (an ID of ``errors``, or ``ID/variant``) worded in ``lang`` (default: the setting).
 
     A value may be a (German, English) pair; the English sentence is kept as ``message_en``."""
-    return FinanceProblem(key.split("/")[0], _format(key, _lang(lang), values), message_en=_format(key, "en", values))
+    return FinanceProblem(key.split("/")[0], _format(key, _lang(lang), values), message_en=_format(key, "en", values),
+                          message_de=_format(key, "de", values))
+
+
+def trail(key: str, /, **values) -> tuple[str, dict[str, str]]:
+    """A comment for the audit trail (``TRAIL``): in the language set, plus both wordings for the details."""
+    return worded(TRAIL[key], **values)
+
+
+def trail_part(key: str, /, **values) -> tuple[str, str]:
+    """A part of a trail comment (``TRAIL``) in both languages, to pass as a value of ``trail``."""
+    de, en = TRAIL[key]
+    return de.format(**values), en.format(**values)
+
+
+def trail_of(problem: FinanceProblem) -> tuple[str, dict[str, str]]:
+    """A problem as an audit-trail comment ("[ID] sentence"), with both wordings where known."""
+    if problem.message_de is None or problem.message_en is None:
+        return str(problem), {}
+    return worded(("[{rule}] {de}", "[{rule}] {en}"), rule=problem.rule, de=problem.message_de, en=problem.message_en)
 
 
 def word(key: str, lang: str | None = None) -> str:

@@ -349,10 +349,11 @@ class Outbox:
         delivery.dead_letter(ob, problem.rule, problem.message)
         ob.dead_at = now
         inv = s.get(InvoiceRow, p.invoice_id)
+        comment, texts = M.trail_of(problem)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
-                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           to_state=inv.state, amount=p.amount, comment=comment,
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
-                                                    "attempts": ob.attempts}, ensure_ascii=False)))
+                                                    "attempts": ob.attempts, **texts}, ensure_ascii=False)))
 
     def _confirm_in(self, s: Session, p: FinancePosting, ob: FinanceOutbox, booking_number: str | None, *, status: str,
                     answer: dict | None, actor: str, via: str, comment: str | None = None) -> bool:
@@ -374,11 +375,13 @@ class Outbox:
         if inv.state == InvoiceState.RELEASED.value:
             check_transition(InvoiceState.RELEASED, InvoiceState.POSTED)
             inv.state = InvoiceState.POSTED.value
+        # a person's own comment stays as written; the system's sentence is kept in both languages
+        worded, texts = (comment, {}) if comment else (
+            M.trail("posted", booking=booking_number) if booking_number else M.trail("posted-no-number"))
         s.add(InvoiceEvent(invoice_id=inv.id, actor=actor, action="posted", from_state=from_state, to_state=inv.state,
-                           amount=p.amount, comment=comment or (f"booked in the finance system as {booking_number}"
-                                                                if booking_number else "accepted by the finance system (no booking number given)"),
+                           amount=p.amount, comment=worded,
                            details_json=json.dumps({"booking_number": booking_number, "idempotency_key": p.idempotency_key,
-                                                    "status": status, "via": via}, ensure_ascii=False)))
+                                                    "status": status, "via": via, **texts}, ensure_ascii=False)))
         s.flush()
         return True
 
@@ -425,11 +428,12 @@ class Outbox:
             return problem  # the same receipt again: already recorded
         ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.rule, problem.message, now
         inv = s.get(InvoiceRow, p.invoice_id)
+        comment, texts = M.trail_of(problem)
         s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
-                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           to_state=inv.state, amount=p.amount, comment=comment,
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
                                                     "booking_number": p.booking_number, "reported": booking_number,
-                                                    "via": via, "answer": answer}, ensure_ascii=False, default=str)))
+                                                    "via": via, "answer": answer, **texts}, ensure_ascii=False, default=str)))
         return problem
 
     def reject(self, idempotency_key: str, message: str, *, actor: str = "finance-system",

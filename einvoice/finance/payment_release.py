@@ -119,19 +119,21 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
                         raise _Conflict()
                     check_transition(InvoiceState(inv.state), InvoiceState.PAID)
                     inv.state = InvoiceState.PAID.value
+                comment, texts = M.trail(
+                    "paid", message_id=run.message_id, execution=run.execution_date.isoformat(), person=person_id,
+                    first=run.first_release_by,
+                    skonto=M.trail_part("paid-skonto", skonto=it.skonto) if it.skonto else ("", ""),
+                    credit=M.trail_part("paid-credit", amount=-it.amount_paid, invoice=netted_with.get(it.end_to_end_id))
+                    if it.amount_paid < 0 else ("", "")) if stage == 2 else M.trail(
+                    "first-release", message_id=run.message_id, person=person_id)
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                     action="paid" if stage == 2 else "payment_release", from_state=from_state, to_state=inv.state,
-                    amount=it.amount_paid,
-                    comment=(f"SEPA payment run {run.message_id}, execution date {run.execution_date.isoformat()}, "
-                             f"second release by {person_id} (first: {run.first_release_by})"
-                             + (f", Skonto {it.skonto} EUR taken" if it.skonto else "")
-                             + (f", credit note settled: {-it.amount_paid} EUR deducted from the transfer for invoice "
-                                f"#{netted_with.get(it.end_to_end_id)}" if it.amount_paid < 0 else "")) if stage == 2 else
-                            f"SEPA payment run {run.message_id}: first release by {person_id}; a second person must release it",
+                    amount=it.amount_paid, comment=comment,
                     details_json=json.dumps({"run_id": run.id, "message_id": run.message_id, "release": stage,
                                              "end_to_end_id": it.end_to_end_id, "amount_paid": str(it.amount_paid),
-                                             "skonto": str(it.skonto), "iban": it.creditor_iban}, ensure_ascii=False)))
+                                             "skonto": str(it.skonto), "iban": it.creditor_iban, **texts},
+                                            ensure_ascii=False)))
             status = run.status
     except (StaleDataError, OperationalError, _Conflict) as exc:
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():

@@ -72,12 +72,11 @@ def queue_missing_postings(db: Database, hook: Callable[[Session, InvoiceRow], N
                 s.flush()
                 if s.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_id)) is None:
                     raise FinanceError(M.problem(errors.RECORD_NOT_QUEUED, invoice_id=invoice_id))
+                comment, texts = M.trail("repaired")
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=actor, action="posting_repaired", from_state=inv.state, to_state=inv.state,
-                    amount=inv.amount_due,
-                    comment="released without a posting record (released by a service without the finance hook); "
-                            "the posting record is queued now",
-                    details_json=json.dumps({"repair": "released-without-posting"}, ensure_ascii=False)))
+                    amount=inv.amount_due, comment=comment,
+                    details_json=json.dumps({"repair": "released-without-posting", **texts}, ensure_ascii=False)))
             report.queued.append(invoice_id)
         except FinanceError as exc:  # the record cannot be built yet (archive down, no Sachkonto): say so, go on
             report.problems.append((invoice_id, exc.problem))

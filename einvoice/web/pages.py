@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from einvoice import language
 from einvoice.approval import messages as approval_messages
 from einvoice.approval.rules import STEP_LABEL
 from einvoice.organisation import Organisation
@@ -54,7 +55,8 @@ def template_environment(org: Organisation) -> Environment:
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date,
                        action_name=approval_messages.action_name, role_name=approval_messages.role_name,
-                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name)
+                       state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name,
+                       shown=language.shown)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()})
     return env
