@@ -120,7 +120,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     errors.REJECTED: ("Das Finanzverfahren hat den Buchungssatz abgelehnt: {reason}",
                       "the finance system refused the record: {reason}"),
     # -- confirmations and operator actions
-    errors.RECEIPT_STATUS: ("{file} Zeile {line}: Status „{status}“ ist weder booked noch duplicate noch rejected.",
+    errors.RECEIPT_STATUS: ("{file} Zeile {line}: Status „{status}“ ist weder `booked` noch `duplicate` noch `rejected`.",
                             "{file} line {line}: status '{status}' is not booked, duplicate or rejected."),
     errors.RECEIPT_UNREADABLE: ("Die Quittungsdatei {file} kann nicht gelesen werden ({error}); sie bleibt liegen.",
                                 "receipt file {file} cannot be read ({error}); it was left in place."),
