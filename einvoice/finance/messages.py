@@ -242,6 +242,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 #: Words inside the sentences above (what a person tried; a rejection without a reason).
 WORDS: dict[str, tuple[str, str]] = {
     "nobody": ("niemand", "nobody"),
+    "refused": ("abgelehnt", "refused"),
     "none-configured": ("keine eingerichtet", "none configured"),
     "no-reason": ("kein Grund angegeben", "no reason given"),
     "manual-booking": ("eine Buchung von Hand (auch gegen eine Ablehnung des Finanzverfahrens)",
