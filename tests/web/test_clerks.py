@@ -222,3 +222,5 @@ def test_finance_and_notice_trail_follow_the_language(web_app, monkeypatch, lang
         assert any(words in c for c in finance), (words, finance)
     bad = {c: foreign_words(c, lang) for c in finance if foreign_words(c, lang)}
     assert not bad, bad
+    # the stored verdict ("valid", as Report.summary() wrote it) is shown in the language set
+    assert '<p class="muted">' + ("gültig" if lang == "de" else "valid") + "</p>" in html
