@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
-from einvoice.language import local
+from einvoice.language import local, shown
 
 
 def _app():
@@ -130,7 +130,7 @@ def show_cmd(task_id, person, fmt) -> None:
         who = e.actor + (f" for {e.on_behalf_of}" if e.on_behalf_of else "") + (f" ({e.role})" if e.role else "")
         amount = f" {e.amount}" if e.amount is not None else ""
         click.echo(f"  {local(e.at):%Y-%m-%d %H:%M} {who}: {e.action} {e.from_state or 'new'}→{e.to_state}{amount}"
-                   + (f" — {e.comment}" if e.comment else ""))
+                   + (f" — {shown(e.comment, e.details)}" if e.comment else ""))
 
 
 def _amount(value: str | None) -> Decimal | None:

@@ -10,7 +10,7 @@ auditors only read), applied to the finance side, plus the rules of the Kasse:
   (§ 31 Abs. 3 KomHVO NRW), neither of whom gave the Anordnung of an invoice in the file (the Kasse
   is separate from the Anordnung) or booked one of its invoices by hand (booking and payment apart).
 
-Rule IDs (stable; German messages for the clerk, defined here once):
+Rule IDs (stable; German and English messages for the clerk in ``einvoice.finance.messages``):
   UNKNOWN-PERSON, NOT-AUTHORISED, LIMIT, DEPUTY-NOT-ABSENT, AUDITOR-READ-ONLY (from the approval rules),
   PAY-FOUR-EYES, PAY-RELEASE-ANORDNUNG, PAY-RELEASE-BOOKED, PAY-RUN-STATE, PAY-NOT-RELEASED,
   REASON-REQUIRED.
@@ -24,7 +24,9 @@ import datetime as dt
 from decimal import Decimal
 
 from einvoice.approval import Refusal, rules
+from einvoice.approval import messages as approval_messages
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceProblem
 from einvoice.organisation import Organisation, Role
 
@@ -37,18 +39,19 @@ def acting_as(org: Organisation, person_id: str | None, role: Role, *, what: str
     """May ``person_id`` act in ``role`` (a central role: any department) on ``amount`` today?
     Returns the ``einvoice.approval.rules.Capacity`` it acts in, or the ``FinanceProblem``."""
     if not person_id or person_id in SYSTEM_ACTORS:
-        return FinanceProblem(errors.UNKNOWN_PERSON, f"{person_id or 'niemand'!r} ist keine Person der Organisationsdatei von "
-                                                f"{org.name}; {what} darf nur eine namentlich bekannte Person.")
+        return M.problem(errors.UNKNOWN_PERSON, person=person_id or M.both("nobody"), org=org.name,
+                         what=(approval_messages.what(what, "de"), approval_messages.what(what, "en")))
     got = rules.capacity(org, person_id, role, org.central_desk, amount, today or dt.date.today(), what=what)
     if isinstance(got, Refusal):
         return FinanceProblem(got.rule, got.message)
     return got
 
 
-def reason_required(reason: str | None, what: str) -> FinanceProblem | None:
+def reason_required(reason: str | None, what: tuple[str, str]) -> FinanceProblem | None:
+    """``what``: the action as a (German, English) pair, e.g. ``messages.both("manual-booking")``."""
     if (reason or "").strip():
         return None
-    return FinanceProblem(errors.REASON_REQUIRED, f"Bitte den Grund angeben: {what} wird mit Begründung im Prüfpfad festgehalten.")
+    return M.problem(errors.REASON_REQUIRED, what=what)
 
 
 def release_state(status: str, stage: int, run_id: int) -> FinanceProblem | None:
@@ -57,15 +60,13 @@ def release_state(status: str, stage: int, run_id: int) -> FinanceProblem | None
     if status == want:
         return None
     if status == "released":
-        return FinanceProblem(errors.PAY_RUN_STATE, f"Zahlungslauf {run_id} ist bereits von zwei Personen freigegeben.")
-    return FinanceProblem(errors.PAY_RUN_STATE, f"Zahlungslauf {run_id} wartet nicht auf die {stage}. Freigabe (Stand: {status}).")
+        return M.problem(M.PAY_RUN_STATE_RELEASED, run_id=run_id)
+    return M.problem(errors.PAY_RUN_STATE, run_id=run_id, stage=stage, status=status)
 
 
 def four_eyes(first_by: str | None, person_id: str, run_id: int) -> FinanceProblem | None:
     if first_by is not None and first_by == person_id:
-        return FinanceProblem(errors.PAY_FOUR_EYES, f"{person_id} hat Zahlungslauf {run_id} bereits als erste Person freigegeben; "
-                                               "die zweite Freigabe muss eine andere Person der Kasse geben "
-                                               "(Vier-Augen-Prinzip, § 31 Abs. 3 KomHVO NRW).")
+        return M.problem(errors.PAY_FOUR_EYES, person=person_id, run_id=run_id)
     return None
 
 
@@ -73,10 +74,7 @@ def not_anordnender(person_id: str, anordnungen: dict[int, set[str]], run_id: in
     """``anordnungen``: invoice id -> the people involved in its valid Anordnung (signer and absent principal)."""
     own = sorted(inv for inv, people in anordnungen.items() if person_id in people)
     if own:
-        return FinanceProblem(errors.PAY_RELEASE_ANORDNUNG,
-                              f"{person_id} hat die Anordnung für Rechnung {', '.join(map(str, own))} in Zahlungslauf {run_id} "
-                              "gegeben und darf die Zahlung daher nicht freigeben: Anordnung und Kasse sind getrennt "
-                              "(§ 31 Abs. 3 KomHVO NRW).")
+        return M.problem(errors.PAY_RELEASE_ANORDNUNG, person=person_id, invoices=", ".join(map(str, own)), run_id=run_id)
     return None
 
 
@@ -84,12 +82,9 @@ def not_booker(person_id: str, booked_by_hand: dict[int, str], run_id: int) -> F
     """``booked_by_hand``: invoice id -> who recorded a manual booking for it."""
     own = sorted(inv for inv, who in booked_by_hand.items() if who == person_id)
     if own:
-        return FinanceProblem(errors.PAY_RELEASE_BOOKED,
-                              f"{person_id} hat Rechnung {', '.join(map(str, own))} in Zahlungslauf {run_id} von Hand gebucht "
-                              "und darf die Zahlung daher nicht freigeben: Buchung und Zahlung sind getrennt.")
+        return M.problem(errors.PAY_RELEASE_BOOKED, person=person_id, invoices=", ".join(map(str, own)), run_id=run_id)
     return None
 
 
 def not_released(run_id: int, status: str) -> FinanceProblem:
-    return FinanceProblem(errors.PAY_NOT_RELEASED, f"Zahlungslauf {run_id} ist noch nicht von zwei Personen freigegeben (Stand: "
-                                              f"{status}); die Datei geht erst nach der zweiten Freigabe an die Bank.")
+    return M.problem(errors.PAY_NOT_RELEASED, run_id=run_id, status=status)

@@ -32,9 +32,9 @@ def _json(obj) -> str:
 
 
 def _refuse(problem) -> None:
-    from einvoice.finance import errors
+    from einvoice.finance import errors, messages
 
-    click.echo(f"refused [{problem.rule}]: {problem.message}", err=True)
+    click.echo(f"{messages.word('refused')} [{problem.rule}]: {problem.message}", err=True)
     sys.exit(2 if problem.rule == errors.NOT_FOUND else 1)
 
 

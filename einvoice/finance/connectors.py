@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceProblem
 from einvoice.organisation import Organisation
 
@@ -116,10 +117,9 @@ class WebhookConnector:
 
     def check(self) -> FinanceProblem | None:
         if not self.cfg.url:
-            return FinanceProblem(errors.WEBHOOK_URL_MISSING, "finance.webhook.url is not set in the organisation file.")
+            return M.problem(errors.WEBHOOK_URL_MISSING)
         if self._key() is None:
-            return FinanceProblem(errors.HMAC_SECRET_MISSING, f"the environment variable {self.cfg.hmac_secret_env} (the webhook "
-                                                         "signing key) is not set; nothing was sent.")
+            return M.problem(errors.HMAC_SECRET_MISSING, env=self.cfg.hmac_secret_env)
         return None
 
     def _http(self):
@@ -144,12 +144,11 @@ class WebhookConnector:
         try:
             resp = self._http().post(self.cfg.url, content=body, headers=headers, timeout=self.cfg.timeout_seconds)
         except httpx.TimeoutException:
-            return Outcome("retry", problem=FinanceProblem(
-                errors.HTTP_TIMEOUT, f"the finance system did not answer within {self.cfg.timeout_seconds:g} s; will retry "
-                                "(the idempotency key prevents a double booking)."), duration_ms=_ms(started))
+            return Outcome("retry", problem=M.problem(
+                errors.HTTP_TIMEOUT, seconds=f"{self.cfg.timeout_seconds:g}"), duration_ms=_ms(started))
         except httpx.TransportError as exc:
-            return Outcome("retry", problem=FinanceProblem(
-                errors.HTTP_CONNECT, f"the finance system could not be reached ({type(exc).__name__}); will retry."),
+            return Outcome("retry", problem=M.problem(
+                errors.HTTP_CONNECT, error=type(exc).__name__),
                 duration_ms=_ms(started))
         ms = _ms(started)
         try:
@@ -162,20 +161,19 @@ class WebhookConnector:
         booking = (answer or {}).get("booking_number")
         booking = str(booking) if booking not in (None, "") else None
         if resp.status_code >= 500:
-            return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-                errors.HTTP_5XX, f"the finance system answered HTTP {resp.status_code}"
-                            f"{': ' + str(answer.get('message')) if answer and answer.get('message') else ''}; will retry."))
+            return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=M.problem(
+                errors.HTTP_5XX, status=resp.status_code,
+                answer=": " + str(answer.get("message")) if answer and answer.get("message") else ""))
         if status == "duplicate" or (resp.status_code == 409 and status in (None, "duplicate")):
             return Outcome("duplicate", booking_number=booking, http_status=resp.status_code, answer=answer, duration_ms=ms)
         if 200 <= resp.status_code < 300 and status == "booked" and booking:
             return Outcome("booked", booking_number=booking, http_status=resp.status_code, answer=answer, duration_ms=ms)
         if 400 <= resp.status_code < 500 or status == "failed":
             msg = (answer or {}).get("message") or resp.text[:300] or f"HTTP {resp.status_code}"
-            return Outcome("rejected", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-                errors.HTTP_REJECTED, f"the finance system refused the record: {msg}"))
-        return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=FinanceProblem(
-            errors.HTTP_BAD_ANSWER, f"the finance system answered HTTP {resp.status_code} without a booking number or a "
-                               "known status; will retry."))
+            return Outcome("rejected", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=M.problem(
+                errors.HTTP_REJECTED, reason=msg))
+        return Outcome("retry", http_status=resp.status_code, answer=answer, duration_ms=ms, problem=M.problem(
+            errors.HTTP_BAD_ANSWER, status=resp.status_code))
 
     def close(self) -> None:
         if self._client is not None:
@@ -276,8 +274,8 @@ class FileConnector:
                         w.writerows(csv_rows(it.record))
                     write_atomic(path, buf.getvalue().encode("utf-8"))
         except OSError as exc:
-            return Outcome("retry", problem=FinanceProblem(errors.FILE_WRITE, f"the export file in {self.directory} could not be "
-                                                                         f"written ({exc.strerror or exc}); will retry."))
+            return Outcome("retry", problem=M.problem(errors.FILE_WRITE, directory=self.directory,
+                                                              error=exc.strerror or exc))
         return Outcome("exported")
 
 

@@ -4,14 +4,15 @@ Delivery, confirmation and payment-run code returns ``FinanceProblem`` values in
 a failing record is reported, stored on its outbox row and shown in the CLI, never swallowed.
 Exceptions stay reserved for programmer errors. This module must never hold business rules.
 
-Every ID is a constant below, defined once; raise sites name the constant, never a string
-(``tests/finance/test_problem_ids.py``). IDs the approval layer also uses (UNKNOWN-PERSON,
+Every ID is a constant below, defined once; raise sites name the constant, never a string, and
+build the problem with ``einvoice.finance.messages.problem`` (German and English text per ID;
+``tests/finance/test_problem_ids.py``). IDs the approval layer also uses (UNKNOWN-PERSON,
 REASON-REQUIRED, STALE; NOT-AUTHORISED, LIMIT, … reach finance as ``Refusal.rule`` from
 ``einvoice.approval.rules``) carry the same value as there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from einvoice.problems import Problem
 
@@ -86,12 +87,22 @@ PAY_RUN_STATE = "PAY-RUN-STATE"
 
 @dataclass(frozen=True)
 class FinanceProblem(Problem):
+    #: the English sentence (``message`` is in the language set, German by default): the pull API
+    #: promised English messages to the finance system; None where only one wording is known
+    message_en: str | None = field(default=None, kw_only=True, compare=False)
+    #: the German sentence, where both wordings are known (kept with the trail entry)
+    message_de: str | None = field(default=None, kw_only=True, compare=False)
+
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"
 
     def as_dict(self) -> dict:
         # "code": the key the finance system and the CLI's JSON output have always read
-        return {"code": self.rule, "message": self.message}
+        # "message" is in the language set; "message_en" keeps the English the API always gave
+        out = {"code": self.rule, "message": self.message}
+        if self.message_en is not None:
+            out["message_en"] = self.message_en
+        return out
 
 
 class FinanceError(RuntimeError):

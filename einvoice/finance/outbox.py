@@ -44,6 +44,7 @@ from einvoice.db import Database
 from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.finance import authority, errors
+from einvoice.finance import messages as M
 from einvoice.finance import record as rec
 from einvoice.finance.connectors import Item, Outcome, make_connector
 from einvoice.finance.errors import FinanceError, FinanceProblem
@@ -76,7 +77,8 @@ def enqueue_posting(session: Session, invoice_row: InvoiceRow, org: Organisation
     record = rec.build_record(session, invoice_row, org, model=model, root=root, now=now)
     problems = rec.completeness(record)
     if problems:
-        raise FinanceError(FinanceProblem(problems[0].rule, "; ".join(p.message for p in problems)))
+        raise FinanceError(FinanceProblem(problems[0].rule, "; ".join(p.message for p in problems),
+                                          message_en="; ".join(p.message_en or p.message for p in problems)))
     posting = FinancePosting(
         invoice_id=invoice_row.id, idempotency_key=record["idempotency_key"], record_json=rec.canonical_json(record),
         record_sha256=rec.record_sha256(record), amount=invoice_row.amount_due, currency=invoice_row.currency or "EUR",
@@ -108,9 +110,8 @@ def release_hook(app) -> Callable[[Session, InvoiceRow], None]:
             try:
                 model, root = load_model(app.original_bytes(row))
             except Exception as exc:  # an incomplete record must not be queued: the release waits
-                raise FinanceError(FinanceProblem(
-                    errors.RECORD_SOURCE, f"the original of invoice {row.id} could not be read from the archive "
-                                     f"({type(exc).__name__}: {exc}); the posting record needs it. Try again later.")) from exc
+                raise FinanceError(M.problem(
+                    errors.RECORD_SOURCE, invoice_id=row.id, error=f"{type(exc).__name__}: {exc}")) from exc
         enqueue_posting(session, row, app.organisation, model=model, root=root)
     return hook
 
@@ -260,8 +261,7 @@ class Outbox:
         except Exception as exc:  # the lease runs out and the row is taken again: nothing is lost
             log.exception("recording the outcome of outbox row %s failed", it.outbox_id)
             result = DeliveryResult(it.outbox_id, it.invoice_id, it.idempotency_key, "error", outcome.booking_number,
-                                    FinanceProblem(errors.RECORD_OUTCOME, f"the answer could not be stored ({type(exc).__name__}); "
-                                                                     "the record will be sent again and answered as a duplicate."),
+                                    M.problem(errors.RECORD_OUTCOME, error=type(exc).__name__),
                                     it.attempts)
         crash_point("recorded")
         report.results.append(result)
@@ -326,7 +326,7 @@ class Outbox:
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, outcome.kind, p.booking_number, None, ob.attempts)
             if not mine:
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "skipped", p.booking_number,
-                                      FinanceProblem(errors.LEASE_LOST, "another worker took this record over; its outcome counts."),
+                                      M.problem(errors.LEASE_LOST),
                                       ob.attempts)
             ob.lease_until = None
             ob.updated_at = now
@@ -337,9 +337,8 @@ class Outbox:
             ob.last_error_code = outcome.problem.rule if outcome.problem else errors.UNKNOWN
             ob.last_error = outcome.problem.message if outcome.problem else "unknown failure"
             if outcome.kind == "rejected" or delivery.exhausted(self.retry_cfg, ob.attempts):
-                self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else FinanceProblem(
-                    errors.MAX_ATTEMPTS, f"delivery failed {ob.attempts} times (last: {ob.last_error}); a person must resolve "
-                                    "it: `einvoice finance retry` once the cause is fixed."), now)
+                self._dead(s, ob, p, outcome.problem if outcome.kind == "rejected" else M.problem(
+                    errors.MAX_ATTEMPTS, attempts=ob.attempts, last=ob.last_error), now)
                 return DeliveryResult(ob.id, p.invoice_id, p.idempotency_key, "dead", None,
                                       FinanceProblem(ob.last_error_code, ob.last_error), ob.attempts)
             delivery.retry_later(ob, self.retry_cfg, now)
@@ -350,10 +349,11 @@ class Outbox:
         delivery.dead_letter(ob, problem.rule, problem.message)
         ob.dead_at = now
         inv = s.get(InvoiceRow, p.invoice_id)
+        comment, texts = M.trail_of(problem)
         s.add(InvoiceEvent(invoice_id=p.invoice_id, actor="system", action="posting_dead_letter", from_state=inv.state,
-                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           to_state=inv.state, amount=p.amount, comment=comment,
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
-                                                    "attempts": ob.attempts}, ensure_ascii=False)))
+                                                    "attempts": ob.attempts, **texts}, ensure_ascii=False)))
 
     def _confirm_in(self, s: Session, p: FinancePosting, ob: FinanceOutbox, booking_number: str | None, *, status: str,
                     answer: dict | None, actor: str, via: str, comment: str | None = None) -> bool:
@@ -375,11 +375,13 @@ class Outbox:
         if inv.state == InvoiceState.RELEASED.value:
             check_transition(InvoiceState.RELEASED, InvoiceState.POSTED)
             inv.state = InvoiceState.POSTED.value
+        # a person's own comment stays as written; the system's sentence is kept in both languages
+        worded, texts = (comment, {}) if comment else (
+            M.trail("posted", booking=booking_number) if booking_number else M.trail("posted-no-number"))
         s.add(InvoiceEvent(invoice_id=inv.id, actor=actor, action="posted", from_state=from_state, to_state=inv.state,
-                           amount=p.amount, comment=comment or (f"booked in the finance system as {booking_number}"
-                                                                if booking_number else "accepted by the finance system (no booking number given)"),
+                           amount=p.amount, comment=worded,
                            details_json=json.dumps({"booking_number": booking_number, "idempotency_key": p.idempotency_key,
-                                                    "status": status, "via": via}, ensure_ascii=False)))
+                                                    "status": status, "via": via, **texts}, ensure_ascii=False)))
         s.flush()
         return True
 
@@ -392,7 +394,7 @@ class Outbox:
             with self.db.transaction() as s:
                 p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
                 if p is None:
-                    return FinanceProblem(errors.NOT_FOUND, f"no posting record has the idempotency key {idempotency_key!r}.")
+                    return M.problem(M.NOT_FOUND_KEY, key=idempotency_key)
                 ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
                 if p.confirmed_at is not None:
                     if booking_number and p.booking_number and booking_number != p.booking_number:
@@ -404,7 +406,7 @@ class Outbox:
                                  via=via or ob.connector or "manual", comment=comment)
                 posting_id = p.id
         except StaleDataError:
-            return FinanceProblem(errors.STALE, "the record changed while confirming it; try again.")
+            return M.problem(M.STALE_CONFIRM)
         self._archive_one(posting_id)
         return None
 
@@ -417,10 +419,8 @@ class Outbox:
         with an audit event, until a person settles it (``einvoice finance resolve``). The first
         booking number stays until then; the invoice is not paid twice either way.
         """
-        problem = FinanceProblem(errors.BOOKING_CONFLICT, f"{p.idempotency_key} was already confirmed with booking number "
-                                                     f"{p.booking_number}; the finance system now reports {booking_number} "
-                                                     f"(via {via}). Check for a double booking in the finance system and "
-                                                     "settle it: `einvoice finance resolve`.")
+        problem = M.problem(errors.BOOKING_CONFLICT, key=p.idempotency_key, booking=p.booking_number,
+                             new=booking_number, via=via)
         now = self.now()
         s.add(FinanceAttempt(outbox_id=ob.id, at=now, connector=via, outcome="conflict", error_code=problem.rule,
                              message=problem.message))
@@ -428,11 +428,12 @@ class Outbox:
             return problem  # the same receipt again: already recorded
         ob.status, ob.last_error_code, ob.last_error, ob.updated_at = "conflict", problem.rule, problem.message, now
         inv = s.get(InvoiceRow, p.invoice_id)
+        comment, texts = M.trail_of(problem)
         s.add(InvoiceEvent(invoice_id=inv.id, actor="finance-system", action="posting_conflict", from_state=inv.state,
-                           to_state=inv.state, amount=p.amount, comment=str(problem),
+                           to_state=inv.state, amount=p.amount, comment=comment,
                            details_json=json.dumps({"outbox_id": ob.id, "idempotency_key": p.idempotency_key,
                                                     "booking_number": p.booking_number, "reported": booking_number,
-                                                    "via": via, "answer": answer}, ensure_ascii=False, default=str)))
+                                                    "via": via, "answer": answer, **texts}, ensure_ascii=False, default=str)))
         return problem
 
     def reject(self, idempotency_key: str, message: str, *, actor: str = "finance-system",
@@ -441,13 +442,13 @@ class Outbox:
         with self.db.transaction() as s:
             p = s.scalar(sa.select(FinancePosting).where(FinancePosting.idempotency_key == idempotency_key))
             if p is None:
-                return FinanceProblem(errors.NOT_FOUND, f"no posting record has the idempotency key {idempotency_key!r}.")
+                return M.problem(M.NOT_FOUND_KEY, key=idempotency_key)
             ob = s.scalar(sa.select(FinanceOutbox).where(FinanceOutbox.posting_id == p.id).with_for_update())
             if p.confirmed_at is not None:
-                return FinanceProblem(errors.ALREADY_CONFIRMED, f"{idempotency_key} was already confirmed as {p.booking_number}.")
+                return M.problem(errors.ALREADY_CONFIRMED, key=idempotency_key, booking=p.booking_number)
             s.add(FinanceAttempt(outbox_id=ob.id, at=self.now(), connector=via or ob.connector or "manual",
                                  outcome="rejected", error_code=errors.REJECTED, message=message))
-            self._dead(s, ob, p, FinanceProblem(errors.REJECTED, f"the finance system refused the record: {message}"), self.now())
+            self._dead(s, ob, p, M.problem(errors.REJECTED, reason=message), self.now())
         return None
 
     # ---- receipts of the file connector ---------------------------------------------------------
@@ -467,8 +468,8 @@ class Outbox:
             try:
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
-                results.append(ReceiptResult(path.name, 0, None, None, FinanceProblem(
-                    errors.RECEIPT_UNREADABLE, f"receipt file {path.name} cannot be read ({exc}); it was left in place.")))
+                results.append(ReceiptResult(path.name, 0, None, None, M.problem(
+                    errors.RECEIPT_UNREADABLE, file=path.name, error=exc)))
                 continue
             rows = list(csv.reader(io.StringIO(text), delimiter=delim))
             if rows and rows[0] and rows[0][0].strip().lower() == "idempotency_key":
@@ -482,8 +483,7 @@ class Outbox:
                 elif status == "rejected":
                     problem = self.reject(key, message or "no reason given", via="file")
                 else:
-                    problem = FinanceProblem(errors.RECEIPT_STATUS, f"{path.name} line {n}: status {status!r} is not booked, "
-                                                               "duplicate or rejected.")
+                    problem = M.problem(errors.RECEIPT_STATUS, file=path.name, line=n, status=status)
                 results.append(ReceiptResult(path.name, n, key, status, problem))
             done = folder / "processed"
             done.mkdir(exist_ok=True)
@@ -538,10 +538,9 @@ class Outbox:
         with self.db.transaction() as s:
             ob = s.get(FinanceOutbox, outbox_id, with_for_update=True)
             if ob is None:
-                return FinanceProblem(errors.NOT_FOUND, f"there is no outbox entry {outbox_id}.")
+                return M.problem(M.NOT_FOUND_OUTBOX, outbox_id=outbox_id)
             if ob.status not in ("dead", "pending", "awaiting_confirmation"):
-                return FinanceProblem(errors.NOT_DEAD, f"outbox entry {outbox_id} is {ob.status}; only dead letters and waiting "
-                                                  "entries can be retried.")
+                return M.problem(errors.NOT_DEAD, outbox_id=outbox_id, status=ob.status)
             p = s.get(FinancePosting, ob.posting_id)
             inv = s.get(InvoiceRow, p.invoice_id)
             prev = ob.status
@@ -564,14 +563,14 @@ class Outbox:
         ``posted`` event names the person, and an overridden rejection gets its own
         ``finance_rejection_overridden`` event with the rejection and the reason."""
         if not booking_number:
-            return FinanceProblem(errors.BOOKING_REQUIRED, "give the booking number the finance system shows for this invoice.")
-        problem = authority.reason_required(comment, "eine Buchung von Hand (auch gegen eine Ablehnung des Finanzverfahrens)")
+            return M.problem(errors.BOOKING_REQUIRED)
+        problem = authority.reason_required(comment, M.both("manual-booking"))
         if problem:
             return problem
         with self.db.sessions() as s:
             ob = s.get(FinanceOutbox, outbox_id)
             if ob is None:
-                return FinanceProblem(errors.NOT_FOUND, f"there is no outbox entry {outbox_id}.")
+                return M.problem(M.NOT_FOUND_OUTBOX, outbox_id=outbox_id)
             p = s.get(FinancePosting, ob.posting_id)
             key, amount = p.idempotency_key, p.amount
             rejected = (ob.last_error_code, ob.last_error) if ob.status == "dead" else None

@@ -31,6 +31,7 @@ from einvoice.approval.tables import ApprovalTask
 from einvoice.db import Database
 from einvoice.db.models import InvoiceEvent, InvoiceRow, utcnow
 from einvoice.finance import authority, errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import (
     FinanceOutbox,
@@ -83,7 +84,7 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
         with db.transaction() as s:
             run = s.get(PaymentRun, run_id, with_for_update=True)
             if run is None:
-                return ReleaseResult(False, FinanceProblem(errors.NOT_FOUND, f"Es gibt keinen Zahlungslauf {run_id}."), run_id, None)
+                return ReleaseResult(False, M.problem(M.NOT_FOUND_RUN, run_id=run_id), run_id, None)
             stage = 1 if run.status == "created" else 2
             problem = authority.release_state(run.status, stage, run_id)
             if problem is None:
@@ -118,25 +119,26 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
                         raise _Conflict()
                     check_transition(InvoiceState(inv.state), InvoiceState.PAID)
                     inv.state = InvoiceState.PAID.value
+                comment, texts = M.trail(
+                    "paid", message_id=run.message_id, execution=run.execution_date.isoformat(), person=person_id,
+                    first=run.first_release_by,
+                    skonto=M.trail_part("paid-skonto", skonto=it.skonto) if it.skonto else ("", ""),
+                    credit=M.trail_part("paid-credit", amount=-it.amount_paid, invoice=netted_with.get(it.end_to_end_id))
+                    if it.amount_paid < 0 else ("", "")) if stage == 2 else M.trail(
+                    "first-release", message_id=run.message_id, person=person_id)
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=person_id, role=who.role.value, on_behalf_of=who.on_behalf_of,
                     action="paid" if stage == 2 else "payment_release", from_state=from_state, to_state=inv.state,
-                    amount=it.amount_paid,
-                    comment=(f"SEPA payment run {run.message_id}, execution date {run.execution_date.isoformat()}, "
-                             f"second release by {person_id} (first: {run.first_release_by})"
-                             + (f", Skonto {it.skonto} EUR taken" if it.skonto else "")
-                             + (f", credit note settled: {-it.amount_paid} EUR deducted from the transfer for invoice "
-                                f"#{netted_with.get(it.end_to_end_id)}" if it.amount_paid < 0 else "")) if stage == 2 else
-                            f"SEPA payment run {run.message_id}: first release by {person_id}; a second person must release it",
+                    amount=it.amount_paid, comment=comment,
                     details_json=json.dumps({"run_id": run.id, "message_id": run.message_id, "release": stage,
                                              "end_to_end_id": it.end_to_end_id, "amount_paid": str(it.amount_paid),
-                                             "skonto": str(it.skonto), "iban": it.creditor_iban}, ensure_ascii=False)))
+                                             "skonto": str(it.skonto), "iban": it.creditor_iban, **texts},
+                                            ensure_ascii=False)))
             status = run.status
     except (StaleDataError, OperationalError, _Conflict) as exc:
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
-        return ReleaseResult(False, FinanceProblem(errors.STALE, "Jemand anderes hat diesen Zahlungslauf gerade freigegeben; "
-                                                            "bitte neu laden."), run_id, None)
+        return ReleaseResult(False, M.problem(M.STALE_RUN), run_id, None)
     if stage == 1:
         return ReleaseResult(True, None, run_id, status)
     from einvoice.finance.sepa import export_run
@@ -144,10 +146,8 @@ def release_payment_run(db: Database, org: Organisation, run_id: int, person_id:
     try:
         path = export_run(db, run_id, output_dir)
     except OSError as exc:
-        return ReleaseResult(True, FinanceProblem(
-            errors.SEPA_FILE_WRITE, f"Zahlungslauf {run_id} ist freigegeben und seine Rechnungen sind bezahlt, aber die Datei konnte "
-                               f"nicht nach {output_dir} geschrieben werden ({exc.strerror or exc}); der nächste Zahlungslauf "
-                               f"schreibt sie, oder `einvoice payments export {run_id} --out DIR --by PERSON`."), run_id, status)
+        return ReleaseResult(True, M.problem(
+            errors.SEPA_FILE_WRITE, run_id=run_id, directory=output_dir, error=exc.strerror or exc), run_id, status)
     return ReleaseResult(True, None, run_id, status, path)
 
 

@@ -14,6 +14,8 @@ organisation does not use the pull connector):
   "booking_number", "message"}`` → stores the confirmation (invoice RELEASED → POSTED) or, for
   "rejected", makes the record a dead letter for a person. Acknowledging twice is harmless; a
   second, different booking number is a conflict stored for a person (409 BOOKING-CONFLICT).
+* A refusal is ``{"detail": {"code", "message", "message_en"}}``: ``message`` in the language set
+  (German by default), ``message_en`` the English one the API always gave.
 
 The outbox comes from the dependency ``outbox_dependency``, which whoever mounts ``router`` must
 provide with ``app.dependency_overrides`` (the web app passes its App's outbox, tests their own):
@@ -30,6 +32,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.outbox import Outbox
 
 
@@ -53,18 +56,15 @@ def require_token(authorization: str | None = Header(default=None),
     (compared in constant time).
     """
     if outbox.org.finance.connector != "pull":
-        raise HTTPException(404, detail={"code": errors.PULL_DISABLED,
-                                         "message": "the organisation does not use the pull connector (finance.connector)."})
+        raise HTTPException(404, detail=M.problem(errors.PULL_DISABLED).as_dict())
     env = outbox.org.finance.pull.token_env
     expected = os.environ.get(env) or ""
     if len(expected.strip()) < MIN_TOKEN_LENGTH:
-        raise HTTPException(503, detail={"code": errors.PULL_TOKEN_MISSING,
-                                         "message": f"the pull API is not configured: environment variable {env} is not set "
-                                                    f"or shorter than {MIN_TOKEN_LENGTH} characters."})
+        raise HTTPException(503, detail=M.problem(errors.PULL_TOKEN_MISSING, env=env, min=MIN_TOKEN_LENGTH).as_dict())
     scheme, _, given = (authorization or "").strip().partition(" ")
     ok = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.strip().encode())
     if not ok:
-        raise HTTPException(401, detail={"code": errors.PULL_UNAUTHORIZED, "message": "missing or wrong bearer token."},
+        raise HTTPException(401, detail=M.problem(errors.PULL_UNAUTHORIZED).as_dict(),
                             headers={"WWW-Authenticate": "Bearer"})
     return outbox
 
@@ -88,10 +88,10 @@ def pending(limit: int = Query(default=100, ge=1, le=1000), outbox: Outbox = Dep
 @router.post("/ack")
 def ack(body: Ack, outbox: Outbox = Depends(require_token)) -> dict:
     if body.status == "rejected":
-        problem = outbox.reject(body.idempotency_key, body.message or "no reason given", via="pull")
+        problem = outbox.reject(body.idempotency_key, body.message or M.word("no-reason"), via="pull")
     else:
         if body.status == "booked" and not body.booking_number:
-            raise HTTPException(422, detail={"code": errors.BOOKING_REQUIRED, "message": "status 'booked' needs a booking_number."})
+            raise HTTPException(422, detail=M.problem(M.BOOKING_REQUIRED_PULL).as_dict())
         problem = outbox.confirm(body.idempotency_key, body.booking_number, status=body.status, via="pull",
                                  answer=body.model_dump())
     if problem is not None:

@@ -32,8 +32,10 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from einvoice.approval import messages as approval_messages
 from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceProblem
 from einvoice.finance.sepa_charset import sepa_text
 from einvoice.identifiers import find_supplier, iban_key
@@ -184,44 +186,42 @@ def set_account_assignment(db, org: Organisation, invoice_id: int, person_id: st
     with db.transaction() as s:
         inv = s.get(InvoiceRow, invoice_id, with_for_update=True)
         if inv is None:
-            return FinanceProblem(errors.NOT_FOUND, f"there is no invoice {invoice_id}")
+            return M.problem(M.NOT_FOUND_INVOICE, invoice_id=invoice_id)
         if inv.state != "in_approval":
-            return FinanceProblem(errors.ASSIGN_STATE, f"invoice {invoice_id} is {inv.state}; the account assignment can only "
-                                                  "be changed while the invoice is in approval (before the release).")
+            return M.problem(errors.ASSIGN_STATE, invoice_id=invoice_id,
+                             state=(approval_messages.state_name(inv.state, "de"), approval_messages.state_name(inv.state, "en")))
         dept = _dept(org, inv.department)
         if dept is None:
-            return FinanceProblem(errors.ASSIGN_DEPARTMENT, f"invoice {invoice_id} has no known department; route it first.")
+            return M.problem(errors.ASSIGN_DEPARTMENT, invoice_id=invoice_id)
         try:
             person = org.person(person_id)
         except KeyError:
-            return FinanceProblem(errors.ASSIGN_PERSON, f"{person_id!r} is not a person of {org.name}.")
+            return M.problem(errors.ASSIGN_PERSON, person=person_id, org=org.name)
         allowed_roles = {Role.SACHLICH, Role.RECHNERISCH, Role.ANORDNEN, Role.HEAD}
         if not any(g.department == dept.code and g.role in allowed_roles for g in person.grants):
-            return FinanceProblem(errors.ASSIGN_ROLE, f"{person.name} may not assign accounts in department {dept.code} "
-                                                 "(needs sachlich, rechnerisch, anordnen or head there).")
+            return M.problem(errors.ASSIGN_ROLE, name=person.name, department=dept.code)
         if not lines:
-            return FinanceProblem(errors.ASSIGN_EMPTY, "give at least one line with an amount.")
+            return M.problem(errors.ASSIGN_EMPTY)
         clean = []
         for i, ln in enumerate(lines, 1):
             try:
                 amount = Decimal(str(ln["amount"])).quantize(CENT, rounding=ROUND_HALF_UP)
             except Exception:
-                return FinanceProblem(errors.ASSIGN_AMOUNT, f"line {i}: {ln.get('amount')!r} is not an amount.")
+                return M.problem(errors.ASSIGN_AMOUNT, line=i, amount=ln.get("amount"))
             kst, prod = ln.get("kostenstelle"), ln.get("produkt")
             if kst and kst not in dept.cost_centres:
-                return FinanceProblem(errors.ASSIGN_KOSTENSTELLE, f"line {i}: Kostenstelle {kst} does not belong to department "
-                                                             f"{dept.code} ({', '.join(dept.cost_centres) or 'none configured'}).")
+                return M.problem(errors.ASSIGN_KOSTENSTELLE, line=i, kostenstelle=kst, department=dept.code,
+                                 known=", ".join(dept.cost_centres) or M.both("none-configured"))
             if prod and prod not in dept.products:
-                return FinanceProblem(errors.ASSIGN_PRODUKT, f"line {i}: Produkt {prod} does not belong to department "
-                                                        f"{dept.code} ({', '.join(dept.products) or 'none configured'}).")
+                return M.problem(errors.ASSIGN_PRODUKT, line=i, produkt=prod, department=dept.code,
+                                 known=", ".join(dept.products) or M.both("none-configured"))
             sk = ln.get("sachkonto")
             if sk and not re.fullmatch(r"\d{4,10}", str(sk)):
-                return FinanceProblem(errors.ASSIGN_SACHKONTO, f"line {i}: Sachkonto {sk!r} must be 4 to 10 digits.")
+                return M.problem(errors.ASSIGN_SACHKONTO, line=i, sachkonto=sk)
             clean.append({"sachkonto": sk, "kostenstelle": kst, "produkt": prod, "amount": money(amount), "text": ln.get("text")})
         total = sum(Decimal(c["amount"]) for c in clean)
         if inv.amount_due is None or total != inv.amount_due:
-            return FinanceProblem(errors.ASSIGN_SUM, f"the lines add up to {total}, but the invoice asks for {inv.amount_due} "
-                                                f"{inv.currency or 'EUR'}; the lines must add up to the amount due.")
+            return M.problem(errors.ASSIGN_SUM, total=total, amount=inv.amount_due, currency=inv.currency or "EUR")
         # After the Anordnung the Kontierung is frozen: a change needs a reason and a new Anordnung.
         from einvoice.approval.service import account_assignment_changed
 
@@ -357,14 +357,12 @@ def completeness(record: dict) -> list[FinanceProblem]:
     """What the finance system cannot do without; the release is refused while any is missing."""
     problems = []
     if not record["amount"]["due"]:
-        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "the invoice has no amount due (BT-115)."))
+        problems.append(M.problem(M.RECORD_INCOMPLETE_AMOUNT))
     if not record["payee"]["name"]:
-        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "the invoice names no seller or payee (BT-27/BT-59)."))
+        problems.append(M.problem(M.RECORD_INCOMPLETE_PAYEE))
     for i, a in enumerate(record["account_assignment"], 1):
         if not a["sachkonto"]:
-            problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, f"account line {i} has no Sachkonto: set default_account for "
-                                                                f"department {record['department']['code']} or finance.default_account "
-                                                                "in the organisation file, or assign accounts before the release."))
+            problems.append(M.problem(M.RECORD_INCOMPLETE_SACHKONTO, line=i, department=record["department"]["code"]))
     if record["ordering_person"] is None:
-        problems.append(FinanceProblem(errors.RECORD_INCOMPLETE, "no valid Anordnung is recorded for this invoice."))
+        problems.append(M.problem(M.RECORD_INCOMPLETE_ANORDNUNG))
     return problems

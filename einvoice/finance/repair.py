@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from einvoice.db import Database
 from einvoice.db.models import InvoiceEvent, InvoiceRow
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.tables import FinancePosting
 from einvoice.states import InvoiceState
@@ -70,14 +71,12 @@ def queue_missing_postings(db: Database, hook: Callable[[Session, InvoiceRow], N
                 hook(s, inv)
                 s.flush()
                 if s.scalar(sa.select(FinancePosting.id).where(FinancePosting.invoice_id == invoice_id)) is None:
-                    raise FinanceError(FinanceProblem(errors.RECORD_NOT_QUEUED, f"the release hook queued no posting "
-                                                                           f"record for invoice {invoice_id}."))
+                    raise FinanceError(M.problem(errors.RECORD_NOT_QUEUED, invoice_id=invoice_id))
+                comment, texts = M.trail("repaired")
                 s.add(InvoiceEvent(
                     invoice_id=inv.id, actor=actor, action="posting_repaired", from_state=inv.state, to_state=inv.state,
-                    amount=inv.amount_due,
-                    comment="released without a posting record (released by a service without the finance hook); "
-                            "the posting record is queued now",
-                    details_json=json.dumps({"repair": "released-without-posting"}, ensure_ascii=False)))
+                    amount=inv.amount_due, comment=comment,
+                    details_json=json.dumps({"repair": "released-without-posting", **texts}, ensure_ascii=False)))
             report.queued.append(invoice_id)
         except FinanceError as exc:  # the record cannot be built yet (archive down, no Sachkonto): say so, go on
             report.problems.append((invoice_id, exc.problem))

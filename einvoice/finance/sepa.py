@@ -63,6 +63,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from einvoice.db import Database
 from einvoice.db.models import InvoiceRow, utcnow
 from einvoice.finance import errors
+from einvoice.finance import messages as M
 from einvoice.finance.connectors import write_atomic
 from einvoice.finance.errors import FinanceError, FinanceProblem
 from einvoice.finance.record import CENT, CREDIT_NOTE_CODES
@@ -123,11 +124,11 @@ def check_iban(value: str | None) -> tuple[str | None, FinanceProblem | None]:
     from stdnum.exceptions import ValidationError
 
     if not value:
-        return None, FinanceProblem(errors.SEPA_IBAN, "the invoice names no IBAN (BT-84); ask the supplier for bank details.")
+        return None, M.problem(M.SEPA_IBAN_MISSING)
     try:
         return iban.validate(value), None
     except ValidationError as exc:
-        return None, FinanceProblem(errors.SEPA_IBAN, f"the IBAN {value} is not valid ({exc}); the invoice cannot be paid by transfer.")
+        return None, M.problem(errors.SEPA_IBAN, iban=value, error=exc)
 
 
 def check_bic(value: str | None) -> tuple[str | None, FinanceProblem | None]:
@@ -139,7 +140,7 @@ def check_bic(value: str | None) -> tuple[str | None, FinanceProblem | None]:
     try:
         return bic.validate(value), None
     except ValidationError as exc:
-        return None, FinanceProblem(errors.SEPA_BIC, f"the BIC {value} is not valid ({exc}).")
+        return None, M.problem(errors.SEPA_BIC, bic=value, error=exc)
 
 
 @lru_cache(maxsize=1)
@@ -277,8 +278,7 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             raise FinanceError(who)
     payer = org.finance.payer
     if payer is None:
-        raise FinanceError(FinanceProblem(errors.SEPA_PAYER_MISSING, "finance.payer (the body's own account name, IBAN and BIC) "
-                                                                "is not set in the organisation file."))
+        raise FinanceError(M.problem(errors.SEPA_PAYER_MISSING))
     # A run recorded earlier whose file could not be written (full disk, crash right after the commit)
     # is written first: its invoices are already PAID and would otherwise never reach the bank.
     recovered = [export_run(db, rid, output_dir) for rid in unwritten_runs(db)]
@@ -325,14 +325,13 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
             xml = build_pain001(message_id=message_id, created=created, execution_date=execution_date, payer=payer, txs=txs)
             xsd_errors = validate_pain001(xml)
             if xsd_errors:
-                raise FinanceError(FinanceProblem(errors.SEPA_XSD, "the generated pain.001 does not validate against the "
-                                                                   "pain.001.001.09 XSD: " + "; ".join(xsd_errors[:5])))
+                raise FinanceError(M.problem(errors.SEPA_XSD, errors="; ".join(xsd_errors[:5])))
             control_sum = sum((t.amount for t in txs), Decimal(0)).quantize(CENT)
             tot = totals_of(xml)
             if not (tot["grp_count"] == tot["pmt_count"] == tot["tx_count"] == len(txs)
                     and tot["grp_sum"] == tot["pmt_sum"] == tot["tx_sum"] == control_sum):
-                raise FinanceError(FinanceProblem(errors.SEPA_TOTALS, f"NbOfTxs/CtrlSum in the file do not match: {tot}, "
-                                                                 f"expected {len(txs)} / {control_sum}"))
+                raise FinanceError(M.problem(errors.SEPA_TOTALS, totals=tot, count=len(txs),
+                                                   control_sum=control_sum))
             skonto_taken = sum((t.skonto for t in txs), Decimal(0)).quantize(CENT)
             run = PaymentRunRow(message_id=message_id, created_at=created, created_by=actor or "scheduler", due_by=due_by,
                                 execution_date=execution_date, count=len(txs), control_sum=control_sum,
@@ -360,8 +359,7 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
         # invoice version column or SQLite's write lock stop this one. Nothing of it was recorded.
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
-        raise FinanceError(FinanceProblem(errors.SEPA_CONFLICT, "another payment run included some of these invoices at the same "
-                                                           "time; nothing was recorded. Run again.")) from None
+        raise FinanceError(M.problem(errors.SEPA_CONFLICT)) from None
     # No file yet: it goes to the bank only after two persons released the run (payment_release).
     return PaymentRunResult(None, message_id, len(txs), control_sum, [t.invoice_id for t in txs], skonto_taken, run_id,
                       execution_date, skipped, recovered, status="created")
@@ -370,11 +368,11 @@ def payment_run(db: Database, org: Organisation, *, due_by: dt.date, output_dir:
 def _transaction(org: Organisation, inv: InvoiceRow, record: dict | None, pay_day: dt.date,
                  prefix: str) -> tuple[_Tx | None, FinanceProblem | None]:
     if inv.type_code in CREDIT_NOTE_CODES:  # payment_run nets them; this is the last guard
-        return None, FinanceProblem(errors.SEPA_CREDIT_NOTE, "a credit note is a claim against the supplier; it is settled, not paid out.")
+        return None, M.problem(errors.SEPA_CREDIT_NOTE)
     if (inv.currency or "EUR") != "EUR":
-        return None, FinanceProblem(errors.SEPA_CURRENCY, f"SEPA transfers are in EUR; this invoice is in {inv.currency}.")
+        return None, M.problem(errors.SEPA_CURRENCY, currency=inv.currency)
     if inv.amount_due is None or inv.amount_due <= 0:
-        return None, FinanceProblem(errors.SEPA_AMOUNT, f"nothing to pay (amount due {inv.amount_due}).")
+        return None, M.problem(errors.SEPA_AMOUNT, amount=inv.amount_due)
     payee = (record or {}).get("payee") or {}
     master = _supplier_iban(org, inv)
     # No IBAN on the invoice (BT-84 is optional): the supplier master data is the agreed account.
@@ -385,9 +383,7 @@ def _transaction(org: Organisation, inv: InvoiceRow, record: dict | None, pay_da
     if problem:
         return None, problem
     if org.finance.check_supplier_iban and master and master != iban_key(iban):
-        return None, FinanceProblem(errors.SEPA_IBAN_CHANGED, f"the invoice asks for payment to {iban}, but the supplier master data "
-                                                         f"has {master}; confirm the new bank details with the supplier "
-                                                         "(by phone, not by e-mail) and update the master data first.")
+        return None, M.problem(errors.SEPA_IBAN_CHANGED, iban=iban, master=master)
     term = skonto.payment_term(record, inv, pay_day)
     amount = Decimal(inv.amount_due).quantize(CENT)
     if term is not None:
@@ -427,12 +423,11 @@ def _net_credit_notes(credit_notes: list[InvoiceRow], txs: list[_Tx], by_id: dic
     txs = list(txs)
     for cn in credit_notes:
         if (cn.currency or "EUR") != "EUR":
-            held.append((cn.id, FinanceProblem(errors.SEPA_CURRENCY, f"this credit note is in {cn.currency}; it cannot be netted "
-                                                                "with EUR transfers. A person must settle it.")))
+            held.append((cn.id, M.problem(M.SEPA_CURRENCY_CREDIT_NOTE, currency=cn.currency)))
             continue
         credit = abs(Decimal(cn.amount_due or 0)).quantize(CENT)
         if not credit:
-            held.append((cn.id, FinanceProblem(errors.SEPA_AMOUNT, "the credit note has no amount; nothing to settle.")))
+            held.append((cn.id, M.problem(M.SEPA_AMOUNT_CREDIT_NOTE)))
             continue
         mine = [i for i, t in enumerate(txs)
                 if same_seller(cn.seller_vat_id, cn.seller_id, by_id[t.invoice_id].seller_vat_id, by_id[t.invoice_id].seller_id)]
@@ -449,16 +444,11 @@ def _net_credit_notes(credit_notes: list[InvoiceRow], txs: list[_Tx], by_id: dic
         still_open = [o.id for o in candidates if o.type_code not in CREDIT_NOTE_CODES and o.id not in {x.invoice_id for x in txs}
                       and same_seller(cn.seller_vat_id, cn.seller_id, o.seller_vat_id, o.seller_id)]
         if mine or still_open:
-            held.append((cn.id, FinanceProblem(
-                errors.SEPA_CREDIT_NOTE_WAITING, f"credit note of {credit} EUR: no invoice of this creditor paid in this run is "
-                                            "larger than the credit; it is netted in a later run against "
-                                            + (f"open invoice(s) {', '.join(f'#{i}' for i in still_open)}." if still_open
-                                               else "a larger invoice.") + " It is never paid out.")))
+            held.append((cn.id, M.problem(
+                M.SEPA_CREDIT_NOTE_WAITING_OPEN, credit=credit, open=", ".join(f"#{i}" for i in still_open))
+                if still_open else M.problem(errors.SEPA_CREDIT_NOTE_WAITING, credit=credit)))
         else:
-            held.append((cn.id, FinanceProblem(
-                errors.SEPA_CREDIT_NOTE_NOTHING_OPEN, f"credit note of {credit} EUR: the creditor has no open invoice to net it "
-                                                 "against. A person decides (ask the supplier for a refund, or wait for "
-                                                 "the next invoice); it is never paid out.")))
+            held.append((cn.id, M.problem(errors.SEPA_CREDIT_NOTE_NOTHING_OPEN, credit=credit)))
     # The settled transfers' Verwendungszweck names the credit notes (rebuilt once per transfer).
     for i, t in enumerate(txs):
         if t.invoice_id in credits_of:
@@ -475,7 +465,7 @@ def export_run(db: Database, run_id: int, output_dir: Path) -> Path:
     with db.sessions() as s:
         run = s.get(PaymentRunRow, run_id)
         if run is None:
-            raise FinanceError(FinanceProblem(errors.NOT_FOUND, f"there is no payment run {run_id}."))
+            raise FinanceError(M.problem(M.NOT_FOUND_RUN, run_id=run_id))
         if run.status != "released":
             from einvoice.finance import authority
 

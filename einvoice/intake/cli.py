@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from einvoice.validation.report import verdict_text
+
 
 def _app():
     # the App comes from the `einvoice` command that mounts this group (einvoice.cli puts its
@@ -36,7 +38,7 @@ def print_outcomes(outcomes, fmt: str = "text") -> None:
         state = o.state + (" (already received)" if o.already_received else "")
         key = (o.archive_key or "-") + (f" ({o.retain_until})" if o.retain_until else "")
         findings = "".join(f"\n{f}" for f in o.retention_findings)
-        table.add_row(o.name, o.syntax or "-", f"{state}\n{o.verdict}{findings}", o.department or "-", key)
+        table.add_row(o.name, o.syntax or "-", f"{state}\n{verdict_text(o.verdict)}{findings}", o.department or "-", key)
     Console(width=170).print(table)
 
 

@@ -42,6 +42,7 @@ from einvoice.db import Database
 from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
 from einvoice.notices import approvers
+from einvoice.language import worded
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice
@@ -54,6 +55,38 @@ NEEDS_A_PERSON = ("dead", "no_address", "uncertain")
 OPEN = ("pending", "in_flight")
 #: Relation and kind of the archived follow-up entry.
 ARCHIVE_KIND = "supplier-notice"
+
+#: The audit-trail comments (and stored problems) of the notice outbox, (German, English); kept in
+#: both wordings with the event, so the invoice page shows them in the language set.
+TRAIL: dict[str, tuple[str, str]] = {
+    "sent": ("Hinweis an {recipient} gesendet ({source})", "notice sent to {recipient} ({source})"),
+    "no-address": (
+        "Keine E-Mail-Adresse des Lieferanten: keine Antwortadresse aus dem Eingangskanal, keine BT-34 mit Schema EM, "
+        "keine BT-43{skipped}. Eine Person muss den Lieferanten benachrichtigen oder eine Adresse angeben: "
+        "`einvoice notices retry --to`.",
+        "no e-mail address for the supplier: no reply address from the channel, no BT-34 with scheme EM, no BT-43"
+        "{skipped}. A person must tell the supplier, or give an address: `einvoice notices retry --to`."),
+    "refused": ("Der Mailserver hat den Hinweis abgelehnt: {message}. Eine Person muss den Lieferanten benachrichtigen "
+                "oder die Ursache beheben, dann `einvoice notices retry`.",
+                "the mail server refused the notice: {message}. A person must tell the supplier or fix the cause, "
+                "then `einvoice notices retry`."),
+    "failed": ("Das Senden ist {attempts}-mal fehlgeschlagen (zuletzt: {rule}: {message}). Eine Person muss den "
+               "Lieferanten benachrichtigen oder die Ursache beheben, dann `einvoice notices retry`.",
+               "sending failed {attempts} times (last: {rule}: {message}). A person must tell the supplier or fix "
+               "the cause, then `einvoice notices retry`."),
+    "worker-stopped": (
+        "Der Prozess hat beim Senden dieses Hinweises {attempts}-mal angehalten, jedes Mal bevor die Nachricht "
+        "hinausging. Eine Person muss sie prüfen, dann `einvoice notices retry`.",
+        "the worker stopped {attempts} times while sending this notice, each time before the message went out. "
+        "A person must look at it, then `einvoice notices retry`."),
+    "uncertain": (
+        "Ein Prozess hat angehalten, nachdem er die Nachricht {message_id} dem Mailserver übergeben und bevor er die "
+        "Antwort festgehalten hatte; sie ist möglicherweise zugestellt. Bitte im Protokoll des Mailservers nach der "
+        "Message-ID sehen, dann `einvoice notices settle --sent` oder `einvoice notices retry`.",
+        "a worker stopped after handing message {message_id} to the mail server and before recording the answer; "
+        "it may have been delivered. Check the mail server's log for the Message-ID, then "
+        "`einvoice notices settle --sent` or `einvoice notices retry`."),
+}
 
 
 @dataclass(frozen=True)
@@ -249,19 +282,14 @@ class NoticeOutbox:
                     if n.status == "pending":
                         if delivery.exhausted(self.cfg.retry, n.attempts):
                             # Workers keep dying while sending this one (nothing went out): a person looks.
-                            delivery.dead_letter(n, "NOTICE-WORKER-STOPPED",
-                                                 f"the worker stopped {n.attempts} times while sending this notice, "
-                                                 "each time before the message went out. A person must look at it, "
-                                                 "then `einvoice notices retry`.")
-                            self._event(s, n, "notice_dead_letter", n.last_error)
+                            why, texts = worded(TRAIL["worker-stopped"], attempts=n.attempts)
+                            delivery.dead_letter(n, "NOTICE-WORKER-STOPPED", why)
+                            self._event(s, n, "notice_dead_letter", n.last_error, **texts)
                             report.dead += 1
                         continue  # provably nothing went out: it is sent on a later attempt
                     n.last_error_code = "NOTICE-SMTP-UNCERTAIN"
-                    n.last_error = (f"a worker stopped after handing message {n.message_id} to the mail server and "
-                                    "before recording the answer; it may have been delivered. Check the mail server's "
-                                    "log for the Message-ID, then `einvoice notices settle --sent` or "
-                                    "`einvoice notices retry`.")
-                    self._event(s, n, "notice_uncertain", n.last_error)
+                    n.last_error, texts = worded(TRAIL["uncertain"], message_id=n.message_id)
+                    self._event(s, n, "notice_uncertain", n.last_error, **texts)
                     report.uncertain += 1
                     report.results.append(NoticeResult(n.id, n.invoice_id, n.kind, "uncertain", n.recipient,
                                                        n.message_id, n.attempts, n.last_error))
@@ -312,10 +340,8 @@ class NoticeOutbox:
             if recipient is None:
                 n.status, n.lease_until, n.updated_at = "no_address", None, now
                 n.last_error_code = "NOTICE-NO-ADDRESS"
-                n.last_error = ("no e-mail address for the supplier: no reply address from the channel, no BT-34 with "
-                                "scheme EM, no BT-43" + (f" ({'; '.join(skipped)})" if skipped else "")
-                                + ". A person must tell the supplier, or give an address: `einvoice notices retry --to`.")
-                self._event(s, n, "notice_no_address", n.last_error)
+                n.last_error, texts = worded(TRAIL["no-address"], skipped=f" ({'; '.join(skipped)})" if skipped else "")
+                self._event(s, n, "notice_no_address", n.last_error, **texts)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "no_address", None, None, n.attempts, n.last_error)
             message_id, data = msg.build_message(settings=self.cfg, organisation_name=self.org.name, notice_id=n.id,
                                                  kind=n.kind, invoice=inv, recipient=recipient, channel=channel, now=now)
@@ -376,8 +402,8 @@ class NoticeOutbox:
             if outcome.kind == "sent":
                 n.status, n.sent_at = "sent", now
                 n.last_error_code = n.last_error = None
-                self._event(s, n, "notice_sent", f"notice sent to {n.recipient} ({n.recipient_source})",
-                            server=outcome.message)
+                comment, texts = worded(TRAIL["sent"], recipient=n.recipient, source=n.recipient_source)
+                self._event(s, n, "notice_sent", comment, server=outcome.message, **texts)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "sent", n.recipient, n.message_id, n.attempts)
             n.last_error_code, n.last_error = outcome.rule, outcome.message
             if outcome.kind == "uncertain":
@@ -387,11 +413,10 @@ class NoticeOutbox:
                                     outcome.message)
             n.handed_over_at = None  # the server answered: it did not take the message
             if outcome.kind == "rejected" or delivery.exhausted(self.cfg.retry, n.attempts):
-                why = (f"the mail server refused the notice: {outcome.message}" if outcome.kind == "rejected" else
-                       f"sending failed {n.attempts} times (last: {outcome.rule}: {outcome.message})")
-                delivery.dead_letter(n, outcome.rule, why + ". A person must tell the supplier or fix the cause, "
-                                                            "then `einvoice notices retry`.")
-                self._event(s, n, "notice_dead_letter", n.last_error)
+                why, texts = (worded(TRAIL["refused"], message=outcome.message) if outcome.kind == "rejected" else
+                              worded(TRAIL["failed"], attempts=n.attempts, rule=outcome.rule, message=outcome.message))
+                delivery.dead_letter(n, outcome.rule, why)
+                self._event(s, n, "notice_dead_letter", n.last_error, **texts)
                 return NoticeResult(n.id, n.invoice_id, n.kind, "dead", n.recipient, n.message_id, n.attempts, n.last_error)
             delivery.retry_later(n, self.cfg.retry, now)
             return NoticeResult(n.id, n.invoice_id, n.kind, "retry", n.recipient, n.message_id, n.attempts,

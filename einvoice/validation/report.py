@@ -15,11 +15,13 @@ unknown result into "valid", and never drop a finding to make a report look bett
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from einvoice.language import LANGUAGES
 from einvoice.validation import explain
+from einvoice.language import language
 from einvoice.validation.stages import SEVERITY_ORDER, STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,3 +162,38 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+
+#: The forms of ``Report.summary()`` (stored as ``invoices.verdict``; code parses the English form,
+#: so it stays as it is) and of the pipeline's verdicts, worded in German where a person reads them.
+#: Pattern on the stored text -> German. The finding's own sentence and a reason are kept as they are.
+VERDICT_DE: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"valid"), "gültig"),
+    (re.compile(r"valid \(1 warning\)"), "gültig (1 Warnung)"),
+    (re.compile(r"valid \((?P<n>\d+) warnings\)"), "gültig ({n} Warnungen)"),
+    (re.compile(r"invalid"), "ungültig"),
+    (re.compile(r"invalid: (?P<head>.*); \+(?P<n>\d+) more", re.S), "ungültig: {head}; +{n} weitere"),
+    (re.compile(r"invalid: (?P<head>.*)", re.S), "ungültig: {head}"),
+    (re.compile(r"not validated: a validation stage could not run"), "nicht geprüft: eine Prüfstufe konnte nicht laufen"),
+    (re.compile(r"not validated: validation time budget exceeded"), "nicht geprüft: die Prüfzeit wurde überschritten"),
+    (re.compile(r"not validated: internal error in the validator"), "nicht geprüft: interner Fehler der Prüfung"),
+    (re.compile(r"not validated: EN 16931 rules switched off in the configuration"),
+     "nicht geprüft: die EN-16931-Regeln sind in der Konfiguration abgeschaltet"),
+    (re.compile(r"not validated: stage (?P<stages>.*) could not run", re.S), "nicht geprüft: Stufe {stages} konnte nicht laufen"),
+    (re.compile(r"not validated: (?P<why>.*)", re.S), "nicht geprüft: {why}"),
+]
+#: Verdicts the pipeline stores in German (files that never got a report) -> English.
+VERDICT_EN: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"nicht archiviert, bleibt im Eingang: (?P<why>.*)", re.S), "not archived, stays in the inbox: {why}"),
+]
+
+
+def verdict_text(stored: str | None, lang: str | None = None) -> str:
+    """A stored verdict (``Report.summary()`` or a pipeline verdict) in the language set; text of
+    another form is shown as stored."""
+    text = stored or ""
+    for pattern, wording in VERDICT_DE if (lang or language()) != "en" else VERDICT_EN:
+        m = pattern.fullmatch(text)
+        if m:
+            return wording.format(**m.groupdict())
+    return text

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from einvoice import language
 from einvoice.approval import messages as approval_messages
 from einvoice.approval.rules import STEP_LABEL
 from einvoice.organisation import Organisation
+from einvoice.validation.report import verdict_text
 from einvoice.web import forms, rendering, texts
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +74,7 @@ def template_environment(org: Organisation) -> Environment:
     env.filters.update(money=rendering.money, number=rendering.number, date=rendering.date,
                        action_name=approval_messages.action_name, role_name=approval_messages.role_name,
                        state_name=approval_messages.state_name, outcome_name=approval_messages.outcome_name,
-                       report_view=rendering.report_view)
+                       report_view=rendering.report_view, shown=language.shown, verdict=verdict_text)
     env.globals.update(STEP_TITLE=STEP_TITLE, STATE_TITLE=STATE_TITLE, STEP_LABEL={s.value: v for s, v in STEP_LABEL.items()},
                        org=org, TEXT_LIMIT={k: limit for k, (limit, _) in forms.MAX_TEXT.items()},
                        DESK_DONE=DESK_DONE, CHANNEL_TITLE=CHANNEL_TITLE, DESK_STATE_TITLE=DESK_STATE_TITLE)

@@ -193,3 +193,35 @@ def test_unknown_language_falls_back_to_german(monkeypatch):
     assert M.money(Decimal("1234.5")) == "1.234,50 EUR"
     monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
     assert M.money(Decimal("1234.5")) == "1,234.50 EUR"
+
+
+def _code_free(text: str) -> str:
+    """Commands and status codes in backticks are code, not words of a language."""
+    return re.sub(r"`[^`]*`", " ", text)
+
+
+@pytest.mark.parametrize("table", ["finance.MESSAGES", "finance.WORDS", "finance.TRAIL", "notices.TRAIL"])
+def test_finance_and_notice_texts_have_both_languages_without_foreign_words(table):
+    from einvoice.finance import messages as finance
+    from einvoice.notices import outbox as notices
+
+    entries = getattr({"finance": finance, "notices": notices}[table.split(".")[0]], table.split(".")[1])
+    assert entries
+    for key, (de, en) in entries.items():
+        assert de and en and de != en, key
+        assert not foreign_words(_code_free(_fill(de)), "de"), (table, key, foreign_words(_code_free(_fill(de)), "de"))
+        assert not foreign_words(_code_free(_fill(en)), "en"), (table, key, foreign_words(_code_free(_fill(en)), "en"))
+
+
+@pytest.mark.parametrize("stored", ["valid", "valid (1 warning)", "valid (4 warnings)", "invalid",
+                                    "invalid: BR-DE-15 Leitweg-ID fehlt; +2 more", "not validated: stage xsd could not run",
+                                    "not validated: a validation stage could not run"])
+def test_stored_verdicts_are_shown_in_the_language_set(stored, monkeypatch):
+    from einvoice.validation.report import verdict_text
+
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
+    de = verdict_text(stored)
+    assert de != stored and not foreign_words(de, "de"), de
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    assert verdict_text(stored) == stored
+    assert verdict_text("nicht archiviert, bleibt im Eingang: S3 down") == "not archived, stays in the inbox: S3 down"

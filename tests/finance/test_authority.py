@@ -391,6 +391,16 @@ def test_a_booking_number_is_entered_by_the_finanzbuchhaltung_only(db, monkeypat
     cli = _cli(monkeypatch, db, write_org(tmp_path / "org.yaml", data))
     assert "UNKNOWN-PERSON" in cli("finance", "confirm", key, "FIBU-9", "--by", "finance-system", code=1)
     assert "NOT-AUTHORISED" in cli("finance", "confirm", key, "FIBU-9", "--by", "j.krause", code=1)
+    # the refusal in the language set (German by default), English when set
+    german = cli("finance", "confirm", key, "FIBU-9", "--by", "finance-system", code=1)
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "en")
+    english = cli("finance", "confirm", key, "FIBU-9", "--by", "finance-system", code=1)
+    monkeypatch.delenv("EINVOICE_LANGUAGE")
+    assert german.startswith("abgelehnt [UNKNOWN-PERSON]") and "namentlich bekannte Person" in german, german
+    assert english.startswith("refused [UNKNOWN-PERSON]") and "only a person known by name may enter a booking number" in english
+    from tests.wording import foreign_words
+
+    assert not foreign_words(german, "de") and not foreign_words(english, "en"), (german, english)
     assert _state(db, invoice_id) == "released"
     cli("finance", "confirm", key, "FIBU-9", "--by", "w.zimmermann")
     assert _state(db, invoice_id) == "posted"

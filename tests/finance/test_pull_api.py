@@ -50,6 +50,9 @@ def test_the_web_app_serves_the_pull_api_only_with_the_finance_token(web, monkey
     # no token configured: refused, whoever asks
     r = client.get("/finance/pull/pending", headers=_bearer())
     assert r.status_code == 503 and r.json()["detail"]["code"] == "PULL-TOKEN-MISSING"
+    # "message" in the language set (German by default); the English the API always gave stays as "message_en"
+    detail = r.json()["detail"]
+    assert "Umgebungsvariable" in detail["message"] and "environment variable" in detail["message_en"]
     monkeypatch.setenv("EINVOICE_FINANCE_PULL_TOKEN", "short")
     assert client.get("/finance/pull/pending", headers=_bearer("short")).status_code == 503  # a guessable token is no token
     monkeypatch.setenv("EINVOICE_FINANCE_PULL_TOKEN", TOKEN)

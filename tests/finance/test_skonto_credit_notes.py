@@ -281,7 +281,7 @@ def test_credit_note_with_nothing_open_is_held_and_never_paid(db, tmp_path, cloc
     assert run.invoices == [other] and run.control_sum == Decimal("300.00")
     held = {i: p.rule for i, p in run.skipped}
     assert held == {alone: "SEPA-CREDIT-NOTE-NOTHING-OPEN", too_big: "SEPA-CREDIT-NOTE-WAITING"}
-    assert "never paid out" in dict(run.skipped)[alone].message
+    assert "nie ausgezahlt" in dict(run.skipped)[alone].message and "never paid out" in dict(run.skipped)[alone].message_en
     with db.sessions() as s:
         assert s.get(InvoiceRow, alone).state == "posted" and s.get(InvoiceRow, too_big).state == "posted"
         assert s.scalar(sa.select(sa.func.count()).select_from(PaymentItem).where(PaymentItem.invoice_id.in_([alone, too_big]))) == 0

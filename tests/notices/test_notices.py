@@ -216,10 +216,13 @@ def test_smtp_down_retries_with_backoff_then_dead_letter(db, archive, samples, c
     third = outbox.send_pending()
     assert third.dead == 1
     n = _notices(db)[by[REJECTED].invoice_id]
-    assert n.status == "dead" and n.attempts == 3 and "failed 3 times" in n.last_error
+    assert n.status == "dead" and n.attempts == 3 and "3-mal fehlgeschlagen" in n.last_error
     assert "refused" in n.last_error.lower() or "errno" in n.last_error.lower(), n.last_error
     dead = _events(db, n.invoice_id, "notice_dead_letter")
     assert len(dead) == 1 and "einvoice notices retry" in dead[0].comment
+    # the trail keeps both wordings: the invoice page shows the one of the language set
+    both = json.loads(dead[0].details_json)
+    assert both["comment_de"] == dead[0].comment and "failed 3 times" in both["comment_en"]
     assert [(v.id, v.status) for v in outbox.list(attention=True)] == [(n.id, "dead")]
     clock.advance(days=1)
     assert outbox.send_pending().results == []  # a dead letter is never picked up on its own

@@ -222,3 +222,54 @@ def test_approval_texts_on_the_pages_follow_english(web_app, monkeypatch):
     assert any("belongs to 10 Hauptamt" in p for p in pieces)
     bad = {p: foreign_words(p, "en") for p in pieces if foreign_words(p, "en")}
     assert not bad, bad
+
+
+def _finance_and_notice_trail(app, invoice_id: int) -> None:
+    """Trail entries as the finance outbox and the notice outbox write them (written while German is set)."""
+    import json
+
+    from einvoice.db.models import InvoiceEvent, InvoiceRow
+    from einvoice.finance import errors
+    from einvoice.finance import messages as F
+    from einvoice.language import worded
+    from einvoice.notices.outbox import TRAIL as NOTICE_TRAIL
+
+    refused = F.problem(errors.HTTP_REJECTED, "de", reason="Kostenstelle 4711 gesperrt")
+    entries = [("posting_dead_letter", F.trail_of(refused)), ("posted", F.trail("posted", booking="FIN-2026-0815")),
+               ("notice_sent", worded(NOTICE_TRAIL["sent"], recipient="einkauf@lieferant.example", source="BT-43"))]
+    with app.db.transaction() as s:
+        inv = s.get(InvoiceRow, invoice_id)
+        for action, (comment, texts) in entries:
+            s.add(InvoiceEvent(invoice_id=invoice_id, actor="system", action=action, from_state=inv.state,
+                               to_state=inv.state, comment=comment, details_json=json.dumps(texts, ensure_ascii=False)))
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_finance_and_notice_trail_follow_the_language(web_app, monkeypatch, lang):
+    """A posted invoice's history, a finance refusal kept in the trail and a notice sent are shown in
+    the language set on the invoice page, whichever language was set when they were written."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from tests.wording import foreign_words
+
+    web, app, ids = web_app
+    monkeypatch.setenv("EINVOICE_LANGUAGE", "de")
+    _finance_and_notice_trail(app, ids["66"])
+    monkeypatch.setenv("EINVOICE_LANGUAGE", lang)
+    with TestClient(web, follow_redirects=False, base_url=HTTPS) as c:
+        assert sign_in(c, "c.wagner").status_code == 303
+        html = c.get(f"/invoices/{ids['66']}").text
+    trail = re.search(r'(?s)<table class="list trail">.*?</table>', html).group(0)
+    cells = [re.sub(r"<[^>]+>", " ", cell) for cell in re.findall(r"(?s)<td>((?:(?!<td>).)*?)</td></tr>", trail)]
+    finance = [c for c in cells if "FIN-2026-0815" in c or "HTTP-REJECTED" in c or "einkauf@lieferant.example" in c]
+    assert len(finance) == 3, cells
+    expected = {"de": ("Im Finanzverfahren gebucht als", "Finanzverfahren hat den Buchungssatz abgelehnt", "Hinweis an"),
+                "en": ("booked in the finance system as", "finance system refused the record", "notice sent to")}[lang]
+    for words in expected:
+        assert any(words in c for c in finance), (words, finance)
+    bad = {c: foreign_words(c, lang) for c in finance if foreign_words(c, lang)}
+    assert not bad, bad
+    # the stored verdict ("valid", as Report.summary() wrote it) is shown in the language set
+    assert '<p class="muted">' + ("gültig" if lang == "de" else "valid") + "</p>" in html
