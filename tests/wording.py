@@ -37,13 +37,14 @@ TERMS = ("Single Sign-on", "Authorization: Bearer", "#SKONTO#TAGE=")
 WORD = re.compile(r"[A-Za-zÄÖÜäöüß']+")
 RULE_ID = re.compile(r"\b[A-Z0-9]+(?:-[A-Z0-9]+)+\b")  # NOT-AUTHORISED, BR-DE-18: codes, not words
 WITH_DIGIT = re.compile(r"[^\s,;()]*\d[^\s,;()]*")  # invoice numbers, ids (RE-af611be1): data, not words
+EMAIL = re.compile(r"[^\s<>()\[\],;:]+@[^\s<>()\[\],;:]+")  # addresses (einkauf@lieferant.example): data, not words
 
 
 def foreign_words(text: str, lang: str) -> set[str]:
     """Words of the *other* language in ``text`` (lang = the language the text should be in)."""
     for term in TERMS:
         text = text.replace(term, " ")
-    words = {w.lower() for w in WORD.findall(WITH_DIGIT.sub(" ", RULE_ID.sub(" ", text)))}
+    words = {w.lower() for w in WORD.findall(WITH_DIGIT.sub(" ", RULE_ID.sub(" ", EMAIL.sub(" ", text))))}
     return words & (ENGLISH if lang == "de" else GERMAN)
 
 

@@ -41,8 +41,8 @@ from einvoice import retention
 from einvoice.db import Database
 from einvoice.db import outbox as delivery
 from einvoice.db.models import InvoiceEvent, InvoiceRow, as_utc, utcnow
-from einvoice.notices import approvers
 from einvoice.language import worded
+from einvoice.notices import approvers
 from einvoice.notices import message as msg
 from einvoice.notices.smtp import SmtpSender
 from einvoice.notices.tables import SupplierNotice

@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from einvoice.language import LANGUAGES
+from einvoice.language import LANGUAGES, language
 from einvoice.validation import explain
-from einvoice.language import language
 from einvoice.validation.stages import SEVERITY_ORDER, STAGES
 
 if TYPE_CHECKING:  # pragma: no cover
