@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from devtools.faults import ENV, EXIT_CODE
 from einvoice.db.models import InvoiceRow
 from einvoice.finance import Outbox
-from einvoice.finance.faults import ENV, EXIT_CODE
 from einvoice.finance.tables import FinanceOutbox, FinancePosting
 from tests.finance.conftest import SECRET, org_data, released_invoice, write_org
 
@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 DELIVER = """
 import json, sys
+import devtools.faults; devtools.faults.install()
 from einvoice.db import Database
 from einvoice.organisation import load_organisation
 from einvoice.finance import Outbox

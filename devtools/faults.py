@@ -1,5 +1,7 @@
-"""Crash points for fault-injection tests of the outbox (exactly-once delivery).
+"""Crash points for fault-injection tests of the finance outbox (exactly-once delivery).
 
+``install()`` hooks ``crash_point`` into the outbox's named checkpoints
+(``einvoice.finance.outbox.CHECKPOINTS``); the product itself never imports this module.
 ``crash_point(name)`` does nothing unless the environment variable ``EINVOICE_FINANCE_CRASH`` names
 this point (``claimed``, ``sent``, ``recorded``, ``archived``; ``sent:2`` = the second time). Then
 the process ends at once with ``os._exit`` — no cleanup, no rollback handlers, no flushing — as a
@@ -27,3 +29,11 @@ def crash_point(name: str) -> None:
     _seen[name] = _seen.get(name, 0) + 1
     if _seen[name] >= int(nth or 1):
         os._exit(EXIT_CODE)
+
+
+def install() -> None:
+    """Hook ``crash_point`` into the finance outbox (once per process)."""
+    from einvoice.finance import outbox
+
+    if crash_point not in outbox.CHECKPOINTS:
+        outbox.CHECKPOINTS.append(crash_point)
