@@ -38,11 +38,10 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from devtools.scratch import with_search_path  # noqa: E402
-from devtools.web_demo import DEMO_PASSWORD, mark_demo_database  # noqa: E402
+from devtools.web_demo import DEMO_PASSWORD, mark_demo_database, seed_demo_accounts  # noqa: E402
 from einvoice.db import Database  # noqa: E402
 from einvoice.organisation import load_organisation  # noqa: E402
 from einvoice.settings import REPO_EXAMPLE_ORG  # noqa: E402
-from einvoice.web.auth import seed_demo_accounts  # noqa: E402
 
 
 def _service_bench():
