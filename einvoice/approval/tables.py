@@ -84,7 +84,7 @@ class ApprovalTask(Base):
         # (done ones pile up forever), carrying every column the lists filter on, so the walk and the
         # counts per group are answered from the index alone on PostgreSQL (migration 0014), and so
         # is a search walking them (the search columns, migration 0016).
-        *(sa.Index(name, *columns, postgresql_include=[*included, "invoice_number", "seller_name", "leitweg_id"], postgresql_where=sa.text("status = 'open'"),
+        *(sa.Index(name, *columns, postgresql_include=[*included, "invoice_number", "seller_name", "leitweg_id", "assignee"], postgresql_where=sa.text("status = 'open'"),
                    sqlite_where=sa.text("status = 'open'")) for name, columns, included in (
             ("ix_approval_tasks_open_skonto", ("department", "step", "skonto_first", _AMOUNT_DESC, "id"),
              ["signed_by", "skonto_second", "skonto_last", "due_date"]),
