@@ -5,21 +5,38 @@ XRechnung schematron 2.2.0), so an XRechnung with an empty element (R008) or a s
 (R053/R054) is rejected by KoSIT. They run for documents of an XRechnung scenario only, in the
 XRechnung stage, like KoSIT.
 
-Each rule is one entry with its rule ID and a test on the context node (XPath 1.0 or a small
-Python function). Schematron semantics are kept: rules of one pattern are tried in order and a
-node is checked only by the first context that matches it (e.g. an allowance with a percentage
-but no base amount gets R041, not R040/R043). Implemented: R001, R005, R008, R010, R020, R040,
-R041, R042, R043(-1/-2), R044, R046, R053, R054, R061, R101, R110/R111 (CII), R121, R130.
-Not yet: R055 (sign of the tax totals), R120 (a warning: line amount arithmetic), R110/R111 for UBL.
+Each rule is one entry with its rule ID, KoSIT's flag and a test on the context node (XPath 1.0 or
+a small Python function). Schematron semantics are kept: rules of one pattern are tried in order
+and a node is checked only by the first context that matches it (e.g. an allowance with a
+percentage but no base amount gets R041, not R040/R043). Implemented, for UBL and CII: every
+Peppol rule of KoSIT's XRechnung 3.0.2 schematron, R001, R005, R008, R010, R020, R040, R041, R042,
+R043 (CII: R043-1/-2), R044, R046, R053, R054, R055, R061, R101, R110, R111, R120 (a warning, as
+in KoSIT), R121, R130 (``RULES_BY_SYNTAX``; tests/rulepacks/test_builtin_completeness.py checks
+the list against the pack).
+
+Where a rule's XPath 2.0 depends on how Saxon evaluates it, the Python does the same (compared
+with Saxon in tests/validation/test_peppol_rules.py): R120 divides decimals to
+max(18, scale difference + 18) places with ties towards zero (so 3 x (30.02 div 3) is
+0.020000000000000001 off 30.00 and breaks the 0.02 slack) and rounds the summed line
+allowances/charges with round(x * 100) div 100 (halves towards +infinity); R055 orders an amount
+against 0 like Java's Double.compare (a negative zero "-0.00" is below 0); UBL R110/R111 compare
+xs:date values (a date without time zone takes the process's local one, as Saxon's implicit time
+zone). A value XPath cannot cast is a dynamic error that stops KoSIT's stylesheet; here the
+assertion fails instead (only possible after a failed XSD, where KoSIT runs no Schematron).
 
 This module must never report a Peppol rule for a document outside the XRechnung scenarios and
 never look at anything but the parsed tree it is given.
 """
 from __future__ import annotations
 
+import math
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from types import MappingProxyType
 
 from lxml import etree
 
@@ -132,6 +149,265 @@ def _ubl_r130(bq) -> bool:
     return bq.get("unitCode") in {q.get("unitCode") for q in qty if q.get("unitCode") is not None}
 
 
+# ---------------------------------------------------------------- XPath 2.0 casts as Saxon does them
+class _CastError(Exception):
+    """A value XPath cannot cast (or a sequence of several where one is expected): Saxon stops with
+    a dynamic error. After a passed XSD this cannot happen; otherwise the assertion counts as failed."""
+
+
+_XML_WS = " \t\r\n"
+_XML_WS_RUN = re.compile(r"[ \t\r\n]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DOUBLE = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|INF)|NaN")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DATE = re.compile(r"(-?)([0-9]{4,})-([0-9]{2})-([0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
+def _sval(el) -> str:
+    return "".join(el.itertext())
+
+
+def _nspace(node) -> str:
+    """normalize-space() of a node (or of nothing: the empty string)."""
+    return _XML_WS_RUN.sub(" ", _sval(node)).strip(" ") if node is not None else ""
+
+
+def _one(nodes: list):
+    """The single item an XPath cast or normalize-space() takes: None for none, an error for several."""
+    if len(nodes) > 1:
+        raise _CastError("more than one item")
+    return nodes[0] if nodes else None
+
+
+def _xs_decimal(text: str) -> tuple[int, int]:
+    """xs:decimal(text) as (unscaled, scale) the way Saxon keeps it: a lexical with a decimal point
+    loses all trailing zeros ("300.00" has scale -2), one without keeps scale 0 ("300")."""
+    s = text.strip(_XML_WS)
+    if not _DECIMAL.fullmatch(s):
+        raise _CastError(s)
+    d = Decimal(s)  # exact whatever its length (the context rounds arithmetic only)
+    if "." not in s or not d:
+        return int(d), 0
+    sign, digits, exp = d.as_tuple()
+    kept = len(digits)
+    while digits[kept - 1] == 0:
+        kept -= 1
+    return int(Decimal((sign, digits[:kept], 0))), -(exp + len(digits) - kept)
+
+
+def _dec_value(d: tuple[int, int]) -> Fraction:
+    unscaled, scale = d
+    return Fraction(unscaled, 10**scale) if scale >= 0 else Fraction(unscaled * 10**-scale)
+
+
+def _saxon_div(a: tuple[int, int], b: tuple[int, int]) -> Fraction:
+    """a div b for xs:decimal as Saxon computes it: exact to max(18, scale(a) - scale(b) + 18)
+    decimal places, a tie rounded towards zero (so 3 * (1 div 3) is 0.999999999999999999)."""
+    (ua, sa), (ub, sb) = a, b
+    places = max(18, sa - sb + 18)
+    num = ua * 10 ** (places - sa + sb)
+    q, r = divmod(abs(num), abs(ub))
+    if 2 * r > abs(ub):
+        q += 1
+    return Fraction(-q if (num < 0) != (ub < 0) else q, 10**places)
+
+
+def _xpath_round2(x: Fraction) -> Fraction:
+    """round(x * 10 * 10) div 100: XPath rounds a half towards positive infinity."""
+    return Fraction((x * 100 + Fraction(1, 2)).__floor__(), 100)
+
+
+def _order_to_0(text: str) -> int:
+    """-1, 0 or 1: how Saxon orders an untyped value against the integer 0 (``amount < 0``). The
+    value is cast to xs:double and compared like Java's Double.compare: a negative zero ("-0.00",
+    "-0e0"; not "-0", which is read as an integer) is below 0 and not equal to it, NaN above all."""
+    s = text.strip(_XML_WS)
+    if not _DOUBLE.fullmatch(s):
+        raise _CastError(s)
+    if _INTEGER.fullmatch(s):
+        return 0 if not s.lstrip("+-").strip("0") else -1 if s.startswith("-") else 1
+    v = float(s)
+    if v != v:
+        return 1
+    if v == 0:
+        return -1 if math.copysign(1.0, v) < 0 else 0
+    return 1 if v > 0 else -1
+
+
+def _some(nodes: list, test: Callable[[int], bool]) -> bool:
+    """``nodes op 0`` (general comparison): true when one node passes, tried in document order."""
+    return any(test(_order_to_0(_sval(n))) for n in nodes)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy
+
+
+def _xs_date(text: str) -> int:
+    """xs:date(text) as the minute its day starts (UTC), for comparisons. A date without a time
+    zone takes the implicit one, which Saxon takes from the local time zone of the process."""
+    m = _DATE.fullmatch(text.strip(_XML_WS))
+    # Saxon: no leading zero in a year of more than 4 digits, years within Java's int
+    if not m or (len(m.group(2)) > 4 and m.group(2)[0] == "0") or len(m.group(2)) > 10:
+        raise _CastError(text)
+    year = int(m.group(2)) * (-1 if m.group(1) else 1)
+    month, day, tz = int(m.group(3)), int(m.group(4)), m.group(5)
+    if abs(year) > 2**31 - 1 or not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+        raise _CastError(text)
+    if tz is None:
+        offset = time.localtime().tm_gmtoff // 60
+    elif tz == "Z":
+        offset = 0
+    else:
+        hours, minutes = int(tz[1:3]), int(tz[4:6])
+        if hours > 14 or minutes > 59:
+            raise _CastError(text)
+        offset = (hours * 60 + minutes) * (-1 if tz[0] == "-" else 1)
+    return _days_from_civil(year, month, day) * 1440 - offset
+
+
+# ---------------------------------------------------------------- R055, R110/R111 (UBL), R120
+def _ubl_r055(root) -> bool:
+    """With a tax currency, the tax totals in tax and in document currency share their sign (0 counts as both)."""
+    if not root.xpath("cbc:TaxCurrencyCode", namespaces=_NS):
+        return True
+    try:
+        amounts = root.xpath("cac:TaxTotal/cbc:TaxAmount", namespaces=_NS)
+        tax_code = doc_code = ""
+        if amounts:  # normalize-space(../../cbc:…) of each amount: the document element's codes
+            tax_code, doc_code = (_nspace(c) for c in (_one(root.xpath("cbc:TaxCurrencyCode", namespaces=_NS)),
+                                                        _one(root.xpath("cbc:DocumentCurrencyCode", namespaces=_NS))))
+        tax = [a for a in amounts if a.get("currencyID") == tax_code]
+        doc = [a for a in amounts if a.get("currencyID") == doc_code]
+        return ((_some(tax, lambda o: o <= 0) and _some(doc, lambda o: o <= 0))
+                or (_some(tax, lambda o: o >= 0) and _some(doc, lambda o: o >= 0)))
+    except _CastError:
+        return False
+
+
+_SETTLE = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+
+
+def _cii_r055(settle) -> bool:
+    """Like UBL, but only when a tax total in document currency exists, and 0 goes with the positives
+    (a negative total in one currency and 0 in the other breaks it)."""
+    if not settle.xpath(_SETTLE + "/ram:TaxCurrencyCode", namespaces=_NS):
+        return True
+    doc_codes = {_sval(n) for n in settle.xpath(_SETTLE + "/ram:InvoiceCurrencyCode", namespaces=_NS)}
+    tax_codes = {_sval(n) for n in settle.xpath(_SETTLE + "/ram:TaxCurrencyCode", namespaces=_NS)}
+    totals = settle.xpath("ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount", namespaces=_NS)
+    doc = [t for t in totals if t.get("currencyID") in doc_codes]
+    if not doc:
+        return True
+    tax = [t for t in totals if t.get("currencyID") in tax_codes]
+    try:
+        return ((_some(tax, lambda o: o < 0) and _some(doc, lambda o: o < 0))
+                or (_some(tax, lambda o: o >= 0) and _some(doc, lambda o: o >= 0)))
+    except _CastError:
+        return False
+
+
+_R055_MSG = ("Der Umsatzsteuergesamtbetrag (BT-110) und der Umsatzsteuergesamtbetrag in Abrechnungswährung (BT-111) "
+             "müssen dasselbe Vorzeichen haben.")
+
+
+def _ubl_period(bound: str, line_not_outside: Callable[[int, int], bool]) -> Callable:
+    """R110/R111 in UBL: xs:date of the line date's text node against the invoice period's date."""
+    def ok(node) -> bool:
+        try:
+            texts = [t for t in [node.text] + [c.tail for c in node] if t]  # the text nodes
+            line = _xs_date(_one(texts)) if texts else None
+            head = _one(node.xpath(f"../../../cac:InvoicePeriod/cbc:{bound}", namespaces=_NS))
+            head_day = _xs_date(_sval(head)) if head is not None else None
+        except _CastError:
+            return False
+        return line is not None and head_day is not None and line_not_outside(line, head_day)
+    return ok
+
+
+@dataclass(frozen=True)
+class _LinePaths:
+    """Where R120 reads a line's values (KoSIT's variables lineExtensionAmount, quantity, ...)."""
+    amount: str
+    quantity: Callable  # (line) -> path, UBL asks the document element
+    price: str
+    base_quantities: tuple[str, ...]  # the first one present and not 0, else 1
+    allowance_charge: str
+    indicator: str
+    ac_amount: str
+    currency: str
+
+
+def _decimal_or(line, path: str, default: int) -> tuple[int, int]:
+    node = _one(line.xpath(path, namespaces=_NS))
+    return (default, 0) if node is None else _xs_decimal(_sval(node))
+
+
+def _ac_total(line, p: _LinePaths, indicator: str) -> Fraction:
+    acs = [ac for ac in line.xpath(p.allowance_charge, namespaces=_NS) if _nspace(_one(ac.xpath(p.indicator, namespaces=_NS))) == indicator]
+    if not acs:
+        return Fraction(0)
+    return _xpath_round2(sum((_dec_value(_xs_decimal(_sval(a))) for ac in acs for a in ac.xpath(p.ac_amount, namespaces=_NS)), Fraction(0)))
+
+
+def _r120(p: _LinePaths) -> Callable:
+    """Line net amount = quantity x (net price / base quantity) + line charges - line allowances,
+    within 0.02 (0.5 for HUF); the division and the rounding of the charge sums as in KoSIT's XPath."""
+    def ok(line) -> bool:
+        try:
+            amount = _dec_value(_decimal_or(line, p.amount, 0))
+            quantity = _dec_value(_decimal_or(line, p.quantity(line), 1))
+            price = _decimal_or(line, p.price, 0)
+            base = (1, 0)
+            for path in p.base_quantities:
+                node = _one(line.xpath(path, namespaces=_NS))
+                if node is not None and (b := _xs_decimal(_sval(node)))[0] != 0:
+                    base = b
+                    break
+            expected = quantity * _saxon_div(price, base) + _ac_total(line, p, "true") - _ac_total(line, p, "false")
+        except _CastError:
+            return False
+        huf = any(_sval(c) == "HUF" for c in line.xpath(p.currency, namespaces=_NS))
+        return abs(amount - expected) <= (Fraction(1, 2) if huf else Fraction(2, 100))
+    return ok
+
+
+_R120_MSG = ("Der Nettobetrag der Rechnungsposition (BT-131) muss Menge (BT-129) x Nettopreis (BT-146) / Basismenge (BT-149) "
+             "zuzüglich Zuschlägen und abzüglich Nachlässen der Position entsprechen (auf 0,02 genau, 0,5 für HUF).")
+_CII_LINE = _LinePaths(
+    amount="ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+    quantity=lambda line: "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
+    price="ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+    base_quantities=("ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:BasisQuantity",
+                     "ram:SpecifiedLineTradeAgreement/ram:GrossPriceProductTradePrice/ram:BasisQuantity"),
+    allowance_charge="ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge",
+    indicator="ram:ChargeIndicator/udt:Indicator",
+    ac_amount="ram:ActualAmount",
+    currency=_SETTLE + "/ram:InvoiceCurrencyCode",
+)
+_UBL_LINE = _LinePaths(
+    amount="cbc:LineExtensionAmount",
+    # KoSIT asks whether the document is an Invoice, not which line element this is
+    quantity=lambda line: "cbc:InvoicedQuantity" if line.xpath("boolean(/ubl-invoice:Invoice)", namespaces=_NS) else "cbc:CreditedQuantity",
+    price="cac:Price/cbc:PriceAmount",
+    base_quantities=("cac:Price/cbc:BaseQuantity",),
+    allowance_charge="cac:AllowanceCharge",
+    indicator="cbc:ChargeIndicator",
+    ac_amount="cbc:Amount",
+    currency="/*/cbc:DocumentCurrencyCode",
+)
+
+
 _EMPTY_MSG = "Das Dokument darf keine leeren Elemente enthalten."
 _TX = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
 
@@ -145,6 +421,7 @@ _CII_MAIN = (
         PRule("PEPPOL-EN16931-R053", "fatal", _cii_r053, "Es darf höchstens einen Steuergesamtbetrag in Rechnungswährung geben."),
         PRule("PEPPOL-EN16931-R054", "fatal", _cii_r054,
               "Ein Steuergesamtbetrag in anderer Währung darf nur (und muss genau einmal) angegeben sein, wenn eine Steuerwährung (BT-6) angegeben ist."),
+        PRule("PEPPOL-EN16931-R055", "fatal", _cii_r055, _R055_MSG),
     )),
     ("//ram:BuyerTradeParty", (PRule("PEPPOL-EN16931-R010", "fatal", _xp_ok("ram:URIUniversalCommunication/ram:URIID"),
                                      "Die elektronische Adresse des Käufers (BT-49) muss angegeben sein."),)),
@@ -179,6 +456,7 @@ _CII_MAIN = (
                           for b in n.xpath("../../../../ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", namespaces=_NS)),
             "Das Ende des Positionszeitraums muss im Rechnungszeitraum liegen."),)),
     ("//ram:IncludedSupplyChainTradeLineItem", (
+        PRule("PEPPOL-EN16931-R120", "warning", _r120(_CII_LINE), _R120_MSG),
         PRule("PEPPOL-EN16931-R101", "fatal", _xp_ok("not(ram:SpecifiedLineTradeSettlement/ram:AdditionalReferencedDocument) or ram:SpecifiedLineTradeSettlement/ram:AdditionalReferencedDocument/ram:TypeCode='130'"),
               "Ein Dokumentverweis in einer Position darf nur die Objektkennung (Typ 130) sein."),)),
     ("//ram:NetPriceProductTradePrice | //ram:GrossPriceProductTradePrice",
@@ -212,6 +490,7 @@ _UBL_MAIN = (
               "Es muss genau einen Steuergesamtbetrag mit Aufschlüsselung geben."),
         PRule("PEPPOL-EN16931-R054", "fatal", _xp_ok("(cbc:TaxCurrencyCode and count(cac:TaxTotal[not(cac:TaxSubtotal)]) = 1) or (not(cbc:TaxCurrencyCode) and count(cac:TaxTotal[not(cac:TaxSubtotal)]) = 0)"),
               "Ein Steuergesamtbetrag ohne Aufschlüsselung darf nur (und muss genau einmal) angegeben sein, wenn eine Steuerwährung (BT-6) angegeben ist."),
+        PRule("PEPPOL-EN16931-R055", "fatal", _ubl_r055, _R055_MSG),
     )),
     ("//cbc:TaxCurrencyCode", (PRule("PEPPOL-EN16931-R005", "fatal", _xp_ok("not(normalize-space(text()) = normalize-space(../cbc:DocumentCurrencyCode/text()))"),
                                      "Die Steuerwährung (BT-6) muss sich von der Rechnungswährung (BT-5) unterscheiden."),)),
@@ -228,7 +507,16 @@ _UBL_MAIN = (
                      "Der Ab-/Zuschlagsindikator muss 'true' oder 'false' sein."),)),
     ("//cac:PaymentMeans[normalize-space(cbc:PaymentMeansCode) = '49' or normalize-space(cbc:PaymentMeansCode) = '59']",
      (PRule("PEPPOL-EN16931-R061", "fatal", _xp_ok("cac:PaymentMandate/cbc:ID"), "Bei Lastschrift muss die Mandatsreferenz (BT-89) angegeben sein."),)),
+    ("//ubl-invoice:Invoice[cac:InvoicePeriod/cbc:StartDate]/cac:InvoiceLine/cac:InvoicePeriod/cbc:StartDate"
+     " | //ubl-creditnote:CreditNote[cac:InvoicePeriod/cbc:StartDate]/cac:CreditNoteLine/cac:InvoicePeriod/cbc:StartDate",
+     (PRule("PEPPOL-EN16931-R110", "fatal", _ubl_period("StartDate", lambda line, head: line >= head),
+            "Der Beginn des Positionszeitraums muss im Rechnungszeitraum liegen."),)),
+    ("//ubl-invoice:Invoice[cac:InvoicePeriod/cbc:EndDate]/cac:InvoiceLine/cac:InvoicePeriod/cbc:EndDate"
+     " | //ubl-creditnote:CreditNote[cac:InvoicePeriod/cbc:EndDate]/cac:CreditNoteLine/cac:InvoicePeriod/cbc:EndDate",
+     (PRule("PEPPOL-EN16931-R111", "fatal", _ubl_period("EndDate", lambda line, head: line <= head),
+            "Das Ende des Positionszeitraums muss im Rechnungszeitraum liegen."),)),
     ("//cac:InvoiceLine | //cac:CreditNoteLine", (
+        PRule("PEPPOL-EN16931-R120", "warning", _r120(_UBL_LINE), _R120_MSG),
         PRule("PEPPOL-EN16931-R121", "fatal", _positive_or_absent("cac:Price/cbc:BaseQuantity"), "Die Basismenge des Preises muss größer als null sein."),
         PRule("PEPPOL-EN16931-R101", "fatal", _xp_ok("not(cac:DocumentReference) or cac:DocumentReference/cbc:DocumentTypeCode='130'"),
               "Ein Dokumentverweis in einer Position darf nur die Objektkennung (Typ 130) sein."),
@@ -251,7 +539,12 @@ _PATTERNS = {
     "ubl": _compile((_UBL_EMPTY, _UBL_MAIN)),
 }
 
-RULE_IDS = frozenset(r.id for pats in (_CII_MAIN, _CII_EMPTY, _CII_GROSS, _UBL_EMPTY, _UBL_MAIN) for _, rules in pats for r in rules)
+#: rule ID -> flag (fatal | warning) of every rule this module checks, per syntax ("cii", "ubl")
+RULES_BY_SYNTAX = {
+    key: MappingProxyType({r.id: r.flag for pats in patterns for _, rules in pats for r in rules})
+    for key, patterns in (("cii", (_CII_MAIN, _CII_EMPTY, _CII_GROSS)), ("ubl", (_UBL_EMPTY, _UBL_MAIN)))
+}
+RULE_IDS = frozenset(RULES_BY_SYNTAX["cii"]) | frozenset(RULES_BY_SYNTAX["ubl"])
 
 
 def check(root: etree._Element, syntax: str) -> list[Finding]:
