@@ -1,4 +1,6 @@
-"""XRechnung CIUS rules (BR-DE-*) implemented natively, one small function per rule.
+"""XRechnung CIUS rules (BR-DE-*, BR-TMP-*, the CVD rules BR-DE-CVD-*, and BR-DEX-* for the
+extension) implemented natively, one small function per rule, with KoSIT's severity (error,
+warning, or info for BR-DE-TMP-32).
 
 Each rule function gets a ``Doc`` (parsed root + syntax) and returns its violations. Semantics
 follow KoSIT's XRechnung 3.0 Schematron: the same elements, the same XPath string semantics
@@ -592,6 +594,156 @@ def br_tmp_3(d: Doc):
     for line in d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem"):
         if not _BR_TMP_3(line):
             yield _path(line)
+
+
+_URL_REGEX = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+:")  # KoSIT's XR-URL-REGEX, searched from the start
+
+
+@rule("BR-TMP-2", "warning", 'The external document location (BT-124) must be an absolute URL with a valid scheme.')
+def br_tmp_2(d: Doc):
+    if d.ubl:
+        for ref in d.x(d.root, "/ubl:Invoice/cac:AdditionalDocumentReference/cac:Attachment/cac:ExternalReference"
+                              " | /cn:CreditNote/cac:AdditionalDocumentReference/cac:Attachment/cac:ExternalReference"):
+            uri = d.x(ref, "cbc:URI")  # matches((), …) is false: an ExternalReference without URI breaks it
+            if not (uri and _URL_REGEX.match(sval(uri[0]))):
+                yield _path(ref)
+    else:
+        for ref in d.x(d.root, "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
+                              "/ram:AdditionalReferencedDocument[ram:TypeCode = '916']"):
+            uri = d.x(ref, "ram:URIID")
+            if uri and not _URL_REGEX.match(sval(uri[0])):
+                yield _path(ref)
+
+
+@rule("BR-DE-TMP-32", "info", 'An invoice should give the delivery date (BT-72), the invoicing period (BG-14) or a line period (BG-26) in every line.')
+def br_de_tmp_32(d: Doc):
+    if d.ubl:
+        contexts, dated = d.x(d.root, "/ubl:Invoice | /cn:CreditNote"), "cac:Delivery/cbc:ActualDeliveryDate or cac:InvoicePeriod"
+        lines, line_period = "cac:InvoiceLine | cac:CreditNoteLine", "cac:InvoicePeriod"
+    else:
+        contexts = d.x(d.root, "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction")
+        dated = ("ram:ApplicableHeaderTradeDelivery/ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime"
+                 " or ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod")
+        lines, line_period = "ram:IncludedSupplyChainTradeLineItem", "ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod"
+    for ctx in contexts:
+        if not (d.x(ctx, f"boolean({dated})") or all(d.x(line, line_period) for line in d.x(ctx, lines))):
+            yield _path(ctx)
+
+
+# ---------------------------------------------------------------- XRechnung CVD (Clean Vehicles Directive)
+# KoSIT's CVD pattern applies when the specification identifier's text node is the CVD one
+# ($isCVD), whichever scenario chose the document.
+CVD_VEHICLE_CATEGORIES = ("M1", "M2", "M3", "N1", "N2", "N3")
+CVA_CODES = ("clean", "zero-emission", "other")
+
+
+def _cvd(d: Doc) -> bool:
+    ids = d.x(d.root, "/ubl:Invoice/cbc:CustomizationID/text() | /cn:CreditNote/cbc:CustomizationID/text()" if d.ubl else
+              "/rsm:CrossIndustryInvoice/rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID/text()")
+    return XR_CVD_ID in ids
+
+
+def _cvd_items(d: Doc):
+    """CVD documents' line items (UBL cac:Item, CII ram:SpecifiedTradeProduct)."""
+    if not _cvd(d):
+        return []
+    if d.ubl:
+        return d.x(d.root, "/ubl:Invoice/cac:InvoiceLine/cac:Item | /cn:CreditNote/cac:CreditNoteLine/cac:Item")
+    return d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedTradeProduct")
+
+
+def _classification(d: Doc) -> str:
+    return "cac:CommodityClassification/cbc:ItemClassificationCode" if d.ubl else "ram:DesignatedProductClassification/ram:ClassCode"
+
+
+def _cva(d: Doc) -> str:
+    return "cac:AdditionalItemProperty[cbc:Name = 'cva']" if d.ubl else "ram:ApplicableProductCharacteristic[ram:Description = 'cva']"
+
+
+def _cvd_header(d: Doc):
+    if not _cvd(d):
+        return []
+    return [d.root] if d.ubl else d.x(d.root, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement")
+
+
+@rule("BR-DE-CVD-01", "error", 'A CVD invoice must give the contract reference (BT-12).')
+def br_de_cvd_01(d: Doc):
+    for ctx in _cvd_header(d):
+        if not nonempty(d.x(ctx, "cac:ContractDocumentReference/cbc:ID" if d.ubl else "ram:ContractReferencedDocument/ram:IssuerAssignedID")):
+            yield _path(ctx)
+
+
+@rule("BR-DE-CVD-02", "error", 'A CVD invoice must give the tender or lot reference (BT-17).')
+def br_de_cvd_02(d: Doc):
+    for ctx in _cvd_header(d):
+        if d.ubl:
+            given = nonempty(d.x(ctx, "cac:OriginatorDocumentReference/cbc:ID"))
+        else:
+            given = any(nspace(first_text(d.x(ref, "ram:TypeCode"))) == "50" and nspace(first_text(d.x(ref, "ram:IssuerAssignedID")))
+                        for ref in d.x(ctx, "ram:AdditionalReferencedDocument"))
+        if not given:
+            yield _path(ctx)
+
+
+@rule("BR-DE-CVD-03", "error", "A CVD invoice must have a line whose item classification (BT-158) has scheme 'CVD' and whose item attribute name (BT-160) is 'cva'.")
+def br_de_cvd_03(d: Doc):
+    if not _cvd(d):
+        return
+    name = "cac:AdditionalItemProperty/cbc:Name" if d.ubl else "ram:ApplicableProductCharacteristic/ram:Description"
+    wanted = f"boolean({_classification(d)}/@listID = 'CVD' and {name} = 'cva')"
+    for ctx in [d.root] if d.ubl else d.x(d.root, "rsm:SupplyChainTradeTransaction"):
+        items = d.x(ctx, "cac:InvoiceLine/cac:Item | cac:CreditNoteLine/cac:Item" if d.ubl else
+                    "ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedTradeProduct")
+        if not any(d.x(item, wanted) for item in items):
+            yield _path(ctx)
+
+
+@rule("BR-DE-CVD-04", "error", "An item classification (BT-158) with scheme 'CVD' must be one of the vehicle categories M1, M2, M3, N1, N2, N3.")
+def br_de_cvd_04(d: Doc):
+    for item in _cvd_items(d):
+        for code in d.x(item, _classification(d)):
+            if nspace(code.get("listID")) == "CVD" and nspace(sval(code)) not in CVD_VEHICLE_CATEGORIES:
+                yield _path(code), f"category {sval(code)!r}"
+
+
+@rule("BR-DE-CVD-05", "error", "The item attribute value (BT-161) of the item attribute 'cva' (BT-160) must be clean, zero-emission or other.")
+def br_de_cvd_05(d: Doc):
+    for item in _cvd_items(d):
+        for prop in d.x(item, _cva(d)):
+            value = d.x(prop, "cbc:Value" if d.ubl else "ram:Value")
+            if len(value) > 1 or nspace(first_text(value)) not in CVA_CODES:
+                yield _path(prop), f"value {first_text(value)!r}"
+
+
+@rule("BR-DE-CVD-06-a", "error", "A line with an item classification (BT-158) of scheme 'CVD' must have exactly one item attribute 'cva' (BT-160).")
+def br_de_cvd_06_a(d: Doc):
+    for item in _cvd_items(d):
+        if d.x(item, f"boolean({_classification(d)}[@listID = 'CVD'])") and len(d.x(item, _cva(d))) != 1:
+            yield _path(item)
+
+
+@rule("BR-DE-CVD-06-b", "error", "A line with the item attribute 'cva' (BT-160) must have exactly one item classification (BT-158) of scheme 'CVD'.")
+def br_de_cvd_06_b(d: Doc):
+    for item in _cvd_items(d):
+        if d.x(item, f"boolean({_cva(d)})") and len(d.x(item, f"{_classification(d)}[@listID = 'CVD']")) != 1:
+            yield _path(item)
+
+
+def _cvd_schemes() -> str:
+    from einvoice.validation.codelists import lists
+
+    # KoSIT's concat(' CVD ', ' AA AB … ') has a double space after CVD: an empty scheme passes
+    return " CVD  " + " ".join(sorted(lists()["BR-CL-13"])) + " "
+
+
+@rule("BR-TMP-CVD-01", "error", "In a CVD invoice the scheme of the item classification (BT-158) must come from UNTDID 7143 or be 'CVD'.")
+def br_tmp_cvd_01(d: Doc):
+    codes = [code for item in _cvd_items(d) for code in d.x(item, _classification(d))]
+    schemes = _cvd_schemes() if codes else ""
+    for code in codes:
+        scheme = nspace(code.get("listID"))
+        if " " in scheme or f" {scheme} " not in schemes:
+            yield _path(code), f"scheme {code.get('listID')!r}"
 
 
 EXTENSION_RULES: list[Rule] = []

@@ -266,6 +266,31 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
                   "(BT-113) plus the rounding amount (BT-114) and third party payments."),
     "BR-DEX-15": ("Die CII-Datei verwendet Unterpositionen, die die XRechnung in CII nicht unterstützt.",
                   "The CII file uses sub invoice lines, which XRechnung does not support in CII."),
+    "BR-TMP-2": ("Der Speicherort eines externen Dokuments (BT-124) muss eine absolute Internetadresse mit gültigem Schema sein.",
+                 "The external document location (BT-124) must be an absolute URL with a valid scheme."),
+    "BR-DE-TMP-32": ("Die Rechnung soll das Liefer- bzw. Leistungsdatum (BT-72), einen Rechnungszeitraum (BG-14) oder in jeder "
+                     "Position einen Abrechnungszeitraum (BG-26) angeben.",
+                     "The invoice should give the actual delivery date (BT-72), an invoicing period (BG-14) or a line period "
+                     "(BG-26) in every line."),
+    # XRechnung CVD (Clean Vehicles Directive: Beschaffung sauberer Straßenfahrzeuge)
+    "BR-DE-CVD-01": ("In einer Rechnung über saubere Straßenfahrzeuge (CVD) fehlt die Vertragsnummer (BT-12).",
+                     "A clean vehicles (CVD) invoice lacks the contract reference (BT-12)."),
+    "BR-DE-CVD-02": ("In einer Rechnung über saubere Straßenfahrzeuge (CVD) fehlt die Vergabe- oder Losnummer (BT-17).",
+                     "A clean vehicles (CVD) invoice lacks the tender or lot reference (BT-17)."),
+    "BR-DE-CVD-03": ("Eine Rechnung über saubere Straßenfahrzeuge (CVD) braucht eine Position mit einer Artikelklassifizierung "
+                     "nach Schema „CVD“ (BT-158) und dem Artikelattribut „cva“ (BT-160).",
+                     "A clean vehicles (CVD) invoice needs a line with an item classification of scheme 'CVD' (BT-158) and "
+                     "the item attribute 'cva' (BT-160)."),
+    "BR-DE-CVD-04": ("Eine Artikelklassifizierung nach Schema „CVD“ (BT-158) muss eine der Fahrzeugklassen M1, M2, M3, N1, N2, N3 sein.",
+                     "An item classification of scheme 'CVD' (BT-158) must be one of the vehicle categories M1, M2, M3, N1, N2, N3."),
+    "BR-DE-CVD-05": ("Der Wert des Artikelattributs „cva“ (BT-161) muss „clean“, „zero-emission“ oder „other“ sein.",
+                     "The value of the item attribute 'cva' (BT-161) must be 'clean', 'zero-emission' or 'other'."),
+    "BR-DE-CVD-06-a": ("Eine Position mit Artikelklassifizierung nach Schema „CVD“ (BT-158) muss genau ein Artikelattribut „cva“ (BT-160) haben.",
+                       "A line with an item classification of scheme 'CVD' (BT-158) must have exactly one item attribute 'cva' (BT-160)."),
+    "BR-DE-CVD-06-b": ("Eine Position mit dem Artikelattribut „cva“ (BT-160) muss genau eine Artikelklassifizierung nach Schema „CVD“ (BT-158) haben.",
+                       "A line with the item attribute 'cva' (BT-160) must have exactly one item classification of scheme 'CVD' (BT-158)."),
+    "BR-TMP-CVD-01": ("Das Schema der Artikelklassifizierung (BT-158) muss aus der Codeliste UNTDID 7143 stammen oder „CVD“ sein.",
+                      "The scheme of the item classification (BT-158) must come from the code list UNTDID 7143 or be 'CVD'."),
     # Peppol rules KoSIT merged into XRechnung
     "PEPPOL-EN16931-R008": ("Die Datei enthält leere Elemente; jedes Element muss einen Wert haben.",
                             "The file contains empty elements; every element must have a value."),
@@ -290,6 +315,10 @@ RULE_TEXTS: dict[str, tuple[str, str]] = {
                             "sein, wenn eine Buchungswährung (BT-6) angegeben ist.",
                             "A total VAT amount in accounting currency (BT-111) must be given exactly once when an "
                             "accounting currency (BT-6) is given, and not otherwise."),
+    "PEPPOL-EN16931-R055": ("Der Gesamtbetrag der Umsatzsteuer (BT-110) und der Gesamtbetrag der Umsatzsteuer in Buchungswährung "
+                            "(BT-111) müssen dasselbe Vorzeichen haben.",
+                            "The total VAT amount (BT-110) and the total VAT amount in accounting currency (BT-111) must have "
+                            "the same sign."),
     "PEPPOL-EN16931-R061": ("Bei Lastschrift fehlt die Mandatsreferenz (BT-89).", "With direct debit the mandate reference (BT-89) is missing."),
     "PEPPOL-EN16931-R101": ("Eine Objektkennung auf Positionsebene (BT-128) muss den Dokumenttyp 130 haben.",
                             "An invoice line object identifier (BT-128) must have the document type 130."),

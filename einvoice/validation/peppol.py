@@ -15,7 +15,7 @@ in KoSIT), R121, R130 (``RULES_BY_SYNTAX``; tests/rulepacks/test_builtin_complet
 the list against the pack).
 
 Where a rule's XPath 2.0 depends on how Saxon evaluates it, the Python does the same (compared
-with Saxon in tests/validation/test_peppol_rules.py): R120 divides decimals to
+with Saxon in tests/validation/test_xrechnung_cases.py): R120 divides decimals to
 max(18, scale difference + 18) places with ties towards zero (so 3 x (30.02 div 3) is
 0.020000000000000001 off 30.00 and breaks the 0.02 slack) and rounds the summed line
 allowances/charges with round(x * 100) div 100 (halves towards +infinity); R055 orders an amount

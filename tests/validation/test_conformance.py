@@ -2,7 +2,7 @@
 
 - every file in expected-dev.json: our ``valid`` equals the expected one, our BR-DE error IDs equal
   the expected ``xrechnung_errors`` filtered to BR-DE-*, our EN 16931 error IDs equal
-  ``en16931_errors`` and our BR-DE warnings equal the expected BR-DE warnings;
+  ``en16931_errors`` and our BR-DE warnings and information equal the expected BR-DE ones;
 - every xrechnung-testsuite file is covered by expected-dev.json;
 - the CEN unit tests (en16931/test/): each ``<error>``/``<warning>`` rule fires, each
   ``<success>`` rule does not, for the fragments of every testSet (UBL Invoice, UBL CreditNote, CII).
@@ -47,6 +47,7 @@ def test_expected_dev(key, engine):
         viol = brde.check(rep_root(rep), rep.syntax)
         assert {v.rule for v in viol if v.severity == "error"} == _brde(exp["xrechnung_errors"])
         assert {v.rule for v in viol if v.severity == "warning"} == _brde(exp["xrechnung_warnings"])
+        assert {v.rule for v in viol if v.severity == "info"} == _brde(exp["xrechnung_information"])
     assert {f.rule for f in rep.findings if f.stage == "en16931" and f.blocking} == set(exp["en16931_errors"])
     if exp["is_xrechnung"]:
         assert {r for r in errors if r.startswith(("BR-DE-", "BR-TMP-"))} == _brde(exp["xrechnung_errors"])

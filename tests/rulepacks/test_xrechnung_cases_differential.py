@@ -1,6 +1,6 @@
 """Built-in Peppol rules R055, R110/R111 and R120 against KoSIT's XRechnung configuration.
 
-For every case of tests/validation/peppol_cases.py (generated invoices at the boundary of one
+For every case of tests.validation.xrechnung_cases.py (generated invoices at the boundary of one
 rule, UBL Invoice, UBL CreditNote and CII) the built-in engine (no pack) and the pack give the
 same findings of the rule with the same effective severity, and the same verdict; the pack's
 findings are also what KoSIT's XPath says (``Case.expect``), so that no case passes by both
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from einvoice.validation import ValidationConfig
-from tests.validation.peppol_cases import CASES, SEVERITY
+from tests.validation.xrechnung_cases import CASES, SEVERITY
 
 CFG = ValidationConfig(build_model=False)
 

@@ -1,15 +1,18 @@
-"""Invoices that break, or just satisfy, the Peppol rules R055, R110/R111 and R120.
+"""Invoices that break, or just satisfy, rules of KoSIT's XRechnung schematron the built-in engine
+copies: the Peppol rules R055, R110/R111 and R120, and BR-TMP-2, BR-DE-TMP-32 and the CVD rules.
 
 Each case is an invoice built by ``devtools.samples`` (UBL Invoice, UBL CreditNote, CII) and
 mutated here at the boundary of one rule: the sign of the tax totals (R055: 0 against a negative
 total, "-0.00", a missing tax-currency total), the line period starting or ending exactly on the
 invoice period's dates (R110/R111, also with time zones in UBL), the line amount arithmetic (R120:
 exactly 0.02 off, Saxon's 18-place decimal division, the rounding of the summed line allowances
-and charges, HUF's 0.5). ``expect`` says what KoSIT's XPath gives for each rule (None: it depends
-on the process's time zone, only the agreement with the pack is checked).
+and charges, HUF's 0.5), URLs with and without scheme (BR-TMP-2), invoices without any delivery
+date or period (BR-DE-TMP-32), Clean Vehicles Directive invoices missing one piece each (CVD).
+``expect`` says what KoSIT's XPath gives for each rule (None: it depends on the process's time
+zone, only the agreement with the pack is checked).
 
-Used by tests/validation/test_peppol_rules.py (built-in engine) and
-tests/rulepacks/test_peppol_differential.py (built-in engine against KoSIT's pack).
+Used by tests/validation/test_xrechnung_cases.py (built-in engine) and
+tests/rulepacks/test_xrechnung_cases_differential.py (built-in engine against KoSIT's pack).
 """
 from __future__ import annotations
 
@@ -24,8 +27,11 @@ from devtools.samples import SUPPLIERS, Line, SampleInvoice, build_cii, build_ub
 from einvoice.xml.namespaces import NS
 
 R055, R110, R111, R120 = (f"PEPPOL-EN16931-{r}" for r in ("R055", "R110", "R111", "R120"))
-#: KoSIT's flag of each rule: R120 is only a warning
-SEVERITY = {R055: "fatal", R110: "fatal", R111: "fatal", R120: "warning"}
+CVD_RULES = ("BR-DE-CVD-01", "BR-DE-CVD-02", "BR-DE-CVD-03", "BR-DE-CVD-04", "BR-DE-CVD-05", "BR-DE-CVD-06-a",
+             "BR-DE-CVD-06-b", "BR-TMP-CVD-01")
+#: the built-in severity of each rule (KoSIT's flag; R120 and BR-TMP-2 are warnings, BR-DE-TMP-32 information)
+SEVERITY = {R055: "fatal", R110: "fatal", R111: "fatal", R120: "warning", "BR-TMP-2": "warning", "BR-DE-TMP-32": "info",
+            **{r: "error" for r in CVD_RULES}}
 KINDS = ("ubl", "ubl-cn", "cii")
 
 
@@ -36,12 +42,12 @@ class Case:
     expect: dict[str, bool | None]  # rule -> fires
 
 
-def document(kind: str, *, quantity: str = "3", price: str = "10.00") -> etree._Element:
+def document(kind: str, *, quantity: str = "3", price: str = "10.00", delivered: bool = True) -> etree._Element:
     """One line of 3 x 10.00 EUR at 19 % (tax 5.70); a negative quantity makes every total negative."""
     inv = SampleInvoice(
         number="PD-2026-0001", issue_date=dt.date(2026, 3, 2), due_date=dt.date(2026, 4, 1),
         supplier=SUPPLIERS[0], buyer_reference="05999000-66-70", order_reference="TBA-2026-0001",
-        type_code="381" if kind == "ubl-cn" else "380", delivery_date=dt.date(2026, 2, 27),
+        type_code="381" if kind == "ubl-cn" else "380", delivery_date=dt.date(2026, 2, 27) if delivered else None,
         lines=(Line("Asphalt einbauen", Decimal(quantity), "C62", Decimal(price), Decimal("19")),),
     )
     return build_cii(inv) if kind == "cii" else build_ubl(inv)
@@ -142,19 +148,22 @@ def _cii_date(d: str) -> str:
 
 
 def _periods(root, head, line) -> None:
+    """Invoice period ``head`` and line period ``line`` (start, end), each None for none."""
     if _is_cii(root):
         tags = ("ram:StartDateTime", "ram:EndDateTime")
         if head is not None:
             _after(root, "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax[last()]",
                    f"<ram:BillingSpecifiedPeriod>{_period_xml(tags, head, _cii_date)}</ram:BillingSpecifiedPeriod>")
-        _after(root, "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax",
-               f"<ram:BillingSpecifiedPeriod>{_period_xml(tags, line, _cii_date)}</ram:BillingSpecifiedPeriod>")
+        if line is not None:
+            _after(root, "//ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax",
+                   f"<ram:BillingSpecifiedPeriod>{_period_xml(tags, line, _cii_date)}</ram:BillingSpecifiedPeriod>")
     else:
         tags = ("cbc:StartDate", "cbc:EndDate")
         if head is not None:
             _before(root, "/*/cac:OrderReference", f"<cac:InvoicePeriod>{_period_xml(tags, head, str)}</cac:InvoicePeriod>")
-        _after(root, "(/*/cac:InvoiceLine | /*/cac:CreditNoteLine)/cbc:LineExtensionAmount",
-               f"<cac:InvoicePeriod>{_period_xml(tags, line, str)}</cac:InvoicePeriod>")
+        if line is not None:
+            _after(root, "(/*/cac:InvoiceLine | /*/cac:CreditNoteLine)/cbc:LineExtensionAmount",
+                   f"<cac:InvoicePeriod>{_period_xml(tags, line, str)}</cac:InvoicePeriod>")
 
 
 FEB = ("2026-02-01", "2026-02-28")
@@ -277,4 +286,114 @@ def _r120_cases():
     yield Case("R120-cii-gross-base-quantity", gross, {R120: False})
 
 
-CASES: list[Case] = [*_r055_cases(), *_period_cases(), *_r120_cases()]
+# ---------------------------------------------------------------- BR-TMP-2: external document location (BT-124)
+def _external_reference(root, uri: str) -> None:
+    if _is_cii(root):
+        _after(root, "//ram:BuyerOrderReferencedDocument",
+               f"<ram:AdditionalReferencedDocument><ram:IssuerAssignedID>Anlage-1</ram:IssuerAssignedID><ram:URIID>{uri}</ram:URIID>"
+               "<ram:TypeCode>916</ram:TypeCode></ram:AdditionalReferencedDocument>")
+    else:
+        _before(root, "/*/cac:AccountingSupplierParty",
+                "<cac:AdditionalDocumentReference><cbc:ID>Anlage-1</cbc:ID><cac:Attachment><cac:ExternalReference>"
+                f"<cbc:URI>{uri}</cbc:URI></cac:ExternalReference></cac:Attachment></cac:AdditionalDocumentReference>")
+
+
+# (URI, fires): KoSIT's XR-URL-REGEX ^([a-zA-Z])([a-zA-Z0-9+.-])+:.* wants two scheme characters
+URL_CASES = [("https://example.org/anlage.pdf", False), ("urn:isbn:3-16-148410-0", False), ("x1+.-:y", False),
+             ("example.org/anlage.pdf", True), ("a:b", True), (" https://example.org", True), ("1a:b", True)]
+
+
+def _url_cases():
+    for kind in KINDS:
+        for uri, fires in URL_CASES:
+            def build(kind=kind, uri=uri):
+                root = document(kind)
+                _external_reference(root, uri)
+                return _bytes(root)
+            yield Case(f"BR-TMP-2-{kind}-{uri.strip()}", build, {"BR-TMP-2": fires})
+
+
+# ---------------------------------------------------------------- BR-DE-TMP-32: a delivery date or period
+def _date_cases():
+    for kind in KINDS:
+        for name, delivered, head, line, fires in (
+            ("delivery-date", True, None, None, False),
+            ("nothing", False, None, None, True),
+            ("invoice-period", False, FEB, None, False),
+            ("line-period", False, None, FEB, False),
+        ):
+            def build(kind=kind, delivered=delivered, head=head, line=line):
+                root = document(kind, delivered=delivered)
+                _periods(root, head, line)
+                return _bytes(root)
+            yield Case(f"BR-DE-TMP-32-{kind}-{name}", build, {"BR-DE-TMP-32": fires})
+
+
+# ---------------------------------------------------------------- CVD: Clean Vehicles Directive invoices
+XR_CVD = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_0.9"
+
+
+def _cvd(root, *, contract=True, tender=True, scheme="CVD", category="M1", cva=("clean",), schemes=1) -> None:
+    """A CVD invoice: BT-12, BT-17 and a vehicle line (classification scheme CVD, attribute 'cva')."""
+    if _is_cii(root):
+        _text(root, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", XR_CVD)
+        refs = ("<ram:ContractReferencedDocument><ram:IssuerAssignedID>V-2026-17</ram:IssuerAssignedID></ram:ContractReferencedDocument>"
+                if contract else "")
+        refs += ("<ram:AdditionalReferencedDocument><ram:IssuerAssignedID>LOS-3</ram:IssuerAssignedID><ram:TypeCode>50</ram:TypeCode>"
+                 "</ram:AdditionalReferencedDocument>" if tender else "")
+        if refs:
+            _after(root, "//ram:BuyerOrderReferencedDocument", refs)
+        props = "".join(f"<ram:ApplicableProductCharacteristic><ram:Description>cva</ram:Description><ram:Value>{v}</ram:Value>"
+                        "</ram:ApplicableProductCharacteristic>" for v in cva)
+        classes = "".join(f'<ram:DesignatedProductClassification><ram:ClassCode listID="{scheme}">{category}</ram:ClassCode>'
+                          "</ram:DesignatedProductClassification>" for _ in range(schemes))
+        _after(root, "//ram:SpecifiedTradeProduct/ram:Name", props + classes)
+        return
+    _text(root, "/*/cbc:CustomizationID", XR_CVD)
+    contract_ref = "<cac:ContractDocumentReference><cbc:ID>V-2026-17</cbc:ID></cac:ContractDocumentReference>" if contract else ""
+    tender_ref = "<cac:OriginatorDocumentReference><cbc:ID>LOS-3</cbc:ID></cac:OriginatorDocumentReference>" if tender else ""
+    credit = etree.QName(root).localname == "CreditNote"  # the schemas order the two differently
+    _before(root, "/*/cac:AccountingSupplierParty", contract_ref + tender_ref if credit else tender_ref + contract_ref)
+    _before(root, "//cac:Item/cac:ClassifiedTaxCategory", "".join(
+        f'<cac:CommodityClassification><cbc:ItemClassificationCode listID="{scheme}">{category}</cbc:ItemClassificationCode>'
+        "</cac:CommodityClassification>" for _ in range(schemes)))
+    _after(root, "//cac:Item/cac:ClassifiedTaxCategory", "".join(
+        f"<cac:AdditionalItemProperty><cbc:Name>cva</cbc:Name><cbc:Value>{v}</cbc:Value></cac:AdditionalItemProperty>" for v in cva))
+
+
+# (name, _cvd arguments, rules that fire; the other CVD rules must not)
+CVD_CASES = [
+    ("complete", {}, ()),
+    ("no-contract", {"contract": False}, ("BR-DE-CVD-01",)),
+    ("no-tender", {"tender": False}, ("BR-DE-CVD-02",)),
+    ("no-vehicle-line", {"schemes": 0, "cva": ()}, ("BR-DE-CVD-03",)),
+    ("no-cva", {"cva": ()}, ("BR-DE-CVD-03", "BR-DE-CVD-06-a")),
+    ("no-classification", {"schemes": 0}, ("BR-DE-CVD-03", "BR-DE-CVD-06-b")),
+    ("unknown-category", {"category": "L3e"}, ("BR-DE-CVD-04",)),
+    ("unknown-cva", {"cva": ("diesel",)}, ("BR-DE-CVD-05",)),
+    ("two-cva", {"cva": ("clean", "other")}, ("BR-DE-CVD-06-a",)),
+    ("two-classifications", {"schemes": 2}, ("BR-DE-CVD-06-b",)),
+    ("scheme-outside-7143", {"scheme": "QQ"}, ("BR-DE-CVD-03", "BR-DE-CVD-06-b", "BR-TMP-CVD-01")),
+    ("scheme-from-7143", {"scheme": "STI"}, ("BR-DE-CVD-03", "BR-DE-CVD-06-b")),
+]
+
+
+def _cvd_cases():
+    for kind in KINDS:
+        for name, args, fire in CVD_CASES:
+            def build(kind=kind, args=args):
+                root = document(kind)
+                _cvd(root, **args)
+                return _bytes(root)
+            yield Case(f"CVD-{kind}-{name}", build, {r: r in fire for r in CVD_RULES})
+
+        def not_cvd(kind=kind):  # the same broken vehicle line in a plain XRechnung: no CVD rule applies
+            root = document(kind)
+            _cvd(root, contract=False, category="L3e", cva=("diesel", "x"))
+            ident = "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID" if _is_cii(root) else "/*/cbc:CustomizationID"
+            _text(root, ident, "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0")
+            return _bytes(root)
+        yield Case(f"CVD-{kind}-plain-xrechnung", not_cvd, {r: False for r in CVD_RULES})
+
+
+CASES: list[Case] = [*_r055_cases(), *_period_cases(), *_r120_cases(), *_url_cases(), *_date_cases(), *_cvd_cases()]
