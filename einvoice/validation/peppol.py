@@ -66,6 +66,17 @@ class PRule:
     message: str
 
 
+_COMPILED: dict[str, etree.XPath] = {}
+
+
+def _sel(node, path: str):
+    """``node.xpath(path)``, the expression compiled once per process (the rules use a fixed set)."""
+    xp = _COMPILED.get(path)
+    if xp is None:
+        xp = _COMPILED[path] = _x(path)
+    return xp(node)
+
+
 def _xp_ok(expr: str) -> Callable:
     xp = _x(f"boolean({expr})")
     return lambda node: bool(xp(node))
@@ -73,31 +84,31 @@ def _xp_ok(expr: str) -> Callable:
 
 # ---------------------------------------------------------------- shared tests
 def _doc_currency(node, path: str) -> str:
-    vals = node.xpath(path, namespaces=_NS)
+    vals = _sel(node, path)
     return "".join(vals[0].itertext()) if vals else ""
 
 
 def _cii_r053(settle) -> bool:
     cur = _doc_currency(settle, "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode")
-    totals = settle.xpath("ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount", namespaces=_NS)
+    totals = _sel(settle, "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount")
     return sum(1 for t in totals if t.get("currencyID") == cur) <= 1
 
 
 def _cii_r054(settle) -> bool:
     cur = _doc_currency(settle, "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode")
-    totals = settle.xpath("ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount", namespaces=_NS)
+    totals = _sel(settle, "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount")
     # XPath: @currencyID != $cur is false for a missing attribute
     other = sum(1 for t in totals if t.get("currencyID") is not None and t.get("currencyID") != cur)
-    want = 1 if settle.xpath("ram:TaxCurrencyCode", namespaces=_NS) else 0
+    want = 1 if _sel(settle, "ram:TaxCurrencyCode") else 0
     return other == want
 
 
 def _cii_r046(gross) -> bool:
-    if not gross.xpath("ram:ChargeAmount", namespaces=_NS):
+    if not _sel(gross, "ram:ChargeAmount"):
         return True
     net = _dec(_doc_currency(gross, "../ram:NetPriceProductTradePrice/ram:ChargeAmount"))
     g = _dec(_doc_currency(gross, "ram:ChargeAmount"))
-    allowance = gross.xpath("ram:AppliedTradeAllowanceCharge/ram:ActualAmount", namespaces=_NS)
+    allowance = _sel(gross, "ram:AppliedTradeAllowanceCharge/ram:ActualAmount")
     a = _dec("".join(allowance[0].itertext())) if allowance else Decimal(0)
     if net is None or g is None or a is None:
         return False  # KoSIT: xs:decimal() of a non-number is an error, the assertion fails
@@ -106,7 +117,7 @@ def _cii_r046(gross) -> bool:
 
 def _positive_or_absent(path: str) -> Callable:
     def ok(node) -> bool:
-        q = node.xpath(path, namespaces=_NS)
+        q = _sel(node, path)
         if not q:
             return True
         v = _dec("".join(q[0].itertext()))
@@ -117,10 +128,10 @@ def _positive_or_absent(path: str) -> Callable:
 def _r040(amount_path: str, base_path: str, pct_path: str, currency_path: str) -> Callable:
     """Allowance/charge amount = base amount x percentage / 100, within 0.02 (0.5 for HUF)."""
     def ok(ac) -> bool:
-        pct, base = ac.xpath(pct_path, namespaces=_NS), ac.xpath(base_path, namespaces=_NS)
+        pct, base = _sel(ac, pct_path), _sel(ac, base_path)
         if not (pct and base):
             return True
-        amounts = ac.xpath(amount_path, namespaces=_NS)
+        amounts = _sel(ac, amount_path)
         amount = _dec("".join(amounts[0].itertext())) if amounts else Decimal(0)
         p, b = _dec("".join(pct[0].itertext())), _dec("".join(base[0].itertext()))
         if None in (amount, p, b):
@@ -134,7 +145,7 @@ _R040_MSG = "Der Betrag eines Ab-/Zuschlags muss Grundbetrag x Prozentsatz / 100
 
 
 def _ubl_r046(ac) -> bool:
-    if not ac.xpath("cbc:BaseAmount", namespaces=_NS):
+    if not _sel(ac, "cbc:BaseAmount"):
         return True
     price = _dec(_doc_currency(ac, "../cbc:PriceAmount"))
     base = _dec(_doc_currency(ac, "cbc:BaseAmount"))
@@ -143,7 +154,7 @@ def _ubl_r046(ac) -> bool:
 
 
 def _ubl_r130(bq) -> bool:
-    qty = bq.xpath("../../cbc:InvoicedQuantity | ../../cbc:CreditedQuantity", namespaces=_NS)
+    qty = _sel(bq, "../../cbc:InvoicedQuantity | ../../cbc:CreditedQuantity")
     if not qty:
         return True
     return bq.get("unitCode") in {q.get("unitCode") for q in qty if q.get("unitCode") is not None}
@@ -279,14 +290,14 @@ def _xs_date(text: str) -> int:
 # ---------------------------------------------------------------- R055, R110/R111 (UBL), R120
 def _ubl_r055(root) -> bool:
     """With a tax currency, the tax totals in tax and in document currency share their sign (0 counts as both)."""
-    if not root.xpath("cbc:TaxCurrencyCode", namespaces=_NS):
+    if not _sel(root, "cbc:TaxCurrencyCode"):
         return True
     try:
-        amounts = root.xpath("cac:TaxTotal/cbc:TaxAmount", namespaces=_NS)
+        amounts = _sel(root, "cac:TaxTotal/cbc:TaxAmount")
         tax_code = doc_code = ""
         if amounts:  # normalize-space(../../cbc:…) of each amount: the document element's codes
-            tax_code, doc_code = (_nspace(c) for c in (_one(root.xpath("cbc:TaxCurrencyCode", namespaces=_NS)),
-                                                        _one(root.xpath("cbc:DocumentCurrencyCode", namespaces=_NS))))
+            tax_code, doc_code = (_nspace(c) for c in (_one(_sel(root, "cbc:TaxCurrencyCode")),
+                                                        _one(_sel(root, "cbc:DocumentCurrencyCode"))))
         tax = [a for a in amounts if a.get("currencyID") == tax_code]
         doc = [a for a in amounts if a.get("currencyID") == doc_code]
         return ((_some(tax, lambda o: o <= 0) and _some(doc, lambda o: o <= 0))
@@ -301,11 +312,11 @@ _SETTLE = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:Applica
 def _cii_r055(settle) -> bool:
     """Like UBL, but only when a tax total in document currency exists, and 0 goes with the positives
     (a negative total in one currency and 0 in the other breaks it)."""
-    if not settle.xpath(_SETTLE + "/ram:TaxCurrencyCode", namespaces=_NS):
+    if not _sel(settle, _SETTLE + "/ram:TaxCurrencyCode"):
         return True
-    doc_codes = {_sval(n) for n in settle.xpath(_SETTLE + "/ram:InvoiceCurrencyCode", namespaces=_NS)}
-    tax_codes = {_sval(n) for n in settle.xpath(_SETTLE + "/ram:TaxCurrencyCode", namespaces=_NS)}
-    totals = settle.xpath("ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount", namespaces=_NS)
+    doc_codes = {_sval(n) for n in _sel(settle, _SETTLE + "/ram:InvoiceCurrencyCode")}
+    tax_codes = {_sval(n) for n in _sel(settle, _SETTLE + "/ram:TaxCurrencyCode")}
+    totals = _sel(settle, "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount")
     doc = [t for t in totals if t.get("currencyID") in doc_codes]
     if not doc:
         return True
@@ -327,7 +338,7 @@ def _ubl_period(bound: str, line_not_outside: Callable[[int, int], bool]) -> Cal
         try:
             texts = [t for t in [node.text] + [c.tail for c in node] if t]  # the text nodes
             line = _xs_date(_one(texts)) if texts else None
-            head = _one(node.xpath(f"../../../cac:InvoicePeriod/cbc:{bound}", namespaces=_NS))
+            head = _one(_sel(node, f"../../../cac:InvoicePeriod/cbc:{bound}"))
             head_day = _xs_date(_sval(head)) if head is not None else None
         except _CastError:
             return False
@@ -349,15 +360,15 @@ class _LinePaths:
 
 
 def _decimal_or(line, path: str, default: int) -> tuple[int, int]:
-    node = _one(line.xpath(path, namespaces=_NS))
+    node = _one(_sel(line, path))
     return (default, 0) if node is None else _xs_decimal(_sval(node))
 
 
 def _ac_total(line, p: _LinePaths, indicator: str) -> Fraction:
-    acs = [ac for ac in line.xpath(p.allowance_charge, namespaces=_NS) if _nspace(_one(ac.xpath(p.indicator, namespaces=_NS))) == indicator]
+    acs = [ac for ac in _sel(line, p.allowance_charge) if _nspace(_one(_sel(ac, p.indicator))) == indicator]
     if not acs:
         return Fraction(0)
-    return _xpath_round2(sum((_dec_value(_xs_decimal(_sval(a))) for ac in acs for a in ac.xpath(p.ac_amount, namespaces=_NS)), Fraction(0)))
+    return _xpath_round2(sum((_dec_value(_xs_decimal(_sval(a))) for ac in acs for a in _sel(ac, p.ac_amount)), Fraction(0)))
 
 
 def _r120(p: _LinePaths) -> Callable:
@@ -370,14 +381,14 @@ def _r120(p: _LinePaths) -> Callable:
             price = _decimal_or(line, p.price, 0)
             base = (1, 0)
             for path in p.base_quantities:
-                node = _one(line.xpath(path, namespaces=_NS))
+                node = _one(_sel(line, path))
                 if node is not None and (b := _xs_decimal(_sval(node)))[0] != 0:
                     base = b
                     break
             expected = quantity * _saxon_div(price, base) + _ac_total(line, p, "true") - _ac_total(line, p, "false")
         except _CastError:
             return False
-        huf = any(_sval(c) == "HUF" for c in line.xpath(p.currency, namespaces=_NS))
+        huf = any(_sval(c) == "HUF" for c in _sel(line, p.currency))
         return abs(amount - expected) <= (Fraction(1, 2) if huf else Fraction(2, 100))
     return ok
 
@@ -398,7 +409,7 @@ _CII_LINE = _LinePaths(
 _UBL_LINE = _LinePaths(
     amount="cbc:LineExtensionAmount",
     # KoSIT asks whether the document is an Invoice, not which line element this is
-    quantity=lambda line: "cbc:InvoicedQuantity" if line.xpath("boolean(/ubl-invoice:Invoice)", namespaces=_NS) else "cbc:CreditedQuantity",
+    quantity=lambda line: "cbc:InvoicedQuantity" if _sel(line, "boolean(/ubl-invoice:Invoice)") else "cbc:CreditedQuantity",
     price="cac:Price/cbc:PriceAmount",
     base_quantities=("cac:Price/cbc:BaseQuantity",),
     allowance_charge="cac:AllowanceCharge",
@@ -446,14 +457,14 @@ _CII_MAIN = (
     ("//rsm:SupplyChainTradeTransaction[ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime]/ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime",
      (PRule("PEPPOL-EN16931-R110", "fatal",
             lambda n: any("".join(a.itertext()) >= "".join(b.itertext())
-                          for a in n.xpath("udt:DateTimeString", namespaces=_NS)
-                          for b in n.xpath("../../../../ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString", namespaces=_NS)),
+                          for a in _sel(n, "udt:DateTimeString")
+                          for b in _sel(n, "../../../../ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime/udt:DateTimeString")),
             "Der Beginn des Positionszeitraums muss im Rechnungszeitraum liegen."),)),
     ("//rsm:SupplyChainTradeTransaction[ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime]/ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime",
      (PRule("PEPPOL-EN16931-R111", "fatal",
             lambda n: any("".join(a.itertext()) <= "".join(b.itertext())
-                          for a in n.xpath("udt:DateTimeString", namespaces=_NS)
-                          for b in n.xpath("../../../../ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString", namespaces=_NS)),
+                          for a in _sel(n, "udt:DateTimeString")
+                          for b in _sel(n, "../../../../ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString")),
             "Das Ende des Positionszeitraums muss im Rechnungszeitraum liegen."),)),
     ("//ram:IncludedSupplyChainTradeLineItem", (
         PRule("PEPPOL-EN16931-R120", "warning", _r120(_CII_LINE), _R120_MSG),
