@@ -70,6 +70,16 @@ def database_url(request, tmp_path) -> str:
         yield url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_installed_rule_pack_in_session(tmp_path_factory):
+    """The same for module- and session-scoped fixtures (e.g. the web tests' ``world``), which are
+    built before any function-scoped fixture runs."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EINVOICE_RULEPACK_DIR", str(tmp_path_factory.getbasetemp() / "rulepacks-none"))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _no_installed_rule_pack(monkeypatch, tmp_path_factory):
     """Tests see no installed rule pack unless they install one (``rule_pack`` fixtures): a pack
