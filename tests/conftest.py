@@ -85,3 +85,17 @@ def _no_installed_rule_pack(monkeypatch, tmp_path_factory):
     """Tests see no installed rule pack unless they install one (``rule_pack`` fixtures): a pack
     in the developer's var/rulepacks must not change what the built-in engine's tests check."""
     monkeypatch.setenv("EINVOICE_RULEPACK_DIR", str(tmp_path_factory.getbasetemp() / "rulepacks-none"))
+
+
+@pytest.fixture
+def fresh_validation_worker(monkeypatch):
+    """The time-budget tests' own shared validation worker, forked from this process after it
+    compiled the XRechnung stylesheets: a tiny budget then measures validating, not compiling
+    (a worker's first file pays the compile of what it needs, einvoice.validation.budget)."""
+    from einvoice.validation import budget, warm
+
+    warm(facturx=False)
+    monkeypatch.setattr(budget, "_SHARED", [])
+    yield
+    for workers in budget._SHARED:
+        workers.close()

@@ -22,6 +22,13 @@ records the files validated so far (sub-batches of ``ARCHIVE_CHUNK``). A worker 
 file (a crash, not a finding) costs only that file: it is recorded as not validated, with the
 reason, and the other files are validated again in a fresh worker.
 
+Every file is validated under the per-file time budget (``EINVOICE_VALIDATION_TIMEOUT``, default
+120 s, ``einvoice.validation.budget``): a file over it is recorded as not validated with the
+finding VALIDATION-TIMEOUT and the rest of the batch gets its normal results. Saxon cannot be
+interrupted in a process, so smaller batches (and ``validation_jobs`` = 1) are validated in the
+process's one warm validation worker, kept across batches (``budget.shared_worker``); only a
+budget of 0 validates them in this process.
+
 This module must never import Prefect: ``flows/`` calls it in batches.
 """
 from __future__ import annotations
@@ -52,6 +59,7 @@ from einvoice.intake.inbox import InboxItem, IngestOutcome
 from einvoice.organisation import Organisation
 from einvoice.routing import RoutingDecision, route, routing_input
 from einvoice.states import InvoiceState, check_transition
+from einvoice.validation.budget import default_time_budget, died_report, shared_worker, timeout_report
 from einvoice.validation.plausibility import sane_date, sane_decimal
 from einvoice.xml.safe import parse_xml
 
@@ -130,14 +138,7 @@ def _clip_strings(row: InvoiceRow) -> None:
 
 def _internal_error_report(name: str, exc: Exception):
     """A report for a file the validator crashed on: 'not validated', never 'valid'."""
-    from einvoice.validation import Finding, Report
-    from einvoice.validation.engine import ENGINE_ERROR
-
-    reason = f"the validator failed on this file ({type(exc).__name__}: {exc}); an operator must look at it"
-    return Report(
-        path=name, syntax="unknown", valid=None, stages={"intake": "error"}, not_validated_reason=reason,
-        findings=[Finding(rule=ENGINE_ERROR, severity="fatal", stage="intake", location=None, message=reason)],
-    )
+    return died_report(name, f"{type(exc).__name__}: {exc}")
 
 
 def _refusal_report(name: str, rule: str, state: str, message: str):
@@ -170,14 +171,32 @@ def _worker_init(config) -> None:
 
 
 def _validated_in_worker(name: str, data: bytes) -> tuple[object, str, str]:
-    report, summary, as_json = _validated(name, data, _WORKER_CONFIG)
+    return _validated_elsewhere(name, data, _WORKER_CONFIG)
+
+
+def _validated_elsewhere(name: str, data: bytes, config) -> tuple[object, str, str]:
+    report, summary, as_json = _validated(name, data, config)
     report.xml = None  # the bytes are the caller's already; do not send them back
     return report, summary, as_json
 
 
+def _as_result(_name: str, report) -> tuple[object, str, str]:
+    return report, report.summary(), report.to_json()
+
+
+def _validated_under_budget(items: list["InboxItem"], config, budget: float) -> Iterator[tuple[tuple[object, str, str], bool]]:
+    """((report, summary, JSON), True) per item, in order, from this process's warm validation
+    worker: a file over ``budget`` seconds is not validated (VALIDATION-TIMEOUT), the others are."""
+    with shared_worker() as workers:
+        # next_ready is always True: as in this process, the batch is archived in one page
+        for result, _ready in workers.run(_validated_elsewhere, ((it.name, it.data) for it in items),
+                                          config=config, budget=budget, failed=_as_result):
+            yield result, True
+
+
 class ValidatorPool:
     """Worker processes that validate the files of one batch; forked after compiling the
-    stylesheets so each worker starts warm (``einvoice validate --jobs`` does the same)."""
+    stylesheets so each worker starts warm (as ``einvoice validate --jobs`` does without a budget)."""
 
     def __init__(self, jobs: int, config, time_budget: float | None = None) -> None:
         self.jobs, self.config = jobs, config
@@ -238,7 +257,7 @@ class ValidatorPool:
                 # otherwise), record it, keep the results already there and validate the rest
                 # in fresh workers.
                 self._kill()
-                report = _timeout_report(items[i].name, self.time_budget)
+                report = timeout_report(items[i].name, self.time_budget)
                 yield (report, report.summary(), report.to_json()), True
                 rest = list(zip(items[i + 1:], futures[i + 1:]))
                 again = [item for item, f in rest if not (f.done() and not f.cancelled() and f.exception() is None)]
@@ -272,31 +291,6 @@ class ValidatorPool:
             self._reset()
             report = _internal_error_report(item.name, RuntimeError("the validator process died on this file"))
             return report, report.summary(), report.to_json()
-
-
-def default_time_budget() -> float:
-    """Seconds one file may take in the validation workers: ``EINVOICE_VALIDATION_TIMEOUT``
-    (0 switches the budget off), else 120 s (a 14 MB ZUGFeRD invoice of 10,000 lines takes a few)."""
-    value = os.environ.get("EINVOICE_VALIDATION_TIMEOUT", "").strip()
-    if not value:
-        return 120.0
-    budget = float(value)
-    if budget < 0:
-        raise ValueError(f"EINVOICE_VALIDATION_TIMEOUT must be 0 or more seconds, not {value!r}")
-    return budget
-
-
-def _timeout_report(name: str, budget: float):
-    """Report of a file that took longer than the time budget: not validated, with the reason."""
-    from einvoice.validation import Finding, Report
-    from einvoice.validation.engine import VALIDATION_TIMEOUT
-
-    reason = (f"Die Prüfung dauerte länger als {budget:g} s und wurde abgebrochen; die Datei wurde nicht geprüft "
-              "(ungewöhnlich groß oder verschachtelt). Ein Operator muss sie ansehen.")
-    return Report(
-        path=name, syntax="unknown", valid=None, stages={"engine": "error"}, not_validated_reason="validation time budget exceeded",
-        findings=[Finding(rule=VALIDATION_TIMEOUT, severity="fatal", stage="engine", location=None, message=f"[{VALIDATION_TIMEOUT}] " + reason)],
-    )
 
 
 def default_validation_jobs() -> int:
@@ -380,16 +374,20 @@ class IntakePipeline:
     organisation: Organisation
     archive: object  # archive.Archive (kept untyped so this module imports without boto3 at hand)
     validation_config: object = None
-    #: worker processes for validation (1: validate in this process)
+    #: worker processes for validating batches of POOL_FROM_FILES files or more (1: smaller
+    #: batches' way for every batch)
     validation_jobs: int = 1
     #: run in order inside the transaction that records a batch, after its rows are flushed: the
     #: approval chain's first tasks and the supplier notices (``einvoice.app.intake_hooks``). Passed
     #: in, so intake knows nothing of the stages after it; required, so no caller forgets them.
     on_record: Sequence[RecordHook] = field(kw_only=True)
+    #: seconds one file may take (0: no limit, smaller batches are then validated in this
+    #: process); None: ``EINVOICE_VALIDATION_TIMEOUT`` at each batch, default 120
+    time_budget: float | None = None
     _pool: ValidatorPool | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        """Stop the validation workers (``ingest`` does so after each batch)."""
+        """Stop the pool's validation workers (``ingest`` does so after each batch)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -421,10 +419,11 @@ class IntakePipeline:
 
         pending: dict[str, _Pending] = {}
         chunk: list[_Pending] = []
-        # without workers nothing overlaps, and one archive page per batch is cheapest
+        # without the pool, as in one process: the whole batch in one archive page (cheapest)
         limit = ARCHIVE_CHUNK if self._uses_pool(len(new)) else max(1, len(new))
+        assessed = self._assess_all(list(new.values()))
         try:
-            for p, next_ready in self._assess_all(list(new.values())):
+            for p, next_ready in assessed:
                 pending[p.item.sha256] = p
                 chunk.append(p)
                 if len(chunk) >= limit or (not next_ready and len(chunk) >= MIN_ARCHIVE_CHUNK):
@@ -432,8 +431,12 @@ class IntakePipeline:
                     self._store(chunk)
                     chunk = []
         finally:
-            # The workers live for one batch: forking them again costs a few ms per batch, and
-            # no idle process copies of this one (its threads' sockets, its memory) outlive it.
+            # Now, not when collected: a file still in a worker stops that worker.
+            assessed.close()
+            # The pool's workers live for one batch: forking them again costs a few ms per batch,
+            # and no idle process copies of this one (its threads' sockets, its memory) outlive
+            # it. The one warm worker of smaller batches stays (budget.shared_worker): it spares
+            # each of them the compile of the stylesheets.
             self.close()
         if chunk:
             self._archive(chunk)
@@ -468,11 +471,14 @@ class IntakePipeline:
         for it in refused:
             yield self._assess(it, *_refusal_report(it.name, *it.refusal)), True
         items = [it for it in items if it.refusal is None]
+        budget = default_time_budget() if self.time_budget is None else self.time_budget
         if self._uses_pool(len(items)):
             if self._pool is None:
-                self._pool = ValidatorPool(self.validation_jobs, self.validation_config)
+                self._pool = ValidatorPool(self.validation_jobs, self.validation_config, time_budget=budget)
             results = self._pool.validate(items)
-        else:
+        elif budget > 0:
+            results = _validated_under_budget(items, self.validation_config, budget)
+        else:  # no budget: nothing needs a process boundary
             results = ((_validated(it.name, it.data, self.validation_config), True) for it in items)
         for item, ((report, summary, as_json), next_ready) in zip(items, results):
             yield self._assess(item, report, summary, as_json), next_ready

@@ -1,9 +1,12 @@
 """``einvoice validate PATH...``: validate files and directories, print text, JSON or HTML.
 
 Exit codes: 0 every file valid; 1 at least one file invalid or not validated; 2 usage or I/O
-error (a path that cannot be read). With ``--jobs N`` the stylesheets are compiled once in this
-process and N worker processes are forked afterwards, so they share the compiled executables
-instead of compiling their own (about 1 s each).
+error (a path that cannot be read). Each file has a time budget (``--timeout``, else
+``EINVOICE_VALIDATION_TIMEOUT``, default 120 s; over it: NOT VALIDATED, ``VALIDATION-TIMEOUT``), so
+every file is validated in one of ``--jobs`` worker processes that can be stopped
+(``einvoice.validation.budget``); each compiles the stylesheets its files need. With a budget of 0
+the files are validated here (``--jobs 1``), or, with ``--jobs N``, the stylesheets are compiled
+once here and N workers are forked afterwards, so they share the compiled executables.
 
 Text output is in the language of EINVOICE_LANGUAGE (German by default): per file the verdict
 as one sentence with the BMF classes, per finding its class, explanation and readable location
@@ -23,6 +26,7 @@ import click
 
 from einvoice.language import language, pick
 from einvoice.validation import Report, ValidationConfig, explain, validate
+from einvoice.validation.budget import Workers, default_time_budget
 
 _CONFIG: ValidationConfig | None = None
 
@@ -43,14 +47,18 @@ def collect(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _validate_path(path: Path) -> tuple[Report | None, str | None]:
+def _validate_path(path: Path, config: ValidationConfig | None = None) -> tuple[Report | None, str | None]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         return None, f"{path}: cannot read ({exc.strerror or exc})"
-    rep = validate(data, str(path), config=_CONFIG)
+    rep = validate(data, str(path), config=_CONFIG if config is None else config)
     rep.xml = None  # not needed for printing; keeps the data sent back from workers small
     return rep, None
+
+
+def _validate_in_worker(_name: str, path: Path, config: ValidationConfig | None) -> tuple[Report | None, str | None]:
+    return _validate_path(path, config)
 
 
 def _init_worker(config: ValidationConfig | None) -> None:
@@ -62,10 +70,15 @@ def _init_worker(config: ValidationConfig | None) -> None:
 PARENT_FIRST = 24
 
 
-def run_all(files: list[Path], jobs: int, config: ValidationConfig | None):
-    """Yield ``(path, report or None, io_error or None)`` in input order."""
+def run_all(files: list[Path], jobs: int, config: ValidationConfig | None, budget: float | None = None):
+    """Yield ``(path, report or None, io_error or None)`` in input order; ``budget``: seconds per
+    file (None: ``EINVOICE_VALIDATION_TIMEOUT``, default 120; 0: no limit)."""
     global _CONFIG
     _CONFIG = config
+    budget = default_time_budget() if budget is None else budget
+    if budget > 0:
+        yield from _run_under_budget(files, jobs, config, budget)
+        return
     if jobs <= 1 or len(files) < 2:
         for f in files:
             yield (f, *_validate_path(f))
@@ -86,6 +99,16 @@ def run_all(files: list[Path], jobs: int, config: ValidationConfig | None):
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(config,)) as pool:
         for f, res in zip(rest, pool.imap(_validate_path, rest, chunksize=8)):
             yield (f, *res)
+
+
+def _run_under_budget(files: list[Path], jobs: int, config: ValidationConfig | None, budget: float):
+    """Every file in a worker process: one over ``budget`` seconds is stopped and reported as not
+    validated (VALIDATION-TIMEOUT), the others get their verdicts."""
+    with Workers(min(jobs, max(1, len(files)))) as workers:
+        results = workers.run(_validate_in_worker, ((str(f), f) for f in files), config=config, budget=budget,
+                              failed=lambda _name, rep: (rep, None))
+        for f, ((rep, err), _ready) in zip(files, results):
+            yield f, rep, err
 
 
 #: the texts of the text output: key -> (German, English)
@@ -126,8 +149,16 @@ def _finding_lines(f, lang: str, verbose: bool) -> list[str]:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="worker processes")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML/JSON validation settings (severity overrides, size limits)")
 @click.option("--verbose", "-v", is_flag=True, help="text format: list every finding")
-def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path | None, verbose: bool) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="seconds per file, over it NOT VALIDATED (default: EINVOICE_VALIDATION_TIMEOUT or 120; 0: no limit)")
+def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path | None, verbose: bool,
+                 timeout: float | None) -> None:
     """Validate e-invoices (XRechnung UBL/CII, ZUGFeRD/Factur-X PDF); directories are walked."""
+    try:
+        budget = default_time_budget() if timeout is None else timeout
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     config = ValidationConfig()
     if config_path is not None:
         try:
@@ -145,7 +176,7 @@ def validate_cmd(paths: tuple[Path, ...], fmt: str, jobs: int, config_path: Path
     lang = language()
     reports: list[Report] = []
     io_errors: list[str] = []
-    for _path, rep, err in run_all(files, jobs, config):
+    for _path, rep, err in run_all(files, jobs, config, budget):
         if err:
             io_errors.append(err)
             click.echo(f"error: {err}", err=True)

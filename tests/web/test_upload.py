@@ -234,6 +234,34 @@ def test_archive_outage_is_a_clear_refusal_and_keeps_nothing(upload_world, monke
     assert len(rows(app)) == before
 
 
+@pytest.mark.timeout(120)
+def test_an_upload_over_the_time_budget_is_kept_as_not_validated(upload_world, monkeypatch, fresh_validation_worker):
+    """A real slow file (a valid CII invoice of 8,000 lines, seconds for the rules) against a 1 s
+    budget: the supplier gets a receipt that says not validated with VALIDATION-TIMEOUT, the file is
+    archived and recorded; the next upload is validated normally."""
+    import dataclasses
+    from decimal import Decimal
+
+    from devtools import samples
+
+    app, files = upload_world
+    monkeypatch.setenv("EINVOICE_VALIDATION_TIMEOUT", "1")
+    base = samples._hauptamt_cii_invoice()
+    lines = tuple(samples.Line(f"Position {i}", Decimal(2), "C62", Decimal("10.00"), Decimal(19)) for i in range(8000))
+    slow = samples._xml_bytes(samples.build_cii(dataclasses.replace(base, lines=lines, number="BUDGET-8000")))
+    c = client(app, max_bytes=20_000_000)
+    r = c.post("/api/upload", content=slow, headers={"content-type": "application/xml", "x-filename": "gross.xml"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["state"], body["accepted"]) == ("not_validated", False)
+    assert [f["rule"] for f in body["findings"]] == ["VALIDATION-TIMEOUT"]
+    assert "Zeitlimit" in body["findings"][0]["explanation"]
+    row = rows(app)[body["sha256"]]
+    assert row.state == "not_validated" and app.original_bytes(row) == slow
+    after = c.post("/api/upload", content=files[CII].replace(b"ITW-R-2026-3307", b"ITW-R-2026-3308"))
+    assert after.status_code == 201 and after.json()["state"] == "in_approval"
+
+
 #: The findings' own sentences come from the validation layer, which words them itself (issue #17's
 #: findings work); the page around them, the verdict and the refusals follow the language here.
 FINDINGS_ARE_THE_VALIDATION_LAYERS = re.compile(r"(?s)(<tr><td><code>[^<]*</code></td><td>[^<]*</td>)<td>.*?</td></tr>")
