@@ -20,6 +20,7 @@ import multiprocessing
 import random
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,19 +43,27 @@ def _worker(args) -> dict:
     n = 0
     while n < inputs and time.time() < deadline:
         name, data = rng.choice(seeds)
-        how, mutated = fuzzing.mutate(rng, data)
+        try:
+            how, mutated = fuzzing.mutate(rng, data)
+        except Exception:  # noqa: BLE001 - a bug of the fuzzer, not of the engine: count it, go on
+            stats["mutator_error"] += 1
+            n += 1
+            continue
         t0 = time.perf_counter()
-        rep = validate(mutated, name)
+        try:
+            rep = validate(mutated, name)
+            stats[{True: "valid", False: "invalid", None: "not_validated"}[rep.valid]] += 1
+            problems = fuzzing.check(mutated, rep)
+        except Exception:  # noqa: BLE001 - an escaped exception is a broken invariant: record it, go on
+            rep, problems = None, ["exception escaped: " + traceback.format_exc()]
         dt = time.perf_counter() - t0
-        stats[{True: "valid", False: "invalid", None: "not_validated"}[rep.valid]] += 1
-        problems = fuzzing.check(mutated, rep)
         if problems or dt > slow:
             kind = "fail" if problems else "slow"
             stats[kind] += 1
             stem = out / f"{kind}-w{wid}-{n}"
             stem.with_suffix(".bin").write_bytes(mutated)
             stem.with_suffix(".json").write_text(json.dumps(
-                {"seed_file": name, "mutation": how, "seconds": round(dt, 3), "problems": problems, "summary": rep.summary()},
+                {"seed_file": name, "mutation": how, "seconds": round(dt, 3), "problems": problems, "summary": rep.summary() if rep is not None else None},
                 ensure_ascii=False, indent=1))
         if dt > slowest[0]:
             slowest = (dt, f"{name} {how}")
@@ -90,7 +99,7 @@ def main() -> None:
     secs = time.time() - t0
     summary = {"inputs": total["inputs"], "seconds": round(secs), "inputs_per_s": round(total["inputs"] / secs, 1),
                "valid": total["valid"], "invalid": total["invalid"], "not_validated": total["not_validated"],
-               "invariant_failures": total["fail"], "slow_inputs": total["slow"],
+               "invariant_failures": total["fail"], "slow_inputs": total["slow"], "mutator_errors": total["mutator_error"],
                "slowest": max((r["slowest"] for r in results), default=None)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))

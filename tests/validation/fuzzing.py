@@ -15,6 +15,7 @@ Used by ``tests/validation/test_fuzz.py`` (bounded, fixed seed, in CI) and ``ben
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 import re
@@ -80,7 +81,10 @@ def duplicate_element(rng: random.Random, data: bytes) -> bytes:
         return data
     el = rng.choice(elements)
     for _ in range(rng.choice((1, 1, 2, 50))):
-        el.addnext(etree.fromstring(etree.tostring(el)))
+        # a copy without the tail: re-parsing tostring(el) failed when the tail held text
+        dup = copy.deepcopy(el)
+        dup.tail = None
+        el.addnext(dup)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
